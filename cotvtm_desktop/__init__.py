@@ -1,0 +1,3 @@
+"""cotvtm-desktop: score home videos with music, offline (CoT-VTM)."""
+
+__version__ = "0.1.0"

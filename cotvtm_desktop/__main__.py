@@ -1,0 +1,3 @@
+from cotvtm_desktop.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""One decoding pass over a video that measures everything the procedural backend needs.
+
+Memory stays flat whatever the video's length: each sampled frame is reduced at once to a few numbers (colour,
+motion, histogram distance), and keyframes go through the object model in small batches, keeping only class
+probabilities. Keyframes are taken from this same pass, evenly spaced in time, rather than by seeking: seeking
+re-decodes from the previous I-frame for every keyframe, which for common GOP lengths decodes more than the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from cotvtm_desktop import config
+from cotvtm_desktop.analysis import colour, motion, objects
+from cotvtm_desktop.media.frames import iter_frames, load_image, to_rgb
+from cotvtm_desktop.media.probe import MediaInfo
+
+_OBJECT_BATCH = 8
+
+
+@dataclass
+class Timeline:
+    """Per-sampled-frame measurements of a whole video, plus its keyframes' class probabilities."""
+
+    times: np.ndarray
+    brightness: np.ndarray
+    saturation: np.ndarray
+    warmth: np.ndarray
+    motion: np.ndarray
+    palette: np.ndarray  # frames x named colours
+    cuts: list[float]
+    keyframe_times: np.ndarray
+    keyframe_probabilities: np.ndarray  # keyframes x 1000
+    keyframe_thumbnails: list[np.ndarray] = field(default_factory=list)  # small RGB, for manifests and the GUI
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "keyframe_thumbnails"}
+        arrays["cuts"] = np.asarray(self.cuts, dtype=np.float64)
+        arrays["keyframe_thumbnails"] = np.stack(self.keyframe_thumbnails)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Timeline":
+        values = dict(arrays)
+        values["cuts"] = [float(c) for c in values["cuts"]]
+        values["keyframe_thumbnails"] = list(values["keyframe_thumbnails"])
+        return cls(**values)
+
+    def frames_between(self, start: float, end: float) -> np.ndarray:
+        mask = (self.times >= start) & (self.times < end)
+        if not mask.any():  # a segment shorter than the sampling step: use the nearest frame
+            mask[np.argmin(np.abs(self.times - (start + end) / 2))] = True
+        return mask
+
+    def keyframes_between(self, start: float, end: float) -> np.ndarray:
+        mask = (self.keyframe_times >= start) & (self.keyframe_times < end)
+        if not mask.any():
+            mask[np.argmin(np.abs(self.keyframe_times - (start + end) / 2))] = True
+        return mask
+
+
+def scan_video(info: MediaInfo, keyframe_interval: float,
+               on_progress: Callable[[float], None] | None = None) -> Timeline:
+    """Measure `info`'s video at config.ANALYSIS_FPS, with a keyframe every `keyframe_interval` seconds."""
+    width, height = _analysis_size(info)
+    rows: list[tuple[float, dict]] = []
+    hist_distances: list[float] = []
+    key_times: list[float] = []
+    key_batch: list[np.ndarray] = []
+    key_probs: list[np.ndarray] = []
+    thumbnails: list[np.ndarray] = []
+    previous_luma = previous_hist = None
+    next_keyframe = keyframe_interval / 2
+    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time):
+        small = to_rgb(frame, width, height, info.rotation)
+        hsv = colour.rgb_to_hsv(small)
+        stats = colour.colour_stats(small, hsv)
+        current_luma = motion.luma(small)
+        hist = motion.colour_histogram(*hsv)
+        stats["motion"] = motion.motion_energy(previous_luma, current_luma)
+        hist_distances.append(motion.histogram_distance(previous_hist, hist))
+        previous_luma, previous_hist = current_luma, hist
+        rows.append((t, stats))
+        if t >= next_keyframe or not key_times and t >= info.duration - 1.0 / config.ANALYSIS_FPS:
+            keyframe = _keyframe_rgb(frame, info)
+            key_times.append(t)
+            key_batch.append(objects.prepare(keyframe))
+            thumbnails.append(small)
+            next_keyframe += keyframe_interval
+            if len(key_batch) == _OBJECT_BATCH:
+                key_probs.append(objects.class_probabilities(key_batch))
+                key_batch = []
+        if on_progress:
+            on_progress(min(1.0, t / max(info.duration, 1e-6)))
+    key_probs.append(objects.class_probabilities(key_batch))
+    times = np.array([t for t, _ in rows])
+    return Timeline(
+        times=times,
+        brightness=np.array([s["brightness"] for _, s in rows]),
+        saturation=np.array([s["saturation"] for _, s in rows]),
+        warmth=np.array([s["warmth"] for _, s in rows]),
+        motion=np.array([s["motion"] for _, s in rows]),
+        palette=np.stack([s["palette"] for _, s in rows]),
+        cuts=motion.detect_cuts(times, np.array(hist_distances)),
+        keyframe_times=np.array(key_times),
+        keyframe_probabilities=np.concatenate(key_probs),
+        keyframe_thumbnails=thumbnails,
+    )
+
+
+def scan_image(info: MediaInfo) -> Timeline:
+    """The same measurements for a still image: one frame, no motion, no cuts."""
+    rgb = load_image(info.path)
+    from PIL import Image
+
+    width, height = _analysis_size(info)
+    small = np.asarray(Image.fromarray(rgb).resize((width, height), Image.BILINEAR))
+    stats = colour.colour_stats(small)
+    probabilities = objects.class_probabilities([objects.prepare(rgb)])
+    one = np.zeros(1)
+    return Timeline(one, np.array([stats["brightness"]]), np.array([stats["saturation"]]),
+                    np.array([stats["warmth"]]), np.zeros(1), stats["palette"][None], [], one, probabilities, [small])
+
+
+def _analysis_size(info: MediaInfo) -> tuple[int, int]:
+    """config.ANALYSIS_SIZE's area, with the video's display aspect ratio."""
+    w, h = config.ANALYSIS_SIZE
+    aspect = info.width / max(info.height, 1)
+    height = max(8, int(round((w * h / aspect) ** 0.5)) // 2 * 2)
+    return max(8, int(round(height * aspect)) // 2 * 2), height
+
+
+def _keyframe_rgb(frame, info: MediaInfo) -> np.ndarray:
+    short = 256  # a little above the model's 224 so the centre crop keeps detail
+    scale = short / max(1, min(info.width, info.height))
+    return to_rgb(frame, max(2, int(info.width * scale)), max(2, int(info.height * scale)), info.rotation)

@@ -1,0 +1,58 @@
+"""MusicBrief: the music elements of one segment (the paper's M_e) and the description they add up to (X_mt)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+@dataclass(frozen=True)
+class MusicBrief:
+    genre: str
+    instruments: list[str]  # display names, lead first
+    emotion: list[str]
+    rhythm: str  # words, e.g. "slow, steady and gentle"
+    tempo_bpm: float
+    key: str  # tonic name, e.g. "D"
+    mode: str  # "major" or "minor"
+    intensity: float  # 0 quiet and sparse .. 1 loud and dense
+    valence: float  # carried from the visual emotion; the arranger keeps one key per video unless it jumps
+    arousal: float
+    prompt: str | None = field(default=None)  # a user's words for this segment (neural backend), if any
+
+    @property
+    def tonic(self) -> int:
+        return NOTE_NAMES.index(self.key)
+
+    def description(self) -> str:
+        """One sentence in the style of the paper's music descriptions."""
+        if self.prompt:
+            return self.prompt
+        lead, *rest = self.instruments
+        accompaniment = f", accompanied by {_join(rest)}" if rest else ""
+        mood = " and ".join(self.emotion[:2])
+        return (f"{_a(self.genre).capitalize()} {self.genre} piece led by {lead}{accompaniment}, creating "
+                f"{_a(mood)} {mood} atmosphere with {_a(self.rhythm)} {self.rhythm} rhythm at "
+                f"{round(self.tempo_bpm)} BPM in {self.key} {self.mode}.")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["tempo_bpm"] = round(self.tempo_bpm, 2)
+        for key in ("intensity", "valence", "arousal"):
+            data[key] = round(data[key], 4)
+        data["description"] = self.description()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "MusicBrief":
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**fields)
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -1,0 +1,53 @@
+"""Every default of the product in one place. Other modules import these; nothing else hard-codes them."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+# --- segmenting -------------------------------------------------------------------------------------------------
+SEGMENT_SECONDS = 10.0  # the paper's unit: one music segment per 10 s of video
+MIN_SEGMENT_SECONDS = 4.0  # a shorter tail is merged into the previous segment (10.048 s -> one segment)
+CUT_SNAP_SECONDS = 3.0  # a boundary moves to a scene cut lying this close, so music changes on cuts
+KEYFRAMES_PER_SEGMENT = 3
+
+# --- analysis ---------------------------------------------------------------------------------------------------
+ANALYSIS_FPS = 6.0  # frames per second looked at for motion and cuts (cuts are located to 1/6 s)
+ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, motion and cuts
+OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
+OBJECT_TOP_K = 5
+IMAGE_SECONDS = 30.0  # music length for a still image unless --duration
+
+# --- audio ------------------------------------------------------------------------------------------------------
+MUSIC_SAMPLE_RATE = 32000  # MusicGen's rate; the procedural renderer uses it too so backends are interchangeable
+OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4)
+CROSSFADE_SECONDS = 0.5  # equal-power crossfade between segments, centred on the boundary
+FADE_IN_SECONDS = 0.3
+FADE_OUT_SECONDS = 2.0
+TARGET_LUFS = -16.0  # integrated loudness of the export (EBU R128 / BS.1770)
+TRUE_PEAK_DBTP = -1.0
+DUCK_DB = 12.0  # how far the music dips under the original audio when it is kept
+AAC_BITRATE = "192k"
+
+# --- procedural backend -----------------------------------------------------------------------------------------
+SEED = 0
+
+
+def soundfont_path() -> Path:
+    """The General MIDI soundfont that pretty_midi ships (TimGM6mb.sf2, GPL-2)."""
+    import pretty_midi
+
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def resource_path(name: str) -> Path:
+    """A file in cotvtm_desktop/resources (rules, vocabularies, labels)."""
+    return Path(str(resources.files("cotvtm_desktop") / "resources" / name))
+
+
+# --- files ------------------------------------------------------------------------------------------------------
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+OUTPUT_SUFFIX = ".scored"  # holiday.mp4 -> holiday.scored.mp4
+IMAGE_OUTPUT_EXTENSION = ".m4a"
+WORK_DIR_NAME = ".cotvtm-work"  # per-segment cache beside the output, used by --resume

@@ -1,0 +1,43 @@
+"""Progress events. Every job reports through one `emit(event)` call; the CLI turns them into progress bars or,
+with --json-progress, into one JSON object per line for the GUI and editor plugins.
+
+Event types: job_started, stage (analysing / rendering / mixing / writing), segment_done, file_done, file_skipped,
+error, batch_done. Every event carries "type" and "input".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Callable, Protocol, TextIO
+
+
+class EventSink(Protocol):
+    def __call__(self, event: dict) -> None: ...
+
+
+def no_events(event: dict) -> None:
+    return None
+
+
+class JsonLines:
+    """Writes each event as one line of JSON and flushes, so a parent process sees it at once."""
+
+    def __init__(self, stream: TextIO = sys.stdout):
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict) -> None:
+        with self._lock:
+            self.stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self.stream.flush()
+
+
+class Fanout:
+    def __init__(self, *sinks: Callable[[dict], None]):
+        self.sinks = sinks
+
+    def __call__(self, event: dict) -> None:
+        for sink in self.sinks:
+            sink(event)

@@ -1,0 +1,271 @@
+"""One job: score one input file into one output file.
+
+probe -> scan (colour, motion, cuts, objects) -> segment plan -> visual elements -> briefs -> per-segment music
+(cached) -> stitch + original audio + loudness -> mux -> atomic rename -> manifest.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import platform
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cotvtm_desktop import __version__, config
+from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_video
+from cotvtm_desktop.analysis.visual import describe_segment
+from cotvtm_desktop.errors import Cancelled, OutputError, UserError
+from cotvtm_desktop.jobs.events import EventSink, no_events
+from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
+from cotvtm_desktop.media import audio, mux
+from cotvtm_desktop.media.probe import MediaInfo, probe
+from cotvtm_desktop.media.segments import Segment, plan_segments
+from cotvtm_desktop.music.procedural import ProceduralBackend
+
+OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    segment_seconds: float = config.SEGMENT_SECONDS
+    target_lufs: float = config.TARGET_LUFS
+    replace_audio: bool = False
+    duck_db: float = config.DUCK_DB
+    seed: int = config.SEED
+    midi: bool = False
+    overwrite: bool = False
+    resume: bool = False
+    image_seconds: float = config.IMAGE_SECONDS
+    crossfade: float = config.CROSSFADE_SECONDS
+    keep_work: bool = False
+
+
+def default_output(input_path: Path, out_dir: Path | None = None) -> Path:
+    """holiday.mp4 -> holiday.scored.mp4 (photo.jpg -> photo.scored.m4a), beside the input or in `out_dir`."""
+    from cotvtm_desktop.media.probe import is_image_path
+
+    suffix = config.IMAGE_OUTPUT_EXTENSION if is_image_path(input_path) else ".mp4"
+    return (out_dir or input_path.parent) / f"{input_path.stem}{config.OUTPUT_SUFFIX}{suffix}"
+
+
+def manifest_path(output: Path) -> Path:
+    return output.with_suffix(".json")
+
+
+def midi_path(output: Path) -> Path:
+    return output.with_suffix(".mid")
+
+
+def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(), events: EventSink = no_events,
+          cancel: threading.Event | None = None) -> dict:
+    """Score `input_path` into `output`. Returns the manifest. Raises UserError for every expected failure,
+    leaving no partial output behind."""
+    input_path, output = Path(input_path), Path(output)
+    started = time.perf_counter()
+    _check_output(input_path, output, options)
+    info = probe(input_path)
+    events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
+            "duration": info.duration})
+    work = WorkDir(output)
+    try:
+        work.prepare(options.resume)
+    except OSError as exc:
+        raise _os_error(exc, output) from None
+    job = _Job(info, output, options, events, cancel, work)
+    try:
+        manifest = job.run()
+    except OSError as exc:
+        raise _os_error(exc, output) from None
+    manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
+    _write_atomic_text(manifest_path(output), json.dumps(manifest, indent=2, ensure_ascii=False))
+    if not options.keep_work:
+        work.remove()
+    events({"type": "file_done", "input": str(input_path), "output": str(output),
+            "seconds": manifest["timings"]["total"]})
+    return manifest
+
+
+class _Job:
+    def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
+                 cancel: threading.Event | None, work: WorkDir):
+        self.info, self.output, self.options, self.events, self.cancel, self.work = (
+            info, output, options, events, cancel, work)
+        self.backend = ProceduralBackend(options.seed)
+        self.timings: dict[str, float] = {}
+        self.input = str(info.path)
+
+    def run(self) -> dict:
+        timeline = self._timed("analysis", self._analyse)
+        segments = self._segments(timeline)
+        visuals = [describe_segment(timeline, s.start, s.end) for s in segments]
+        briefs = self.backend.briefs(visuals)
+        plans = self.backend.plan([s.duration for s in segments], briefs)
+        padding = self.options.crossfade / 2
+        self._stage("rendering")
+        keys = [self.backend.cache_key(b, p, s.duration, padding) for b, p, s in zip(briefs, plans, segments)]
+        self._timed("music", lambda: [self._segment_audio(s, b, p, k, padding, len(segments))
+                                      for s, b, p, k in zip(segments, briefs, plans, keys)])
+        self._stage("mixing")
+        soundtrack = self.work.path / "soundtrack.wav"
+        loudness = self._timed("mixing", lambda: self._master(segments, keys, padding, soundtrack))
+        self._stage("writing")
+        copied = self._timed("writing", lambda: self._write(soundtrack, segments, briefs, plans))
+        return {
+            "cotvtm_desktop": __version__, "python": platform.python_version(),
+            "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
+            "seed": self.options.seed, "options": asdict(self.options),
+            "video_stream": None if self.info.kind == "image" else ("copied" if copied else "re-encoded to H.264"),
+            "cuts": [round(c, 3) for c in timeline.cuts],
+            "segments": [{**s.to_json(), "visual": v.to_json(), "brief": b.to_json(), "arrangement": p.to_json()}
+                         for s, v, b, p in zip(segments, visuals, briefs, plans)],
+            "loudness": loudness, "timings": self.timings,
+        }
+
+    # --- stages ---------------------------------------------------------------------------------------------------
+    def _analyse(self) -> Timeline:
+        self._stage("analysing")
+        if self.info.kind == "image":
+            return scan_image(self.info)
+        interval = self.options.segment_seconds / config.KEYFRAMES_PER_SEGMENT
+        key = input_fingerprint(self.info.path, interval, config.ANALYSIS_FPS, config.ANALYSIS_SIZE)
+        cached = self.work.load_arrays(key)
+        if cached is not None:
+            return Timeline.from_arrays(cached)
+
+        reported = [-1.0]
+
+        def progress(fraction: float) -> None:
+            self._check_cancel()
+            if fraction - reported[0] >= 0.02:  # at most ~50 events per file
+                reported[0] = fraction
+                self.events({"type": "progress", "input": self.input, "stage": "analysing",
+                             "fraction": round(fraction, 3)})
+
+        timeline = scan_video(self.info, interval, progress)
+        self.work.save_arrays(key, timeline.to_arrays())
+        return timeline
+
+    def _segments(self, timeline: Timeline) -> list[Segment]:
+        if self.info.kind == "image":
+            return [Segment(0, 0.0, self.options.image_seconds)]
+        return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds)
+
+    def _segment_audio(self, segment: Segment, brief, plan, key: str, padding: float, count: int) -> None:
+        self._check_cancel()
+        cached = self.work.load_segment(segment.index, key) is not None
+        if not cached:
+            music = self.backend.render(brief, plan, segment.duration, padding)
+            self.work.save_segment(segment.index, key, music, self.backend.sample_rate)
+        self.events({"type": "segment_done", "input": self.input, "index": segment.index + 1, "count": count,
+                     "cached": cached, "description": brief.description()})
+
+    def _master(self, segments: list[Segment], keys: list[str], padding: float, soundtrack: Path) -> dict:
+        rate = config.OUTPUT_SAMPLE_RATE
+        pieces = (audio.resample(self.work.load_segment(s.index, k), self.backend.sample_rate, rate)
+                  for s, k in zip(segments, keys))
+        total = segments[-1].end
+        music = audio.stitch(pieces, segments, rate, padding, total)
+        keep_original = self.info.has_audio and not self.options.replace_audio
+        original = audio.OriginalAudio(self.info.path, self.info.start_time, rate) if keep_original else None
+        try:
+            result = audio.master_soundtrack(music, original, self.work.path, soundtrack, self.options.target_lufs,
+                                             self.options.duck_db, rate)
+        finally:
+            if original is not None:
+                original.close()
+        result["original_audio"] = "kept, music ducked under it" if keep_original else (
+            "replaced" if self.info.has_audio else "none in the input")
+        return result
+
+    def _write(self, soundtrack: Path, segments, briefs, plans) -> bool:
+        self._check_cancel()
+        tmp = self.output.with_name(f".{self.output.stem}.partial{os.getpid()}{self.output.suffix}")
+        copied = False
+        try:
+            suffix = self.output.suffix.lower()
+            if self.info.kind == "video":
+                copied = mux.mux_video(self.info, soundtrack, tmp)
+            elif suffix == ".mp4":
+                mux.mux_still(self.info.path, soundtrack, segments[-1].end, tmp)
+            else:
+                mux.write_audio(soundtrack, tmp, suffix)
+            if self.options.midi:
+                self._write_midi(segments, briefs, plans)
+            self._check_cancel()
+            os.replace(tmp, self.output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return copied
+
+    def _write_midi(self, segments, briefs, plans) -> None:
+        from cotvtm_desktop.music.midi_export import join_segments
+
+        midi = join_segments([self.backend.arrangement(b, p) for b, p in zip(briefs, plans)],
+                             [s.start for s in segments], [p.bpm for p in plans])
+        path = midi_path(self.output)
+        tmp = path.with_name(f".{path.stem}.partial{os.getpid()}.mid")
+        try:
+            midi.write(str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+    def _stage(self, name: str) -> None:
+        self.events({"type": "stage", "input": self.input, "stage": name})
+
+    def _timed(self, name: str, work):
+        start = time.perf_counter()
+        result = work()
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        return result
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(self.info.path)
+
+
+def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None:
+    from cotvtm_desktop.media.probe import is_image_path
+
+    if output.resolve() == input_path.resolve():
+        raise OutputError("the output would overwrite the input; choose another -o", output)
+    suffix = output.suffix.lower()
+    allowed = OUTPUT_EXTENSIONS_FOR_IMAGES if is_image_path(input_path) else (".mp4",)
+    if suffix not in allowed:
+        raise OutputError(f"cannot write {suffix or 'a file without extension'}; use {', '.join(allowed)}", output)
+    if output.exists() and not options.overwrite:
+        raise OutputExists(output)
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(exc, folder) from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError("the output folder is not writable; choose another with -o", folder)
+
+
+class OutputExists(OutputError):
+    def __init__(self, output: Path):
+        super().__init__("already exists; skipped (use --overwrite to replace it)", output)
+
+
+def _os_error(exc: OSError, path: Path) -> UserError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError("the disk is full; free some space and run again with --resume", path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write here ({exc.strerror}); choose another output folder", exc.filename or path)
+    return UserError(f"{exc.strerror or exc}", exc.filename or path)
+
+
+def _write_atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

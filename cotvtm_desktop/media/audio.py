@@ -1,0 +1,252 @@
+"""The soundtrack: stitching segment audio, the original audio ducked under, loudness to a target.
+
+Everything here streams in blocks (one segment at a time) through files in the job's work folder, so memory stays
+flat however long the video is. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 %
+overlap, absolute and relative gates), with pyloudnorm's filter design, incrementally.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import av
+import numpy as np
+import pyloudnorm
+import soundfile
+from scipy import ndimage, signal
+
+from cotvtm_desktop import config
+from cotvtm_desktop.media.segments import Segment
+
+BLOCK_SECONDS = 10.0
+
+
+# --- stitching --------------------------------------------------------------------------------------------------
+def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fade-in and fade-out curves whose powers sum to one at every sample."""
+    phase = (np.arange(n, dtype=np.float32) + 0.5) / max(n, 1) * (np.pi / 2)
+    return np.sin(phase)[:, None], np.cos(phase)[:, None]
+
+
+def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: int, padding: float,
+           total_seconds: float, fade_in: float = config.FADE_IN_SECONDS,
+           fade_out: float = config.FADE_OUT_SECONDS) -> Iterator[np.ndarray]:
+    """Overlap-add the segments into one stream of exactly `total_seconds`, in blocks.
+
+    Each segment's audio covers [start - padding, end + padding]; neighbours cross-fade with equal power over the
+    2 x `padding` seconds centred on their boundary. The whole fades in and out at its ends.
+    """
+    total = int(round(total_seconds * rate))
+    pad = int(round(padding * rate))
+    fade_in_curve, fade_out_curve = equal_power_fades(2 * pad)
+    pending = np.zeros((0, 2), np.float32)  # accumulator starting at sample `emitted`
+    emitted = 0
+    for segment, audio in zip(segments, segment_audio):
+        audio = audio.astype(np.float32, copy=True)
+        begin = int(round(segment.start * rate)) - pad
+        if segment.index > 0:
+            audio[:2 * pad] *= fade_in_curve[:len(audio)]
+        if segment.index < len(segments) - 1:
+            audio[-2 * pad:] *= fade_out_curve[-len(audio):]
+        if begin < 0:  # the first segment's lead-in falls before the video starts
+            audio, begin = audio[-begin:], 0
+        end = begin + len(audio)
+        if end - emitted > len(pending):
+            pending = np.concatenate([pending, np.zeros((end - emitted - len(pending), 2), np.float32)])
+        pending[begin - emitted:end - emitted] += audio
+        next_begin = (int(round(segments[segment.index + 1].start * rate)) - pad
+                      if segment.index + 1 < len(segments) else total)
+        ready = min(next_begin, total) - emitted
+        if ready > 0:
+            yield from _with_end_fades(pending[:ready], emitted, total, rate, fade_in, fade_out)
+            pending, emitted = pending[ready:], emitted + ready
+    if emitted < total:  # audio shorter than the video: silence to the exact length
+        rest = np.zeros((total - emitted, 2), np.float32)
+        rest[:min(len(pending), len(rest))] = pending[:len(rest)]
+        yield from _with_end_fades(rest, emitted, total, rate, fade_in, fade_out)
+
+
+def _with_end_fades(block: np.ndarray, offset: int, total: int, rate: int, fade_in: float,
+                    fade_out: float) -> Iterator[np.ndarray]:
+    t = np.arange(offset, offset + len(block)) / rate
+    gain = np.clip(t / max(fade_in, 1e-6), 0, 1) * np.clip((total / rate - t) / max(fade_out, 1e-6), 0, 1)
+    yield block * np.sin(gain * np.pi / 2).astype(np.float32)[:, None]
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    if source_rate == target_rate:
+        return audio
+    g = np.gcd(source_rate, target_rate)
+    return signal.resample_poly(audio, target_rate // g, source_rate // g, axis=0).astype(np.float32)
+
+
+# --- the original audio -----------------------------------------------------------------------------------------
+class OriginalAudio:
+    """The input's first audio track as stereo float blocks at `rate`, aligned to the first video frame."""
+
+    def __init__(self, path: Path, video_start: float, rate: int = config.OUTPUT_SAMPLE_RATE):
+        self.rate = rate
+        self._container = av.open(str(path))
+        stream = self._container.streams.audio[0]
+        self._frames = self._container.decode(stream)
+        self._resampler = av.AudioResampler(format="flt", layout="stereo", rate=rate)
+        self._buffer = np.zeros((0, 2), np.float32)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else video_start
+        offset = int(round((start - video_start) * rate))
+        if offset > 0:  # audio starts after the picture: silence first
+            self._buffer = np.zeros((offset, 2), np.float32)
+        self._skip = max(0, -offset)  # audio starts before the picture: drop the lead
+        self._done = False
+
+    def read(self, n: int) -> np.ndarray:
+        while len(self._buffer) < n + self._skip and not self._done:
+            self._pull()
+        if self._skip:
+            drop = min(self._skip, len(self._buffer))
+            self._buffer, self._skip = self._buffer[drop:], self._skip - drop
+        block, self._buffer = self._buffer[:n], self._buffer[n:]
+        if len(block) < n:
+            block = np.concatenate([block, np.zeros((n - len(block), 2), np.float32)])
+        return block
+
+    def _pull(self) -> None:
+        try:
+            frame = next(self._frames)
+            frames = self._resampler.resample(frame)
+        except (StopIteration, av.FFmpegError):
+            frames, self._done = self._resampler.resample(None), True
+        for f in frames:
+            self._buffer = np.concatenate([self._buffer, f.to_ndarray().reshape(-1, 2)])
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class Ducker:
+    """Sidechain gain for the music: dips it by up to `depth_db` while the original audio is active."""
+
+    HOP_SECONDS, ATTACK, RELEASE = 0.02, 0.05, 0.4
+    THRESHOLD_DB, KNEE_DB = -50.0, 15.0  # gain reduction grows from the threshold to full depth over the knee
+
+    def __init__(self, depth_db: float, rate: int):
+        self.depth_db, self.rate = depth_db, rate
+        self.hop = int(self.HOP_SECONDS * rate)
+        self._reduction = 0.0
+        self._attack = np.exp(-self.HOP_SECONDS / self.ATTACK)
+        self._release = np.exp(-self.HOP_SECONDS / self.RELEASE)
+
+    def gains(self, sidechain: np.ndarray) -> np.ndarray:
+        hops = int(np.ceil(len(sidechain) / self.hop))
+        padded = np.zeros((hops * self.hop, 2), np.float32)
+        padded[:len(sidechain)] = sidechain
+        rms = np.sqrt((padded.reshape(hops, self.hop, 2) ** 2).mean(axis=(1, 2)) + 1e-12)
+        wanted = np.clip((20 * np.log10(rms) - self.THRESHOLD_DB) / self.KNEE_DB, 0, 1) * self.depth_db
+        reduction = np.empty(hops, np.float32)
+        for i, target in enumerate(wanted):
+            coefficient = self._attack if target > self._reduction else self._release
+            self._reduction = coefficient * self._reduction + (1 - coefficient) * target
+            reduction[i] = self._reduction
+        per_sample = np.repeat(reduction, self.hop)[:len(sidechain)]
+        return (10 ** (-per_sample / 20)).astype(np.float32)[:, None]
+
+
+# --- loudness ---------------------------------------------------------------------------------------------------
+class LoudnessMeter:
+    """Integrated loudness (LUFS) of a stream fed in blocks, per BS.1770-4."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self._filters = [(f.b, f.a) for f in pyloudnorm.Meter(rate)._filters.values()]
+        self._state = [None] * len(self._filters)
+        self._step = int(0.1 * rate)  # 100 ms: a quarter of the 400 ms gating block
+        self._carry = np.zeros((0, 2))
+        self._quarters: list[float] = []  # mean square (summed over channels) of each 100 ms step
+
+    def feed(self, block: np.ndarray) -> None:
+        x = block.astype(np.float64)
+        for i, (b, a) in enumerate(self._filters):
+            if self._state[i] is None:
+                self._state[i] = np.zeros((max(len(a), len(b)) - 1, 2))
+            x, self._state[i] = signal.lfilter(b, a, x, axis=0, zi=self._state[i])
+        x = np.concatenate([self._carry, x])
+        whole = len(x) // self._step * self._step
+        if whole:
+            self._quarters.extend((x[:whole] ** 2).reshape(-1, self._step, 2).mean(axis=1).sum(axis=1))
+        self._carry = x[whole:]
+
+    def integrated(self) -> float:
+        q = np.array(self._quarters)
+        if len(q) < 4:
+            return -70.0
+        blocks = np.convolve(q, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
+        loudness = -0.691 + 10 * np.log10(blocks + 1e-20)
+        gated = blocks[loudness > -70.0]
+        if not len(gated):
+            return -70.0
+        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+        gated = blocks[(loudness > -70.0) & (loudness > relative)]
+        return float(-0.691 + 10 * np.log10(gated.mean()))
+
+
+def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarray:
+    """Turn down just the moments whose 4x-oversampled (true) peak would exceed `ceiling_db` dBTP."""
+    ceiling = 10 ** (ceiling_db / 20) * 0.99  # a hair of margin for the final encoder
+    oversampled = np.abs(signal.resample_poly(block, 4, 1, axis=0)).max(axis=1)
+    peak = oversampled[:len(block) * 4].reshape(-1, 4).max(axis=1)
+    if peak.max() <= ceiling:
+        return block
+    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-9))
+    half = int(0.005 * rate)  # 5 ms look-ahead and smoothing: the gain moves before the peak arrives
+    smooth = ndimage.uniform_filter1d(ndimage.minimum_filter1d(need, 4 * half + 1), 2 * half + 1)
+    return block * np.minimum(smooth, need)[:, None].astype(np.float32)
+
+
+def true_peak_db(audio: np.ndarray) -> float:
+    oversampled = signal.resample_poly(audio, 4, 1, axis=0)
+    return float(20 * np.log10(np.abs(oversampled).max() + 1e-12))
+
+
+# --- the whole soundtrack ---------------------------------------------------------------------------------------
+def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
+                      out_wav: Path, target_lufs: float = config.TARGET_LUFS,
+                      duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> dict:
+    """Music (at `rate`) + the original audio ducked under it -> `out_wav` at `target_lufs`, true peak limited.
+
+    Three streamed passes through files: the music is measured, then set to the target and mixed under the
+    original, then the mix is set to the target and limited.
+    """
+    music_wav, mix_wav = work / "music.wav", work / "mix.wav"
+    music_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
+    with soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT") as out:
+        for block in music_blocks:
+            music_meter.feed(block)
+            out.write(block)
+    music_gain = 10 ** ((target_lufs - music_meter.integrated()) / 20)
+    ducker = Ducker(duck_db, rate)
+    with soundfile.SoundFile(mix_wav, "w", rate, 2, "FLOAT") as out:
+        for block in _read_blocks(music_wav, rate):
+            mix = block * music_gain
+            if original is not None:
+                speech = original.read(len(block))
+                mix = mix * ducker.gains(speech) + speech
+            mix_meter.feed(mix)
+            out.write(mix)
+    mix_lufs = mix_meter.integrated()
+    gain = 10 ** ((target_lufs - mix_lufs) / 20)
+    with soundfile.SoundFile(out_wav, "w", rate, 2, "FLOAT") as out:
+        for block in _read_blocks(mix_wav, rate):
+            out.write(true_peak_limit(block * gain, config.TRUE_PEAK_DBTP, rate))
+    music_wav.unlink()
+    mix_wav.unlink()
+    return {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
+            "target_lufs": target_lufs}
+
+
+def _read_blocks(path: Path, rate: int) -> Iterator[np.ndarray]:
+    with soundfile.SoundFile(path) as f:
+        while True:
+            block = f.read(int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True)
+            if not len(block):
+                return
+            yield block

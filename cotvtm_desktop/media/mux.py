@@ -1,0 +1,56 @@
+"""Write the result: the soundtrack muxed with the (copied) video, or audio-only / still-image outputs.
+
+Uses the ffmpeg binary that imageio-ffmpeg ships, so nothing has to be installed on the system.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from cotvtm_desktop import config
+from cotvtm_desktop.errors import OutputError, UserError
+from cotvtm_desktop.media.probe import MediaInfo
+
+# Video codecs an mp4 can carry as they are; anything else is re-encoded to H.264.
+MP4_COPYABLE_CODECS = ("h264", "hevc", "av1", "mpeg4", "vp9")
+AUDIO_FORMATS = {".m4a": ["-c:a", "aac", "-b:a", config.AAC_BITRATE], ".wav": ["-c:a", "pcm_s16le"],
+                 ".flac": ["-c:a", "flac"]}
+_AAC = ["-c:a", "aac", "-b:a", config.AAC_BITRATE, "-ar", str(config.OUTPUT_SAMPLE_RATE)]
+
+
+def mux_video(info: MediaInfo, soundtrack: Path, output: Path) -> bool:
+    """Mux `soundtrack` as the only audio of `info`'s video into mp4 `output`. Returns whether the video was
+    copied (True) or re-encoded (False)."""
+    copy = info.video_codec in MP4_COPYABLE_CODECS
+    video = ["-c:v", "copy"] if copy else ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
+                                            "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
+    _ffmpeg(["-i", str(info.path), "-i", str(soundtrack), "-map", "0:v:0", "-map", "1:a:0", *video, *_AAC,
+             "-t", f"{info.duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(output)], output)
+    return copy
+
+
+def write_audio(soundtrack: Path, output: Path, suffix: str) -> None:
+    """The soundtrack alone, as .m4a (AAC), .wav or .flac."""
+    muxer = {".m4a": "ipod", ".wav": "wav", ".flac": "flac"}[suffix]
+    _ffmpeg(["-i", str(soundtrack), *AUDIO_FORMATS[suffix], "-f", muxer, str(output)], output)
+
+
+def mux_still(image: Path, soundtrack: Path, seconds: float, output: Path) -> None:
+    """An mp4 showing `image` for the length of its music."""
+    _ffmpeg(["-loop", "1", "-framerate", "2", "-i", str(image), "-i", str(soundtrack), "-map", "0:v:0",
+             "-map", "1:a:0", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:v", "libx264", "-tune", "stillimage",
+             "-pix_fmt", "yuv420p", *_AAC, "-t", f"{seconds:.6f}", "-movflags", "+faststart", "-f", "mp4",
+             str(output)], output)
+
+
+def _ffmpeg(arguments: list[str], output: Path) -> None:
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        message = (result.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+        if "No space left" in result.stderr:
+            raise OutputError("the disk is full; free some space and run again with --resume", output.parent)
+        raise UserError(f"writing the output failed: {message}", output)

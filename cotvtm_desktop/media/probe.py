@@ -1,0 +1,148 @@
+"""Probe an input file: what kind of media it is, how long, how it is oriented, whether it has sound.
+
+Durations come from packet timestamps (a demux pass without decoding), so they are right for VFR video and for
+containers that do not state a duration (e.g. webm written to a pipe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+
+from cotvtm_desktop import config
+from cotvtm_desktop.errors import BadMediaError
+
+# A file whose packets stop this much earlier than its header says was cut short (copy or download interrupted).
+_TRUNCATION_TOLERANCE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    kind: str  # "video" or "image"
+    duration: float  # seconds of video (0 for an image)
+    width: int  # display width, rotation applied
+    height: int
+    rotation: int  # degrees counter-clockwise the decoded frames must turn to display upright
+    fps: float  # average frame rate from timestamps (VFR-safe)
+    video_codec: str
+    has_audio: bool
+    start_time: float  # first video timestamp, seconds
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in config.IMAGE_EXTENSIONS
+
+
+def probe(path: Path) -> MediaInfo:
+    """Describe `path`, or raise BadMediaError saying why it cannot be scored."""
+    path = Path(path)
+    if not path.exists():
+        raise BadMediaError("file not found", path)
+    if path.is_dir():
+        raise BadMediaError("is a folder; use `cotvtm batch` for folders", path)
+    if path.stat().st_size == 0:
+        raise BadMediaError("file is empty (0 bytes); re-copy it from its source", path)
+    if is_image_path(path):
+        return _probe_image(path)
+    try:
+        with av.open(str(path)) as container:
+            return _probe_video(path, container)
+    except av.FFmpegError as exc:
+        raise BadMediaError(
+            f"not a readable media file, or truncated ({exc.strerror or exc}); re-copy it from its source", path
+        ) from None
+
+
+def _probe_image(path: Path) -> MediaInfo:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BadMediaError(f"not a readable image ({exc}); re-save or re-copy it", path) from None
+    return MediaInfo(path, "image", 0.0, width, height, 0, 0.0, "image", False, 0.0)
+
+
+def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInfo:
+    if not container.streams.video:
+        raise BadMediaError("has no video stream; only videos and images can be scored", path)
+    stream = container.streams.video[0]
+    first_frame = _first_frame(path, container, stream)
+    rotation = int(round(first_frame.rotation or 0)) % 360
+    width, height = first_frame.width, first_frame.height
+    if rotation in (90, 270):
+        width, height = height, width
+
+    start, end, frames = _scan_timestamps(path, container, stream)
+    duration = end - start
+    declared = _declared_duration(container, stream)
+    if declared is not None and declared - duration > _TRUNCATION_TOLERANCE_SECONDS:
+        raise BadMediaError(
+            f"its video stops at {duration:.1f} s but the file says {declared:.1f} s: it looks truncated "
+            "(an interrupted copy or download); re-copy it from its source",
+            path,
+        )
+    if duration <= 0:
+        raise BadMediaError("has no playable video frames", path)
+    return MediaInfo(
+        path=path,
+        kind="video",
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        fps=frames / duration,
+        video_codec=stream.codec_context.name,
+        has_audio=bool(container.streams.audio),
+        start_time=start,
+    )
+
+
+def _first_frame(path: Path, container, stream) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.FFmpegError:
+        pass
+    raise BadMediaError("its video cannot be decoded (damaged or truncated); re-copy it from its source", path)
+
+
+def _scan_timestamps(path: Path, container, stream) -> tuple[float, float, int]:
+    """First pts, end of the last frame, and frame count, read from packets without decoding."""
+    container.seek(0)
+    starts: list[float] = []
+    last_end = 0.0
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            start = float(packet.pts * stream.time_base)
+            starts.append(start)
+            last_end = max(last_end, start + float((packet.duration or 0) * stream.time_base))
+    except av.FFmpegError:
+        pass  # a damaged tail: what was read counts; truncation is judged against the declared duration
+    if not starts:
+        raise BadMediaError("has no video frames with timestamps", path)
+    first, last_start = min(starts), max(starts)
+    if last_end <= last_start:  # the container gives no packet durations: the last frame lasts one mean interval
+        last_end = last_start + (last_start - first) / max(len(starts) - 1, 1)
+    return first, last_end, len(starts)
+
+
+def _declared_duration(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None

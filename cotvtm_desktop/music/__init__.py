@@ -1,0 +1,1 @@
+"""Music decoders: the procedural arranger + soundfont renderer (and, later, MusicGen)."""

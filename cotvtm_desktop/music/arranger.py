@@ -1,0 +1,266 @@
+"""The arranger: MusicBriefs -> a multi-track MIDI arrangement, one clip per segment.
+
+Video-level decisions come first (`plan_video`): one tonic and tempo family for the whole video unless a segment's
+mood jumps, each segment a whole number of bars so every change of segment falls on a bar line, and the chord
+progression running on across segments. Then each segment is arranged on its own (`arrange_segment`), so one
+segment can be regenerated without touching the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pretty_midi
+
+from cotvtm_desktop.brief import MusicBrief
+from cotvtm_desktop.music.theory import chord_pitch_classes, lead_voices, scale_pitches, voicings
+from cotvtm_desktop.reasoning.rules import music_rules
+
+SHARP_MOOD_CHANGE = 0.3  # valence jump from the video's mean beyond which a segment takes its own key and mode
+TEMPO_FAMILY = 0.2  # relative tempo difference a segment may have and still share the video's tempo
+ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0.7}
+_DRUM = {"kick": 36, "snare": 38, "clap": 39, "hat": 42, "pedal_hat": 44, "open_hat": 46, "crash": 49,
+         "ride": 51, "tambourine": 54, "shaker": 70, "low_tom": 41, "floor_tom": 43, "mid_tom": 47}
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    tonic: int
+    mode: str
+    bpm: float
+    bars: int
+    beats_per_bar: int
+    bar_offset: int  # bars played before this segment: the progression runs on across segments
+    progression: tuple[int, ...]
+    final: bool  # the last segment ends on a cadence
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "bpm": round(self.bpm, 3), "progression": list(self.progression)}
+
+
+def plan_video(durations: list[float], briefs: list[MusicBrief], seed: int) -> list[SegmentPlan]:
+    weights = np.array(durations)
+    valence = float(np.average([b.valence for b in briefs], weights=weights))
+    tonic_votes: dict[int, float] = {}
+    for brief, weight in zip(briefs, weights):
+        tonic_votes[brief.tonic] = tonic_votes.get(brief.tonic, 0.0) + weight
+    video_tonic = max(tonic_votes, key=tonic_votes.get)
+    video_mode = "major" if valence >= music_rules()["mode"]["major_from_valence"] else "minor"
+    base_bpm = _weighted_median([b.tempo_bpm for b in briefs], weights)
+    rng = np.random.default_rng(seed)
+    progressions = music_rules()["progressions"]
+    chosen = {mode: tuple(options[rng.integers(len(options))]) for mode, options in progressions.items()}
+
+    plans, bar_offset = [], 0
+    for i, (brief, duration) in enumerate(zip(briefs, durations)):
+        own_mood = abs(brief.valence - valence) > SHARP_MOOD_CHANGE
+        tonic, mode = (brief.tonic, brief.mode) if own_mood else (video_tonic, video_mode)
+        target = brief.tempo_bpm if abs(brief.tempo_bpm - base_bpm) / base_bpm > TEMPO_FAMILY else base_bpm
+        beats = music_rules()["genres"][brief.genre]["meter"]
+        bars = max(1, round(duration / (beats * 60.0 / target)))
+        plans.append(SegmentPlan(tonic, mode, bars * beats * 60.0 / duration, bars, beats, bar_offset,
+                                 chosen[mode], final=i == len(briefs) - 1))
+        bar_offset += bars
+    return plans
+
+
+def _weighted_median(values: list[float], weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(np.asarray(values)[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+class _Clip:
+    """Notes being written for one segment, on a beat grid, with seeded humanisation."""
+
+    def __init__(self, plan: SegmentPlan, swing: float, rng: np.random.Generator):
+        self.plan, self.swing, self.rng = plan, swing, rng
+        self.beat = 60.0 / plan.bpm
+        self.midi = pretty_midi.PrettyMIDI(initial_tempo=plan.bpm)
+        self.tracks: dict[str, pretty_midi.Instrument] = {}
+
+    def track(self, role: str, program: int) -> pretty_midi.Instrument:
+        if role not in self.tracks:
+            self.tracks[role] = pretty_midi.Instrument(program, is_drum=role == "drums", name=role)
+            self.midi.instruments.append(self.tracks[role])
+        return self.tracks[role]
+
+    def time(self, beats: float) -> float:
+        whole, part = divmod(beats, 1.0)
+        if abs(part - 0.5) < 1e-6:  # swung offbeat eighths lean towards the triplet
+            part += self.swing / 6
+        return (whole + part) * self.beat
+
+    def note(self, role: str, program: int, pitch: int, start_beat: float, beats: float, velocity: float,
+             jitter: float = 0.008) -> None:
+        start = max(0.0, self.time(start_beat) + self.rng.normal(0, jitter))
+        end = self.time(start_beat + beats) - 0.01
+        vel = int(np.clip(velocity + self.rng.normal(0, 5), 1, 127))
+        self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
+
+
+def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_midi.PrettyMIDI:
+    """The arrangement of one segment; time 0 is the segment's start."""
+    genre = music_rules()["genres"][brief.genre]
+    rng = np.random.default_rng([seed, plan.bar_offset])
+    clip = _Clip(plan, genre["swing"], rng)
+    instruments = genre["instruments"]
+    chords = _chord_sequence(plan)
+    base_velocity = 50 + 50 * brief.intensity
+    voicing = None
+    for bar, classes in enumerate(chords):
+        voicing = lead_voices(voicing, voicings(classes, 52, 76))
+        beat0 = bar * plan.beats_per_bar
+        closing = plan.final and bar == plan.bars - 1
+        _accompany(clip, genre["accompaniment"], instruments["chords"][0], voicing, beat0, plan.beats_per_bar,
+                   base_velocity * 0.9, brief.intensity, closing)
+        _bass(clip, instruments["bass"][0], classes, beat0, plan.beats_per_bar, base_velocity, brief, closing)
+        if instruments["pad"]:
+            clip.note("pad", instruments["pad"][0], voicing[0] - 12, beat0, plan.beats_per_bar,
+                      base_velocity * 0.7)
+            for pitch in voicing[1:]:
+                clip.note("pad", instruments["pad"][0], pitch, beat0, plan.beats_per_bar, base_velocity * 0.7)
+        if genre["drums"]:
+            _drums(clip, genre["drums"], beat0, plan.beats_per_bar, base_velocity, brief.intensity,
+                   first=bar == 0, closing=closing)
+    _melody(clip, instruments["melody"][0], chords, plan, brief, base_velocity)
+    return clip.midi
+
+
+def _chord_sequence(plan: SegmentPlan) -> list[list[int]]:
+    """One chord per bar, the progression continuing from earlier segments; a V-I cadence ends the video."""
+    seventh = False
+    degrees = [plan.progression[(plan.bar_offset + bar) % len(plan.progression)] for bar in range(plan.bars)]
+    if plan.final:
+        if plan.bars >= 2:
+            degrees[-2] = 5
+        degrees[-1] = 1
+    return [chord_pitch_classes(plan.tonic, plan.mode, d, seventh, dominant_major=plan.final and d == 5)
+            for d in degrees]
+
+
+def _accompany(clip: _Clip, style: str, program: int, voicing: tuple[int, ...], beat0: float, beats: int,
+               velocity: float, intensity: float, closing: bool) -> None:
+    if closing or style == "pad":
+        for pitch in voicing:
+            clip.note("chords", program, pitch, beat0, beats, velocity * 0.8)
+        return
+    if style == "arpeggio":
+        step = 0.5 if intensity > 0.45 else 1.0
+        pattern = list(voicing) + list(voicing[-2:0:-1])
+        for i, offset in enumerate(np.arange(0, beats, step)):
+            clip.note("chords", program, pattern[i % len(pattern)], beat0 + offset, step * 1.5, velocity * 0.85)
+    elif style in ("strum", "pulse", "power"):
+        step = 0.5 if intensity > 0.5 or style != "strum" else 1.0
+        pitches = (voicing[0] - 12, voicing[0] - 5, voicing[0]) if style == "power" else voicing
+        for offset in np.arange(0, beats, step):
+            accent = 1.0 if offset % 1 == 0 else 0.8
+            for k, pitch in enumerate(pitches):  # a strum: strings sound a few ms apart
+                clip.note("chords", program, pitch, beat0 + offset + (0.03 * k if style == "strum" else 0),
+                          step * 0.9, velocity * accent)
+    else:  # block: comping on the beats that the meter stresses
+        for offset in (0, 2) if beats == 4 else (0,):
+            for pitch in voicing:
+                clip.note("chords", program, pitch, beat0 + offset, 1.5, velocity)
+
+
+def _bass(clip: _Clip, program: int, classes: list[int], beat0: float, beats: int, velocity: float,
+          brief: MusicBrief, closing: bool) -> None:
+    root = 36 + (classes[0] - 36) % 12
+    fifth = 36 + (classes[2] - 36) % 12
+    if closing:
+        clip.note("bass", program, root, beat0, beats, velocity)
+    elif brief.intensity > 0.65:
+        for offset in np.arange(0, beats, 0.5):
+            clip.note("bass", program, root, beat0 + offset, 0.45, velocity * (1.0 if offset % 1 == 0 else 0.8))
+    elif brief.genre == "lo-fi jazz":  # walking: root, third, fifth, approach to the next root
+        walk = [root, 36 + (classes[1] - 36) % 12, fifth, root + 10]
+        for offset in range(beats):
+            clip.note("bass", program, walk[offset % 4], beat0 + offset, 1.0, velocity)
+    else:
+        clip.note("bass", program, root, beat0, 2 if beats == 4 else beats, velocity)
+        if beats == 4:
+            clip.note("bass", program, fifth, beat0 + 2, 2, velocity * 0.9)
+
+
+def _drums(clip: _Clip, style: str, beat0: float, beats: int, velocity: float, intensity: float,
+           first: bool, closing: bool) -> None:
+    def hit(name: str, offset: float, level: float = 1.0) -> None:
+        clip.note("drums", 0, _DRUM[name], beat0 + offset, 0.25, velocity * level, jitter=0.004)
+
+    if closing:
+        hit("crash", 0)
+        hit("kick", 0)
+        return
+    if first and style in ("rock", "pop", "cinematic", "four_on_floor"):
+        hit("crash", 0, 0.9)
+    eighths = np.arange(0, beats, 0.5)
+    backbeats = [1, 3] if beats == 4 else [1, 2]
+    if style == "four_on_floor":
+        for b in range(beats):
+            hit("kick", b)
+            hit("open_hat", b + 0.5, 0.6)
+        for b in backbeats:
+            hit("clap", b, 0.9)
+        if intensity > 0.7:
+            for t in np.arange(0, beats, 0.25):
+                hit("hat", t, 0.45)
+    elif style in ("pop", "rock"):
+        for b in [0, 2] if beats == 4 else [0]:
+            hit("kick", b)
+        if style == "rock" or intensity > 0.6:
+            hit("kick", beats - 1.5, 0.8)
+        for b in backbeats:
+            hit("snare", b)
+        for t in eighths:
+            hit("hat", t, 0.55 if t % 1 else 0.7)
+    elif style == "jazz":
+        for b in range(beats):
+            hit("ride", b, 0.6)
+            if b % 2 == 1:
+                hit("ride", b + 0.5, 0.45)
+                hit("pedal_hat", b, 0.5)
+        hit("kick", 0, 0.4)
+    elif style == "light":
+        for t in eighths:
+            hit("shaker", t, 0.5 if t % 1 else 0.65)
+        hit("kick", 0, 0.6)
+        for b in backbeats:
+            hit("tambourine", b, 0.5)
+    elif style == "cinematic":
+        hit("floor_tom", 0, 0.9)
+        hit("low_tom", beats - 1, 0.7)
+        if intensity > 0.6:
+            for t in eighths[1::2]:
+                hit("mid_tom", t, 0.45)
+
+
+def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPlan, brief: MusicBrief,
+            velocity: float) -> None:
+    """A two-bar motif repeated over the changes: strong beats on chord tones, steps of the scale between."""
+    scale = scale_pitches(plan.tonic, plan.mode, 62, 86)
+    beats = plan.beats_per_bar
+    density = 2 + int(round(brief.intensity * 4))  # notes per bar
+    rng = clip.rng
+    onsets = sorted(rng.choice(np.arange(0, beats, 0.5), size=min(density, beats * 2), replace=False))
+    contour = rng.integers(-2, 3, size=len(onsets))
+    pitch = scale[len(scale) // 2]
+    sparse = brief.intensity < 0.25  # quiet scenes: the melody rests every other bar
+    for bar, classes in enumerate(chords):
+        if sparse and bar % 2 == 1:
+            continue
+        closing = plan.final and bar == len(chords) - 1
+        if closing:  # end on the tonic, held
+            tonic = min((p for p in scale if p % 12 == plan.tonic), key=lambda p: abs(p - pitch))
+            clip.note("melody", program, tonic, bar * beats, beats, velocity)
+            continue
+        for i, onset in enumerate(onsets):
+            target = pitch + contour[i] * 2
+            if onset % 1 == 0:  # strong beat: the nearest chord tone
+                candidates = [p for p in scale if p % 12 in classes] or scale
+            else:
+                candidates = scale
+            pitch = min(candidates, key=lambda p: abs(p - target))
+            length = (onsets[i + 1] if i + 1 < len(onsets) else beats) - onset
+            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * (1.0 if onset % 1 == 0 else 0.85))
