@@ -77,7 +77,7 @@ class VisualElements:
 
 
 def estimate_emotion(brightness: float, saturation: float, warmth: float, motion: float,
-                     cut_rate: float) -> tuple[float, float]:
+                     cut_rate: float = 0.0) -> tuple[float, float]:
     """Valence and arousal in [0, 1]; see resources/visual_rules.json for the coefficients and their sources."""
     rules = visual_rules()
     v, a = rules["valence"], rules["arousal"]

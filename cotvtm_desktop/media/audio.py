@@ -45,26 +45,26 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
     for segment, audio in zip(segments, segment_audio):
         audio = audio.astype(np.float32, copy=True)
         begin = int(round(segment.start * rate)) - pad
-        if segment.index > 0:
+        if pad and segment.index > 0:
             audio[:2 * pad] *= fade_in_curve[:len(audio)]
-        if segment.index < len(segments) - 1:
+        if pad and segment.index < len(segments) - 1:
             audio[-2 * pad:] *= fade_out_curve[-len(audio):]
         if begin < 0:  # the first segment's lead-in falls before the video starts
             audio, begin = audio[-begin:], 0
-        end = begin + len(audio)
-        if end - emitted > len(pending):
-            pending = np.concatenate([pending, np.zeros((end - emitted - len(pending), 2), np.float32)])
-        pending[begin - emitted:end - emitted] += audio
         next_begin = (int(round(segments[segment.index + 1].start * rate)) - pad
                       if segment.index + 1 < len(segments) else total)
         ready = min(next_begin, total) - emitted
+        end = begin + len(audio)
+        needed = max(end, emitted + ready) - emitted
+        if needed > len(pending):  # grow the accumulator (silence where a segment's audio falls short)
+            pending = np.concatenate([pending, np.zeros((needed - len(pending), 2), np.float32)])
+        pending[begin - emitted:end - emitted] += audio
         if ready > 0:
             yield from _with_end_fades(pending[:ready], emitted, total, rate, fade_in, fade_out)
             pending, emitted = pending[ready:], emitted + ready
-    if emitted < total:  # audio shorter than the video: silence to the exact length
-        rest = np.zeros((total - emitted, 2), np.float32)
-        rest[:min(len(pending), len(rest))] = pending[:len(rest)]
-        yield from _with_end_fades(rest, emitted, total, rate, fade_in, fade_out)
+    if emitted < total:  # fewer segments than planned: silence to the exact length
+        yield from _with_end_fades(np.zeros((total - emitted, 2), np.float32), emitted, total, rate, fade_in,
+                                   fade_out)
 
 
 def _with_end_fades(block: np.ndarray, offset: int, total: int, rate: int, fade_in: float,

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from media import make_video  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip12(media_dir) -> Path:
+    """12 s of colour bars with a 440 Hz tone: the everyday test video."""
+    return make_video(media_dir / "bars tone 12s.mp4", 12)
+
+
+@pytest.fixture(scope="session")
+def silent_clip(media_dir) -> Path:
+    return make_video(media_dir / "no-audio.mp4", 6, audio=False)

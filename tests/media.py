@@ -1,0 +1,73 @@
+"""Synthetic media for the tests, made with the ffmpeg binary that imageio-ffmpeg ships."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import av
+import imageio_ffmpeg
+import numpy as np
+import pyloudnorm
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def make_video(path: Path, seconds: float, size: str = "320x180", rate: int = 25, audio: bool = True,
+               source: str = "testsrc2", vcodec: tuple[str, ...] = ("-c:v", "libx264", "-pix_fmt", "yuv420p"),
+               acodec: tuple[str, ...] = ("-c:a", "aac"), extra: tuple[str, ...] = ()) -> Path:
+    inputs = ["-f", "lavfi", "-i", f"{source}=size={size}:rate={rate}"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    ffmpeg(*inputs, "-t", str(seconds), *vcodec, *(acodec if audio else ()), *extra, str(path))
+    return path
+
+
+def make_two_shot_video(path: Path, first: str, second: str, cut_at: float, seconds: float) -> Path:
+    """Two still-but-noisy shots of different colours with a hard cut at `cut_at`."""
+    ffmpeg("-f", "lavfi", "-i", f"color=c={first}:size=320x180:rate=25:d={cut_at}",
+           "-f", "lavfi", "-i", f"color=c={second}:size=320x180:rate=25:d={seconds - cut_at}",
+           "-filter_complex", "[0:v][1:v]concat=n=2:v=1,noise=alls=8:allf=t[v]", "-map", "[v]",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def streams(path: Path) -> dict:
+    """What ffprobe would say: codec per stream type, durations, rotation of the first frame."""
+    with av.open(str(path)) as c:
+        info = {"duration": c.duration / 1e6 if c.duration else None,
+                "video": c.streams.video[0].codec_context.name if c.streams.video else None,
+                "audio": c.streams.audio[0].codec_context.name if c.streams.audio else None,
+                "audio_rate": c.streams.audio[0].rate if c.streams.audio else None}
+        if c.streams.video:
+            s = c.streams.video[0]
+            info["video_duration"] = float(s.duration * s.time_base) if s.duration else None
+            frame = next(c.decode(video=0))
+            info["rotation"] = int(frame.rotation or 0)
+            info["frame_size"] = (frame.width, frame.height)
+    return info
+
+
+def decode_audio(path: Path, rate: int = 48000) -> np.ndarray:
+    with av.open(str(path)) as c:
+        resampler = av.AudioResampler(format="flt", layout="stereo", rate=rate)
+        chunks = [f.to_ndarray().reshape(-1, 2) for frame in c.decode(audio=0) for f in resampler.resample(frame)]
+        chunks += [f.to_ndarray().reshape(-1, 2) for f in resampler.resample(None)]
+    return np.concatenate(chunks)
+
+
+def lufs(audio: np.ndarray, rate: int = 48000) -> float:
+    return float(pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64)))
+
+
+def tone_level(audio: np.ndarray, frequency: float, rate: int = 48000) -> float:
+    """How far the spectrum at `frequency` stands above the spectrum's median (dB)."""
+    mono = audio.mean(axis=1)
+    spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+    freqs = np.fft.rfftfreq(len(mono), 1 / rate)
+    band = spectrum[(freqs > frequency - 3) & (freqs < frequency + 3)].max()
+    return float(20 * np.log10(band / (np.median(spectrum) + 1e-12)))

@@ -1,0 +1,115 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cotvtm_desktop.analysis import colour, objects
+from cotvtm_desktop.analysis.objects import ObjectTags
+from cotvtm_desktop.analysis.scan import scan_image, scan_video
+from cotvtm_desktop.analysis.visual import VisualElements, describe_segment, estimate_emotion
+from cotvtm_desktop.media.probe import probe
+from cotvtm_desktop.media.segments import plan_segments
+from cotvtm_desktop.reasoning.rules import reason
+from media import make_two_shot_video, make_video
+
+DATA = Path(__file__).parent / "data"
+
+
+def visual(brightness, saturation, warmth, motion, cut_rate=0.0, scenes=None, palette=("grey",)):
+    valence, arousal = estimate_emotion(brightness, saturation, warmth, motion, cut_rate)
+    return VisualElements(brightness, saturation, warmth, list(palette), motion, cut_rate,
+                          ObjectTags([("thing", 0.5)], scenes or {}), valence, arousal)
+
+
+def test_colour_stats_tell_warm_from_cool_and_bright_from_dark():
+    warm = np.full((20, 20, 3), (230, 140, 40), np.uint8)
+    cool = np.full((20, 20, 3), (30, 80, 200), np.uint8)
+    dark = np.full((20, 20, 3), (20, 20, 25), np.uint8)
+    assert colour.colour_stats(warm)["warmth"] > 0.5 > -0.5 > colour.colour_stats(cool)["warmth"]
+    assert colour.colour_stats(warm)["brightness"] > colour.colour_stats(dark)["brightness"] + 0.3
+    assert colour.palette_names(colour.colour_stats(warm)["palette"])[0] == "orange"
+    assert colour.palette_names(colour.colour_stats(cool)["palette"])[0] == "blue"
+    assert colour.palette_names(colour.colour_stats(dark)["palette"])[0] == "black"
+
+
+def test_warmer_brighter_more_saturated_means_higher_valence_and_major():
+    gloomy = visual(0.2, 0.1, -0.5, 0.1)
+    sunny = visual(0.75, 0.6, 0.7, 0.1)
+    assert sunny.valence > gloomy.valence + 0.3
+    assert estimate_emotion(0.5, 0.3, 0.6, 0.2)[0] > estimate_emotion(0.5, 0.3, -0.6, 0.2)[0]  # warmth alone
+    assert estimate_emotion(0.7, 0.3, 0, 0.2)[0] > estimate_emotion(0.3, 0.3, 0, 0.2)[0]  # brightness alone
+    assert estimate_emotion(0.5, 0.6, 0, 0.2)[0] > estimate_emotion(0.5, 0.1, 0, 0.2)[0]  # saturation alone
+    assert reason(sunny).mode == "major" and reason(gloomy).mode == "minor"
+
+
+def test_dark_still_segment_is_slower_and_quieter_than_bright_fast_one():
+    still = reason(visual(0.15, 0.15, -0.2, 0.02))
+    fast = reason(visual(0.75, 0.55, 0.4, 0.9, cut_rate=0.6))
+    assert still.tempo_bpm < fast.tempo_bpm - 20
+    assert still.intensity < fast.intensity - 0.3
+    assert "drums" in fast.instruments and "drums" not in still.instruments
+
+
+def test_scene_categories_steer_the_genre():
+    calm = dict(brightness=0.55, saturation=0.35, warmth=0.3, motion=0.3)
+    party = reason(visual(**calm, scenes={"celebration": 0.9}))
+    cafe = reason(visual(**calm, scenes={"food": 0.9}))
+    assert party.genre != cafe.genre
+
+
+def test_brief_description_reads_like_a_music_description():
+    brief = reason(visual(0.7, 0.5, 0.6, 0.2, palette=("yellow", "green")))
+    text = brief.description()
+    assert text.startswith(("A ", "An ")) and text.endswith(".")
+    assert brief.genre in text and f"{round(brief.tempo_bpm)} BPM" in text and brief.instruments[0] in text
+
+
+def test_objects_from_real_photos():
+    from cotvtm_desktop.media.frames import load_image
+
+    cat = objects.tag_objects(objects.class_probabilities([objects.prepare(load_image(DATA / "chelsea.jpg"))]))
+    cup = objects.tag_objects(objects.class_probabilities([objects.prepare(load_image(DATA / "coffee.jpg"))]))
+    assert any(word in cat.labels[0][0] for word in ("cat", "tabby"))
+    assert next(iter(cat.scenes)) == "pets"
+    assert cup.labels[0][0] == "espresso" and next(iter(cup.scenes)) == "food"
+
+
+def test_scan_finds_the_cut_and_the_plan_snaps_to_it(tmp_path):
+    path = make_two_shot_video(tmp_path / "two shots.mp4", "red", "navy", cut_at=11.5, seconds=22)
+    info = probe(path)
+    timeline = scan_video(info, keyframe_interval=10 / 3)
+    assert len(timeline.cuts) == 1 and timeline.cuts[0] == pytest.approx(11.5, abs=0.2)
+    segments = plan_segments(info.duration, timeline.cuts)
+    assert segments[0].end == pytest.approx(11.5, abs=0.2)
+    first, second = (describe_segment(timeline, s.start, s.end) for s in segments)
+    assert first.palette[0] == "red" and second.palette[0] == "blue"
+    assert first.warmth > 0.5 and second.warmth < -0.5
+    assert len(timeline.keyframe_times) >= 6
+
+
+def test_motion_is_measured(tmp_path):
+    moving = scan_video(probe(make_video(tmp_path / "moving.mp4", 4, audio=False)), 2.0)
+    still = scan_video(probe(make_two_shot_video(tmp_path / "still.mp4", "gray", "gray", 2, 4)), 2.0)
+    assert np.median(moving.motion) > 3 * np.median(still.motion)
+
+
+def test_scan_rotates_frames_upright(tmp_path):
+    from media import ffmpeg
+
+    # left half red, right half blue; turned 90 degrees counter-clockwise for display -> red at the bottom
+    src = tmp_path / "halves.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:size=160x90:d=2", "-f", "lavfi", "-i", "color=c=blue:size=160x90:d=2",
+           "-filter_complex", "[0:v]crop=80:90:0:0[l];[1:v]crop=80:90:0:0[r];[l][r]hstack", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(src))
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(src), "-c", "copy", str(rotated))
+    timeline = scan_video(probe(rotated), 1.0)
+    thumb = timeline.keyframe_thumbnails[0]
+    assert thumb.shape[0] > thumb.shape[1]  # portrait
+    top, bottom = thumb[: thumb.shape[0] // 3].mean(axis=(0, 1)), thumb[-thumb.shape[0] // 3:].mean(axis=(0, 1))
+    assert top[2] > top[0] and bottom[0] > bottom[2]  # blue on top, red at the bottom
+
+
+def test_image_scan(tmp_path):
+    timeline = scan_image(probe(DATA / "coffee.jpg"))
+    assert len(timeline.times) == 1 and timeline.keyframe_probabilities.shape == (1, 1000)

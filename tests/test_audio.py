@@ -1,0 +1,94 @@
+import numpy as np
+import pyloudnorm
+import pytest
+
+from cotvtm_desktop.media.audio import (Ducker, LoudnessMeter, equal_power_fades, master_soundtrack, stitch,
+                                        true_peak_db, true_peak_limit)
+from cotvtm_desktop.media.segments import plan_segments
+
+RATE = 8000
+
+
+def tone(seconds, frequency=440.0, level=0.3, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    mono = (level * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    return np.stack([mono, mono], axis=1)
+
+
+def test_equal_power_fades_keep_power():
+    fade_in, fade_out = equal_power_fades(1000)
+    assert np.allclose(fade_in ** 2 + fade_out ** 2, 1.0, atol=1e-6)
+
+
+def test_stitch_is_exact_length_and_crossfades_on_boundaries():
+    segments = plan_segments(25.0)  # 0-10, 10-25
+    padding = 0.25
+    pieces = [tone(s.duration + 2 * padding, level=0.5) for s in segments]
+    out = np.concatenate(list(stitch(pieces, segments, RATE, padding, 25.0, fade_in=0.0, fade_out=0.0)))
+    assert out.shape == (25 * RATE, 2)
+    # two copies of the same tone, phase-aligned, cross-faded with equal power: the level at the boundary rises by
+    # at most sqrt(2) and never dips
+    around = np.abs(out[int(9.6 * RATE):int(10.4 * RATE), 0])
+    window = RATE // 100
+    peaks = np.lib.stride_tricks.sliding_window_view(around, window).max(axis=1)
+    assert peaks.min() > 0.45 and peaks.max() < 0.5 * np.sqrt(2) + 0.01
+
+
+def test_stitch_fades_the_ends_and_pads_short_audio():
+    segments = plan_segments(6.0)
+    out = np.concatenate(list(stitch([tone(3.0)], segments, RATE, 0.0, 6.0, fade_in=0.5, fade_out=1.0)))
+    assert out.shape == (6 * RATE, 2)
+    assert np.abs(out[:40]).max() < 0.02  # fades in
+    assert np.abs(out[3 * RATE + 10:]).max() == 0  # silence after the music ends
+
+
+def test_streaming_meter_matches_pyloudnorm():
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([tone(4, 220, 0.2, 48000), (rng.normal(0, 0.05, (48000 * 3, 2))).astype(np.float32),
+                            tone(5, 1000, 0.02, 48000)])
+    meter = LoudnessMeter(48000)
+    for start in range(0, len(audio), 31337):  # odd block sizes on purpose
+        meter.feed(audio[start:start + 31337])
+    assert meter.integrated() == pytest.approx(pyloudnorm.Meter(48000).integrated_loudness(audio), abs=0.02)
+
+
+def test_ducker_dips_under_activity_and_recovers():
+    ducker = Ducker(12.0, RATE)
+    quiet = np.zeros((RATE, 2), np.float32)
+    loud = tone(1.0, level=0.3)
+    gains = np.concatenate([ducker.gains(quiet), ducker.gains(loud), ducker.gains(quiet), ducker.gains(quiet)])[:, 0]
+    db = 20 * np.log10(gains)
+    assert db[: RATE // 2].min() > -0.1  # nothing to duck under
+    assert db[int(1.8 * RATE):2 * RATE].max() < -11  # fully ducked while the original is loud
+    assert db[-RATE // 10:].min() > -1  # released afterwards
+
+
+def test_limiter_holds_the_true_peak():
+    hot = tone(2.0, 997, 1.4, 48000)
+    limited = true_peak_limit(hot, -1.0, 48000)
+    assert true_peak_db(limited) <= -1.0
+    quiet = tone(2.0, 997, 0.2, 48000)
+    assert np.array_equal(true_peak_limit(quiet, -1.0, 48000), quiet)
+
+
+def test_master_reaches_target_with_original_kept(tmp_path):
+    class FakeOriginal:
+        def __init__(self):
+            self.audio = tone(12, 3000, 0.1, 48000)
+            self.pos = 0
+
+        def read(self, n):
+            block = self.audio[self.pos:self.pos + n]
+            self.pos += n
+            return np.pad(block, ((0, n - len(block)), (0, 0)))
+
+    music = [tone(6, 440, 0.05, 48000), tone(6, 440, 0.05, 48000)]
+    out = tmp_path / "out.wav"
+    report = master_soundtrack(iter(music), FakeOriginal(), tmp_path, out, -16.0, 12.0, 48000)
+    import soundfile
+
+    mixed, _ = soundfile.read(out, dtype="float32")
+    assert pyloudnorm.Meter(48000).integrated_loudness(mixed) == pytest.approx(-16.0, abs=0.5)
+    assert true_peak_db(mixed) <= -1.0
+    assert report["music_lufs"] < -20
+    assert not (tmp_path / "music.wav").exists() and not (tmp_path / "mix.wav").exists()

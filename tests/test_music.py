@@ -1,0 +1,155 @@
+import numpy as np
+import pretty_midi
+import pytest
+
+from cotvtm_desktop import config
+from cotvtm_desktop.brief import MusicBrief
+from cotvtm_desktop.music.arranger import arrange_segment, plan_video
+from cotvtm_desktop.music.midi_export import join_segments
+from cotvtm_desktop.music.procedural import ProceduralBackend, render_midi
+from cotvtm_desktop.music.soundfont import load_soundfont
+from cotvtm_desktop.music.theory import lead_voices, voicings
+
+RATE = config.MUSIC_SAMPLE_RATE
+
+
+def brief(genre="upbeat pop", tempo=110.0, key="D", mode="major", intensity=0.6, valence=0.7, arousal=0.6):
+    return MusicBrief(genre, ["lead", "chords"], ["joyful", "uplifting"], "upbeat and driving", tempo, key, mode,
+                      intensity, valence, arousal)
+
+
+def dominant_frequency(audio: np.ndarray, rate: int = RATE) -> float:
+    mono = audio.mean(axis=1)[: rate // 2]
+    spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+    return float(np.fft.rfftfreq(len(mono), 1 / rate)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize("program,key", [(0, 60), (25, 64), (73, 72), (33, 40), (48, 57)])
+def test_soundfont_plays_the_right_pitch(program, key):
+    audio = load_soundfont(config.soundfont_path()).render_note(0, program, key, 100, 1.0, RATE)
+    expected = 440 * 2 ** ((key - 69) / 12)
+    found = dominant_frequency(audio)
+    harmonic = found / expected  # sampled instruments may peak on a harmonic, never between them
+    assert abs(harmonic - round(harmonic)) < 0.03 and round(harmonic) >= 1
+
+
+def test_soundfont_envelope_and_velocity():
+    font = load_soundfont(config.soundfont_path())
+    loud = font.render_note(0, 0, 60, 120, 1.0, RATE)
+    soft = font.render_note(0, 0, 60, 40, 1.0, RATE)
+    assert np.abs(loud).max() > 3 * np.abs(soft).max()
+    held = font.render_note(0, 48, 60, 100, 2.0, RATE)  # strings sustain while held, then release
+    rms = lambda a: float(np.sqrt((a ** 2).mean()))  # noqa: E731
+    assert rms(held[int(1.5 * RATE):int(1.9 * RATE)]) > 0.3 * rms(held[int(0.4 * RATE):int(0.8 * RATE)])
+    assert len(held) > 2.0 * RATE and rms(held[-RATE // 10:]) < 0.2 * rms(held[int(1.5 * RATE):int(1.9 * RATE)])
+
+
+def test_voice_leading_moves_little():
+    c_major, f_major = [0, 4, 7], [5, 9, 0]
+    first = lead_voices(None, voicings(c_major, 52, 76))
+    second = lead_voices(first, voicings(f_major, 52, 76))
+    assert sum(abs(a - b) for a, b in zip(first, second)) <= 4  # C-E-G -> C-F-A, not a leap to a root position
+
+
+def test_plan_keeps_one_key_and_bar_aligned_segments():
+    briefs = [brief(key="D", tempo=110), brief(key="A", tempo=104, valence=0.65), brief(key="D", tempo=115)]
+    plans = plan_video([10.0, 12.3, 7.7], briefs, seed=0)
+    assert {p.tonic for p in plans} == {2} and {p.mode for p in plans} == {"major"}
+    for plan, seconds in zip(plans, [10.0, 12.3, 7.7]):
+        assert plan.bars * plan.beats_per_bar * 60 / plan.bpm == pytest.approx(seconds)  # whole bars
+        assert abs(plan.bpm - 110) / 110 < 0.2
+    assert [p.bar_offset for p in plans] == [0, plans[0].bars, plans[0].bars + plans[1].bars]
+    assert plans[-1].final and not plans[0].final
+
+
+def test_sharp_mood_change_gets_its_own_key():
+    briefs = [brief(valence=0.8), brief(valence=0.8), brief(key="F", mode="minor", valence=0.1)]
+    plans = plan_video([10, 10, 10], briefs, seed=0)
+    assert plans[0].mode == "major" and (plans[2].tonic, plans[2].mode) == (5, "minor")
+
+
+def test_arrangement_has_parts_and_a_cadence():
+    b = brief()
+    plan = plan_video([10.0], [b], seed=3)[0]
+    midi = arrange_segment(b, plan, seed=3)
+    roles = {i.name for i in midi.instruments}
+    assert {"melody", "chords", "bass", "drums"} <= roles
+    melody = next(i for i in midi.instruments if i.name == "melody")
+    last = max(melody.notes, key=lambda n: n.start)
+    assert last.pitch % 12 == b.tonic  # ends on the tonic
+    bass = next(i for i in midi.instruments if i.name == "bass")
+    assert max(bass.notes, key=lambda n: n.start).pitch % 12 == b.tonic
+    assert all(n.end <= 10.0 + 1e-6 for i in midi.instruments for n in i.notes)
+    assert midi.instruments[0].notes[0].start < 0.05
+
+
+def test_same_seed_same_music_other_seed_other_music():
+    b = brief()
+    plan = plan_video([8.0], [b], seed=1)[0]
+    one = ProceduralBackend(seed=1).render(b, plan, 8.0, 0.25)
+    again = ProceduralBackend(seed=1).render(b, plan, 8.0, 0.25)
+    other = ProceduralBackend(seed=2).render(b, plan_video([8.0], [b], seed=2)[0], 8.0, 0.25)
+    assert np.array_equal(one, again)
+    assert one.shape == other.shape == (int(8.5 * RATE), 2) and not np.allclose(one, other)
+
+
+def onset_tempo(audio: np.ndarray, rate: int = RATE) -> float:
+    """Tempo (BPM) from the autocorrelation of a spectral-flux onset envelope."""
+    hop = rate // 100
+    mono = audio.mean(axis=1)
+    frames = np.lib.stride_tricks.sliding_window_view(mono, 1024)[::hop] * np.hanning(1024)
+    spectrum = np.log1p(np.abs(np.fft.rfft(frames, axis=1)))
+    flux = np.maximum(np.diff(spectrum, axis=0), 0).sum(axis=1)
+    flux -= flux.mean()
+    corr = np.correlate(flux, flux, "full")[len(flux) - 1:]
+    lags = np.arange(len(corr))
+    usable = (lags >= 100 * 60 / 200) & (lags <= 100 * 60 / 50)  # 50..200 BPM
+    best = lags[usable][np.argmax(corr[usable])]
+    return 60 * 100 / best
+
+
+@pytest.mark.parametrize("tempo", [72.0, 96.0, 128.0])
+def test_rendered_onsets_follow_the_brief_tempo(tempo):
+    b = brief(tempo=tempo, intensity=0.7)
+    plan = plan_video([16.0], [b], seed=0)[0]
+    audio = ProceduralBackend(seed=0).render(b, plan, 16.0, 0.0)
+    measured = onset_tempo(audio)
+    ratios = [measured / plan.bpm * k for k in (0.5, 1, 2)]
+    assert min(abs(r - 1) for r in ratios) < 0.06, (measured, plan.bpm)
+    assert abs(plan.bpm - tempo) / tempo < 0.1
+
+
+def test_faster_brief_gives_more_onsets():
+    slow, fast = brief(tempo=70, intensity=0.5), brief(tempo=130, intensity=0.5)
+    counts = []
+    for b in (slow, fast):
+        midi = arrange_segment(b, plan_video([12.0], [b], seed=0)[0], seed=0)
+        counts.append(len({round(n.start, 2) for i in midi.instruments for n in i.notes}))
+    assert counts[1] > 1.4 * counts[0]
+
+
+def test_midi_export_has_tempo_map_and_all_notes(tmp_path):
+    briefs = [brief(tempo=90), brief(tempo=130, valence=0.75)]
+    plans = plan_video([10.0, 10.0], briefs, seed=0)
+    clips = [arrange_segment(b, p, 0) for b, p in zip(briefs, plans)]
+    joined = join_segments(clips, [0.0, 10.0], [p.bpm for p in plans])
+    path = tmp_path / "score.mid"
+    joined.write(str(path))
+    loaded = pretty_midi.PrettyMIDI(str(path))
+    times, tempos = loaded.get_tempo_changes()
+    assert list(np.round(times, 2)) == [0.0, 10.0]
+    assert tempos == pytest.approx([p.bpm for p in plans], rel=1e-3)
+    total = sum(len(i.notes) for c in clips for i in c.instruments)
+    assert sum(len(i.notes) for i in loaded.instruments) == total
+    assert max(n.end for i in loaded.instruments for n in i.notes) == pytest.approx(
+        max(n.end + 10 for i in clips[1].instruments for n in i.notes), abs=0.01)
+
+
+def test_render_midi_places_notes_in_time():
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(0, name="melody")
+    piano.notes.append(pretty_midi.Note(100, 69, 1.0, 1.5))
+    midi.instruments.append(piano)
+    audio = render_midi(midi, 3.0, 0.5, RATE)
+    onset = np.argmax(np.abs(audio).max(axis=1) > 0.01) / RATE
+    assert onset == pytest.approx(1.5, abs=0.02) and len(audio) == 3 * RATE

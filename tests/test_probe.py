@@ -1,0 +1,106 @@
+import pytest
+
+from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media.probe import probe
+from media import ffmpeg, make_video
+
+
+def test_video_facts(clip12, silent_clip):
+    info = probe(clip12)
+    assert info.kind == "video" and info.has_audio and info.video_codec == "h264"
+    assert info.duration == pytest.approx(12.0, abs=0.05)
+    assert info.fps == pytest.approx(25, rel=0.02)
+    assert (info.width, info.height, info.rotation) == (320, 180, 0)
+    assert not probe(silent_clip).has_audio
+
+
+def test_rotation_gives_display_size(tmp_path, clip12):
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(clip12), "-c", "copy", str(rotated))
+    info = probe(rotated)
+    assert info.rotation in (90, 270)
+    assert (info.width, info.height) == (180, 320)
+
+
+def test_vfr_duration_and_rate_from_timestamps(tmp_path):
+    # 2 s at 30 fps, then every third frame: 10 fps for the remaining 4 s
+    path = make_video(tmp_path / "vfr.mp4", 6, rate=30, audio=False,
+                      extra=("-vf", r"select='lt(n\,60)+not(mod(n\,3))'", "-fps_mode", "vfr"))
+    info = probe(path)
+    assert info.duration == pytest.approx(6.0, abs=0.15)
+    assert 12 < info.fps < 20  # (60 + 40) frames over 6 s, not the container's nominal 30
+
+
+def test_webm_without_declared_duration(tmp_path):
+    path = tmp_path / "piped.webm"
+    with open(path, "wb") as out:
+        import subprocess
+
+        from media import FFMPEG
+        subprocess.run([FFMPEG, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25",
+                        "-t", "5", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-live", "1", "-f", "webm",
+                        "pipe:1"],
+                       stdout=out, check=True)
+    import av
+
+    with av.open(str(path)) as c:
+        assert c.duration is None  # the case we want: the container does not say
+    assert probe(path).duration == pytest.approx(5.0, abs=0.1)
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mkv", ("-c:v", "libx264")), (".mov", ("-c:v", "libx264")),
+                                          (".webm", ("-c:v", "libvpx", "-deadline", "realtime"))])
+def test_other_containers(tmp_path, suffix, codec):
+    acodec = ("-c:a", "libopus") if suffix == ".webm" else ("-c:a", "aac")
+    path = make_video(tmp_path / f"clip{suffix}", 3, vcodec=codec, acodec=acodec)
+    info = probe(path)
+    assert info.duration == pytest.approx(3.0, abs=0.1) and info.has_audio
+
+
+def test_rejects_empty_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(BadMediaError, match="empty"):
+        probe(path)
+
+
+def test_rejects_non_media(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are my holiday notes, not a video\n" * 100)
+    with pytest.raises(BadMediaError, match="not a readable media file"):
+        probe(path)
+
+
+def test_rejects_truncated_files(tmp_path, clip12):
+    data = clip12.read_bytes()
+    cut = tmp_path / "cut.mp4"  # moov at the end: it is lost
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadMediaError, match="truncated"):
+        probe(cut)
+    faststart = tmp_path / "faststart.mp4"  # moov first: the header promises more than there is
+    ffmpeg("-i", str(clip12), "-c", "copy", "-movflags", "+faststart", str(faststart))
+    data = faststart.read_bytes()
+    cut2 = tmp_path / "cut2.mp4"
+    cut2.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadMediaError, match="truncated"):
+        probe(cut2)
+
+
+def test_rejects_audio_only(tmp_path):
+    path = tmp_path / "song.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300", "-t", "2", "-c:a", "aac", str(path))
+    with pytest.raises(BadMediaError, match="no video stream"):
+        probe(path)
+
+
+def test_image(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(path)
+    info = probe(path)
+    assert (info.kind, info.width, info.height) == ("image", 64, 48)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(BadMediaError, match="not a readable image"):
+        probe(broken)

@@ -1,0 +1,229 @@
+"""End to end: what a user would check with ffprobe and their ears on the files `score` writes."""
+
+import hashlib
+import json
+import threading
+
+import av
+import numpy as np
+import pytest
+
+from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError, UserError
+from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
+from media import decode_audio, ffmpeg, lufs, make_video, streams, tone_level
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def video_packets(path, count=30):
+    with av.open(str(path)) as c:
+        return [bytes(p) for _, p in zip(range(count), c.demux(video=0)) if p.size]
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, clip12):
+    out = tmp_path_factory.mktemp("scored") / "bars.scored.mp4"
+    before = sha(clip12)
+    events = []
+    manifest = score(clip12, out, ScoreOptions(midi=True), events.append)
+    assert sha(clip12) == before  # the input is never touched
+    return out, manifest, events
+
+
+def test_output_streams_durations_and_copied_video(scored, clip12):
+    out, manifest, _ = scored
+    info = streams(out)
+    assert info["video"] == "h264" and info["audio"] == "aac" and info["audio_rate"] == 48000
+    assert info["duration"] == pytest.approx(12.0, abs=0.06)
+    assert video_packets(out) == video_packets(clip12)  # copied bit for bit, not re-encoded
+    assert manifest["video_stream"] == "copied"
+
+
+def test_loudness_and_original_audio_kept(scored):
+    out, manifest, _ = scored
+    audio = decode_audio(out)
+    assert len(audio) / 48000 == pytest.approx(12.0, abs=0.06)
+    assert lufs(audio) == pytest.approx(-16.0, abs=1.0)
+    assert tone_level(audio, 440) > 40  # the original 440 Hz tone is still clearly there
+    assert manifest["loudness"]["original_audio"].startswith("kept")
+
+
+def test_manifest_midi_and_events(scored):
+    out, manifest, events = scored
+    on_disk = json.loads(out.with_suffix(".json").read_text())
+    assert on_disk["segments"] == json.loads(json.dumps(manifest["segments"]))
+    assert [s["start"] for s in manifest["segments"]] == [0.0]  # 12 s: one segment (tail < 4 s merges)
+    segment = manifest["segments"][0]
+    assert {"visual", "brief", "arrangement"} <= set(segment) and segment["brief"]["description"].endswith(".")
+    assert set(manifest["timings"]) >= {"analysis", "music", "mixing", "writing", "total"}
+    assert out.with_suffix(".mid").stat().st_size > 200
+    types = [e["type"] for e in events]
+    assert types[0] == "job_started" and types[-1] == "file_done" and "segment_done" in types
+    assert not (out.parent / ".cotvtm-work").exists()  # the work folder goes once the output is complete
+
+
+def test_replace_audio_drops_the_original(tmp_path, clip12, scored):
+    out = tmp_path / "replaced.mp4"
+    manifest = score(clip12, out, ScoreOptions(replace_audio=True))
+    audio = decode_audio(out)
+    assert tone_level(decode_audio(scored[0]), 440) > tone_level(audio, 440) + 15
+    assert manifest["loudness"]["original_audio"] == "replaced"
+    assert lufs(audio) == pytest.approx(-16.0, abs=1.0)
+
+
+def test_lufs_option(tmp_path, silent_clip):
+    out = tmp_path / "quiet.mp4"
+    score(silent_clip, out, ScoreOptions(target_lufs=-23.0))
+    assert lufs(decode_audio(out)) == pytest.approx(-23.0, abs=1.0)
+    assert streams(out)["audio"] == "aac"  # a video without sound gets the music
+
+
+def test_rotation_is_preserved(tmp_path, clip12):
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(clip12), "-c", "copy", str(rotated))
+    out = tmp_path / "rotated.scored.mp4"
+    score(rotated, out)
+    assert streams(out)["rotation"] == streams(rotated)["rotation"] != 0
+
+
+def test_vfr_keeps_timestamps(tmp_path):
+    vfr = make_video(tmp_path / "vfr.mp4", 6, rate=30,
+                     extra=("-vf", r"select='lt(n\,60)+not(mod(n\,3))'", "-fps_mode", "vfr"))
+    out = tmp_path / "vfr.scored.mp4"
+    score(vfr, out)
+
+    def pts(path):
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            return sorted(float(p.pts * s.time_base) for p in c.demux(s) if p.pts is not None)
+
+    assert np.allclose(np.diff(pts(out)), np.diff(pts(vfr)), atol=1e-3)
+    assert streams(out)["duration"] == pytest.approx(6.0, abs=0.1)
+
+
+@pytest.mark.parametrize("name,vcodec,acodec,copied", [
+    ("clip.mkv", ("-c:v", "libx264"), ("-c:a", "aac"), True),
+    ("clip.mov", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), ("-c:a", "aac"), True),
+    ("clip.webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime"), ("-c:a", "libopus"), True),
+    ("vp8.webm", ("-c:v", "libvpx", "-deadline", "realtime"), ("-c:a", "libopus"), False),
+])
+def test_containers(tmp_path, name, vcodec, acodec, copied):
+    src = make_video(tmp_path / name, 4, vcodec=vcodec, acodec=acodec)
+    out = tmp_path / "out.mp4"
+    manifest = score(src, out)
+    info = streams(out)
+    assert info["video"] == ("vp9" if "libvpx-vp9" in vcodec else "h264") and info["audio"] == "aac"
+    assert manifest["video_stream"] == ("copied" if copied else "re-encoded to H.264")
+    assert info["duration"] == pytest.approx(4.0, abs=0.1)
+
+
+@pytest.mark.parametrize("seconds,segments", [(2, 1), (10.048, 1), (65, 7)])
+def test_lengths(tmp_path, seconds, segments):
+    src = make_video(tmp_path / "clip.mp4", seconds, size="160x90", rate=12)
+    out = tmp_path / "out.mp4"
+    manifest = score(src, out)
+    assert len(manifest["segments"]) == segments
+    assert streams(out)["duration"] == pytest.approx(manifest["input"]["duration"], abs=0.06)
+    assert len(decode_audio(out)) / 48000 == pytest.approx(manifest["input"]["duration"], abs=0.06)
+
+
+@pytest.mark.parametrize("suffix,codec", [(".m4a", "aac"), (".wav", "pcm_s16le"), (".flac", "flac"),
+                                          (".mp4", "aac")])
+def test_images(tmp_path, suffix, codec):
+    from pathlib import Path
+
+    photo = Path(__file__).parent / "data" / "coffee.jpg"
+    out = tmp_path / f"coffee{suffix}"
+    manifest = score(photo, out, ScoreOptions(image_seconds=8.0))
+    info = streams(out)
+    assert info["audio"] == codec and info["duration"] == pytest.approx(8.0, abs=0.1)
+    assert (info["video"] == "h264") == (suffix == ".mp4")
+    assert manifest["segments"][0]["visual"]["objects"]["labels"][0][0] == "espresso"
+    assert default_output(photo).name == "coffee.scored.m4a"
+
+
+def test_existing_output_is_skipped_unless_overwrite(tmp_path, silent_clip):
+    out = tmp_path / "exists.mp4"
+    out.write_bytes(b"precious")
+    with pytest.raises(OutputExists):
+        score(silent_clip, out)
+    assert out.read_bytes() == b"precious"
+    score(silent_clip, out, ScoreOptions(overwrite=True))
+    assert streams(out)["audio"] == "aac"
+
+
+def test_output_must_not_be_the_input_and_must_be_mp4(tmp_path, silent_clip):
+    with pytest.raises(OutputError, match="overwrite the input"):
+        score(silent_clip, silent_clip, ScoreOptions(overwrite=True))
+    with pytest.raises(OutputError, match="use .mp4"):
+        score(silent_clip, tmp_path / "x.avi")
+
+
+def test_unwritable_output_folder(tmp_path, silent_clip):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(UserError, match="not-a-folder"):
+        score(silent_clip, blocker / "out.mp4")
+
+
+def test_bad_input_leaves_nothing(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 5000)
+    out = tmp_path / "broken.scored.mp4"
+    with pytest.raises(BadMediaError):
+        score(bad, out)
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_full_disk_gives_one_message_and_no_output(tmp_path, silent_clip, monkeypatch):
+    import errno
+
+    from cotvtm_desktop.media import audio
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "mix.wav"))
+
+    monkeypatch.setattr(audio, "master_soundtrack", full)
+    out = tmp_path / "full.mp4"
+    with pytest.raises(OutputError, match="disk is full"):
+        score(silent_clip, out)
+    assert not out.exists() and not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".*partial*"))
+
+
+def test_cancel_then_resume_reuses_finished_segments(tmp_path):
+    src = make_video(tmp_path / "long.mp4", 32, size="160x90", rate=12)
+    out = tmp_path / "long.scored.mp4"
+    cancel = threading.Event()
+
+    def stop_after_two(event):
+        if event["type"] == "segment_done" and event["index"] == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        score(src, out, ScoreOptions(), stop_after_two, cancel)
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    events = []
+    score(src, out, ScoreOptions(resume=True), events.append)
+    done = [e for e in events if e["type"] == "segment_done"]
+    assert [e["cached"] for e in done] == [True, True, False]
+    assert not any(e["type"] == "progress" for e in events)  # the analysis was cached too
+    assert streams(out)["duration"] == pytest.approx(32.0, abs=0.1)
+
+
+def test_without_resume_work_starts_over(tmp_path, silent_clip):
+    out = tmp_path / "again.mp4"
+    score(silent_clip, out, ScoreOptions(keep_work=True))
+    events = []
+    score(silent_clip, out, ScoreOptions(overwrite=True), events.append)
+    assert [e["cached"] for e in events if e["type"] == "segment_done"] == [False]
+
+
+def test_same_seed_same_soundtrack(tmp_path, silent_clip):
+    a, b, c = tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "c.mp4"
+    score(silent_clip, a, ScoreOptions(seed=5, replace_audio=True))
+    score(silent_clip, b, ScoreOptions(seed=5, replace_audio=True))
+    score(silent_clip, c, ScoreOptions(seed=6, replace_audio=True))
+    assert np.array_equal(decode_audio(a), decode_audio(b))
+    assert not np.array_equal(decode_audio(a), decode_audio(c))
