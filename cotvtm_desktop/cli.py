@@ -113,7 +113,7 @@ def batch(
         else:
             with _Bars() as bars:
                 results = run_batch(folder, out_dir, options, recursive, bars)
-            _summary(results)
+            _summary(results, folder, out_dir)
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
 
@@ -180,14 +180,14 @@ class _Bars:
             p.advance(self.overall)
 
 
-def _summary(results) -> None:
-    table = Table(title="cotvtm batch")
+def _summary(results, folder: Path, out_dir: Path) -> None:
+    table = Table(title=f"cotvtm batch: {folder} -> {out_dir}")
     for column in ("file", "status", "output / reason"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     colours = {"done": "green", "skipped": "yellow", "failed": "red"}
     for r in results:
-        table.add_row(str(r.input), f"[{colours[r.status]}]{r.status}[/]",
-                      str(r.output) if r.status == "done" else r.reason)
+        table.add_row(str(r.input.relative_to(folder)), f"[{colours[r.status]}]{r.status}[/]",
+                      str(r.output.relative_to(out_dir)) if r.status == "done" else r.reason.replace(f"{r.input}: ", ""))
     err.print(table)
     counts = {s: sum(r.status == s for r in results) for s in colours}
     err.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")

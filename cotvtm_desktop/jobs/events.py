@@ -24,14 +24,15 @@ def no_events(event: dict) -> None:
 class JsonLines:
     """Writes each event as one line of JSON and flushes, so a parent process sees it at once."""
 
-    def __init__(self, stream: TextIO = sys.stdout):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream  # None: whatever sys.stdout is when an event comes
         self._lock = threading.Lock()
 
     def __call__(self, event: dict) -> None:
+        stream = self.stream or sys.stdout
         with self._lock:
-            self.stream.write(json.dumps(event, ensure_ascii=False) + "\n")
-            self.stream.flush()
+            stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+            stream.flush()
 
 
 class Fanout:

@@ -1,0 +1,74 @@
+"""Benchmark: score synthetic 1280x720 30 fps videos with audio on the procedural backend.
+
+    python benchmarks/score_procedural.py            # 60 s and 600 s
+    python benchmarks/score_procedural.py 60 120     # other lengths
+
+Each video is scored in a fresh child process, so its peak RSS is measured alone (and import time counts, as it
+does for a user). Prints wall time, realtime factor (video seconds / wall seconds) and peak RSS.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+
+WORK = Path(__file__).parent / "_work"
+
+
+def synthetic_video(seconds: int) -> Path:
+    path = WORK / f"synthetic-{seconds}s-720p30.mp4"
+    if not path.exists():
+        WORK.mkdir(exist_ok=True)
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+                        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+                        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
+                        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-g", "60",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+def score_in_child(video: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of `cotvtm score` on `video` in a fresh process."""
+    out = video.with_name(video.stem + ".scored.mp4")
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child scores; its rusage is its own
+        try:
+            from cotvtm_desktop.jobs.runner import ScoreOptions, score
+
+            score(video, out, ScoreOptions(overwrite=True))
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001 - report any failure from the child
+            print(exc, file=sys.stderr)
+            os._exit(1)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"scoring {video} failed")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    lengths = [int(a) for a in sys.argv[1:]] or [60, 600]
+    rows = []
+    for seconds in lengths:
+        video = synthetic_video(seconds)
+        wall, rss = score_in_child(video)
+        rows.append((seconds, wall, seconds / wall, rss))
+    print(f"\nprocedural backend, 1280x720 30 fps with audio, {os.cpu_count()} CPU cores")
+    print(f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}")
+    for seconds, wall, factor, rss in rows:
+        print(f"{seconds:>8} {wall:>8.2f} {factor:>11.1f} {rss:>13.0f}")
+    if len(rows) > 1:
+        print(f"peak RSS {rows[-1][0]} s vs {rows[0][0]} s: {rows[-1][3] / rows[0][3] - 1:+.0%}")
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()
