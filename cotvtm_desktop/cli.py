@@ -32,6 +32,8 @@ _MIDI = typer.Option(False, "--midi", help="Also write the arrangement as a .mid
 _OVERWRITE = typer.Option(False, "--overwrite", help="Replace outputs that already exist.")
 _RESUME = typer.Option(False, "--resume", help="Continue a run that was stopped, reusing its finished segments.")
 _DURATION = typer.Option(config.IMAGE_SECONDS, "--duration", min=2.0, max=600.0, help="Music length for an image input.")
+_CROSSFADE = typer.Option(config.CROSSFADE_SECONDS, "--crossfade", min=0.0, max=4.0,
+                          help="Seconds of equal-power crossfade between segments.")
 _JSON = typer.Option(False, "--json-progress", help="Print one JSON event per line instead of progress bars.")
 _BACKEND = typer.Option("auto", "--backend", help="auto or procedural (the neural backend is not in this version).")
 
@@ -48,10 +50,11 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-def _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration) -> ScoreOptions:
+def _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration,
+             crossfade) -> ScoreOptions:
     return ScoreOptions(segment_seconds=segment_seconds, target_lufs=lufs, replace_audio=replace_audio,
                         duck_db=duck_db, seed=seed, midi=midi, overwrite=overwrite, resume=resume,
-                        image_seconds=duration)
+                        image_seconds=duration, crossfade=crossfade)
 
 
 def _check_backend(backend: str, quiet: bool) -> None:
@@ -69,14 +72,15 @@ def score(
                                           "(NAME.scored.m4a for an image; .wav/.flac/.mp4 also work)."),
     backend: str = _BACKEND, segment_seconds: float = _SEGMENT, lufs: float = _LUFS, replace_audio: bool = _REPLACE,
     duck_db: float = _DUCK, seed: int = _SEED, midi: bool = _MIDI, overwrite: bool = _OVERWRITE,
-    resume: bool = _RESUME, duration: float = _DURATION, json_progress: bool = _JSON,
+    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE, json_progress: bool = _JSON,
 ) -> None:
     """Score one video or image: INPUT.scored.mp4 appears beside it."""
     from cotvtm_desktop.jobs.runner import score as run_score
 
-    options = _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration)
+    options = _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration,
+                       crossfade)
     events = JsonLines() if json_progress else None
-    with _reporting(events, json_progress):
+    with _Reporting(events, json_progress):
         _check_backend(backend, json_progress)
         target = output or default_output(input)
         try:
@@ -100,13 +104,14 @@ def batch(
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders."),
     backend: str = _BACKEND, segment_seconds: float = _SEGMENT, lufs: float = _LUFS, replace_audio: bool = _REPLACE,
     duck_db: float = _DUCK, seed: int = _SEED, midi: bool = _MIDI, overwrite: bool = _OVERWRITE,
-    resume: bool = _RESUME, duration: float = _DURATION, json_progress: bool = _JSON,
+    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE, json_progress: bool = _JSON,
 ) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
     from cotvtm_desktop.jobs.batch import run_batch
 
-    options = _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration)
-    with _reporting(JsonLines() if json_progress else None, json_progress):
+    options = _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration,
+                       crossfade)
+    with _Reporting(JsonLines() if json_progress else None, json_progress):
         _check_backend(backend, json_progress)
         if json_progress:
             results = run_batch(folder, out_dir, options, recursive, JsonLines())
@@ -118,7 +123,7 @@ def batch(
             raise typer.Exit(1)
 
 
-class _reporting:
+class _Reporting:
     """Expected failures end in one clear line (or one JSON error event) and exit 1; Ctrl-C exits 130."""
 
     def __init__(self, events, json_progress: bool):

@@ -13,14 +13,16 @@ KEYFRAMES_PER_SEGMENT = 3
 
 # --- analysis ---------------------------------------------------------------------------------------------------
 ANALYSIS_FPS = 6.0  # frames per second looked at for motion and cuts (cuts are located to 1/6 s)
+# Videos with a keyframe every this many seconds (most phones and cameras) are sampled at their keyframes, which
+# costs a fraction of decoding everything; others are decoded at ANALYSIS_FPS.
+SPARSE_KEYFRAME_GAP = (0.3, 2.5)
 ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, motion and cuts
 OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 OBJECT_TOP_K = 5
 IMAGE_SECONDS = 30.0  # music length for a still image unless --duration
 
 # --- audio ------------------------------------------------------------------------------------------------------
-MUSIC_SAMPLE_RATE = 32000  # MusicGen's rate; the procedural renderer uses it too so backends are interchangeable
-OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4)
+OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering
 CROSSFADE_SECONDS = 0.5  # equal-power crossfade between segments, centred on the boundary
 FADE_IN_SECONDS = 0.3
 FADE_OUT_SECONDS = 2.0

@@ -27,12 +27,15 @@ def make_video(path: Path, seconds: float, size: str = "320x180", rate: int = 25
     return path
 
 
-def make_two_shot_video(path: Path, first: str, second: str, cut_at: float, seconds: float) -> Path:
-    """Two still-but-noisy shots of different colours with a hard cut at `cut_at`."""
+def make_two_shot_video(path: Path, first: str, second: str, cut_at: float, seconds: float,
+                        gop: int | None = None) -> Path:
+    """Two still-but-noisy shots of different colours with a hard cut at `cut_at`. With `gop`, a keyframe every
+    `gop` frames and none placed at the cut (as phones encode)."""
+    keyframes = ("-g", str(gop), "-x264-params", "scenecut=0") if gop else ()
     ffmpeg("-f", "lavfi", "-i", f"color=c={first}:size=320x180:rate=25:d={cut_at}",
            "-f", "lavfi", "-i", f"color=c={second}:size=320x180:rate=25:d={seconds - cut_at}",
            "-filter_complex", "[0:v][1:v]concat=n=2:v=1,noise=alls=8:allf=t[v]", "-map", "[v]",
-           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+           "-c:v", "libx264", *keyframes, "-pix_fmt", "yuv420p", str(path))
     return path
 
 

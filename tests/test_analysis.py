@@ -87,10 +87,30 @@ def test_scan_finds_the_cut_and_the_plan_snaps_to_it(tmp_path):
     assert len(timeline.keyframe_times) >= 6
 
 
-def test_motion_is_measured(tmp_path):
-    moving = scan_video(probe(make_video(tmp_path / "moving.mp4", 4, audio=False)), 2.0)
-    still = scan_video(probe(make_two_shot_video(tmp_path / "still.mp4", "gray", "gray", 2, 4)), 2.0)
+def test_sparse_sampling_finds_a_cut_between_keyframes(tmp_path):
+    path = make_two_shot_video(tmp_path / "phone-like.mp4", "orange", "teal", cut_at=12.3, seconds=24, gop=25)
+    info = probe(path)
+    assert info.keyframe_interval == pytest.approx(1.0)  # sampled at keyframes, not decoded in full
+    timeline = scan_video(info, keyframe_interval=10 / 3)
+    assert np.allclose(np.diff(timeline.times), 1.0)
+    assert len(timeline.cuts) == 1 and timeline.cuts[0] == pytest.approx(12.3, abs=0.2)
+    assert plan_segments(info.duration, timeline.cuts)[0].end == pytest.approx(12.3, abs=0.2)
+
+
+@pytest.mark.parametrize("gop", [None, 12])
+def test_motion_is_measured(tmp_path, gop):
+    extra = ("-g", str(gop)) if gop else ()
+    moving = scan_video(probe(make_video(tmp_path / "moving.mp4", 4, audio=False, extra=extra)), 2.0)
+    still = scan_video(probe(make_two_shot_video(tmp_path / "still.mp4", "gray", "gray", 2, 4, gop=gop)), 2.0)
     assert np.median(moving.motion) > 3 * np.median(still.motion)
+
+
+def test_keyframe_and_full_rate_sampling_agree(tmp_path):
+    dense = scan_video(probe(make_video(tmp_path / "dense.mp4", 8, audio=False)), 2.0)
+    sparse = scan_video(probe(make_video(tmp_path / "sparse.mp4", 8, audio=False, extra=("-g", "25"))), 2.0)
+    for name in ("brightness", "saturation", "warmth"):
+        assert getattr(sparse, name).mean() == pytest.approx(getattr(dense, name).mean(), abs=0.05)
+    assert np.median(sparse.motion) == pytest.approx(np.median(dense.motion), rel=0.5)
 
 
 def test_scan_rotates_frames_upright(tmp_path):

@@ -83,12 +83,29 @@ def test_master_reaches_target_with_original_kept(tmp_path):
             return np.pad(block, ((0, n - len(block)), (0, 0)))
 
     music = [tone(6, 440, 0.05, 48000), tone(6, 440, 0.05, 48000)]
-    out = tmp_path / "out.wav"
-    report = master_soundtrack(iter(music), FakeOriginal(), tmp_path, out, -16.0, 12.0, 48000)
-    import soundfile
-
-    mixed, _ = soundfile.read(out, dtype="float32")
+    report, blocks = master_soundtrack(iter(music), FakeOriginal(), tmp_path, -16.0, 12.0, 48000)
+    mixed = np.concatenate(list(blocks))
+    assert mixed.shape == (12 * 48000, 2)
     assert pyloudnorm.Meter(48000).integrated_loudness(mixed) == pytest.approx(-16.0, abs=0.5)
     assert true_peak_db(mixed) <= -1.0
     assert report["music_lufs"] < -20
     assert not (tmp_path / "music.wav").exists() and not (tmp_path / "mix.wav").exists()
+
+
+def test_original_audio_is_aligned_to_the_picture(tmp_path):
+    from cotvtm_desktop.media.audio import OriginalAudio
+    from cotvtm_desktop.media.probe import probe
+    from media import ffmpeg
+
+    path = tmp_path / "late-sound.mp4"  # the sound starts 1 s after the first frame
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-itsoffset", "1", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=48000", "-t", "4", "-c:v", "libx264", "-c:a", "aac", str(path))
+    info = probe(path)
+    original = OriginalAudio(path, info.start_time, 48000)
+    blocks = [original.read(12000) for _ in range(16)]  # 4 s in odd-sized reads
+    original.close()
+    audio = np.concatenate(blocks)[:, 0]
+    level = np.array([np.sqrt((audio[i:i + 4800] ** 2).mean()) for i in range(0, len(audio), 4800)])
+    onset = np.argmax(level > 0.05) * 0.1
+    assert onset == pytest.approx(1.0, abs=0.15)
+    assert len(audio) == 4 * 48000

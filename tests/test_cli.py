@@ -102,3 +102,22 @@ def test_module_entry_point_runs(tmp_path, silent_clip):
                              str(tmp_path / "m.mp4"), "--midi"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "m.mp4").exists() and (tmp_path / "m.mid").exists() and (tmp_path / "m.json").exists()
+
+
+def test_ctrl_c_leaves_no_output(tmp_path):
+    import signal
+
+    from media import make_video
+
+    src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
+    out = tmp_path / "long.scored.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "score", str(src), "--json-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if json.loads(line)["type"] == "segment_done":
+            process.send_signal(signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "cancelled" in stderr and "Traceback" not in stderr
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))

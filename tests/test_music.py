@@ -10,7 +10,7 @@ from cotvtm_desktop.music.procedural import ProceduralBackend, render_midi
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.music.theory import lead_voices, voicings
 
-RATE = config.MUSIC_SAMPLE_RATE
+RATE = config.OUTPUT_SAMPLE_RATE
 
 
 def brief(genre="upbeat pop", tempo=110.0, key="D", mode="major", intensity=0.6, valence=0.7, arousal=0.6):
@@ -153,3 +153,16 @@ def test_render_midi_places_notes_in_time():
     audio = render_midi(midi, 3.0, 0.5, RATE)
     onset = np.argmax(np.abs(audio).max(axis=1) > 0.01) / RATE
     assert onset == pytest.approx(1.5, abs=0.02) and len(audio) == 3 * RATE
+
+
+def test_note_cache_stays_within_its_budget(monkeypatch):
+    from cotvtm_desktop.music import soundfont
+
+    font = soundfont.SoundFont(config.soundfont_path())
+    monkeypatch.setattr(soundfont, "NOTE_CACHE_BYTES", 4 * 2**20)
+    first = font.render_note(0, 48, 60, 100, 1.0, RATE)
+    for key in range(40, 80):
+        font.render_note(0, 48, key, 100, 2.0, RATE)
+    assert font._note_cache_bytes <= 4 * 2**20
+    assert sum(a.nbytes for a in font._note_cache.values()) == font._note_cache_bytes
+    assert np.array_equal(font.render_note(0, 48, 60, 100, 1.0, RATE), first)  # evicted, rendered again alike

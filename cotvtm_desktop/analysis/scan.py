@@ -15,7 +15,7 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.analysis import colour, motion, objects
-from cotvtm_desktop.media.frames import iter_frames, load_image, to_rgb
+from cotvtm_desktop.media.frames import iter_frames, iter_keyframe_pairs, load_image, to_rgb
 from cotvtm_desktop.media.probe import MediaInfo
 
 _OBJECT_BATCH = 8
@@ -50,65 +50,110 @@ class Timeline:
         return cls(**values)
 
     def frames_between(self, start: float, end: float) -> np.ndarray:
-        mask = (self.times >= start) & (self.times < end)
-        if not mask.any():  # a segment shorter than the sampling step: use the nearest frame
-            mask[np.argmin(np.abs(self.times - (start + end) / 2))] = True
-        return mask
+        return _within(self.times, start, end)
 
     def keyframes_between(self, start: float, end: float) -> np.ndarray:
-        mask = (self.keyframe_times >= start) & (self.keyframe_times < end)
-        if not mask.any():
-            mask[np.argmin(np.abs(self.keyframe_times - (start + end) / 2))] = True
-        return mask
+        return _within(self.keyframe_times, start, end)
+
+
+def _within(times: np.ndarray, start: float, end: float) -> np.ndarray:
+    """A mask of the samples in [start, end); the nearest one if none lies inside (a segment shorter than the
+    sampling step)."""
+    mask = (times >= start) & (times < end)
+    if not mask.any():
+        mask[np.argmin(np.abs(times - (start + end) / 2))] = True
+    return mask
 
 
 def scan_video(info: MediaInfo, keyframe_interval: float,
                on_progress: Callable[[float], None] | None = None) -> Timeline:
-    """Measure `info`'s video at config.ANALYSIS_FPS, with a keyframe every `keyframe_interval` seconds."""
+    """Measure `info`'s video, with a keyframe for the object model every `keyframe_interval` seconds.
+
+    Videos whose keyframes come every config.SPARSE_KEYFRAME_GAP seconds are sampled at their keyframes (each with
+    a frame just after it for motion), and a suspected cut between two samples is then located by decoding that
+    stretch alone; other videos are sampled at config.ANALYSIS_FPS from a full decode.
+    """
+    low, high = config.SPARSE_KEYFRAME_GAP
+    sparse = low <= info.keyframe_interval <= high
     width, height = _analysis_size(info)
-    rows: list[tuple[float, dict]] = []
+    rows: list[dict] = []
     hist_distances: list[float] = []
     key_times: list[float] = []
     key_batch: list[np.ndarray] = []
     key_probs: list[np.ndarray] = []
     thumbnails: list[np.ndarray] = []
-    previous_luma = previous_hist = None
+    previous_hist = None
     next_keyframe = keyframe_interval / 2
-    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time):
-        small = to_rgb(frame, width, height, info.rotation)
+    samples = _keyframe_samples(info, width, height) if sparse else _rate_samples(info, width, height)
+    for t, frame, small, motion_energy in samples:
         hsv = colour.rgb_to_hsv(small)
         stats = colour.colour_stats(small, hsv)
-        current_luma = motion.luma(small)
+        stats["t"], stats["motion"] = t, motion_energy
         hist = motion.colour_histogram(*hsv)
-        stats["motion"] = motion.motion_energy(previous_luma, current_luma)
         hist_distances.append(motion.histogram_distance(previous_hist, hist))
-        previous_luma, previous_hist = current_luma, hist
-        rows.append((t, stats))
+        previous_hist = hist
+        rows.append(stats)
         if t >= next_keyframe or not key_times and t >= info.duration - 1.0 / config.ANALYSIS_FPS:
-            keyframe = _keyframe_rgb(frame, info)
             key_times.append(t)
-            key_batch.append(objects.prepare(keyframe))
+            key_batch.append(objects.prepare(_keyframe_rgb(frame, info)))
             thumbnails.append(small)
-            next_keyframe += keyframe_interval
+            next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
             if len(key_batch) == _OBJECT_BATCH:
                 key_probs.append(objects.class_probabilities(key_batch))
                 key_batch = []
         if on_progress:
             on_progress(min(1.0, t / max(info.duration, 1e-6)))
     key_probs.append(objects.class_probabilities(key_batch))
-    times = np.array([t for t, _ in rows])
+    times = np.array([r["t"] for r in rows])
+    cuts = motion.detect_cuts(times, np.array(hist_distances))
+    if sparse:  # a jump between keyframes seconds apart may be a cut or just change: look closer
+        cuts = [c for c in (_locate_cut(info, width, height, times[times < cut][-1], cut) for cut in cuts) if c]
     return Timeline(
         times=times,
-        brightness=np.array([s["brightness"] for _, s in rows]),
-        saturation=np.array([s["saturation"] for _, s in rows]),
-        warmth=np.array([s["warmth"] for _, s in rows]),
-        motion=np.array([s["motion"] for _, s in rows]),
-        palette=np.stack([s["palette"] for _, s in rows]),
-        cuts=motion.detect_cuts(times, np.array(hist_distances)),
+        brightness=np.array([r["brightness"] for r in rows]),
+        saturation=np.array([r["saturation"] for r in rows]),
+        warmth=np.array([r["warmth"] for r in rows]),
+        motion=np.array([r["motion"] for r in rows]),
+        palette=np.stack([r["palette"] for r in rows]),
+        cuts=cuts,
         keyframe_times=np.array(key_times),
         keyframe_probabilities=np.concatenate(key_probs),
         keyframe_thumbnails=thumbnails,
     )
+
+
+def _rate_samples(info: MediaInfo, width: int, height: int):
+    """(t, frame, small RGB, motion energy per analysis step) at config.ANALYSIS_FPS."""
+    previous_time, previous_luma = 0.0, None
+    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time):
+        small = to_rgb(frame, width, height, info.rotation)
+        current = motion.luma(small)
+        yield t, frame, small, motion.motion_energy(previous_luma, current, t - previous_time)
+        previous_time, previous_luma = t, current
+
+
+def _keyframe_samples(info: MediaInfo, width: int, height: int):
+    """(t, keyframe, small RGB, motion energy per analysis step) at every keyframe."""
+    for t, key, t2, follow in iter_keyframe_pairs(info.path, info.start_time):
+        small = to_rgb(key, width, height, info.rotation)
+        energy = 0.0
+        if follow is not None:
+            after = motion.luma(to_rgb(follow, width, height, info.rotation))
+            energy = motion.motion_energy(motion.luma(small), after, t2 - t)
+        yield t, key, small, energy
+
+
+def _locate_cut(info: MediaInfo, width: int, height: int, start: float, end: float) -> float | None:
+    """The time of the cut between `start` and `end`, from a full-rate look at that stretch alone."""
+    times, distances, previous = [], [], None
+    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time, window=(start, end)):
+        hist = motion.colour_histogram(*colour.rgb_to_hsv(to_rgb(frame, width, height, info.rotation)))
+        times.append(t)
+        distances.append(motion.histogram_distance(previous, hist))
+        previous = hist
+    if len(distances) < 2 or max(distances) < motion.CUT_DISTANCE:
+        return None  # gradual change (a pan, a light change), not a cut
+    return float(times[int(np.argmax(distances))])
 
 
 def scan_image(info: MediaInfo) -> Timeline:

@@ -1,8 +1,9 @@
 """Progress events. Every job reports through one `emit(event)` call; the CLI turns them into progress bars or,
 with --json-progress, into one JSON object per line for the GUI and editor plugins.
 
-Event types: job_started, stage (analysing / rendering / mixing / writing), segment_done, file_done, file_skipped,
-error, batch_done. Every event carries "type" and "input".
+Event types: job_started, stage (analysing / rendering / mixing / writing), progress (fraction of the analysis),
+segment_done (index, count, cached, description), file_done, file_skipped, error (message); in a batch also
+batch_started, batch_item and batch_done (done / skipped / failed counts). Every event carries "type" and "input".
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from cotvtm_desktop import __version__, config
+from cotvtm_desktop.analysis import objects
 from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_video
 from cotvtm_desktop.analysis.visual import describe_segment
 from cotvtm_desktop.errors import Cancelled, OutputError, UserError
@@ -75,6 +77,7 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
         work.prepare(options.resume)
     except OSError as exc:
         raise _os_error(exc, output) from None
+    warm_up()
     job = _Job(info, output, options, events, cancel, work)
     try:
         manifest = job.run()
@@ -110,8 +113,7 @@ class _Job:
         self._timed("music", lambda: [self._segment_audio(s, b, p, k, padding, len(segments))
                                       for s, b, p, k in zip(segments, briefs, plans, keys)])
         self._stage("mixing")
-        soundtrack = self.work.path / "soundtrack.wav"
-        loudness = self._timed("mixing", lambda: self._master(segments, keys, padding, soundtrack))
+        loudness, soundtrack = self._timed("mixing", lambda: self._master(segments, keys, padding))
         self._stage("writing")
         copied = self._timed("writing", lambda: self._write(soundtrack, segments, briefs, plans))
         return {
@@ -163,7 +165,7 @@ class _Job:
         self.events({"type": "segment_done", "input": self.input, "index": segment.index + 1, "count": count,
                      "cached": cached, "description": brief.description()})
 
-    def _master(self, segments: list[Segment], keys: list[str], padding: float, soundtrack: Path) -> dict:
+    def _master(self, segments: list[Segment], keys: list[str], padding: float) -> tuple[dict, Iterator]:
         rate = config.OUTPUT_SAMPLE_RATE
         pieces = (audio.resample(self.work.load_segment(s.index, k), self.backend.sample_rate, rate)
                   for s, k in zip(segments, keys))
@@ -172,16 +174,16 @@ class _Job:
         keep_original = self.info.has_audio and not self.options.replace_audio
         original = audio.OriginalAudio(self.info.path, self.info.start_time, rate) if keep_original else None
         try:
-            result = audio.master_soundtrack(music, original, self.work.path, soundtrack, self.options.target_lufs,
-                                             self.options.duck_db, rate)
+            report, soundtrack = audio.master_soundtrack(music, original, self.work.path, self.options.target_lufs,
+                                                         self.options.duck_db, rate)
         finally:
             if original is not None:
                 original.close()
-        result["original_audio"] = "kept, music ducked under it" if keep_original else (
+        report["original_audio"] = "kept, music ducked under it" if keep_original else (
             "replaced" if self.info.has_audio else "none in the input")
-        return result
+        return report, soundtrack
 
-    def _write(self, soundtrack: Path, segments, briefs, plans) -> bool:
+    def _write(self, soundtrack: Iterator, segments, briefs, plans) -> bool:
         self._check_cancel()
         tmp = self.output.with_name(f".{self.output.stem}.partial{os.getpid()}{self.output.suffix}")
         copied = False
@@ -227,6 +229,17 @@ class _Job:
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(self.info.path)
+
+
+def warm_up() -> None:
+    """Load what later stages need (the object model, scipy.signal) on a background thread while the video
+    decodes on this one."""
+    def load() -> None:
+        import scipy.signal  # noqa: F401
+
+        objects.load_classifier()
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
 def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None:

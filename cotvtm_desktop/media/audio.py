@@ -3,6 +3,9 @@
 Everything here streams in blocks (one segment at a time) through files in the job's work folder, so memory stays
 flat however long the video is. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 %
 overlap, absolute and relative gates), with pyloudnorm's filter design, incrementally.
+
+scipy.signal and pyloudnorm are imported where they are used: importing them costs about a second, which the job
+spends decoding video instead (jobs/runner.py warms them up on a background thread).
 """
 
 from __future__ import annotations
@@ -12,9 +15,7 @@ from typing import Iterable, Iterator
 
 import av
 import numpy as np
-import pyloudnorm
 import soundfile
-from scipy import ndimage, signal
 
 from cotvtm_desktop import config
 from cotvtm_desktop.media.segments import Segment
@@ -77,6 +78,8 @@ def _with_end_fades(block: np.ndarray, offset: int, total: int, rate: int, fade_
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     if source_rate == target_rate:
         return audio
+    from scipy import signal
+
     g = np.gcd(source_rate, target_rate)
     return signal.resample_poly(audio, target_rate // g, source_rate // g, axis=0).astype(np.float32)
 
@@ -101,7 +104,7 @@ class OriginalAudio:
 
     def read(self, n: int) -> np.ndarray:
         while len(self._buffer) < n + self._skip and not self._done:
-            self._pull()
+            self._buffer = np.concatenate([self._buffer, *self._pull(n + self._skip - len(self._buffer))])
         if self._skip:
             drop = min(self._skip, len(self._buffer))
             self._buffer, self._skip = self._buffer[drop:], self._skip - drop
@@ -110,14 +113,18 @@ class OriginalAudio:
             block = np.concatenate([block, np.zeros((n - len(block), 2), np.float32)])
         return block
 
-    def _pull(self) -> None:
-        try:
-            frame = next(self._frames)
-            frames = self._resampler.resample(frame)
-        except (StopIteration, av.FFmpegError):
-            frames, self._done = self._resampler.resample(None), True
-        for f in frames:
-            self._buffer = np.concatenate([self._buffer, f.to_ndarray().reshape(-1, 2)])
+    def _pull(self, wanted: int) -> list[np.ndarray]:
+        """Decode at least `wanted` more samples (fewer at the end of the stream)."""
+        chunks, count = [], 0
+        while count < wanted and not self._done:
+            try:
+                frames = self._resampler.resample(next(self._frames))
+            except (StopIteration, av.FFmpegError):
+                frames, self._done = self._resampler.resample(None), True
+            for frame in frames:
+                chunks.append(frame.to_ndarray().reshape(-1, 2))
+                count += len(chunks[-1])
+        return chunks
 
     def close(self) -> None:
         self._container.close()
@@ -156,6 +163,8 @@ class LoudnessMeter:
     """Integrated loudness (LUFS) of a stream fed in blocks, per BS.1770-4."""
 
     def __init__(self, rate: int):
+        import pyloudnorm
+
         self.rate = rate
         self._filters = [(f.b, f.a) for f in pyloudnorm.Meter(rate)._filters.values()]
         self._state = [None] * len(self._filters)
@@ -164,6 +173,8 @@ class LoudnessMeter:
         self._quarters: list[float] = []  # mean square (summed over channels) of each 100 ms step
 
     def feed(self, block: np.ndarray) -> None:
+        from scipy import signal
+
         x = block.astype(np.float64)
         for i, (b, a) in enumerate(self._filters):
             if self._state[i] is None:
@@ -190,12 +201,25 @@ class LoudnessMeter:
 
 
 def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarray:
-    """Turn down just the moments whose 4x-oversampled (true) peak would exceed `ceiling_db` dBTP."""
+    """Turn down just the moments whose 4x-oversampled (true) peak would exceed `ceiling_db` dBTP.
+
+    Only stretches whose sample peak comes within 3 dB of the ceiling are oversampled: music overshoots its
+    samples by well under 3 dB, and oversampling everything would cost more than the rest of the mix.
+    """
     ceiling = 10 ** (ceiling_db / 20) * 0.99  # a hair of margin for the final encoder
-    oversampled = np.abs(signal.resample_poly(block, 4, 1, axis=0)).max(axis=1)
-    peak = oversampled[:len(block) * 4].reshape(-1, 4).max(axis=1)
-    if peak.max() <= ceiling:
+    sample_peak = np.abs(block).max(axis=1)
+    chunk = 4096
+    hot = [i for i in range(0, len(block), chunk) if sample_peak[i:i + chunk].max() > ceiling / 1.41]
+    if not hot:
         return block
+    from scipy import ndimage, signal
+
+    peak = sample_peak.copy()
+    margin = 64
+    for i in hot:
+        lo, hi = max(0, i - margin), min(len(block), i + chunk + margin)
+        oversampled = np.abs(signal.resample_poly(block[lo:hi], 4, 1, axis=0)).max(axis=1)
+        peak[lo:hi] = np.maximum(peak[lo:hi], oversampled[:(hi - lo) * 4].reshape(-1, 4).max(axis=1))
     need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-9))
     half = int(0.005 * rate)  # 5 ms look-ahead and smoothing: the gain moves before the peak arrives
     smooth = ndimage.uniform_filter1d(ndimage.minimum_filter1d(need, 4 * half + 1), 2 * half + 1)
@@ -203,18 +227,20 @@ def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarr
 
 
 def true_peak_db(audio: np.ndarray) -> float:
+    from scipy import signal
+
     oversampled = signal.resample_poly(audio, 4, 1, axis=0)
     return float(20 * np.log10(np.abs(oversampled).max() + 1e-12))
 
 
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
-                      out_wav: Path, target_lufs: float = config.TARGET_LUFS,
-                      duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> dict:
-    """Music (at `rate`) + the original audio ducked under it -> `out_wav` at `target_lufs`, true peak limited.
+                      target_lufs: float = config.TARGET_LUFS, duck_db: float = config.DUCK_DB,
+                      rate: int = config.OUTPUT_SAMPLE_RATE) -> tuple[dict, Iterator[np.ndarray]]:
+    """Music (at `rate`) + the original audio ducked under it, at `target_lufs` with the true peak limited.
 
-    Three streamed passes through files: the music is measured, then set to the target and mixed under the
-    original, then the mix is set to the target and limited.
+    Two streamed passes through files measure the music, then set it to the target and mix it under the original;
+    the third pass, the returned blocks, sets the mix to the target and limits it as the caller consumes them.
     """
     music_wav, mix_wav = work / "music.wav", work / "mix.wav"
     music_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
@@ -232,15 +258,19 @@ def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudi
                 mix = mix * ducker.gains(speech) + speech
             mix_meter.feed(mix)
             out.write(mix)
-    mix_lufs = mix_meter.integrated()
-    gain = 10 ** ((target_lufs - mix_lufs) / 20)
-    with soundfile.SoundFile(out_wav, "w", rate, 2, "FLOAT") as out:
-        for block in _read_blocks(mix_wav, rate):
-            out.write(true_peak_limit(block * gain, config.TRUE_PEAK_DBTP, rate))
     music_wav.unlink()
-    mix_wav.unlink()
-    return {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
-            "target_lufs": target_lufs}
+    mix_lufs = mix_meter.integrated()
+    report = {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
+              "target_lufs": target_lufs}
+    return report, _limited(mix_wav, 10 ** ((target_lufs - mix_lufs) / 20), rate)
+
+
+def _limited(mix_wav: Path, gain: float, rate: int) -> Iterator[np.ndarray]:
+    try:
+        for block in _read_blocks(mix_wav, rate):
+            yield true_peak_limit(block * gain, config.TRUE_PEAK_DBTP, rate)
+    finally:
+        mix_wav.unlink(missing_ok=True)
 
 
 def _read_blocks(path: Path, rate: int) -> Iterator[np.ndarray]:

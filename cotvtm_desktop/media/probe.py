@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
@@ -30,6 +31,7 @@ class MediaInfo:
     video_codec: str
     has_audio: bool
     start_time: float  # first video timestamp, seconds
+    keyframe_interval: float = float("inf")  # median seconds between keyframes (inf: a single keyframe)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -84,7 +86,7 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
     if rotation in (90, 270):
         width, height = height, width
 
-    start, end, frames = _scan_timestamps(path, container, stream)
+    start, end, frames, keyframes = _scan_timestamps(path, container, stream)
     duration = end - start
     declared = _declared_duration(container, stream)
     if declared is not None and declared - duration > _TRUNCATION_TOLERANCE_SECONDS:
@@ -106,6 +108,7 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
         video_codec=stream.codec_context.name,
         has_audio=bool(container.streams.audio),
         start_time=start,
+        keyframe_interval=float(np.median(np.diff(keyframes))) if len(keyframes) > 1 else float("inf"),
     )
 
 
@@ -118,10 +121,11 @@ def _first_frame(path: Path, container, stream) -> av.VideoFrame:
     raise BadMediaError("its video cannot be decoded (damaged or truncated); re-copy it from its source", path)
 
 
-def _scan_timestamps(path: Path, container, stream) -> tuple[float, float, int]:
-    """First pts, end of the last frame, and frame count, read from packets without decoding."""
+def _scan_timestamps(path: Path, container, stream) -> tuple[float, float, int, list[float]]:
+    """First pts, end of the last frame, frame count and keyframe times, read from packets without decoding."""
     container.seek(0)
     starts: list[float] = []
+    keyframes: list[float] = []
     last_end = 0.0
     try:
         for packet in container.demux(stream):
@@ -129,6 +133,8 @@ def _scan_timestamps(path: Path, container, stream) -> tuple[float, float, int]:
                 continue
             start = float(packet.pts * stream.time_base)
             starts.append(start)
+            if packet.is_keyframe:
+                keyframes.append(start)
             last_end = max(last_end, start + float((packet.duration or 0) * stream.time_base))
     except av.FFmpegError:
         pass  # a damaged tail: what was read counts; truncation is judged against the declared duration
@@ -137,7 +143,7 @@ def _scan_timestamps(path: Path, container, stream) -> tuple[float, float, int]:
     first, last_start = min(starts), max(starts)
     if last_end <= last_start:  # the container gives no packet durations: the last frame lasts one mean interval
         last_end = last_start + (last_start - first) / max(len(starts) - 1, 1)
-    return first, last_end, len(starts)
+    return first, last_end, len(starts), sorted(keyframes)
 
 
 def _declared_duration(container, stream) -> float | None:

@@ -18,12 +18,12 @@ from cotvtm_desktop.music.arranger import ROLE_GAIN, SegmentPlan, arrange_segmen
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.reasoning.rules import reason
 
-RENDERER_VERSION = 1  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 2  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
     name = "procedural"
-    sample_rate = config.MUSIC_SAMPLE_RATE
+    sample_rate = config.OUTPUT_SAMPLE_RATE  # rendered at the export rate: nothing to resample
 
     def __init__(self, seed: int = config.SEED):
         self.seed = seed

@@ -14,6 +14,7 @@ envelopes and LFOs, chorus/reverb sends, modulators other than the velocity defa
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,7 @@ _NOT_ADDITIVE = (_INSTRUMENT, _SAMPLE_ID, _SAMPLE_MODES, _ROOT_KEY, _KEYNUM, *_R
 # (FluidSynth among them) keep that factor so fonts sound as their authors balanced them.
 _ATTENUATION_FACTOR = 0.4
 _MAX_RELEASE_SECONDS = 2.0
+NOTE_CACHE_BYTES = 64 * 2**20  # rendered notes kept for reuse; least recently used go first, so memory stays flat
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class SoundFont:
         self._headers = [_SampleHeader(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
                          for r in _records(chunks[b"shdr"], "<20sIIIIIBbHH")]
         self._preset_index = {(r[2], r[1]): i for i, r in enumerate(self._presets[:-1])}
-        self._note_cache: dict[tuple, np.ndarray] = {}
+        self._note_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._note_cache_bytes = 0
 
     # --- zone lookup ---------------------------------------------------------------------------------------------
     def zones(self, bank: int, program: int, key: int, velocity: int) -> list[Zone]:
@@ -133,9 +136,14 @@ class SoundFont:
     def _render_zone(self, zone: Zone, key: int, seconds: float, rate: int) -> np.ndarray:
         cache_key = (zone, key, seconds, rate)
         cached = self._note_cache.get(cache_key)
-        if cached is None:
-            cached = self._note_cache[cache_key] = _render_zone(self, zone, key, seconds, rate)
-        return cached
+        if cached is not None:
+            self._note_cache.move_to_end(cache_key)
+            return cached
+        rendered = self._note_cache[cache_key] = _render_zone(self, zone, key, seconds, rate)
+        self._note_cache_bytes += rendered.nbytes
+        while self._note_cache_bytes > NOTE_CACHE_BYTES and len(self._note_cache) > 1:
+            self._note_cache_bytes -= self._note_cache.popitem(last=False)[1].nbytes
+        return rendered
 
 
 def _render_zone(font: SoundFont, zone: Zone, key: int, seconds: float, rate: int) -> np.ndarray:
