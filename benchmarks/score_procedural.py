@@ -9,6 +9,7 @@ does for a user). Prints wall time, realtime factor (video seconds / wall second
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -33,8 +34,8 @@ def synthetic_video(seconds: int) -> Path:
     return path
 
 
-def score_in_child(video: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of `cotvtm score` on `video` in a fresh process."""
+def score_in_child(video: Path) -> tuple[float, float, dict]:
+    """Wall seconds, peak RSS (MiB) and the manifest's stage timings of scoring `video` in a fresh process."""
     out = video.with_name(video.stem + ".scored.mp4")
     start = time.perf_counter()
     pid = os.fork()
@@ -51,7 +52,7 @@ def score_in_child(video: Path) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"scoring {video} failed")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, json.loads(out.with_suffix(".json").read_text())["timings"]
 
 
 def main() -> None:
@@ -59,12 +60,15 @@ def main() -> None:
     rows = []
     for seconds in lengths:
         video = synthetic_video(seconds)
-        wall, rss = score_in_child(video)
-        rows.append((seconds, wall, seconds / wall, rss))
+        wall, rss, stages = score_in_child(video)
+        rows.append((seconds, wall, seconds / wall, rss, stages))
     print(f"\nprocedural backend, 1280x720 30 fps with audio, {os.cpu_count()} CPU cores")
-    print(f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}")
-    for seconds, wall, factor, rss in rows:
-        print(f"{seconds:>8} {wall:>8.2f} {factor:>11.1f} {rss:>13.0f}")
+    names = ("analysis", "music", "mixing", "writing")
+    print(f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  " + " ".join(f"{n:>9}" for n in names))
+    for seconds, wall, factor, rss, stages in rows:
+        print(f"{seconds:>8} {wall:>8.2f} {factor:>11.1f} {rss:>13.0f}  "
+              + " ".join(f"{stages[n]:>9.2f}" for n in names))
+    print("(stage columns: seconds inside the job; wall also counts start-up and imports)")
     if len(rows) > 1:
         print(f"peak RSS {rows[-1][0]} s vs {rows[0][0]} s: {rows[-1][3] / rows[0][3] - 1:+.0%}")
 

@@ -117,7 +117,7 @@ class _Job:
         self._stage("writing")
         copied = self._timed("writing", lambda: self._write(soundtrack, segments, briefs, plans))
         return {
-            "cotvtm_desktop": __version__, "python": platform.python_version(),
+            "versions": _versions(),
             "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
             "seed": self.options.seed, "options": asdict(self.options),
             "video_stream": None if self.info.kind == "image" else ("copied" if copied else "re-encoded to H.264"),
@@ -229,6 +229,18 @@ class _Job:
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(self.info.path)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"cotvtm_desktop": __version__, "python": platform.python_version()}
+    for package in ("av", "numpy", "torch", "pretty_midi", "imageio-ffmpeg"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
 
 
 def warm_up() -> None:

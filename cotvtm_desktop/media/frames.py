@@ -20,7 +20,7 @@ import numpy as np
 from cotvtm_desktop.errors import BadMediaError
 
 PAIR_GAP_SECONDS = 1 / 6  # the second frame of a pair: as close to this after the keyframe as decoding allows
-_PACKETS_AFTER_KEYFRAME = 4  # enough for the next reference frame behind a few B-frames
+_PACKETS_AFTER_KEYFRAME = 2  # the next reference frame, past a leading B-frame of an open GOP
 
 
 def iter_frames(path: Path, fps: float, start_time: float = 0.0, window: tuple[float, float] | None = None
