@@ -1,0 +1,112 @@
+"""The CoT-VTM checkpoint: a folder with `config.json` (dims, L, schedule, the encoders it was trained against,
+format version), `model.safetensors` (both networks, E_m normalisation statistics, the description bank's pooled
+embeddings) and `bank.json` (the bank's music descriptions). No pickles anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.model.modules import EmbedDiff, EmbedDiffConfig, MLPConfig, RationaleMLP
+
+FORMAT = "cotvtm-checkpoint"
+FORMAT_VERSION = 1
+_VOLATILE_KEYS = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures", "_commit_hash"}
+
+
+@dataclass(frozen=True)
+class EncoderRef:
+    """Which encoder a checkpoint was trained against: its id, output width and a fingerprint of its config."""
+
+    id: str
+    dim: int
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    mlp: MLPConfig
+    embeddiff: EmbedDiffConfig
+    clip: EncoderRef
+    musicgen: EncoderRef  # E_m lives in this MusicGen's T5 space; dim is the T5 width
+    rationale_encoder: EncoderRef  # used in training only
+    schedule: dict = field(default_factory=lambda: {"num_train_timesteps": 1000,
+                                                    "beta_schedule": "squaredcos_cap_v2",
+                                                    "prediction_type": "epsilon"})
+    sampling: dict = field(default_factory=lambda: {"scheduler": "dpmsolver++", "steps": 20, "guidance": 3.0})
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CheckpointConfig":
+        return cls(mlp=MLPConfig(**data["mlp"]), embeddiff=EmbedDiffConfig(**data["embeddiff"]),
+                   clip=EncoderRef(**data["clip"]), musicgen=EncoderRef(**data["musicgen"]),
+                   rationale_encoder=EncoderRef(**data["rationale_encoder"]), schedule=data["schedule"],
+                   sampling=data["sampling"])
+
+
+@dataclass
+class Checkpoint:
+    config: CheckpointConfig
+    mlp: RationaleMLP
+    embeddiff: EmbedDiff
+    state_mean: torch.Tensor  # (state_dim,) E_m normalisation
+    state_std: torch.Tensor
+    bank_texts: list[str]
+    bank_embeddings: torch.Tensor  # (N, state_dim) pooled E_m of each description, unit length
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"mlp.{k}": v for k, v in self.mlp.state_dict().items()}
+        tensors |= {f"embeddiff.{k}": v for k, v in self.embeddiff.state_dict().items()}
+        tensors |= {"state_mean": self.state_mean, "state_std": self.state_std,
+                    "bank_embeddings": self.bank_embeddings}
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(folder / "model.safetensors"))
+        (folder / "config.json").write_text(json.dumps(self.config.to_json(), indent=2))
+        (folder / "bank.json").write_text(json.dumps(self.bank_texts, indent=1, ensure_ascii=False))
+
+
+def encoder_fingerprint(config_json: dict) -> str:
+    """Identifies an encoder architecture and size from its config.json (ids and versions left out)."""
+    stable = {k: v for k, v in config_json.items() if k not in _VOLATILE_KEYS}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_checkpoint(folder: Path) -> Checkpoint:
+    """Read a checkpoint folder, or raise UserError saying what is wrong with it."""
+    folder = Path(folder)
+    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
+    for path in (config_path, weights_path, folder / "bank.json"):
+        if not path.exists():
+            raise UserError(f"is not a CoT-VTM checkpoint folder ({path.name} is missing); train one with "
+                            "`cotvtm train` or point --cotvtm at the right folder", folder)
+    data = json.loads(config_path.read_text())
+    if data.get("format") != FORMAT or data.get("format_version", 0) > FORMAT_VERSION:
+        raise UserError(f"has checkpoint format {data.get('format')!r} version {data.get('format_version')}; "
+                        f"this cotvtm reads {FORMAT} up to version {FORMAT_VERSION}: update cotvtm", folder)
+    config = CheckpointConfig.from_json(data)
+    tensors = load_file(str(weights_path))
+    mlp, embeddiff = RationaleMLP(config.mlp), EmbedDiff(config.embeddiff)
+    try:
+        mlp.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("mlp.")})
+        embeddiff.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("embeddiff.")})
+    except RuntimeError as exc:
+        raise UserError(f"its weights do not match its config.json ({str(exc).splitlines()[0]})", folder) from None
+    return Checkpoint(config, mlp.eval(), embeddiff.eval(), tensors["state_mean"], tensors["state_std"],
+                      json.loads((folder / "bank.json").read_text()), tensors["bank_embeddings"])
+
+
+def check_encoder(ref: EncoderRef, name: str, dim: int, fingerprint: str, folder: Path, checkpoint: Path) -> None:
+    """Fail with one message when an encoder folder is not the one the checkpoint was trained against."""
+    if dim != ref.dim or (ref.fingerprint and fingerprint != ref.fingerprint):
+        raise UserError(
+            f"the {name} model in {folder} (width {dim}) is not the one this checkpoint was trained against "
+            f"({ref.id}, width {ref.dim}); point the {name} setting at {ref.id}", checkpoint)

@@ -1,0 +1,1 @@
+"""Helpers that let anyone smoke-test the neural path without downloading weights."""

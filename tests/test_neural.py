@@ -1,0 +1,157 @@
+"""The neural path on tiny random-weight models of the real architectures, loaded as real folders are."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from cotvtm_desktop.errors import UserError  # noqa: E402
+from cotvtm_desktop.model.checkpoint import check_encoder, load_checkpoint  # noqa: E402
+from cotvtm_desktop.model.encoders import ClipImageEncoder  # noqa: E402
+from cotvtm_desktop.model.pipeline import CoTVTMPipeline  # noqa: E402
+from cotvtm_desktop.music.musicgen import MusicGen  # noqa: E402
+from cotvtm_desktop.testing.tiny_models import DESCRIPTIONS, make_all  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    return make_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def musicgen(tiny):
+    return MusicGen(tiny / "musicgen")
+
+
+def test_states_path_equals_text_path_token_for_token(musicgen):
+    prompts = ["a calm piano melody", "upbeat pop with drums and bright guitar"]
+    tokens = musicgen.tokenizer(prompts, return_tensors="pt", padding=True)
+    torch.manual_seed(11)
+    from_text = musicgen.model.generate(**tokens, guidance_scale=3.0, max_new_tokens=musicgen.new_tokens(0.6))
+    torch.manual_seed(11)
+    from_states = musicgen.generate(musicgen.text_states(prompts), 0.6, guidance_scale=3.0)
+    assert np.array_equal(from_text[:, 0, :from_states.shape[1]].numpy(), from_states)
+
+
+def test_guidance_is_not_silently_disabled_at_batch_one(musicgen):
+    from transformers.modeling_outputs import BaseModelOutput
+
+    condition = musicgen.text_states(["slow sad strings with a gentle piano"])
+    torch.manual_seed(5)
+    guided = musicgen.generate(condition, 0.6, guidance_scale=3.0)
+    torch.manual_seed(5)
+    unguided = musicgen.generate(condition, 0.6, guidance_scale=1.0)
+    torch.manual_seed(5)  # the trap: states as encoder_outputs broadcast into the unconditional half
+    naive = musicgen.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=condition.states),
+                                    attention_mask=condition.mask, guidance_scale=3.0,
+                                    max_new_tokens=musicgen.new_tokens(0.6))
+    assert not np.array_equal(guided, unguided)
+    assert not np.array_equal(guided, naive[:, 0, :guided.shape[1]].numpy())
+
+
+def test_token_budget_and_exact_lengths(musicgen):
+    assert musicgen.new_tokens(10.0) == 503  # 50 frames/s plus the delay pattern of 4 codebooks
+    condition = musicgen.text_states(DESCRIPTIONS[:3])
+    audio = musicgen.generate(condition, 1.3)
+    assert audio.shape == (3, round(1.3 * 32000)) and audio.dtype == np.float32
+    with pytest.raises(ValueError, match="30"):
+        musicgen.generate(condition, 31.0)
+
+
+def test_continuation_trims_the_prompt(musicgen):
+    condition = musicgen.text_states(DESCRIPTIONS[:2])
+    prompt = musicgen.generate(condition, 0.8)
+    torch.manual_seed(2)
+    continued = musicgen.generate(condition, 1.0, prompt_audio=prompt)
+    torch.manual_seed(2)
+    fresh = musicgen.generate(condition, 1.0)
+    assert continued.shape == fresh.shape == (2, 32000)
+    assert not np.array_equal(continued, fresh)
+
+
+def test_batched_and_one_by_one_have_the_same_shapes(musicgen):
+    condition = musicgen.text_states(DESCRIPTIONS[:4], length=8)
+    batched = musicgen.generate(condition, 0.5)
+    single = [musicgen.generate(type(condition)(condition.states[i:i + 1], condition.mask[i:i + 1]), 0.5)
+              for i in range(4)]
+    assert batched.shape == (4, 16000) and all(s.shape == (1, 16000) for s in single)
+
+
+def test_cancel_stops_generation(musicgen):
+    import threading
+
+    cancel = threading.Event()
+    steps = []
+
+    def on_step(step, total):
+        steps.append(step)
+        if step == 3:
+            cancel.set()
+
+    audio = musicgen.generate(musicgen.text_states(DESCRIPTIONS[:1]), 2.0, on_step=on_step, cancel=cancel)
+    assert audio.shape == (1, 0) and max(steps) < musicgen.new_tokens(2.0)
+
+
+def test_pipeline_maps_visual_embeddings_to_conditioning(tiny):
+    checkpoint = load_checkpoint(tiny / "cotvtm")
+    clip = ClipImageEncoder(tiny / "clip")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8) for _ in range(3)]
+    visual = torch.stack([clip.segment_embedding(frames), clip.segment_embedding(frames[:1])])
+    assert torch.allclose(visual.norm(dim=1), torch.ones(2))
+    pipeline = CoTVTMPipeline(checkpoint)
+    first = pipeline(visual, generator=torch.Generator().manual_seed(0))
+    again = pipeline(visual, generator=torch.Generator().manual_seed(0))
+    other = pipeline(visual, generator=torch.Generator().manual_seed(1))
+    assert first.states.shape == (2, 8, 32) and first.mask.shape == (2, 8)
+    assert torch.equal(first.states, again.states) and not torch.equal(first.states, other.states)
+    assert torch.all(first.states[first.mask == 0] == 0)
+    assert all(text in DESCRIPTIONS for text in pipeline.describe(first))
+    for sampler, steps in (("ddpm", 10), ("ddim", 5), ("dpmsolver++", 5)):
+        assert pipeline(visual, steps=steps, sampler=sampler).states.isfinite().all()
+
+
+def test_checkpoint_round_trip(tiny, tmp_path):
+    checkpoint = load_checkpoint(tiny / "cotvtm")
+    checkpoint.save(tmp_path / "copy")
+    again = load_checkpoint(tmp_path / "copy")
+    assert again.config == checkpoint.config and again.bank_texts == checkpoint.bank_texts
+    for a, b in zip(checkpoint.embeddiff.state_dict().values(), again.embeddiff.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_problems_are_one_clear_message(tiny, tmp_path):
+    broken = tmp_path / "no-bank"
+    shutil.copytree(tiny / "cotvtm", broken)
+    (broken / "bank.json").unlink()
+    with pytest.raises(UserError, match="bank.json is missing"):
+        load_checkpoint(broken)
+    future = tmp_path / "future"
+    shutil.copytree(tiny / "cotvtm", future)
+    config = json.loads((future / "config.json").read_text())
+    config["format_version"] = 99
+    (future / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="update cotvtm"):
+        load_checkpoint(future)
+    wrong = tmp_path / "wrong-dims"
+    shutil.copytree(tiny / "cotvtm", wrong)
+    config = json.loads((wrong / "config.json").read_text())
+    config["embeddiff"]["width"] = 48
+    (wrong / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="do not match its config.json"):
+        load_checkpoint(wrong)
+
+
+def test_encoder_mismatch_names_the_expected_model(tiny):
+    checkpoint = load_checkpoint(tiny / "cotvtm")
+    clip = ClipImageEncoder(tiny / "clip")
+    check_encoder(checkpoint.config.clip, "CLIP", clip.dim, clip.fingerprint, tiny / "clip", tiny / "cotvtm")
+    with pytest.raises(UserError, match="tiny-random-clip"):
+        check_encoder(checkpoint.config.clip, "CLIP", clip.dim + 1, clip.fingerprint, tiny / "clip",
+                      tiny / "cotvtm")
+    with pytest.raises(UserError, match="not the one this checkpoint was trained against"):
+        check_encoder(checkpoint.config.clip, "CLIP", clip.dim, "0" * 16, tiny / "clip", tiny / "cotvtm")
