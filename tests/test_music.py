@@ -6,7 +6,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.brief import MusicBrief
 from cotvtm_desktop.music.arranger import arrange_segment, plan_video
 from cotvtm_desktop.music.midi_export import join_segments
-from cotvtm_desktop.music.procedural import ProceduralBackend, render_midi
+from cotvtm_desktop.music.procedural import render_midi
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.music.theory import lead_voices, voicings
 
@@ -16,6 +16,10 @@ RATE = config.OUTPUT_SAMPLE_RATE
 def brief(genre="upbeat pop", tempo=110.0, key="D", mode="major", intensity=0.6, valence=0.7, arousal=0.6):
     return MusicBrief(genre, ["lead", "chords"], ["joyful", "uplifting"], "upbeat and driving", tempo, key, mode,
                       intensity, valence, arousal)
+
+
+def render(b, plan, seconds, padding, seed):
+    return render_midi(arrange_segment(b, plan, seed), seconds + 2 * padding, padding, RATE)
 
 
 def dominant_frequency(audio: np.ndarray, rate: int = RATE) -> float:
@@ -86,9 +90,9 @@ def test_arrangement_has_parts_and_a_cadence():
 def test_same_seed_same_music_other_seed_other_music():
     b = brief()
     plan = plan_video([8.0], [b], seed=1)[0]
-    one = ProceduralBackend(seed=1).render(b, plan, 8.0, 0.25)
-    again = ProceduralBackend(seed=1).render(b, plan, 8.0, 0.25)
-    other = ProceduralBackend(seed=2).render(b, plan_video([8.0], [b], seed=2)[0], 8.0, 0.25)
+    one = render(b, plan, 8.0, 0.25, seed=1)
+    again = render(b, plan, 8.0, 0.25, seed=1)
+    other = render(b, plan_video([8.0], [b], seed=2)[0], 8.0, 0.25, seed=2)
     assert np.array_equal(one, again)
     assert one.shape == other.shape == (int(8.5 * RATE), 2) and not np.allclose(one, other)
 
@@ -112,7 +116,7 @@ def onset_tempo(audio: np.ndarray, rate: int = RATE) -> float:
 def test_rendered_onsets_follow_the_brief_tempo(tempo):
     b = brief(tempo=tempo, intensity=0.7)
     plan = plan_video([16.0], [b], seed=0)[0]
-    audio = ProceduralBackend(seed=0).render(b, plan, 16.0, 0.0)
+    audio = render(b, plan, 16.0, 0.0, seed=0)
     measured = onset_tempo(audio)
     ratios = [measured / plan.bpm * k for k in (0.5, 1, 2)]
     assert min(abs(r - 1) for r in ratios) < 0.06, (measured, plan.bpm)

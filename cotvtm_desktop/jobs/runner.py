@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from cotvtm_desktop import __version__, config
 from cotvtm_desktop.analysis import objects
 from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_video
@@ -26,6 +28,7 @@ from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
 from cotvtm_desktop.media import audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
+from cotvtm_desktop.music.backend import SegmentMusic
 from cotvtm_desktop.music.procedural import ProceduralBackend
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
@@ -98,6 +101,7 @@ class _Job:
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
         self.backend = ProceduralBackend(options.seed)
+        self.backend_reason = "the procedural backend (the neural backend is not part of this version)"
         self.timings: dict[str, float] = {}
         self.input = str(info.path)
 
@@ -105,25 +109,21 @@ class _Job:
         timeline = self._timed("analysis", self._analyse)
         segments = self._segments(timeline)
         visuals = [describe_segment(timeline, s.start, s.end) for s in segments]
-        briefs = self.backend.briefs(visuals)
-        plans = self.backend.plan([s.duration for s in segments], briefs)
         padding = self.options.crossfade / 2
+        plan = self.backend.plan(timeline, segments, visuals, padding)
         self._stage("rendering")
-        keys = [self.backend.cache_key(b, p, s.duration, padding) for b, p, s in zip(briefs, plans, segments)]
-        self._timed("music", lambda: [self._segment_audio(s, b, p, k, padding, len(segments))
-                                      for s, b, p, k in zip(segments, briefs, plans, keys)])
+        self._timed("music", lambda: self._render(plan, padding))
         self._stage("mixing")
-        loudness, soundtrack = self._timed("mixing", lambda: self._master(segments, keys, padding))
+        loudness, soundtrack = self._timed("mixing", lambda: self._master(plan, padding))
         self._stage("writing")
-        copied = self._timed("writing", lambda: self._write(soundtrack, segments, briefs, plans))
+        copied = self._timed("writing", lambda: self._write(soundtrack, plan))
         return {
             "versions": _versions(),
             "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
-            "seed": self.options.seed, "options": asdict(self.options),
+            "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
             "video_stream": None if self.info.kind == "image" else ("copied" if copied else "re-encoded to H.264"),
             "cuts": [round(c, 3) for c in timeline.cuts],
-            "segments": [{**s.to_json(), "visual": v.to_json(), "brief": b.to_json(), "arrangement": p.to_json()}
-                         for s, v, b, p in zip(segments, visuals, briefs, plans)],
+            "segments": [{**m.segment.to_json(), "description": m.description, **m.details} for m in plan],
             "loudness": loudness, "timings": self.timings,
         }
 
@@ -156,19 +156,30 @@ class _Job:
             return [Segment(0, 0.0, self.options.image_seconds)]
         return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds)
 
-    def _segment_audio(self, segment: Segment, brief, plan, key: str, padding: float, count: int) -> None:
-        self._check_cancel()
-        cached = self.work.load_segment(segment.index, key) is not None
-        if not cached:
-            music = self.backend.render(brief, plan, segment.duration, padding)
-            self.work.save_segment(segment.index, key, music, self.backend.sample_rate)
-        self.events({"type": "segment_done", "input": self.input, "index": segment.index + 1, "count": count,
-                     "cached": cached, "description": brief.description()})
+    def _render(self, plan: list[SegmentMusic], padding: float) -> None:
+        cached = {m.segment.index for m in plan if self.work.has_segment(m.segment.index, m.cache_key)}
+        for m in plan:
+            if m.segment.index in cached:
+                self._segment_done(m, len(plan), True)
+        todo = [m.segment.index for m in plan if m.segment.index not in cached]
 
-    def _master(self, segments: list[Segment], keys: list[str], padding: float) -> tuple[dict, Iterator]:
+        def finished(index: int) -> np.ndarray | None:
+            return self.work.load_segment(index, plan[index].cache_key)
+
+        for index, music in self.backend.render(plan, todo, padding, finished):
+            self.work.save_segment(index, plan[index].cache_key, music, self.backend.sample_rate)
+            self._segment_done(plan[index], len(plan), False)
+            self._check_cancel()
+
+    def _segment_done(self, item: SegmentMusic, count: int, cached: bool) -> None:
+        self.events({"type": "segment_done", "input": self.input, "index": item.segment.index + 1,
+                     "count": count, "cached": cached, "description": item.description})
+
+    def _master(self, plan: list[SegmentMusic], padding: float) -> tuple[dict, Iterator]:
         rate = config.OUTPUT_SAMPLE_RATE
-        pieces = (audio.resample(self.work.load_segment(s.index, k), self.backend.sample_rate, rate)
-                  for s, k in zip(segments, keys))
+        segments = [m.segment for m in plan]
+        pieces = (audio.resample(self.work.load_segment(m.segment.index, m.cache_key), self.backend.sample_rate,
+                                 rate) for m in plan)
         total = segments[-1].end
         music = audio.stitch(pieces, segments, rate, padding, total)
         keep_original = self.info.has_audio and not self.options.replace_audio
@@ -183,35 +194,31 @@ class _Job:
             "replaced" if self.info.has_audio else "none in the input")
         return report, soundtrack
 
-    def _write(self, soundtrack: Iterator, segments, briefs, plans) -> bool:
+    def _write(self, soundtrack: Iterator, plan: list[SegmentMusic]) -> bool:
         self._check_cancel()
-        tmp = self.output.with_name(f".{self.output.stem}.partial{os.getpid()}{self.output.suffix}")
+        tmp = _partial(self.output)
         copied = False
         try:
             suffix = self.output.suffix.lower()
             if self.info.kind == "video":
                 copied = mux.mux_video(self.info, soundtrack, tmp)
             elif suffix == ".mp4":
-                mux.mux_still(self.info.path, soundtrack, segments[-1].end, tmp)
+                mux.mux_still(self.info.path, soundtrack, plan[-1].segment.end, tmp)
             else:
                 mux.write_audio(soundtrack, tmp, suffix)
             if self.options.midi:
-                self._write_midi(segments, briefs, plans)
+                self._write_midi(plan)
             self._check_cancel()
             os.replace(tmp, self.output)
         finally:
             tmp.unlink(missing_ok=True)
         return copied
 
-    def _write_midi(self, segments, briefs, plans) -> None:
-        from cotvtm_desktop.music.midi_export import join_segments
-
-        midi = join_segments([self.backend.arrangement(b, p) for b, p in zip(briefs, plans)],
-                             [s.start for s in segments], [p.bpm for p in plans])
+    def _write_midi(self, plan: list[SegmentMusic]) -> None:
         path = midi_path(self.output)
-        tmp = path.with_name(f".{path.stem}.partial{os.getpid()}.mid")
+        tmp = _partial(path)
         try:
-            midi.write(str(tmp))
+            self.backend.write_midi(plan, tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -287,8 +294,13 @@ def _os_error(exc: OSError, path: Path) -> UserError:
     return UserError(f"{exc.strerror or exc}", exc.filename or path)
 
 
+def _partial(path: Path) -> Path:
+    """The temporary name a file is written under until it is complete."""
+    return path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
+
+
 def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
+    tmp = _partial(path)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

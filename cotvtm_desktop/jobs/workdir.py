@@ -34,6 +34,9 @@ class WorkDir:
     def segment_file(self, index: int, key: str) -> Path:
         return self.path / f"segment-{index:04d}-{key}.wav"
 
+    def has_segment(self, index: int, key: str) -> bool:
+        return self.segment_file(index, key).exists()
+
     def load_segment(self, index: int, key: str) -> np.ndarray | None:
         path = self.segment_file(index, key)
         if not path.exists():

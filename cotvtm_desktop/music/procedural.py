@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pretty_midi
 
 from cotvtm_desktop import config
+from cotvtm_desktop.analysis.scan import Timeline
 from cotvtm_desktop.analysis.visual import VisualElements
 from cotvtm_desktop.brief import MusicBrief
+from cotvtm_desktop.media.segments import Segment
 from cotvtm_desktop.music.arranger import ROLE_GAIN, SegmentPlan, arrange_segment, plan_video
+from cotvtm_desktop.music.backend import SegmentMusic
+from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.reasoning.rules import reason
 
@@ -28,23 +34,33 @@ class ProceduralBackend:
     def __init__(self, seed: int = config.SEED):
         self.seed = seed
 
-    def briefs(self, visuals: list[VisualElements]) -> list[MusicBrief]:
-        return [reason(v) for v in visuals]
+    def keyframe_features(self) -> None:
+        return None  # the rules work from the scan's own measurements
 
-    def plan(self, durations: list[float], briefs: list[MusicBrief]) -> list[SegmentPlan]:
-        return plan_video(durations, briefs, self.seed)
+    def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
+             padding: float) -> list[SegmentMusic]:
+        briefs = [reason(v) for v in visuals]
+        plans = plan_video([s.duration for s in segments], briefs, self.seed)
+        return [SegmentMusic(s, b.description(), self._cache_key(b, p, s.duration, padding),
+                             {"visual": v.to_json(), "brief": b.to_json(), "arrangement": p.to_json()}, (b, p))
+                for s, v, b, p in zip(segments, visuals, briefs, plans)]
 
-    def cache_key(self, brief: MusicBrief, plan: SegmentPlan, seconds: float, padding: float) -> str:
+    def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
+               cached=None) -> Iterator[tuple[int, np.ndarray]]:
+        for i in todo:
+            item = plan[i]
+            midi = arrange_segment(*item.state, self.seed)
+            yield i, render_midi(midi, item.segment.duration + 2 * padding, padding, self.sample_rate)
+
+    def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
+        clips = [arrange_segment(*m.state, self.seed) for m in plan]
+        joined = join_segments(clips, [m.segment.start for m in plan], [m.state[1].bpm for m in plan])
+        joined.write(str(path))
+
+    def _cache_key(self, brief: MusicBrief, plan: SegmentPlan, seconds: float, padding: float) -> str:
         payload = json.dumps([RENDERER_VERSION, self.seed, brief.to_json(), plan.to_json(), round(seconds, 4),
                               padding, self.sample_rate], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-    def arrangement(self, brief: MusicBrief, plan: SegmentPlan) -> pretty_midi.PrettyMIDI:
-        return arrange_segment(brief, plan, self.seed)
-
-    def render(self, brief: MusicBrief, plan: SegmentPlan, seconds: float, padding: float) -> np.ndarray:
-        """Stereo audio for one segment: `padding` s of lead-in, the segment, `padding` s of ringing tail."""
-        return render_midi(self.arrangement(brief, plan), seconds + 2 * padding, padding, self.sample_rate)
 
 
 def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""What the job runner asks of a music backend, whichever it is (procedural or neural)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from cotvtm_desktop.analysis.scan import Timeline
+from cotvtm_desktop.analysis.visual import VisualElements
+from cotvtm_desktop.media.segments import Segment
+
+
+@dataclass
+class SegmentMusic:
+    """One segment's music as planned: what it will be (description, manifest details) and its cache key."""
+
+    segment: Segment
+    description: str
+    cache_key: str
+    details: dict = field(default_factory=dict)  # for the manifest and the GUI
+    state: object = None  # the backend's own data for rendering; not written anywhere
+
+
+class MusicBackend(Protocol):
+    name: str
+    sample_rate: int  # of the audio `render` yields; stereo (n, 2) float32
+
+    def keyframe_features(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
+        """Per-keyframe features the backend needs from the video scan (RGB keyframes -> rows), if any."""
+
+    def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
+             padding: float) -> list[SegmentMusic]:
+        """Decide every segment's music (cheap); rendering comes after."""
+
+    def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
+               cached: Callable[[int], np.ndarray | None]) -> Iterator[tuple[int, np.ndarray]]:
+        """Audio for the segments in `todo`, each covering [start - padding, end + padding]. `cached(i)` gives a
+        finished segment's audio (a continuation may start from it)."""
+
+    def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
+        """The arrangement as a MIDI file, where the backend has one."""
