@@ -35,7 +35,18 @@ _DURATION = typer.Option(config.IMAGE_SECONDS, "--duration", min=2.0, max=600.0,
 _CROSSFADE = typer.Option(config.CROSSFADE_SECONDS, "--crossfade", min=0.0, max=4.0,
                           help="Seconds of equal-power crossfade between segments.")
 _JSON = typer.Option(False, "--json-progress", help="Print one JSON event per line instead of progress bars.")
-_BACKEND = typer.Option("auto", "--backend", help="auto or procedural (the neural backend is not in this version).")
+_BACKEND = typer.Option("auto", "--backend", help="auto (neural when its models are present, else procedural), "
+                        "procedural or neural.")
+_MODELS = typer.Option(None, "--models", help="Folder with clip/, musicgen/ and cotvtm/ model folders "
+                       "(default: $COTVTM_MODELS or ~/.cotvtm/models; CLIP and MusicGen also from the HF cache).")
+_CLIP = typer.Option(None, "--clip", help="CLIP model folder (overrides --models).")
+_MUSICGEN = typer.Option(None, "--musicgen", help="MusicGen model folder (overrides --models).")
+_COTVTM = typer.Option(None, "--cotvtm", help="CoT-VTM checkpoint folder (overrides --models).")
+_DEVICE = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
+_CONTINUITY = typer.Option(True, "--continuity/--no-continuity",
+                           help="Neural: each segment continues from the end of the one before.")
+_PROMPT = typer.Option(None, "--prompt", help="Neural: 'K=words' makes segment K (from 1) follow your words; "
+                       "repeat for more segments.")
 
 
 def _version(value: bool) -> None:
@@ -50,19 +61,29 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-def _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration,
-             crossfade) -> ScoreOptions:
-    return ScoreOptions(segment_seconds=segment_seconds, target_lufs=lufs, replace_audio=replace_audio,
-                        duck_db=duck_db, seed=seed, midi=midi, overwrite=overwrite, resume=resume,
-                        image_seconds=duration, crossfade=crossfade)
+def _options(**values) -> ScoreOptions:
+    """ScoreOptions from the CLI's values (the names match, but for a few spelled for the command line)."""
+    prompts = {}
+    for text in values.pop("prompt") or []:
+        index, sep, words = text.partition("=")
+        if not sep or not index.strip().isdigit() or int(index) < 1:
+            raise UserError(f"--prompt {text!r}: write it as K=words, K the segment number from 1")
+        prompts[int(index) - 1] = words.strip()
+    renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
+    return ScoreOptions(prompts=prompts, **{renamed.get(k, k): v for k, v in values.items()})
 
 
-def _check_backend(backend: str, quiet: bool) -> None:
-    if backend not in ("auto", "procedural"):
-        raise UserError(f"unknown or unavailable backend '{backend}': this version has the procedural backend "
-                        "only (use --backend procedural or auto)")
-    if backend == "auto" and not quiet:
-        err.print("[dim]backend: procedural (the neural backend is not part of this version)[/dim]")
+def _announce(backend: tuple, json_progress: bool) -> None:
+    if json_progress:
+        JsonLines()({"type": "backend", "input": "", "name": backend[0].name, "reason": backend[1]})
+    else:
+        err.print(f"[dim]backend: {backend[1]}[/dim]", highlight=False)
+
+
+_SHARED = dict(backend=_BACKEND, segment_seconds=_SEGMENT, lufs=_LUFS, replace_audio=_REPLACE, duck_db=_DUCK,
+               seed=_SEED, midi=_MIDI, overwrite=_OVERWRITE, resume=_RESUME, duration=_DURATION,
+               crossfade=_CROSSFADE, models=_MODELS, clip=_CLIP, musicgen=_MUSICGEN, cotvtm=_COTVTM,
+               device=_DEVICE, continuity=_CONTINUITY, prompt=_PROMPT)
 
 
 @app.command()
@@ -72,23 +93,28 @@ def score(
                                           "(NAME.scored.m4a for an image; .wav/.flac/.mp4 also work)."),
     backend: str = _BACKEND, segment_seconds: float = _SEGMENT, lufs: float = _LUFS, replace_audio: bool = _REPLACE,
     duck_db: float = _DUCK, seed: int = _SEED, midi: bool = _MIDI, overwrite: bool = _OVERWRITE,
-    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE, json_progress: bool = _JSON,
+    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE,
+    models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP, musicgen: Optional[Path] = _MUSICGEN,
+    cotvtm: Optional[Path] = _COTVTM, device: str = _DEVICE, continuity: bool = _CONTINUITY,
+    prompt: Optional[list[str]] = _PROMPT, json_progress: bool = _JSON,
 ) -> None:
     """Score one video or image: INPUT.scored.mp4 appears beside it."""
+    from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.runner import score as run_score
 
-    options = _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration,
-                       crossfade)
+    values = {k: v for k, v in locals().items() if k in _SHARED}
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
-        _check_backend(backend, json_progress)
+        options = _options(**values)
         target = output or default_output(input)
+        chosen = choose_backend(options)
+        _announce(chosen, json_progress)
         try:
             if events is not None:
-                run_score(input, target, options, events)
+                run_score(input, target, options, events, backend=chosen)
             else:
                 with _Bars() as bars:
-                    run_score(input, target, options, bars)
+                    run_score(input, target, options, bars, backend=chosen)
         except OutputExists as exc:
             (events or _print_skip)({"type": "file_skipped", "input": str(input), "output": str(target),
                                      "reason": str(exc)})
@@ -104,23 +130,69 @@ def batch(
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders."),
     backend: str = _BACKEND, segment_seconds: float = _SEGMENT, lufs: float = _LUFS, replace_audio: bool = _REPLACE,
     duck_db: float = _DUCK, seed: int = _SEED, midi: bool = _MIDI, overwrite: bool = _OVERWRITE,
-    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE, json_progress: bool = _JSON,
+    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE,
+    models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP, musicgen: Optional[Path] = _MUSICGEN,
+    cotvtm: Optional[Path] = _COTVTM, device: str = _DEVICE, continuity: bool = _CONTINUITY,
+    prompt: Optional[list[str]] = _PROMPT, json_progress: bool = _JSON,
 ) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
+    from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.batch import run_batch
 
-    options = _options(segment_seconds, lufs, replace_audio, duck_db, seed, midi, overwrite, resume, duration,
-                       crossfade)
+    values = {k: v for k, v in locals().items() if k in _SHARED}
     with _Reporting(JsonLines() if json_progress else None, json_progress):
-        _check_backend(backend, json_progress)
+        options = _options(**values)
+        chosen = choose_backend(options)
+        _announce(chosen, json_progress)
         if json_progress:
-            results = run_batch(folder, out_dir, options, recursive, JsonLines())
+            results = run_batch(folder, out_dir, options, recursive, JsonLines(), backend=chosen)
         else:
             with _Bars() as bars:
-                results = run_batch(folder, out_dir, options, recursive, bars)
+                results = run_batch(folder, out_dir, options, recursive, bars, backend=chosen)
             _summary(results, folder, out_dir)
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
+
+
+models_app = typer.Typer(help="Model folders for the neural backend.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("check")
+def models_check(models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP,
+                 musicgen: Optional[Path] = _MUSICGEN, cotvtm: Optional[Path] = _COTVTM,
+                 musicgen_size: str = typer.Option(config.MUSICGEN_SIZE, "--musicgen-size")) -> None:
+    """List which model folders are present and which backend `--backend auto` will use, and why."""
+    from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.model.registry import locate
+
+    with _Reporting(None, False):
+        paths = locate(models, clip, musicgen, cotvtm, musicgen_size)
+        table = Table(title="cotvtm models")
+        for column in ("model", "folder", "status"):
+            table.add_column(column, overflow="fold")
+        for name in ("clip", "musicgen", "cotvtm"):
+            found = getattr(paths, name)
+            table.add_row(name, str(found or "-"), "[green]found[/]" if found else f"[red]{paths.problems[name]}[/]")
+        err.print(table)
+        chosen = choose_backend(ScoreOptions(models_dir=models, clip=clip, musicgen=musicgen, cotvtm=cotvtm,
+                                             musicgen_size=musicgen_size))
+        err.print(f"--backend auto uses {chosen[1]}", highlight=False)
+
+
+@models_app.command("fetch")
+def models_fetch(musicgen_size: str = typer.Option(config.MUSICGEN_SIZE, "--musicgen",
+                                                   help="small, medium or large")) -> None:
+    """Download CLIP and MusicGen into the Hugging Face cache (needs the network; nothing else in cotvtm does)."""
+    from cotvtm_desktop.model.registry import fetch
+
+    with _Reporting(None, False):
+        if musicgen_size not in config.MUSICGEN_MODEL_IDS:
+            raise UserError(f"--musicgen {musicgen_size!r}: choose small, medium or large")
+        for path in fetch(musicgen_size):
+            err.print(f"[green]ready[/green] {path}")
+        err.print("The CoT-VTM checkpoint is not on a hub: train one (`cotvtm train`) or copy its folder to "
+                  f"{config.default_models_dir() / 'cotvtm'}")
 
 
 class _Reporting:

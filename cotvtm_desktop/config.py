@@ -47,6 +47,23 @@ def resource_path(name: str) -> Path:
     return Path(str(resources.files("cotvtm_desktop") / "resources" / name))
 
 
+# --- neural backend ---------------------------------------------------------------------------------------------
+CLIP_MODEL_ID = "openai/clip-vit-base-patch32"  # the paper's E_v encoder (512-d)
+MUSICGEN_MODEL_IDS = {"small": "facebook/musicgen-small", "medium": "facebook/musicgen-medium",
+                      "large": "facebook/musicgen-large"}
+MUSICGEN_SIZE = "small"
+MUSICGEN_GUIDANCE = 3.0
+CONTINUITY_SECONDS = 2.0  # each segment continues from this much of the previous one (--continuity)
+MODELS_SUBFOLDERS = {"clip": "clip", "musicgen": "musicgen", "cotvtm": "cotvtm"}  # inside --models DIR
+
+
+def default_models_dir() -> Path:
+    """Where model folders live unless --models says otherwise ($COTVTM_MODELS, else ~/.cotvtm/models)."""
+    import os
+
+    return Path(os.environ.get("COTVTM_MODELS", Path.home() / ".cotvtm" / "models"))
+
+
 # --- files ------------------------------------------------------------------------------------------------------
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")

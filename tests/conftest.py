@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,3 +25,10 @@ def clip12(media_dir) -> Path:
 @pytest.fixture(scope="session")
 def silent_clip(media_dir) -> Path:
     return make_video(media_dir / "no-audio.mp4", 6, audio=False)
+
+
+# Tests never see a developer's own models or the network: an empty models folder and an offline, empty HF cache.
+_isolated = Path(__file__).parent / ".isolated-home"
+os.environ["COTVTM_MODELS"] = str(_isolated / "models")
+os.environ["HF_HOME"] = str(_isolated / "hf")
+os.environ["HF_HUB_OFFLINE"] = "1"

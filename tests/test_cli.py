@@ -37,7 +37,8 @@ def test_json_progress_events(tmp_path, silent_clip):
     assert result.exit_code == 0
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "job_started" and kinds[-1] == "file_done"
+    assert kinds[:2] == ["backend", "job_started"] and kinds[-1] == "file_done"
+    assert events[0]["name"] == "procedural" and "neural" in events[0]["reason"]
     seg = next(e for e in events if e["type"] == "segment_done")
     assert (seg["index"], seg["count"]) == (1, 1) and seg["description"]
 
@@ -54,9 +55,13 @@ def test_expected_errors_are_one_line_and_exit_1(tmp_path):
     assert result.exit_code == 1 and error["type"] == "error" and "empty" in error["message"]
 
 
-def test_unknown_backend_is_refused(silent_clip):
-    result = run("score", silent_clip, "--backend", "neural")
-    assert result.exit_code == 1 and "procedural" in result.output
+def test_backend_choice_is_explained(tmp_path, silent_clip):
+    result = run("score", silent_clip, "--backend", "bogus")
+    assert result.exit_code == 1 and "auto, procedural, neural" in result.output
+    result = run("score", silent_clip, "--backend", "neural")  # no models in the test environment
+    assert result.exit_code == 1 and "cotvtm models check" in result.output and "not found" in result.output
+    result = run("score", silent_clip, "-o", tmp_path / "auto.mp4")
+    assert result.exit_code == 0 and "procedural, because the neural backend cannot run" in result.output
 
 
 def test_existing_output_is_skipped(tmp_path, silent_clip):

@@ -155,3 +155,85 @@ def test_encoder_mismatch_names_the_expected_model(tiny):
                       tiny / "cotvtm")
     with pytest.raises(UserError, match="not the one this checkpoint was trained against"):
         check_encoder(checkpoint.config.clip, "CLIP", clip.dim, "0" * 16, tiny / "clip", tiny / "cotvtm")
+
+
+# --- the neural backend inside `cotvtm score` ----------------------------------------------------------------------
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_score_with_the_neural_backend(tiny, tmp_path, clip12):
+    from media import decode_audio, lufs, streams
+
+    out = tmp_path / "neural.mp4"
+    result = cli("score", clip12, "-o", out, "--backend", "neural", "--models", tiny, "--json-progress",
+                 "--prompt", "1=a calm piano melody")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["type"] == "backend" and events[0]["name"] == "neural"
+    info = streams(out)
+    assert info["video"] == "h264" and info["audio"] == "aac" and info["duration"] == pytest.approx(12, abs=0.06)
+    assert lufs(decode_audio(out)) == pytest.approx(-16, abs=1.0)
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["backend"] == "neural"
+    assert manifest["segments"][0]["description"] == "a calm piano melody"
+    assert manifest["segments"][0]["description_source"] == "your prompt"
+
+
+def test_neural_segments_batched_or_continued(tiny, tmp_path):
+    from cotvtm_desktop.jobs.runner import ScoreOptions, score
+    from media import make_video, streams
+
+    video = make_video(tmp_path / "three segments.mp4", 26, size="160x90", rate=10)
+    for continuity in (False, True):
+        out = tmp_path / f"continuity-{continuity}.mp4"
+        events = []
+        manifest = score(video, out, ScoreOptions(backend="neural", models_dir=tiny, continuity=continuity),
+                         events.append)
+        assert len(manifest["segments"]) == 3 and streams(out)["duration"] == pytest.approx(26, abs=0.1)
+        assert all(s["description"] in DESCRIPTIONS for s in manifest["segments"])
+        assert [e["index"] for e in events if e["type"] == "segment_done"] == [1, 2, 3]
+
+
+def test_auto_picks_neural_when_models_are_present_and_says_why(tiny, silent_clip, tmp_path):
+    result = cli("models", "check", "--models", tiny)
+    assert result.exit_code == 0 and "found" in result.output and "neural: all its models are present" in result.output
+    result = cli("score", silent_clip, "-o", tmp_path / "auto.mp4", "--models", tiny)
+    assert result.exit_code == 0 and "backend: neural" in result.output
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    result = cli("models", "check", "--models", empty)
+    assert "procedural, because the neural backend cannot run" in result.output and "not found" in result.output
+
+
+def test_neural_refuses_midi_and_mismatched_models(tiny, silent_clip, tmp_path):
+    result = cli("score", silent_clip, "-o", tmp_path / "m.mp4", "--backend", "neural", "--models", tiny, "--midi")
+    assert result.exit_code == 1 and "--midi needs the procedural backend" in result.output
+    assert not (tmp_path / "m.mp4").exists()
+    other = tmp_path / "other-clip"
+    from cotvtm_desktop.testing.tiny_models import make_clip
+
+    make_clip(other, projection_dim=24)  # a real, loadable CLIP, but not the checkpoint's
+    result = cli("score", silent_clip, "-o", tmp_path / "x.mp4", "--backend", "neural", "--models", tiny,
+                 "--clip", other)
+    assert result.exit_code == 1 and "tiny-random-clip" in result.output and "Traceback" not in result.output
+    broken = tmp_path / "broken-clip"
+    shutil.copytree(tiny / "clip", broken)
+    (broken / "model.safetensors").write_bytes(b"half a download")
+    result = cli("score", silent_clip, "-o", tmp_path / "y.mp4", "--backend", "neural", "--models", tiny,
+                 "--clip", broken)
+    assert result.exit_code == 1 and "cannot be loaded" in result.output and "broken-clip" in result.output
+
+
+def test_tiny_model_maker_command(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "cotvtm_desktop.testing.tiny_models", str(tmp_path / "m")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(tmp_path / "m" / "cotvtm").bank_texts == DESCRIPTIONS

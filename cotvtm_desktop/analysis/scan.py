@@ -35,11 +35,15 @@ class Timeline:
     keyframe_times: np.ndarray
     keyframe_probabilities: np.ndarray  # keyframes x 1000
     keyframe_thumbnails: list[np.ndarray] = field(default_factory=list)  # small RGB, for manifests and the GUI
+    keyframe_features: np.ndarray | None = None  # keyframes x D, what the music backend asked for (CLIP for neural)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "keyframe_thumbnails"}
+        skip = ("keyframe_thumbnails", "keyframe_features")
+        arrays = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in skip}
         arrays["cuts"] = np.asarray(self.cuts, dtype=np.float64)
         arrays["keyframe_thumbnails"] = np.stack(self.keyframe_thumbnails)
+        if self.keyframe_features is not None:
+            arrays["keyframe_features"] = self.keyframe_features
         return arrays
 
     @classmethod
@@ -65,13 +69,17 @@ def _within(times: np.ndarray, start: float, end: float) -> np.ndarray:
     return mask
 
 
+Features = Callable[[list[np.ndarray]], np.ndarray]
+
+
 def scan_video(info: MediaInfo, keyframe_interval: float,
-               on_progress: Callable[[float], None] | None = None) -> Timeline:
+               on_progress: Callable[[float], None] | None = None, features: Features | None = None) -> Timeline:
     """Measure `info`'s video, with a keyframe for the object model every `keyframe_interval` seconds.
 
     Videos whose keyframes come every config.SPARSE_KEYFRAME_GAP seconds are sampled at their keyframes (each with
     a frame just after it for motion), and a suspected cut between two samples is then located by decoding that
-    stretch alone; other videos are sampled at config.ANALYSIS_FPS from a full decode.
+    stretch alone; other videos are sampled at config.ANALYSIS_FPS from a full decode. `features` maps batches of
+    keyframes (upright RGB) to feature rows kept in the timeline, e.g. the neural backend's CLIP embeddings.
     """
     low, high = config.SPARSE_KEYFRAME_GAP
     sparse = low <= info.keyframe_interval <= high
@@ -81,6 +89,8 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     key_times: list[float] = []
     key_batch: list[np.ndarray] = []
     key_probs: list[np.ndarray] = []
+    key_images: list[np.ndarray] = []
+    key_features: list[np.ndarray] = []
     thumbnails: list[np.ndarray] = []
     previous_hist = None
     next_keyframe = keyframe_interval / 2
@@ -95,15 +105,22 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
         rows.append(stats)
         if t >= next_keyframe or not key_times and t >= info.duration - 1.0 / config.ANALYSIS_FPS:
             key_times.append(t)
-            key_batch.append(objects.prepare(_keyframe_rgb(frame, info)))
+            keyframe = _keyframe_rgb(frame, info)
+            key_batch.append(objects.prepare(keyframe))
+            if features is not None:
+                key_images.append(keyframe)
             thumbnails.append(small)
             next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
             if len(key_batch) == _OBJECT_BATCH:
                 key_probs.append(objects.class_probabilities(key_batch))
-                key_batch = []
+                if features is not None:
+                    key_features.append(features(key_images))
+                key_batch, key_images = [], []
         if on_progress:
             on_progress(min(1.0, t / max(info.duration, 1e-6)))
     key_probs.append(objects.class_probabilities(key_batch))
+    if features is not None and key_images:
+        key_features.append(features(key_images))
     times = np.array([r["t"] for r in rows])
     cuts = motion.detect_cuts(times, np.array(hist_distances))
     if sparse:  # a jump between keyframes seconds apart may be a cut or just change: look closer
@@ -119,6 +136,7 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
         keyframe_times=np.array(key_times),
         keyframe_probabilities=np.concatenate(key_probs),
         keyframe_thumbnails=thumbnails,
+        keyframe_features=np.concatenate(key_features) if features is not None else None,
     )
 
 
@@ -156,7 +174,7 @@ def _locate_cut(info: MediaInfo, width: int, height: int, start: float, end: flo
     return float(times[int(np.argmax(distances))])
 
 
-def scan_image(info: MediaInfo) -> Timeline:
+def scan_image(info: MediaInfo, features: Features | None = None) -> Timeline:
     """The same measurements for a still image: one frame, no motion, no cuts."""
     rgb = load_image(info.path)
     from PIL import Image
@@ -167,7 +185,8 @@ def scan_image(info: MediaInfo) -> Timeline:
     probabilities = objects.class_probabilities([objects.prepare(rgb)])
     one = np.zeros(1)
     return Timeline(one, np.array([stats["brightness"]]), np.array([stats["saturation"]]),
-                    np.array([stats["warmth"]]), np.zeros(1), stats["palette"][None], [], one, probabilities, [small])
+                    np.array([stats["warmth"]]), np.zeros(1), stats["palette"][None], [], one, probabilities, [small],
+                    features([rgb]) if features is not None else None)
 
 
 def _analysis_size(info: MediaInfo) -> tuple[int, int]:

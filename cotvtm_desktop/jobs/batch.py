@@ -8,8 +8,10 @@ from pathlib import Path
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
+from cotvtm_desktop.music.backend import MusicBackend
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,11 @@ def find_inputs(folder: Path, recursive: bool, exclude: Path | None = None) -> l
 
 
 def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool = False,
-              events: EventSink = no_events, cancel: threading.Event | None = None) -> list[BatchItem]:
+              events: EventSink = no_events, cancel: threading.Event | None = None,
+              backend: tuple[MusicBackend, str] | None = None) -> list[BatchItem]:
     if not folder.is_dir():
         raise UserError("is not a folder", folder)
+    backend = backend or choose_backend(options)  # models load once for the whole folder
     inputs = find_inputs(folder, recursive, exclude=out_dir if out_dir.resolve() != folder.resolve() else None)
     events({"type": "batch_started", "input": str(folder), "count": len(inputs)})
     results = []
@@ -47,7 +51,7 @@ def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: boo
         output = default_output(path, out_dir / path.parent.relative_to(folder))
         events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
         try:
-            score(path, output, options, events, cancel)
+            score(path, output, options, events, cancel, backend)
             results.append(BatchItem(path, output, "done"))
         except OutputExists as exc:
             results.append(BatchItem(path, output, "skipped", "output exists (use --overwrite to replace it)"))

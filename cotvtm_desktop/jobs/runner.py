@@ -12,7 +12,7 @@ import os
 import platform
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -28,8 +28,8 @@ from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
 from cotvtm_desktop.media import audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.music.backend import SegmentMusic
-from cotvtm_desktop.music.procedural import ProceduralBackend
+from cotvtm_desktop.jobs.backends import choose_backend
+from cotvtm_desktop.music.backend import MusicBackend, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
 
@@ -47,6 +47,15 @@ class ScoreOptions:
     image_seconds: float = config.IMAGE_SECONDS
     crossfade: float = config.CROSSFADE_SECONDS
     keep_work: bool = False
+    backend: str = "auto"  # auto, procedural or neural
+    models_dir: Path | None = None  # neural: folder holding clip/, musicgen/, cotvtm/
+    clip: Path | None = None  # neural: per-model folders that override models_dir
+    musicgen: Path | None = None
+    cotvtm: Path | None = None
+    musicgen_size: str = config.MUSICGEN_SIZE
+    device: str = "auto"
+    continuity: bool = True  # neural: each segment continues from the end of the one before
+    prompts: dict = field(default_factory=dict)  # neural: segment index -> the user's words for its music
 
 
 def default_output(input_path: Path, out_dir: Path | None = None) -> Path:
@@ -66,12 +75,16 @@ def midi_path(output: Path) -> Path:
 
 
 def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(), events: EventSink = no_events,
-          cancel: threading.Event | None = None) -> dict:
+          cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None) -> dict:
     """Score `input_path` into `output`. Returns the manifest. Raises UserError for every expected failure,
-    leaving no partial output behind."""
+    leaving no partial output behind. `backend` (from choose_backend) lets a batch load models once."""
     input_path, output = Path(input_path), Path(output)
     started = time.perf_counter()
     _check_output(input_path, output, options)
+    backend = backend or choose_backend(options)
+    if options.midi and not backend[0].makes_midi:
+        raise UserError(f"--midi needs the procedural backend: the {backend[0].name} backend makes audio, not "
+                        "notes (use --backend procedural, or leave out --midi)")
     info = probe(input_path)
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
@@ -81,13 +94,13 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
     except OSError as exc:
         raise _os_error(exc, output) from None
     warm_up()
-    job = _Job(info, output, options, events, cancel, work)
+    job = _Job(info, output, options, events, cancel, work, backend)
     try:
         manifest = job.run()
     except OSError as exc:
         raise _os_error(exc, output) from None
     manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
-    _write_atomic_text(manifest_path(output), json.dumps(manifest, indent=2, ensure_ascii=False))
+    _write_atomic_text(manifest_path(output), json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     if not options.keep_work:
         work.remove()
     events({"type": "file_done", "input": str(input_path), "output": str(output),
@@ -97,11 +110,10 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
 
 class _Job:
     def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
-                 cancel: threading.Event | None, work: WorkDir):
+                 cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str]):
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
-        self.backend = ProceduralBackend(options.seed)
-        self.backend_reason = "the procedural backend (the neural backend is not part of this version)"
+        self.backend, self.backend_reason = backend
         self.timings: dict[str, float] = {}
         self.input = str(info.path)
 
@@ -130,10 +142,12 @@ class _Job:
     # --- stages ---------------------------------------------------------------------------------------------------
     def _analyse(self) -> Timeline:
         self._stage("analysing")
+        features = self.backend.keyframe_features()
         if self.info.kind == "image":
-            return scan_image(self.info)
+            return scan_image(self.info, features)
         interval = self.options.segment_seconds / config.KEYFRAMES_PER_SEGMENT
-        key = input_fingerprint(self.info.path, interval, config.ANALYSIS_FPS, config.ANALYSIS_SIZE)
+        key = input_fingerprint(self.info.path, interval, config.ANALYSIS_FPS, config.ANALYSIS_SIZE,
+                                self.backend.features_id)
         cached = self.work.load_arrays(key)
         if cached is not None:
             return Timeline.from_arrays(cached)
@@ -147,7 +161,7 @@ class _Job:
                 self.events({"type": "progress", "input": self.input, "stage": "analysing",
                              "fraction": round(fraction, 3)})
 
-        timeline = scan_video(self.info, interval, progress)
+        timeline = scan_video(self.info, interval, progress, features)
         self.work.save_arrays(key, timeline.to_arrays())
         return timeline
 

@@ -10,14 +10,16 @@ import torch
 from transformers import CLIPImageProcessorPil, CLIPModel
 
 from cotvtm_desktop.model.checkpoint import encoder_fingerprint
+from cotvtm_desktop.model.registry import loading
 
 
 class ClipImageEncoder:
     def __init__(self, folder: Path, device: str = "cpu"):
         self.folder = Path(folder)
         self.device = torch.device(device)
-        self.model = CLIPModel.from_pretrained(self.folder, local_files_only=True).to(self.device).eval()
-        self.processor = CLIPImageProcessorPil.from_pretrained(self.folder, local_files_only=True)
+        with loading("CLIP", self.folder):
+            self.model = CLIPModel.from_pretrained(self.folder, local_files_only=True).to(self.device).eval()
+            self.processor = CLIPImageProcessorPil.from_pretrained(self.folder, local_files_only=True)
         self.dim = int(self.model.config.projection_dim)
         self.fingerprint = encoder_fingerprint(json.loads((self.folder / "config.json").read_text()))
 

@@ -27,6 +27,8 @@ class SegmentMusic:
 class MusicBackend(Protocol):
     name: str
     sample_rate: int  # of the audio `render` yields; stereo (n, 2) float32
+    features_id: str  # identifies what keyframe_features computes, for the analysis cache
+    makes_midi: bool  # whether write_midi can work (--midi)
 
     def keyframe_features(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
         """Per-keyframe features the backend needs from the video scan (RGB keyframes -> rows), if any."""

@@ -67,9 +67,12 @@ class MusicGen:
         self.device = torch.device(device)
         dtype = torch.float32 if self.device.type == "cpu" else (
             torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-        self.model = MusicgenForConditionalGeneration.from_pretrained(
-            self.folder, local_files_only=True, dtype=dtype).to(self.device).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+        from cotvtm_desktop.model.registry import loading
+
+        with loading("MusicGen", self.folder):
+            self.model = MusicgenForConditionalGeneration.from_pretrained(
+                self.folder, local_files_only=True, dtype=dtype).to(self.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
         self.sample_rate = int(self.model.config.audio_encoder.sampling_rate)
         self.frame_rate = int(self.model.config.audio_encoder.frame_rate)
         self.num_codebooks = int(self.model.decoder.num_codebooks)

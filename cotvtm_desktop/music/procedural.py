@@ -30,6 +30,8 @@ RENDERER_VERSION = 2  # bump when arranging or rendering changes, so cached segm
 class ProceduralBackend:
     name = "procedural"
     sample_rate = config.OUTPUT_SAMPLE_RATE  # rendered at the export rate: nothing to resample
+    features_id = ""
+    makes_midi = True
 
     def __init__(self, seed: int = config.SEED):
         self.seed = seed

@@ -63,7 +63,7 @@ def make_musicgen(folder: Path, seed: int = 0) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def make_clip(folder: Path, seed: int = 0) -> None:
+def make_clip(folder: Path, seed: int = 0, projection_dim: int = 16) -> None:
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTextConfig, CLIPVisionConfig
 
     torch.manual_seed(seed)
@@ -73,7 +73,7 @@ def make_clip(folder: Path, seed: int = 0) -> None:
                         vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                                        num_attention_heads=4, image_size=32,
                                                        patch_size=8).to_dict(),
-                        projection_dim=16)
+                        projection_dim=projection_dim)
     CLIPModel(config).eval().save_pretrained(folder)
     CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
 

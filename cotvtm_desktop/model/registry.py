@@ -1,0 +1,87 @@
+"""Finding model folders: explicit paths, the --models folder, or the Hugging Face cache — local files only.
+
+`fetch` is the one function in the product that touches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cotvtm_desktop import config
+from cotvtm_desktop.errors import UserError
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Where each model was found (None: not found), and why not where it was not."""
+
+    clip: Path | None
+    musicgen: Path | None
+    cotvtm: Path | None
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    def why_not(self) -> str:
+        return "; ".join(f"{name}: {problem}" for name, problem in self.problems.items())
+
+
+def locate(models_dir: Path | None = None, clip: Path | None = None, musicgen: Path | None = None,
+           cotvtm: Path | None = None, musicgen_size: str = config.MUSICGEN_SIZE) -> ModelPaths:
+    """Resolve each model: an explicit folder wins, then DIR/<name>, then the Hugging Face cache."""
+    base = Path(models_dir) if models_dir else config.default_models_dir()
+    hub_ids = {"clip": config.CLIP_MODEL_ID, "musicgen": config.MUSICGEN_MODEL_IDS[musicgen_size], "cotvtm": None}
+    explicit = {"clip": clip, "musicgen": musicgen, "cotvtm": cotvtm}
+    found, problems = {}, {}
+    for name, path in explicit.items():
+        candidates = [Path(path)] if path else [base / config.MODELS_SUBFOLDERS[name]]
+        hit = next((c for c in candidates if (c / "config.json").exists()), None)
+        if hit is None and not path and hub_ids[name]:
+            hit = _from_hub_cache(hub_ids[name])
+        found[name] = hit
+        if hit is None:
+            where = str(candidates[0]) + (f" or the Hugging Face cache ({hub_ids[name]})" if hub_ids[name] and
+                                          not path else "")
+            problems[name] = f"not found in {where}"
+    return ModelPaths(found["clip"], found["musicgen"], found["cotvtm"], problems)
+
+
+@contextlib.contextmanager
+def loading(name: str, folder: Path):
+    """Turn a model folder that will not load (incomplete download, wrong files) into one clear message."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - safetensors, transformers and OS errors alike mean "this folder is bad"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"the {name} model here cannot be loaded ({reason}); download it again with "
+                        f"`cotvtm models fetch` or point --{name.lower()} at a complete model folder", folder) from None
+
+
+def _from_hub_cache(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        return None
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def fetch(musicgen_size: str = config.MUSICGEN_SIZE) -> list[Path]:
+    """Download CLIP and MusicGen into the Hugging Face cache (the only network access cotvtm makes)."""
+    from huggingface_hub import snapshot_download
+
+    paths = []
+    for repo_id in (config.CLIP_MODEL_ID, config.MUSICGEN_MODEL_IDS[musicgen_size]):
+        try:
+            paths.append(Path(snapshot_download(repo_id)))
+        except Exception as exc:  # noqa: BLE001 - network, auth, disk: all end in one message
+            raise UserError(f"could not download {repo_id} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                            "check the network connection, or copy the model folder into your --models folder")
+    return paths

@@ -1,0 +1,151 @@
+"""The neural backend: keyframes -> CLIP (E_v) -> RationaleMLP -> EmbedDiff (E_m) -> MusicGen, per segment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from cotvtm_desktop import config
+from cotvtm_desktop.analysis.scan import Timeline
+from cotvtm_desktop.analysis.visual import VisualElements
+from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.media.segments import Segment
+from cotvtm_desktop.model.checkpoint import check_encoder, encoder_fingerprint, load_checkpoint
+from cotvtm_desktop.model.encoders import ClipImageEncoder
+from cotvtm_desktop.model.pipeline import CoTVTMPipeline
+from cotvtm_desktop.model.registry import ModelPaths
+from cotvtm_desktop.music.backend import SegmentMusic
+from cotvtm_desktop.music.musicgen import MAX_SECONDS_PER_CALL, Conditioning, MusicGen
+
+BACKEND_VERSION = 1  # bump when generation changes, so cached segment audio is not reused
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+class NeuralBackend:
+    name = "neural"
+    makes_midi = False
+
+    def __init__(self, paths: ModelPaths, seed: int = config.SEED, device: str = "auto", continuity: bool = True,
+                 prompts: dict[int, str] | None = None, steps: int | None = None,
+                 guidance: float = config.MUSICGEN_GUIDANCE):
+        self.seed, self.continuity, self.prompts = seed, continuity, dict(prompts or {})
+        self.steps, self.guidance = steps, guidance
+        self.device = resolve_device(device)
+        self.checkpoint = load_checkpoint(paths.cotvtm)
+        self.clip = ClipImageEncoder(paths.clip, self.device)
+        check_encoder(self.checkpoint.config.clip, "CLIP", self.clip.dim, self.clip.fingerprint, paths.clip,
+                      paths.cotvtm)
+        self.musicgen = MusicGen(paths.musicgen, self.device)
+        text_config = json.loads((paths.musicgen / "config.json").read_text())["text_encoder"]
+        check_encoder(self.checkpoint.config.musicgen, "MusicGen", self.musicgen.state_width,
+                      encoder_fingerprint(text_config), paths.musicgen, paths.cotvtm)
+        self.pipeline = CoTVTMPipeline(self.checkpoint, self.device)
+        self.sample_rate = self.musicgen.sample_rate
+        weights = (paths.cotvtm / "model.safetensors").stat()
+        self._identity = hashlib.sha256(json.dumps([str(paths.cotvtm.resolve()), weights.st_size, weights.st_mtime_ns,
+                                                    self.clip.fingerprint, str(paths.musicgen.resolve())]
+                                                   ).encode()).hexdigest()[:16]
+        self.features_id = f"clip:{self.clip.fingerprint}"
+
+    def keyframe_features(self) -> Callable[[list[np.ndarray]], np.ndarray]:
+        return lambda images: self.clip.embed(images).cpu().numpy()
+
+    def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
+             padding: float) -> list[SegmentMusic]:
+        visual = torch.stack([self._segment_embedding(timeline, s) for s in segments])
+        generator = torch.Generator().manual_seed(self.seed)
+        conditioning = self.pipeline(visual, steps=self.steps, generator=generator)
+        descriptions = self.pipeline.describe(conditioning)
+        length = self.checkpoint.config.embeddiff.state_length
+        plan, previous_key = [], ""
+        for i, segment in enumerate(segments):
+            row = Conditioning(conditioning.states[i:i + 1], conditioning.mask[i:i + 1])
+            prompt = self.prompts.get(segment.index)
+            if prompt:  # the user's words replace E_m for this segment
+                row = self.musicgen.text_states([prompt], length)
+            key = self._cache_key(visual[i], prompt, segment.duration, padding, previous_key)
+            previous_key = key if self.continuity else ""
+            details = {"visual": visuals[i].to_json(),
+                       "description_source": "your prompt" if prompt else "nearest training description"}
+            plan.append(SegmentMusic(segment, prompt or descriptions[i], key, details, row))
+        return plan
+
+    def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
+               cached: Callable[[int], np.ndarray | None]) -> Iterator[tuple[int, np.ndarray]]:
+        if not todo:
+            return
+        if not self.continuity:  # every segment at once, one generate call
+            seconds = [plan[i].segment.duration + 2 * padding for i in todo]
+            if max(seconds) <= MAX_SECONDS_PER_CALL:
+                rows = [plan[i].state for i in todo]
+                batch = Conditioning(*_stack_rows(rows))
+                audio = self.musicgen.generate(batch, max(seconds), self.guidance)
+                for row, i, length in zip(audio, todo, seconds):
+                    yield i, _stereo(row[:round(length * self.sample_rate)])
+                return
+        rendered: dict[int, np.ndarray] = {}
+        for i in todo:
+            prompt = None
+            if self.continuity and i > 0:
+                before = rendered.get(i - 1)
+                before = before if before is not None else cached(i - 1)
+                prompt = _continuation_prompt(before, padding, self.sample_rate) if before is not None else None
+            audio = _stereo(self._generate_long(plan[i].state, plan[i].segment.duration + 2 * padding, prompt))
+            rendered = {i: audio}
+            yield i, audio
+
+    def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
+        raise UserError("--midi needs the procedural backend: the neural backend makes audio, not notes")  # see score()
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+    def _segment_embedding(self, timeline: Timeline, segment: Segment) -> torch.Tensor:
+        """E_v: the mean of the segment's unit-length keyframe CLIP embeddings, back at unit length."""
+        rows = torch.from_numpy(timeline.keyframe_features[timeline.keyframes_between(segment.start, segment.end)])
+        return torch.nn.functional.normalize(rows.float().mean(dim=0), dim=-1)
+
+    def _generate_long(self, row: Conditioning, seconds: float, prompt: np.ndarray | None) -> np.ndarray:
+        """Mono audio of `seconds`, in calls of at most MAX_SECONDS_PER_CALL, each continuing the one before."""
+        pieces, done = [], 0.0
+        while done < seconds - 1e-6:
+            part = min(MAX_SECONDS_PER_CALL - (config.CONTINUITY_SECONDS if prompt is not None else 0),
+                       seconds - done)
+            audio = self.musicgen.generate(row, part, self.guidance,
+                                           prompt_audio=None if prompt is None else prompt[None])[0]
+            pieces.append(audio)
+            done += part
+            prompt = audio[-int(config.CONTINUITY_SECONDS * self.sample_rate):]
+        return np.concatenate(pieces)[:round(seconds * self.sample_rate)]
+
+    def _cache_key(self, visual: torch.Tensor, prompt: str | None, seconds: float, padding: float,
+                   previous: str) -> str:
+        payload = json.dumps([BACKEND_VERSION, self._identity, self.seed, self.guidance, self.steps,
+                              self.continuity, prompt, round(seconds, 4), padding, previous,
+                              hashlib.sha256(visual.numpy().tobytes()).hexdigest()])
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _stack_rows(rows: list[Conditioning]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cat([r.states for r in rows]), torch.cat([r.mask for r in rows])
+
+
+def _stereo(mono: np.ndarray) -> np.ndarray:
+    return np.repeat(mono.astype(np.float32)[:, None], 2, axis=1)
+
+
+def _continuation_prompt(previous: np.ndarray, padding: float, rate: int) -> np.ndarray:
+    """The last CONTINUITY_SECONDS of the previous segment before the new segment's audio begins (its buffer
+    starts `padding` before the boundary, where the previous one's fade-out region starts)."""
+    end = len(previous) - int(round(2 * padding * rate))
+    return previous[max(0, end - int(config.CONTINUITY_SECONDS * rate)):end].mean(axis=1)
