@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -80,32 +81,46 @@ def _announce(backend: tuple, json_progress: bool) -> None:
         err.print(f"[dim]backend: {backend[1]}[/dim]", highlight=False)
 
 
-_SHARED = dict(backend=_BACKEND, segment_seconds=_SEGMENT, lufs=_LUFS, replace_audio=_REPLACE, duck_db=_DUCK,
-               seed=_SEED, midi=_MIDI, overwrite=_OVERWRITE, resume=_RESUME, duration=_DURATION,
-               crossfade=_CROSSFADE, models=_MODELS, clip=_CLIP, musicgen=_MUSICGEN, cotvtm=_COTVTM,
-               device=_DEVICE, continuity=_CONTINUITY, prompt=_PROMPT)
+# name -> (type, option) of the options `score` and `batch` share
+_SHARED = {"backend": (str, _BACKEND), "segment_seconds": (float, _SEGMENT), "lufs": (float, _LUFS),
+           "replace_audio": (bool, _REPLACE), "duck_db": (float, _DUCK), "seed": (int, _SEED), "midi": (bool, _MIDI),
+           "overwrite": (bool, _OVERWRITE), "resume": (bool, _RESUME), "duration": (float, _DURATION),
+           "crossfade": (float, _CROSSFADE), "models": (Optional[Path], _MODELS), "clip": (Optional[Path], _CLIP),
+           "musicgen": (Optional[Path], _MUSICGEN), "cotvtm": (Optional[Path], _COTVTM),
+           "device": (str, _DEVICE), "continuity": (bool, _CONTINUITY), "prompt": (Optional[list[str]], _PROMPT),
+           "json_progress": (bool, _JSON)}
+
+
+def _with_shared_options(command):
+    """Give a command the shared options as parameters; it receives them together as `shared`."""
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "shared"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+             for name, (kind, option) in _SHARED.items()]
+
+    @functools.wraps(command)
+    def wrapper(**values):
+        return command(shared={name: values.pop(name) for name in _SHARED}, **values)
+
+    wrapper.__signature__ = inspect.Signature(own + extra)
+    return wrapper
 
 
 @app.command()
+@_with_shared_options
 def score(
     input: Path = typer.Argument(..., help="A video or image. A name starting with '-' goes after '--'."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: NAME.scored.mp4 beside the input "
                                           "(NAME.scored.m4a for an image; .wav/.flac/.mp4 also work)."),
-    backend: str = _BACKEND, segment_seconds: float = _SEGMENT, lufs: float = _LUFS, replace_audio: bool = _REPLACE,
-    duck_db: float = _DUCK, seed: int = _SEED, midi: bool = _MIDI, overwrite: bool = _OVERWRITE,
-    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE,
-    models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP, musicgen: Optional[Path] = _MUSICGEN,
-    cotvtm: Optional[Path] = _COTVTM, device: str = _DEVICE, continuity: bool = _CONTINUITY,
-    prompt: Optional[list[str]] = _PROMPT, json_progress: bool = _JSON,
+    shared: dict = None,
 ) -> None:
     """Score one video or image: INPUT.scored.mp4 appears beside it."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.runner import score as run_score
 
-    values = {k: v for k, v in locals().items() if k in _SHARED}
+    json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
-        options = _options(**values)
+        options = _options(**shared)
         target = output or default_output(input)
         chosen = choose_backend(options)
         _announce(chosen, json_progress)
@@ -124,24 +139,20 @@ def score(
 
 
 @app.command()
+@_with_shared_options
 def batch(
     folder: Path = typer.Argument(..., help="A folder of videos and images."),
     out_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where the scored files go (subfolders mirrored)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders."),
-    backend: str = _BACKEND, segment_seconds: float = _SEGMENT, lufs: float = _LUFS, replace_audio: bool = _REPLACE,
-    duck_db: float = _DUCK, seed: int = _SEED, midi: bool = _MIDI, overwrite: bool = _OVERWRITE,
-    resume: bool = _RESUME, duration: float = _DURATION, crossfade: float = _CROSSFADE,
-    models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP, musicgen: Optional[Path] = _MUSICGEN,
-    cotvtm: Optional[Path] = _COTVTM, device: str = _DEVICE, continuity: bool = _CONTINUITY,
-    prompt: Optional[list[str]] = _PROMPT, json_progress: bool = _JSON,
+    shared: dict = None,
 ) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.batch import run_batch
 
-    values = {k: v for k, v in locals().items() if k in _SHARED}
+    json_progress = shared.pop("json_progress")
     with _Reporting(JsonLines() if json_progress else None, json_progress):
-        options = _options(**values)
+        options = _options(**shared)
         chosen = choose_backend(options)
         _announce(chosen, json_progress)
         if json_progress:
