@@ -52,13 +52,20 @@ def locate(models_dir: Path | None = None, clip: Path | None = None, musicgen: P
 
 @contextlib.contextmanager
 def loading(name: str, folder: Path):
-    """Turn a model folder that will not load (incomplete download, wrong files) into one clear message."""
+    """Load quietly (transformers reports every unused tensor, e.g. CLIP's text tower we leave out), and turn a
+    model folder that will not load (incomplete download, wrong files) into one clear message."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - safetensors, transformers and OS errors alike mean "this folder is bad"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"the {name} model here cannot be loaded ({reason}); download it again with "
                         f"`cotvtm models fetch` or point --{name.lower()} at a complete model folder", folder) from None
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def _from_hub_cache(repo_id: str) -> Path | None:
