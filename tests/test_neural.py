@@ -237,3 +237,33 @@ def test_tiny_model_maker_command(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(tmp_path / "m" / "cotvtm").bank_texts == DESCRIPTIONS
+
+
+def test_neural_progress_and_cancel_within_a_segment(tiny, tmp_path):
+    import threading
+
+    from cotvtm_desktop.errors import Cancelled
+    from cotvtm_desktop.jobs.runner import ScoreOptions, score
+    from media import make_video
+
+    video = make_video(tmp_path / "v.mp4", 8, size="160x90", rate=10)
+    cancel = threading.Event()
+    events = []
+
+    def watch(event):
+        events.append(event)
+        if event["type"] == "progress" and event["stage"] == "rendering" and event["fraction"] >= 0.2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        score(video, tmp_path / "v.scored.mp4", ScoreOptions(backend="neural", models_dir=tiny), watch, cancel)
+    rendering = [e for e in events if e["type"] == "progress" and e["stage"] == "rendering"]
+    assert rendering and rendering[-1]["fraction"] < 1.0  # stopped inside the segment, not after it
+    assert not any(e["type"] == "segment_done" for e in events)
+    assert not (tmp_path / "v.scored.mp4").exists()
+
+
+def test_fetch_offline_is_one_clear_message():
+    result = cli("models", "fetch")  # the tests run with HF_HUB_OFFLINE=1
+    assert result.exit_code == 1 and "could not download openai/clip-vit-base-patch32" in result.output
+    assert "Traceback" not in result.output

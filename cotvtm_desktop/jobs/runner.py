@@ -180,10 +180,23 @@ class _Job:
         def finished(index: int) -> np.ndarray | None:
             return self.work.load_segment(index, plan[index].cache_key)
 
-        for index, music in self.backend.render(plan, todo, padding, finished):
+        for index, music in self.backend.render(plan, todo, padding, finished, self.cancel, self._step_reporter()):
             self.work.save_segment(index, plan[index].cache_key, music, self.backend.sample_rate)
             self._segment_done(plan[index], len(plan), False)
-            self._check_cancel()
+        self._check_cancel()  # a backend stops yielding once cancelled
+
+    def _step_reporter(self):
+        """Progress within a segment (neural decoding takes minutes on a CPU), about every 5 %."""
+        reported: dict[int, float] = {}
+
+        def on_step(index: int, step: int, total: int) -> None:
+            fraction = step / total
+            if fraction - reported.get(index, -1.0) >= 0.05 or step == total:
+                reported[index] = fraction
+                self.events({"type": "progress", "input": self.input, "stage": "rendering",
+                             "segment": index + 1, "fraction": round(fraction, 3)})
+
+        return on_step
 
     def _segment_done(self, item: SegmentMusic, count: int, cached: bool) -> None:
         self.events({"type": "segment_done", "input": self.input, "index": item.segment.index + 1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -38,9 +39,11 @@ class MusicBackend(Protocol):
         """Decide every segment's music (cheap); rendering comes after."""
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
-               cached: Callable[[int], np.ndarray | None]) -> Iterator[tuple[int, np.ndarray]]:
+               cached: Callable[[int], np.ndarray | None], cancel: threading.Event | None = None,
+               on_step: Callable[[int, int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Audio for the segments in `todo`, each covering [start - padding, end + padding]. `cached(i)` gives a
-        finished segment's audio (a continuation may start from it)."""
+        finished segment's audio (a continuation may start from it). Stops early, yielding nothing more, once
+        `cancel` is set; `on_step(segment index, step, steps)` reports progress within a segment."""
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         """The arrangement as a MIDI file, where the backend has one."""

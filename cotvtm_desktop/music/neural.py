@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -58,6 +59,7 @@ class NeuralBackend:
                                                     self.clip.fingerprint, str(paths.musicgen.resolve())]
                                                    ).encode()).hexdigest()[:16]
         self.features_id = f"clip:{self.clip.fingerprint}"
+        self._cancel: threading.Event | None = None
 
     def keyframe_features(self) -> Callable[[list[np.ndarray]], np.ndarray]:
         return lambda images: self.clip.embed(images).cpu().numpy()
@@ -83,15 +85,24 @@ class NeuralBackend:
         return plan
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
-               cached: Callable[[int], np.ndarray | None]) -> Iterator[tuple[int, np.ndarray]]:
+               cached: Callable[[int], np.ndarray | None], cancel: threading.Event | None = None,
+               on_step: Callable[[int, int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         if not todo:
             return
+        self._cancel = cancel
+
+        def steps_of(i: int):
+            return None if on_step is None else (lambda step, total: on_step(i, step, total))
+
         if not self.continuity:  # every segment at once, one generate call
             seconds = [plan[i].segment.duration + 2 * padding for i in todo]
             if max(seconds) <= MAX_SECONDS_PER_CALL:
                 rows = [plan[i].state for i in todo]
                 batch = Conditioning(*_stack_rows(rows))
-                audio = self.musicgen.generate(batch, max(seconds), self.guidance)
+                audio = self.musicgen.generate(batch, max(seconds), self.guidance, on_step=steps_of(todo[0]),
+                                               cancel=cancel)
+                if self._cancelled():
+                    return
                 for row, i, length in zip(audio, todo, seconds):
                     yield i, _stereo(row[:round(length * self.sample_rate)])
                 return
@@ -102,7 +113,11 @@ class NeuralBackend:
                 before = rendered.get(i - 1)
                 before = before if before is not None else cached(i - 1)
                 prompt = _continuation_prompt(before, padding, self.sample_rate) if before is not None else None
-            audio = _stereo(self._generate_long(plan[i].state, plan[i].segment.duration + 2 * padding, prompt))
+            audio = self._generate_long(plan[i].state, plan[i].segment.duration + 2 * padding, prompt,
+                                        steps_of(i))
+            if self._cancelled():
+                return
+            audio = _stereo(audio)
             rendered = {i: audio}
             yield i, audio
 
@@ -115,14 +130,20 @@ class NeuralBackend:
         rows = torch.from_numpy(timeline.keyframe_features[timeline.keyframes_between(segment.start, segment.end)])
         return torch.nn.functional.normalize(rows.float().mean(dim=0), dim=-1)
 
-    def _generate_long(self, row: Conditioning, seconds: float, prompt: np.ndarray | None) -> np.ndarray:
+    def _cancelled(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
+
+    def _generate_long(self, row: Conditioning, seconds: float, prompt: np.ndarray | None,
+                       on_step: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Mono audio of `seconds`, in calls of at most MAX_SECONDS_PER_CALL, each continuing the one before."""
         pieces, done = [], 0.0
         while done < seconds - 1e-6:
             part = min(MAX_SECONDS_PER_CALL - (config.CONTINUITY_SECONDS if prompt is not None else 0),
                        seconds - done)
-            audio = self.musicgen.generate(row, part, self.guidance,
+            audio = self.musicgen.generate(row, part, self.guidance, on_step=on_step, cancel=self._cancel,
                                            prompt_audio=None if prompt is None else prompt[None])[0]
+            if self._cancelled():
+                return np.zeros(0, np.float32)
             pieces.append(audio)
             done += part
             prompt = audio[-int(config.CONTINUITY_SECONDS * self.sample_rate):]

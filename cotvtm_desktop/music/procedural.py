@@ -47,9 +47,11 @@ class ProceduralBackend:
                              {"visual": v.to_json(), "brief": b.to_json(), "arrangement": p.to_json()}, (b, p))
                 for s, v, b, p in zip(segments, visuals, briefs, plans)]
 
-    def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
-               cached=None) -> Iterator[tuple[int, np.ndarray]]:
-        for i in todo:
+    def render(self, plan: list[SegmentMusic], todo: list[int], padding: float, cached=None, cancel=None,
+               on_step=None) -> Iterator[tuple[int, np.ndarray]]:
+        for i in todo:  # a segment renders in a fraction of a second: cancel is checked between segments
+            if cancel is not None and cancel.is_set():
+                return
             item = plan[i]
             midi = arrange_segment(*item.state, self.seed)
             yield i, render_midi(midi, item.segment.duration + 2 * padding, padding, self.sample_rate)
