@@ -53,6 +53,7 @@ MUSICGEN_MODEL_IDS = {"small": "facebook/musicgen-small", "medium": "facebook/mu
                       "large": "facebook/musicgen-large"}
 MUSICGEN_SIZE = "small"
 MUSICGEN_GUIDANCE = 3.0
+NEURAL_MAX_BATCH = 8  # segments decoded together at most (cotvtm batch runs the batch across videos)
 CONTINUITY_SECONDS = 2.0  # each segment continues from this much of the previous one (--continuity)
 MODELS_SUBFOLDERS = {"clip": "clip", "musicgen": "musicgen", "cotvtm": "cotvtm"}  # inside --models DIR
 

@@ -267,3 +267,31 @@ def test_fetch_offline_is_one_clear_message():
     result = cli("models", "fetch")  # the tests run with HF_HUB_OFFLINE=1
     assert result.exit_code == 1 and "could not download openai/clip-vit-base-patch32" in result.output
     assert "Traceback" not in result.output
+
+
+def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatch):
+    from cotvtm_desktop.jobs.batch import run_batch
+    from cotvtm_desktop.jobs.runner import ScoreOptions
+    from cotvtm_desktop.music.musicgen import MusicGen as Decoder
+    from media import make_video, streams
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_video(folder / "short.mp4", 12, size="160x90", rate=10)  # one segment
+    make_video(folder / "long.mp4", 26, size="160x90", rate=10)  # three segments
+    calls = []
+    original = Decoder.generate
+
+    def counting(self, conditioning, *args, **kwargs):
+        calls.append((len(conditioning), kwargs.get("prompt_audio") is not None))
+        return original(self, conditioning, *args, **kwargs)
+
+    monkeypatch.setattr(Decoder, "generate", counting)
+    events = []
+    results = run_batch(folder, tmp_path / "out", ScoreOptions(backend="neural", models_dir=tiny), events=events.append)
+    assert [r.status for r in results] == ["done", "done"]
+    assert calls == [(2, False), (1, True), (1, True)]  # segment 1 of both videos in one call, then continuations
+    assert streams(tmp_path / "out" / "long.scored.mp4")["duration"] == pytest.approx(26, abs=0.1)
+    assert streams(tmp_path / "out" / "short.scored.mp4")["duration"] == pytest.approx(12, abs=0.1)
+    done = [(e["input"].endswith("long.mp4"), e["index"]) for e in events if e["type"] == "segment_done"]
+    assert sorted(done) == [(False, 1), (True, 1), (True, 2), (True, 3)]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from cotvtm_desktop import config
-from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.errors import Cancelled, UserError
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
-from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
+from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, score, start_job
 from cotvtm_desktop.music.backend import MusicBackend
 
 
@@ -46,22 +47,58 @@ def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: boo
     backend = backend or choose_backend(options)  # models load once for the whole folder
     inputs = find_inputs(folder, recursive, exclude=out_dir if out_dir.resolve() != folder.resolve() else None)
     events({"type": "batch_started", "input": str(folder), "count": len(inputs)})
-    results = []
-    for number, path in enumerate(inputs, 1):
-        output = default_output(path, out_dir / path.parent.relative_to(folder))
-        events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
-        try:
-            score(path, output, options, events, cancel, backend)
-            results.append(BatchItem(path, output, "done"))
-        except OutputExists as exc:
-            results.append(BatchItem(path, output, "skipped", "output exists (use --overwrite to replace it)"))
-            events({"type": "file_skipped", "input": str(path), "output": str(output), "reason": str(exc)})
-        except UserError as exc:
-            if cancel is not None and cancel.is_set():
-                raise
-            results.append(BatchItem(path, output, "failed", str(exc)))
-            events({"type": "error", "input": str(path), "message": str(exc)})
+    if hasattr(backend[0], "render_across"):
+        results = _batched_across_videos(inputs, folder, out_dir, options, events, cancel, backend)
+    else:
+        results = []
+        for number, path in enumerate(inputs, 1):
+            output = default_output(path, out_dir / path.parent.relative_to(folder))
+            events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
+            results.append(_attempt(path, output, events, cancel,
+                                    lambda: score(path, output, options, events, cancel, backend)))
     events({"type": "batch_done", "input": str(folder), "done": sum(r.status == "done" for r in results),
             "skipped": sum(r.status == "skipped" for r in results),
             "failed": sum(r.status == "failed" for r in results)})
     return results
+
+
+def _attempt(path: Path, output: Path, events: EventSink, cancel, work) -> BatchItem:
+    """Run `work` for one file: done, skipped (its output exists) or failed with the reason."""
+    try:
+        work()
+        return BatchItem(path, output, "done")
+    except OutputExists as exc:
+        events({"type": "file_skipped", "input": str(path), "output": str(output), "reason": str(exc)})
+        return BatchItem(path, output, "skipped", "output exists (use --overwrite to replace it)")
+    except UserError as exc:
+        if cancel is not None and cancel.is_set():
+            raise
+        events({"type": "error", "input": str(path), "message": str(exc)})
+        return BatchItem(path, output, "failed", str(exc))
+
+
+def _batched_across_videos(inputs, folder, out_dir, options, events, cancel, backend) -> list[BatchItem]:
+    """Prepare every file, render all their segments together (the batch dimension runs across videos), then
+    finish each file."""
+    results: dict[Path, BatchItem] = {}
+    jobs: list[Job] = []
+    for number, path in enumerate(inputs, 1):
+        output = default_output(path, out_dir / path.parent.relative_to(folder))
+        events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
+        results[path] = _attempt(path, output, events, cancel, lambda: jobs.append(
+            start_job(path, output, options, events, cancel, backend)))
+    if jobs:
+        reporters = [job.step_reporter() for job in jobs]
+        work = [(job.plan, job.todo(), job.padding, job.cached_audio) for job in jobs]
+        started = time.perf_counter()
+        for j, index, music in backend[0].render_across(
+                work, cancel, lambda j, index, step, total: reporters[j](index, step, total)):
+            jobs[j].save_rendered(index, music)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(folder)
+        for job in jobs:  # one shared rendering: each manifest shows its wall time
+            job.timings["music"] = round(time.perf_counter() - started, 3)
+    for job in jobs:
+        path = job.info.path
+        results[path] = _attempt(path, job.output, events, cancel, job.finish)
+    return [results[path] for path in inputs]

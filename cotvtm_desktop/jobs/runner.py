@@ -6,6 +6,7 @@ probe -> scan (colour, motion, cuts, objects) -> segment plan -> visual elements
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -78,6 +79,16 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
           cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None) -> dict:
     """Score `input_path` into `output`. Returns the manifest. Raises UserError for every expected failure,
     leaving no partial output behind. `backend` (from choose_backend) lets a batch load models once."""
+    job = start_job(input_path, output, options, events, cancel, backend)
+    job.render()
+    return job.finish()
+
+
+def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(),
+              events: EventSink = no_events, cancel: threading.Event | None = None,
+              backend: tuple[MusicBackend, str] | None = None) -> "Job":
+    """Check, probe, analyse and plan one input: a Job whose music can then be rendered (by itself, or together
+    with other jobs' in one batch) and finished."""
     input_path, output = Path(input_path), Path(output)
     started = time.perf_counter()
     _check_output(input_path, output, options)
@@ -89,53 +100,86 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
     work = WorkDir(output)
-    try:
+    with _disk_errors(output):
         work.prepare(options.resume)
-    except OSError as exc:
-        raise _os_error(exc, output) from None
-    warm_up()
-    job = _Job(info, output, options, events, cancel, work, backend)
-    try:
-        manifest = job.run()
-    except OSError as exc:
-        raise _os_error(exc, output) from None
-    manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
-    _write_atomic_text(manifest_path(output), json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
-    if not options.keep_work:
-        work.remove()
-    events({"type": "file_done", "input": str(input_path), "output": str(output),
-            "seconds": manifest["timings"]["total"]})
-    return manifest
+        warm_up()
+        job = Job(info, output, options, events, cancel, work, backend, started)
+        job.prepare()
+    return job
 
 
-class _Job:
+class Job:
+    """One input on its way to one output: prepare (analysis and plan), render, finish (mix, mux, manifest)."""
+
     def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
-                 cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str]):
+                 cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str], started: float):
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
         self.backend, self.backend_reason = backend
+        self.started = started
         self.timings: dict[str, float] = {}
         self.input = str(info.path)
+        self.padding = options.crossfade / 2
 
-    def run(self) -> dict:
-        timeline = self._timed("analysis", self._analyse)
-        segments = self._segments(timeline)
-        visuals = [describe_segment(timeline, s.start, s.end) for s in segments]
-        padding = self.options.crossfade / 2
-        plan = self.backend.plan(timeline, segments, visuals, padding)
+    def prepare(self) -> None:
+        self.timeline = self._timed("analysis", self._analyse)
+        segments = self._segments(self.timeline)
+        self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
+        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding)
         self._stage("rendering")
-        self._timed("music", lambda: self._render(plan, padding))
-        self._stage("mixing")
-        loudness, soundtrack = self._timed("mixing", lambda: self._master(plan, padding))
-        self._stage("writing")
-        copied = self._timed("writing", lambda: self._write(soundtrack, plan))
+
+    def todo(self) -> list[int]:
+        """Segments still to render; those the work folder already has are reported done."""
+        missing = []
+        for m in self.plan:
+            if self.work.has_segment(m.segment.index, m.cache_key):
+                self._segment_done(m, True)
+            else:
+                missing.append(m.segment.index)
+        return missing
+
+    def cached_audio(self, index: int) -> np.ndarray | None:
+        return self.work.load_segment(index, self.plan[index].cache_key)
+
+    def save_rendered(self, index: int, music: np.ndarray) -> None:
+        with _disk_errors(self.output):
+            self.work.save_segment(index, self.plan[index].cache_key, music, self.backend.sample_rate)
+        self._segment_done(self.plan[index], False)
+
+    def render(self) -> None:
+        def run() -> None:
+            for index, music in self.backend.render(self.plan, self.todo(), self.padding, self.cached_audio,
+                                                    self.cancel, self.step_reporter()):
+                self.save_rendered(index, music)
+            self._check_cancel()  # a backend stops yielding once cancelled
+
+        self._timed("music", run)
+
+    def finish(self) -> dict:
+        """Mix, write the output and its manifest, clean up. Returns the manifest."""
+        with _disk_errors(self.output):
+            self._stage("mixing")
+            loudness, soundtrack = self._timed("mixing", lambda: self._master(self.plan, self.padding))
+            self._stage("writing")
+            copied = self._timed("writing", lambda: self._write(soundtrack, self.plan))
+            manifest = self._manifest(loudness, copied)
+            _write_atomic_text(manifest_path(self.output),
+                               json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        if not self.options.keep_work:
+            self.work.remove()
+        self.events({"type": "file_done", "input": self.input, "output": str(self.output),
+                     "seconds": manifest["timings"]["total"]})
+        return manifest
+
+    def _manifest(self, loudness: dict, copied: bool) -> dict:
+        self.timings["total"] = round(time.perf_counter() - self.started, 3)
         return {
             "versions": _versions(),
             "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
             "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
             "video_stream": None if self.info.kind == "image" else ("copied" if copied else "re-encoded to H.264"),
-            "cuts": [round(c, 3) for c in timeline.cuts],
-            "segments": [{**m.segment.to_json(), "description": m.description, **m.details} for m in plan],
+            "cuts": [round(c, 3) for c in self.timeline.cuts],
+            "segments": [{**m.segment.to_json(), "description": m.description, **m.details} for m in self.plan],
             "loudness": loudness, "timings": self.timings,
         }
 
@@ -170,22 +214,7 @@ class _Job:
             return [Segment(0, 0.0, self.options.image_seconds)]
         return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds)
 
-    def _render(self, plan: list[SegmentMusic], padding: float) -> None:
-        cached = {m.segment.index for m in plan if self.work.has_segment(m.segment.index, m.cache_key)}
-        for m in plan:
-            if m.segment.index in cached:
-                self._segment_done(m, len(plan), True)
-        todo = [m.segment.index for m in plan if m.segment.index not in cached]
-
-        def finished(index: int) -> np.ndarray | None:
-            return self.work.load_segment(index, plan[index].cache_key)
-
-        for index, music in self.backend.render(plan, todo, padding, finished, self.cancel, self._step_reporter()):
-            self.work.save_segment(index, plan[index].cache_key, music, self.backend.sample_rate)
-            self._segment_done(plan[index], len(plan), False)
-        self._check_cancel()  # a backend stops yielding once cancelled
-
-    def _step_reporter(self):
+    def step_reporter(self):
         """Progress within a segment (neural decoding takes minutes on a CPU), about every 5 %."""
         reported: dict[int, float] = {}
 
@@ -198,9 +227,9 @@ class _Job:
 
         return on_step
 
-    def _segment_done(self, item: SegmentMusic, count: int, cached: bool) -> None:
+    def _segment_done(self, item: SegmentMusic, cached: bool) -> None:
         self.events({"type": "segment_done", "input": self.input, "index": item.segment.index + 1,
-                     "count": count, "cached": cached, "description": item.description})
+                     "count": len(self.plan), "cached": cached, "description": item.description})
 
     def _master(self, plan: list[SegmentMusic], padding: float) -> tuple[dict, Iterator]:
         rate = config.OUTPUT_SAMPLE_RATE
@@ -311,6 +340,15 @@ def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None
 class OutputExists(OutputError):
     def __init__(self, output: Path):
         super().__init__("already exists; skipped (use --overwrite to replace it)", output)
+
+
+@contextlib.contextmanager
+def _disk_errors(path: Path):
+    """OS errors while writing (full disk, permissions) as one UserError naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise _os_error(exc, path) from None
 
 
 def _os_error(exc: OSError, path: Path) -> UserError:

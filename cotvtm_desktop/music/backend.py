@@ -26,6 +26,9 @@ class SegmentMusic:
 
 
 class MusicBackend(Protocol):
+    """A backend whose decoder gains from batching may also offer `render_across(jobs, cancel, on_step)`, which
+    renders several videos' segments together; `cotvtm batch` uses it when present (see music/neural.py)."""
+
     name: str
     sample_rate: int  # of the audio `render` yields; stereo (n, 2) float32
     features_id: str  # identifies what keyframe_features computes, for the analysis cache

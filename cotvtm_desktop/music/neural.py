@@ -121,6 +121,46 @@ class NeuralBackend:
             rendered = {i: audio}
             yield i, audio
 
+    def render_across(self, jobs: list[tuple[list[SegmentMusic], list[int], float, Callable]],
+                      cancel: threading.Event | None = None,
+                      on_step: Callable[[int, int, int, int], None] | None = None
+                      ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Render several videos' segments with the batch dimension running across videos, so continuity and
+        batching coexist: step k decodes segment k of every video at once, each continuing its own segment k-1.
+        `jobs` holds (plan, todo, padding, cached) per video; yields (video, segment, audio)."""
+        self._cancel = cancel
+        rendered: dict[int, dict[int, np.ndarray]] = {j: {} for j in range(len(jobs))}
+        rounds = max((len(plan) for plan, *_ in jobs), default=0)
+        for k in range(rounds):
+            rows = [(j, k) for j, (plan, todo, *_) in enumerate(jobs) if k in todo]
+            for group in _chunks(self._continuation_groups(jobs, rows, rendered), config.NEURAL_MAX_BATCH):
+                prompts = [prompt for _, _, prompt in group]
+                seconds = [jobs[j][0][i].segment.duration + 2 * jobs[j][2] for j, i, _ in group]
+                batch = Conditioning(*_stack_rows([jobs[j][0][i].state for j, i, _ in group]))
+                progress = None if on_step is None else (lambda step, total, g=group: [
+                    on_step(j, i, step, total) for j, i, _ in g])
+                audio = self.musicgen.generate(batch, max(seconds), self.guidance, on_step=progress, cancel=cancel,
+                                               prompt_audio=np.stack(prompts) if prompts[0] is not None else None)
+                if self._cancelled():
+                    return
+                for (j, i, _), row, length in zip(group, audio, seconds):
+                    rendered[j] = {i: _stereo(row[:round(length * self.sample_rate)])}
+                    yield j, i, rendered[j][i]
+
+    def _continuation_groups(self, jobs, rows, rendered) -> list[tuple[int, int, np.ndarray | None]]:
+        """(video, segment, prompt) for each row, those with a prompt first: one generate call cannot mix rows
+        with and without an audio prompt."""
+        out = []
+        for j, i in rows:
+            plan, todo, padding, cached = jobs[j]
+            prompt = None
+            if self.continuity and i > 0:
+                before = rendered[j].get(i - 1)
+                before = before if before is not None else cached(i - 1)
+                prompt = _continuation_prompt(before, padding, self.sample_rate) if before is not None else None
+            out.append((j, i, prompt))
+        return sorted(out, key=lambda row: row[2] is None)
+
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         raise UserError("--midi needs the procedural backend: the neural backend makes audio, not notes")  # see score()
 
@@ -155,6 +195,17 @@ class NeuralBackend:
                               self.continuity, prompt, round(seconds, 4), padding, previous,
                               hashlib.sha256(visual.numpy().tobytes()).hexdigest()])
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _chunks(rows: list, size: int) -> list[list]:
+    """Consecutive rows in chunks of at most `size` that agree on having an audio prompt or not."""
+    chunks: list[list] = []
+    for row in rows:
+        if chunks and len(chunks[-1]) < size and (chunks[-1][0][2] is None) == (row[2] is None):
+            chunks[-1].append(row)
+        else:
+            chunks.append([row])
+    return chunks
 
 
 def _stack_rows(rows: list[Conditioning]) -> tuple[torch.Tensor, torch.Tensor]:
