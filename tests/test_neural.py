@@ -111,7 +111,7 @@ def test_pipeline_maps_visual_embeddings_to_conditioning(tiny):
     assert torch.equal(first.states, again.states) and not torch.equal(first.states, other.states)
     assert torch.all(first.states[first.mask == 0] == 0)
     assert all(text in DESCRIPTIONS for text in pipeline.describe(first))
-    for sampler, steps in (("ddpm", 10), ("ddim", 5), ("dpmsolver++", 5)):
+    for sampler, steps in (("ddpm", 10), ("ddim", 5), ("dpmsolver++", 5), ("sde-dpmsolver++", 5)):
         assert pipeline(visual, steps=steps, sampler=sampler).states.isfinite().all()
 
 

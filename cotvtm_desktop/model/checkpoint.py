@@ -39,7 +39,8 @@ class CheckpointConfig:
     schedule: dict = field(default_factory=lambda: {"num_train_timesteps": 1000,
                                                     "beta_schedule": "squaredcos_cap_v2",
                                                     "prediction_type": "epsilon"})
-    sampling: dict = field(default_factory=lambda: {"scheduler": "dpmsolver++", "steps": 20, "guidance": 3.0})
+    sampling: dict = field(default_factory=lambda: {"scheduler": "sde-dpmsolver++", "steps": 20, "guidance": 3.0,
+                                                    "clamp_denoised": 6.0})
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}

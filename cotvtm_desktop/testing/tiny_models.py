@@ -97,7 +97,7 @@ def make_checkpoint(folder: Path, clip_folder: Path, musicgen_folder: Path, seed
         clip=EncoderRef("tiny-random-clip", clip_dim, encoder_fingerprint(clip_config)),
         musicgen=EncoderRef("tiny-random-musicgen", state_dim, encoder_fingerprint(musicgen_config["text_encoder"])),
         rationale_encoder=EncoderRef("tiny-random-rationale", 24),
-        sampling={"scheduler": "dpmsolver++", "steps": 8, "guidance": 3.0})
+        sampling={"scheduler": "sde-dpmsolver++", "steps": 8, "guidance": 3.0, "clamp_denoised": 6.0})
     Checkpoint(config, RationaleMLP(mlp), EmbedDiff(diff), bank.states.mean(dim=(0, 1)),
                bank.states.std(dim=(0, 1)) + 1e-3, DESCRIPTIONS,
                torch.nn.functional.normalize(pooled, dim=-1)).save(folder)
