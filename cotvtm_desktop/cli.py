@@ -281,6 +281,54 @@ def _summary(results, folder: Path, out_dir: Path) -> None:
     err.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")
 
 
+train_app = typer.Typer(help="Train the CoT-VTM networks on an embedding set (paper defaults).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+_DATA = typer.Option(..., "--data", help="Embedding set folder (from `cotvtm data encode`).")
+_OUT = typer.Option(..., "--out", help="Run folder: training state, metrics.csv, and checkpoint/ at the end.")
+_SEED_T = typer.Option(0, "--seed", help="Fixes the split, initialisation and batches.")
+_RESUME_T = typer.Option(False, "--resume", help="Continue the run in --out from its last finished epoch.")
+
+
+def _report_epoch(metrics: dict) -> None:
+    err.print(f"{metrics['network']} epoch {metrics['epoch']}: train {metrics['train_loss']:.5f}, "
+              f"validation {metrics['val_loss']:.5f} ({metrics['seconds']:.1f} s)", highlight=False)
+
+
+@train_app.command("mlp")
+def train_mlp_command(data: Path = _DATA, out: Path = _OUT,
+                      epochs: int = typer.Option(config.MLP_TRAINING["epochs"], "--epochs"),
+                      batch_size: int = typer.Option(config.MLP_TRAINING["batch_size"], "--batch-size"),
+                      lr: float = typer.Option(config.MLP_TRAINING["lr"], "--lr"),
+                      hidden: int = typer.Option(1024, "--hidden"), dropout: float = typer.Option(0.2, "--dropout"),
+                      seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+    """RationaleMLP: E_v -> E_r (MSE; AdamW at a constant rate)."""
+    from cotvtm_desktop.train.trainer import Settings, train_mlp
+
+    with _Reporting(None, False):
+        train_mlp(data, out, Settings(epochs, batch_size, lr, seed), hidden, dropout, resume, _report_epoch)
+
+
+@train_app.command("embeddiff")
+def train_embeddiff_command(data: Path = _DATA, out: Path = _OUT,
+                            epochs: int = typer.Option(config.EMBEDDIFF_TRAINING["epochs"], "--epochs"),
+                            batch_size: int = typer.Option(config.EMBEDDIFF_TRAINING["batch_size"], "--batch-size"),
+                            lr: float = typer.Option(config.EMBEDDIFF_TRAINING["lr"], "--lr"),
+                            width: int = typer.Option(512, "--width"), layers: int = typer.Option(6, "--layers"),
+                            heads: int = typer.Option(8, "--heads"),
+                            rationale: bool = typer.Option(True, "--rationale/--no-rationale",
+                                                           help="--no-rationale: the paper's v -> EmbedDiff -> m "
+                                                                "ablation."),
+                            seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+    """EmbedDiff: (E_v, E_r) -> E_m (epsilon objective, cosine schedule, condition dropout); then the checkpoint."""
+    from cotvtm_desktop.train.trainer import Settings, train_embeddiff
+
+    with _Reporting(None, False):
+        folder = train_embeddiff(data, out, Settings(epochs, batch_size, lr, seed), width, layers, heads, rationale,
+                                 resume, _report_epoch)
+        err.print(f"[green]checkpoint[/green] {folder}")
+
+
 def main() -> None:
     app()
 

@@ -58,6 +58,13 @@ CONTINUITY_SECONDS = 2.0  # each segment continues from this much of the previou
 MODELS_SUBFOLDERS = {"clip": "clip", "musicgen": "musicgen", "cotvtm": "cotvtm"}  # inside --models DIR
 
 
+# --- training (paper, section 4.2) -------------------------------------------------------------------------------
+MLP_TRAINING = {"epochs": 65, "batch_size": 256, "lr": 5e-4}  # AdamW, constant rate, dropout 0.2, MSE
+EMBEDDIFF_TRAINING = {"epochs": 200, "batch_size": 256, "lr": 1e-4}  # AdamW, cosine schedule, 1000 steps
+CONDITION_DROPOUT = 0.1  # classifier-free guidance: how often EmbedDiff trains on the null condition
+VALIDATION_FRACTION = 0.05
+
+
 def default_models_dir() -> Path:
     """Where model folders live unless --models says otherwise ($COTVTM_MODELS, else ~/.cotvtm/models)."""
     import os

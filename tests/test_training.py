@@ -1,0 +1,109 @@
+"""Training on an embedding set made from the tiny models, through to `cotvtm score` with the result."""
+
+import csv
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from cotvtm_desktop.errors import UserError  # noqa: E402
+from cotvtm_desktop.model.checkpoint import EncoderRef, encoder_fingerprint, load_checkpoint  # noqa: E402
+from cotvtm_desktop.model.pipeline import CoTVTMPipeline  # noqa: E402
+from cotvtm_desktop.music.musicgen import MusicGen  # noqa: E402
+from cotvtm_desktop.testing.tiny_models import DESCRIPTIONS, make_clip, make_musicgen  # noqa: E402
+from cotvtm_desktop.train.shards import EmbeddingSet, read_embedding_set, write_embedding_set  # noqa: E402
+from cotvtm_desktop.train.trainer import Settings, train_embeddiff, train_mlp  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("encoders")
+    make_clip(root / "clip")
+    make_musicgen(root / "musicgen")
+    return root
+
+
+@pytest.fixture(scope="module")
+def embeddings(encoders, tmp_path_factory):
+    """240 samples whose music description is a fixed function of E_v (which of 5 directions it is nearest)."""
+    generator = torch.Generator().manual_seed(0)
+    visual = torch.nn.functional.normalize(torch.randn(240, 16, generator=generator), dim=-1)
+    directions = torch.nn.functional.normalize(torch.randn(5, 16, generator=generator), dim=-1)
+    choice = (visual @ directions.T).argmax(1)
+    bank = MusicGen(encoders / "musicgen").text_states(DESCRIPTIONS, 8)
+    clip_config = json.loads((encoders / "clip" / "config.json").read_text())
+    text_config = json.loads((encoders / "musicgen" / "config.json").read_text())["text_encoder"]
+    data = EmbeddingSet(visual, torch.tanh(visual @ torch.randn(16, 24, generator=generator)),
+                        bank.states[choice], bank.mask[choice],
+                        [{"id": i, "caption": f"scene {i}", "music": DESCRIPTIONS[c]} for i, c in enumerate(choice)],
+                        EncoderRef("tiny-random-clip", 16, encoder_fingerprint(clip_config)),
+                        EncoderRef("tiny-random-musicgen", 32, encoder_fingerprint(text_config)),
+                        EncoderRef("toy-rationale", 24))
+    folder = tmp_path_factory.mktemp("set")
+    write_embedding_set(folder, data, shard_size=100)
+    return folder, directions
+
+
+def test_embedding_set_round_trip(embeddings):
+    folder, _ = embeddings
+    data = read_embedding_set(folder)
+    assert len(data) == 240 and data.states.shape == (240, 8, 32) and len(list(folder.glob("shard-*"))) == 3
+    assert data.clip.id == "tiny-random-clip" and data.texts[0]["music"] in DESCRIPTIONS
+
+
+def test_train_resume_and_checkpoint(embeddings, tmp_path, encoders):
+    folder, directions = embeddings
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match="train mlp"):
+        train_embeddiff(folder, out, Settings(1, 32, 1e-3), width=32, layers=2, heads=4)
+    train_mlp(folder, out, Settings(epochs=2, batch_size=32, lr=1e-3), hidden=32)
+    with pytest.raises(UserError, match="--resume"):
+        train_mlp(folder, out, Settings(epochs=3, batch_size=32, lr=1e-3), hidden=32)
+    seen = []
+    last = train_mlp(folder, out, Settings(epochs=30, batch_size=32, lr=3e-3), hidden=32, resume=True,
+                     on_epoch=seen.append)
+    assert [m["epoch"] for m in seen] == list(range(3, 31)) and last["epoch"] == 30
+    checkpoint_dir = train_embeddiff(folder, out, Settings(epochs=250, batch_size=64, lr=2e-3), width=64, layers=2,
+                                     heads=4)
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [(r["network"], r["epoch"]) for r in rows[:4]] == [("mlp", "1"), ("mlp", "2"), ("mlp", "3"),
+                                                              ("mlp", "4")]
+    diffusion = [float(r["train_loss"]) for r in rows if r["network"] == "embeddiff"]
+    assert diffusion[-1] < diffusion[0]  # it learns
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    assert sorted(checkpoint.bank_texts) == sorted(DESCRIPTIONS)
+    assert checkpoint.config.clip.id == "tiny-random-clip"
+    # the mapping it learned: E_v along a direction -> states nearest that direction's description's states
+    visual = torch.nn.functional.normalize(directions + 0.05 * torch.randn(5, 16), dim=-1).repeat(4, 1)
+    pipeline = CoTVTMPipeline(checkpoint)
+    sampled = pipeline(visual, guidance=2.0, generator=torch.Generator().manual_seed(0))
+    bank = MusicGen(encoders / "musicgen").text_states(DESCRIPTIONS, 8).states.flatten(1)
+    nearest = (torch.nn.functional.normalize(sampled.states.flatten(1), dim=-1)
+               @ torch.nn.functional.normalize(bank, dim=-1).T).argmax(1)
+    assert (nearest == torch.arange(20) % 5).sum() >= 12  # of 20 (chance: 4)
+    assert all(text in DESCRIPTIONS for text in pipeline.describe(sampled))
+
+
+def test_train_cli_and_score_with_the_trained_checkpoint(embeddings, encoders, tmp_path, silent_clip):
+    from typer.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+    from media import streams
+
+    folder, _ = embeddings
+    out = tmp_path / "run"
+    runner = CliRunner()
+    for network, extra in (("mlp", ["--hidden", "32"]), ("embeddiff", ["--width", "32", "--layers", "2",
+                                                                         "--heads", "4"])):
+        result = runner.invoke(app, ["train", network, "--data", str(folder), "--out", str(out), "--epochs", "2",
+                                     "--batch-size", "64", *extra], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    video_out = tmp_path / "scored.mp4"
+    result = runner.invoke(app, ["score", str(silent_clip), "-o", str(video_out), "--backend", "neural",
+                                 "--clip", str(encoders / "clip"), "--musicgen", str(encoders / "musicgen"),
+                                 "--cotvtm", str(out / "checkpoint")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert streams(video_out)["audio"] == "aac"
