@@ -329,6 +329,46 @@ def train_embeddiff_command(data: Path = _DATA, out: Path = _OUT,
         err.print(f"[green]checkpoint[/green] {folder}")
 
 
+data_app = typer.Typer(help="Build the training data: the teacher's reasoning over captions.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("reason")
+def data_reason(captions: Path = typer.Argument(..., help="CSV, TSV or JSONL with a 'caption' column."),
+                out: Path = typer.Option(..., "--out", help="Results JSONL (appended; rejects go beside it)."),
+                teacher: str = typer.Option("llm", "--teacher", help="llm (an OpenAI-compatible server) or rules."),
+                base_url: str = typer.Option("https://api.openai.com/v1", "--base-url",
+                                             help="e.g. http://localhost:8000/v1 for vLLM, :11434/v1 for Ollama."),
+                model: str = typer.Option("gpt-4o", "--model"),
+                api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env",
+                                                help="The environment variable holding the key (never logged)."),
+                concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
+                timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request before a retry."),
+                retries: int = typer.Option(5, "--retries", help="Retries with backoff on 429, 5xx and timeouts."),
+                json_mode: bool = typer.Option(True, "--json-mode/--no-json-mode")) -> None:
+    """Ask the teacher to reason over each caption (appendix A's CoT prompt); reruns skip what is done."""
+    from cotvtm_desktop.reasoning.teacher import LLMTeacher, RulesTeacher
+    from cotvtm_desktop.train.reason import read_captions, rejects_path, run_reasoning
+
+    with _Reporting(None, False):
+        rows = read_captions(captions)
+        chosen = RulesTeacher() if teacher == "rules" else LLMTeacher(base_url, model, api_key_env, timeout,
+                                                                      retries, json_mode)
+        if teacher not in ("llm", "rules"):
+            raise UserError(f"--teacher {teacher!r}: choose llm or rules")
+        with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                      TextColumn("{task.fields[info]}"), console=err) as bars:
+            task = bars.add_task("reasoning", total=len(rows), info="")
+
+            def show(p) -> None:
+                bars.update(task, completed=p.done, info=f"{p.rate:.1f}/s, ETA {p.eta:.0f} s, {p.tokens} tokens, "
+                                                         f"{p.rejected} rejected")
+
+            result = run_reasoning(rows, out, chosen, concurrency, show)
+        err.print(f"{result.done} of {result.total} captions reasoned ({result.rejected} rejected this run: "
+                  f"{rejects_path(out)})", highlight=False)
+
+
 def main() -> None:
     app()
 
