@@ -369,6 +369,45 @@ def data_reason(captions: Path = typer.Argument(..., help="CSV, TSV or JSONL wit
                   f"{rejects_path(out)})", highlight=False)
 
 
+@data_app.command("encode")
+def data_encode(reasoned: Path = typer.Argument(..., help="The JSONL `cotvtm data reason` wrote."),
+                out: Path = typer.Option(..., "--out", help="The embedding set folder to write (resumable)."),
+                clip: Path = typer.Option(..., "--clip", help="CLIP model folder."),
+                musicgen: Path = typer.Option(..., "--musicgen", help="MusicGen model folder (its T5 makes E_m)."),
+                rationale_encoder: Path = typer.Option(..., "--rationale-encoder",
+                                                       help="Any HF text encoder folder (e.g. all-MiniLM-L6-v2)."),
+                state_length: int = typer.Option(48, "--state-length", help="L: T5 states kept per description."),
+                device: str = typer.Option("auto", "--device")) -> None:
+    """Encode reasoned captions into E_v, E_r and E_m shards for training."""
+    from cotvtm_desktop.music.neural import resolve_device
+    from cotvtm_desktop.train.encode import encode_reasoned
+
+    with _Reporting(None, False):
+        with Progress(TextColumn("encoding"), BarColumn(), TaskProgressColumn(), console=err) as bars:
+            task = bars.add_task("encoding", total=None)
+            folder = encode_reasoned(reasoned, out, clip, musicgen, rationale_encoder, resolve_device(device),
+                                     state_length, on_progress=lambda done, total: bars.update(task, completed=done,
+                                                                                               total=total))
+        err.print(f"[green]embedding set[/green] {folder}")
+
+
+@app.command("eval")
+def eval_command(checkpoint: Path = typer.Argument(..., help="A CoT-VTM checkpoint folder."),
+                 data: Path = typer.Argument(..., help="A held-out embedding set."),
+                 samples: int = typer.Option(200, "--samples"), seed: int = typer.Option(0, "--seed")) -> None:
+    """Embedding-space metrics: cosine to the teacher's E_m, P@10 among 70, diversity."""
+    from cotvtm_desktop.train.evaluate import evaluate
+
+    with _Reporting(None, False):
+        result = evaluate(checkpoint, data, samples, seed=seed)
+        table = Table(title=f"cotvtm eval: {checkpoint}")
+        table.add_column("metric")
+        table.add_column("value")
+        for key, value in result.items():
+            table.add_row(key, str(value))
+        err.print(table)
+
+
 def main() -> None:
     app()
 

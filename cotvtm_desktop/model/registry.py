@@ -58,6 +58,7 @@ def loading(name: str, folder: Path):
 
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - safetensors, transformers and OS errors alike mean "this folder is bad"
@@ -66,6 +67,7 @@ def loading(name: str, folder: Path):
                         f"`cotvtm models fetch` or point --{name.lower()} at a complete model folder", folder) from None
     finally:
         logging.set_verbosity(verbosity)
+        logging.enable_progress_bar()
 
 
 def _from_hub_cache(repo_id: str) -> Path | None:

@@ -29,19 +29,26 @@ DESCRIPTIONS = [
 STATE_LENGTH = 8
 
 
-def make_musicgen(folder: Path, seed: int = 0) -> None:
+def word_tokenizer(vocabulary_size: int | None = None):
+    """A word-level tokenizer over the DESCRIPTIONS' words (pad 0, end 1, unknown 2), as real tokenizers save."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import (EncodecConfig, GenerationConfig, MusicgenConfig, MusicgenDecoderConfig,
-                              MusicgenForConditionalGeneration, PreTrainedTokenizerFast, T5Config)
+    from transformers import PreTrainedTokenizerFast
 
     words = sorted({w for text in DESCRIPTIONS for w in text.split()})
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>",
-                                        unk_token="<unk>")
-    text = T5Config(vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>",
+                                   unk_token="<unk>"), len(vocab)
+
+
+def make_musicgen(folder: Path, seed: int = 0) -> None:
+    from transformers import (EncodecConfig, GenerationConfig, MusicgenConfig, MusicgenDecoderConfig,
+                              MusicgenForConditionalGeneration, T5Config)
+
+    tokenizer, vocab_size = word_tokenizer()
+    text = T5Config(vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
                     pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     audio = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, hidden_size=16,
                           upsampling_ratios=[8, 5, 4, 4], codebook_size=64, codebook_dim=16, target_bandwidths=[1.2],
@@ -76,6 +83,7 @@ def make_clip(folder: Path, seed: int = 0, projection_dim: int = 16) -> None:
                         projection_dim=projection_dim)
     CLIPModel(config).eval().save_pretrained(folder)
     CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    word_tokenizer()[0].save_pretrained(folder)  # for CLIP text embeddings of captions (E_vt)
 
 
 def make_checkpoint(folder: Path, clip_folder: Path, musicgen_folder: Path, seed: int = 0) -> None:

@@ -94,8 +94,14 @@ def run_reasoning(captions: list[dict], out: Path, teacher, concurrency: int = 4
     for path in (out, rejects):
         _end_with_newline(path)
     done = _done_keys(out, rejects)
-    todo = [c for c in captions if result_key(teacher.name, c["caption"]) not in done]
-    progress = Progress(len(captions) - len(todo), len(captions), 0, 0, 0.0)
+    todo = []
+    for caption in captions:  # each distinct caption once, now or in an earlier run
+        key = result_key(teacher.name, caption["caption"])
+        if key not in done:
+            done.add(key)
+            todo.append(caption)
+    total = len({result_key(teacher.name, c["caption"]) for c in captions})
+    progress = Progress(total - len(todo), total, 0, 0, 0.0)
     started, lock = time.perf_counter(), threading.Lock()
 
     def ask(item: dict) -> None:

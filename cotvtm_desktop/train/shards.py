@@ -35,27 +35,37 @@ class EmbeddingSet:
         return self.visual.shape[0]
 
 
+def write_shard(folder: Path, number: int, visual: torch.Tensor, rationale: torch.Tensor, states: torch.Tensor,
+                mask: torch.Tensor) -> dict:
+    """One shard file (fp16 on disk), written under a temporary name and renamed when complete."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"shard-{number:05d}.safetensors"
+    tmp = folder / f".{name}.partial"
+    save_file({"visual": visual.half().contiguous(), "rationale": rationale.half().contiguous(),
+               "states": states.half().contiguous(), "mask": mask.to(torch.uint8).contiguous()}, str(tmp))
+    tmp.replace(folder / name)
+    return {"file": name, "count": int(visual.shape[0])}
+
+
+def write_manifest(folder: Path, shards: list[dict], texts: list[dict], dims: dict, clip: EncoderRef,
+                   musicgen: EncoderRef, rationale_encoder: EncoderRef) -> None:
+    with open(folder / "texts.jsonl", "w", encoding="utf-8") as out:
+        for row in texts:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    manifest = {"format": FORMAT, "format_version": VERSION, "count": sum(s["count"] for s in shards), **dims,
+                "clip": asdict(clip), "musicgen": asdict(musicgen), "rationale_encoder": asdict(rationale_encoder),
+                "shards": shards}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
 def write_embedding_set(folder: Path, data: EmbeddingSet, shard_size: int = 4096) -> None:
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    shards = []
-    for number, start in enumerate(range(0, len(data), shard_size)):
-        end = min(len(data), start + shard_size)
-        name = f"shard-{number:05d}.safetensors"
-        save_file({"visual": data.visual[start:end].half().contiguous(),
-                   "rationale": data.rationale[start:end].half().contiguous(),
-                   "states": data.states[start:end].half().contiguous(),
-                   "mask": data.mask[start:end].to(torch.uint8).contiguous()}, str(folder / name))
-        shards.append({"file": name, "count": end - start})
-    with open(folder / "texts.jsonl", "w", encoding="utf-8") as out:
-        for row in data.texts:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    manifest = {"format": FORMAT, "format_version": VERSION, "count": len(data),
-                "visual_dim": data.visual.shape[1], "rationale_dim": data.rationale.shape[1],
-                "state_length": data.states.shape[1], "state_dim": data.states.shape[2],
-                "clip": asdict(data.clip), "musicgen": asdict(data.musicgen),
-                "rationale_encoder": asdict(data.rationale_encoder), "shards": shards}
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    shards = [write_shard(folder, n, data.visual[i:i + shard_size], data.rationale[i:i + shard_size],
+                          data.states[i:i + shard_size], data.mask[i:i + shard_size])
+              for n, i in enumerate(range(0, len(data), shard_size))]
+    dims = {"visual_dim": data.visual.shape[1], "rationale_dim": data.rationale.shape[1],
+            "state_length": data.states.shape[1], "state_dim": data.states.shape[2]}
+    write_manifest(folder, shards, data.texts, dims, data.clip, data.musicgen, data.rationale_encoder)
 
 
 def read_embedding_set(folder: Path) -> EmbeddingSet:
