@@ -333,6 +333,28 @@ data_app = typer.Typer(help="Build the training data: the teacher's reasoning ov
 app.add_typer(data_app, name="data")
 
 
+@data_app.command("captions")
+def data_captions(files: Optional[list[Path]] = typer.Argument(None, help="Caption files (CSV/TSV/JSONL)."),
+                  out: Path = typer.Option(..., "--out", help="The caption set (JSONL) to write."),
+                  templates: int = typer.Option(0, "--templates", help="Also this many scene descriptions written by "
+                                                "the LLM from appendix B.2's templates."),
+                  seed: int = typer.Option(0, "--seed", help="Which template requests are drawn."),
+                  base_url: str = typer.Option("https://api.openai.com/v1", "--base-url"),
+                  model: str = typer.Option("gpt-4o", "--model"),
+                  api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env")) -> None:
+    """Build the caption set: your caption files plus LLM-written scene descriptions from the templates."""
+    from cotvtm_desktop.reasoning.teacher import LLMTeacher
+    from cotvtm_desktop.train.captions import build_caption_set, describe_prompt, scene_requests
+
+    with _Reporting(None, False):
+        describer = None
+        if templates:
+            llm = LLMTeacher(base_url, model, api_key_env)
+            describer = lambda request: llm.complete(describe_prompt(request))  # noqa: E731
+        count = build_caption_set(list(files or []), out, scene_requests(templates, seed), describer)
+        err.print(f"[green]{count} captions[/green] in {out}")
+
+
 @data_app.command("reason")
 def data_reason(captions: Path = typer.Argument(..., help="CSV, TSV or JSONL with a 'caption' column."),
                 out: Path = typer.Option(..., "--out", help="Results JSONL (appended; rejects go beside it)."),

@@ -12,6 +12,12 @@ from cotvtm_desktop.reasoning.cot import prompt_sections
 GOOD = prompt_sections()["example"].split("Answer: ", 1)[1]
 
 
+def _completion(body: dict, text: str) -> dict:
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+
+
 class FakeLLM:
     def __init__(self):
         self.calls: dict[str, int] = {}
@@ -24,6 +30,9 @@ class FakeLLM:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if "Write a visual scene description" in body["messages"][-1]["content"]:
+                    request = body["messages"][-1]["content"].split("\n")[0]
+                    return self._send(200, _completion(body, f"A scene for: {request}"))
                 caption = body["messages"][-1]["content"].rsplit("Question: ", 1)[1].split("\n")[0]
                 with server.lock:
                     server.calls[caption] = server.calls.get(caption, 0) + 1
@@ -38,10 +47,7 @@ class FakeLLM:
                     text = "I think the music should be sad {not json"
                 else:
                     text = GOOD.replace("A soft piano melody", f"Music for {caption}")
-                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": text}}],
-                                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+                self._send(200, _completion(body, text))
 
             def _send(self, status, payload):
                 data = json.dumps(payload).encode()

