@@ -13,19 +13,23 @@ from cotvtm_desktop.model.checkpoint import encoder_fingerprint
 from cotvtm_desktop.model.registry import loading
 
 
+def _clip_tower(folder: Path, model_class, tower: str):
+    """One tower of a full CLIP folder with its projection, and the projection's width."""
+    config = CLIPConfig.from_pretrained(folder, local_files_only=True)
+    tower_config = getattr(config, tower)
+    tower_config.projection_dim = config.projection_dim  # kept on the full config only
+    return model_class.from_pretrained(folder, config=tower_config, local_files_only=True), int(config.projection_dim)
+
+
 class ClipImageEncoder:
     def __init__(self, folder: Path, device: str = "cpu"):
         self.folder = Path(folder)
         self.device = torch.device(device)
         with loading("CLIP", self.folder):
             # the vision tower alone: E_v needs no text encoder, and leaving it out saves a third of the memory
-            config = CLIPConfig.from_pretrained(self.folder, local_files_only=True)
-            vision = config.vision_config
-            vision.projection_dim = config.projection_dim
-            self.model = CLIPVisionModelWithProjection.from_pretrained(
-                self.folder, config=vision, local_files_only=True).to(self.device).eval()
+            self.model, self.dim = _clip_tower(self.folder, CLIPVisionModelWithProjection, "vision_config")
+            self.model = self.model.to(self.device).eval()
             self.processor = CLIPImageProcessorPil.from_pretrained(self.folder, local_files_only=True)
-        self.dim = int(config.projection_dim)
         self.fingerprint = encoder_fingerprint(json.loads((self.folder / "config.json").read_text()))
 
     @torch.inference_mode()
@@ -49,13 +53,10 @@ class ClipTextEncoder:
 
         self.folder, self.device = Path(folder), torch.device(device)
         with loading("CLIP", self.folder):
-            config = CLIPConfig.from_pretrained(self.folder, local_files_only=True)
-            text = config.text_config
-            text.projection_dim = config.projection_dim
-            self.model = CLIPTextModelWithProjection.from_pretrained(
-                self.folder, config=text, local_files_only=True).to(self.device).eval()
+            self.model, _ = _clip_tower(self.folder, CLIPTextModelWithProjection, "text_config")
+            self.model = self.model.to(self.device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
-        self.max_length = int(text.max_position_embeddings)
+        self.max_length = int(self.model.config.max_position_embeddings)
 
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> torch.Tensor:
