@@ -30,13 +30,14 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
 
 
 def _neural_unavailable(options) -> str | None:
-    try:
-        import diffusers  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        return "its libraries are not installed (pip install 'cotvtm-desktop[neural]')"
+    """Why the neural backend cannot run, or None. Cheap: looks for files and packages without importing them
+    (importing transformers and diffusers costs seconds, which a procedural run should not pay)."""
+    from importlib.util import find_spec
+
     from cotvtm_desktop.model.registry import locate
 
+    if find_spec("transformers") is None or find_spec("diffusers") is None:
+        return "its libraries are not installed (pip install 'cotvtm-desktop[neural]')"
     paths = locate(options.models_dir, options.clip, options.musicgen, options.cotvtm, options.musicgen_size)
     return None if paths.complete else paths.why_not()
 

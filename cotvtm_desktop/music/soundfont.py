@@ -20,7 +20,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
@@ -177,6 +176,8 @@ def _render_zone(font: SoundFont, zone: Zone, key: int, seconds: float, rate: in
     wave *= 10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0)
     cutoff = 8.176 * 2 ** (zone.gen(_FILTER_FC) / 1200.0)
     if cutoff < 0.45 * rate and n > 16:
+        from scipy import signal  # imported on first use: it costs most of a second at start-up
+
         b, a = signal.butter(2, cutoff / (rate / 2))
         wave = signal.lfilter(b, a, wave).astype(np.float32)
     pan = np.clip(zone.gen(_PAN), -500, 500) / 1000.0 + 0.5  # 0 left .. 1 right, equal power
