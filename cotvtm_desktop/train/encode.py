@@ -73,13 +73,34 @@ def encode_reasoned(reasoned: Path, out: Path, clip: Path, musicgen: Path, ratio
 
 def _encode_batch(batch: list[dict], images: ClipImageEncoder, texts: ClipTextEncoder, rationale: RationaleEncoder,
                   decoder: MusicGen, state_length: int, fields: tuple[str, ...]):
-    visual = texts.embed([r["caption"] for r in batch])
-    for i, record in enumerate(batch):  # a record with its own picture: E_v from the picture itself
-        if record.get("path") and Path(record["path"]).suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
-            visual[i] = images.embed([np.asarray(load_image(Path(record["path"])))])[0]
+    visual = texts.embed([r["caption"] for r in batch]).clone()  # made under inference mode: copy to edit rows
+    for i, record in enumerate(batch):  # a record with its own picture or video: E_v from that visual itself
+        frames = _visual_frames(Path(record["path"])) if record.get("path") else []
+        if frames:
+            visual[i] = torch.nn.functional.normalize(images.embed(frames).mean(0), dim=-1)
     rationale_embeddings = rationale.embed([r["answer"].rationale_text(fields) for r in batch])
     states = decoder.text_states([r["answer"].music_description for r in batch], state_length)
     return visual.cpu(), rationale_embeddings.cpu(), states.states.float().cpu(), states.mask.cpu()
+
+
+def _visual_frames(path: Path, count: int = 3) -> list[np.ndarray]:
+    """An image, or `count` frames spread over a video (as a segment's E_v is made); none if it cannot be read."""
+    from cotvtm_desktop import config
+    from cotvtm_desktop.errors import BadMediaError
+    from cotvtm_desktop.media.frames import iter_frames, to_rgb
+    from cotvtm_desktop.media.probe import probe
+
+    try:
+        if path.suffix.lower() in config.IMAGE_EXTENSIONS:
+            return [load_image(path)]
+        if path.suffix.lower() not in config.VIDEO_EXTENSIONS:
+            return []
+        info = probe(path)
+        frames = [to_rgb(f, info.width, info.height, info.rotation)
+                  for _, f in iter_frames(path, count / max(info.duration, 1e-3), info.start_time)]
+        return frames[:count]
+    except (BadMediaError, OSError):
+        return []  # the caption stands in for a visual that is missing or broken
 
 
 def _model_id(folder: Path) -> str:
