@@ -43,6 +43,8 @@ _MODELS = typer.Option(None, "--models", help="Folder with clip/, musicgen/ and 
 _CLIP = typer.Option(None, "--clip", help="CLIP model folder (overrides --models).")
 _MUSICGEN = typer.Option(None, "--musicgen", help="MusicGen model folder (overrides --models).")
 _COTVTM = typer.Option(None, "--cotvtm", help="CoT-VTM checkpoint folder (overrides --models).")
+_MUSICGEN_SIZE = typer.Option(config.MUSICGEN_SIZE, "--musicgen-size",
+                              help="small, medium or large: which MusicGen to look for in the HF cache.")
 _DEVICE = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
 _CONTINUITY = typer.Option(True, "--continuity/--no-continuity",
                            help="Neural: each segment continues from the end of the one before.")
@@ -70,6 +72,8 @@ def _options(**values) -> ScoreOptions:
         if not sep or not index.strip().isdigit() or int(index) < 1:
             raise UserError(f"--prompt {text!r}: write it as K=words, K the segment number from 1")
         prompts[int(index) - 1] = words.strip()
+    if values["musicgen_size"] not in config.MUSICGEN_MODEL_IDS:
+        raise UserError(f"--musicgen-size {values['musicgen_size']!r}: choose small, medium or large")
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
     return ScoreOptions(prompts=prompts, **{renamed.get(k, k): v for k, v in values.items()})
 
@@ -87,6 +91,7 @@ _SHARED = {"backend": (str, _BACKEND), "segment_seconds": (float, _SEGMENT), "lu
            "overwrite": (bool, _OVERWRITE), "resume": (bool, _RESUME), "duration": (float, _DURATION),
            "crossfade": (float, _CROSSFADE), "models": (Optional[Path], _MODELS), "clip": (Optional[Path], _CLIP),
            "musicgen": (Optional[Path], _MUSICGEN), "cotvtm": (Optional[Path], _COTVTM),
+           "musicgen_size": (str, _MUSICGEN_SIZE),
            "device": (str, _DEVICE), "continuity": (bool, _CONTINUITY), "prompt": (Optional[list[str]], _PROMPT),
            "json_progress": (bool, _JSON)}
 
@@ -172,7 +177,7 @@ app.add_typer(models_app, name="models")
 @models_app.command("check")
 def models_check(models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP,
                  musicgen: Optional[Path] = _MUSICGEN, cotvtm: Optional[Path] = _COTVTM,
-                 musicgen_size: str = typer.Option(config.MUSICGEN_SIZE, "--musicgen-size")) -> None:
+                 musicgen_size: str = _MUSICGEN_SIZE) -> None:
     """List which model folders are present and which backend `--backend auto` will use, and why."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.model.registry import locate
