@@ -435,6 +435,24 @@ def eval_command(checkpoint: Path = typer.Argument(..., help="A CoT-VTM checkpoi
         err.print(table)
 
 
+@train_app.command("state-mlp")
+def train_state_mlp_command(data: Path = _DATA, out: Path = _OUT,
+                            epochs: int = typer.Option(config.MLP_TRAINING["epochs"], "--epochs"),
+                            batch_size: int = typer.Option(config.MLP_TRAINING["batch_size"], "--batch-size"),
+                            lr: float = typer.Option(config.MLP_TRAINING["lr"], "--lr"),
+                            hidden: int = typer.Option(1024, "--hidden"),
+                            dropout: float = typer.Option(0.2, "--dropout"),
+                            seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+    """The paper's v -> MLP -> r -> MLP -> m ablation: an MLP from E_r to E_m instead of EmbedDiff; then the
+    checkpoint."""
+    from cotvtm_desktop.train.trainer import Settings, train_state_mlp
+
+    with _Reporting(None, False):
+        folder = train_state_mlp(data, out, Settings(epochs, batch_size, lr, seed), hidden, dropout, resume,
+                                 _report_epoch)
+        err.print(f"[green]checkpoint[/green] {folder}")
+
+
 def main() -> None:
     app()
 

@@ -221,3 +221,31 @@ def test_encode_takes_e_v_from_a_record_s_image_or_video(tmp_path, encoders):
     assert torch.allclose(by_caption["just words"], text_embedding, atol=1e-2)  # missing file: the caption
     assert not torch.allclose(by_caption["colour bars"], ClipTextEncoder(encoders / "clip").embed(["colour bars"])[0],
                               atol=1e-2)  # the video's frames, not its caption
+
+
+def test_mlp_chain_ablation_trains_loads_and_maps(embeddings, tmp_path, encoders, silent_clip):
+    from typer.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+    from cotvtm_desktop.train.trainer import train_state_mlp
+    from media import streams
+
+    folder, _ = embeddings
+    out = tmp_path / "run"
+    train_mlp(folder, out, Settings(epochs=20, batch_size=32, lr=3e-3), hidden=32)
+    seen = []
+    checkpoint_dir = train_state_mlp(folder, out, Settings(epochs=40, batch_size=32, lr=3e-3), hidden=64,
+                                     on_epoch=seen.append)
+    assert seen[-1]["train_loss"] < seen[0]["train_loss"]
+    checkpoint = load_checkpoint(checkpoint_dir)
+    assert checkpoint.config.mapping == "mlp" and checkpoint.embeddiff is None and checkpoint.state_mlp is not None
+    data = read_embedding_set(folder)
+    sampled = CoTVTMPipeline(checkpoint)(data.visual[:40])
+    target = (data.states[:40] * data.mask[:40, :, None]).flatten(1)
+    cosine = torch.nn.functional.cosine_similarity(sampled.states.flatten(1), target).mean()
+    assert cosine > 0.5
+    result = CliRunner().invoke(app, ["score", str(silent_clip), "-o", str(tmp_path / "a.mp4"), "--backend", "neural",
+                                      "--clip", str(encoders / "clip"), "--musicgen", str(encoders / "musicgen"),
+                                      "--cotvtm", str(checkpoint_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert streams(tmp_path / "a.mp4")["audio"] == "aac"

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cotvtm_desktop.errors import UserError
-from cotvtm_desktop.model.modules import EmbedDiff, EmbedDiffConfig, MLPConfig, RationaleMLP
+from cotvtm_desktop.model.modules import (EmbedDiff, EmbedDiffConfig, MLPConfig, RationaleMLP, StateMLP,
+                                          StateMLPConfig)
 
 FORMAT = "cotvtm-checkpoint"
 FORMAT_VERSION = 1
@@ -32,7 +33,7 @@ class EncoderRef:
 @dataclass(frozen=True)
 class CheckpointConfig:
     mlp: MLPConfig
-    embeddiff: EmbedDiffConfig
+    embeddiff: EmbedDiffConfig | None  # None when mapping == "mlp"
     clip: EncoderRef
     musicgen: EncoderRef  # E_m lives in this MusicGen's T5 space; dim is the T5 width
     rationale_encoder: EncoderRef  # used in training only
@@ -41,33 +42,45 @@ class CheckpointConfig:
                                                     "prediction_type": "epsilon"})
     sampling: dict = field(default_factory=lambda: {"scheduler": "sde-dpmsolver++", "steps": 20, "guidance": 3.0,
                                                     "clamp_denoised": 6.0})
+    mapping: str = "embeddiff"  # or "mlp": the v -> MLP -> r -> MLP -> m ablation
+    state_mlp: StateMLPConfig | None = None
+
+    @property
+    def state_length(self) -> int:
+        return (self.embeddiff or self.state_mlp).state_length
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
 
     @classmethod
     def from_json(cls, data: dict) -> "CheckpointConfig":
-        return cls(mlp=MLPConfig(**data["mlp"]), embeddiff=EmbedDiffConfig(**data["embeddiff"]),
+        return cls(mlp=MLPConfig(**data["mlp"]),
+                   embeddiff=EmbedDiffConfig(**data["embeddiff"]) if data.get("embeddiff") else None,
                    clip=EncoderRef(**data["clip"]), musicgen=EncoderRef(**data["musicgen"]),
                    rationale_encoder=EncoderRef(**data["rationale_encoder"]), schedule=data["schedule"],
-                   sampling=data["sampling"])
+                   sampling=data["sampling"], mapping=data.get("mapping", "embeddiff"),
+                   state_mlp=StateMLPConfig(**data["state_mlp"]) if data.get("state_mlp") else None)
 
 
 @dataclass
 class Checkpoint:
     config: CheckpointConfig
     mlp: RationaleMLP
-    embeddiff: EmbedDiff
+    embeddiff: EmbedDiff | None  # the mapping E_r' (+ E_v) -> E_m: EmbedDiff, or StateMLP for the ablation
     state_mean: torch.Tensor  # (state_dim,) E_m normalisation
     state_std: torch.Tensor
     bank_texts: list[str]
     bank_embeddings: torch.Tensor  # (N, state_dim) pooled E_m of each description, unit length
+    state_mlp: StateMLP | None = None
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"mlp.{k}": v for k, v in self.mlp.state_dict().items()}
-        tensors |= {f"embeddiff.{k}": v for k, v in self.embeddiff.state_dict().items()}
+        for name in ("embeddiff", "state_mlp"):
+            module = getattr(self, name)
+            if module is not None:
+                tensors |= {f"{name}.{k}": v for k, v in module.state_dict().items()}
         tensors |= {"state_mean": self.state_mean, "state_std": self.state_std,
                     "bank_embeddings": self.bank_embeddings}
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(folder / "model.safetensors"))
@@ -95,14 +108,20 @@ def load_checkpoint(folder: Path) -> Checkpoint:
                         f"this cotvtm reads {FORMAT} up to version {FORMAT_VERSION}: update cotvtm", folder)
     config = CheckpointConfig.from_json(data)
     tensors = load_file(str(weights_path))
-    mlp, embeddiff = RationaleMLP(config.mlp), EmbedDiff(config.embeddiff)
+    modules = {"mlp": RationaleMLP(config.mlp),
+               "embeddiff": EmbedDiff(config.embeddiff) if config.embeddiff else None,
+               "state_mlp": StateMLP(config.state_mlp) if config.state_mlp else None}
     try:
-        mlp.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("mlp.")})
-        embeddiff.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("embeddiff.")})
+        for name, module in modules.items():
+            if module is not None:
+                module.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
+                                        if k.startswith(f"{name}.")})
+                module.eval()
     except RuntimeError as exc:
         raise UserError(f"its weights do not match its config.json ({str(exc).splitlines()[0]})", folder) from None
-    return Checkpoint(config, mlp.eval(), embeddiff.eval(), tensors["state_mean"], tensors["state_std"],
-                      json.loads((folder / "bank.json").read_text()), tensors["bank_embeddings"])
+    return Checkpoint(config, modules["mlp"], modules["embeddiff"], tensors["state_mean"], tensors["state_std"],
+                      json.loads((folder / "bank.json").read_text()), tensors["bank_embeddings"],
+                      modules["state_mlp"])
 
 
 def check_encoder(ref: EncoderRef, name: str, dim: int, fingerprint: str, folder: Path, checkpoint: Path) -> None:

@@ -105,3 +105,31 @@ class EmbedDiff(nn.Module):
         """Logits over 1..L real tokens in E_m (B, L)."""
         visual_token, rationale_token = self.condition(visual, rationale)
         return self.length_head(torch.cat([visual_token, rationale_token], dim=1))
+
+
+@dataclass(frozen=True)
+class StateMLPConfig:
+    rationale_dim: int = 4096
+    state_dim: int = 768
+    state_length: int = 32
+    hidden: int = 1024
+    dropout: float = 0.2
+
+
+class StateMLP(nn.Module):
+    """The paper's ablation v -> MLP -> r -> MLP -> m: E_r' straight to (normalised) E_m states, no diffusion."""
+
+    def __init__(self, config: StateMLPConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.net = nn.Sequential(nn.Linear(c.rationale_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
+                                 nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout))
+        self.states = nn.Linear(c.hidden, c.state_length * c.state_dim)
+        self.length_head = nn.Linear(c.hidden, c.state_length)
+
+    def forward(self, rationale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised states B x L x D, length logits B x L)."""
+        hidden = self.net(rationale)
+        return (self.states(hidden).view(-1, self.config.state_length, self.config.state_dim),
+                self.length_head(hidden))

@@ -44,7 +44,8 @@ class CoTVTMPipeline:
         self.checkpoint = checkpoint
         self.device = torch.device(device)
         self.mlp = checkpoint.mlp.to(self.device)
-        self.embeddiff = checkpoint.embeddiff.to(self.device)
+        self.embeddiff = checkpoint.embeddiff.to(self.device) if checkpoint.embeddiff is not None else None
+        self.state_mlp = checkpoint.state_mlp.to(self.device) if checkpoint.state_mlp is not None else None
         self.mean = checkpoint.state_mean.to(self.device)
         self.std = checkpoint.state_std.to(self.device)
 
@@ -56,6 +57,9 @@ class CoTVTMPipeline:
         steps, guidance = steps or sampling["steps"], guidance if guidance is not None else sampling["guidance"]
         visual = visual.to(self.device, torch.float32)
         rationale = self.mlp(visual)
+        if self.state_mlp is not None:  # the v -> MLP -> r -> MLP -> m ablation: no sampling
+            states, length_logits = self.state_mlp(rationale)
+            return self._denormalised(states, length_logits)
         scheduler = make_scheduler(self.checkpoint, sampler)
         limit = sampling.get("clamp_denoised", DEFAULT_CLAMP)
         scheduler.set_timesteps(steps, device=self.device)
@@ -73,10 +77,12 @@ class CoTVTMPipeline:
             noise = unconditional + guidance * (conditional - unconditional)
             noise = clamp_denoised(noise, states, scheduler.alphas_cumprod[t].to(states), limit)
             states = scheduler.step(noise, t, states, generator=generator).prev_sample
-        lengths = self.embeddiff.length_logits(visual, rationale).argmax(dim=1) + 1
-        mask = (torch.arange(c.state_length, device=self.device)[None] < lengths[:, None]).long()
-        states = (states * self.std + self.mean) * mask[..., None]
-        return Conditioning(states, mask)
+        return self._denormalised(states, self.embeddiff.length_logits(visual, rationale))
+
+    def _denormalised(self, states: torch.Tensor, length_logits: torch.Tensor) -> Conditioning:
+        lengths = length_logits.argmax(dim=1) + 1
+        mask = (torch.arange(states.shape[1], device=self.device)[None] < lengths[:, None]).long()
+        return Conditioning((states * self.std + self.mean) * mask[..., None], mask)
 
     def describe(self, conditioning: Conditioning) -> list[str]:
         """The nearest training music description for each sampled E_m (by the cosine of mean-pooled states)."""

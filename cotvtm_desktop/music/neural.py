@@ -70,7 +70,7 @@ class NeuralBackend:
         generator = torch.Generator().manual_seed(self.seed)
         conditioning = self.pipeline(visual, steps=self.steps, generator=generator)
         descriptions = self.pipeline.describe(conditioning)
-        length = self.checkpoint.config.embeddiff.state_length
+        length = self.checkpoint.config.state_length
         plan, previous_key = [], ""
         for i, segment in enumerate(segments):
             row = Conditioning(conditioning.states[i:i + 1], conditioning.mask[i:i + 1])

@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.model.checkpoint import Checkpoint, CheckpointConfig
-from cotvtm_desktop.model.modules import EmbedDiff, EmbedDiffConfig, MLPConfig, RationaleMLP
+from cotvtm_desktop.model.modules import (EmbedDiff, EmbedDiffConfig, MLPConfig, RationaleMLP, StateMLP,
+                                          StateMLPConfig)
 from cotvtm_desktop.train.shards import EmbeddingSet, read_embedding_set
 
 EpochReport = Callable[[dict], None]
@@ -86,7 +87,33 @@ def train_embeddiff(data_dir: Path, out: Path, settings: Settings = Settings(**c
         return denoising + 0.1 * length
 
     _fit("embeddiff", model, asdict(diff_config), loss_of, train, val, out, settings, resume, on_epoch)
-    return _assemble(out, data, train, mean, std)
+    return _assemble(out, data, train, mean, std, "embeddiff")
+
+
+def train_state_mlp(data_dir: Path, out: Path, settings: Settings = Settings(**config.MLP_TRAINING),
+                    hidden: int = 1024, dropout: float = 0.2, resume: bool = False,
+                    on_epoch: EpochReport | None = None) -> Path:
+    """The paper's v -> MLP -> r -> MLP -> m ablation: a second MLP from E_r to E_m (masked MSE on normalised
+    states, plus the length head), in place of EmbedDiff; then write out/checkpoint."""
+    if not (out / "mlp" / "state.json").exists():
+        raise UserError("has no trained RationaleMLP; run `cotvtm train mlp` with the same --out first", out)
+    data = read_embedding_set(data_dir)
+    state_config = StateMLPConfig(data.rationale.shape[1], data.states.shape[2], data.states.shape[1], hidden,
+                                  dropout)
+    model = StateMLP(state_config)
+    train, val = _split(out, len(data), settings.seed)
+    mean, std = _state_statistics(data, train)
+
+    def loss_of(batch: torch.Tensor, training: bool) -> torch.Tensor:
+        mask = data.mask[batch].float()
+        states, length_logits = model(data.rationale[batch])
+        target = (data.states[batch] - mean) / std
+        fit = (((states - target) ** 2).mean(-1) * mask).sum() / mask.sum()
+        lengths = mask.sum(1).long().clamp(min=1) - 1
+        return fit + 0.1 * torch.nn.functional.cross_entropy(length_logits, lengths)
+
+    _fit("state_mlp", model, asdict(state_config), loss_of, train, val, out, settings, resume, on_epoch)
+    return _assemble(out, data, train, mean, std, "state_mlp")
 
 
 # --- the loop ---------------------------------------------------------------------------------------------------
@@ -148,14 +175,13 @@ def _state_statistics(data: EmbeddingSet, train: torch.Tensor) -> tuple[torch.Te
     return tokens.mean(0), tokens.std(0).clamp(min=1e-4)
 
 
-def _assemble(out: Path, data: EmbeddingSet, train: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> Path:
-    """The checkpoint folder: both networks, E_m statistics, and the bank of the training music descriptions with
-    their mean-pooled E_m."""
-    mlp_meta = json.loads((out / "mlp" / "state.json").read_text())
-    diff_meta = json.loads((out / "embeddiff" / "state.json").read_text())
-    mlp, diff = RationaleMLP(MLPConfig(**mlp_meta["config"])), EmbedDiff(EmbedDiffConfig(**diff_meta["config"]))
-    mlp.load_state_dict(load_file(str(out / "mlp" / "model.safetensors")))
-    diff.load_state_dict(load_file(str(out / "embeddiff" / "model.safetensors")))
+def _assemble(out: Path, data: EmbeddingSet, train: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+              mapping: str) -> Path:
+    """The checkpoint folder: RationaleMLP and the mapping network (`mapping`: "embeddiff" or "state_mlp"), E_m
+    statistics, and the bank of the training music descriptions with their mean-pooled E_m."""
+    mlp = _trained(out / "mlp", RationaleMLP, MLPConfig)
+    diff = _trained(out / mapping, EmbedDiff, EmbedDiffConfig) if mapping == "embeddiff" else None
+    state_mlp = _trained(out / mapping, StateMLP, StateMLPConfig) if mapping == "state_mlp" else None
     texts, rows = {}, []
     for index in train.tolist():  # one bank entry per distinct description
         music = data.texts[index]["music"]
@@ -165,12 +191,21 @@ def _assemble(out: Path, data: EmbeddingSet, train: torch.Tensor, mean: torch.Te
     rows_t = torch.tensor(rows)
     mask = data.mask[rows_t].float()
     pooled = (data.states[rows_t] * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-    checkpoint = Checkpoint(CheckpointConfig(mlp.config, diff.config, data.clip, data.musicgen,
-                                             data.rationale_encoder, schedule=dict(SCHEDULE)),
-                            mlp.eval(), diff.eval(), mean, std, list(texts),
-                            torch.nn.functional.normalize(pooled, dim=-1))
+    checkpoint = Checkpoint(CheckpointConfig(mlp.config, diff.config if diff else None, data.clip, data.musicgen,
+                                             data.rationale_encoder, schedule=dict(SCHEDULE),
+                                             mapping="embeddiff" if diff else "mlp",
+                                             state_mlp=state_mlp.config if state_mlp else None),
+                            mlp, diff, mean, std, list(texts), torch.nn.functional.normalize(pooled, dim=-1),
+                            state_mlp)
     checkpoint.save(out / "checkpoint")
     return out / "checkpoint"
+
+
+def _trained(folder: Path, module_class, config_class):
+    meta = json.loads((folder / "state.json").read_text())
+    module = module_class(config_class(**meta["config"]))
+    module.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return module.eval()
 
 
 # --- training state ---------------------------------------------------------------------------------------------
