@@ -404,6 +404,10 @@ def data_encode(reasoned: Path = typer.Argument(..., help="The JSONL `cotvtm dat
                 rationale_encoder: Path = typer.Option(..., "--rationale-encoder",
                                                        help="Any HF text encoder folder (e.g. all-MiniLM-L6-v2)."),
                 state_length: int = typer.Option(48, "--state-length", help="L: T5 states kept per description."),
+                rationale_fields: str = typer.Option(",".join(config.RATIONALE_FIELDS), "--rationale-fields",
+                                                     help="Which parts of the rationale make X_rt: any of step1, "
+                                                          "visual_elements, visual_description, step2, "
+                                                          "music_elements, step3."),
                 device: str = typer.Option("auto", "--device")) -> None:
     """Encode reasoned captions into E_v, E_r and E_m shards for training."""
     from cotvtm_desktop.music.neural import resolve_device
@@ -412,21 +416,42 @@ def data_encode(reasoned: Path = typer.Argument(..., help="The JSONL `cotvtm dat
     with _Reporting(None, False):
         with Progress(TextColumn("encoding"), BarColumn(), TaskProgressColumn(), console=err) as bars:
             task = bars.add_task("encoding", total=None)
+            fields = tuple(f.strip() for f in rationale_fields.split(",") if f.strip())
+            known = ("step1", "visual_elements", "visual_description", "step2", "music_elements", "step3")
+            if not fields or any(f not in known for f in fields):
+                raise UserError(f"--rationale-fields {rationale_fields!r}: choose from {', '.join(known)}")
             folder = encode_reasoned(reasoned, out, clip, musicgen, rationale_encoder, resolve_device(device),
-                                     state_length, on_progress=lambda done, total: bars.update(task, completed=done,
-                                                                                               total=total))
+                                     state_length, rationale_fields=fields,
+                                     on_progress=lambda done, total: bars.update(task, completed=done, total=total))
         err.print(f"[green]embedding set[/green] {folder}")
 
 
 @app.command("eval")
 def eval_command(checkpoint: Path = typer.Argument(..., help="A CoT-VTM checkpoint folder."),
                  data: Path = typer.Argument(..., help="A held-out embedding set."),
-                 samples: int = typer.Option(200, "--samples"), seed: int = typer.Option(0, "--seed")) -> None:
-    """Embedding-space metrics: cosine to the teacher's E_m, P@10 among 70, diversity."""
-    from cotvtm_desktop.train.evaluate import evaluate
+                 samples: int = typer.Option(200, "--samples"), seed: int = typer.Option(0, "--seed"),
+                 audio_model: Optional[Path] = typer.Option(None, "--audio-model", help="A local audio embedding "
+                                                            "model folder (HF format) for a Fréchet audio distance."),
+                 musicgen: Optional[Path] = typer.Option(None, "--musicgen", help="MusicGen folder (audio metrics)."),
+                 audio_samples: int = typer.Option(16, "--audio-samples"),
+                 seconds: float = typer.Option(5.0, "--seconds", help="Audio length per sample (audio metrics)."),
+                 device: str = _DEVICE) -> None:
+    """Embedding-space metrics (cosine to the teacher's E_m, P@10 among 70, diversity) and, with --audio-model
+    and --musicgen, a Fréchet audio distance."""
+    from cotvtm_desktop.music.neural import resolve_device
+    from cotvtm_desktop.train.evaluate import audio_metrics, evaluate
 
     with _Reporting(None, False):
         result = evaluate(checkpoint, data, samples, seed=seed)
+        if audio_model is None:
+            result["audio metrics"] = ("not computed: pass --audio-model DIR (a local audio embedding model, e.g. "
+                                       "CLAP or VGGish in Hugging Face format) and --musicgen DIR")
+        elif musicgen is None or not (Path(audio_model) / "config.json").exists():
+            raise UserError("audio metrics need --musicgen DIR and an --audio-model folder with a config.json",
+                            audio_model)
+        else:
+            result |= audio_metrics(checkpoint, data, musicgen, audio_model, audio_samples, seconds, seed,
+                                    resolve_device(device))
         table = Table(title=f"cotvtm eval: {checkpoint}")
         table.add_column("metric")
         table.add_column("value")

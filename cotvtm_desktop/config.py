@@ -61,6 +61,8 @@ MODELS_SUBFOLDERS = {"clip": "clip", "musicgen": "musicgen", "cotvtm": "cotvtm"}
 # --- training (paper, section 4.2) -------------------------------------------------------------------------------
 MLP_TRAINING = {"epochs": 65, "batch_size": 256, "lr": 5e-4}  # AdamW, constant rate, dropout 0.2, MSE
 EMBEDDIFF_TRAINING = {"epochs": 200, "batch_size": 256, "lr": 1e-4}  # AdamW, cosine schedule, 1000 steps
+# X_rt: which parts of the teacher's rationale are encoded into E_r (reasoning/cot.py CoTAnswer.rationale_text)
+RATIONALE_FIELDS = ("step1", "visual_elements", "visual_description", "step2", "music_elements")
 CONDITION_DROPOUT = 0.1  # classifier-free guidance: how often EmbedDiff trains on the null condition
 VALIDATION_FRACTION = 0.05
 

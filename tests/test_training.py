@@ -249,3 +249,35 @@ def test_mlp_chain_ablation_trains_loads_and_maps(embeddings, tmp_path, encoders
                                       "--cotvtm", str(checkpoint_dir)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert streams(tmp_path / "a.mp4")["audio"] == "aac"
+
+
+def test_audio_metrics_from_a_local_audio_model(embeddings, encoders, tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from typer.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+    from cotvtm_desktop.train.evaluate import frechet_distance
+
+    rng = __import__("numpy").random.default_rng(0)
+    same = rng.normal(size=(200, 4))
+    assert frechet_distance(same, same) == pytest.approx(0, abs=1e-3)
+    assert frechet_distance(same, same + 3) == pytest.approx(36, rel=0.05)  # mean shift of 3 in 4 dims
+
+    audio_model = tmp_path / "audio-model"
+    Wav2Vec2Model(Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                 conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3), num_feat_extract_layers=2,
+                                 num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)).save_pretrained(audio_model)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(audio_model)
+    folder, _ = embeddings
+    out = tmp_path / "run"
+    train_mlp(folder, out, Settings(epochs=2, batch_size=64, lr=3e-3), hidden=32)
+    checkpoint = train_embeddiff(folder, out, Settings(epochs=2, batch_size=64, lr=2e-3), width=32, layers=2, heads=4)
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", str(checkpoint), str(folder), "--samples", "20"], catch_exceptions=False)
+    assert result.exit_code == 0 and "not computed: pass --audio-model" in result.output
+    result = runner.invoke(app, ["eval", str(checkpoint), str(folder), "--samples", "20", "--audio-model",
+                                 str(audio_model), "--musicgen", str(encoders / "musicgen"), "--audio-samples", "6",
+                                 "--seconds", "1", "--device", "cpu"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    fad = float(next(line for line in result.output.splitlines() if "fad" in line).split("│")[2])
+    assert fad >= 0

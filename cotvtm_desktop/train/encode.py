@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from cotvtm_desktop import config
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.frames import load_image
 from cotvtm_desktop.model.checkpoint import EncoderRef, encoder_fingerprint
@@ -22,9 +23,6 @@ from cotvtm_desktop.model.encoders import ClipImageEncoder, ClipTextEncoder, Rat
 from cotvtm_desktop.music.musicgen import MusicGen
 from cotvtm_desktop.reasoning.cot import CoTAnswer
 from cotvtm_desktop.train.shards import write_manifest, write_shard
-
-RATIONALE_FIELDS = ("step1", "visual_elements", "visual_description", "step2", "music_elements")
-
 
 def read_reasoned(path: Path) -> list[dict]:
     records = []
@@ -42,7 +40,7 @@ def read_reasoned(path: Path) -> list[dict]:
 
 def encode_reasoned(reasoned: Path, out: Path, clip: Path, musicgen: Path, rationale: Path, device: str = "cpu",
                     state_length: int = 48, shard_size: int = 4096, batch_size: int = 64,
-                    rationale_fields: tuple[str, ...] = RATIONALE_FIELDS,
+                    rationale_fields: tuple[str, ...] = config.RATIONALE_FIELDS,
                     on_progress: Callable[[int, int], None] | None = None) -> Path:
     records = read_reasoned(reasoned)
     out = Path(out)
@@ -85,7 +83,6 @@ def _encode_batch(batch: list[dict], images: ClipImageEncoder, texts: ClipTextEn
 
 def _visual_frames(path: Path, count: int = 3) -> list[np.ndarray]:
     """An image, or `count` frames spread over a video (as a segment's E_v is made); none if it cannot be read."""
-    from cotvtm_desktop import config
     from cotvtm_desktop.errors import BadMediaError
     from cotvtm_desktop.media.frames import iter_frames, to_rgb
     from cotvtm_desktop.media.probe import probe
