@@ -261,8 +261,10 @@ class _Bars:
             if self.file_task is not None:
                 p.remove_task(self.file_task)
             self.file_task = p.add_task(Path(event["input"]).name[:40], total=100)
-        elif self.file_task is not None and kind == "progress":
+        elif self.file_task is not None and kind == "progress" and event["stage"] == "analysing":
             p.update(self.file_task, completed=40 * event["fraction"])
+        elif self.file_task is not None and kind == "progress":  # decoding inside a segment (neural)
+            p.update(self.file_task, completed=40 + 45 * (event["segment"] - 1 + event["fraction"]) / event["count"])
         elif self.file_task is not None and kind == "segment_done":
             p.update(self.file_task, completed=40 + 45 * event["index"] / event["count"])
         elif self.file_task is not None and kind == "stage" and event["stage"] == "writing":

@@ -259,6 +259,7 @@ def test_neural_progress_and_cancel_within_a_segment(tiny, tmp_path):
         score(video, tmp_path / "v.scored.mp4", ScoreOptions(backend="neural", models_dir=tiny), watch, cancel)
     rendering = [e for e in events if e["type"] == "progress" and e["stage"] == "rendering"]
     assert rendering and rendering[-1]["fraction"] < 1.0  # stopped inside the segment, not after it
+    assert {(e["segment"], e["count"]) for e in rendering} == {(1, 1)}
     assert not any(e["type"] == "segment_done" for e in events)
     assert not (tmp_path / "v.scored.mp4").exists()
 

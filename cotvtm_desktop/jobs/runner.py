@@ -223,7 +223,7 @@ class Job:
             if fraction - reported.get(index, -1.0) >= 0.05 or step == total:
                 reported[index] = fraction
                 self.events({"type": "progress", "input": self.input, "stage": "rendering",
-                             "segment": index + 1, "fraction": round(fraction, 3)})
+                             "segment": index + 1, "count": len(self.plan), "fraction": round(fraction, 3)})
 
         return on_step
 
