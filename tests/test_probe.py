@@ -104,3 +104,25 @@ def test_image(tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(BadMediaError, match="not a readable image"):
         probe(broken)
+
+
+def test_cover_art_is_not_a_video(tmp_path, clip12):
+    from PIL import Image
+
+    cover = tmp_path / "cover.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(cover)
+    song = tmp_path / "song.m4a"  # a music file with album art: no video to score
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300", "-i", str(cover), "-t", "2", "-map", "0", "-map", "1",
+           "-c:a", "aac", "-c:v", "png", "-disposition:v:0", "attached_pic", str(song))
+    with pytest.raises(BadMediaError, match="cover art"):
+        probe(song)
+    covered = tmp_path / "covered.mp4"  # a video that also carries a thumbnail
+    ffmpeg("-i", str(clip12), "-i", str(cover), "-map", "1", "-map", "0", "-c", "copy", "-c:v:0", "png",
+           "-disposition:v:0", "attached_pic", str(covered))
+    info = probe(covered)
+    assert info.video_codec == "h264" and info.duration == pytest.approx(12, abs=0.05)
+    from cotvtm_desktop.jobs.runner import ScoreOptions, score
+    from media import streams
+
+    score(covered, tmp_path / "out.mp4", ScoreOptions(backend="procedural"))
+    assert streams(tmp_path / "out.mp4")["video"] == "h264"  # the picture, not the thumbnail

@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media.probe import main_video_stream
 
 PAIR_GAP_SECONDS = 1 / 6  # the second frame of a pair: as close to this after the keyframe as decoding allows
 _PACKETS_AFTER_KEYFRAME = 2  # the next reference frame, past a leading B-frame of an open GOP
@@ -31,7 +32,7 @@ def iter_frames(path: Path, fps: float, start_time: float = 0.0, window: tuple[f
     next_time = begin
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = main_video_stream(container)
             stream.thread_type = "AUTO"
             stream.codec_context.skip_frame = "NONREF"  # at an analysis rate far below the video's, unneeded
             if window:
@@ -55,7 +56,7 @@ def iter_keyframe_pairs(path: Path, start_time: float = 0.0
     """Yield (t, keyframe, t2, a frame shortly after it or None) for every keyframe of the video."""
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = main_video_stream(container)
             decoder = stream.codec_context
             fed = _PACKETS_AFTER_KEYFRAME + 1  # packets given to the decoder since the last keyframe
             frames: list[av.VideoFrame] = []

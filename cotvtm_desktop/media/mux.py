@@ -33,8 +33,9 @@ def mux_video(info: MediaInfo, soundtrack: AudioBlocks, output: Path) -> bool:
     copy = info.video_codec in MP4_COPYABLE_CODECS
     video = ["-c:v", "copy"] if copy else ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
                                             "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-    _ffmpeg(["-i", str(info.path), *_PIPED_AUDIO, "-map", "0:v:0", "-map", "1:a:0", *video, *_AAC,
-             "-t", f"{info.duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(output)], output, soundtrack)
+    _ffmpeg(["-i", str(info.path), *_PIPED_AUDIO, "-map", f"0:{info.video_stream}", "-map", "1:a:0", *video,
+             *_AAC, "-t", f"{info.duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(output)], output,
+            soundtrack)
     return copy
 
 

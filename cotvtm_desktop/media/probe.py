@@ -31,6 +31,7 @@ class MediaInfo:
     video_codec: str
     has_audio: bool
     start_time: float  # first video timestamp, seconds
+    video_stream: int = 0  # index of the picture stream among the file's streams (cover art is skipped)
     keyframe_interval: float = float("inf")  # median seconds between keyframes (inf: a single keyframe)
 
     def to_json(self) -> dict:
@@ -76,10 +77,18 @@ def _probe_image(path: Path) -> MediaInfo:
     return MediaInfo(path, "image", 0.0, width, height, 0, 0.0, "image", False, 0.0)
 
 
+def main_video_stream(container: av.container.InputContainer):
+    """The video stream to score: the first that is not cover art (music files often carry an attached picture)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
 def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInfo:
-    if not container.streams.video:
-        raise BadMediaError("has no video stream; only videos and images can be scored", path)
-    stream = container.streams.video[0]
+    stream = main_video_stream(container)
+    if stream is None:
+        raise BadMediaError("has no video stream (at most cover art); only videos and images can be scored", path)
     first_frame = _first_frame(path, container, stream)
     rotation = int(round(first_frame.rotation or 0)) % 360
     width, height = first_frame.width, first_frame.height
@@ -108,6 +117,7 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
         video_codec=stream.codec_context.name,
         has_audio=bool(container.streams.audio),
         start_time=start,
+        video_stream=stream.index,
         keyframe_interval=float(np.median(np.diff(keyframes))) if len(keyframes) > 1 else float("inf"),
     )
 
