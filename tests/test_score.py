@@ -227,3 +227,16 @@ def test_same_seed_same_soundtrack(tmp_path, silent_clip):
     score(silent_clip, c, ScoreOptions(seed=6, replace_audio=True))
     assert np.array_equal(decode_audio(a), decode_audio(b))
     assert not np.array_equal(decode_audio(a), decode_audio(c))
+
+
+def test_hevc_is_copied_with_the_tag_apple_players_need(tmp_path):
+    src = make_video(tmp_path / "iphone.mov", 3, vcodec=("-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-x265-params",
+                                                         "log-level=error"))
+    out = tmp_path / "iphone.scored.mp4"
+    manifest = score(src, out)
+    assert manifest["video_stream"] == "copied"
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "hevc" and stream.codec_tag == "hvc1"
+        frame = next(c.decode(stream))
+        assert frame.format.name == "yuv420p10le"  # 10-bit kept as it was

@@ -31,7 +31,9 @@ def mux_video(info: MediaInfo, soundtrack: AudioBlocks, output: Path) -> bool:
     """Mux `soundtrack` (stereo float blocks at the output rate) as the only audio of `info`'s video into mp4 `output`. Returns whether the video was
     copied (True) or re-encoded (False)."""
     copy = info.video_codec in MP4_COPYABLE_CODECS
-    video = ["-c:v", "copy"] if copy else ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
+    # Apple's players only open HEVC in mp4 under the 'hvc1' tag (iPhone videos are HEVC); ffmpeg would write 'hev1'
+    tag = ["-tag:v", "hvc1"] if info.video_codec == "hevc" else []
+    video = ["-c:v", "copy", *tag] if copy else ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
                                             "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
     _ffmpeg(["-i", str(info.path), *_PIPED_AUDIO, "-map", f"0:{info.video_stream}", "-map", "1:a:0", *video,
              *_AAC, "-t", f"{info.duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(output)], output,
