@@ -39,10 +39,6 @@ class VisualElements:
     def dynamic(self) -> float:
         return float(np.clip(0.75 * self.motion + 0.25 * self.cut_rate, 0, 1))
 
-    @property
-    def main_scene(self) -> str | None:
-        return next(iter(self.objects.scenes), None)
-
     def words(self) -> dict[str, list[str]]:
         """The elements in words, as the paper's step 1 states them."""
         rules = visual_rules()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from typing import Callable, Protocol, TextIO
+from typing import Protocol, TextIO
 
 
 class EventSink(Protocol):
@@ -34,12 +34,3 @@ class JsonLines:
         with self._lock:
             stream.write(json.dumps(event, ensure_ascii=False) + "\n")
             stream.flush()
-
-
-class Fanout:
-    def __init__(self, *sinks: Callable[[dict], None]):
-        self.sinks = sinks
-
-    def __call__(self, event: dict) -> None:
-        for sink in self.sinks:
-            sink(event)

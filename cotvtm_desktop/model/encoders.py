@@ -13,6 +13,12 @@ from cotvtm_desktop.model.checkpoint import encoder_fingerprint
 from cotvtm_desktop.model.registry import loading
 
 
+def mean_direction(embeddings: torch.Tensor) -> torch.Tensor:
+    """E_v of a segment: the mean of its keyframes' unit CLIP embeddings, brought back to unit length (CLIP
+    compares by angle, and the training E_v are unit-length too)."""
+    return torch.nn.functional.normalize(embeddings.float().mean(dim=0), dim=-1)
+
+
 def _clip_tower(folder: Path, model_class, tower: str):
     """One tower of a full CLIP folder with its projection, and the projection's width."""
     config = CLIPConfig.from_pretrained(folder, local_files_only=True)
@@ -40,9 +46,7 @@ class ClipImageEncoder:
         return torch.nn.functional.normalize(features.float(), dim=-1)
 
     def segment_embedding(self, keyframes: list[np.ndarray]) -> torch.Tensor:
-        """E_v of a segment: the mean of its keyframes' unit CLIP embeddings, brought back to unit length (CLIP
-        compares by angle, and the training E_v are unit-length too)."""
-        return torch.nn.functional.normalize(self.embed(keyframes).mean(dim=0), dim=-1)
+        return mean_direction(self.embed(keyframes))
 
 
 class ClipTextEncoder:

@@ -17,7 +17,7 @@ from cotvtm_desktop.analysis.visual import VisualElements
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.segments import Segment
 from cotvtm_desktop.model.checkpoint import check_encoder, encoder_fingerprint, load_checkpoint
-from cotvtm_desktop.model.encoders import ClipImageEncoder
+from cotvtm_desktop.model.encoders import ClipImageEncoder, mean_direction
 from cotvtm_desktop.model.pipeline import CoTVTMPipeline
 from cotvtm_desktop.model.registry import ModelPaths
 from cotvtm_desktop.music.backend import SegmentMusic
@@ -166,9 +166,8 @@ class NeuralBackend:
 
     # --- helpers ------------------------------------------------------------------------------------------------
     def _segment_embedding(self, timeline: Timeline, segment: Segment) -> torch.Tensor:
-        """E_v: the mean of the segment's unit-length keyframe CLIP embeddings, back at unit length."""
-        rows = torch.from_numpy(timeline.keyframe_features[timeline.keyframes_between(segment.start, segment.end)])
-        return torch.nn.functional.normalize(rows.float().mean(dim=0), dim=-1)
+        rows = timeline.keyframe_features[timeline.keyframes_between(segment.start, segment.end)]
+        return mean_direction(torch.from_numpy(rows))
 
     def _cancelled(self) -> bool:
         return self._cancel is not None and self._cancel.is_set()

@@ -75,7 +75,7 @@ def _encode_batch(batch: list[dict], images: ClipImageEncoder, texts: ClipTextEn
     for i, record in enumerate(batch):  # a record with its own picture or video: E_v from that visual itself
         frames = _visual_frames(Path(record["path"])) if record.get("path") else []
         if frames:
-            visual[i] = torch.nn.functional.normalize(images.embed(frames).mean(0), dim=-1)
+            visual[i] = images.segment_embedding(frames)
     rationale_embeddings = rationale.embed([r["answer"].rationale_text(fields) for r in batch])
     states = decoder.text_states([r["answer"].music_description for r in batch], state_length)
     return visual.cpu(), rationale_embeddings.cpu(), states.states.float().cpu(), states.mask.cpu()
