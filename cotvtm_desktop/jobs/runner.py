@@ -1,7 +1,9 @@
 """One job: score one input file into one output file.
 
-probe -> scan (colour, motion, cuts, objects) -> segment plan -> visual elements -> briefs -> per-segment music
-(cached) -> stitch + original audio + loudness -> mux -> atomic rename -> manifest.
+prepare: probe -> scan (colour, motion, cuts, objects, backend features) -> segment plan -> visual elements ->
+         the backend's plan for every segment
+render:  per-segment music, cached in the work folder (by itself, or with other jobs' in one batch)
+finish:  stitch + original audio + loudness -> mux under a temporary name -> rename -> manifest
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from cotvtm_desktop.analysis import objects
 from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_video
 from cotvtm_desktop.analysis.visual import describe_segment
 from cotvtm_desktop.errors import Cancelled, OutputError, UserError
+from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
 from cotvtm_desktop.media import audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.music.backend import MusicBackend, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
