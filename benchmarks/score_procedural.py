@@ -64,7 +64,8 @@ def main() -> None:
         rows.append((seconds, wall, seconds / wall, rss, stages))
     print(f"\nprocedural backend, 1280x720 30 fps with audio, {os.cpu_count()} CPU cores")
     names = ("analysis", "music", "mixing", "writing")
-    print(f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  " + " ".join(f"{n:>9}" for n in names))
+    header = f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  "
+    print(header + " ".join(f"{n:>9}" for n in names))
     for seconds, wall, factor, rss, stages in rows:
         print(f"{seconds:>8} {wall:>8.2f} {factor:>11.1f} {rss:>13.0f}  "
               + " ".join(f"{stages[n]:>9.2f}" for n in names))

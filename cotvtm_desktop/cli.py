@@ -27,12 +27,14 @@ _SEGMENT = typer.Option(config.SEGMENT_SECONDS, "--segment-seconds", min=2.0, ma
                         help="Length of one music segment; boundaries snap to scene cuts within 3 s.")
 _LUFS = typer.Option(config.TARGET_LUFS, "--lufs", min=-40.0, max=-5.0, help="Integrated loudness of the result.")
 _REPLACE = typer.Option(False, "--replace-audio", help="Drop the original audio instead of ducking the music under it.")
-_DUCK = typer.Option(config.DUCK_DB, "--duck-db", min=0.0, max=40.0, help="How far the music dips under the original audio.")
+_DUCK = typer.Option(config.DUCK_DB, "--duck-db", min=0.0, max=40.0,
+                     help="How far the music dips under the original audio.")
 _SEED = typer.Option(config.SEED, "--seed", help="Same seed, same music.")
 _MIDI = typer.Option(False, "--midi", help="Also write the arrangement as a .mid next to the output.")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Replace outputs that already exist.")
 _RESUME = typer.Option(False, "--resume", help="Continue a run that was stopped, reusing its finished segments.")
-_DURATION = typer.Option(config.IMAGE_SECONDS, "--duration", min=2.0, max=600.0, help="Music length for an image input.")
+_DURATION = typer.Option(config.IMAGE_SECONDS, "--duration", min=2.0, max=600.0,
+                         help="Music length for an image input.")
 _CROSSFADE = typer.Option(config.CROSSFADE_SECONDS, "--crossfade", min=0.0, max=4.0,
                           help="Seconds of equal-power crossfade between segments.")
 _JSON = typer.Option(False, "--json-progress", help="Print one JSON event per line instead of progress bars.")
@@ -281,8 +283,8 @@ def _summary(results, folder: Path, out_dir: Path) -> None:
         table.add_column(column, overflow="fold")
     colours = {"done": "green", "skipped": "yellow", "failed": "red"}
     for r in results:
-        table.add_row(str(r.input.relative_to(folder)), f"[{colours[r.status]}]{r.status}[/]",
-                      str(r.output.relative_to(out_dir)) if r.status == "done" else r.reason.replace(f"{r.input}: ", ""))
+        detail = str(r.output.relative_to(out_dir)) if r.status == "done" else r.reason.replace(f"{r.input}: ", "")
+        table.add_row(str(r.input.relative_to(folder)), f"[{colours[r.status]}]{r.status}[/]", detail)
     err.print(table)
     counts = {s: sum(r.status == s for r in results) for s in colours}
     err.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")

@@ -32,8 +32,8 @@ def test_prompt_has_the_five_parts_in_order():
 
 def test_parse_repairs_fences_trailing_commas_and_stray_text():
     assert parse_answer(GOOD).music_elements.instruments == ["piano", "strings", "acoustic guitar"]
-    messy = "Sure!\n```json\n" + GOOD.replace('"rhythm": "slow, steady, gentle"}', '"rhythm": "slow, steady, gentle",}') \
-        + "\n```\nHope this helps."
+    trailing_comma = GOOD.replace('"rhythm": "slow, steady, gentle"}', '"rhythm": "slow, steady, gentle",}')
+    messy = "Sure!\n```json\n" + trailing_comma + "\n```\nHope this helps."
     assert parse_answer(messy).music_description.startswith("A soft piano melody")
     with pytest.raises(BadAnswer, match="no JSON"):
         parse_answer("The music should be calm.")

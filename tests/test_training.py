@@ -264,9 +264,10 @@ def test_audio_metrics_from_a_local_audio_model(embeddings, encoders, tmp_path):
     assert frechet_distance(same, same + 3) == pytest.approx(36, rel=0.05)  # mean shift of 3 in 4 dims
 
     audio_model = tmp_path / "audio-model"
-    Wav2Vec2Model(Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                                 conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3), num_feat_extract_layers=2,
-                                 num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)).save_pretrained(audio_model)
+    tiny = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                          conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3), num_feat_extract_layers=2,
+                          num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)
+    Wav2Vec2Model(tiny).save_pretrained(audio_model)
     Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(audio_model)
     folder, _ = embeddings
     out = tmp_path / "run"

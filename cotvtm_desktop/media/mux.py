@@ -28,8 +28,8 @@ AudioBlocks = Iterable[np.ndarray]
 
 
 def mux_video(info: MediaInfo, soundtrack: AudioBlocks, output: Path) -> bool:
-    """Mux `soundtrack` (stereo float blocks at the output rate) as the only audio of `info`'s video into mp4 `output`. Returns whether the video was
-    copied (True) or re-encoded (False)."""
+    """Mux `soundtrack` (stereo float blocks at the output rate) as the only audio of `info`'s video into mp4
+    `output`. Returns whether the video was copied (True) or re-encoded (False)."""
     copy = info.video_codec in MP4_COPYABLE_CODECS
     # Apple's players only open HEVC in mp4 under the 'hvc1' tag (iPhone videos are HEVC); ffmpeg would write 'hev1'
     tag = ["-tag:v", "hvc1"] if info.video_codec == "hevc" else []

@@ -263,4 +263,5 @@ def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPla
                 candidates = scale
             pitch = min(candidates, key=lambda p: abs(p - target))
             length = (onsets[i + 1] if i + 1 < len(onsets) else beats) - onset
-            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * (1.0 if onset % 1 == 0 else 0.85))
+            accent = 1.0 if onset % 1 == 0 else 0.85
+            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * accent)
