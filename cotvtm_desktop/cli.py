@@ -26,7 +26,8 @@ err = Console(stderr=True)
 _SEGMENT = typer.Option(config.SEGMENT_SECONDS, "--segment-seconds", min=2.0, max=30.0,
                         help="Length of one music segment; boundaries snap to scene cuts within 3 s.")
 _LUFS = typer.Option(config.TARGET_LUFS, "--lufs", min=-40.0, max=-5.0, help="Integrated loudness of the result.")
-_REPLACE = typer.Option(False, "--replace-audio", help="Drop the original audio instead of ducking the music under it.")
+_REPLACE = typer.Option(False, "--replace-audio",
+                        help="Drop the original audio instead of ducking the music under it.")
 _DUCK = typer.Option(config.DUCK_DB, "--duck-db", min=0.0, max=40.0,
                      help="How far the music dips under the original audio.")
 _SEED = typer.Option(config.SEED, "--seed", help="Same seed, same music.")
@@ -297,6 +298,12 @@ _DATA = typer.Option(..., "--data", help="Embedding set folder (from `cotvtm dat
 _OUT = typer.Option(..., "--out", help="Run folder: training state, metrics.csv, and checkpoint/ at the end.")
 _SEED_T = typer.Option(0, "--seed", help="Fixes the split, initialisation and batches.")
 _RESUME_T = typer.Option(False, "--resume", help="Continue the run in --out from its last finished epoch.")
+# both MLPs (RationaleMLP and the ablation's StateMLP) train with the paper's MLP settings
+_MLP_EPOCHS = typer.Option(config.MLP_TRAINING["epochs"], "--epochs")
+_MLP_BATCH = typer.Option(config.MLP_TRAINING["batch_size"], "--batch-size")
+_MLP_LR = typer.Option(config.MLP_TRAINING["lr"], "--lr")
+_MLP_HIDDEN = typer.Option(1024, "--hidden")
+_MLP_DROPOUT = typer.Option(0.2, "--dropout")
 
 
 def _report_epoch(metrics: dict) -> None:
@@ -305,11 +312,8 @@ def _report_epoch(metrics: dict) -> None:
 
 
 @train_app.command("mlp")
-def train_mlp_command(data: Path = _DATA, out: Path = _OUT,
-                      epochs: int = typer.Option(config.MLP_TRAINING["epochs"], "--epochs"),
-                      batch_size: int = typer.Option(config.MLP_TRAINING["batch_size"], "--batch-size"),
-                      lr: float = typer.Option(config.MLP_TRAINING["lr"], "--lr"),
-                      hidden: int = typer.Option(1024, "--hidden"), dropout: float = typer.Option(0.2, "--dropout"),
+def train_mlp_command(data: Path = _DATA, out: Path = _OUT, epochs: int = _MLP_EPOCHS, batch_size: int = _MLP_BATCH,
+                      lr: float = _MLP_LR, hidden: int = _MLP_HIDDEN, dropout: float = _MLP_DROPOUT,
                       seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
     """RationaleMLP: E_v -> E_r (MSE; AdamW at a constant rate)."""
     from cotvtm_desktop.train.trainer import Settings, train_mlp
@@ -335,6 +339,20 @@ def train_embeddiff_command(data: Path = _DATA, out: Path = _OUT,
     with _Reporting(None, False):
         folder = train_embeddiff(data, out, Settings(epochs, batch_size, lr, seed), width, layers, heads, rationale,
                                  resume, _report_epoch)
+        err.print(f"[green]checkpoint[/green] {folder}")
+
+
+@train_app.command("state-mlp")
+def train_state_mlp_command(data: Path = _DATA, out: Path = _OUT, epochs: int = _MLP_EPOCHS,
+                            batch_size: int = _MLP_BATCH, lr: float = _MLP_LR, hidden: int = _MLP_HIDDEN,
+                            dropout: float = _MLP_DROPOUT, seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+    """The paper's v -> MLP -> r -> MLP -> m ablation: an MLP from E_r to E_m instead of EmbedDiff; then the
+    checkpoint."""
+    from cotvtm_desktop.train.trainer import Settings, train_state_mlp
+
+    with _Reporting(None, False):
+        folder = train_state_mlp(data, out, Settings(epochs, batch_size, lr, seed), hidden, dropout, resume,
+                                 _report_epoch)
         err.print(f"[green]checkpoint[/green] {folder}")
 
 
@@ -462,24 +480,6 @@ def eval_command(checkpoint: Path = typer.Argument(..., help="A CoT-VTM checkpoi
         for key, value in result.items():
             table.add_row(key, str(value))
         err.print(table)
-
-
-@train_app.command("state-mlp")
-def train_state_mlp_command(data: Path = _DATA, out: Path = _OUT,
-                            epochs: int = typer.Option(config.MLP_TRAINING["epochs"], "--epochs"),
-                            batch_size: int = typer.Option(config.MLP_TRAINING["batch_size"], "--batch-size"),
-                            lr: float = typer.Option(config.MLP_TRAINING["lr"], "--lr"),
-                            hidden: int = typer.Option(1024, "--hidden"),
-                            dropout: float = typer.Option(0.2, "--dropout"),
-                            seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
-    """The paper's v -> MLP -> r -> MLP -> m ablation: an MLP from E_r to E_m instead of EmbedDiff; then the
-    checkpoint."""
-    from cotvtm_desktop.train.trainer import Settings, train_state_mlp
-
-    with _Reporting(None, False):
-        folder = train_state_mlp(data, out, Settings(epochs, batch_size, lr, seed), hidden, dropout, resume,
-                                 _report_epoch)
-        err.print(f"[green]checkpoint[/green] {folder}")
 
 
 def main() -> None:
