@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -19,7 +19,6 @@ class MusicBrief:
     intensity: float  # 0 quiet and sparse .. 1 loud and dense
     valence: float  # carried from the visual emotion; the arranger keeps one key per video unless it jumps
     arousal: float
-    prompt: str | None = field(default=None)  # a user's words for this segment (neural backend), if any
 
     @property
     def tonic(self) -> int:
@@ -27,8 +26,6 @@ class MusicBrief:
 
     def description(self) -> str:
         """One sentence in the style of the paper's music descriptions."""
-        if self.prompt:
-            return self.prompt
         lead, *rest = self.instruments
         accompaniment = f", accompanied by {_join(rest)}" if rest else ""
         mood = " and ".join(self.emotion[:2])

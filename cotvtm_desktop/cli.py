@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from cotvtm_desktop import __version__, config
-from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.errors import Cancelled, UserError
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output
 
@@ -67,18 +68,22 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-def _options(**values) -> ScoreOptions:
+def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
     """ScoreOptions from the CLI's values (the names match, but for a few spelled for the command line)."""
-    prompts = {}
+    from cotvtm_desktop.jobs.edits import read_segment_edits
+    from cotvtm_desktop.music.backend import SegmentEdit
+
+    edits = read_segment_edits(segments_file) if segments_file else {}
     for text in values.pop("prompt") or []:
         index, sep, words = text.partition("=")
         if not sep or not index.strip().isdigit() or int(index) < 1:
             raise UserError(f"--prompt {text!r}: write it as K=words, K the segment number from 1")
-        prompts[int(index) - 1] = words.strip()
+        edit = edits.get(int(index) - 1, SegmentEdit())
+        edits[int(index) - 1] = SegmentEdit(edit.seed, words.strip() or None, edit.brief)
     if values["musicgen_size"] not in config.MUSICGEN_MODEL_IDS:
         raise UserError(f"--musicgen-size {values['musicgen_size']!r}: choose small, medium or large")
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
-    return ScoreOptions(prompts=prompts, **{renamed.get(k, k): v for k, v in values.items()})
+    return ScoreOptions(segments=edits, **{renamed.get(k, k): v for k, v in values.items()})
 
 
 def _announce(backend: tuple, json_progress: bool) -> None:
@@ -119,22 +124,27 @@ def score(
     input: Path = typer.Argument(..., help="A video or image. A name starting with '-' goes after '--'."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: NAME.scored.mp4 beside the input "
                                           "(NAME.scored.m4a for an image; .wav/.flac/.mp4 also work)."),
+    segments: Optional[Path] = typer.Option(None, "--segments", help="A JSON file of per-segment edits (seed, "
+                                            "prompt, brief changes); see cotvtm_desktop/jobs/edits.py."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Keep the analysis and every segment's audio in this "
+                                        "folder and reuse them on the next run (only changed segments render)."),
     shared: dict = None,
 ) -> None:
     """Score one video or image: INPUT.scored.mp4 appears beside it."""
     from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.jobs.events import listen_for_cancel
     from cotvtm_desktop.jobs.runner import score as run_score
 
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
-        options = _options(**shared)
+        options = _options(segments, work_dir=work, **shared)
         target = output or default_output(input)
         chosen = choose_backend(options)
         _announce(chosen, json_progress)
         try:
             if events is not None:
-                run_score(input, target, options, events, backend=chosen)
+                run_score(input, target, options, events, listen_for_cancel(), backend=chosen)
             else:
                 with _Bars() as bars:
                     run_score(input, target, options, bars, backend=chosen)
@@ -157,6 +167,7 @@ def batch(
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.batch import run_batch
+    from cotvtm_desktop.jobs.events import listen_for_cancel
 
     json_progress = shared.pop("json_progress")
     with _Reporting(JsonLines() if json_progress else None, json_progress):
@@ -164,13 +175,61 @@ def batch(
         chosen = choose_backend(options)
         _announce(chosen, json_progress)
         if json_progress:
-            results = run_batch(folder, out_dir, options, recursive, JsonLines(), backend=chosen)
+            results = run_batch(folder, out_dir, options, recursive, JsonLines(), listen_for_cancel(),
+                                backend=chosen)
         else:
             with _Bars() as bars:
                 results = run_batch(folder, out_dir, options, recursive, bars, backend=chosen)
             _summary(results, folder, out_dir)
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
+
+
+@app.command()
+def gui(files: Optional[list[Path]] = typer.Argument(None, help="Videos, images or folders to queue.")) -> None:
+    """Open the desktop app."""
+    from importlib.util import find_spec
+
+    with _Reporting(None, False):
+        if find_spec("PySide6") is None:
+            raise UserError("the desktop app needs PySide6: pip install 'cotvtm-desktop[gui]'")
+        from cotvtm_desktop.gui.app import main as run_gui
+
+        raise typer.Exit(run_gui(files or []))
+
+
+@app.command()
+def inspect(
+    inputs: list[Path] = typer.Argument(..., help="Videos and images."),
+    thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Write JPEG thumbnails into this folder."),
+    at: Optional[list[float]] = typer.Option(None, "--at", help="Seconds to take thumbnails at (repeat); default: "
+                                             "one poster frame."),
+    height: int = typer.Option(96, "--height", min=16, max=1080, help="Thumbnail height in pixels."),
+) -> None:
+    """Describe videos and images, one JSON line each (the GUI and editor plugins read these)."""
+    import hashlib
+
+    from cotvtm_desktop.media.probe import probe
+    from cotvtm_desktop.media.thumbnails import save_thumbnail, thumbnail
+
+    emit = JsonLines()
+    for path in inputs:
+        try:
+            info = probe(path)
+            event = {"type": "media", "input": str(path), "kind": info.kind, "duration": round(info.duration, 3),
+                     "width": info.width, "height": info.height, "fps": round(info.fps, 3),
+                     "has_audio": info.has_audio, "thumbnails": []}
+            if thumbnails is not None:
+                name = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+                for t in at or [min(config.POSTER_SECONDS, info.duration / 2)]:
+                    target = thumbnails / f"{name}-{t:09.3f}-{height}.jpg"
+                    save_thumbnail(thumbnail(info, t, height), target)
+                    event["thumbnails"].append({"at": t, "path": str(target)})
+            emit(event)
+        except UserError as exc:
+            emit({"type": "error", "input": str(path), "message": str(exc)})
+        except OSError as exc:
+            emit({"type": "error", "input": str(path), "message": f"{thumbnails}: cannot write ({exc.strerror})"})
 
 
 models_app = typer.Typer(help="Model folders for the neural backend.", no_args_is_help=True)
@@ -180,13 +239,21 @@ app.add_typer(models_app, name="models")
 @models_app.command("check")
 def models_check(models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP,
                  musicgen: Optional[Path] = _MUSICGEN, cotvtm: Optional[Path] = _COTVTM,
-                 musicgen_size: str = _MUSICGEN_SIZE) -> None:
+                 musicgen_size: str = _MUSICGEN_SIZE,
+                 json_output: bool = typer.Option(False, "--json", help="One JSON line instead of a table.")) -> None:
     """List which model folders are present and which backend `--backend auto` will use, and why."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.model.registry import locate
 
-    with _Reporting(None, False):
+    with _Reporting(None, json_output):
         paths = locate(models, clip, musicgen, cotvtm, musicgen_size)
+        chosen = choose_backend(ScoreOptions(models_dir=models, clip=clip, musicgen=musicgen, cotvtm=cotvtm,
+                                             musicgen_size=musicgen_size))
+        if json_output:
+            JsonLines()({"type": "models", "input": "", "backend": chosen[0].name, "reason": chosen[1],
+                         **{name: {"folder": str(getattr(paths, name) or ""), "problem": paths.problems.get(name)}
+                            for name in ("clip", "musicgen", "cotvtm")}})
+            return
         table = Table(title="cotvtm models")
         for column in ("model", "folder", "status"):
             table.add_column(column, overflow="fold")
@@ -194,8 +261,6 @@ def models_check(models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP,
             found = getattr(paths, name)
             table.add_row(name, str(found or "-"), "[green]found[/]" if found else f"[red]{paths.problems[name]}[/]")
         err.print(table)
-        chosen = choose_backend(ScoreOptions(models_dir=models, clip=clip, musicgen=musicgen, cotvtm=cotvtm,
-                                             musicgen_size=musicgen_size))
         err.print(f"--backend auto uses {chosen[1]}", highlight=False)
 
 
@@ -224,6 +289,10 @@ class _Reporting:
         return self
 
     def __exit__(self, kind, exc, tb):
+        if isinstance(exc, Cancelled):
+            if self.json:
+                JsonLines()({"type": "cancelled", "input": str(exc.path or ""), "message": str(exc)})
+            raise typer.Exit(130)
         if isinstance(exc, UserError):
             if self.json:
                 JsonLines()({"type": "error", "input": str(exc.path or ""), "message": str(exc)})
@@ -231,6 +300,8 @@ class _Reporting:
                 err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(1)
         if isinstance(exc, KeyboardInterrupt):
+            if self.json:
+                JsonLines()({"type": "cancelled", "input": "", "message": "cancelled; no output was written"})
             err.print("[yellow]cancelled[/yellow]: no output was written; run again with --resume to continue")
             raise typer.Exit(130)
         return False
@@ -483,7 +554,13 @@ def eval_command(checkpoint: Path = typer.Argument(..., help="A CoT-VTM checkpoi
 
 
 def main() -> None:
+    # A terminated process (a GUI's stop button, `kill`) cleans up like Ctrl-C: no partial output is left.
+    signal.signal(signal.SIGTERM, _interrupt)
     app()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, m
 OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 OBJECT_TOP_K = 5
 IMAGE_SECONDS = 30.0  # music length for a still image unless --duration
+POSTER_SECONDS = 3.0  # a video's thumbnail shows this moment (or its middle, if shorter)
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

@@ -32,3 +32,4 @@ _isolated = Path(__file__).parent / ".isolated-home"
 os.environ["COTVTM_MODELS"] = str(_isolated / "models")
 os.environ["HF_HOME"] = str(_isolated / "hf")
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the GUI tests run without a display

@@ -57,7 +57,7 @@ def test_voice_leading_moves_little():
 
 def test_plan_keeps_one_key_and_bar_aligned_segments():
     briefs = [brief(key="D", tempo=110), brief(key="A", tempo=104, valence=0.65), brief(key="D", tempo=115)]
-    plans = plan_video([10.0, 12.3, 7.7], briefs, seed=0)
+    plans = plan_video([10.0, 12.3, 7.7], briefs, seeds=[0] * 3)
     assert {p.tonic for p in plans} == {2} and {p.mode for p in plans} == {"major"}
     for plan, seconds in zip(plans, [10.0, 12.3, 7.7]):
         assert plan.bars * plan.beats_per_bar * 60 / plan.bpm == pytest.approx(seconds)  # whole bars
@@ -68,13 +68,13 @@ def test_plan_keeps_one_key_and_bar_aligned_segments():
 
 def test_sharp_mood_change_gets_its_own_key():
     briefs = [brief(valence=0.8), brief(valence=0.8), brief(key="F", mode="minor", valence=0.1)]
-    plans = plan_video([10, 10, 10], briefs, seed=0)
+    plans = plan_video([10, 10, 10], briefs, seeds=[0] * 3)
     assert plans[0].mode == "major" and (plans[2].tonic, plans[2].mode) == (5, "minor")
 
 
 def test_arrangement_has_parts_and_a_cadence():
     b = brief()
-    plan = plan_video([10.0], [b], seed=3)[0]
+    plan = plan_video([10.0], [b], seeds=[3])[0]
     midi = arrange_segment(b, plan, seed=3)
     roles = {i.name for i in midi.instruments}
     assert {"melody", "chords", "bass", "drums"} <= roles
@@ -89,10 +89,10 @@ def test_arrangement_has_parts_and_a_cadence():
 
 def test_same_seed_same_music_other_seed_other_music():
     b = brief()
-    plan = plan_video([8.0], [b], seed=1)[0]
+    plan = plan_video([8.0], [b], seeds=[1])[0]
     one = render(b, plan, 8.0, 0.25, seed=1)
     again = render(b, plan, 8.0, 0.25, seed=1)
-    other = render(b, plan_video([8.0], [b], seed=2)[0], 8.0, 0.25, seed=2)
+    other = render(b, plan_video([8.0], [b], seeds=[2])[0], 8.0, 0.25, seed=2)
     assert np.array_equal(one, again)
     assert one.shape == other.shape == (int(8.5 * RATE), 2) and not np.allclose(one, other)
 
@@ -115,7 +115,7 @@ def onset_tempo(audio: np.ndarray, rate: int = RATE) -> float:
 @pytest.mark.parametrize("tempo", [72.0, 96.0, 128.0])
 def test_rendered_onsets_follow_the_brief_tempo(tempo):
     b = brief(tempo=tempo, intensity=0.7)
-    plan = plan_video([16.0], [b], seed=0)[0]
+    plan = plan_video([16.0], [b], seeds=[0])[0]
     audio = render(b, plan, 16.0, 0.0, seed=0)
     measured = onset_tempo(audio)
     ratios = [measured / plan.bpm * k for k in (0.5, 1, 2)]
@@ -127,14 +127,14 @@ def test_faster_brief_gives_more_onsets():
     slow, fast = brief(tempo=70, intensity=0.5), brief(tempo=130, intensity=0.5)
     counts = []
     for b in (slow, fast):
-        midi = arrange_segment(b, plan_video([12.0], [b], seed=0)[0], seed=0)
+        midi = arrange_segment(b, plan_video([12.0], [b], seeds=[0])[0], seed=0)
         counts.append(len({round(n.start, 2) for i in midi.instruments for n in i.notes}))
     assert counts[1] > 1.4 * counts[0]
 
 
 def test_midi_export_has_tempo_map_and_all_notes(tmp_path):
     briefs = [brief(tempo=90), brief(tempo=130, valence=0.75)]
-    plans = plan_video([10.0, 10.0], briefs, seed=0)
+    plans = plan_video([10.0, 10.0], briefs, seeds=[0] * 2)
     clips = [arrange_segment(b, p, 0) for b, p in zip(briefs, plans)]
     joined = join_segments(clips, [0.0, 10.0], [p.bpm for p in plans])
     path = tmp_path / "score.mid"

@@ -14,7 +14,7 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
     if options.backend not in BACKENDS:
         raise UserError(f"unknown backend {options.backend!r}; choose one of {', '.join(BACKENDS)}")
     if options.backend == "procedural":
-        return ProceduralBackend(options.seed), "procedural, as asked (--backend procedural)"
+        return ProceduralBackend(options.seed, options.segments), "procedural, as asked (--backend procedural)"
     try:
         return _neural(options), ("neural, as asked (--backend neural)" if options.backend == "neural"
                                   else "neural: all its models are present")
@@ -24,7 +24,7 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
                 raise UserError(f"the neural backend cannot run: {exc}. `cotvtm models check` shows what is "
                                 "missing") from None
             raise
-        return ProceduralBackend(options.seed), f"procedural, because the neural backend cannot run ({exc})"
+        return ProceduralBackend(options.seed, options.segments), f"procedural, because the neural backend cannot run ({exc})"
 
 
 class _Missing(UserError):
@@ -46,4 +46,4 @@ def _neural(options) -> MusicBackend:
         raise _Missing(paths.why_not())
     from cotvtm_desktop.music.neural import NeuralBackend
 
-    return NeuralBackend(paths, options.seed, options.device, options.continuity, options.prompts)
+    return NeuralBackend(paths, options.seed, options.device, options.continuity, options.segments)

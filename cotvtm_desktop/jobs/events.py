@@ -3,7 +3,11 @@ with --json-progress, into one JSON object per line for the GUI and editor plugi
 
 Event types: job_started, stage (analysing / rendering / mixing / writing), progress (fraction of the analysis),
 segment_done (index, count, cached, description), file_done, file_skipped, error (message); in a batch also
-batch_started, batch_item and batch_done (done / skipped / failed counts). Every event carries "type" and "input".
+batch_started, batch_item and batch_done (done / skipped / failed counts); cancelled when the job was stopped.
+Every event carries "type" and "input".
+
+A parent process cancels by writing the line `cancel` to the child's stdin (works the same on every OS): the job
+stops within a segment, leaves no partial output, emits `cancelled` and exits with status 130.
 """
 
 from __future__ import annotations
@@ -34,3 +38,21 @@ class JsonLines:
         with self._lock:
             stream.write(json.dumps(event, ensure_ascii=False) + "\n")
             stream.flush()
+
+
+def listen_for_cancel(stream: TextIO | None = None) -> threading.Event:
+    """An event set once the line `cancel` arrives on `stream` (stdin by default); read on a daemon thread, so a
+    closed or absent stdin simply never cancels."""
+    cancel = threading.Event()
+
+    def listen() -> None:
+        try:
+            for line in stream or sys.stdin:
+                if line.strip() == "cancel":
+                    cancel.set()
+                    return
+        except (OSError, ValueError):  # no stdin, or closed under us
+            return
+
+    threading.Thread(target=listen, name="cancel-listener", daemon=True).start()
+    return cancel

@@ -32,7 +32,7 @@ from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
 from cotvtm_desktop.media import audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.music.backend import MusicBackend, SegmentMusic
+from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
 
@@ -58,7 +58,8 @@ class ScoreOptions:
     musicgen_size: str = config.MUSICGEN_SIZE
     device: str = "auto"
     continuity: bool = True  # neural: each segment continues from the end of the one before
-    prompts: dict = field(default_factory=dict)  # neural: segment index -> the user's words for its music
+    segments: dict[int, SegmentEdit] = field(default_factory=dict)  # segment index (from 0) -> the user's edit
+    work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 
 
 def default_output(input_path: Path, out_dir: Path | None = None) -> Path:
@@ -101,9 +102,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     info = probe(input_path)
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
-    work = WorkDir(output)
+    work = WorkDir(output, options.work_dir)
     with _disk_errors(output):
-        work.prepare(options.resume)
+        work.prepare(options.resume or options.work_dir is not None)  # a given work folder is always reused
         warm_up()
         job = Job(info, output, options, events, cancel, work, backend, started)
         job.prepare()
@@ -167,7 +168,7 @@ class Job:
             manifest = self._manifest(loudness, copied)
             _write_atomic_text(manifest_path(self.output),
                                json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
-        if not self.options.keep_work:
+        if not (self.options.keep_work or self.options.work_dir):
             self.work.remove()
         self.events({"type": "file_done", "input": self.input, "output": str(self.output),
                      "seconds": manifest["timings"]["total"]})

@@ -15,8 +15,8 @@ from cotvtm_desktop import config
 
 
 class WorkDir:
-    def __init__(self, output: Path):
-        self.path = output.parent / config.WORK_DIR_NAME / output.name
+    def __init__(self, output: Path, path: Path | None = None):
+        self.path = path or output.parent / config.WORK_DIR_NAME / output.name
 
     def prepare(self, resume: bool) -> None:
         if not resume and self.path.exists():

@@ -9,6 +9,7 @@ segment can be regenerated without touching the others.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import pretty_midi
@@ -39,30 +40,63 @@ class SegmentPlan:
         return {**asdict(self), "bpm": round(self.bpm, 3), "progression": list(self.progression)}
 
 
-def plan_video(durations: list[float], briefs: list[MusicBrief], seed: int) -> list[SegmentPlan]:
+@dataclass(frozen=True)
+class _VideoContext:
+    valence: float
+    tonic: int
+    mode: str
+    bpm: float
+
+
+def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int],
+               edits: dict[int, tuple[MusicBrief, set[str]]] | None = None) -> list[SegmentPlan]:
+    """Every segment's plan. `seeds` holds each segment's seed (the video's, unless the user gave it its own),
+    which picks its chord progression: segments sharing a seed share a progression running on across them.
+    `edits` maps a segment index to (the user's brief for it, the fields they changed): that segment is planned
+    from it (a changed key, mode or tempo taken as given) in the same video context and at the same bar position,
+    so every other segment stays exactly as it was."""
     weights = np.array(durations)
     valence = float(np.average([b.valence for b in briefs], weights=weights))
     tonic_votes: dict[int, float] = {}
     for brief, weight in zip(briefs, weights):
         tonic_votes[brief.tonic] = tonic_votes.get(brief.tonic, 0.0) + weight
-    video_tonic = max(tonic_votes, key=tonic_votes.get)
-    video_mode = "major" if valence >= music_rules()["mode"]["major_from_valence"] else "minor"
-    base_bpm = _weighted_median([b.tempo_bpm for b in briefs], weights)
-    rng = np.random.default_rng(seed)
-    progressions = music_rules()["progressions"]
-    chosen = {mode: tuple(options[rng.integers(len(options))]) for mode, options in progressions.items()}
+    context = _VideoContext(
+        valence, max(tonic_votes, key=tonic_votes.get),
+        "major" if valence >= music_rules()["mode"]["major_from_valence"] else "minor",
+        _weighted_median([b.tempo_bpm for b in briefs], weights))
 
-    plans, bar_offset = [], 0
-    for i, (brief, duration) in enumerate(zip(briefs, durations)):
-        own_mood = abs(brief.valence - valence) > SHARP_MOOD_CHANGE
-        tonic, mode = (brief.tonic, brief.mode) if own_mood else (video_tonic, video_mode)
-        target = brief.tempo_bpm if abs(brief.tempo_bpm - base_bpm) / base_bpm > TEMPO_FAMILY else base_bpm
-        beats = music_rules()["genres"][brief.genre]["meter"]
-        bars = max(1, round(duration / (beats * 60.0 / target)))
-        plans.append(SegmentPlan(tonic, mode, bars * beats * 60.0 / duration, bars, beats, bar_offset,
-                                 chosen[mode], final=i == len(briefs) - 1))
-        bar_offset += bars
+    plans, bar_offset, edits = [], 0, edits or {}
+    for i, (brief, duration, seed) in enumerate(zip(briefs, durations, seeds)):
+        final = i == len(briefs) - 1
+        measured = _plan_segment(brief, duration, context, bar_offset, final, seed)
+        if i in edits:
+            edited, changed = edits[i]
+            plans.append(_plan_segment(edited, duration, context, bar_offset, final, seed, changed))
+        else:
+            plans.append(measured)
+        bar_offset += measured.bars
     return plans
+
+
+@lru_cache(maxsize=64)
+def _progressions(seed: int) -> dict[str, tuple[int, ...]]:
+    """The chord progression a seed picks for each mode."""
+    rng = np.random.default_rng(seed)
+    return {mode: tuple(options[rng.integers(len(options))]) for mode, options in music_rules()["progressions"].items()}
+
+
+def _plan_segment(brief: MusicBrief, duration: float, context: _VideoContext, bar_offset: int, final: bool,
+                  seed: int, given: set[str] = frozenset()) -> SegmentPlan:
+    own_mood = abs(brief.valence - context.valence) > SHARP_MOOD_CHANGE or {"key", "mode"} & given
+    tonic, mode = (brief.tonic, brief.mode) if own_mood else (context.tonic, context.mode)
+    if "tempo_bpm" in given or abs(brief.tempo_bpm - context.bpm) / context.bpm > TEMPO_FAMILY:
+        target = brief.tempo_bpm
+    else:
+        target = context.bpm
+    beats = music_rules()["genres"][brief.genre]["meter"]
+    bars = max(1, round(duration / (beats * 60.0 / target)))
+    return SegmentPlan(tonic, mode, bars * beats * 60.0 / duration, bars, beats, bar_offset,
+                       _progressions(seed)[mode], final)
 
 
 def _weighted_median(values: list[float], weights: np.ndarray) -> float:

@@ -14,6 +14,20 @@ from cotvtm_desktop.analysis.visual import VisualElements
 from cotvtm_desktop.media.segments import Segment
 
 
+@dataclass(frozen=True)
+class SegmentEdit:
+    """What the user changed about one segment (GUI or `--segments FILE`): its own seed, words for its music (the
+    neural backend decodes them instead of E_m), or changes to its music brief (procedural backend: genre,
+    tempo_bpm, key, mode, intensity). Unedited segments are left exactly as they were."""
+
+    seed: int | None = None
+    prompt: str | None = None
+    brief: dict = field(default_factory=dict)
+
+    def seed_or(self, default: int) -> int:
+        return default if self.seed is None else self.seed
+
+
 @dataclass
 class SegmentMusic:
     """One segment's music as planned: what it will be (description, manifest details) and its cache key."""

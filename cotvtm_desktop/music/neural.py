@@ -20,10 +20,10 @@ from cotvtm_desktop.model.checkpoint import check_encoder, encoder_fingerprint, 
 from cotvtm_desktop.model.encoders import ClipImageEncoder, mean_direction
 from cotvtm_desktop.model.pipeline import CoTVTMPipeline
 from cotvtm_desktop.model.registry import ModelPaths
-from cotvtm_desktop.music.backend import SegmentMusic
+from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic
 from cotvtm_desktop.music.musicgen import MAX_SECONDS_PER_CALL, Conditioning, MusicGen
 
-BACKEND_VERSION = 1  # bump when generation changes, so cached segment audio is not reused
+BACKEND_VERSION = 2  # bump when generation changes, so cached segment audio is not reused
 
 
 def resolve_device(device: str) -> str:
@@ -39,9 +39,13 @@ class NeuralBackend:
     makes_midi = False
 
     def __init__(self, paths: ModelPaths, seed: int = config.SEED, device: str = "auto", continuity: bool = True,
-                 prompts: dict[int, str] | None = None, steps: int | None = None,
+                 edits: dict[int, SegmentEdit] | None = None, steps: int | None = None,
                  guidance: float = config.MUSICGEN_GUIDANCE):
-        self.seed, self.continuity, self.prompts = seed, continuity, dict(prompts or {})
+        self.seed, self.continuity, self.edits = seed, continuity, dict(edits or {})
+        changed = sorted(i + 1 for i, e in self.edits.items() if e.brief)
+        if changed:
+            raise UserError(f"segment {', '.join(map(str, changed))}: the neural backend has no music brief to "
+                            "edit; give the segment a prompt in words instead, or use --backend procedural")
         self.steps, self.guidance = steps, guidance
         self.device = resolve_device(device)
         self.checkpoint = load_checkpoint(paths.cotvtm)
@@ -73,15 +77,20 @@ class NeuralBackend:
         length = self.checkpoint.config.state_length
         plan, previous_key = [], ""
         for i, segment in enumerate(segments):
+            edit = self.edits.get(segment.index, SegmentEdit())
+            seed = edit.seed_or(self.seed)
             row = Conditioning(conditioning.states[i:i + 1], conditioning.mask[i:i + 1])
-            prompt = self.prompts.get(segment.index)
-            if prompt:  # the user's words replace E_m for this segment
-                row = self.musicgen.text_states([prompt], length)
-            key = self._cache_key(visual[i], prompt, segment.duration, padding, previous_key)
+            if edit.prompt:  # the user's words replace E_m for this segment
+                row = self.musicgen.text_states([edit.prompt], length)
+            elif edit.seed is not None:  # its own draw from EmbedDiff
+                row = self.pipeline(visual[i:i + 1], steps=self.steps,
+                                    generator=torch.Generator().manual_seed(seed))
+                descriptions[i] = self.pipeline.describe(row)[0]
+            key = self._cache_key(visual[i], edit.prompt, seed, segment.duration, padding, previous_key)
             previous_key = key if self.continuity else ""
-            details = {"visual": visuals[i].to_json(),
-                       "description_source": "your prompt" if prompt else "nearest training description"}
-            plan.append(SegmentMusic(segment, prompt or descriptions[i], key, details, row))
+            details = {"visual": visuals[i].to_json(), "seed": seed,
+                       "description_source": "your prompt" if edit.prompt else "nearest training description"}
+            plan.append(SegmentMusic(segment, edit.prompt or descriptions[i], key, details, (row, seed)))
         return plan
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
@@ -97,8 +106,9 @@ class NeuralBackend:
         if not self.continuity:  # every segment at once, one generate call
             seconds = [plan[i].segment.duration + 2 * padding for i in todo]
             if max(seconds) <= MAX_SECONDS_PER_CALL:
-                rows = [plan[i].state for i in todo]
+                rows = [plan[i].state[0] for i in todo]
                 batch = Conditioning(*_stack_rows(rows))
+                torch.manual_seed(plan[todo[0]].state[1])  # MusicGen samples from torch's global generator
                 audio = self.musicgen.generate(batch, max(seconds), self.guidance, on_step=steps_of(todo[0]),
                                                cancel=cancel)
                 if self._cancelled():
@@ -113,7 +123,8 @@ class NeuralBackend:
                 before = rendered.get(i - 1)
                 before = before if before is not None else cached(i - 1)
                 prompt = _continuation_prompt(before, padding, self.sample_rate) if before is not None else None
-            audio = self._generate_long(plan[i].state, plan[i].segment.duration + 2 * padding, prompt,
+            torch.manual_seed(plan[i].state[1])
+            audio = self._generate_long(plan[i].state[0], plan[i].segment.duration + 2 * padding, prompt,
                                         steps_of(i))
             if self._cancelled():
                 return
@@ -136,7 +147,8 @@ class NeuralBackend:
             for group in _chunks(self._continuation_groups(jobs, rows, rendered), config.NEURAL_MAX_BATCH):
                 prompts = [prompt for _, _, prompt in group]
                 seconds = [jobs[j][0][i].segment.duration + 2 * jobs[j][2] for j, i, _ in group]
-                batch = Conditioning(*_stack_rows([jobs[j][0][i].state for j, i, _ in group]))
+                batch = Conditioning(*_stack_rows([jobs[j][0][i].state[0] for j, i, _ in group]))
+                torch.manual_seed(jobs[group[0][0]][0][group[0][1]].state[1])
                 progress = None if on_step is None else (lambda step, total, g=group: [
                     on_step(j, i, step, total) for j, i, _ in g])
                 audio = self.musicgen.generate(batch, max(seconds), self.guidance, on_step=progress, cancel=cancel,
@@ -188,9 +200,9 @@ class NeuralBackend:
             prompt = audio[-int(config.CONTINUITY_SECONDS * self.sample_rate):]
         return np.concatenate(pieces)[:round(seconds * self.sample_rate)]
 
-    def _cache_key(self, visual: torch.Tensor, prompt: str | None, seconds: float, padding: float,
+    def _cache_key(self, visual: torch.Tensor, prompt: str | None, seed: int, seconds: float, padding: float,
                    previous: str) -> str:
-        payload = json.dumps([BACKEND_VERSION, self._identity, self.seed, self.guidance, self.steps,
+        payload = json.dumps([BACKEND_VERSION, self._identity, seed, self.guidance, self.steps,
                               self.continuity, prompt, round(seconds, 4), padding, previous,
                               hashlib.sha256(visual.numpy().tobytes()).hexdigest()])
         return hashlib.sha256(payload.encode()).hexdigest()[:20]

@@ -4,6 +4,7 @@ resources/music_rules.json, and step 3 (a description) through MusicBrief.descri
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -11,7 +12,11 @@ import numpy as np
 from cotvtm_desktop import config
 from cotvtm_desktop.analysis.colour import COLOUR_NAMES
 from cotvtm_desktop.analysis.visual import VisualElements
-from cotvtm_desktop.brief import MusicBrief
+from cotvtm_desktop.brief import NOTE_NAMES, MusicBrief
+from cotvtm_desktop.errors import UserError
+
+EDITABLE = ("genre", "tempo_bpm", "key", "mode", "intensity")  # what a user may change in a segment's brief
+TEMPO_RANGE = (40.0, 220.0)
 
 
 @lru_cache(maxsize=1)
@@ -55,15 +60,11 @@ def reason(visual: VisualElements) -> MusicBrief:
     emotion = next(row["words"] for row in rules["music_emotion_words"]
                    if row["valence"][0] <= visual.valence <= row["valence"][1]
                    and row["arousal"][0] <= visual.arousal <= row["arousal"][1])
-    roles = ("melody", "chords", "bass", "pad")
-    instruments = list(dict.fromkeys(genre["instruments"][r][1] for r in roles if genre["instruments"][r]))
-    if genre["drums"]:
-        instruments.append("drums")
     i = rules["intensity"]
     intensity = float(np.clip(i["bias"] + i["arousal"] * visual.arousal + i["brightness"] * visual.brightness, 0, 1))
     return MusicBrief(
         genre=name,
-        instruments=instruments,
+        instruments=instruments_of(genre),
         emotion=list(emotion),
         rhythm=_words(rules["rhythm_words"], visual.arousal),
         tempo_bpm=tempo_for(genre, visual.arousal),
@@ -73,3 +74,39 @@ def reason(visual: VisualElements) -> MusicBrief:
         valence=visual.valence,
         arousal=visual.arousal,
     )
+
+
+def instruments_of(genre: dict) -> list[str]:
+    """A genre's instruments by display name, lead first."""
+    roles = ("melody", "chords", "bass", "pad")
+    names = list(dict.fromkeys(genre["instruments"][r][1] for r in roles if genre["instruments"][r]))
+    return names + ["drums"] if genre["drums"] else names
+
+
+def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
+    """`brief` with a user's changes (a subset of EDITABLE), checked; a new genre brings its instruments."""
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise UserError(f"a segment's brief cannot set {', '.join(unknown)}; it can set {', '.join(EDITABLE)}")
+    genres = music_rules()["genres"]
+    if "genre" in changes and changes["genre"] not in genres:
+        raise UserError(f"unknown genre {changes['genre']!r}; choose one of {', '.join(genres)}")
+    if "key" in changes and changes["key"] not in NOTE_NAMES:
+        raise UserError(f"unknown key {changes['key']!r}; choose one of {', '.join(NOTE_NAMES)}")
+    if "mode" in changes and changes["mode"] not in ("major", "minor"):
+        raise UserError(f"unknown mode {changes['mode']!r}; choose major or minor")
+    if "tempo_bpm" in changes and not TEMPO_RANGE[0] <= _number(changes, "tempo_bpm") <= TEMPO_RANGE[1]:
+        raise UserError(f"tempo_bpm {changes['tempo_bpm']} is outside {TEMPO_RANGE[0]:g}-{TEMPO_RANGE[1]:g} BPM")
+    if "intensity" in changes and not 0.0 <= _number(changes, "intensity") <= 1.0:
+        raise UserError(f"intensity {changes['intensity']} is outside 0-1")
+    edited = replace(brief, **{k: float(v) if k in ("tempo_bpm", "intensity") else v for k, v in changes.items()})
+    if "genre" in changes:
+        edited = replace(edited, instruments=instruments_of(genres[changes["genre"]]))
+    return edited
+
+
+def _number(changes: dict, name: str) -> float:
+    try:
+        return float(changes[name])
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, not {changes[name]!r}") from None

@@ -1,0 +1,109 @@
+"""Play the selected item with its new soundtrack before exporting.
+
+Qt Multimedia (from PySide6-Addons) plays video and sound. Where it cannot load (on Linux it needs the PulseAudio
+client library, libpulse0), the pane shows the item's picture and says why it cannot play.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QStackedLayout, QVBoxLayout, QWidget
+
+from cotvtm_desktop.gui.queue import QueueItem
+
+
+def _multimedia():
+    """(QMediaPlayer, QAudioOutput, QVideoWidget or None) or the reason they cannot be used."""
+    try:
+        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+    except ImportError as exc:
+        return f"Qt Multimedia could not load ({exc}); on Linux install libpulse0"
+    try:
+        from PySide6.QtMultimediaWidgets import QVideoWidget
+    except ImportError:
+        QVideoWidget = None
+    return QMediaPlayer, QAudioOutput, QVideoWidget
+
+
+class PreviewPane(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.player = None
+        layout = QVBoxLayout(self)
+        self.stack = QStackedLayout()
+        self.picture = QLabel("No preview yet", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(320, 180)
+        self.stack.addWidget(self.picture)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        controls = QHBoxLayout()
+        self.play_button = QPushButton("Play")
+        self.play_button.setEnabled(False)
+        self.position = QSlider(Qt.Orientation.Horizontal)
+        self.position.setEnabled(False)
+        controls.addWidget(self.play_button)
+        controls.addWidget(self.position, 1)
+        layout.addLayout(self.stack, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.note)
+        found = _multimedia()
+        if isinstance(found, str):
+            self.unavailable = found
+            self.note.setText(f"Playback unavailable: {found}. The exported file plays in any player.")
+            return
+        self.unavailable = ""
+        player_class, audio_class, video_class = found
+        self.player = player_class(self)
+        self.audio = audio_class(self)
+        self.player.setAudioOutput(self.audio)
+        if video_class is not None:
+            self.video = video_class()
+            self.stack.addWidget(self.video)
+            self.player.setVideoOutput(self.video)
+        else:
+            self.video = None
+            self.note.setText("Video playback unavailable (Qt Multimedia Widgets missing): sound only.")
+        self.play_button.clicked.connect(self.toggle)
+        self.player.durationChanged.connect(lambda ms: self.position.setRange(0, ms))
+        self.player.positionChanged.connect(self._moved)
+        self.position.sliderMoved.connect(self.player.setPosition)
+        self.player.errorOccurred.connect(lambda error, text: self.note.setText(f"Cannot play the preview: {text}"))
+
+    def show_item(self, item: QueueItem | None) -> None:
+        """The item's picture, and its preview loaded for playing where there is one."""
+        self.stop()
+        picture = QPixmap(item.thumbnail) if item and item.thumbnail else QPixmap()
+        if picture.isNull():
+            self.picture.setText("Preview to hear the music" if item else "No file selected")
+        else:
+            self.picture.setPixmap(picture.scaled(480, 270, Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.SmoothTransformation))
+        self.stack.setCurrentWidget(self.picture)
+        ready = bool(item and item.preview and self.player is not None)
+        self.play_button.setEnabled(ready)
+        self.position.setEnabled(ready)
+        if ready:
+            self.player.setSource(QUrl.fromLocalFile(item.preview))
+
+    def toggle(self) -> None:
+        if self.player is None:
+            return
+        if self.player.playbackState() == self.player.PlaybackState.PlayingState:
+            self.player.pause()
+            self.play_button.setText("Play")
+        else:
+            if self.video is not None:
+                self.stack.setCurrentWidget(self.video)
+            self.player.play()
+            self.play_button.setText("Pause")
+
+    def stop(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+            self.player.setSource(QUrl())
+        self.play_button.setText("Play")
+
+    def _moved(self, ms: int) -> None:
+        if not self.position.isSliderDown():
+            self.position.setValue(ms)

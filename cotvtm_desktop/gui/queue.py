@@ -1,0 +1,209 @@
+"""The queue: the inputs the user added, each with its segments and the user's edits, kept as JSON in the app's
+data folder so it survives a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
+from PySide6.QtGui import QPixmap
+
+from cotvtm_desktop import config
+
+QUEUE_FILE = "queue.json"
+QUEUE_VERSION = 1
+THUMB_HEIGHT = 48
+
+
+@dataclass
+class SegmentState:
+    """One segment as the last preview made it, plus what the user changed."""
+
+    index: int  # from 0
+    start: float
+    end: float
+    description: str = ""
+    brief: dict | None = None  # the procedural backend's music elements
+    seed: int | None = None  # the seed its music was made with
+    thumbnail: str = ""
+    locked: bool = False  # keeps its seed and brief whatever else changes
+    edit_seed: int | None = None
+    prompt: str = ""
+    brief_changes: dict = field(default_factory=dict)
+
+    def edit(self) -> dict:
+        """This segment's entry in the `--segments` file (empty when the user changed nothing)."""
+        entry = {}
+        seed = self.edit_seed if self.edit_seed is not None else (self.seed if self.locked else None)
+        if seed is not None:
+            entry["seed"] = seed
+        if self.prompt:
+            entry["prompt"] = self.prompt
+        if self.brief_changes:
+            entry["brief"] = dict(self.brief_changes)
+        return entry
+
+
+@dataclass
+class QueueItem:
+    path: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    kind: str = ""  # "video" or "image" once inspected
+    duration: float = 0.0
+    thumbnail: str = ""
+    status: str = "checking"  # checking, ready, working, preview ready, exported, failed, cancelled
+    message: str = ""
+    progress: float = 0.0
+    output: str = ""  # the exported file
+    preview: str = ""  # the last preview render
+    segments: list[SegmentState] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def edits(self) -> dict:
+        """The `cotvtm score --segments` file's content for this item."""
+        return {"segments": {str(s.index + 1): s.edit() for s in self.segments if s.edit()}}
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "QueueItem":
+        known = {f.name for f in fields(cls)}
+        item = cls(**{k: v for k, v in data.items() if k in known and k != "segments"})
+        segment_fields = {f.name for f in fields(SegmentState)}
+        item.segments = [SegmentState(**{k: v for k, v in s.items() if k in segment_fields})
+                         for s in data.get("segments", [])]
+        if item.status in ("checking", "working"):  # the app closed while it ran: nothing of it survived
+            item.status, item.progress = ("ready" if item.kind else "checking"), 0.0
+        return item
+
+
+def media_files(paths: list[Path]) -> list[Path]:
+    """The videos and images among `paths`, folders expanded (recursively, sorted)."""
+    wanted = config.VIDEO_EXTENSIONS + config.IMAGE_EXTENSIONS
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
+                            and config.WORK_DIR_NAME not in p.parts)
+        else:  # a file named by the user is queued whatever it is: inspecting it says why it cannot be scored
+            found.append(path)
+    return found
+
+
+class QueueModel(QAbstractTableModel):
+    """The queue as a table: name (with thumbnail), duration, status."""
+
+    COLUMNS = ("File", "Duration", "Status")
+
+    def __init__(self, store: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.items: list[QueueItem] = []
+        self._pixmaps: dict[str, QPixmap] = {}
+
+    # --- contents -------------------------------------------------------------------------------------------------
+    def add(self, paths: list[Path]) -> list[QueueItem]:
+        """Queue the media files among `paths` not already queued; returns the new items."""
+        queued = {str(Path(i.path).resolve()) for i in self.items}
+        new = []
+        for path in media_files(paths):
+            key = str(path.resolve())
+            if key not in queued:
+                queued.add(key)
+                new.append(QueueItem(str(path.resolve())))
+        if new:
+            self.beginInsertRows(QModelIndex(), len(self.items), len(self.items) + len(new) - 1)
+            self.items += new
+            self.endInsertRows()
+            self.save()
+        return new
+
+    def remove(self, item: QueueItem) -> None:
+        row = self.items.index(item)
+        self.beginRemoveRows(QModelIndex(), row, row)
+        self.items.pop(row)
+        self.endRemoveRows()
+        self.save()
+
+    def by_id(self, item_id: str) -> QueueItem | None:
+        return next((i for i in self.items if i.id == item_id), None)
+
+    def changed(self, item: QueueItem, persist: bool = True) -> None:
+        row = self.items.index(item)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+        if persist:
+            self.save()
+
+    # --- persistence ----------------------------------------------------------------------------------------------
+    def save(self) -> None:
+        self.store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.store.with_name(f".{self.store.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"version": QUEUE_VERSION, "items": [i.to_json() for i in self.items]}, indent=1),
+                       encoding="utf-8")
+        tmp.replace(self.store)
+
+    def load(self) -> None:
+        try:
+            data = json.loads(self.store.read_text(encoding="utf-8"))
+            items = [QueueItem.from_json(d) for d in data.get("items", [])]
+        except (OSError, ValueError, TypeError):
+            items = []  # no queue yet, or an unreadable one: start empty
+        self.beginResetModel()
+        self.items = items
+        self.endResetModel()
+
+    # --- QAbstractTableModel --------------------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (item.name, format_duration(item) if item.kind else "…", status_text(item))[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return item.message or item.path
+        if role == Qt.ItemDataRole.DecorationRole and column == 0 and item.thumbnail:
+            return self._pixmap(item.thumbnail)
+        if role == Qt.ItemDataRole.UserRole:
+            return item
+        return None
+
+    def _pixmap(self, path: str) -> QPixmap:
+        if path not in self._pixmaps:
+            picture = QPixmap(path)
+            self._pixmaps[path] = picture.scaledToHeight(THUMB_HEIGHT, Qt.TransformationMode.SmoothTransformation)
+        return self._pixmaps[path]
+
+
+def format_duration(item: QueueItem) -> str:
+    if item.kind == "image":
+        return "image"
+    minutes, seconds = divmod(round(item.duration), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def status_text(item: QueueItem) -> str:
+    if item.status == "working":
+        return f"working {round(100 * item.progress)} %"
+    if item.status in ("failed", "skipped") and item.message:
+        return f"{item.status}: {item.message}"
+    return item.status

@@ -1,0 +1,126 @@
+"""The segment strip: one tile per segment with its picture, time range and music, and the buttons that steer it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout,
+                               QWidget)
+
+from cotvtm_desktop.gui.queue import QueueItem, SegmentState
+
+TILE_WIDTH = 260
+
+
+def time_range(segment: SegmentState) -> str:
+    return f"{_clock(segment.start)}–{_clock(segment.end)}"
+
+
+def brief_summary(segment: SegmentState) -> str:
+    """genre · tempo · key, with the user's changes applied."""
+    brief = {**(segment.brief or {}), **segment.brief_changes}
+    if not brief:
+        return ""
+    parts = [brief.get("genre", ""), f"{round(float(brief.get('tempo_bpm', 0)))} BPM",
+             f"{brief.get('key', '')} {brief.get('mode', '')}".strip()]
+    return " · ".join(p for p in parts if p)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"
+
+
+class SegmentTile(QFrame):
+    regenerate = Signal(int)
+    edit = Signal(int)
+    lock = Signal(int, bool)
+
+    def __init__(self, segment: SegmentState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.index = segment.index
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFixedWidth(TILE_WIDTH)
+        layout = QVBoxLayout(self)
+        self.picture = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.picture.setFixedHeight(76)
+        if segment.thumbnail:
+            self.picture.setPixmap(QPixmap(segment.thumbnail).scaledToHeight(72,
+                                                                              Qt.TransformationMode.SmoothTransformation))
+        self.title = QLabel(f"<b>{segment.index + 1}</b>  {time_range(segment)}")
+        self.state = QLabel("")
+        self.summary = QLabel(brief_summary(segment))
+        changed = segment.prompt or segment.brief_changes or segment.edit_seed is not None
+        self.description = QLabel(segment.prompt or segment.description)
+        self.description.setWordWrap(True)
+        self.description.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.description.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.description.setToolTip(segment.description)
+        if changed:
+            self.state.setText("edited: preview to hear it")
+        buttons = QHBoxLayout()
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setToolTip("New music for this segment only (a new seed)")
+        self.edit_button = QPushButton("Edit…")
+        self.lock_button = QPushButton("Lock")
+        self.lock_button.setCheckable(True)
+        self.lock_button.setChecked(segment.locked)
+        self.lock_button.setToolTip("Keep this segment's music whatever else changes")
+        for button in (self.regenerate_button, self.edit_button, self.lock_button):
+            buttons.addWidget(button)
+        self.regenerate_button.clicked.connect(lambda: self.regenerate.emit(self.index))
+        self.edit_button.clicked.connect(lambda: self.edit.emit(self.index))
+        self.lock_button.toggled.connect(lambda on: self.lock.emit(self.index, on))
+        self._locked(segment.locked)
+        for widget in (self.picture, self.title, self.summary, self.description, self.state):
+            layout.addWidget(widget)
+        layout.addLayout(buttons)
+
+    def _locked(self, locked: bool) -> None:
+        self.regenerate_button.setEnabled(not locked)
+        self.edit_button.setEnabled(not locked)
+        self.lock_button.setText("Locked" if locked else "Lock")
+
+    def set_state(self, text: str) -> None:
+        self.state.setText(text)
+
+
+class SegmentStrip(QScrollArea):
+    """All tiles of the selected item, side by side, scrolling sideways."""
+
+    regenerate = Signal(int)
+    edit = Signal(int)
+    lock = Signal(int, bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tiles: list[SegmentTile] = []
+        self.item_id = ""
+        self.show_item(None)
+
+    def show_item(self, item: QueueItem | None) -> None:
+        self.item_id = item.id if item else ""
+        content = QWidget()
+        row = QHBoxLayout(content)
+        self.tiles = []
+        if item is None or not item.segments:
+            hint = "Select a file and press Preview: its segments appear here, each with its music." if item else \
+                "Add videos or images (drop them here, or Add…), then Preview."
+            row.addWidget(QLabel(hint, alignment=Qt.AlignmentFlag.AlignCenter))
+        else:
+            for segment in item.segments:
+                tile = SegmentTile(segment)
+                tile.regenerate.connect(self.regenerate)
+                tile.edit.connect(self.edit)
+                tile.lock.connect(self.lock)
+                tile.lock.connect(lambda index, on, t=tile: t._locked(on))
+                self.tiles.append(tile)
+                row.addWidget(tile)
+            row.addStretch(1)
+        self.setWidget(content)
+
+    def set_segment_state(self, index: int, text: str) -> None:
+        if 0 <= index < len(self.tiles):
+            self.tiles[index].set_state(text)

@@ -1,0 +1,78 @@
+"""The app's settings: what the user chose, persisted with QSettings, and the CLI options they stand for."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+from cotvtm_desktop import config
+
+LOUDNESS_PRESETS = {-14.0: "−14 LUFS (streaming platforms)", -16.0: "−16 LUFS (phones, web; default)",
+                    -23.0: "−23 LUFS (broadcast, EBU R128)"}
+BACKENDS = ("auto", "procedural", "neural")
+DEVICES = ("auto", "cpu", "cuda")
+NAME_FIELD = "{name}"
+
+
+@dataclass
+class Settings:
+    backend: str = "auto"
+    models_dir: str = ""  # empty: $COTVTM_MODELS or ~/.cotvtm/models, and the Hugging Face cache
+    device: str = "auto"
+    segment_seconds: float = config.SEGMENT_SECONDS
+    keep_original_audio: bool = True
+    duck_db: float = config.DUCK_DB
+    lufs: float = config.TARGET_LUFS
+    crossfade: float = config.CROSSFADE_SECONDS
+    seed: int = config.SEED
+    output_dir: str = ""  # empty: beside each input
+    naming: str = NAME_FIELD + config.OUTPUT_SUFFIX  # the output's name without extension
+    midi: bool = False
+    replace_existing: bool = False
+
+    @classmethod
+    def load(cls, store: QSettings) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            default = f.default
+            raw = store.value(f.name, default)
+            values[f.name] = _as_type(raw, default)
+        return cls(**values)
+
+    def save(self, store: QSettings) -> None:
+        for name, value in asdict(self).items():
+            store.setValue(name, value)
+        store.sync()
+
+    def output_for(self, input_path: Path, kind: str) -> Path:
+        """Where an input's export goes."""
+        extension = config.IMAGE_OUTPUT_EXTENSION if kind == "image" else ".mp4"
+        stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, input_path.stem)
+        folder = Path(self.output_dir) if self.output_dir else input_path.parent
+        return folder / f"{stem}{extension}"
+
+    def score_args(self) -> list[str]:
+        """The `cotvtm score` options these settings stand for."""
+        args = ["--backend", self.backend, "--device", self.device, "--segment-seconds", f"{self.segment_seconds:g}",
+                "--lufs", f"{self.lufs:g}", "--duck-db", f"{self.duck_db:g}", "--crossfade", f"{self.crossfade:g}",
+                "--seed", str(self.seed)]
+        if self.models_dir:
+            args += ["--models", self.models_dir]
+        if not self.keep_original_audio:
+            args.append("--replace-audio")
+        return args
+
+    def models_args(self) -> list[str]:
+        return ["--models", self.models_dir] if self.models_dir else []
+
+
+def _as_type(raw, default):
+    """QSettings' ini files give strings back; turn them into the default's type (the default if unreadable)."""
+    if isinstance(default, bool):
+        return raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
+    try:
+        return type(default)(raw)
+    except (TypeError, ValueError):
+        return default

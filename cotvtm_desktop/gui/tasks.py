@@ -1,0 +1,244 @@
+"""What the app asks of the CLI: inspect inputs, render a preview, export. One scoring job runs at a time (each
+loads models and fills the CPU); inspections run beside it. Every job is a `cotvtm … --json-progress` child."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from cotvtm_desktop.gui.cli_process import CliProcess
+from cotvtm_desktop.gui.queue import QueueItem, QueueModel, SegmentState
+from cotvtm_desktop.gui.settings import Settings
+
+SEGMENT_THUMB_HEIGHT = 72
+# share of an item's progress bar each stage fills: analysis, then segments, then mixing and writing
+_ANALYSIS, _RENDER = 0.3, 0.6
+
+
+class TaskRunner(QObject):
+    """Queues preview and export jobs and keeps the queue's items up to date from their events."""
+
+    segments_changed = Signal(str)  # item id: its segment strip has new content
+    segment_progress = Signal(str, int, str)  # item id, segment index, "rendering" / "done"
+    overall = Signal(float, str)  # fraction of the current run of jobs, and what is happening
+    idle = Signal()
+
+    def __init__(self, model: QueueModel, settings: Callable[[], Settings], data_dir: Path,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.model, self.settings, self.data_dir = model, settings, data_dir
+        self.pending: deque[tuple[str, str]] = deque()  # (kind, item id); kind "preview" or "export"
+        self.current: CliProcess | None = None
+        self.current_item: QueueItem | None = None
+        self.inspections: list[CliProcess] = []
+        self._run_total = 0
+        self._run_done = 0
+
+    # --- paths ----------------------------------------------------------------------------------------------------
+    def work_dir(self, item: QueueItem) -> Path:
+        return self.data_dir / "work" / item.id
+
+    def preview_path(self, item: QueueItem) -> Path:
+        return self.data_dir / "previews" / f"{item.id}.mp4"
+
+    def thumbs_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    # --- asking for work ------------------------------------------------------------------------------------------
+    def inspect(self, items: list[QueueItem], at: list[float] | None = None) -> None:
+        """Duration, kind and a thumbnail for each item (or, with `at`, one item's segment pictures)."""
+        if not items:
+            return
+        args = ["inspect", *[i.path for i in items], "--thumbnails", str(self.thumbs_dir())]
+        if at is not None:
+            args += [a for t in at for a in ("--at", f"{t:.3f}")] + ["--height", str(SEGMENT_THUMB_HEIGHT)]
+        process = CliProcess(args, self)
+        by_path = {i.path: i for i in items}
+        process.event.connect(lambda e: self._inspected(by_path, e, at is not None))
+        process.finished.connect(lambda status, message: self._inspection_done(process, by_path, status, message))
+        self.inspections.append(process)
+        process.start()
+
+    def preview(self, item: QueueItem) -> None:
+        self._enqueue("preview", [item])
+
+    def export(self, items: list[QueueItem]) -> None:
+        self._enqueue("export", items)
+
+    def regenerate(self, item: QueueItem, index: int) -> None:
+        """A new seed for one segment; the preview re-renders it alone (the others come from the work folder)."""
+        segment = item.segments[index]
+        if segment.locked:
+            return
+        segment.edit_seed = random.randrange(1, 2**31)
+        self.model.changed(item)
+        self.preview(item)
+
+    def busy(self) -> bool:
+        return self.current is not None or bool(self.pending)
+
+    def cancel(self) -> None:
+        """Stop the running job (no partial file is left) and drop what was waiting."""
+        for kind, item_id in self.pending:
+            item = self.model.by_id(item_id)
+            if item is not None and item.status == "queued":
+                item.status = "cancelled"
+                self.model.changed(item)
+        self.pending.clear()
+        if self.current is not None:
+            self.current.cancel()
+
+    def shut_down(self, msecs: int) -> None:
+        """Cancel everything and wait for the running job to clean up (the app is closing)."""
+        self.cancel()
+        for process in list(self.inspections):
+            process.kill()
+        if self.current is not None:
+            self.current.wait(msecs)
+
+    # --- running --------------------------------------------------------------------------------------------------
+    def _enqueue(self, kind: str, items: list[QueueItem]) -> None:
+        for item in items:
+            if item.status == "failed" and not item.kind:
+                continue  # not a usable input: inspecting it already said why
+            if (kind, item.id) not in self.pending:
+                self.pending.append((kind, item.id))
+                self._run_total += 1
+                if self.current_item is not item:
+                    item.status, item.progress, item.message = "queued", 0.0, ""
+                    self.model.changed(item)
+        self._next()
+
+    def _next(self) -> None:
+        if self.current is not None:
+            return
+        while self.pending:
+            kind, item_id = self.pending.popleft()
+            item = self.model.by_id(item_id)
+            if item is None:
+                continue
+            if self._start(kind, item):
+                return
+        self._run_total = self._run_done = 0
+        self.overall.emit(1.0, "")
+        self.idle.emit()
+
+    def _start(self, kind: str, item: QueueItem) -> bool:
+        settings = self.settings()
+        edits = self.data_dir / "edits" / f"{item.id}.json"
+        edits.parent.mkdir(parents=True, exist_ok=True)
+        edits.write_text(json.dumps(item.edits(), indent=1), encoding="utf-8")
+        if kind == "preview":
+            output = self.preview_path(item)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            extra = ["--overwrite"]
+        else:
+            output = settings.output_for(Path(item.path), item.kind)
+            if output.exists() and not settings.replace_existing:
+                self._finish_item(item, "skipped", f"{output.name} already exists (Settings › Replace existing "
+                                  "outputs)")
+                self._run_done += 1
+                return False
+            extra = (["--overwrite"] if settings.replace_existing else []) + (["--midi"] if settings.midi else [])
+        args = ["score", item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
+                "--json-progress", *settings.score_args(), *extra]
+        self.current, self.current_item = CliProcess(args, self), item
+        self.current.event.connect(lambda event: self._on_event(kind, item, event))
+        self.current.finished.connect(lambda status, message: self._on_finished(kind, item, output, status, message))
+        item.status, item.progress, item.message = "working", 0.0, ""
+        self.model.changed(item)
+        self._report(item, "Previewing" if kind == "preview" else "Exporting")
+        self.current.start()
+        return True
+
+    def _on_event(self, kind: str, item: QueueItem, event: dict) -> None:
+        kind_of = event.get("type")
+        if kind_of == "progress" and event.get("stage") == "analysing":
+            item.progress = _ANALYSIS * event["fraction"]
+        elif kind_of == "progress" and event.get("stage") == "rendering":
+            done = (event["segment"] - 1 + event["fraction"]) / event["count"]
+            item.progress = _ANALYSIS + _RENDER * done
+            self.segment_progress.emit(item.id, event["segment"] - 1, "rendering")
+        elif kind_of == "segment_done":
+            item.progress = _ANALYSIS + _RENDER * event["index"] / event["count"]
+            self.segment_progress.emit(item.id, event["index"] - 1, "done")
+        elif kind_of == "stage" and event.get("stage") in ("mixing", "writing"):
+            item.progress = max(item.progress, _ANALYSIS + _RENDER)
+        else:
+            return
+        self.model.changed(item, persist=False)
+        self._report(item, "Previewing" if kind == "preview" else "Exporting")
+
+    def _on_finished(self, kind: str, item: QueueItem, output: Path, status: str, message: str) -> None:
+        self.current, self.current_item = None, None
+        self._run_done += 1
+        if status == "ok" and kind == "preview":
+            item.preview = str(output)
+            self._read_manifest(item, output.with_suffix(".json"))
+            self._finish_item(item, "preview ready", "")
+            self.segments_changed.emit(item.id)
+            self.inspect([item], [(s.start + s.end) / 2 for s in item.segments])
+        elif status == "ok":
+            item.output = str(output)
+            self._finish_item(item, "exported", str(output))
+        else:
+            self._finish_item(item, status, message)
+        self._next()
+
+    def _finish_item(self, item: QueueItem, status: str, message: str) -> None:
+        item.status, item.message = status, message
+        item.progress = 1.0 if status in ("preview ready", "exported") else 0.0
+        self.model.changed(item)
+
+    def _report(self, item: QueueItem, verb: str) -> None:
+        fraction = (self._run_done + item.progress) / max(self._run_total, 1)
+        self.overall.emit(fraction, f"{verb} {item.name} ({self._run_done + 1} of {self._run_total})")
+
+    def _read_manifest(self, item: QueueItem, path: Path) -> None:
+        """The preview's segments, keeping the user's edits where the segment is still the same."""
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        before = {(s.index, round(s.start, 2), round(s.end, 2)): s for s in item.segments}
+        segments = []
+        for entry in manifest["segments"]:
+            index = entry["index"]
+            fresh = SegmentState(index, entry["start"], entry["end"], entry.get("description", ""),
+                                 entry.get("brief"), entry.get("seed"))
+            old = before.get((index, round(fresh.start, 2), round(fresh.end, 2)))
+            if old is not None:
+                fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
+                fresh.brief_changes, fresh.thumbnail = old.brief_changes, old.thumbnail
+            segments.append(fresh)
+        item.segments = segments
+
+    # --- inspection results ---------------------------------------------------------------------------------------
+    def _inspected(self, by_path: dict[str, QueueItem], event: dict, segment_pictures: bool) -> None:
+        item = by_path.get(event.get("input"))
+        if item is None:
+            return
+        if event.get("type") == "error":
+            item.status, item.message = "failed", event.get("message", "")
+        elif segment_pictures:
+            pictures = event.get("thumbnails", [])
+            for segment, picture in zip(item.segments, pictures):
+                segment.thumbnail = picture["path"]
+            self.segments_changed.emit(item.id)
+        else:
+            item.kind, item.duration = event["kind"], event["duration"]
+            item.thumbnail = (event.get("thumbnails") or [{}])[0].get("path", "")
+            if item.status == "checking":
+                item.status = "ready"
+        self.model.changed(item)
+
+    def _inspection_done(self, process: CliProcess, by_path: dict[str, QueueItem], status: str,
+                         message: str) -> None:
+        self.inspections.remove(process)
+        for item in by_path.values():
+            if item.status == "checking":  # the inspector itself failed
+                item.status, item.message = "failed", message or "could not be inspected"
+                self.model.changed(item)
+        process.deleteLater()

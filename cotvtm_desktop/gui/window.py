@@ -1,0 +1,255 @@
+"""The main window: the queue on the left; the selected file's preview and segment strip on the right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QSplitter, QTableView, QToolBar)
+
+from cotvtm_desktop import __version__, config
+from cotvtm_desktop.gui.preview import PreviewPane
+from cotvtm_desktop.gui.queue import QUEUE_FILE, THUMB_HEIGHT, QueueItem, QueueModel
+from cotvtm_desktop.gui.segment_dialog import SegmentDialog
+from cotvtm_desktop.gui.segment_strip import SegmentStrip
+from cotvtm_desktop.gui.settings import Settings
+from cotvtm_desktop.gui.settings_dialog import SettingsDialog
+from cotvtm_desktop.gui.tasks import TaskRunner
+
+CLOSE_WAIT_MS = 20000  # how long closing waits for a cancelled job to clean up
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: QSettings, data_dir: Path):
+        super().__init__()
+        self.store, self.data_dir = store, data_dir
+        self.settings = Settings.load(store)
+        self.setWindowTitle(f"cotvtm {__version__}: music for your videos")
+        self.setAcceptDrops(True)
+        self.resize(1280, 720)  # fits a 1366×768 screen with its panel
+
+        self.queue = QueueModel(data_dir / QUEUE_FILE, self)
+        self.queue.load()
+        self.tasks = TaskRunner(self.queue, lambda: self.settings, data_dir, self)
+
+        self.table = QTableView()
+        self.table.setModel(self.queue)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(54)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(0, 230)
+        header.resizeSection(1, 64)
+        self.table.setIconSize(QSize(round(THUMB_HEIGHT * 16 / 9), THUMB_HEIGHT))
+        self.table.selectionModel().selectionChanged.connect(self._selected)
+        self.preview = PreviewPane()
+        self.strip = SegmentStrip()
+        self.strip.setMinimumHeight(300)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.preview)
+        right.addWidget(self.strip)
+        right.setSizes([400, 300])
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(right)
+        split.setSizes([460, 820])
+        self.setCentralWidget(split)
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(320)
+        self.progress.setVisible(False)
+        self.activity = QLabel("")
+        self.statusBar().addWidget(self.activity, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+        self._actions()
+
+        self.strip.regenerate.connect(self._regenerate)
+        self.strip.edit.connect(self._edit_segment)
+        self.strip.lock.connect(self._lock)
+        self.tasks.segments_changed.connect(self._segments_changed)
+        self.tasks.segment_progress.connect(self._segment_progress)
+        self.tasks.overall.connect(self._overall)
+        self.queue.dataChanged.connect(lambda *_: self._update_actions())
+        self.tasks.inspect([i for i in self.queue.items if not i.kind and i.status == "checking"])
+        self._update_actions()
+
+    # --- actions --------------------------------------------------------------------------------------------------
+    def _actions(self) -> None:
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+
+        def action(text: str, shortcut, slot, tip: str) -> QAction:
+            act = QAction(text, self)
+            act.setShortcut(QKeySequence(shortcut))
+            act.setToolTip(f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})")
+            act.triggered.connect(slot)
+            bar.addAction(act)
+            return act
+
+        self.add_action = action("Add…", QKeySequence.StandardKey.Open, self._add_files, "Add videos or images")
+        self.add_folder_action = action("Add folder…", "Ctrl+Shift+O", self._add_folder, "Add a folder")
+        self.remove_action = action("Remove", QKeySequence.StandardKey.Delete, self._remove, "Remove from the queue")
+        bar.addSeparator()
+        self.preview_action = action("Preview", "Ctrl+P", self._preview, "Make the music and play it")
+        self.export_action = action("Export", "Ctrl+E", self._export, "Write the selected file's scored copy")
+        self.export_all_action = action("Export all", "Ctrl+Shift+E", self._export_all, "Export every file")
+        self.cancel_action = action("Cancel", "Esc", self.tasks.cancel, "Stop the running job")
+        bar.addSeparator()
+        self.open_action = action("Open output folder", "Ctrl+Shift+F", self._open_output, "Show the exported file")
+        self.settings_action = action("Settings…", QKeySequence.StandardKey.Preferences, self._edit_settings,
+                                      "Backend, loudness, output folder")
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+
+    def _update_actions(self) -> None:
+        item = self.selected()
+        usable = item is not None and bool(item.kind) and item.status != "working"
+        busy = self.tasks.busy()
+        self.preview_action.setEnabled(usable)
+        self.export_action.setEnabled(usable)
+        self.export_all_action.setEnabled(any(i.kind for i in self.queue.items))
+        self.remove_action.setEnabled(item is not None and item.status not in ("working", "queued"))
+        self.cancel_action.setEnabled(busy)
+        self.open_action.setEnabled(item is not None and bool(item.output))
+        for tile in self.strip.tiles:
+            locked = tile.lock_button.isChecked()
+            tile.regenerate_button.setEnabled(not busy and not locked)
+            tile.edit_button.setEnabled(not busy and not locked)
+
+    # --- queue ----------------------------------------------------------------------------------------------------
+    def add_paths(self, paths: list[Path]) -> list[QueueItem]:
+        new = self.queue.add(paths)
+        self.tasks.inspect(new)
+        if new and self.selected() is None:
+            self.table.selectRow(self.queue.items.index(new[0]))
+        self.activity.setText(f"Added {len(new)} file{'s' if len(new) != 1 else ''}" if new else
+                              "Nothing new to add (already queued, or no videos or images there)")
+        return new
+
+    def selected(self) -> QueueItem | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.queue.items[rows[0].row()] if rows else None
+
+    def _add_files(self) -> None:
+        patterns = " ".join(f"*{e}" for e in config.VIDEO_EXTENSIONS + config.IMAGE_EXTENSIONS)
+        files, _ = QFileDialog.getOpenFileNames(self, "Add videos or images", "", f"Videos and images ({patterns})")
+        self.add_paths([Path(f) for f in files])
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of videos and images")
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def _remove(self) -> None:
+        item = self.selected()
+        if item is not None and item.status not in ("working", "queued"):
+            self.queue.remove(item)
+
+    def _selected(self, *_) -> None:
+        item = self.selected()
+        self.preview.show_item(item)
+        self.strip.show_item(item)
+        self._update_actions()
+
+    # --- jobs -----------------------------------------------------------------------------------------------------
+    def _preview(self) -> None:
+        item = self.selected()
+        if item is not None:
+            self.preview.stop()
+            self.tasks.preview(item)
+            self._update_actions()
+
+    def _export(self) -> None:
+        item = self.selected()
+        if item is not None:
+            self.tasks.export([item])
+            self._update_actions()
+
+    def _export_all(self) -> None:
+        self.tasks.export([i for i in self.queue.items if i.kind])
+        self._update_actions()
+
+    def _open_output(self) -> None:
+        item = self.selected()
+        if item is not None and item.output:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(item.output).parent)))
+
+    def _overall(self, fraction: float, text: str) -> None:
+        self.progress.setVisible(bool(text))
+        self.progress.setValue(round(100 * fraction))
+        self.activity.setText(text or "Ready")
+        self._update_actions()
+
+    def _segments_changed(self, item_id: str) -> None:
+        item = self.selected()
+        if item is not None and item.id == item_id:
+            self.strip.show_item(item)
+            self.preview.show_item(item)
+            self._update_actions()
+
+    def _segment_progress(self, item_id: str, index: int, state: str) -> None:
+        if self.strip.item_id == item_id:
+            self.strip.set_segment_state(index, "rendering…" if state == "rendering" else "new music")
+
+    # --- segments -------------------------------------------------------------------------------------------------
+    def _regenerate(self, index: int) -> None:
+        item = self.selected()
+        if item is not None and not self.tasks.busy():
+            self.preview.stop()
+            self.tasks.regenerate(item, index)
+            self.strip.set_segment_state(index, "queued for new music")
+            self._update_actions()
+
+    def _edit_segment(self, index: int) -> None:
+        item = self.selected()
+        if item is None:
+            return
+        segment = item.segments[index]
+        dialog = SegmentDialog(segment, self)
+        if dialog.exec():
+            segment.brief_changes, segment.prompt = dialog.changes(), dialog.prompt()
+            self.queue.changed(item)
+            self.strip.show_item(item)
+            self._update_actions()
+
+    def _lock(self, index: int, locked: bool) -> None:
+        item = self.selected()
+        if item is not None:
+            item.segments[index].locked = locked
+            self.queue.changed(item)
+            self._update_actions()
+
+    # --- settings -------------------------------------------------------------------------------------------------
+    def _edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.settings = dialog.settings()
+            self.settings.save(self.store)
+
+    # --- drag and drop, closing -----------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.add_paths(paths)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.tasks.busy():
+            answer = QMessageBox.question(self, "A job is running", "Stop the running job and quit? Nothing "
+                                          "half-written is left behind; its finished segments are kept.")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.tasks.shut_down(CLOSE_WAIT_MS)
+        self.preview.stop()
+        self.queue.save()
+        event.accept()
+

@@ -1,0 +1,55 @@
+"""Per-segment edits from a file (`cotvtm score --segments FILE`), the way the GUI hands them to the CLI.
+
+    {"segments": {"3": {"seed": 7, "prompt": "a slow cello lament", "brief": {"genre": "rock", "tempo_bpm": 120}}}}
+
+Segment numbers count from 1, as everywhere a user sees them. `seed` gives the segment its own draw, `prompt`
+steers it in words (neural backend), `brief` changes its music elements (procedural backend; see
+reasoning/rules.py EDITABLE). Segments not named keep the video's seed and their measured brief.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.music.backend import SegmentEdit
+
+FIELDS = ("seed", "prompt", "brief")
+
+
+def read_segment_edits(path: Path) -> dict[int, SegmentEdit]:
+    """Segment index (from 0) -> its edit, or a UserError naming the file and what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("no such segments file", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the segments file ({exc})", path) from None
+    segments = data.get("segments") if isinstance(data, dict) else None
+    if not isinstance(segments, dict):
+        raise UserError('expected {"segments": {"1": {...}, ...}}', path)
+    return {_index(number, path): _edit(number, fields, path) for number, fields in segments.items()}
+
+
+def _index(number: str, path: Path) -> int:
+    if not str(number).isdigit() or int(number) < 1:
+        raise UserError(f"segment {number!r}: segments are numbered from 1", path)
+    return int(number) - 1
+
+
+def _edit(number: str, fields: object, path: Path) -> SegmentEdit:
+    where = f"segment {number}"
+    if not isinstance(fields, dict):
+        raise UserError(f"{where}: expected an object with {', '.join(FIELDS)}", path)
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise UserError(f"{where}: unknown field {', '.join(unknown)} (known: {', '.join(FIELDS)})", path)
+    seed, prompt, brief = fields.get("seed"), fields.get("prompt"), fields.get("brief") or {}
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise UserError(f"{where}: seed must be a whole number ≥ 0", path)
+    if prompt is not None and not isinstance(prompt, str):
+        raise UserError(f"{where}: prompt must be text", path)
+    if not isinstance(brief, dict):
+        raise UserError(f"{where}: brief must be an object", path)
+    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief))

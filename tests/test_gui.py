@@ -1,0 +1,248 @@
+"""The desktop app, driven as a user would (offscreen): it runs real `cotvtm` child processes on the procedural
+backend, so every job here is the product's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from cotvtm_desktop.gui.settings import Settings  # noqa: E402
+from cotvtm_desktop.gui.window import MainWindow  # noqa: E402
+from media import make_two_shot_video, make_video, streams  # noqa: E402
+
+JOB_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def app_home(tmp_path) -> tuple[QSettings, Path]:
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    Settings(backend="procedural").save(store)
+    return store, tmp_path / "data"
+
+
+@pytest.fixture
+def window(qtbot, app_home):
+    win = MainWindow(*app_home)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.tasks.shut_down(20000)
+
+
+@pytest.fixture(scope="module")
+def two_shots(tmp_path_factory) -> Path:
+    """25 s, a cut at 12 s: two segments."""
+    return make_two_shot_video(tmp_path_factory.mktemp("gui") / "two shots.mp4", "orange", "navy", 12.0, 25.0)
+
+
+def drop(window: MainWindow, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def wait_inspected(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: all(i.status != "checking" for i in window.queue.items), timeout=JOB_TIMEOUT_MS)
+
+
+def wait_idle(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: not window.tasks.busy(), timeout=JOB_TIMEOUT_MS)
+
+
+def preview(qtbot, window: MainWindow, row: int = 0):
+    window.table.selectRow(row)
+    item = window.selected()
+    window.preview_action.trigger()
+    wait_idle(qtbot, window)
+    assert item.status == "preview ready", item.message
+    return item
+
+
+def segment_audio(window: MainWindow, item) -> dict[int, np.ndarray]:
+    files = sorted(window.tasks.work_dir(item).glob("segment-*.wav"))
+    return {int(f.name.split("-")[1]): soundfile.read(f, dtype="float32")[0] for f in files}
+
+
+def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, window, tmp_path, clip12):
+    folder = tmp_path / "holiday"
+    (folder / "day two").mkdir(parents=True)
+    make_video(folder / "day two" / "beach.mp4", 3, audio=False)
+    (folder / "notes.txt").write_text("not media")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip12.read_bytes()[:3000])  # a truncated copy
+    drop(window, [clip12, folder, broken])
+    drop(window, [clip12])  # already queued: not added twice
+    names = [i.name for i in window.queue.items]
+    assert names == [clip12.name, "beach.mp4", "broken.mp4"]
+    wait_inspected(qtbot, window)
+    good, beach, bad = window.queue.items
+    assert (good.kind, round(good.duration), good.status) == ("video", 12, "ready")
+    assert Path(good.thumbnail).is_file() and round(beach.duration) == 3
+    assert bad.status == "failed" and "broken.mp4" in bad.message and "re-copy" in bad.message
+    assert "failed" in window.queue.data(window.queue.index(2, 2))
+    window.table.selectRow(2)
+    assert not window.preview_action.isEnabled()  # nothing to preview in a broken file
+
+
+def test_settings_round_trip_through_an_ini_file(tmp_path):
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    chosen = Settings(backend="neural", models_dir="/models", device="cpu", segment_seconds=8.0,
+                      keep_original_audio=False, duck_db=6.0, lufs=-23.0, crossfade=1.0, seed=42,
+                      output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, replace_existing=True)
+    chosen.save(store)
+    again = Settings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert again == chosen
+    assert Settings.load(QSettings(str(tmp_path / "none.ini"), QSettings.Format.IniFormat)) == Settings()
+    args = again.score_args()
+    for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
+                        ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6")):
+        assert args[args.index(flag) + 1] == value
+    assert "--replace-audio" in args
+    assert again.output_for(Path("/videos/trip.mov"), "video") == tmp_path / "out" / "trip-music.mp4"
+    assert Settings().output_for(Path("/p/cat.jpg"), "image") == Path("/p/cat.scored.m4a")
+
+
+def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, tmp_path):
+    out = tmp_path / "exports"
+    window.settings.output_dir = str(out)
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    seen = {"overall": [], "segments": []}
+    window.tasks.overall.connect(lambda fraction, text: seen["overall"].append((fraction, text)))
+    window.tasks.segment_progress.connect(lambda item, index, state: seen["segments"].append((index, state)))
+    item = preview(qtbot, window)
+    assert (0, "done") in seen["segments"] and (1, "done") in seen["segments"]
+    fractions = [f for f, text in seen["overall"] if text]
+    assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1
+    assert any(text.startswith("Previewing two shots.mp4") for _, text in seen["overall"])
+    assert Path(item.preview).is_file() and len(item.segments) == 2
+    assert [round(s.end) for s in item.segments] == [12, 25]  # the boundary sits on the scene cut
+    assert all(s.description and s.brief for s in item.segments)
+    qtbot.waitUntil(lambda: all(s.thumbnail for s in item.segments), timeout=JOB_TIMEOUT_MS)
+    assert len(window.strip.tiles) == 2 and "0:12.0" in window.strip.tiles[0].title.text()
+
+    window.export_action.trigger()
+    wait_idle(qtbot, window)
+    output = out / "two shots.scored.mp4"
+    assert item.status == "exported" and item.output == str(output)
+    info = streams(output)
+    assert abs(info["duration"] - 25.0) < 0.1 and info["audio"] == "aac" and info["video"] == "h264"
+    assert window.open_action.isEnabled()
+    assert not list(out.glob(".*partial*"))
+
+    window.export_action.trigger()  # exists and replacing is off: skipped, and said so
+    wait_idle(qtbot, window)
+    assert item.status == "skipped" and "already exists" in item.message
+
+
+def test_regenerating_one_segment_changes_only_its_audio(qtbot, window, two_shots):
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    before = segment_audio(window, item)
+    assert sorted(before) == [0, 1]
+    window.strip.tiles[1].regenerate_button.click()
+    wait_idle(qtbot, window)
+    assert item.status == "preview ready"
+    after = segment_audio(window, item)
+    assert np.array_equal(before[0], after[0])  # untouched, sample for sample
+    assert before[1].shape == after[1].shape and not np.array_equal(before[1], after[1])
+    assert item.segments[1].seed == item.segments[1].edit_seed != 0
+
+    window.strip.tiles[1].lock_button.click()  # locked: a new video seed leaves it alone, the other changes
+    assert item.segments[1].locked and not window.strip.tiles[1].regenerate_button.isEnabled()
+    window.settings.seed = 99
+    preview(qtbot, window)
+    locked = segment_audio(window, item)
+    assert np.array_equal(locked[1], after[1]) and not np.array_equal(locked[0], after[0])
+
+
+def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, monkeypatch):
+    from cotvtm_desktop.gui import window as window_module
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    first = item.segments[0]
+    new_genre = "rock" if first.brief["genre"] != "rock" else "ambient"
+
+    class Accepting(window_module.SegmentDialog):
+        def exec(self) -> int:
+            self.genre.setCurrentText(new_genre)
+            self.tempo.setValue(150)
+            return 1
+
+    monkeypatch.setattr(window_module, "SegmentDialog", Accepting)
+    window.strip.tiles[0].edit_button.click()
+    assert first.brief_changes == {"genre": new_genre, "tempo_bpm": 150}
+    assert "edited" in window.strip.tiles[0].state.text()
+    preview(qtbot, window)
+    edited = item.segments[0]
+    assert edited.brief["genre"] == new_genre and edited.brief["tempo_bpm"] == 150
+    assert new_genre in edited.description and edited.brief_changes  # the edit is kept for later renders
+    assert json.loads((window.tasks.data_dir / "edits" / f"{item.id}.json").read_text()) == {
+        "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}}}}
+
+
+def test_cancel_mid_job_leaves_no_output(qtbot, window, tmp_path):
+    long_video = make_video(tmp_path / "long.mp4", 60, size="640x360")
+    out = tmp_path / "exports"
+    window.settings.output_dir = str(out)
+    drop(window, [long_video])
+    wait_inspected(qtbot, window)
+    window.table.selectRow(0)
+    item = window.selected()
+    window.export_action.trigger()
+    qtbot.waitUntil(lambda: item.progress > 0, timeout=JOB_TIMEOUT_MS)
+    assert window.cancel_action.isEnabled()
+    window.cancel_action.trigger()
+    wait_idle(qtbot, window)
+    assert item.status == "cancelled"
+    assert not out.exists() or not any(out.iterdir())  # neither the video nor a partial file
+
+
+def test_errors_are_shown_per_item_with_the_cli_message(qtbot, window, clip12, tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    window.settings.output_dir = str(blocker / "sub")  # a folder cannot be made inside a file
+    drop(window, [clip12])
+    wait_inspected(qtbot, window)
+    window.table.selectRow(0)
+    window.export_action.trigger()
+    wait_idle(qtbot, window)
+    item = window.selected()
+    assert item.status == "failed" and "a file" in item.message
+
+
+def test_queue_survives_a_restart_and_closing_during_a_job_asks_then_cancels(qtbot, app_home, two_shots,
+                                                                          monkeypatch):
+    first = MainWindow(*app_home)
+    qtbot.addWidget(first)
+    drop(first, [two_shots])
+    wait_inspected(qtbot, first)
+    first.table.selectRow(0)
+    first.preview_action.trigger()
+    qtbot.waitUntil(lambda: first.queue.items[0].status == "working", timeout=JOB_TIMEOUT_MS)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    assert not first.close() and first.tasks.busy() and asked  # "No" keeps the window and the job
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert first.close()
+    assert not first.tasks.busy() or first.tasks.current is None or not first.tasks.current.running()
+
+    again = MainWindow(*app_home)
+    qtbot.addWidget(again)
+    item = again.queue.items[0]
+    assert item.path == str(two_shots.resolve()) and item.kind == "video" and item.status != "working"
