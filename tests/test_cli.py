@@ -126,3 +126,108 @@ def test_ctrl_c_leaves_no_output(tmp_path):
     assert process.returncode == 130, stderr
     assert "cancelled" in stderr and "Traceback" not in stderr
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def _score_process(*args: str, stdin=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "score", *args, "--json-progress"],
+                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("how", ["cancel line", "terminate"])
+def test_a_parent_process_can_cancel_cleanly(tmp_path, how):
+    """The GUI and editor plugins stop a job by writing `cancel` to its stdin (or terminating it)."""
+    from media import make_video
+
+    src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
+    out = tmp_path / "long.scored.mp4"
+    process = _score_process(str(src), stdin=subprocess.PIPE)
+    events = []
+    for line in process.stdout:
+        events.append(json.loads(line))
+        if events[-1]["type"] == "progress":
+            if how == "cancel line":
+                process.stdin.write("cancel\n")
+                process.stdin.flush()
+            else:
+                process.terminate()
+            break
+    rest, stderr = process.communicate(timeout=60)
+    events += [json.loads(line) for line in rest.splitlines()]
+    assert process.returncode == 130, stderr
+    assert events[-1]["type"] == "cancelled" and "Traceback" not in stderr
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_no_stdin_never_cancels(tmp_path, silent_clip):
+    process = _score_process(str(silent_clip), "-o", str(tmp_path / "o.mp4"), stdin=subprocess.DEVNULL)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr and (tmp_path / "o.mp4").exists()
+
+
+def test_inspect_describes_media_and_writes_thumbnails(tmp_path, clip12):
+    from PIL import Image
+
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (400, 300), (200, 120, 40)).save(photo)
+    result = run("inspect", clip12, photo, tmp_path / "missing.mp4", "--thumbnails", tmp_path / "th",
+                 "--at", 1, "--at", 11.5, "--height", 72)
+    assert result.exit_code == 0
+    video, image, missing = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (video["kind"], video["duration"], video["width"], video["height"]) == ("video", 12.0, 320, 180)
+    assert video["has_audio"] and [t["at"] for t in video["thumbnails"]] == [1.0, 11.5]
+    with Image.open(video["thumbnails"][1]["path"]) as picture:
+        assert picture.size == (128, 72)
+    assert image["kind"] == "image" and Image.open(image["thumbnails"][0]["path"]).size == (96, 72)
+    assert missing["type"] == "error" and "not found" in missing["message"]
+
+
+def test_models_check_json_says_which_backend_and_why():
+    result = run("models", "check", "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["backend"] == "procedural"
+    assert "not found" in report["clip"]["problem"] and report["clip"]["folder"] == ""
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "cannot read the segments file"),
+    ('{"segments": {"0": {}}}', "numbered from 1"),
+    ('{"segments": {"1": {"colour": "red"}}}', "unknown field colour"),
+    ('{"segments": {"1": {"seed": -4}}}', "seed must be a whole number"),
+    ('{"segments": {"1": {"brief": {"genre": "polka"}}}}', "unknown genre 'polka'"),
+    ('{"segments": {"1": {"brief": {"tempo_bpm": 900}}}}', "outside 40-220 BPM"),
+    ('{"segments": {"1": {"brief": {"instruments": ["kazoo"]}}}}', "cannot set instruments"),
+])
+def test_bad_segment_edits_are_one_clear_line(tmp_path, silent_clip, content, message):
+    edits = tmp_path / "edits.json"
+    edits.write_text(content)
+    result = run("score", silent_clip, "-o", tmp_path / "o.mp4", "--segments", edits, "--backend", "procedural")
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_work_folder_is_kept_and_reused_and_only_edited_segments_render(tmp_path):
+    from media import make_video
+
+    video = make_video(tmp_path / "v.mp4", 21, size="160x90", rate=10, audio=False)
+    work = tmp_path / "work"
+
+    def score(name: str, *extra) -> list[dict]:
+        result = run("score", video, "-o", tmp_path / name, "--work", work, "--json-progress", *extra)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    first = score("a.mp4")
+    assert [e["cached"] for e in first if e["type"] == "segment_done"] == [False, False]
+    assert len(list(work.glob("segment-*.wav"))) == 2 and list(work.glob("analysis-*.npz"))
+    again = score("b.mp4")
+    assert [e["cached"] for e in again if e["type"] == "segment_done"] == [True, True]
+    edits = tmp_path / "edits.json"
+    edits.write_text(json.dumps({"segments": {"2": {"seed": 5, "brief": {"mode": "minor", "tempo_bpm": 70}}}}))
+    edited = score("c.mp4", "--segments", edits)
+    done = [e for e in edited if e["type"] == "segment_done"]
+    assert [e["cached"] for e in done] == [True, False]
+    manifest = json.loads((tmp_path / "c.json").read_text())
+    second = manifest["segments"][1]
+    assert second["seed"] == 5 and second["brief"]["tempo_bpm"] == 70 and second["brief"]["mode"] == "minor"
+    assert second["arrangement"]["mode"] == "minor" and "70 BPM" in second["description"]
+    assert manifest["segments"][0]["seed"] == 0

@@ -296,3 +296,37 @@ def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatc
     assert streams(tmp_path / "out" / "short.scored.mp4")["duration"] == pytest.approx(12, abs=0.1)
     done = [(e["input"].endswith("long.mp4"), e["index"]) for e in events if e["type"] == "segment_done"]
     assert sorted(done) == [(False, 1), (True, 1), (True, 2), (True, 3)]
+
+
+def test_neural_segment_seed_renders_only_that_segment_and_seeds_reproduce(tiny, tmp_path):
+    import soundfile
+
+    from media import make_video
+
+    video = make_video(tmp_path / "two.mp4", 16, size="160x90", rate=10, audio=False)
+
+    def score(name: str, work: str, *extra) -> list[dict]:
+        result = cli("score", video, "-o", tmp_path / name, "--backend", "neural", "--models", tiny,
+                     "--no-continuity", "--work", tmp_path / work, "--json-progress", *extra)
+        assert result.exit_code == 0, result.output
+        return [e for e in map(json.loads, result.stdout.splitlines()) if e["type"] == "segment_done"]
+
+    def audio(work: str) -> list:
+        return [soundfile.read(f)[0] for f in sorted((tmp_path / work).glob("segment-*.wav"))]
+
+    assert [e["cached"] for e in score("a.mp4", "w1")] == [False, False]
+    assert [e["cached"] for e in score("b.mp4", "w2")] == [False, False]
+    first, fresh = audio("w1"), audio("w2")
+    assert all(np.array_equal(x, y) for x, y in zip(first, fresh))  # same seed, same music
+    edits = tmp_path / "edits.json"
+    edits.write_text(json.dumps({"segments": {"2": {"seed": 11}}}))
+    assert [e["cached"] for e in score("c.mp4", "w1", "--segments", edits)] == [True, False]
+    regenerated = audio("w1")
+    assert np.array_equal(regenerated[0], first[0]) and not np.array_equal(regenerated[1], first[1])
+    manifest = json.loads((tmp_path / "c.json").read_text())
+    assert [s["seed"] for s in manifest["segments"]] == [0, 11]
+
+    edits.write_text(json.dumps({"segments": {"1": {"brief": {"genre": "rock"}}}}))
+    result = cli("score", video, "-o", tmp_path / "d.mp4", "--backend", "neural", "--models", tiny,
+                 "--segments", edits)
+    assert result.exit_code == 1 and "no music brief to edit" in result.output
