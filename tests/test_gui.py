@@ -246,3 +246,70 @@ def test_queue_survives_a_restart_and_closing_during_a_job_asks_then_cancels(qtb
     qtbot.addWidget(again)
     item = again.queue.items[0]
     assert item.path == str(two_shots.resolve()) and item.kind == "video" and item.status != "working"
+
+
+def test_preview_plays_or_says_why_not(qtbot, window, two_shots):
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    preview(qtbot, window)
+    pane = window.preview
+    if pane.player is None:  # no Qt Multimedia here (on Linux: no libpulse0): the pane says so
+        assert "Playback unavailable" in pane.note.text() and not pane.play_button.isEnabled()
+        return
+    assert pane.play_button.isEnabled()
+    pane.play_button.click()
+    qtbot.waitUntil(lambda: pane.player.position() > 300, timeout=60000)
+    assert pane.play_button.text() == "Pause" and pane.player.duration() == pytest.approx(25000, abs=100)
+    pane.play_button.click()
+    assert pane.play_button.text() == "Play"
+
+
+def test_signals_keep_python_objects_alive(qtbot):
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to True at every signal emission, which killed the app
+    ("Fatal Python error: bool_dealloc") after a few hundred job events."""
+    import sys
+
+    from cotvtm_desktop.gui.cli_process import CliProcess
+
+    process = CliProcess(["--version"])
+    received = []
+    process.finished.connect(lambda status, message: received.append(status))
+    before = sys.getrefcount(True)
+    for _ in range(200):
+        process.finished.emit("ok", "")
+    assert len(received) == 200 and sys.getrefcount(True) >= before
+
+
+def test_the_app_exits_cleanly_after_jobs(tmp_path, two_shots):
+    """A whole session in its own process: add, preview, quit, with exit status 0."""
+    import subprocess
+    import sys
+
+    script = f"""
+import time
+from pathlib import Path
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from cotvtm_desktop.gui.settings import Settings
+from cotvtm_desktop.gui.window import MainWindow
+app = QApplication([])
+store = QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat)
+Settings(backend="procedural").save(store)
+window = MainWindow(store, Path({str(tmp_path / 'data')!r}))
+window.show()
+def until(condition, seconds=120):
+    end = time.time() + seconds
+    while not condition() and time.time() < end:
+        app.processEvents()
+        time.sleep(0.02)
+window.add_paths([Path({str(two_shots)!r})])
+until(lambda: window.queue.items[0].status != "checking" and not window.tasks.inspections)
+window.table.selectRow(0)
+window.preview_action.trigger()
+until(lambda: not window.tasks.busy() and not window.tasks.inspections)
+print(window.queue.items[0].status)
+window.close()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "preview ready"

@@ -21,7 +21,7 @@ class CliProcess(QObject):
     """Runs one CLI command. `event` carries each JSON line; `finished(status, message)` comes once, with status
     "ok", "cancelled" or "failed" and, when failed, the CLI's own message."""
 
-    event = Signal(dict)
+    event = Signal(object)  # the event dict as it is (Signal(dict) would convert it to a QVariantMap and back)
     finished = Signal(str, str)
 
     def __init__(self, args: list[str], parent: QObject | None = None):

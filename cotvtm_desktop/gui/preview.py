@@ -16,20 +16,21 @@ from cotvtm_desktop.gui.queue import QueueItem
 def _multimedia():
     """(QMediaPlayer, QAudioOutput, QVideoWidget or None) or the reason they cannot be used."""
     try:
-        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+        from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
     except ImportError as exc:
         return f"Qt Multimedia could not load ({exc}); on Linux install libpulse0"
     try:
         from PySide6.QtMultimediaWidgets import QVideoWidget
     except ImportError:
         QVideoWidget = None
-    return QMediaPlayer, QAudioOutput, QVideoWidget
+    return QMediaPlayer, QAudioOutput, QVideoWidget, bool(QMediaDevices.audioOutputs())
 
 
 class PreviewPane(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.player = None
+        self.thumbnail = ""  # the picture shown
         layout = QVBoxLayout(self)
         self.stack = QStackedLayout()
         self.picture = QLabel("No preview yet", alignment=Qt.AlignmentFlag.AlignCenter)
@@ -53,7 +54,7 @@ class PreviewPane(QWidget):
             self.note.setText(f"Playback unavailable: {found}. The exported file plays in any player.")
             return
         self.unavailable = ""
-        player_class, audio_class, video_class = found
+        player_class, audio_class, video_class, has_speakers = found
         self.player = player_class(self)
         self.audio = audio_class(self)
         self.player.setAudioOutput(self.audio)
@@ -64,6 +65,8 @@ class PreviewPane(QWidget):
         else:
             self.video = None
             self.note.setText("Video playback unavailable (Qt Multimedia Widgets missing): sound only.")
+        if not has_speakers:
+            self.note.setText("No sound output device found: the preview plays without sound.")
         self.play_button.clicked.connect(self.toggle)
         self.player.durationChanged.connect(lambda ms: self.position.setRange(0, ms))
         self.player.positionChanged.connect(self._moved)
@@ -73,7 +76,8 @@ class PreviewPane(QWidget):
     def show_item(self, item: QueueItem | None) -> None:
         """The item's picture, and its preview loaded for playing where there is one."""
         self.stop()
-        picture = QPixmap(item.thumbnail) if item and item.thumbnail else QPixmap()
+        self.thumbnail = item.thumbnail if item else ""
+        picture = QPixmap(self.thumbnail) if self.thumbnail else QPixmap()
         if picture.isNull():
             self.picture.setText("Preview to hear the music" if item else "No file selected")
         else:

@@ -50,6 +50,7 @@ class SegmentTile(QFrame):
         self.title = QLabel(f"<b>{segment.index + 1}</b>  {time_range(segment)}")
         self.state = QLabel("")
         self.summary = QLabel(brief_summary(segment))
+        self.summary.setWordWrap(True)
         changed = segment.prompt or segment.brief_changes or segment.edit_seed is not None
         self.description = QLabel(segment.prompt or segment.description)
         self.description.setWordWrap(True)
@@ -106,8 +107,12 @@ class SegmentStrip(QScrollArea):
         row = QHBoxLayout(content)
         self.tiles = []
         if item is None or not item.segments:
-            hint = "Select a file and press Preview: its segments appear here, each with its music." if item else \
-                "Add videos or images (drop them here, or Add…), then Preview."
+            if item is None:
+                hint = "Add videos or images (drop them here, or Add…), then Preview."
+            elif item.status in ("working", "queued"):
+                hint = "Making the music… the segments appear here when it is ready."
+            else:
+                hint = "Press Preview: this file's segments appear here, each with its music."
             row.addWidget(QLabel(hint, alignment=Qt.AlignmentFlag.AlignCenter))
         else:
             for segment in item.segments:

@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         self.tasks.segments_changed.connect(self._segments_changed)
         self.tasks.segment_progress.connect(self._segment_progress)
         self.tasks.overall.connect(self._overall)
-        self.queue.dataChanged.connect(lambda *_: self._update_actions())
+        self.queue.dataChanged.connect(self._item_changed)
         self.tasks.inspect([i for i in self.queue.items if not i.kind and i.status == "checking"])
         self._update_actions()
 
@@ -148,6 +148,14 @@ class MainWindow(QMainWindow):
         item = self.selected()
         if item is not None and item.status not in ("working", "queued"):
             self.queue.remove(item)
+
+    def _item_changed(self, *_) -> None:
+        item = self.selected()
+        if item is not None and item.thumbnail != self.preview.thumbnail:  # its picture arrived
+            self.preview.show_item(item)
+        if item is not None and not item.segments:
+            self.strip.show_item(item)  # says what is happening
+        self._update_actions()
 
     def _selected(self, *_) -> None:
         item = self.selected()

@@ -1,0 +1,81 @@
+"""Screenshots of the desktop app's main states for the README: `python docs/make_screenshots.py`.
+
+Runs the real app offscreen on synthetic videos and a photo, with real jobs on the procedural backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import imageio_ffmpeg  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from cotvtm_desktop.gui.settings import Settings  # noqa: E402
+from cotvtm_desktop.gui.window import MainWindow  # noqa: E402
+
+DOCS = Path(__file__).parent
+PHOTO = DOCS.parent / "tests" / "data" / "chelsea.jpg"  # CC0
+SIZE = (1366, 740)  # a 1366×768 screen less its title bar
+
+
+def make_video(path: Path, source: str, seconds: float) -> Path:
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"{source}=size=640x360:rate=25", "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(path)], check=True)
+    return path
+
+
+def main() -> None:
+    app = QApplication(sys.argv[:1])
+    home = Path(tempfile.mkdtemp(prefix="cotvtm-shots-"))
+    store = QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat)
+    Settings(backend="procedural").save(store)
+    window = MainWindow(store, home / "data")
+    window.resize(*SIZE)
+    window.show()
+
+    def settle(condition=lambda: True, timeout: float = 120) -> None:
+        end = time.time() + timeout
+        while time.time() < end and not condition():
+            app.processEvents()
+            time.sleep(0.02)
+        for _ in range(20):
+            app.processEvents()
+
+    def shot(name: str) -> None:
+        settle()
+        window.grab().save(str(DOCS / f"gui-{name}.png"))
+
+    shot("empty")
+    inputs = home / "inputs"
+    inputs.mkdir()
+    videos = [make_video(inputs / "garden party.mp4", "mandelbrot", 32),
+              make_video(inputs / "bike ride.mp4", "testsrc2", 14)]
+    shutil.copy(PHOTO, inputs / "cat on the sofa.jpg")
+    window.add_paths([*videos, inputs / "cat on the sofa.jpg"])
+    settle(lambda: all(i.status != "checking" for i in window.queue.items))
+    shot("queued")
+    window.table.selectRow(0)
+    window.preview_action.trigger()
+    settle(lambda: window.queue.items[0].progress > 0.45)
+    shot("running")
+    settle(lambda: not window.tasks.busy())
+    item = window.queue.items[0]
+    settle(lambda: all(s.thumbnail for s in item.segments))
+    window.strip.show_item(item)
+    shot("segments")
+    window.tasks.shut_down(20000)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
