@@ -80,4 +80,5 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 OUTPUT_SUFFIX = ".scored"  # holiday.mp4 -> holiday.scored.mp4
 IMAGE_OUTPUT_EXTENSION = ".m4a"
+TIMELINE_OUTPUT_EXTENSION = ".wav"  # a timeline (editor plugins) gets the music alone, for an audio track
 WORK_DIR_NAME = ".cotvtm-work"  # per-segment cache beside the output, used by --resume

@@ -113,7 +113,7 @@ def test_keyframe_and_full_rate_sampling_agree(tmp_path):
     assert np.median(sparse.motion) == pytest.approx(np.median(dense.motion), rel=0.5)
 
 
-def test_scan_rotates_frames_upright(tmp_path):
+def test_frames_are_turned_upright(tmp_path):
     from media import ffmpeg
 
     # left half red, right half blue; turned 90 degrees counter-clockwise for display -> red at the bottom
@@ -123,8 +123,11 @@ def test_scan_rotates_frames_upright(tmp_path):
            "-pix_fmt", "yuv420p", str(src))
     rotated = tmp_path / "rotated.mp4"
     ffmpeg("-display_rotation", "90", "-i", str(src), "-c", "copy", str(rotated))
-    timeline = scan_video(probe(rotated), 1.0)
-    thumb = timeline.keyframe_thumbnails[0]
+    from cotvtm_desktop.media.thumbnails import thumbnail
+
+    info = probe(rotated)
+    assert (info.width, info.height) == (90, 160)
+    thumb = thumbnail(info, 1.0, 64)
     assert thumb.shape[0] > thumb.shape[1]  # portrait
     top, bottom = thumb[: thumb.shape[0] // 3].mean(axis=(0, 1)), thumb[-thumb.shape[0] // 3:].mean(axis=(0, 1))
     assert top[2] > top[0] and bottom[0] > bottom[2]  # blue on top, red at the bottom

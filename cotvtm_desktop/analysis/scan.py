@@ -8,7 +8,7 @@ re-decodes from the previous I-frame for every keyframe, which for common GOP le
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -34,14 +34,11 @@ class Timeline:
     cuts: list[float]
     keyframe_times: np.ndarray
     keyframe_probabilities: np.ndarray  # keyframes x 1000
-    keyframe_thumbnails: list[np.ndarray] = field(default_factory=list)  # small RGB, for manifests and the GUI
     keyframe_features: np.ndarray | None = None  # keyframes x D, what the music backend asked for (CLIP for neural)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        skip = ("keyframe_thumbnails", "keyframe_features")
-        arrays = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in skip}
+        arrays = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "keyframe_features"}
         arrays["cuts"] = np.asarray(self.cuts, dtype=np.float64)
-        arrays["keyframe_thumbnails"] = np.stack(self.keyframe_thumbnails)
         if self.keyframe_features is not None:
             arrays["keyframe_features"] = self.keyframe_features
         return arrays
@@ -50,7 +47,6 @@ class Timeline:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Timeline":
         values = dict(arrays)
         values["cuts"] = [float(c) for c in values["cuts"]]
-        values["keyframe_thumbnails"] = list(values["keyframe_thumbnails"])
         return cls(**values)
 
     def frames_between(self, start: float, end: float) -> np.ndarray:
@@ -73,8 +69,10 @@ Features = Callable[[list[np.ndarray]], np.ndarray]
 
 
 def scan_video(info: MediaInfo, keyframe_interval: float,
-               on_progress: Callable[[float], None] | None = None, features: Features | None = None) -> Timeline:
-    """Measure `info`'s video, with a keyframe for the object model every `keyframe_interval` seconds.
+               on_progress: Callable[[float], None] | None = None, features: Features | None = None,
+               window: tuple[float, float] | None = None) -> Timeline:
+    """Measure `info`'s video (only `window`, seconds from its start, if given), with a keyframe for the object
+    model every `keyframe_interval` seconds.
 
     Videos whose keyframes come every config.SPARSE_KEYFRAME_GAP seconds are sampled at their keyframes (each with
     a frame just after it for motion), and a suspected cut between two samples is then located by decoding that
@@ -82,7 +80,8 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     keyframes (upright RGB) to feature rows kept in the timeline, e.g. the neural backend's CLIP embeddings.
     """
     low, high = config.SPARSE_KEYFRAME_GAP
-    sparse = low <= info.keyframe_interval <= high
+    sparse = window is None and low <= info.keyframe_interval <= high  # a range of a video may hold no keyframe
+    begin, end = window or (0.0, info.duration)
     width, height = _analysis_size(info)
     rows: list[dict] = []
     hist_distances: list[float] = []
@@ -91,10 +90,9 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     key_probs: list[np.ndarray] = []
     key_images: list[np.ndarray] = []
     key_features: list[np.ndarray] = []
-    thumbnails: list[np.ndarray] = []
     previous_hist = None
-    next_keyframe = keyframe_interval / 2
-    samples = _keyframe_samples(info, width, height) if sparse else _rate_samples(info, width, height)
+    next_keyframe = begin + keyframe_interval / 2
+    samples = _keyframe_samples(info, width, height) if sparse else _rate_samples(info, width, height, window)
     for t, frame, small, motion_energy in samples:
         hsv = colour.rgb_to_hsv(small)
         stats = colour.colour_stats(small, hsv)
@@ -103,13 +101,12 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
         hist_distances.append(motion.histogram_distance(previous_hist, hist))
         previous_hist = hist
         rows.append(stats)
-        if t >= next_keyframe or not key_times and t >= info.duration - 1.0 / config.ANALYSIS_FPS:
+        if t >= next_keyframe or not key_times and t >= end - 1.0 / config.ANALYSIS_FPS:
             key_times.append(t)
             keyframe = _keyframe_rgb(frame, info)
             key_batch.append(objects.prepare(keyframe))
             if features is not None:
                 key_images.append(keyframe)
-            thumbnails.append(small)
             next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
             if len(key_batch) == _OBJECT_BATCH:
                 key_probs.append(objects.class_probabilities(key_batch))
@@ -117,7 +114,7 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
                     key_features.append(features(key_images))
                 key_batch, key_images = [], []
         if on_progress:
-            on_progress(min(1.0, t / max(info.duration, 1e-6)))
+            on_progress(min(1.0, (t - begin) / max(end - begin, 1e-6)))
     key_probs.append(objects.class_probabilities(key_batch))
     if features is not None and key_images:
         key_features.append(features(key_images))
@@ -135,15 +132,14 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
         cuts=cuts,
         keyframe_times=np.array(key_times),
         keyframe_probabilities=np.concatenate(key_probs),
-        keyframe_thumbnails=thumbnails,
         keyframe_features=np.concatenate(key_features) if features is not None else None,
     )
 
 
-def _rate_samples(info: MediaInfo, width: int, height: int):
+def _rate_samples(info: MediaInfo, width: int, height: int, window: tuple[float, float] | None = None):
     """(t, frame, small RGB, motion energy per analysis step) at config.ANALYSIS_FPS."""
     previous_time, previous_luma = 0.0, None
-    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time):
+    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time, window):
         small = to_rgb(frame, width, height, info.rotation)
         current = motion.luma(small)
         yield t, frame, small, motion.motion_energy(previous_luma, current, t - previous_time)
@@ -176,7 +172,11 @@ def _locate_cut(info: MediaInfo, width: int, height: int, start: float, end: flo
 
 def scan_image(info: MediaInfo, features: Features | None = None) -> Timeline:
     """The same measurements for a still image: one frame, no motion, no cuts."""
-    rgb = load_image(info.path)
+    return scan_still(load_image(info.path), info, features)
+
+
+def scan_still(rgb: np.ndarray, info: MediaInfo, features: Features | None = None) -> Timeline:
+    """One upright RGB picture measured as a still (an image input, or black for a gap in a timeline)."""
     from PIL import Image
 
     width, height = _analysis_size(info)
@@ -185,7 +185,7 @@ def scan_image(info: MediaInfo, features: Features | None = None) -> Timeline:
     probabilities = objects.class_probabilities([objects.prepare(rgb)])
     one = np.zeros(1)
     return Timeline(one, np.array([stats["brightness"]]), np.array([stats["saturation"]]),
-                    np.array([stats["warmth"]]), np.zeros(1), stats["palette"][None], [], one, probabilities, [small],
+                    np.array([stats["warmth"]]), np.zeros(1), stats["palette"][None], [], one, probabilities,
                     features([rgb]) if features is not None else None)
 
 
@@ -201,3 +201,61 @@ def _keyframe_rgb(frame, info: MediaInfo) -> np.ndarray:
     short = 256  # a little above the model's 224 so the centre crop keeps detail
     scale = short / max(1, min(info.width, info.height))
     return to_rgb(frame, max(2, int(info.width * scale)), max(2, int(info.height * scale)), info.rotation)
+
+
+_SHORTEST_WINDOW = 0.5  # seconds: a shorter clip is measured over this much of its source
+
+
+def scan_timeline(clips: list, keyframe_interval: float, on_progress: Callable[[float], None] | None = None,
+                  features: Features | None = None) -> Timeline:
+    """Measure a timeline's clips (media/timeline.py) in timeline time: each clip's range of its source, shifted
+    to its place; a gap is a black still; every join between clips is a cut."""
+    total = sum(c.duration for c in clips)
+    parts = []
+    for clip in clips:
+        def progress(fraction: float, clip=clip) -> None:
+            if on_progress:
+                on_progress(min(1.0, (clip.offset + fraction * clip.duration) / total))
+
+        if clip.info is None:
+            reference = next(c.info for c in clips if c.info is not None)
+            black = np.zeros((reference.height, reference.width, 3), np.uint8)
+            part, source_start = scan_still(black, reference, features), 0.0
+        elif clip.info.kind == "image":
+            part, source_start = scan_image(clip.info, features), 0.0
+        else:
+            end = min(clip.info.duration, max(clip.source_out, clip.source_in + _SHORTEST_WINDOW))
+            part = scan_video(clip.info, min(keyframe_interval, clip.duration / 2), progress, features,
+                              (clip.source_in, end))
+            source_start = clip.source_in
+        parts.append(_shifted(part, clip.offset - source_start, clip.offset, clip.offset + clip.duration))
+        progress(1.0)
+    joins = [c.offset for c in clips[1:]]
+    return _joined(parts, joins)
+
+
+def _shifted(part: Timeline, by: float, start: float, end: float) -> Timeline:
+    """`part` moved by `by` seconds and kept to [start, end) (its first sample and keyframe at least)."""
+    times, key_times = part.times + by, part.keyframe_times + by
+    keep = _within(times, start, end)
+    keep_keys = _within(key_times, start, end)
+    return Timeline(
+        times=np.clip(times[keep], start, None), brightness=part.brightness[keep], saturation=part.saturation[keep],
+        warmth=part.warmth[keep], motion=part.motion[keep], palette=part.palette[keep],
+        cuts=[c + by for c in part.cuts if start < c + by < end],
+        keyframe_times=np.clip(key_times[keep_keys], start, None),
+        keyframe_probabilities=part.keyframe_probabilities[keep_keys],
+        keyframe_features=None if part.keyframe_features is None else part.keyframe_features[keep_keys])
+
+
+def _joined(parts: list[Timeline], joins: list[float]) -> Timeline:
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    features = [p.keyframe_features for p in parts]
+    return Timeline(
+        times=cat("times"), brightness=cat("brightness"), saturation=cat("saturation"), warmth=cat("warmth"),
+        motion=cat("motion"), palette=cat("palette"),
+        cuts=sorted({round(c, 4) for p in parts for c in p.cuts} | {round(j, 4) for j in joins}),
+        keyframe_times=cat("keyframe_times"), keyframe_probabilities=cat("keyframe_probabilities"),
+        keyframe_features=None if features[0] is None else np.concatenate(features))

@@ -23,7 +23,7 @@ import numpy as np
 
 from cotvtm_desktop import __version__, config
 from cotvtm_desktop.analysis import objects
-from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_video
+from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_timeline, scan_video
 from cotvtm_desktop.analysis.visual import describe_segment
 from cotvtm_desktop.errors import Cancelled, OutputError, UserError
 from cotvtm_desktop.jobs.backends import choose_backend
@@ -32,9 +32,11 @@ from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
 from cotvtm_desktop.media import audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
+from cotvtm_desktop.media.timeline import Clip, is_timeline_path, read_timeline, timeline_info
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
+OUTPUT_EXTENSIONS_FOR_TIMELINES = (".wav", ".flac", ".m4a")  # the music alone, for an editor's audio track
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,14 @@ class ScoreOptions:
 
 
 def default_output(input_path: Path, out_dir: Path | None = None) -> Path:
-    """holiday.mp4 -> holiday.scored.mp4 (photo.jpg -> photo.scored.m4a), beside the input or in `out_dir`."""
+    """holiday.mp4 -> holiday.scored.mp4 (photo.jpg -> photo.scored.m4a, edit.json -> edit.scored.wav), beside the
+    input or in `out_dir`."""
     from cotvtm_desktop.media.probe import is_image_path
 
-    suffix = config.IMAGE_OUTPUT_EXTENSION if is_image_path(input_path) else ".mp4"
+    if is_timeline_path(input_path):
+        suffix = config.TIMELINE_OUTPUT_EXTENSION
+    else:
+        suffix = config.IMAGE_OUTPUT_EXTENSION if is_image_path(input_path) else ".mp4"
     return (out_dir or input_path.parent) / f"{input_path.stem}{config.OUTPUT_SUFFIX}{suffix}"
 
 
@@ -99,14 +105,15 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.midi and not backend[0].makes_midi:
         raise UserError(f"--midi needs the procedural backend: the {backend[0].name} backend makes audio, not "
                         "notes (use --backend procedural, or leave out --midi)")
-    info = probe(input_path)
+    clips = read_timeline(input_path) if is_timeline_path(input_path) else []
+    info = timeline_info(input_path, clips) if clips else probe(input_path)
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
     work = WorkDir(output, options.work_dir)
     with _disk_errors(output):
         work.prepare(options.resume or options.work_dir is not None)  # a given work folder is always reused
         warm_up()
-        job = Job(info, output, options, events, cancel, work, backend, started)
+        job = Job(info, output, options, events, cancel, work, backend, started, clips)
         job.prepare()
     return job
 
@@ -115,9 +122,11 @@ class Job:
     """One input on its way to one output: prepare (analysis and plan), render, finish (mix, mux, manifest)."""
 
     def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
-                 cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str], started: float):
+                 cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str], started: float,
+                 clips: list[Clip] | None = None):
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
+        self.clips = clips or []  # a timeline input's clips
         self.backend, self.backend_reason = backend
         self.started = started
         self.timings: dict[str, float] = {}
@@ -179,8 +188,9 @@ class Job:
         return {
             "versions": _versions(),
             "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
+            **({"clips": [c.to_json() for c in self.clips]} if self.clips else {}),
             "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
-            "video_stream": None if self.info.kind == "image" else ("copied" if copied else "re-encoded to H.264"),
+            "video_stream": None if self.info.kind != "video" else ("copied" if copied else "re-encoded to H.264"),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
             "segments": [{**m.segment.to_json(), "description": m.description, **m.details} for m in self.plan],
             "loudness": loudness, "timings": self.timings,
@@ -193,8 +203,9 @@ class Job:
         if self.info.kind == "image":
             return scan_image(self.info, features)
         interval = self.options.segment_seconds / config.KEYFRAMES_PER_SEGMENT
+        sources = [(input_fingerprint(c.info.path), c.source_in, c.source_out) for c in self.clips if c.info]
         key = input_fingerprint(self.info.path, interval, config.ANALYSIS_FPS, config.ANALYSIS_SIZE,
-                                self.backend.features_id)
+                                self.backend.features_id, sources)
         cached = self.work.load_arrays(key)
         if cached is not None:
             return Timeline.from_arrays(cached)
@@ -208,7 +219,10 @@ class Job:
                 self.events({"type": "progress", "input": self.input, "stage": "analysing",
                              "fraction": round(fraction, 3)})
 
-        timeline = scan_video(self.info, interval, progress, features)
+        if self.clips:
+            timeline = scan_timeline(self.clips, interval, progress, features)
+        else:
+            timeline = scan_video(self.info, interval, progress, features)
         self.work.save_arrays(key, timeline.to_arrays())
         return timeline
 
@@ -326,7 +340,10 @@ def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None
     if output.resolve() == input_path.resolve():
         raise OutputError("the output would overwrite the input; choose another -o", output)
     suffix = output.suffix.lower()
-    allowed = OUTPUT_EXTENSIONS_FOR_IMAGES if is_image_path(input_path) else (".mp4",)
+    if is_timeline_path(input_path):
+        allowed = OUTPUT_EXTENSIONS_FOR_TIMELINES
+    else:
+        allowed = OUTPUT_EXTENSIONS_FOR_IMAGES if is_image_path(input_path) else (".mp4",)
     if suffix not in allowed:
         raise OutputError(f"cannot write {suffix or 'a file without extension'}; use {', '.join(allowed)}", output)
     if output.exists() and not options.overwrite:

@@ -1,0 +1,107 @@
+"""A timeline input: an ordered list of clip ranges (file, in, out) and gaps, scored as one continuous piece.
+
+This is the form the editor plugins hand to `cotvtm score EDIT.timeline.json -o music.wav`:
+
+    {"clips": [{"path": "a.mp4", "in": 2.0, "out": 7.5}, {"blank": 1.0}, {"path": "b.mov", "in": 0, "out": 4}]}
+
+Times are seconds in each source file; relative paths are relative to the JSON file. The music's time 0 is the
+first clip's in point, and a join between clips is a scene cut.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cotvtm_desktop.errors import BadMediaError, UserError
+from cotvtm_desktop.media.probe import MediaInfo, probe
+
+TIMELINE_SUFFIX = ".json"
+_END_TOLERANCE = 0.1  # an out point this far past a file's end (rounding to frames) is taken as its end
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A range of one source (`info` None for a gap), placed at `offset` seconds on the timeline."""
+
+    info: MediaInfo | None
+    source_in: float
+    source_out: float
+    offset: float
+
+    @property
+    def duration(self) -> float:
+        return self.source_out - self.source_in
+
+    def to_json(self) -> dict:
+        return {"path": str(self.info.path) if self.info else None, "in": round(self.source_in, 4),
+                "out": round(self.source_out, 4), "offset": round(self.offset, 4)}
+
+
+def is_timeline_path(path: Path) -> bool:
+    return Path(path).suffix.lower() == TIMELINE_SUFFIX
+
+
+def read_timeline(path: Path) -> list[Clip]:
+    """The clips of a timeline file, each source probed and its range checked; one clear error otherwise."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadMediaError("file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the timeline ({exc})", path) from None
+    entries = data.get("clips") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise UserError('expected {"clips": [{"path": ..., "in": ..., "out": ...}, ...]} with at least one clip',
+                        path)
+    clips, offset = [], 0.0
+    for number, entry in enumerate(entries, 1):
+        clip = _clip(entry, number, offset, path)
+        clips.append(clip)
+        offset += clip.duration
+    if all(c.info is None for c in clips):
+        raise UserError("the timeline has only gaps; add a clip", path)
+    return clips
+
+
+def _clip(entry: object, number: int, offset: float, timeline: Path) -> Clip:
+    where = f"clip {number}"
+    if not isinstance(entry, dict):
+        raise UserError(f"{where}: expected an object with path, in and out (or blank)", timeline)
+    if "blank" in entry:
+        seconds = _seconds(entry["blank"], f"{where} blank", timeline)
+        if seconds <= 0:
+            raise UserError(f"{where}: a blank must last more than 0 s", timeline)
+        return Clip(None, 0.0, seconds, offset)
+    if not isinstance(entry.get("path"), str):
+        raise UserError(f"{where}: no path", timeline)
+    source = Path(entry["path"]).expanduser()
+    source = source if source.is_absolute() else timeline.parent / source
+    info = probe(source)
+    if info.kind == "image" and "out" not in entry:
+        raise UserError(f"{where} ({source.name}): a still image needs in and out (how long it shows)", timeline)
+    length = info.duration if info.kind == "video" else float("inf")
+    start = _seconds(entry.get("in", 0.0), f"{where} in", timeline)
+    end = _seconds(entry.get("out", length), f"{where} out", timeline)
+    if end > length and end - length <= _END_TOLERANCE:
+        end = length
+    if not 0 <= start < end <= length:
+        raise UserError(f"{where} ({source.name}): in {start:g} s and out {end:g} s must satisfy 0 ≤ in < out ≤ its "
+                        f"length ({length:g} s)", timeline)
+    return Clip(info, start, end, offset)
+
+
+def _seconds(value: object, what: str, timeline: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{what}: expected seconds as a number, not {value!r}", timeline)
+    return float(value)
+
+
+def timeline_info(path: Path, clips: list[Clip]) -> MediaInfo:
+    """The timeline seen as one input: its length, no picture stream of its own and no sound (an editor keeps
+    the clips' sound on its own tracks; the music goes beside it)."""
+    first = next(c.info for c in clips if c.info is not None)
+    end = clips[-1].offset + clips[-1].duration
+    return MediaInfo(Path(path), "timeline", end, first.width, first.height, 0, first.fps, "", False, 0.0)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Smoke test of a built app folder, headless and without Python: `bash packaging/smoke_test.sh dist/cotvtm`
+# 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4;
+# 3. the GUI starts (offscreen) and is still running after a few seconds.
+set -euo pipefail
+app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
+app="$app_dir/cotvtm"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$app" --version
+
+ffmpeg="$(find "$app_dir" -path '*imageio_ffmpeg/binaries/ffmpeg*' -type f | head -n 1)"
+"$ffmpeg" -nostdin -loglevel error -f lavfi -i testsrc2=size=320x180:rate=25 -f lavfi -i sine=frequency=440 \
+    -t 6 -c:v libx264 -pix_fmt yuv420p -c:a aac "$work/tiny.mp4"
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/tiny.mp4" --json-progress > "$work/events.txt"
+grep -q '"type": "file_done"' "$work/events.txt"
+"$ffmpeg" -nostdin -v error -i "$work/tiny.scored.mp4" -f null - 2> "$work/decode.txt"
+[ ! -s "$work/decode.txt" ] && [ -s "$work/tiny.scored.mp4" ]
+echo "scored: $(wc -c < "$work/tiny.scored.mp4") bytes"
+
+status=0
+QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 15 "$app" || status=$?
+[ "$status" -eq 124 ] || { echo "the GUI did not stay up (exit status $status)"; exit 1; }
+echo "smoke test passed"
