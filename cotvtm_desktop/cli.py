@@ -130,30 +130,35 @@ def score(
                                         "folder and reuse them on the next run (only changed segments render)."),
     shared: dict = None,
 ) -> None:
-    """Score one video or image: INPUT.scored.mp4 appears beside it."""
-    from cotvtm_desktop.jobs.backends import choose_backend
-    from cotvtm_desktop.jobs.events import listen_for_cancel
-    from cotvtm_desktop.jobs.runner import score as run_score
-
+    """Score one video or image (or a timeline .json, see media/timeline.py): INPUT.scored.mp4 appears beside it."""
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
         options = _options(segments, work_dir=work, **shared)
         target = output or default_output(input)
-        chosen = choose_backend(options)
-        _announce(chosen, json_progress)
         try:
-            if events is not None:
-                run_score(input, target, options, events, listen_for_cancel(), backend=chosen)
-            else:
-                with _Bars() as bars:
-                    run_score(input, target, options, bars, backend=chosen)
+            _run_one(input, target, options, events)
         except OutputExists as exc:
             (events or _print_skip)({"type": "file_skipped", "input": str(input), "output": str(target),
                                      "reason": str(exc)})
             return
         if not json_progress:
             err.print(f"[green]wrote[/green] {target}")
+
+
+def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
+    """One job, reporting as JSON lines (cancellable from stdin) when `events` is given, else as progress bars."""
+    from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.jobs.events import listen_for_cancel
+    from cotvtm_desktop.jobs.runner import score as run_score
+
+    chosen = choose_backend(options)
+    _announce(chosen, events is not None)
+    if events is not None:
+        run_score(input, target, options, events, listen_for_cancel(), backend=chosen)
+    else:
+        with _Bars() as bars:
+            run_score(input, target, options, bars, backend=chosen)
 
 
 @app.command()
@@ -198,8 +203,8 @@ def gui(files: Optional[list[Path]] = typer.Argument(None, help="Videos, images 
         raise typer.Exit(run_gui(files or []))
 
 
-@app.command()
-def inspect(
+@app.command("inspect")
+def inspect_media(
     inputs: list[Path] = typer.Argument(..., help="Videos and images."),
     thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Write JPEG thumbnails into this folder."),
     at: Optional[list[float]] = typer.Option(None, "--at", help="Seconds to take thumbnails at (repeat); default: "
@@ -230,6 +235,51 @@ def inspect(
             emit({"type": "error", "input": str(path), "message": str(exc)})
         except OSError as exc:
             emit({"type": "error", "input": str(path), "message": f"{thumbnails}: cannot write ({exc.strerror})"})
+
+
+project_app = typer.Typer(help="Editor projects (MLT: Shotcut .mlt, Kdenlive .kdenlive).", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+
+
+@project_app.command("score")
+@_with_shared_options
+def project_score(
+    project: Path = typer.Argument(..., help="A Shotcut .mlt or Kdenlive .kdenlive project."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="The new project (default: NAME.scored.mlt "
+                                          "beside it); the music goes beside it as NAME.scored.wav."),
+    shared: dict = None,
+) -> None:
+    """Score a project's main video track and write a copy of the project with the music on a new audio track."""
+    import json
+    import tempfile
+
+    from cotvtm_desktop.editors.mlt import read_project, write_with_music
+
+    json_progress = shared.pop("json_progress")
+    events = JsonLines() if json_progress else None
+    with _Reporting(events, json_progress):
+        options = _options(**shared)
+        edit = read_project(project)
+        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{project.suffix}")
+        if target.resolve() == project.resolve():
+            raise UserError("the new project would overwrite the original; choose another -o", target)
+        music = target.with_suffix(config.TIMELINE_OUTPUT_EXTENSION)
+        try:
+            if target.exists() and not options.overwrite:
+                raise OutputExists(target)
+            with tempfile.TemporaryDirectory() as folder:
+                timeline = Path(folder) / f"{project.stem}.json"
+                timeline.write_text(json.dumps(edit.timeline()), encoding="utf-8")
+                _run_one(timeline, music, options, events)
+        except OutputExists as exc:
+            (events or _print_skip)({"type": "file_skipped", "input": str(project), "output": str(target),
+                                     "reason": str(exc)})
+            return
+        write_with_music(edit, music, target)
+        if events is not None:
+            events({"type": "project_done", "input": str(project), "output": str(target), "music": str(music)})
+        else:
+            err.print(f"[green]wrote[/green] {target} (music: {music.name})")
 
 
 models_app = typer.Typer(help="Model folders for the neural backend.", no_args_is_help=True)

@@ -1,0 +1,248 @@
+"""cotvtm for Blender's Video Sequencer: score the selected strip or the timeline, and get the music as a sound
+strip on a free channel. The work runs in the `cotvtm` program as a child process (nothing is installed into
+Blender's Python); Esc cancels. Works with Blender 4.x (`sequences`) and 5.x (`strips`)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from . import cotvtm_child
+
+bl_info = {
+    "name": "cotvtm: music for your edit",
+    "author": "cotvtm-desktop",
+    "version": (0, 1, 0),
+    "blender": (4, 0, 0),
+    "location": "Video Sequencer › Sidebar › cotvtm",
+    "description": "Scores the selected strip or the timeline with music made for the pictures",
+    "category": "Sequencer",
+}
+
+VISUAL = {"MOVIE", "IMAGE"}
+MAX_CHANNEL = 128
+POLL_SECONDS = 0.25
+
+
+# --- the sequencer, whichever Blender ---------------------------------------------------------------------------
+def strips_of(editor):
+    """Top-level strips: `strips` from Blender 5.0 on, `sequences` before."""
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def all_strips(editor):
+    """Every strip, inside meta strips too."""
+    return editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+
+
+def active_strip(editor):
+    return getattr(editor, "active_strip", None)
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def source_of(strip, fps: float) -> dict:
+    """A visual strip as a timeline clip: its file and the range of it the strip shows, in source seconds."""
+    if strip.type == "MOVIE":
+        first = strip.frame_offset_start + getattr(strip, "animation_offset_start", 0)
+        path = bpy.path.abspath(strip.filepath)
+    else:
+        first = 0
+        path = bpy.path.abspath(strip.directory + strip.elements[0].filename)
+    return {"path": str(Path(path)), "in": first / fps, "out": (first + strip.frame_final_duration) / fps}
+
+
+def flatten(strips, start: int, end: int, fps: float) -> list[dict]:
+    """What the viewer shows between frames `start` and `end`: at each moment the topmost unmuted visual strip
+    (higher channels cover lower ones), as timeline clips, with gaps where nothing shows."""
+    visual = [s for s in strips if s.type in VISUAL and not s.mute
+              and s.frame_final_end > start and s.frame_final_start < end]
+    cuts = sorted({start, end, *(max(start, min(end, f)) for s in visual
+                                 for f in (s.frame_final_start, s.frame_final_end))})
+    pieces: list[tuple[object, int, int]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        covering = [s for s in visual if s.frame_final_start <= a and s.frame_final_end >= b]
+        top = max(covering, key=lambda s: s.channel) if covering else None
+        if pieces and pieces[-1][0] is top:
+            pieces[-1] = (top, pieces[-1][1], b)
+        else:
+            pieces.append((top, a, b))
+    clips = []
+    for strip, a, b in pieces:
+        if strip is None:
+            clips.append({"blank": (b - a) / fps})
+        else:
+            whole = source_of(strip, fps)
+            into = (a - strip.frame_final_start) / fps
+            clips.append({"path": whole["path"], "in": whole["in"] + into, "out": whole["in"] + into + (b - a) / fps})
+    return clips
+
+
+def free_channel(strips, start: int, end: int) -> int:
+    """The channel just above every strip between `start` and `end`."""
+    used = [s.channel for s in strips if s.frame_final_end > start and s.frame_final_start < end]
+    channel = max(used, default=0) + 1
+    if channel > MAX_CHANNEL:
+        raise RuntimeError("no free channel above the strips in this range")
+    return channel
+
+
+def add_music(editor, path: Path, channel: int, frame_start: int):
+    return strips_of(editor).new_sound(name="cotvtm music", filepath=str(path), channel=channel,
+                                       frame_start=frame_start)
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+class CotvtmPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__ or __name__
+    executable: StringProperty(name="cotvtm program", default="cotvtm", subtype="FILE_PATH",
+                               description="Path to the cotvtm program (found on PATH when just 'cotvtm')")
+
+    def draw(self, context):
+        self.layout.prop(self, "executable")
+
+
+class CotvtmSettings(bpy.types.PropertyGroup):
+    backend: EnumProperty(name="Backend", items=[("auto", "Auto", "Neural when its models are present"),
+                                                 ("procedural", "Procedural", "Instant, on the CPU"),
+                                                 ("neural", "Neural", "CoT-VTM with MusicGen")], default="auto")
+    segment_seconds: FloatProperty(name="Segment length", default=10.0, min=2.0, max=30.0, unit="TIME_ABSOLUTE")
+    seed: IntProperty(name="Seed", default=0, min=0)
+    keep_original: BoolProperty(name="Keep original audio", default=True,
+                                description="Leave the clips' own sound strips playing (otherwise they are muted)")
+    status: StringProperty(name="Status", default="")
+    progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+
+
+def preferences(context):
+    addon = context.preferences.addons.get(CotvtmPreferences.bl_idname)
+    return addon.preferences if addon is not None else None
+
+
+# --- the operator -------------------------------------------------------------------------------------------------
+class COTVTM_OT_score(bpy.types.Operator):
+    """Make music for the selected strip or the timeline and add it as a sound strip"""
+
+    bl_idname = "sequencer.cotvtm_score"
+    bl_label = "Score with cotvtm"
+    what: EnumProperty(items=[("STRIP", "Selected strip", ""), ("TIMELINE", "Timeline", "")], default="TIMELINE")
+
+    def invoke(self, context, event):
+        scene, settings = context.scene, context.scene.cotvtm
+        editor = scene.sequence_editor
+        if editor is None:
+            self.report({"ERROR"}, "The scene has no strips to score")
+            return {"CANCELLED"}
+        fps = scene_fps(scene)
+        if self.what == "STRIP":
+            strip = active_strip(editor)
+            if strip is None or strip.type not in VISUAL:
+                self.report({"ERROR"}, "Select a movie or image strip first")
+                return {"CANCELLED"}
+            self.start, self.end = strip.frame_final_start, strip.frame_final_end
+            clips = [source_of(strip, fps)]
+        else:
+            self.start, self.end = scene.frame_start, scene.frame_end + 1
+            clips = flatten(all_strips(editor), self.start, self.end, fps)
+        if not any("path" in c for c in clips):
+            self.report({"ERROR"}, "No movie or image strips in the range to score")
+            return {"CANCELLED"}
+        folder = Path(tempfile.mkdtemp(prefix="cotvtm-", dir=bpy.app.tempdir or None))
+        self.output = _music_path(scene)
+        timeline = cotvtm_child.write_timeline(clips, folder / "timeline.json")
+        prefs = preferences(context)
+        args = ["score", str(timeline), "-o", str(self.output), "--overwrite", "--backend", settings.backend,
+                "--segment-seconds", f"{settings.segment_seconds:g}", "--seed", str(settings.seed)]
+        try:
+            self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
+        except OSError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        settings.status, settings.progress = "Scoring…", 0.0
+        self.timer = context.window_manager.event_timer_add(POLL_SECONDS, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        settings = context.scene.cotvtm
+        if event.type == "ESC":
+            self.job.cancel()
+            settings.status = "Cancelling…"
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        self.job.poll()
+        settings.progress = self.job.fraction
+        if self.job.status == "running":
+            settings.status = f"Scoring… {round(100 * self.job.fraction)} %"
+            _redraw(context)
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self.timer)
+        if self.job.status != "done":
+            settings.status = self.job.message
+            self.report({"WARNING" if self.job.status == "cancelled" else "ERROR"}, f"cotvtm: {self.job.message}")
+            _redraw(context)
+            return {"CANCELLED"}
+        editor = context.scene.sequence_editor
+        channel = free_channel(all_strips(editor), self.start, self.end)
+        add_music(editor, self.output, channel, self.start)
+        if not settings.keep_original:
+            for strip in all_strips(editor):
+                if strip.type == "SOUND" and strip.frame_final_end > self.start and strip.frame_final_start < self.end \
+                        and strip.channel != channel:
+                    strip.mute = True
+        settings.status = f"Music added on channel {channel}"
+        _redraw(context)
+        return {"FINISHED"}
+
+
+def _music_path(scene) -> Path:
+    """Beside the .blend in a cotvtm folder (the temporary folder for an unsaved file), never over an earlier one."""
+    blend = bpy.data.filepath
+    folder = Path(blend).parent / "cotvtm" if blend else Path(tempfile.gettempdir()) / "cotvtm"
+    folder.mkdir(parents=True, exist_ok=True)
+    number = 1
+    while (folder / f"{scene.name}-music-{number}.wav").exists():
+        number += 1
+    return folder / f"{scene.name}-music-{number}.wav"
+
+
+def _redraw(context) -> None:
+    for area in getattr(context.screen, "areas", []):
+        if area.type == "SEQUENCE_EDITOR":
+            area.tag_redraw()
+
+
+class COTVTM_PT_panel(bpy.types.Panel):
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "cotvtm"
+    bl_label = "Music (cotvtm)"
+
+    def draw(self, context):
+        layout, settings = self.layout, context.scene.cotvtm
+        for name in ("backend", "segment_seconds", "seed", "keep_original"):
+            layout.prop(settings, name)
+        layout.operator(COTVTM_OT_score.bl_idname, text="Score selected strip").what = "STRIP"
+        layout.operator(COTVTM_OT_score.bl_idname, text="Score timeline").what = "TIMELINE"
+        if settings.status:
+            layout.prop(settings, "progress", text=settings.status, slider=True)
+
+
+CLASSES = (CotvtmPreferences, CotvtmSettings, COTVTM_OT_score, COTVTM_PT_panel)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.cotvtm = PointerProperty(type=CotvtmSettings)
+
+
+def unregister():
+    del bpy.types.Scene.cotvtm
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

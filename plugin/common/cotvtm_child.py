@@ -1,0 +1,117 @@
+"""Drive the `cotvtm` CLI as a child process from an editor's own Python (Blender, DaVinci Resolve).
+
+Standard library only: the editor's Python never gets cotvtm, torch or Qt installed into it. The protocol is the
+CLI's `--json-progress` one (cotvtm_desktop/jobs/events.py): one JSON event per line on stdout, the line `cancel`
+on stdin stops the job within a segment, exit status 0 done, 130 cancelled, 1 failed with an `error` event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+_ANALYSIS, _RENDER = 0.3, 0.6  # share of the progress bar for analysis and for the segments; the rest is writing
+
+
+def cotvtm_command(executable: str = "") -> list[str]:
+    """How to run cotvtm: the configured executable, else `cotvtm` on PATH; a clear error if neither exists."""
+    candidate = executable.strip() or "cotvtm"
+    found = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+    if found is None:
+        raise FileNotFoundError(f"cannot find the cotvtm program ({candidate!r}); install cotvtm-desktop or set "
+                                "its path in the add-on's preferences")
+    return [found]
+
+
+def write_timeline(clips: list[dict], path: Path) -> Path:
+    """A timeline input file: clips as {"path", "in", "out"} in source seconds, gaps as {"blank": seconds}."""
+    path.write_text(json.dumps({"clips": clips}, indent=1), encoding="utf-8")
+    return path
+
+
+class CotvtmJob:
+    """One running `cotvtm` command. Call `poll()` often (from a timer): it returns the new events and updates
+    `fraction`, `status` ("running", "done", "cancelled", "failed") and `message`."""
+
+    def __init__(self, args: list[str], executable: str = ""):
+        command = cotvtm_command(executable) + args + ["--json-progress"]
+        environment = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, encoding="utf-8", env=environment)
+        self.fraction, self.status, self.message = 0.0, "running", ""
+        self._events: queue.Queue = queue.Queue()
+        self._stderr: list[str] = []
+        self._error = ""
+        self._readers = [threading.Thread(target=self._read_events, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def poll(self) -> list[dict]:
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        for event in events:
+            self._follow(event)
+        if self.status == "running" and self.process.poll() is not None and not any(
+                r.is_alive() for r in self._readers) and self._events.empty():
+            self._finish(self.process.returncode)
+        return events
+
+    def cancel(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("cancel\n")
+                self.process.stdin.flush()
+            except OSError:
+                self.process.terminate()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the job ends (scripts without an event loop); returns the status."""
+        self.process.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        self.poll()
+        return self.status
+
+    def _follow(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "progress" and event.get("stage") == "analysing":
+            self.fraction = _ANALYSIS * event["fraction"]
+        elif kind == "progress" and event.get("stage") == "rendering":
+            self.fraction = _ANALYSIS + _RENDER * (event["segment"] - 1 + event["fraction"]) / event["count"]
+        elif kind == "segment_done":
+            self.fraction = _ANALYSIS + _RENDER * event["index"] / event["count"]
+        elif kind == "error":
+            self._error = event.get("message", "")
+
+    def _finish(self, code: int) -> None:
+        if code == 0:
+            self.status, self.fraction = "done", 1.0
+        elif code == 130:
+            self.status, self.message = "cancelled", "cancelled; nothing was written"
+        else:
+            self.status = "failed"
+            self.message = self._error or (self._stderr[-1].strip() if self._stderr else f"exit status {code}")
+
+    def _read_events(self) -> None:
+        for line in self.process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self._events.put(event)
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            if line.strip():
+                self._stderr.append(line)

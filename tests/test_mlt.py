@@ -1,0 +1,108 @@
+"""MLT projects (Shotcut, Kdenlive): reading the main video track, and a scored copy with a music track."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from cotvtm_desktop.cli import app
+from cotvtm_desktop.editors.mlt import MUSIC_PLAYLIST, MUSIC_PRODUCER, read_project
+from cotvtm_desktop.errors import UserError
+from media import make_two_shot_video
+
+PROJECTS = Path(__file__).parent / "data" / "projects"
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mlt")
+    make_two_shot_video(folder / "warm.mp4", "orange", "yellow", 6.0, 12.0)
+    make_two_shot_video(folder / "cool.mp4", "navy", "navy", 4.5, 9.0)
+    return folder
+
+
+def project_in(folder: Path, name: str) -> Path:
+    path = folder / name
+    shutil.copy(PROJECTS / name, path)
+    return path
+
+
+def test_shotcut_main_track_becomes_a_timeline(sources):
+    project = read_project(project_in(sources, "shotcut.mlt"))
+    assert project.fps == 25
+    clips = project.timeline()["clips"]
+    assert clips == [
+        {"path": str(sources / "warm.mp4"), "in": 1.0, "out": 8.52},  # out is the last frame, inclusive
+        {"blank": 1.0},
+        {"blank": 0.52},  # a colour clip is a gap
+        {"path": str(sources / "cool.mp4"), "in": 0.52, "out": 8.52},
+    ]
+    assert project.frames == 188 + 25 + 13 + 200
+
+
+def test_kdenlive_nested_tracks_frames_and_ntsc_rates(sources):
+    project = read_project(project_in(sources, "kdenlive.kdenlive"))
+    assert project.fps == 30
+    assert project.timeline()["clips"] == [
+        {"blank": 0.5}, {"path": str(sources / "warm.mp4"), "in": 1.0, "out": 7.0},
+        {"path": str(sources / "cool.mp4"), "in": 0.0, "out": 5.0}]  # the trailing blank plays nothing
+    ntsc = (PROJECTS / "kdenlive.kdenlive").read_text().replace('frame_rate_num="30"', 'frame_rate_num="30000"') \
+        .replace('frame_rate_den="1"', 'frame_rate_den="1001"')
+    (sources / "ntsc.kdenlive").write_text(ntsc)
+    assert read_project(sources / "ntsc.kdenlive").fps == Fraction(30000, 1001)
+
+
+def test_project_score_writes_a_copy_with_the_music_track(sources):
+    original = project_in(sources, "shotcut.mlt")
+    before = original.read_bytes()
+    result = CliRunner().invoke(app, ["project", "score", str(original), "--json-progress"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[-1]["type"] == "project_done"
+    assert original.read_bytes() == before  # the user's project is never written
+    scored, music = sources / "shotcut.scored.mlt", sources / "shotcut.scored.wav"
+    assert soundfile.info(music).duration == pytest.approx(426 / 25, abs=0.01)
+
+    root = ET.parse(scored).getroot()
+    producer = root.find(f"producer[@id='{MUSIC_PRODUCER}']")
+    props = {p.get("name"): p.text for p in producer.findall("property")}
+    assert props["resource"] == "shotcut.scored.wav" and props["length"] == "426"
+    children = list(root)
+    tractor = root.find("tractor")
+    assert children.index(producer) < children.index(root.find(f"playlist[@id='{MUSIC_PLAYLIST}']")) < \
+        children.index(tractor)  # defined before use
+    entry = root.find(f"playlist[@id='{MUSIC_PLAYLIST}']/entry")
+    assert (entry.get("producer"), entry.get("in"), entry.get("out")) == (MUSIC_PRODUCER, "0", "425")
+    tracks = tractor.findall("track")
+    assert [t.get("producer") for t in tracks][-1] == MUSIC_PLAYLIST and tracks[-1].get("hide") == "video"
+    mix = {p.get("name"): p.text for p in tractor.find("transition[@id='cotvtm_mix']").findall("property")}
+    assert mix == {"a_track": "0", "b_track": "4", "mlt_service": "mix", "always_active": "1", "sum": "1"}
+    again = read_project(scored)  # still a valid project whose main track is unchanged
+    assert again.timeline() == read_project(original).timeline()
+
+    rerun = CliRunner().invoke(app, ["project", "score", str(original)], catch_exceptions=False)
+    assert rerun.exit_code == 0 and "already exists" in rerun.output  # skipped, not overwritten
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not xml at all", "not a readable MLT project"),
+    ("<project/>", "not an MLT project"),
+    ('<mlt><profile frame_rate_num="25" frame_rate_den="1"/></mlt>', "no timeline"),
+    ('<mlt><profile frame_rate_num="25" frame_rate_den="1"/><playlist id="p"><blank length="10"/></playlist>'
+     '<tractor id="t"><track producer="p"/></tractor></mlt>', "no video track with clips"),
+    ('<mlt><tractor id="t"/></mlt>', "no <profile> with a frame rate"),
+])
+def test_unusable_projects_are_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "edit.mlt"
+    path.write_text(content)
+    with pytest.raises(UserError) as caught:
+        read_project(path)
+    assert message in str(caught.value) and "edit.mlt" in str(caught.value)
