@@ -145,3 +145,117 @@ def test_blender_score_strip_cancel_and_errors(addon, videos, cotvtm_program, tm
     operator.what = "STRIP"
     assert operator.invoke(context, None) == {"CANCELLED"}
     assert "cannot find the cotvtm program" in operator.reports[0][1]
+
+
+# --- DaVinci Resolve -------------------------------------------------------------------------------------------
+class FakeMediaPoolItem:
+    def __init__(self, path: str):
+        self.path = path
+
+    def GetClipProperty(self, name: str) -> str:
+        return {"File Path": self.path}[name]
+
+
+class FakeTimelineItem:
+    def __init__(self, path: str, start: int, end: int, source_first: int):
+        self.media, self.start, self.end, self.source_first = FakeMediaPoolItem(path), start, end, source_first
+
+    def GetMediaPoolItem(self):
+        return self.media
+
+    def GetStart(self):
+        return self.start
+
+    def GetEnd(self):
+        return self.end
+
+    def GetLeftOffset(self):
+        return self.source_first
+
+
+class FakeTimeline:
+    def __init__(self, tracks: dict[int, list[FakeTimelineItem]], fps: str = "25"):
+        self.tracks, self.fps, self.audio_tracks, self.calls = tracks, fps, 1, []
+
+    def GetName(self):
+        return "Holiday cut"
+
+    def GetSetting(self, name):
+        return {"timelineFrameRate": self.fps}[name]
+
+    def GetTrackCount(self, kind):
+        return len(self.tracks) if kind == "video" else self.audio_tracks
+
+    def GetItemListInTrack(self, kind, index):
+        return self.tracks.get(index, [])
+
+    def AddTrack(self, kind, sub_type):
+        self.calls.append(("AddTrack", kind, sub_type))
+        self.audio_tracks += 1
+        return True
+
+
+class FakeMediaPool:
+    def __init__(self):
+        self.imported, self.appended = [], []
+
+    def ImportMedia(self, paths):
+        self.imported += paths
+        return [FakeMediaPoolItem(p) for p in paths]
+
+    def AppendToTimeline(self, clips):
+        self.appended += clips
+        return [object()]
+
+
+def fake_resolve(timeline):
+    pool = FakeMediaPool()
+    project = types.SimpleNamespace(GetCurrentTimeline=lambda: timeline, GetMediaPool=lambda: pool)
+    manager = types.SimpleNamespace(GetCurrentProject=lambda: project)
+    return types.SimpleNamespace(GetProjectManager=lambda: manager), pool
+
+
+@pytest.fixture
+def resolve_script():
+    sys.path.insert(0, str(REPO / "plugin" / "resolve"))
+    module = importlib.import_module("cotvtm_score_timeline")
+    yield module
+    sys.path.remove(str(REPO / "plugin" / "resolve"))
+
+
+def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, videos, cotvtm_program, tmp_path):
+    warm, cool = videos
+    timeline = FakeTimeline({1: [FakeTimelineItem(str(warm), 86400, 86575, 25),  # hour-one start, 7 s
+                                 FakeTimelineItem(str(cool), 86600, 86750, 0)],
+                             2: [FakeTimelineItem(str(cool), 86500, 86550, 50)]})  # 2 s overlay on top
+    resolve, pool = fake_resolve(timeline)
+    log = []
+    options = resolve_script.options(["--cotvtm", cotvtm_program, "--backend", "procedural",
+                                      "--output-dir", str(tmp_path / "music")])
+    assert resolve_script.score_timeline(resolve, options, log.append), log
+    assert timeline.calls == [("AddTrack", "audio", "stereo")]
+    [music] = pool.imported
+    assert Path(music).name == "Holiday cut-music-1.wav"
+    assert soundfile.info(music).duration == pytest.approx(350 / 25, abs=0.02)
+    [placed] = pool.appended
+    assert (placed["trackIndex"], placed["recordFrame"], placed["startFrame"], placed["endFrame"],
+            placed["mediaType"]) == (2, 86400, 0, 349, 2)
+    assert log[-1].startswith("cotvtm: music on audio track 2")
+    clips = resolve_script.cotvtm_child.flatten(resolve_script.placed_clips(timeline, 25.0), 86400, 86750, 25.0)
+    assert clips == [{"path": str(warm), "in": 1.0, "out": 5.0}, {"path": str(cool), "in": 2.0, "out": 4.0},
+                     {"path": str(warm), "in": 7.0, "out": 8.0}, {"blank": 1.0},
+                     {"path": str(cool), "in": 0.0, "out": 6.0}]
+
+
+def test_resolve_script_reports_problems_instead_of_failing(resolve_script, tmp_path, cotvtm_program):
+    options = resolve_script.options(["--cotvtm", cotvtm_program, "--output-dir", str(tmp_path)])
+    log = []
+    empty, pool = fake_resolve(FakeTimeline({1: []}))
+    assert not resolve_script.score_timeline(empty, options, log.append) and "no video clips" in log[-1]
+    broken = tmp_path / "broken.mov"
+    broken.write_bytes(b"\x00" * 100)
+    bad, pool = fake_resolve(FakeTimeline({1: [FakeTimelineItem(str(broken), 0, 50, 0)]}))
+    assert not resolve_script.score_timeline(bad, options, log.append)
+    assert "broken.mov" in log[-1] and not pool.imported
+    none, _ = fake_resolve(None)
+    assert not resolve_script.score_timeline(none, options, log.append) and "open a timeline" in log[-1]

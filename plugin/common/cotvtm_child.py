@@ -13,6 +13,7 @@ import queue
 import shutil
 import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 _ANALYSIS, _RENDER = 0.3, 0.6  # share of the progress bar for analysis and for the segments; the rest is writing
@@ -26,6 +27,41 @@ def cotvtm_command(executable: str = "") -> list[str]:
         raise FileNotFoundError(f"cannot find the cotvtm program ({candidate!r}); install cotvtm-desktop or set "
                                 "its path in the add-on's preferences")
     return [found]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A picture clip on an editor's timeline: `path` shown from `start` to `end` (timeline frames, end exclusive),
+    beginning at `source_first` (frames into the file, at the timeline's rate); a higher `layer` covers a lower."""
+
+    path: str
+    source_first: float
+    start: int
+    end: int
+    layer: int
+
+
+def flatten(placed: list[Placed], start: int, end: int, fps: float) -> list[dict]:
+    """What the viewer shows from `start` to `end`: at each moment the topmost clip, as timeline-input clips (source
+    seconds), with gaps where nothing shows."""
+    inside = [p for p in placed if p.end > start and p.start < end]
+    cuts = sorted({start, end, *(max(start, min(end, f)) for p in inside for f in (p.start, p.end))})
+    pieces: list[tuple[Placed | None, int, int]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        covering = [p for p in inside if p.start <= a and p.end >= b]
+        top = max(covering, key=lambda p: p.layer) if covering else None
+        if pieces and pieces[-1][0] is top:
+            pieces[-1] = (top, pieces[-1][1], b)
+        else:
+            pieces.append((top, a, b))
+    clips = []
+    for clip, a, b in pieces:
+        if clip is None:
+            clips.append({"blank": (b - a) / fps})
+        else:
+            first = clip.source_first + a - clip.start
+            clips.append({"path": clip.path, "in": first / fps, "out": (first + b - a) / fps})
+    return clips
 
 
 def write_timeline(clips: list[dict], path: Path) -> Path:

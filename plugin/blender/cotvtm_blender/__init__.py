@@ -46,41 +46,21 @@ def scene_fps(scene) -> float:
     return scene.render.fps / scene.render.fps_base
 
 
-def source_of(strip, fps: float) -> dict:
-    """A visual strip as a timeline clip: its file and the range of it the strip shows, in source seconds."""
+def placed(strip) -> cotvtm_child.Placed:
+    """A visual strip as the part of its file it shows, where."""
     if strip.type == "MOVIE":
         first = strip.frame_offset_start + getattr(strip, "animation_offset_start", 0)
         path = bpy.path.abspath(strip.filepath)
     else:
         first = 0
         path = bpy.path.abspath(strip.directory + strip.elements[0].filename)
-    return {"path": str(Path(path)), "in": first / fps, "out": (first + strip.frame_final_duration) / fps}
+    return cotvtm_child.Placed(str(Path(path)), first, strip.frame_final_start, strip.frame_final_end, strip.channel)
 
 
 def flatten(strips, start: int, end: int, fps: float) -> list[dict]:
-    """What the viewer shows between frames `start` and `end`: at each moment the topmost unmuted visual strip
-    (higher channels cover lower ones), as timeline clips, with gaps where nothing shows."""
-    visual = [s for s in strips if s.type in VISUAL and not s.mute
-              and s.frame_final_end > start and s.frame_final_start < end]
-    cuts = sorted({start, end, *(max(start, min(end, f)) for s in visual
-                                 for f in (s.frame_final_start, s.frame_final_end))})
-    pieces: list[tuple[object, int, int]] = []
-    for a, b in zip(cuts, cuts[1:]):
-        covering = [s for s in visual if s.frame_final_start <= a and s.frame_final_end >= b]
-        top = max(covering, key=lambda s: s.channel) if covering else None
-        if pieces and pieces[-1][0] is top:
-            pieces[-1] = (top, pieces[-1][1], b)
-        else:
-            pieces.append((top, a, b))
-    clips = []
-    for strip, a, b in pieces:
-        if strip is None:
-            clips.append({"blank": (b - a) / fps})
-        else:
-            whole = source_of(strip, fps)
-            into = (a - strip.frame_final_start) / fps
-            clips.append({"path": whole["path"], "in": whole["in"] + into, "out": whole["in"] + into + (b - a) / fps})
-    return clips
+    """What the viewer shows between frames `start` and `end` (higher channels cover lower ones; muted strips
+    show nothing), as timeline clips."""
+    return cotvtm_child.flatten([placed(s) for s in strips if s.type in VISUAL and not s.mute], start, end, fps)
 
 
 def free_channel(strips, start: int, end: int) -> int:
@@ -145,7 +125,7 @@ class COTVTM_OT_score(bpy.types.Operator):
                 self.report({"ERROR"}, "Select a movie or image strip first")
                 return {"CANCELLED"}
             self.start, self.end = strip.frame_final_start, strip.frame_final_end
-            clips = [source_of(strip, fps)]
+            clips = flatten([strip], self.start, self.end, fps)
         else:
             self.start, self.end = scene.frame_start, scene.frame_end + 1
             clips = flatten(all_strips(editor), self.start, self.end, fps)
