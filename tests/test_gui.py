@@ -313,3 +313,22 @@ window.close()
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "preview ready"
+
+
+def test_the_app_quits_cleanly_when_terminated(tmp_path):
+    """A terminate (logout, `kill`, a test harness) or Ctrl-C reaches the app despite Qt's event loop."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    environment = dict(os.environ, COTVTM_GUI_DATA=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen")
+    app = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "gui"], env=environment,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(5)
+    assert app.poll() is None, app.communicate()[1][-2000:]  # the window is up
+    app.send_signal(signal.SIGTERM)
+    _, stderr = app.communicate(timeout=30)
+    assert app.returncode == 0, stderr[-2000:]
+    assert (tmp_path / "data" / "queue.json").is_file()  # the queue was saved on the way out

@@ -259,3 +259,26 @@ def test_resolve_script_reports_problems_instead_of_failing(resolve_script, tmp_
     assert "broken.mov" in log[-1] and not pool.imported
     none, _ = fake_resolve(None)
     assert not resolve_script.score_timeline(none, options, log.append) and "open a timeline" in log[-1]
+
+
+BLENDER_PYTHONS = [p for p in os.environ.get("COTVTM_BLENDER_PYTHONS", "").split(os.pathsep) if p]
+
+
+@pytest.mark.skipif(not BLENDER_PYTHONS, reason="set COTVTM_BLENDER_PYTHONS to Pythons with the `bpy` module "
+                    "(pip install bpy) to run the add-on in real Blender")
+@pytest.mark.parametrize("python", BLENDER_PYTHONS or ["-"])
+def test_addon_in_real_blender(python, addon, videos, cotvtm_program, tmp_path):
+    import subprocess
+
+    warm, cool = videos
+    folder = Path(addon.__file__).parent.parent
+    result = subprocess.run([python, str(REPO / "tests" / "blender_check.py"), str(folder), str(warm), str(cool),
+                             cotvtm_program, str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["api"] == ("strips" if report["blender"].startswith("5") else "sequences")
+    assert report["clips"] == [{"blank": 1.0}, {"path": str(warm), "in": 1.0, "out": 8.0},
+                               {"path": str(cool), "in": 0.0, "out": 6.0}]
+    assert report["status"] == "done" and report["channel"] == 2 and report["operator"] and report["unregistered"]
+    assert report["sound"] == ["SOUND", 2, 1, 351] or "without Audaspace" in report["sound"]
+    assert report["settings"] == ["procedural", 7, 10.0, True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -35,4 +36,25 @@ def main(files: list[Path] | None = None) -> int:
     if files:
         window.add_paths(files)
     window.show()
+    _stop_on_signals(app, window)
     return app.exec()
+
+
+def _stop_on_signals(app, window) -> None:
+    """Ctrl-C in the terminal or a terminate (logout, `kill`) cancels running jobs cleanly and quits, without the
+    question closing the window asks. Qt's event loop keeps Python from running signal handlers, so a timer hands
+    it control a few times a second."""
+    from PySide6.QtCore import QTimer
+
+    from cotvtm_desktop.gui.window import CLOSE_WAIT_MS
+
+    def stop(signum, frame) -> None:
+        window.tasks.shut_down(CLOSE_WAIT_MS)
+        window.queue.save()
+        app.quit()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stop)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
