@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Smoke test of a built app folder, headless and without Python: `bash packaging/smoke_test.sh dist/cotvtm`
+# Smoke test of a built app folder, headless and without Python:
+#   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
 # 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4;
-# 3. the GUI starts (offscreen) and is still running after a few seconds.
+# 3. the GUI starts (offscreen), inspects the video through its own CLI as a child process, and quits when
+#    terminated; 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural
+#    backend scores the video too.
 set -euo pipefail
 app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
 app="$app_dir/cotvtm"
@@ -20,6 +23,13 @@ grep -q '"type": "file_done"' "$work/events.txt"
 echo "scored: $(wc -c < "$work/tiny.scored.mp4") bytes"
 
 status=0
-QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 15 "$app" || status=$?
+QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 20 "$app" gui "$work/tiny.mp4" || status=$?
 [ "$status" -eq 124 ] || { echo "the GUI did not stay up (exit status $status)"; exit 1; }
+grep -q '"kind": "video"' "$work/gui/queue.json" || { echo "the GUI's child jobs did not run"; exit 1; }
+echo "GUI: started, inspected the video, quit"
+
+if [ -n "${2:-}" ]; then
+    HF_HUB_OFFLINE=1 "$app" score "$work/tiny.mp4" -o "$work/neural.mp4" --backend neural --models "$2"
+    [ -s "$work/neural.mp4" ]
+fi
 echo "smoke test passed"
