@@ -12,13 +12,13 @@ import soundfile
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from media import make_two_shot_video, make_video, streams
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
 
-from cotvtm_desktop.gui.settings import Settings  # noqa: E402
-from cotvtm_desktop.gui.window import MainWindow  # noqa: E402
-from media import make_two_shot_video, make_video, streams  # noqa: E402
+from cotvtm_desktop.gui.settings import Settings
+from cotvtm_desktop.gui.window import MainWindow
 
 JOB_TIMEOUT_MS = 120_000
 

@@ -12,10 +12,9 @@ import types
 import zipfile
 from pathlib import Path
 
+import fake_bpy
 import pytest
 import soundfile
-
-import fake_bpy
 from media import make_two_shot_video
 
 REPO = Path(__file__).parent.parent

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import soundfile
+from media import make_two_shot_video
 
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.jobs.runner import ScoreOptions, score
 from cotvtm_desktop.media.timeline import read_timeline
-from media import make_two_shot_video
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ class QueueItem:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "QueueItem":
+    def from_json(cls, data: dict) -> QueueItem:
         known = {f.name for f in fields(cls)}
         item = cls(**{k: v for k, v in data.items() if k in known and k != "segments"})
         segment_fields = {f.name for f in fields(SegmentState)}

@@ -33,7 +33,7 @@ class Settings:
     replace_existing: bool = False
 
     @classmethod
-    def load(cls, store: QSettings) -> "Settings":
+    def load(cls, store: QSettings) -> Settings:
         values = {}
         for f in fields(cls):
             default = f.default

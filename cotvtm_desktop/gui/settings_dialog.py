@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, LOUDNESS_PRESETS, Settings
@@ -48,7 +61,8 @@ class SettingsDialog(QDialog):
         self.replace = QCheckBox("Replace existing outputs")
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
-                ("Device", self.device), ("Segment length", self.segment_seconds), ("Original audio", self.keep_original),
+                ("Device", self.device), ("Segment length", self.segment_seconds),
+                ("Original audio", self.keep_original),
                 ("Ducking", self.duck_db), ("Loudness", self.loudness), ("Crossfade", self.crossfade),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
                 ("MIDI", self.midi), ("", self.replace)]

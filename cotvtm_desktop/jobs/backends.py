@@ -24,7 +24,8 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
                 raise UserError(f"the neural backend cannot run: {exc}. `cotvtm models check` shows what is "
                                 "missing") from None
             raise
-        return ProceduralBackend(options.seed, options.segments), f"procedural, because the neural backend cannot run ({exc})"
+        because = f"procedural, because the neural backend cannot run ({exc})"
+        return ProceduralBackend(options.seed, options.segments), because
 
 
 class _Missing(UserError):

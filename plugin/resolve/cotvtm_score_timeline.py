@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent / "common")]
-import cotvtm_child  # noqa: E402
+import cotvtm_child
 
 POLL_SECONDS = 0.5
 AUDIO = 2  # AppendToTimeline's mediaType for audio only
