@@ -146,6 +146,11 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     wait_idle(qtbot, window)
     assert item.status == "skipped" and "already exists" in item.message
 
+    kept = [window.tasks.work_dir(item), Path(item.preview), Path(item.segments[0].thumbnail)]
+    assert all(p.exists() for p in kept)
+    window.remove_action.trigger()  # what the app kept for it goes; the export stays
+    assert not window.queue.items and not any(p.exists() for p in kept) and output.exists()
+
 
 def test_regenerating_one_segment_changes_only_its_audio(qtbot, window, two_shots):
     drop(window, [two_shots])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,17 @@ class TaskRunner(QObject):
 
     def thumbs_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    def edits_path(self, item: QueueItem) -> Path:
+        return self.data_dir / "edits" / f"{item.id}.json"
+
+    def forget(self, item: QueueItem) -> None:
+        """Delete what the app keeps for an item it no longer queues (its segment audio can take hundreds of MB);
+        exported files stay."""
+        shutil.rmtree(self.work_dir(item), ignore_errors=True)
+        for path in (self.preview_path(item), self.preview_path(item).with_suffix(".json"), self.edits_path(item),
+                     *(Path(p) for p in [item.thumbnail, *(s.thumbnail for s in item.segments)] if p)):
+            path.unlink(missing_ok=True)
 
     # --- asking for work ------------------------------------------------------------------------------------------
     def inspect(self, items: list[QueueItem], at: list[float] | None = None) -> None:
@@ -130,7 +142,7 @@ class TaskRunner(QObject):
 
     def _start(self, kind: str, item: QueueItem) -> bool:
         settings = self.settings()
-        edits = self.data_dir / "edits" / f"{item.id}.json"
+        edits = self.edits_path(item)
         edits.parent.mkdir(parents=True, exist_ok=True)
         edits.write_text(json.dumps(item.edits(), indent=1), encoding="utf-8")
         if kind == "preview":

@@ -157,7 +157,9 @@ class MainWindow(QMainWindow):
     def _remove(self) -> None:
         item = self.selected()
         if item is not None and item.status not in ("working", "queued"):
+            self.preview.stop()
             self.queue.remove(item)
+            self.tasks.forget(item)
 
     def _item_changed(self, *_) -> None:
         item = self.selected()
