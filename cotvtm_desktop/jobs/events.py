@@ -3,7 +3,8 @@ with --json-progress, into one JSON object per line for the GUI and editor plugi
 
 Event types: job_started, stage (analysing / rendering / mixing / writing), progress (fraction of the analysis),
 segment_done (index, count, cached, description), file_done, file_skipped, error (message); in a batch also
-batch_started, batch_item and batch_done (done / skipped / failed counts); cancelled when the job was stopped.
+batch_started, batch_item and batch_done (done / skipped / failed counts); project_done after `cotvtm project
+score`; cancelled when the job was stopped.
 Every event carries "type" and "input".
 
 A parent process cancels by writing the line `cancel` to the child's stdin (works the same on every OS): the job
