@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import signal
 import sys
 from pathlib import Path
@@ -198,6 +199,10 @@ def gui(files: Optional[list[Path]] = typer.Argument(None, help="Videos, images 
     with _Reporting(None, False):
         if find_spec("PySide6") is None:
             raise UserError("the desktop app needs PySide6: pip install 'cotvtm-desktop[gui]'")
+        if sys.platform.startswith("linux") and not any(
+                os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+            raise UserError("no display to open the window on (DISPLAY is not set); run it on a desktop, or use "
+                            "the CLI (`cotvtm score`)")
         from cotvtm_desktop.gui.app import main as run_gui
 
         raise typer.Exit(run_gui(files or []))

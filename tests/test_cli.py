@@ -231,3 +231,10 @@ def test_work_folder_is_kept_and_reused_and_only_edited_segments_render(tmp_path
     assert second["seed"] == 5 and second["brief"]["tempo_bpm"] == 70 and second["brief"]["mode"] == "minor"
     assert second["arrangement"]["mode"] == "minor" and "70 BPM" in second["description"]
     assert manifest["segments"][0]["seed"] == 0
+
+
+def test_gui_without_a_display_says_so(monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    result = run("gui")
+    assert result.exit_code == 1 and "no display" in result.output
