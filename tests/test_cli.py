@@ -238,3 +238,32 @@ def test_gui_without_a_display_says_so(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     result = run("gui")
     assert result.exit_code == 1 and "no display" in result.output
+
+
+def test_a_job_with_everything_cached_exits_cleanly(tmp_path, clip12):
+    """A rerun over a kept work folder finishes in about a second. Driven as the GUI drives it (stdin an open
+    pipe), the process once ended while torch was still loading on a daemon thread, and aborted with "terminate
+    called without an active exception"."""
+    work = tmp_path / "work"
+    for run_number in range(6):  # the abort came at random, in about one run of six
+        process = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "score", str(clip12), "-o",
+                                    str(tmp_path / f"o{run_number}.mp4"), "--work", str(work), "--json-progress"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process.wait(timeout=120)  # stdin stays open meanwhile, as a parent process keeps it
+        stdout, stderr = process.stdout.read(), process.stderr.read()
+        process.stdin.close()
+        assert process.returncode == 0, stderr[-2000:]
+        cached = [json.loads(line)["cached"] for line in stdout.splitlines() if '"segment_done"' in line]
+        assert cached == [run_number > 0]
+
+
+def test_warm_up_runs_only_when_analysing_and_is_waited_for(tmp_path, silent_clip, monkeypatch):
+    from cotvtm_desktop.jobs import runner
+
+    started = []
+    monkeypatch.setattr(runner, "warm_up", lambda real=runner.warm_up: started.append(real()) or started[-1])
+    options = runner.ScoreOptions(backend="procedural", work_dir=tmp_path / "work")
+    runner.score(silent_clip, tmp_path / "a.mp4", options)
+    assert len(started) == 1 and not started[0].daemon  # the process waits for it before ending
+    runner.score(silent_clip, tmp_path / "b.mp4", options)
+    assert len(started) == 1  # everything cached: nothing to warm up

@@ -136,7 +136,7 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     window.export_action.trigger()
     wait_idle(qtbot, window)
     output = out / "two shots.scored.mp4"
-    assert item.status == "exported" and item.output == str(output)
+    assert item.status == "exported" and item.output == str(output), item.message
     info = streams(output)
     assert abs(info["duration"] - 25.0) < 0.1 and info["audio"] == "aac" and info["video"] == "h264"
     assert window.open_action.isEnabled()

@@ -112,7 +112,6 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     work = WorkDir(output, options.work_dir)
     with _disk_errors(output):
         work.prepare(options.resume or options.work_dir is not None)  # a given work folder is always reused
-        warm_up()
         job = Job(info, output, options, events, cancel, work, backend, started, clips)
         job.prepare()
     return job
@@ -209,6 +208,7 @@ class Job:
         cached = self.work.load_arrays(key)
         if cached is not None:
             return Timeline.from_arrays(cached)
+        warm_up()
 
         reported = [-1.0]
 
@@ -323,15 +323,18 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def warm_up() -> None:
+def warm_up() -> threading.Thread:
     """Load what later stages need (the object model, scipy.signal) on a background thread while the video
-    decodes on this one."""
+    decodes on this one. Not a daemon: were the process to end while torch is still loading (a job that fails
+    early), its native threads would abort it ("terminate called without an active exception")."""
     def load() -> None:
         import scipy.signal  # noqa: F401
 
         objects.load_classifier()
 
-    threading.Thread(target=load, name="warm-up", daemon=True).start()
+    thread = threading.Thread(target=load, name="warm-up")
+    thread.start()
+    return thread
 
 
 def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None:
