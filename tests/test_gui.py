@@ -127,6 +127,7 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     fractions = [f for f, text in seen["overall"] if text]
     assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1
     assert any(text.startswith("Previewing two shots.mp4") for _, text in seen["overall"])
+    assert any(text.endswith("(1 of 1, procedural backend)") for _, text in seen["overall"])
     assert Path(item.preview).is_file() and len(item.segments) == 2
     assert [round(s.end) for s in item.segments] == [12, 25]  # the boundary sits on the scene cut
     assert all(s.description and s.brief for s in item.segments)

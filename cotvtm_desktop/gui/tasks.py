@@ -36,6 +36,7 @@ class TaskRunner(QObject):
         self.pending: deque[tuple[str, str]] = deque()  # (kind, item id); kind "preview" or "export"
         self.current: CliProcess | None = None
         self.current_item: QueueItem | None = None
+        self.backend = ""  # the backend the running job uses, once it says
         self.inspections: list[CliProcess] = []
         self._run_total = 0
         self._run_done = 0
@@ -159,7 +160,7 @@ class TaskRunner(QObject):
             extra = (["--overwrite"] if settings.replace_existing else []) + (["--midi"] if settings.midi else [])
         args = ["score", item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
                 "--json-progress", *settings.score_args(), *extra]
-        self.current, self.current_item = CliProcess(args, self), item
+        self.current, self.current_item, self.backend = CliProcess(args, self), item, ""
         self.current.event.connect(lambda event: self._on_event(kind, item, event))
         self.current.finished.connect(lambda status, message: self._on_finished(kind, item, output, status, message))
         item.status, item.progress, item.message = "working", 0.0, ""
@@ -181,6 +182,8 @@ class TaskRunner(QObject):
             self.segment_progress.emit(item.id, event["index"] - 1, "done")
         elif kind_of == "stage" and event.get("stage") in ("mixing", "writing"):
             item.progress = max(item.progress, _ANALYSIS + _RENDER)
+        elif kind_of == "backend":
+            self.backend = event["name"]  # which one `auto` chose
         else:
             return
         self.model.changed(item, persist=False)
@@ -209,7 +212,8 @@ class TaskRunner(QObject):
 
     def _report(self, item: QueueItem, verb: str) -> None:
         fraction = (self._run_done + item.progress) / max(self._run_total, 1)
-        self.overall.emit(fraction, f"{verb} {item.name} ({self._run_done + 1} of {self._run_total})")
+        backend = f", {self.backend} backend" if self.backend else ""
+        self.overall.emit(fraction, f"{verb} {item.name} ({self._run_done + 1} of {self._run_total}{backend})")
 
     def _read_manifest(self, item: QueueItem, path: Path) -> None:
         """The preview's segments, keeping the user's edits where the segment is still the same."""
