@@ -140,8 +140,7 @@ def score(
         try:
             _run_one(input, target, options, events)
         except OutputExists as exc:
-            (events or _print_skip)({"type": "file_skipped", "input": str(input), "output": str(target),
-                                     "reason": str(exc)})
+            _skipped(events, input, target, exc)
             return
         if not json_progress:
             err.print(f"[green]wrote[/green] {target}")
@@ -277,8 +276,7 @@ def project_score(
                 timeline.write_text(json.dumps(edit.timeline()), encoding="utf-8")
                 _run_one(timeline, music, options, events)
         except OutputExists as exc:
-            (events or _print_skip)({"type": "file_skipped", "input": str(project), "output": str(target),
-                                     "reason": str(exc)})
+            _skipped(events, project, target, exc)
             return
         write_with_music(edit, music, target)
         if events is not None:
@@ -360,6 +358,12 @@ class _Reporting:
             err.print("[yellow]cancelled[/yellow]: no output was written; run again with --resume to continue")
             raise typer.Exit(130)
         return False
+
+
+def _skipped(events, input: Path, target: Path, exc: OutputExists) -> None:
+    """An output that exists is skipped, not an error: a JSON event, or one yellow line."""
+    (events or _print_skip)({"type": "file_skipped", "input": str(input), "output": str(target),
+                             "reason": str(exc)})
 
 
 def _print_skip(event: dict) -> None:

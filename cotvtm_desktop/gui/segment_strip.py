@@ -97,11 +97,12 @@ class SegmentStrip(QScrollArea):
         self.setWidgetResizable(True)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tiles: list[SegmentTile] = []
-        self.item_id = ""
+        self.item_id = self.shown_status = ""
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
         self.item_id = item.id if item else ""
+        self.shown_status = item.status if item else ""
         content = QWidget()
         row = QHBoxLayout(content)
         self.tiles = []

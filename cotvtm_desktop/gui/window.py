@@ -165,8 +165,8 @@ class MainWindow(QMainWindow):
         item = self.selected()
         if item is not None and item.thumbnail != self.preview.thumbnail:  # its picture arrived
             self.preview.show_item(item)
-        if item is not None and not item.segments:
-            self.strip.show_item(item)  # says what is happening
+        if item is not None and not item.segments and item.status != self.strip.shown_status:
+            self.strip.show_item(item)  # says what is happening (progress events alone change nothing there)
         self._update_actions()
 
     def _selected(self, *_) -> None:
