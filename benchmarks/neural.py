@@ -6,7 +6,7 @@
 1. Mapping per segment: CLIP ViT-B/32 image encoder on 3 keyframes + RationaleMLP + EmbedDiff (width 512, 6 layers,
    L = 32 T5 states of 768) with DPM-Solver++ at 20 steps and guidance; at batch 1 and for 6 segments at once.
 2. MusicGen-sized decoding (T5-base text encoder; the small, medium or large decoder, 4 codebooks, guidance 3):
-   decoder tokens per second at batch 1 and batch 4.
+   decoder tokens per second at each of --batches (1 and 4 by default).
 Prints a table; peak memory is the process's peak RSS (CPU) or torch's peak allocation (CUDA).
 """
 
@@ -31,7 +31,7 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def build_mapping(device: str, dtype: torch.dtype):
+def build_mapping(device: str):
     from transformers import CLIPConfig, CLIPVisionModelWithProjection
 
     from cotvtm_desktop.model.checkpoint import Checkpoint, CheckpointConfig, EncoderRef
@@ -40,28 +40,25 @@ def build_mapping(device: str, dtype: torch.dtype):
 
     config = CLIPConfig()  # the defaults are ViT-B/32 with a 512-d projection
     config.vision_config.projection_dim = config.projection_dim
-    clip = CLIPVisionModelWithProjection(config.vision_config).to(device, dtype).eval()  # as the product loads it
+    with torch.device(device):  # random initialisation on the GPU takes seconds where the CPU takes a minute
+        clip = CLIPVisionModelWithProjection(config.vision_config).eval()  # float32, as the product runs it
     mlp, diff = MLPConfig(512, 4096, 1024), EmbedDiffConfig(512, 4096, 768, 32, 512, 6, 8)
     ck_config = CheckpointConfig(mlp, diff, EncoderRef("clip", 512), EncoderRef("t5", 768), EncoderRef("llm2vec", 4096))
     checkpoint = Checkpoint(ck_config, RationaleMLP(mlp), EmbedDiff(diff), torch.zeros(768), torch.ones(768),
                             ["x"], torch.zeros(1, 768))
-    pipeline = CoTVTMPipeline(checkpoint, device)
-    pipeline.mlp.to(dtype)
-    pipeline.embeddiff.to(dtype)
-    return clip, pipeline
+    return clip, CoTVTMPipeline(checkpoint, device)
 
 
 @torch.inference_mode()
-def time_mapping(clip, pipeline, segments: int, device: str, dtype: torch.dtype, repeats: int = 3) -> float:
-    pixels = torch.randn(3 * segments, 3, 224, 224, device=device, dtype=dtype)
+def time_mapping(clip, pipeline, segments: int, device: str, repeats: int = 3) -> float:
+    pixels = torch.randn(3 * segments, 3, 224, 224, device=device)
     best = float("inf")
     for _ in range(repeats):
         sync(device)
         start = time.perf_counter()
         features = clip(pixel_values=pixels).image_embeds
-        visual = torch.nn.functional.normalize(features.float().view(segments, 3, -1).mean(1), dim=-1)
-        with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
-            pipeline(visual.to(dtype), steps=20)
+        visual = torch.nn.functional.normalize(features.view(segments, 3, -1).mean(1), dim=-1)
+        pipeline(visual, steps=20)
         sync(device)
         best = min(best, time.perf_counter() - start)
     return best
@@ -81,8 +78,9 @@ def build_musicgen(device: str, dtype: torch.dtype, size: str):
                           codebook_size=2048, target_bandwidths=[2.2], audio_channels=1)
     decoder = MusicgenDecoderConfig(vocab_size=2048, num_codebooks=4, pad_token_id=2048, bos_token_id=2048,
                                     **DECODERS[size])
-    model = MusicgenForConditionalGeneration(MusicgenConfig(text_encoder=text, audio_encoder=audio,
-                                                            decoder=decoder)).to(device, dtype).eval()
+    with torch.device(device):
+        model = MusicgenForConditionalGeneration(MusicgenConfig(text_encoder=text, audio_encoder=audio,
+                                                                decoder=decoder)).to(dtype).eval()
     model.generation_config = GenerationConfig(decoder_start_token_id=2048, pad_token_id=2048, bos_token_id=2048,
                                                do_sample=True, guidance_scale=3.0, top_k=250, max_length=1600)
     return model
@@ -106,28 +104,31 @@ def tokens_per_second(model, batch: int, steps: int, device: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                        help="MusicGen's precision (the product: bfloat16 on CUDA, float16 where bf16 is missing, "
+                             "float32 on CPU); the mapping runs in float32, as in the product")
     parser.add_argument("--steps", type=int, default=50, help="MusicGen decoder steps per measurement")
     parser.add_argument("--musicgen", default="small", choices=list(DECODERS), help="decoder size to time")
+    parser.add_argument("--batches", default="1,4", help="MusicGen batch sizes to time, comma-separated")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     rows = []
-    clip, pipeline = build_mapping(args.device, dtype)
-    time_mapping(clip, pipeline, 1, args.device, dtype, repeats=1)  # warm-up
-    one = time_mapping(clip, pipeline, 1, args.device, dtype)
-    six = time_mapping(clip, pipeline, 6, args.device, dtype)
+    clip, pipeline = build_mapping(args.device)
+    time_mapping(clip, pipeline, 1, args.device, repeats=1)  # warm-up
+    one = time_mapping(clip, pipeline, 1, args.device)
+    six = time_mapping(clip, pipeline, 6, args.device)
     rows.append(("mapping, 1 segment (CLIP x3 + MLP + EmbedDiff 20 steps)", f"{one:.3f} s/segment"))
     rows.append(("mapping, 6 segments batched", f"{six / 6:.3f} s/segment"))
     rows.append(("peak memory after mapping", f"{peak_memory_mib(args.device):.0f} MiB"))
     del clip, pipeline
     model = build_musicgen(args.device, dtype, args.musicgen)
     tokens_per_second(model, 1, 5, args.device)  # warm-up
-    for batch in (1, 4):
+    for batch in map(int, args.batches.split(",")):
         rows.append((f"MusicGen-{args.musicgen}-sized decoding, batch {batch}, guidance 3",
                      f"{tokens_per_second(model, batch, args.steps, args.device):.1f} tokens/s"))
     rows.append(("peak memory after decoding", f"{peak_memory_mib(args.device):.0f} MiB"))
-    print(f"\nneural path, random weights at real sizes, {name}, {args.dtype}")
+    print(f"\nneural path, random weights at real sizes, {name}; mapping float32, MusicGen {args.dtype}")
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value:>18}")

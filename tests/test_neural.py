@@ -1,6 +1,7 @@
 """The neural path on tiny random-weight models of the real architectures, loaded as real folders are."""
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -16,6 +17,11 @@ from cotvtm_desktop.model.pipeline import CoTVTMPipeline  # noqa: E402
 from cotvtm_desktop.music.musicgen import MusicGen  # noqa: E402
 from cotvtm_desktop.testing.tiny_models import DESCRIPTIONS, make_all  # noqa: E402
 
+# The models run where the product would run them: on a GPU machine these tests check the CUDA path (bf16), and
+# COTVTM_TEST_DEVICE=cpu checks the CPU path there too.
+DEVICE = os.environ.get("COTVTM_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+needs_cuda = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU")
+
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
@@ -24,17 +30,17 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def musicgen(tiny):
-    return MusicGen(tiny / "musicgen")
+    return MusicGen(tiny / "musicgen", DEVICE)
 
 
 def test_states_path_equals_text_path_token_for_token(musicgen):
     prompts = ["a calm piano melody", "upbeat pop with drums and bright guitar"]
-    tokens = musicgen.tokenizer(prompts, return_tensors="pt", padding=True)
+    tokens = musicgen.tokenizer(prompts, return_tensors="pt", padding=True).to(DEVICE)
     torch.manual_seed(11)
     from_text = musicgen.model.generate(**tokens, guidance_scale=3.0, max_new_tokens=musicgen.new_tokens(0.6))
     torch.manual_seed(11)
     from_states = musicgen.generate(musicgen.text_states(prompts), 0.6, guidance_scale=3.0)
-    assert np.array_equal(from_text[:, 0, :from_states.shape[1]].numpy(), from_states)
+    assert np.array_equal(from_text[:, 0, :from_states.shape[1]].float().cpu().numpy(), from_states)
 
 
 def test_guidance_is_not_silently_disabled_at_batch_one(musicgen):
@@ -50,7 +56,7 @@ def test_guidance_is_not_silently_disabled_at_batch_one(musicgen):
                                     attention_mask=condition.mask, guidance_scale=3.0,
                                     max_new_tokens=musicgen.new_tokens(0.6))
     assert not np.array_equal(guided, unguided)
-    assert not np.array_equal(guided, naive[:, 0, :guided.shape[1]].numpy())
+    assert not np.array_equal(guided, naive[:, 0, :guided.shape[1]].float().cpu().numpy())
 
 
 def test_token_budget_and_exact_lengths(musicgen):
@@ -98,12 +104,12 @@ def test_cancel_stops_generation(musicgen):
 
 def test_pipeline_maps_visual_embeddings_to_conditioning(tiny):
     checkpoint = load_checkpoint(tiny / "cotvtm")
-    clip = ClipImageEncoder(tiny / "clip")
+    clip = ClipImageEncoder(tiny / "clip", DEVICE)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8) for _ in range(3)]
     visual = torch.stack([clip.segment_embedding(frames), clip.segment_embedding(frames[:1])])
-    assert torch.allclose(visual.norm(dim=1), torch.ones(2))
-    pipeline = CoTVTMPipeline(checkpoint)
+    assert torch.allclose(visual.norm(dim=1).cpu(), torch.ones(2))
+    pipeline = CoTVTMPipeline(checkpoint, DEVICE)
     first = pipeline(visual, generator=torch.Generator().manual_seed(0))
     again = pipeline(visual, generator=torch.Generator().manual_seed(0))
     other = pipeline(visual, generator=torch.Generator().manual_seed(1))
@@ -163,7 +169,8 @@ def cli(*args):
 
     from cotvtm_desktop.cli import app
 
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    device = ("--device", DEVICE) if args[0] == "score" and "--device" not in args else ()
+    return CliRunner().invoke(app, [str(a) for a in (*args, *device)], catch_exceptions=False)
 
 
 def test_score_with_the_neural_backend(tiny, tmp_path, clip12):
@@ -192,8 +199,8 @@ def test_neural_segments_batched_or_continued(tiny, tmp_path):
     for continuity in (False, True):
         out = tmp_path / f"continuity-{continuity}.mp4"
         events = []
-        manifest = score(video, out, ScoreOptions(backend="neural", models_dir=tiny, continuity=continuity),
-                         events.append)
+        options = ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE, continuity=continuity)
+        manifest = score(video, out, options, events.append)
         assert len(manifest["segments"]) == 3 and streams(out)["duration"] == pytest.approx(26, abs=0.1)
         assert all(s["description"] in DESCRIPTIONS for s in manifest["segments"])
         assert [e["index"] for e in events if e["type"] == "segment_done"] == [1, 2, 3]
@@ -256,7 +263,8 @@ def test_neural_progress_and_cancel_within_a_segment(tiny, tmp_path):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        score(video, tmp_path / "v.scored.mp4", ScoreOptions(backend="neural", models_dir=tiny), watch, cancel)
+        score(video, tmp_path / "v.scored.mp4", ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE), watch,
+              cancel)
     rendering = [e for e in events if e["type"] == "progress" and e["stage"] == "rendering"]
     assert rendering and rendering[-1]["fraction"] < 1.0  # stopped inside the segment, not after it
     assert {(e["segment"], e["count"]) for e in rendering} == {(1, 1)}
@@ -289,7 +297,8 @@ def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatc
 
     monkeypatch.setattr(Decoder, "generate", counting)
     events = []
-    results = run_batch(folder, tmp_path / "out", ScoreOptions(backend="neural", models_dir=tiny), events=events.append)
+    options = ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE)
+    results = run_batch(folder, tmp_path / "out", options, events=events.append)
     assert [r.status for r in results] == ["done", "done"]
     assert calls == [(2, False), (1, True), (1, True)]  # segment 1 of both videos in one call, then continuations
     assert streams(tmp_path / "out" / "long.scored.mp4")["duration"] == pytest.approx(26, abs=0.1)
@@ -330,3 +339,46 @@ def test_neural_segment_seed_renders_only_that_segment_and_seeds_reproduce(tiny,
     result = cli("score", video, "-o", tmp_path / "d.mp4", "--backend", "neural", "--models", tiny,
                  "--segments", edits)
     assert result.exit_code == 1 and "no music brief to edit" in result.output
+
+
+# --- where the models run ------------------------------------------------------------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_cuda_without_a_gpu_is_one_clear_message(tiny, silent_clip, tmp_path):
+    result = cli("score", silent_clip, "-o", tmp_path / "g.mp4", "--backend", "neural", "--models", tiny,
+                 "--device", "cuda")
+    assert result.exit_code == 1 and "no CUDA GPU is available; use --device cpu" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not (tmp_path / "g.mp4").exists()
+
+
+@needs_cuda
+def test_cuda_decodes_in_half_precision_and_returns_float32_audio(musicgen):
+    expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    assert musicgen.model.dtype == expected and musicgen.model.device.type == "cuda"
+    condition = musicgen.text_states(DESCRIPTIONS[:2], length=8)
+    first = musicgen.generate(condition, 0.8)
+    continued = musicgen.generate(condition, 1.0, prompt_audio=first)  # EnCodec encodes the prompt on the GPU
+    for audio, samples in ((first, 25600), (continued, 32000)):
+        assert audio.dtype == np.float32 and audio.shape == (2, samples) and np.isfinite(audio).all()
+
+
+@needs_cuda
+def test_score_on_cuda_runs_every_model_on_the_gpu(tiny, clip12, tmp_path, monkeypatch):
+    from cotvtm_desktop.music.neural import NeuralBackend
+    from media import streams
+
+    backends = []
+    original = NeuralBackend.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        backends.append(self)
+
+    monkeypatch.setattr(NeuralBackend, "__init__", keep)
+    torch.cuda.reset_peak_memory_stats()
+    result = cli("score", clip12, "-o", tmp_path / "gpu.mp4", "--backend", "neural", "--models", tiny)
+    assert result.exit_code == 0, result.output
+    (backend,) = backends
+    for module in (backend.clip.model, backend.musicgen.model, backend.pipeline.mlp, backend.pipeline.embeddiff):
+        assert {p.device.type for p in module.parameters()} == {"cuda"}
+    assert torch.cuda.max_memory_allocated() > 0
+    assert streams(tmp_path / "gpu.mp4")["duration"] == pytest.approx(12, abs=0.06)
