@@ -136,3 +136,31 @@ def test_frames_are_turned_upright(tmp_path):
 def test_image_scan(tmp_path):
     timeline = scan_image(probe(DATA / "coffee.jpg"))
     assert len(timeline.times) == 1 and timeline.keyframe_probabilities.shape == (1, 1000)
+
+
+def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue():
+    import threading
+    import time
+
+    from cotvtm_desktop.analysis import scan
+
+    submitted, seen, held = [0], [], []
+    lock = threading.Lock()
+
+    def features(keyframes):  # a slow model: decoding must wait for it rather than queue every keyframe
+        time.sleep(0.02)
+        with lock:
+            seen.append(int(keyframes[0][0, 0, 0]))
+            held.append(submitted[0] - len(seen) + 1)
+        return np.array([[k[0, 0, 0]] for k in keyframes], np.float32)
+
+    batches = [[np.full((16, 16, 3), 10 * b + i, np.uint8) for i in range(3)] for b in range(8)]
+    with scan._KeyframeModels(features) as models:
+        for batch in batches:
+            with lock:
+                submitted[0] += 1
+            models.submit(batch)
+        probabilities, rows = models.results()
+    assert probabilities.shape == (24, 1000)
+    assert rows[:, 0].tolist() == [10 * b + i for b in range(8) for i in range(3)]  # in submission order
+    assert seen == [10 * b for b in range(8)] and max(held) <= scan._BATCHES_IN_FLIGHT + 1

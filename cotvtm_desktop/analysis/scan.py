@@ -4,10 +4,12 @@ Memory stays flat whatever the video's length: each sampled frame is reduced at 
 motion, histogram distance), and keyframes go through the object model in small batches, keeping only class
 probabilities. Keyframes are taken from this same pass, evenly spaced in time, rather than by seeking: seeking
 re-decodes from the previous I-frame for every keyframe, which for common GOP lengths decodes more than the file.
+The models run on a worker thread while decoding goes on (both release the GIL), so a second core is not idle.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -19,6 +21,7 @@ from cotvtm_desktop.media.frames import iter_frames, iter_keyframe_pairs, load_i
 from cotvtm_desktop.media.probe import MediaInfo
 
 _OBJECT_BATCH = 8
+_BATCHES_IN_FLIGHT = 2  # keyframe batches waiting for the models; decoding pauses beyond this (bounds memory)
 
 
 @dataclass
@@ -87,37 +90,29 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     hist_distances: list[float] = []
     key_times: list[float] = []
     key_batch: list[np.ndarray] = []
-    key_probs: list[np.ndarray] = []
-    key_images: list[np.ndarray] = []
-    key_features: list[np.ndarray] = []
     previous_hist = None
     next_keyframe = begin + keyframe_interval / 2
     samples = _keyframe_samples(info, width, height) if sparse else _rate_samples(info, width, height, window)
-    for t, frame, small, motion_energy in samples:
-        hsv = colour.rgb_to_hsv(small)
-        stats = colour.colour_stats(small, hsv)
-        stats["t"], stats["motion"] = t, motion_energy
-        hist = motion.colour_histogram(*hsv)
-        hist_distances.append(motion.histogram_distance(previous_hist, hist))
-        previous_hist = hist
-        rows.append(stats)
-        if t >= next_keyframe or not key_times and t >= end - 1.0 / config.ANALYSIS_FPS:
-            key_times.append(t)
-            keyframe = _keyframe_rgb(frame, info)
-            key_batch.append(objects.prepare(keyframe))
-            if features is not None:
-                key_images.append(keyframe)
-            next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
-            if len(key_batch) == _OBJECT_BATCH:
-                key_probs.append(objects.class_probabilities(key_batch))
-                if features is not None:
-                    key_features.append(features(key_images))
-                key_batch, key_images = [], []
-        if on_progress:
-            on_progress(min(1.0, (t - begin) / max(end - begin, 1e-6)))
-    key_probs.append(objects.class_probabilities(key_batch))
-    if features is not None and key_images:
-        key_features.append(features(key_images))
+    with _KeyframeModels(features) as models:
+        for t, frame, small, motion_energy in samples:
+            hsv = colour.rgb_to_hsv(small)
+            stats = colour.colour_stats(small, hsv)
+            stats["t"], stats["motion"] = t, motion_energy
+            hist = motion.colour_histogram(*hsv)
+            hist_distances.append(motion.histogram_distance(previous_hist, hist))
+            previous_hist = hist
+            rows.append(stats)
+            if t >= next_keyframe or not key_times and t >= end - 1.0 / config.ANALYSIS_FPS:
+                key_times.append(t)
+                key_batch.append(_keyframe_rgb(frame, info))
+                next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
+                if len(key_batch) == _OBJECT_BATCH:
+                    models.submit(key_batch)
+                    key_batch = []
+            if on_progress:
+                on_progress(min(1.0, (t - begin) / max(end - begin, 1e-6)))
+        models.submit(key_batch)
+        probabilities, features_rows = models.results()
     times = np.array([r["t"] for r in rows])
     cuts = motion.detect_cuts(times, np.array(hist_distances))
     if sparse:  # a jump between keyframes seconds apart may be a cut or just change: look closer
@@ -131,9 +126,43 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
         palette=np.stack([r["palette"] for r in rows]),
         cuts=cuts,
         keyframe_times=np.array(key_times),
-        keyframe_probabilities=np.concatenate(key_probs),
-        keyframe_features=np.concatenate(key_features) if features is not None else None,
+        keyframe_probabilities=probabilities,
+        keyframe_features=features_rows,
     )
+
+
+class _KeyframeModels:
+    """The object model, and the backend's feature model if any, over batches of upright RGB keyframes, on one
+    worker thread (so batches stay in order and the models are never called concurrently)."""
+
+    def __init__(self, features: Features | None):
+        self.features = features
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-models")
+        self.batches: list[Future] = []
+
+    def __enter__(self) -> "_KeyframeModels":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(cancel_futures=True)  # on an error or a cancel, queued batches are dropped
+
+    def submit(self, keyframes: list[np.ndarray]) -> None:
+        self.batches.append(self.pool.submit(self._run, keyframes))
+        waiting = [b for b in self.batches if not b.done()]
+        if len(waiting) > _BATCHES_IN_FLIGHT:
+            waiting[0].result()
+
+    def _run(self, keyframes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        probabilities = objects.class_probabilities([objects.prepare(k) for k in keyframes])
+        return probabilities, self.features(keyframes) if self.features is not None and keyframes else None
+
+    def results(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(class probabilities, feature rows or None) of every keyframe submitted, in order."""
+        done = [b.result() for b in self.batches]
+        probabilities = np.concatenate([p for p, _ in done])
+        if self.features is None:
+            return probabilities, None
+        return probabilities, np.concatenate([f for _, f in done if f is not None])
 
 
 def _rate_samples(info: MediaInfo, width: int, height: int, window: tuple[float, float] | None = None):
