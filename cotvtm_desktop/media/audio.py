@@ -70,6 +70,9 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
 
 def _with_end_fades(block: np.ndarray, offset: int, total: int, rate: int, fade_in: float,
                     fade_out: float) -> Iterator[np.ndarray]:
+    if offset >= fade_in * rate and offset + len(block) <= total - fade_out * rate:
+        yield block  # clear of both fades (most blocks)
+        return
     t = np.arange(offset, offset + len(block)) / rate
     gain = np.clip(t / max(fade_in, 1e-6), 0, 1) * np.clip((total / rate - t) / max(fade_out, 1e-6), 0, 1)
     yield block * np.sin(gain * np.pi / 2).astype(np.float32)[:, None]
@@ -147,7 +150,7 @@ class Ducker:
         hops = int(np.ceil(len(sidechain) / self.hop))
         padded = np.zeros((hops * self.hop, 2), np.float32)
         padded[:len(sidechain)] = sidechain
-        rms = np.sqrt((padded.reshape(hops, self.hop, 2) ** 2).mean(axis=(1, 2)) + 1e-12)
+        rms = np.sqrt(_mean_squares(padded, self.hop) + 1e-12)
         wanted = np.clip((20 * np.log10(rms) - self.THRESHOLD_DB) / self.KNEE_DB, 0, 1) * self.depth_db
         reduction = np.empty(hops, np.float32)
         for i, target in enumerate(wanted):
@@ -182,8 +185,8 @@ class LoudnessMeter:
             x, self._state[i] = signal.lfilter(b, a, x, axis=0, zi=self._state[i])
         x = np.concatenate([self._carry, x])
         whole = len(x) // self._step * self._step
-        if whole:
-            self._quarters.extend((x[:whole] ** 2).reshape(-1, self._step, 2).mean(axis=1).sum(axis=1))
+        if whole:  # mean square per channel, summed over the channels (BS.1770 weights both by 1)
+            self._quarters.extend(2 * _mean_squares(x[:whole], self._step))
         self._carry = x[whole:]
 
     def integrated(self) -> float:
@@ -200,6 +203,12 @@ class LoudnessMeter:
         return float(-0.691 + 10 * np.log10(gated.mean()))
 
 
+def _mean_squares(stereo: np.ndarray, step: int) -> np.ndarray:
+    """Mean square over both channels of each `step` samples of a C-ordered (n x 2) array, n a multiple of step."""
+    rows = stereo.reshape(-1, 2 * step)  # a contiguous view: einsum reduces it without temporaries
+    return np.einsum("ij,ij->i", rows, rows) / (2 * step)
+
+
 def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarray:
     """Turn down just the moments whose 4x-oversampled (true) peak would exceed `ceiling_db` dBTP.
 
@@ -207,14 +216,13 @@ def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarr
     samples by well under 3 dB, and oversampling everything would cost more than the rest of the mix.
     """
     ceiling = 10 ** (ceiling_db / 20) * 0.99  # a hair of margin for the final encoder
-    sample_peak = np.abs(block).max(axis=1)
     chunk = 4096
-    hot = [i for i in range(0, len(block), chunk) if sample_peak[i:i + chunk].max() > ceiling / 1.41]
+    hot = [i for i in range(0, len(block), chunk) if np.abs(block[i:i + chunk]).max() > ceiling / 1.41]
     if not hot:
         return block
     from scipy import ndimage, signal
 
-    peak = sample_peak.copy()
+    peak = np.abs(block).max(axis=1)
     margin = 64
     for i in hot:
         lo, hi = max(0, i - margin), min(len(block), i + chunk + margin)
