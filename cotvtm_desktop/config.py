@@ -34,6 +34,9 @@ AAC_BITRATE = "192k"
 
 # --- procedural backend -----------------------------------------------------------------------------------------
 SEED = 0
+# Segments render in worker processes, one per core, when there are at least this many to render (fewer finish
+# in less time than the workers take to start).
+PARALLEL_RENDER_MIN_SEGMENTS = 12
 
 
 def soundfont_path() -> Path:

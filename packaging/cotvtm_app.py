@@ -1,11 +1,13 @@
 """The packaged app's entry point: with no arguments it opens the desktop app; with arguments it is the `cotvtm`
 CLI (the GUI runs its jobs through it as child processes)."""
 
+import multiprocessing
 import sys
 
 from cotvtm_desktop.cli import main
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # the procedural backend's render workers start through this executable
     if len(sys.argv) == 1:
         sys.argv.append("gui")
     main()

@@ -170,3 +170,50 @@ def test_note_cache_stays_within_its_budget(monkeypatch):
     assert font._note_cache_bytes <= 4 * 2**20
     assert sum(a.nbytes for a in font._note_cache.values()) == font._note_cache_bytes
     assert np.array_equal(font.render_note(0, 48, 60, 100, 1.0, RATE), first)  # evicted, rendered again alike
+
+
+def _planned_segments(count: int, seconds: float = 3.0):
+    from cotvtm_desktop.media.segments import Segment
+    from cotvtm_desktop.music.backend import SegmentMusic
+
+    briefs = [brief(tempo=90.0 + 6 * i, intensity=0.3 + 0.1 * i) for i in range(count)]
+    plans = plan_video([seconds] * count, briefs, seeds=[3] * count)
+    return [SegmentMusic(Segment(i, seconds * i, seconds * (i + 1)), "", "", {}, (b, p, 3))
+            for i, (b, p) in enumerate(zip(briefs, plans))]
+
+
+def test_worker_processes_render_exactly_what_one_process_renders(monkeypatch):
+    from cotvtm_desktop.music import procedural
+
+    items, todo = _planned_segments(4), [0, 1, 2, 3]
+    backend = procedural.ProceduralBackend()
+    monkeypatch.setattr(config, "PARALLEL_RENDER_MIN_SEGMENTS", 99)
+    alone = list(backend.render(items, todo, 0.25))
+    pools = []
+    original_pool = procedural.ProcessPoolExecutor
+
+    def counted_pool(*args, **kwargs):
+        pools.append(args[0])
+        return original_pool(*args, **kwargs)
+
+    monkeypatch.setattr(config, "PARALLEL_RENDER_MIN_SEGMENTS", 2)
+    monkeypatch.setattr(procedural, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(procedural, "ProcessPoolExecutor", counted_pool)
+    together = list(backend.render(items, todo, 0.25))
+    assert pools == [2]
+    assert [i for i, _ in together] == todo
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(alone, together))
+
+
+def test_cancel_stops_the_worker_processes_between_segments(monkeypatch):
+    import threading
+
+    from cotvtm_desktop.music import procedural
+
+    monkeypatch.setattr(config, "PARALLEL_RENDER_MIN_SEGMENTS", 2)
+    monkeypatch.setattr(procedural, "_usable_cores", lambda: 2)
+    cancel, done = threading.Event(), []
+    for index, _ in procedural.ProceduralBackend().render(_planned_segments(6), list(range(6)), 0.25, cancel=cancel):
+        done.append(index)
+        cancel.set()
+    assert done == [0]

@@ -1,12 +1,18 @@
 """The procedural backend: visual measurements -> rules -> arrangement -> General MIDI soundfont audio.
 
-Instant, offline, CPU-only, and the arrangement can be exported as MIDI.
+Instant, offline, CPU-only, and the arrangement can be exported as MIDI. Segments are independent once planned,
+so a long video renders them in worker processes, one per core (the renderer is numpy on small arrays: threads
+would mostly wait for the GIL).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -57,12 +63,29 @@ class ProceduralBackend:
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float, cached=None, cancel=None,
                on_step=None) -> Iterator[tuple[int, np.ndarray]]:
-        for i in todo:  # a segment renders in a fraction of a second: cancel is checked between segments
-            if cancel is not None and cancel.is_set():
-                return
-            item = plan[i]
-            midi = arrange_segment(*item.state)
-            yield i, render_midi(midi, item.segment.duration + 2 * padding, padding, self.sample_rate)
+        """Each segment of `todo`, in order. A segment renders in a fraction of a second: cancel is checked
+        between segments."""
+        jobs = [(plan[i].state, plan[i].segment.duration + 2 * padding, padding, self.sample_rate) for i in todo]
+        workers = min(len(todo), _usable_cores()) if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS else 1
+        if workers < 2:
+            for i, job in zip(todo, jobs):
+                if cancel is not None and cancel.is_set():
+                    return
+                yield i, render_segment(*job)
+            return
+        with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_ignore_interrupts) as pool:
+            ahead = 2 * workers  # segments submitted but not yet taken: bounds the audio held in memory
+            futures = [pool.submit(render_segment, *job) for job in jobs[:ahead]]
+            try:
+                for k, i in enumerate(todo):
+                    if cancel is not None and cancel.is_set():
+                        return
+                    if k + ahead < len(jobs):
+                        futures.append(pool.submit(render_segment, *jobs[k + ahead]))
+                    yield i, futures[k].result()
+                    futures[k] = None
+            finally:  # cancelled, failed or abandoned: drop the segments not yet started
+                pool.shutdown(cancel_futures=True)
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         clips = [arrange_segment(*m.state) for m in plan]
@@ -84,6 +107,33 @@ class ProceduralBackend:
         payload = json.dumps([RENDERER_VERSION, seed, brief.to_json(), plan.to_json(), round(seconds, 4),
                               padding, self.sample_rate], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def render_segment(state: tuple, seconds: float, padding: float, rate: int) -> np.ndarray:
+    """One planned segment's audio, (n, 2) float32: `state` is its (brief, arrangement plan, seed)."""
+    return render_midi(arrange_segment(*state), seconds, padding, rate)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on (containers, taskset)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _worker_context():
+    """Workers start from a clean server process that has imported this module once (forkserver), not by forking
+    this one, whose threads (torch's, the cancel listener's) a fork would copy mid-flight; where there is no
+    forkserver (Windows), they spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it shuts the workers down
 
 
 def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int) -> np.ndarray:
