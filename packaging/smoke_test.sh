@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
-# 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4;
-# 3. the GUI starts (offscreen), inspects the video through its own CLI as a child process, and quits when
+# 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
+# a 130 s one, whose 13 segments render in worker processes started through the frozen executable; 3. the GUI starts (offscreen), inspects the video through its own CLI as a child process, and quits when
 #    terminated; 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural
 #    backend scores the video too.
 set -euo pipefail
@@ -21,6 +21,12 @@ grep -q '"type": "file_done"' "$work/events.txt"
 "$ffmpeg" -nostdin -v error -i "$work/tiny.scored.mp4" -f null - 2> "$work/decode.txt"
 [ ! -s "$work/decode.txt" ] && [ -s "$work/tiny.scored.mp4" ]
 echo "scored: $(wc -c < "$work/tiny.scored.mp4") bytes"
+"$ffmpeg" -nostdin -loglevel error -f lavfi -i testsrc2=size=160x90:rate=10 -t 130 -c:v libx264 -pix_fmt yuv420p \
+    "$work/long.mp4"
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 timeout 300 "$app" score "$work/long.mp4" --json-progress \
+    > "$work/long-events.txt"
+[ "$(grep -c '"type": "segment_done"' "$work/long-events.txt")" -eq 13 ] && [ -s "$work/long.scored.mp4" ]
+echo "scored 130 s in render worker processes"
 
 status=0
 QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 20 "$app" gui "$work/tiny.mp4" || status=$?
