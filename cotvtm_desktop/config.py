@@ -35,8 +35,10 @@ AAC_BITRATE = "192k"
 # --- procedural backend -----------------------------------------------------------------------------------------
 SEED = 0
 # Segments render in worker processes, one per core, when there are at least this many to render (fewer finish
-# in less time than the workers take to start).
+# in less time than the workers take to start); at most this many workers, each holding ~200 MiB (the soundfont
+# and its note cache).
 PARALLEL_RENDER_MIN_SEGMENTS = 12
+PARALLEL_RENDER_MAX_WORKERS = 4
 
 
 def soundfont_path() -> Path:

@@ -197,10 +197,11 @@ def test_worker_processes_render_exactly_what_one_process_renders(monkeypatch):
         return original_pool(*args, **kwargs)
 
     monkeypatch.setattr(config, "PARALLEL_RENDER_MIN_SEGMENTS", 2)
-    monkeypatch.setattr(procedural, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(config, "PARALLEL_RENDER_MAX_WORKERS", 2)
+    monkeypatch.setattr(procedural, "_usable_cores", lambda: 16)
     monkeypatch.setattr(procedural, "ProcessPoolExecutor", counted_pool)
     together = list(backend.render(items, todo, 0.25))
-    assert pools == [2]
+    assert pools == [2]  # 16 cores, but no more workers than the cap
     assert [i for i, _ in together] == todo
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(alone, together))
 

@@ -1,8 +1,8 @@
 """The procedural backend: visual measurements -> rules -> arrangement -> General MIDI soundfont audio.
 
 Instant, offline, CPU-only, and the arrangement can be exported as MIDI. Segments are independent once planned,
-so a long video renders them in worker processes, one per core (the renderer is numpy on small arrays: threads
-would mostly wait for the GIL).
+so a long video renders them in worker processes, one per core up to a few (the renderer is numpy on small arrays:
+threads would mostly wait for the GIL).
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ class ProceduralBackend:
         """Each segment of `todo`, in order. A segment renders in a fraction of a second: cancel is checked
         between segments."""
         jobs = [(plan[i].state, plan[i].segment.duration + 2 * padding, padding, self.sample_rate) for i in todo]
-        workers = min(len(todo), _usable_cores()) if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS else 1
+        workers = 1
+        if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS:
+            workers = min(len(todo), _usable_cores(), config.PARALLEL_RENDER_MAX_WORKERS)
         if workers < 2:
             for i, job in zip(todo, jobs):
                 if cancel is not None and cancel.is_set():
