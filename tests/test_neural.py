@@ -350,15 +350,29 @@ def test_asking_for_cuda_without_a_gpu_is_one_clear_message(tiny, silent_clip, t
     assert "Traceback" not in result.output and not (tmp_path / "g.mp4").exists()
 
 
-@needs_cuda
-def test_cuda_decodes_in_half_precision_and_returns_float32_audio(musicgen):
-    expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    assert musicgen.model.dtype == expected and musicgen.model.device.type == "cuda"
+def check_half_precision_decoding(musicgen, half: torch.dtype) -> None:
+    assert musicgen.model.decoder.dtype == half and musicgen.model.audio_encoder.dtype == torch.float32
     condition = musicgen.text_states(DESCRIPTIONS[:2], length=8)
     first = musicgen.generate(condition, 0.8)
-    continued = musicgen.generate(condition, 1.0, prompt_audio=first)  # EnCodec encodes the prompt on the GPU
+    continued = musicgen.generate(condition, 1.0, prompt_audio=first)  # EnCodec encodes the prompt in float32
     for audio, samples in ((first, 25600), (continued, 32000)):
         assert audio.dtype == np.float32 and audio.shape == (2, samples) and np.isfinite(audio).all()
+
+
+def test_half_precision_decoder_keeps_encodec_in_float32(tiny, monkeypatch):
+    """The CUDA dtypes (bf16 decoder, float32 EnCodec), run on the CPU so every machine checks them."""
+    from cotvtm_desktop.music import musicgen as module
+
+    load = module.MusicgenForConditionalGeneration.from_pretrained.__func__
+    monkeypatch.setattr(module.MusicgenForConditionalGeneration, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: load(cls, *a, **{**k, "dtype": torch.bfloat16})))
+    check_half_precision_decoding(MusicGen(tiny / "musicgen", "cpu"), torch.bfloat16)
+
+
+@needs_cuda
+def test_cuda_decodes_in_half_precision_and_returns_float32_audio(musicgen):
+    assert musicgen.model.device.type == "cuda"
+    check_half_precision_decoding(musicgen, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
 
 
 @needs_cuda

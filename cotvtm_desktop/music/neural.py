@@ -23,7 +23,7 @@ from cotvtm_desktop.model.registry import ModelPaths
 from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic
 from cotvtm_desktop.music.musicgen import MAX_SECONDS_PER_CALL, Conditioning, MusicGen
 
-BACKEND_VERSION = 2  # bump when generation changes, so cached segment audio is not reused
+BACKEND_VERSION = 3  # bump when generation changes, so cached segment audio is not reused
 
 
 def resolve_device(device: str) -> str:
