@@ -1,3 +1,4 @@
 from cotvtm_desktop.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned render worker imports this module as its parent's main
+    main()
