@@ -182,8 +182,14 @@ def _planned_segments(count: int, seconds: float = 3.0):
             for i, (b, p) in enumerate(zip(briefs, plans))]
 
 
-def test_worker_processes_render_exactly_what_one_process_renders(monkeypatch):
+@pytest.mark.parametrize("start", ["default", "spawn"])  # spawn: how Windows starts them
+def test_worker_processes_render_exactly_what_one_process_renders(monkeypatch, start):
+    import multiprocessing
+
     from cotvtm_desktop.music import procedural
+
+    if start == "spawn":
+        monkeypatch.setattr(procedural, "_worker_context", lambda: multiprocessing.get_context("spawn"))
 
     items, todo = _planned_segments(4), [0, 1, 2, 3]
     backend = procedural.ProceduralBackend()
