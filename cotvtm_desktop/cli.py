@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cotvtm_desktop import __version__, config
@@ -371,12 +371,14 @@ def _print_skip(event: dict) -> None:
 
 
 class _Bars:
-    """Progress bars from job events: one for the current file, one overall in a batch."""
+    """Progress bars from job events: one per file in progress (in a batch, a file finishes while the next one
+    starts), and one overall in a batch. A finished file's bar goes when the next file starts."""
 
     def __init__(self):
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                  TimeElapsedColumn(), console=err, transient=False)
-        self.file_task = None
+        self.files: dict[str, TaskID] = {}
+        self.finished: list[str] = []
         self.overall = None
 
     def __enter__(self):
@@ -388,22 +390,26 @@ class _Bars:
 
     def __call__(self, event: dict) -> None:
         kind, p = event["type"], self.progress
+        task = self.files.get(event.get("input", ""))
         if kind == "batch_started":
             self.overall = p.add_task("all files", total=max(event["count"], 1))
         elif kind == "job_started":
-            if self.file_task is not None:
-                p.remove_task(self.file_task)
-            self.file_task = p.add_task(Path(event["input"]).name[:40], total=100)
-        elif self.file_task is not None and kind == "progress" and event["stage"] == "analysing":
-            p.update(self.file_task, completed=40 * event["fraction"])
-        elif self.file_task is not None and kind == "progress":  # decoding inside a segment (neural)
-            p.update(self.file_task, completed=40 + 45 * (event["segment"] - 1 + event["fraction"]) / event["count"])
-        elif self.file_task is not None and kind == "segment_done":
-            p.update(self.file_task, completed=40 + 45 * event["index"] / event["count"])
-        elif self.file_task is not None and kind == "stage" and event["stage"] == "writing":
-            p.update(self.file_task, completed=95)
-        elif kind == "file_done" and self.file_task is not None:
-            p.update(self.file_task, completed=100)
+            for done in self.finished:
+                p.remove_task(self.files.pop(done))
+            self.finished = []
+            self.files[event["input"]] = p.add_task(Path(event["input"]).name[:40], total=100)
+        elif task is not None and kind == "progress" and event["stage"] == "analysing":
+            p.update(task, completed=40 * event["fraction"])
+        elif task is not None and kind == "progress":  # decoding inside a segment (neural)
+            p.update(task, completed=40 + 45 * (event["segment"] - 1 + event["fraction"]) / event["count"])
+        elif task is not None and kind == "segment_done":
+            p.update(task, completed=40 + 45 * event["index"] / event["count"])
+        elif task is not None and kind == "stage" and event["stage"] == "writing":
+            p.update(task, completed=95)
+        elif task is not None and kind in ("file_done", "error", "cancelled"):
+            if kind == "file_done":
+                p.update(task, completed=100)
+            self.finished.append(event["input"])
         if kind in ("file_done", "file_skipped", "error") and self.overall is not None:
             p.advance(self.overall)
 

@@ -95,6 +95,53 @@ def test_batch_scores_what_it_can_and_reports_the_rest(tmp_path, folder):
     assert summary["type"] == "batch_done" and (summary["done"], summary["skipped"], summary["failed"]) == (0, 2, 1)
 
 
+def test_batch_finishes_a_file_while_the_next_one_starts(tmp_path, folder, monkeypatch):
+    import threading
+
+    from cotvtm_desktop.jobs import batch
+    from cotvtm_desktop.jobs.runner import Job, ScoreOptions
+
+    (folder / "broken.mov").unlink()
+    second_started = threading.Event()
+    finished_after = []
+    start, finish = batch.start_job, Job.finish
+
+    def starting(path, *args, **kwargs):
+        if path.name == "b.mp4":
+            second_started.set()
+        return start(path, *args, **kwargs)
+
+    def finishing(job):
+        if job.info.path.name == "a.mp4":  # the first file's mixing and writing wait for the second to start
+            finished_after.append(second_started.wait(timeout=60))
+        return finish(job)
+
+    monkeypatch.setattr(batch, "start_job", starting)
+    monkeypatch.setattr(Job, "finish", finishing)
+    results = batch.run_batch(folder, tmp_path / "out", ScoreOptions(), recursive=True)
+    assert finished_after == [True]
+    assert [(r.input.name, r.status) for r in results] == [("a.mp4", "done"), ("b.mp4", "done")]
+    assert streams(tmp_path / "out" / "a.scored.mp4")["audio"] == "aac"
+
+
+def test_cancelling_a_batch_stops_the_file_finishing_in_the_background(tmp_path, folder):
+    import threading
+
+    from cotvtm_desktop.errors import Cancelled
+    from cotvtm_desktop.jobs.batch import run_batch
+    from cotvtm_desktop.jobs.runner import ScoreOptions
+
+    cancel = threading.Event()
+
+    def cancel_when_a_is_writing(event):
+        if event["type"] == "stage" and event["stage"] == "writing" and event["input"].endswith("a.mp4"):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run_batch(folder, tmp_path / "out", ScoreOptions(), True, cancel_when_a_is_writing, cancel)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.suffix in (".mp4", ".json")]
+
+
 def test_batch_without_recursive_stays_at_the_top(tmp_path, folder):
     (folder / "broken.mov").unlink()
     out = tmp_path / "out"

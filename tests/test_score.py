@@ -212,6 +212,28 @@ def test_cancel_then_resume_reuses_finished_segments(tmp_path):
     assert streams(out)["duration"] == pytest.approx(32.0, abs=0.1)
 
 
+def test_cancel_while_writing_stops_within_a_block(tmp_path, silent_clip, monkeypatch):
+    from cotvtm_desktop.media import mux
+
+    taken = []
+    original = mux.mux_video
+
+    def counting(info, soundtrack, output):
+        return original(info, (taken.append(1) or block for block in soundtrack), output)
+
+    monkeypatch.setattr(mux, "mux_video", counting)
+    cancel = threading.Event()
+
+    def cancel_when_writing(event):
+        if event["type"] == "stage" and event["stage"] == "writing":
+            cancel.set()
+
+    out = tmp_path / "w.mp4"
+    with pytest.raises(Cancelled):
+        score(silent_clip, out, ScoreOptions(), cancel_when_writing, cancel)
+    assert taken == [] and not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
 def test_without_resume_work_starts_over(tmp_path, silent_clip):
     out = tmp_path / "again.mp4"
     score(silent_clip, out, ScoreOptions(keep_work=True))

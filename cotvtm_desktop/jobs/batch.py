@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.errors import Cancelled, UserError
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
-from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, score, start_job
+from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, start_job
 from cotvtm_desktop.music.backend import MusicBackend
 
 
@@ -50,12 +51,7 @@ def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: boo
     if hasattr(backend[0], "render_across"):
         results = _batched_across_videos(inputs, folder, out_dir, options, events, cancel, backend)
     else:
-        results = []
-        for number, path in enumerate(inputs, 1):
-            output = default_output(path, out_dir / path.parent.relative_to(folder))
-            events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
-            results.append(_attempt(path, output, events, cancel,
-                                    lambda: score(path, output, options, events, cancel, backend)))
+        results = _one_after_another(inputs, folder, out_dir, options, events, cancel, backend)
     events({"type": "batch_done", "input": str(folder), "done": sum(r.status == "done" for r in results),
             "skipped": sum(r.status == "skipped" for r in results),
             "failed": sum(r.status == "failed" for r in results)})
@@ -72,9 +68,48 @@ def _attempt(path: Path, output: Path, events: EventSink, cancel, work) -> Batch
         return BatchItem(path, output, "skipped", "output exists (use --overwrite to replace it)")
     except UserError as exc:
         if cancel is not None and cancel.is_set():
-            raise
+            if isinstance(exc, Cancelled):
+                raise
+            raise Cancelled(path) from exc  # a failure while stopping is the stop
         events({"type": "error", "input": str(path), "message": str(exc)})
         return BatchItem(path, output, "failed", str(exc))
+
+
+def _one_after_another(inputs, folder, out_dir, options, events, cancel, backend) -> list[BatchItem]:
+    """Score the files in turn. A file's last stages (mixing, and FFmpeg encoding its audio in a process of its
+    own, the longest part of a long video) run on a background thread while the next file is analysed and
+    rendered; one file finishes at a time."""
+    stop = cancel or threading.Event()  # also set on Ctrl-C or an error, so the file finishing stops too
+    results: dict[Path, BatchItem] = {}
+    finishing: tuple[Path, Future] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finisher:
+        try:
+            for number, path in enumerate(inputs, 1):
+                if stop.is_set():
+                    raise Cancelled(folder)
+                output = default_output(path, out_dir / path.parent.relative_to(folder))
+                events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
+                jobs: list[Job] = []
+                results[path] = _attempt(path, output, events, stop, lambda: jobs.append(
+                    _rendered(path, output, options, events, stop, backend)))
+                if finishing is not None:
+                    results[finishing[0]] = finishing[1].result()
+                finishing = None
+                if jobs:
+                    finishing = path, finisher.submit(_attempt, path, output, events, stop, jobs[0].finish)
+            if finishing is not None:
+                results[finishing[0]] = finishing[1].result()
+        except BaseException:
+            stop.set()
+            raise
+    return [results[path] for path in inputs]
+
+
+def _rendered(path: Path, output: Path, options: ScoreOptions, events: EventSink, cancel: threading.Event,
+              backend: tuple[MusicBackend, str]) -> Job:
+    job = start_job(path, output, options, events, cancel, backend)
+    job.render()
+    return job
 
 
 def _batched_across_videos(inputs, folder, out_dir, options, events, cancel, backend) -> list[BatchItem]:

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -251,8 +251,9 @@ class Job:
     def _master(self, plan: list[SegmentMusic], padding: float) -> tuple[dict, Iterator]:
         rate = config.OUTPUT_SAMPLE_RATE
         segments = [m.segment for m in plan]
-        pieces = (audio.resample(self.work.load_segment(m.segment.index, m.cache_key), self.backend.sample_rate,
-                                 rate) for m in plan)
+        pieces = self._until_cancelled(
+            audio.resample(self.work.load_segment(m.segment.index, m.cache_key), self.backend.sample_rate, rate)
+            for m in plan)
         total = segments[-1].end
         music = audio.stitch(pieces, segments, rate, padding, total)
         keep_original = self.info.has_audio and not self.options.replace_audio
@@ -269,6 +270,7 @@ class Job:
 
     def _write(self, soundtrack: Iterator, plan: list[SegmentMusic]) -> bool:
         self._check_cancel()
+        soundtrack = self._until_cancelled(soundtrack)  # encoding a long video takes a while: stop within a block
         tmp = _partial(self.output)
         copied = False
         try:
@@ -309,6 +311,11 @@ class Job:
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(self.info.path)
+
+    def _until_cancelled(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            self._check_cancel()
+            yield block
 
 
 def _versions() -> dict[str, str]:
