@@ -5,7 +5,8 @@ Event types: job_started, stage (analysing / rendering / mixing / writing), prog
 segment_done (index, count, cached, description), file_done, file_skipped, error (message); in a batch also
 batch_started, batch_item and batch_done (done / skipped / failed counts); project_done after `cotvtm project
 score`; cancelled when the job was stopped.
-Every event carries "type" and "input".
+Every event carries "type" and "input". In a batch a file finishes while the next one starts, so one file's
+mixing, writing and file_done events can come after the next file's job_started.
 
 A parent process cancels by writing the line `cancel` to the child's stdin (works the same on every OS): the job
 stops within a segment, leaves no partial output, emits `cancelled` and exits with status 130.
