@@ -1,7 +1,8 @@
 """Benchmark: score synthetic 1280x720 30 fps videos with audio on the procedural backend.
 
-    python benchmarks/score_procedural.py            # 60 s and 600 s
-    python benchmarks/score_procedural.py 60 120     # other lengths
+    python benchmarks/score_procedural.py                    # 60 s and 600 s
+    python benchmarks/score_procedural.py 60 120             # other lengths
+    python benchmarks/score_procedural.py --batch 600 600 60 # `cotvtm batch` over a folder of these
 
 Each video is scored in a fresh child process, so its peak RSS is measured alone (and import time counts, as it
 does for a user). Prints wall time, realtime factor (video seconds / wall seconds) and peak RSS.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -55,7 +57,27 @@ def score_in_child(video: Path) -> tuple[float, float, dict]:
     return wall, usage.ru_maxrss / 1024, json.loads(out.with_suffix(".json").read_text())["timings"]
 
 
+def batch_in_child(videos: list[Path]) -> float:
+    """Wall seconds of `cotvtm batch` over a folder holding `videos` (hard links), in a fresh process."""
+    folder, out = WORK / "batch-in", WORK / "batch-out"
+    for stale in (folder, out):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder.mkdir()
+    for number, video in enumerate(videos):
+        os.link(video, folder / f"{number:02d}-{video.name}")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cotvtm_desktop", "batch", str(folder), "-o", str(out)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--batch"]:
+        lengths = [int(a) for a in sys.argv[2:]] or [600, 600, 60]
+        wall = batch_in_child([synthetic_video(seconds) for seconds in lengths])
+        print(f"\ncotvtm batch, {len(lengths)} videos ({' + '.join(map(str, lengths))} s), {os.cpu_count()} CPU cores: "
+              f"{wall:.2f} s wall, {sum(lengths) / wall:.1f} x realtime")
+        return
     lengths = [int(a) for a in sys.argv[1:]] or [60, 600]
     rows = []
     for seconds in lengths:
