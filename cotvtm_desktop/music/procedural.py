@@ -69,25 +69,14 @@ class ProceduralBackend:
         workers = 1
         if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS:
             workers = min(len(todo), _usable_cores(), config.PARALLEL_RENDER_MAX_WORKERS)
-        if workers < 2:
-            for i, job in zip(todo, jobs):
+        rendered = _in_workers(jobs, workers) if workers > 1 else (render_segment(*job) for job in jobs)
+        try:
+            for i in todo:
                 if cancel is not None and cancel.is_set():
                     return
-                yield i, render_segment(*job)
-            return
-        with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_ignore_interrupts) as pool:
-            ahead = 2 * workers  # segments submitted but not yet taken: bounds the audio held in memory
-            futures = [pool.submit(render_segment, *job) for job in jobs[:ahead]]
-            try:
-                for k, i in enumerate(todo):
-                    if cancel is not None and cancel.is_set():
-                        return
-                    if k + ahead < len(jobs):
-                        futures.append(pool.submit(render_segment, *jobs[k + ahead]))
-                    yield i, futures[k].result()
-                    futures[k] = None
-            finally:  # cancelled, failed or abandoned: drop the segments not yet started
-                pool.shutdown(cancel_futures=True)
+                yield i, next(rendered)
+        finally:
+            rendered.close()  # stops the workers: cancelled, failed or abandoned
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         clips = [arrange_segment(*m.state) for m in plan]
@@ -114,6 +103,22 @@ class ProceduralBackend:
 def render_segment(state: tuple, seconds: float, padding: float, rate: int) -> np.ndarray:
     """One planned segment's audio, (n, 2) float32: `state` is its (brief, arrangement plan, seed)."""
     return render_midi(arrange_segment(*state), seconds, padding, rate)
+
+
+def _in_workers(jobs: list[tuple], workers: int) -> Iterator[np.ndarray]:
+    """render_segment over `jobs` in worker processes, results in order; at most two segments per worker are
+    submitted ahead of the one taken, which bounds the audio held in memory."""
+    with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_ignore_interrupts) as pool:
+        ahead = 2 * workers
+        futures = [pool.submit(render_segment, *job) for job in jobs[:ahead]]
+        try:
+            for k in range(len(jobs)):
+                if k + ahead < len(jobs):
+                    futures.append(pool.submit(render_segment, *jobs[k + ahead]))
+                yield futures[k].result()
+                futures[k] = None
+        finally:  # closed early: drop the segments not yet started
+            pool.shutdown(cancel_futures=True)
 
 
 def _usable_cores() -> int:
