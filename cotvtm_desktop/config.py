@@ -30,7 +30,8 @@ FADE_OUT_SECONDS = 2.0
 TARGET_LUFS = -16.0  # integrated loudness of the export (EBU R128 / BS.1770)
 TRUE_PEAK_DBTP = -1.0
 DUCK_DB = 12.0  # how far the music dips under the original audio when it is kept
-AAC_BITRATE = "192k"
+AAC_BITRATE = 192_000  # bits per second, stereo
+AAC_CHUNK_SECONDS = 30.0  # the soundtrack is encoded in chunks this long, in parallel (media/aac.py)
 
 # --- procedural backend -----------------------------------------------------------------------------------------
 SEED = 0

@@ -218,8 +218,8 @@ def test_cancel_while_writing_stops_within_a_block(tmp_path, silent_clip, monkey
     taken = []
     original = mux.mux_video
 
-    def counting(info, soundtrack, output):
-        return original(info, (taken.append(1) or block for block in soundtrack), output)
+    def counting(info, soundtrack, output, scratch):
+        return original(info, (taken.append(1) or packet for packet in soundtrack), output, scratch)
 
     monkeypatch.setattr(mux, "mux_video", counting)
     cancel = threading.Event()

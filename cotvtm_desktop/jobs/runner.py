@@ -3,7 +3,8 @@
 prepare: probe -> scan (colour, motion, cuts, objects, backend features) -> segment plan -> visual elements ->
          the backend's plan for every segment
 render:  per-segment music, cached in the work folder (by itself, or with other jobs' in one batch)
-finish:  stitch + original audio + loudness -> mux under a temporary name -> rename -> manifest
+finish:  stitch + original audio + loudness -> AAC (chunks in parallel) -> mux under a temporary name -> rename
+         -> manifest
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from cotvtm_desktop.errors import Cancelled, OutputError, UserError
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
-from cotvtm_desktop.media import audio, mux
+from cotvtm_desktop.media import aac, audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
 from cotvtm_desktop.media.timeline import Clip, is_timeline_path, read_timeline, timeline_info
@@ -248,7 +249,7 @@ class Job:
         self.events({"type": "segment_done", "input": self.input, "index": item.segment.index + 1,
                      "count": len(self.plan), "cached": cached, "description": item.description})
 
-    def _master(self, plan: list[SegmentMusic], padding: float) -> tuple[dict, Iterator]:
+    def _master(self, plan: list[SegmentMusic], padding: float) -> tuple[dict, audio.MasteredSoundtrack]:
         rate = config.OUTPUT_SAMPLE_RATE
         segments = [m.segment for m in plan]
         pieces = self._until_cancelled(
@@ -268,25 +269,30 @@ class Job:
             "replaced" if self.info.has_audio else "none in the input")
         return report, soundtrack
 
-    def _write(self, soundtrack: Iterator, plan: list[SegmentMusic]) -> bool:
-        self._check_cancel()
-        soundtrack = self._until_cancelled(soundtrack)  # encoding a long video takes a while: stop within a block
+    def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic]) -> bool:
         tmp = _partial(self.output)
         copied = False
         try:
+            self._check_cancel()
             suffix = self.output.suffix.lower()
-            if self.info.kind == "video":
-                copied = mux.mux_video(self.info, soundtrack, tmp)
-            elif suffix == ".mp4":
-                mux.mux_still(self.info.path, soundtrack, plan[-1].segment.end, tmp)
-            else:
-                mux.write_audio(soundtrack, tmp, suffix)
+            if suffix in (".wav", ".flac"):
+                mux.write_pcm(self._until_cancelled(soundtrack.blocks()), tmp, suffix)
+            else:  # encoding a long video takes a while: each chunk stops within a block on a cancel
+                packets = aac.encode_aac(lambda start, stop: self._until_cancelled(soundtrack.blocks(start, stop)),
+                                         soundtrack.frames, soundtrack.rate)
+                if self.info.kind == "video":
+                    copied = mux.mux_video(self.info, packets, tmp, self.work.path)
+                elif suffix == ".mp4":
+                    mux.mux_still(self.info.path, packets, plan[-1].segment.end, tmp, self.work.path)
+                else:
+                    mux.write_m4a(packets, tmp)
             if self.options.midi:
                 self._write_midi(plan)
             self._check_cancel()
             os.replace(tmp, self.output)
         finally:
             tmp.unlink(missing_ok=True)
+            soundtrack.remove()
         return copied
 
     def _write_midi(self, plan: list[SegmentMusic]) -> None:

@@ -244,11 +244,11 @@ def true_peak_db(audio: np.ndarray) -> float:
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
                       target_lufs: float = config.TARGET_LUFS, duck_db: float = config.DUCK_DB,
-                      rate: int = config.OUTPUT_SAMPLE_RATE) -> tuple[dict, Iterator[np.ndarray]]:
+                      rate: int = config.OUTPUT_SAMPLE_RATE) -> tuple[dict, "MasteredSoundtrack"]:
     """Music (at `rate`) + the original audio ducked under it, at `target_lufs` with the true peak limited.
 
     Two streamed passes through files measure the music, then set it to the target and mix it under the original;
-    the third pass, the returned blocks, sets the mix to the target and limits it as the caller consumes them.
+    the returned soundtrack sets the mix to the target and limits it as it is read.
     """
     music_wav, mix_wav = work / "music.wav", work / "mix.wav"
     music_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
@@ -259,7 +259,7 @@ def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudi
     music_gain = 10 ** ((target_lufs - music_meter.integrated()) / 20)
     ducker = Ducker(duck_db, rate)
     with soundfile.SoundFile(mix_wav, "w", rate, 2, "FLOAT") as out:
-        for block in _read_blocks(music_wav, rate):
+        for block in _read_blocks(music_wav, int(BLOCK_SECONDS * rate)):
             mix = block * music_gain
             if original is not None:
                 speech = original.read(len(block))
@@ -270,21 +270,40 @@ def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudi
     mix_lufs = mix_meter.integrated()
     report = {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
               "target_lufs": target_lufs}
-    return report, _limited(mix_wav, 10 ** ((target_lufs - mix_lufs) / 20), rate)
+    return report, MasteredSoundtrack(mix_wav, 10 ** ((target_lufs - mix_lufs) / 20), rate)
 
 
-def _limited(mix_wav: Path, gain: float, rate: int) -> Iterator[np.ndarray]:
-    try:
-        for block in _read_blocks(mix_wav, rate):
-            yield true_peak_limit(block * gain, config.TRUE_PEAK_DBTP, rate)
-    finally:
-        mix_wav.unlink(missing_ok=True)
+class MasteredSoundtrack:
+    """The finished soundtrack: the mix file read with its gain and the true-peak limiter, any range of it from
+    any thread. The limiter works on a fixed grid of blocks, so a range reads exactly as it does in a whole pass
+    (the AAC encoder reads chunks in parallel, media/aac.py)."""
+
+    def __init__(self, mix_wav: Path, gain: float, rate: int):
+        self.path, self.gain, self.rate = mix_wav, gain, rate
+        self.frames = soundfile.info(str(mix_wav)).frames
+        self.block = int(BLOCK_SECONDS * rate)
+
+    def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Stereo float blocks of samples [start, stop)."""
+        stop = self.frames if stop is None else min(stop, self.frames)
+        grid = start // self.block * self.block
+        offset = grid
+        for block in _read_blocks(self.path, self.block, grid, stop):
+            limited = true_peak_limit(block * self.gain, config.TRUE_PEAK_DBTP, self.rate)
+            yield limited[max(0, start - offset):stop - offset]
+            offset += len(block)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
-def _read_blocks(path: Path, rate: int) -> Iterator[np.ndarray]:
+def _read_blocks(path: Path, size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    """Blocks of `size` samples from sample `start` until `stop` is covered (the file's end if None)."""
     with soundfile.SoundFile(path) as f:
-        while True:
-            block = f.read(int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True)
+        f.seek(start)
+        while stop is None or start < stop:
+            block = f.read(size, dtype="float32", always_2d=True)
             if not len(block):
                 return
             yield block
+            start += len(block)

@@ -1,16 +1,21 @@
-"""Write the result: the soundtrack muxed with the (copied) video, or audio-only / still-image outputs.
+"""Write the result: the soundtrack's AAC packets with the (copied) video in an mp4, or audio-only / still-image
+outputs.
 
-Uses the ffmpeg binary that imageio-ffmpeg ships, so nothing has to be installed on the system. The soundtrack
-arrives as float blocks and is piped into ffmpeg while it is being made, so encoding overlaps the last mixing pass.
+mp4 and m4a files are written with PyAV: the video's packets are copied as they are (timestamps, rotation, HDR
+metadata untouched) and interleaved with the audio packets that media/aac.py encodes. A video codec mp4 cannot
+carry, and a still image, first become H.264 in the job's work folder through the ffmpeg binary that imageio-ffmpeg
+ships; .wav and .flac are piped through it too.
 """
 
 from __future__ import annotations
 
+import heapq
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
+import av
 import imageio_ffmpeg
 import numpy as np
 
@@ -20,56 +25,105 @@ from cotvtm_desktop.media.probe import MediaInfo
 
 # Video codecs an mp4 can carry as they are; anything else is re-encoded to H.264.
 MP4_COPYABLE_CODECS = ("h264", "hevc", "av1", "mpeg4", "vp9")
-AUDIO_FORMATS = {".m4a": ["-c:a", "aac", "-b:a", config.AAC_BITRATE], ".wav": ["-c:a", "pcm_s16le"],
-                 ".flac": ["-c:a", "flac"]}
-_AAC = ["-c:a", "aac", "-b:a", config.AAC_BITRATE, "-ar", str(config.OUTPUT_SAMPLE_RATE)]
-_PIPED_AUDIO = ["-f", "f32le", "-ar", str(config.OUTPUT_SAMPLE_RATE), "-ac", "2", "-i", "pipe:0"]
+_PCM_FORMATS = {".wav": ["-c:a", "pcm_s16le", "-f", "wav"], ".flac": ["-c:a", "flac", "-f", "flac"]}
+_H264 = ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+AacPackets = Iterable[av.Packet]  # from media/aac.py: in order, timestamps in samples
 AudioBlocks = Iterable[np.ndarray]
 
 
-def mux_video(info: MediaInfo, soundtrack: AudioBlocks, output: Path) -> bool:
-    """Mux `soundtrack` (stereo float blocks at the output rate) as the only audio of `info`'s video into mp4
-    `output`. Returns whether the video was copied (True) or re-encoded (False)."""
-    copy = info.video_codec in MP4_COPYABLE_CODECS
-    # Apple's players only open HEVC in mp4 under the 'hvc1' tag (iPhone videos are HEVC); ffmpeg would write 'hev1'
-    tag = ["-tag:v", "hvc1"] if info.video_codec == "hevc" else []
-    video = ["-c:v", "copy", *tag] if copy else ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
-                                            "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-    _ffmpeg(["-i", str(info.path), *_PIPED_AUDIO, "-map", f"0:{info.video_stream}", "-map", "1:a:0", *video,
-             *_AAC, "-t", f"{info.duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(output)], output,
-            soundtrack)
-    return copy
+def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Path) -> bool:
+    """Write `info`'s video with `soundtrack` as its only audio into mp4 `output`. Returns whether the video was
+    copied (True) or re-encoded to H.264 (False, made in the `scratch` folder first)."""
+    if info.video_codec in MP4_COPYABLE_CODECS:
+        # Apple's players only open HEVC in mp4 under the 'hvc1' tag (iPhone videos are HEVC); the default is 'hev1'
+        _write_mp4(output, soundtrack, info.path, info.video_stream, info.start_time,
+                   "hvc1" if info.video_codec == "hevc" else None)
+        return True
+    h264 = scratch / "video.mp4"
+    try:  # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
+        _ffmpeg(["-i", str(info.path), "-map", f"0:{info.video_stream}", "-an", *_H264, "-fps_mode", "passthrough",
+                 "-copyts", "-f", "mp4", str(h264)], output)
+        _write_mp4(output, soundtrack, h264, 0, info.start_time)
+    finally:
+        h264.unlink(missing_ok=True)
+    return False
 
 
-def write_audio(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
-    """The soundtrack alone, as .m4a (AAC), .wav or .flac."""
-    muxer = {".m4a": "ipod", ".wav": "wav", ".flac": "flac"}[suffix]
-    _ffmpeg([*_PIPED_AUDIO, *AUDIO_FORMATS[suffix], "-f", muxer, str(output)], output, soundtrack)
-
-
-def mux_still(image: Path, soundtrack: AudioBlocks, seconds: float, output: Path) -> None:
+def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
     """An mp4 showing `image` for the length of its music."""
-    _ffmpeg(["-loop", "1", "-framerate", "2", "-i", str(image), *_PIPED_AUDIO, "-map", "0:v:0",
-             "-map", "1:a:0", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:v", "libx264", "-tune", "stillimage",
-             "-pix_fmt", "yuv420p", *_AAC, "-t", f"{seconds:.6f}", "-movflags", "+faststart", "-f", "mp4",
-             str(output)], output, soundtrack)
+    still = scratch / "still.mp4"
+    try:
+        _ffmpeg(["-loop", "1", "-framerate", "2", "-i", str(image), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+                 *_H264, "-tune", "stillimage", "-t", f"{seconds:.6f}", "-f", "mp4", str(still)], output)
+        _write_mp4(output, soundtrack, still, 0, 0.0)
+    finally:
+        still.unlink(missing_ok=True)
 
 
-def _ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks) -> None:
-    """Run ffmpeg with `audio` streamed to its standard input."""
+def write_m4a(soundtrack: AacPackets, output: Path) -> None:
+    """The soundtrack alone as .m4a."""
+    _write_mp4(output, soundtrack, format="ipod")
+
+
+def write_pcm(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
+    """The soundtrack alone as .wav (16-bit) or .flac, from its float blocks."""
+    _ffmpeg(["-f", "f32le", "-ar", str(config.OUTPUT_SAMPLE_RATE), "-ac", "2", "-i", "pipe:0",
+             *_PCM_FORMATS[suffix], str(output)], output, soundtrack)
+
+
+def _write_mp4(output: Path, soundtrack: AacPackets, video: Path | None = None, stream_index: int = 0,
+               start: float = 0.0, tag: str | None = None, format: str = "mp4") -> None:
+    """Mux the AAC packets, and the packets of stream `stream_index` of `video` moved so that `start` (seconds)
+    becomes 0, in time order."""
+    with av.open(str(output), "w", format=format, options={"movflags": "+faststart"}) as out:
+        audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
+        audio.bit_rate = config.AAC_BITRATE
+        timed_audio = ((p.pts * p.time_base, p, audio) for p in soundtrack)
+        if video is None:
+            _mux(out, timed_audio)
+            return
+        with av.open(str(video)) as source:
+            stream = source.streams[stream_index]
+            copy = out.add_stream_from_template(stream)
+            if tag:
+                copy.codec_context.codec_tag = tag
+            offset = round(start / stream.time_base)
+            _mux(out, heapq.merge(timed_audio, _moved(source.demux(stream), offset, copy), key=lambda t: t[0]))
+
+
+def _moved(packets: Iterable[av.Packet], offset: int, stream) -> Iterator[tuple]:
+    """(decoding time in seconds, packet, output stream) of a demuxed stream's packets, `offset` earlier."""
+    for packet in packets:
+        if packet.dts is None and packet.pts is None:
+            continue  # the demuxer's end-of-stream marker
+        packet.pts = None if packet.pts is None else packet.pts - offset
+        packet.dts = None if packet.dts is None else packet.dts - offset
+        yield (packet.dts if packet.dts is not None else packet.pts) * packet.time_base, packet, stream
+
+
+def _mux(out, timed: Iterable[tuple]) -> None:
+    for _, packet, stream in timed:
+        packet.stream = stream
+        out.mux(packet)
+
+
+def _ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks | None = None) -> None:
+    """Run ffmpeg, with `audio` streamed to its standard input if given."""
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *arguments]
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL if audio is None else subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            for block in audio:
+            for block in audio or ():
                 process.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
         except BrokenPipeError:
             pass  # ffmpeg stopped reading: its exit status and message say why
         finally:
-            try:
-                process.stdin.close()
-            except BrokenPipeError:
-                pass
+            if process.stdin is not None:
+                try:
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass
             returncode = process.wait()
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
