@@ -103,6 +103,27 @@ def test_vfr_keeps_timestamps(tmp_path):
     assert streams(out)["duration"] == pytest.approx(6.0, abs=0.1)
 
 
+@pytest.mark.parametrize("name,vcodec", [("late.mp4", ("-c:v", "libx264")),  # copied
+                                          ("late.webm", ("-c:v", "libvpx", "-deadline", "realtime"))])  # re-encoded
+def test_timestamps_that_do_not_start_at_zero(tmp_path, name, vcodec):
+    """A file whose clock starts at 5 s (a cut from a recording), its sound 1 s after its first frame."""
+    from cotvtm_desktop.media.probe import probe
+
+    src = tmp_path / name
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-itsoffset", "1", "-f", "lavfi", "-i",
+           "sine=frequency=2500:sample_rate=48000", "-t", "6", *vcodec, "-output_ts_offset", "5", str(src))
+    info = probe(src)
+    assert info.start_time == pytest.approx(5.0, abs=0.05) and info.duration == pytest.approx(6.0, abs=0.1)
+    out = tmp_path / "late.scored.mp4"
+    score(src, out)
+    assert streams(out)["duration"] == pytest.approx(6.0, abs=0.1)
+    with av.open(str(out)) as c:
+        assert all(float(s.start_time * s.time_base) == pytest.approx(0.0, abs=0.05) for s in c.streams)
+    audio = decode_audio(out)
+    before, after = audio[int(0.1 * 48000):int(0.8 * 48000)], audio[int(1.3 * 48000):int(2.0 * 48000)]
+    assert tone_level(after, 2500) > tone_level(before, 2500) + 15  # the sound still starts 1 s in
+
+
 @pytest.mark.parametrize("name,vcodec,acodec,copied", [
     ("clip.mkv", ("-c:v", "libx264"), ("-c:a", "aac"), True),
     ("clip.mov", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), ("-c:a", "aac"), True),

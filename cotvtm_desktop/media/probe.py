@@ -98,7 +98,9 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
     start, end, frames, keyframes = _scan_timestamps(path, container, stream)
     duration = end - start
     declared = _declared_duration(container, stream)
-    if declared is not None and declared - duration > _TRUNCATION_TOLERANCE_SECONDS:
+    # some containers state the time of their end rather than their length (a webm whose timestamps start at 5 s
+    # says 11 s for 6 s of video): cut short means ending well before both
+    if declared is not None and declared - max(duration, end) > _TRUNCATION_TOLERANCE_SECONDS:
         raise BadMediaError(
             f"its video stops at {duration:.1f} s but the file says {declared:.1f} s: it looks truncated "
             "(an interrupted copy or download); re-copy it from its source",
