@@ -169,25 +169,25 @@ class LoudnessMeter:
         import pyloudnorm
 
         self.rate = rate
-        self._filters = [(f.b, f.a) for f in pyloudnorm.Meter(rate)._filters.values()]
-        self._state = [None] * len(self._filters)
+        # pyloudnorm's two K-weighting biquads as second-order sections: one sosfilt pass is twice as fast as two
+        # lfilter passes, with the same result to 1e-12
+        self._sections = np.array([[*f.b / f.a[0], *f.a / f.a[0]] for f in pyloudnorm.Meter(rate)._filters.values()])
+        self._state = np.zeros((len(self._sections), 2, 2))  # sections x channels x 2 delays
         self._step = int(0.1 * rate)  # 100 ms: a quarter of the 400 ms gating block
-        self._carry = np.zeros((0, 2))
+        self._carry = np.zeros((2, 0))
         self._quarters: list[float] = []  # mean square (summed over channels) of each 100 ms step
 
     def feed(self, block: np.ndarray) -> None:
         from scipy import signal
 
-        x = block.astype(np.float64)
-        for i, (b, a) in enumerate(self._filters):
-            if self._state[i] is None:
-                self._state[i] = np.zeros((max(len(a), len(b)) - 1, 2))
-            x, self._state[i] = signal.lfilter(b, a, x, axis=0, zi=self._state[i])
-        x = np.concatenate([self._carry, x])
-        whole = len(x) // self._step * self._step
+        x, self._state = signal.sosfilt(self._sections, np.ascontiguousarray(block.T, np.float64), axis=-1,
+                                      zi=self._state)
+        x = np.concatenate([self._carry, x], axis=1)
+        whole = x.shape[1] // self._step * self._step
         if whole:  # mean square per channel, summed over the channels (BS.1770 weights both by 1)
-            self._quarters.extend(2 * _mean_squares(x[:whole], self._step))
-        self._carry = x[whole:]
+            steps = x[:, :whole].reshape(2, -1, self._step)
+            self._quarters.extend(np.einsum("cij,cij->i", steps, steps) / self._step)
+        self._carry = x[:, whole:]
 
     def integrated(self) -> float:
         q = np.array(self._quarters)
