@@ -180,3 +180,31 @@ def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue():
     assert probabilities.shape == (24, 1000)
     assert rows[:, 0].tolist() == [10 * b + i for b in range(8) for i in range(3)]  # in submission order
     assert seen == [10 * b for b in range(8)] and max(held) <= scan._BATCHES_IN_FLIGHT + 1
+
+
+def test_scaled_frames_match_pyav_whatever_sizes_and_threads_ask(tmp_path):
+    """to_rgb keeps one scaler per thread and size; its pixels are PyAV's own, sizes interleaved."""
+    import threading
+
+    import av
+
+    from cotvtm_desktop.media.frames import to_rgb
+
+    path = make_video(tmp_path / "bars.mp4", 1, size="320x180", audio=False)
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))[:6]
+    sizes = [(96, 54), (64, 36), (96, 54), (320, 180)]
+    expected = [[f.to_ndarray(format="rgb24", width=w, height=h) for w, h in sizes] for f in frames]
+    got = {}
+
+    def convert(name):
+        got[name] = [[to_rgb(f, w, h, 0) for w, h in sizes] for f in frames]
+
+    threads = [threading.Thread(target=convert, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(a, b) for run in got.values() for row, want in zip(run, expected)
+               for a, b in zip(row, want))
+    assert len(got) == 3

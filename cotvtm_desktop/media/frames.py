@@ -11,11 +11,13 @@ Two ways to sample a video:
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Iterator
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media.probe import main_video_stream
@@ -105,8 +107,21 @@ def to_rgb(frame: av.VideoFrame, width: int, height: int, rotation: int) -> np.n
     """The frame as an upright uint8 RGB array of the given display size."""
     if rotation in (90, 270):  # scale in stored orientation, then turn
         width, height = height, width
-    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24").to_ndarray()
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
+
+
+def _reformatter(width: int, height: int) -> VideoReformatter:
+    """One scaler per thread and output size. Each keeps its swscale context for the next frame of the same
+    size; `frame.to_ndarray(width=...)` sets up a new one every time, which costs five times the scaling itself
+    (0.33 s against 0.055 s for 200 frames of 720p to 96x54, identical pixels)."""
+    cache = _reformatters.__dict__.setdefault("by_size", {})
+    if (width, height) not in cache:
+        cache[(width, height)] = VideoReformatter()
+    return cache[(width, height)]
+
+
+_reformatters = threading.local()
 
 
 def load_image(path: Path) -> np.ndarray:
