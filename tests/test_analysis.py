@@ -154,11 +154,13 @@ def test_image_scan(tmp_path):
     assert len(timeline.times) == 1 and timeline.keyframe_probabilities.shape == (1, 1000)
 
 
-def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue():
+def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue(monkeypatch):
     import threading
     import time
 
     from cotvtm_desktop.analysis import scan
+
+    monkeypatch.setattr(scan, "_BATCHES_IN_FLIGHT", 2)
 
     submitted, seen, held = [0], [], []
     lock = threading.Lock()

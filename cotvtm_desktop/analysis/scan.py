@@ -21,7 +21,10 @@ from cotvtm_desktop.media.frames import iter_frames, iter_keyframe_pairs, load_i
 from cotvtm_desktop.media.probe import MediaInfo
 
 _OBJECT_BATCH = 8
-_BATCHES_IN_FLIGHT = 2  # keyframe batches waiting for the models; decoding pauses beyond this (bounds memory)
+# Keyframe batches waiting for the models; decoding pauses beyond this, which bounds memory (a batch of 8
+# keyframes at 256 px is under 3 MB). Enough for decoding to go on while torch and the model load at the start of
+# a job (about 2 s, in which a 720p video's keyframes fill about 14 batches), not to wait for them.
+_BATCHES_IN_FLIGHT = 32
 
 
 @dataclass
