@@ -71,17 +71,24 @@ def test_limiter_holds_the_true_peak():
     assert np.array_equal(true_peak_limit(quiet, -1.0, 48000), quiet)
 
 
+class FakeOriginal:
+    """OriginalAudio's interface over a 3 kHz tone of `seconds`."""
+
+    def __init__(self, seconds=12):
+        self.audio = tone(seconds, 3000, 0.1, 48000)
+        self.pos = 0
+
+    def read(self, n):
+        block = self.audio[self.pos:self.pos + n]
+        self.pos += n
+        return np.pad(block, ((0, n - len(block)), (0, 0)))
+
+    @property
+    def exhausted(self):
+        return self.pos >= len(self.audio)
+
+
 def test_master_reaches_target_with_original_kept(tmp_path):
-    class FakeOriginal:
-        def __init__(self):
-            self.audio = tone(12, 3000, 0.1, 48000)
-            self.pos = 0
-
-        def read(self, n):
-            block = self.audio[self.pos:self.pos + n]
-            self.pos += n
-            return np.pad(block, ((0, n - len(block)), (0, 0)))
-
     music = [tone(6, 440, 0.05, 48000), tone(6, 440, 0.05, 48000)]
     report, soundtrack = master_soundtrack(iter(music), FakeOriginal(), tmp_path, -16.0, 12.0, 48000)
     mixed = np.concatenate(list(soundtrack.blocks()))
@@ -94,6 +101,21 @@ def test_master_reaches_target_with_original_kept(tmp_path):
     assert true_peak_db(mixed) <= -1.0
     assert report["music_lufs"] < -20
     assert not (tmp_path / "music.wav").exists() and not (tmp_path / "mix.wav").exists()
+    assert not (tmp_path / "original.wav").exists()
+
+
+@pytest.mark.parametrize("seconds", [7, 40])
+def test_original_audio_shorter_or_longer_than_the_music(tmp_path, seconds):
+    from media import tone_level
+
+    music = [tone(6, 440, 0.05, 48000), tone(6, 440, 0.05, 48000)]
+    _, soundtrack = master_soundtrack(iter(music), FakeOriginal(seconds), tmp_path, -16.0, 12.0, 48000)
+    mixed = np.concatenate(list(soundtrack.blocks()))
+    soundtrack.remove()
+    assert mixed.shape == (12 * 48000, 2)  # the music's length whatever the original's
+    assert tone_level(mixed[:6 * 48000], 3000) > 40
+    assert (tone_level(mixed[8 * 48000:], 3000) > 40) == (seconds > 12)  # silence after a short original
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_original_audio_is_aligned_to_the_picture(tmp_path):

@@ -10,6 +10,7 @@ spends decoding video instead (jobs/runner.py warms them up on a background thre
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -116,6 +117,10 @@ class OriginalAudio:
             block = np.concatenate([block, np.zeros((n - len(block), 2), np.float32)])
         return block
 
+    @property
+    def exhausted(self) -> bool:
+        return self._done and not len(self._buffer)
+
     def _pull(self, wanted: int) -> list[np.ndarray]:
         """Decode at least `wanted` more samples (fewer at the end of the stream)."""
         chunks, count = [], 0
@@ -159,6 +164,48 @@ class Ducker:
             reduction[i] = self._reduction
         per_sample = np.repeat(reduction, self.hop)[:len(sidechain)]
         return (10 ** (-per_sample / 20)).astype(np.float32)[:, None]
+
+
+class _DecodedAhead:
+    """The original audio decoded into a file on a thread while the music pass runs (decoding a long video's
+    sound takes about as long as that pass, and would otherwise follow it), then read back in blocks."""
+
+    def __init__(self, original: OriginalAudio | None, path: Path, block_size: int, rate: int):
+        self.original, self.path, self.block_size, self.rate = original, path, block_size, rate
+        self.needed: int | None = None  # samples wanted, once the music's length is known
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="original-audio")
+        self._decoding = self._pool.submit(self._decode) if original is not None else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.needed = 0  # on an error, stop decoding at the next block
+        self._pool.shutdown()
+        self.path.unlink(missing_ok=True)
+
+    def __call__(self, frames: int) -> Iterator[np.ndarray | None]:
+        """The first `frames` samples in blocks (silence past the track's end), or Nones without an original."""
+        if self._decoding is None:
+            yield from (None for _ in range(0, frames, self.block_size))
+            return
+        self.needed = frames
+        self._decoding.result()
+        read = 0
+        for block in _read_blocks(self.path, self.block_size, 0, frames):
+            block = block[:frames - read]
+            read += len(block)
+            yield block
+        for start in range(read, frames, self.block_size):
+            yield np.zeros((min(self.block_size, frames - start), 2), np.float32)
+
+    def _decode(self) -> None:
+        written = 0
+        with soundfile.SoundFile(self.path, "w", self.rate, 2, "FLOAT") as out:
+            while not self.original.exhausted and (self.needed is None or written < self.needed):
+                block = self.original.read(self.block_size)
+                out.write(block)
+                written += len(block)
 
 
 # --- loudness ---------------------------------------------------------------------------------------------------
@@ -247,25 +294,29 @@ def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudi
                       rate: int = config.OUTPUT_SAMPLE_RATE) -> tuple[dict, "MasteredSoundtrack"]:
     """Music (at `rate`) + the original audio ducked under it, at `target_lufs` with the true peak limited.
 
-    Two streamed passes through files measure the music, then set it to the target and mix it under the original;
-    the returned soundtrack sets the mix to the target and limits it as it is read.
+    Two streamed passes through files measure the music, then set it to the target and mix it under the original
+    (decoded into a file on a thread during the first); the returned soundtrack sets the mix to the target and
+    limits it as it is read.
     """
     music_wav, mix_wav = work / "music.wav", work / "mix.wav"
     music_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
-    with soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT") as out:
-        for block in music_blocks:
-            music_meter.feed(block)
-            out.write(block)
-    music_gain = 10 ** ((target_lufs - music_meter.integrated()) / 20)
-    ducker = Ducker(duck_db, rate)
-    with soundfile.SoundFile(mix_wav, "w", rate, 2, "FLOAT") as out:
-        for block in _read_blocks(music_wav, int(BLOCK_SECONDS * rate)):
-            mix = block * music_gain
-            if original is not None:
-                speech = original.read(len(block))
-                mix = mix * ducker.gains(speech) + speech
-            mix_meter.feed(mix)
-            out.write(mix)
+    block_size = int(BLOCK_SECONDS * rate)
+    with _DecodedAhead(original, work / "original.wav", block_size, rate) as speech_blocks:
+        frames = 0
+        with soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT") as out:
+            for block in music_blocks:
+                music_meter.feed(block)
+                out.write(block)
+                frames += len(block)
+        music_gain = 10 ** ((target_lufs - music_meter.integrated()) / 20)
+        ducker = Ducker(duck_db, rate)
+        with soundfile.SoundFile(mix_wav, "w", rate, 2, "FLOAT") as out:
+            for block, speech in zip(_read_blocks(music_wav, block_size), speech_blocks(frames)):
+                mix = block * music_gain
+                if speech is not None:
+                    mix = mix * ducker.gains(speech) + speech
+                mix_meter.feed(mix)
+                out.write(mix)
     music_wav.unlink()
     mix_lufs = mix_meter.integrated()
     report = {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
