@@ -98,3 +98,15 @@ def test_a_reader_error_stops_the_encoding(tmp_path):
 
     with pytest.raises(OSError, match="disk gone"):
         list(aac.encode_aac(failing, 70 * RATE, RATE))
+
+
+def test_a_damaged_video_gives_one_message_naming_the_output(tmp_path):
+    from cotvtm_desktop.errors import UserError
+
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    out = tmp_path / "out.mp4"
+    packets = aac.encode_aac(lambda start, stop: [np.zeros((stop - start, 2), np.float32)], RATE, RATE)
+    with pytest.raises(UserError, match="writing the output failed") as caught:
+        mux._write_mp4(out, packets, damaged)
+    assert caught.value.path == out

@@ -75,6 +75,16 @@ def _write_mp4(output: Path, soundtrack: AacPackets, video: Path | None = None, 
                start: float = 0.0, tag: str | None = None, format: str = "mp4") -> None:
     """Mux the AAC packets, and the packets of stream `stream_index` of `video` moved so that `start` (seconds)
     becomes 0, in time order."""
+    try:
+        _mux_streams(output, soundtrack, video, stream_index, start, tag, format)
+    except av.FFmpegError as exc:
+        if isinstance(exc, OSError):
+            raise  # a full disk or a folder we may not write: the job says so in one message
+        raise UserError(f"writing the output failed ({exc}); if the input is damaged, re-copy it", output) from None
+
+
+def _mux_streams(output: Path, soundtrack: AacPackets, video: Path | None, stream_index: int, start: float,
+                 tag: str | None, format: str) -> None:
     with av.open(str(output), "w", format=format, options={"movflags": "+faststart"}) as out:
         audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
         audio.bit_rate = config.AAC_BITRATE
