@@ -348,9 +348,10 @@ def warm_up() -> threading.Thread:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     def load() -> None:
-        import scipy.signal  # noqa: F401
-
+        # torch first: scipy looks torch up in sys.modules while it imports, and finding it half-imported by the
+        # keyframe thread (which loads the model under the same lock) fails with AttributeError
         objects.load_classifier()
+        import scipy.signal  # noqa: F401
 
     thread = threading.Thread(target=load, name="warm-up")
     thread.start()
