@@ -283,3 +283,16 @@ def test_hevc_is_copied_with_the_tag_apple_players_need(tmp_path):
         assert stream.codec_context.name == "hevc" and stream.codec_tag == "hvc1"
         frame = next(c.decode(stream))
         assert frame.format.name == "yuv420p10le"  # 10-bit kept as it was
+
+
+def test_warm_up_loads_torch_before_scipy():
+    """scipy looks torch up while it imports; meeting it half-imported by the keyframe thread fails, so the
+    warm-up imports torch (under the model's lock) first. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cotvtm_desktop.jobs import runner; "
+            "assert 'torch' not in sys.modules and 'scipy.signal' not in sys.modules; runner.warm_up().join(); "
+            "names = list(sys.modules); print(names.index('torch') < names.index('scipy.signal'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "True" and "Traceback" not in result.stderr, result.stderr
