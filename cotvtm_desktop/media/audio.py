@@ -173,15 +173,16 @@ class _DecodedAhead:
     def __init__(self, original: OriginalAudio | None, path: Path, block_size: int, rate: int):
         self.original, self.path, self.block_size, self.rate = original, path, block_size, rate
         self.needed: int | None = None  # samples wanted, once the music's length is known
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="original-audio")
-        self._decoding = self._pool.submit(self._decode) if original is not None else None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="original-audio") if original is not None else None
+        self._decoding = self._pool.submit(self._decode) if self._pool is not None else None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.needed = 0  # on an error, stop decoding at the next block
-        self._pool.shutdown()
+        if self._pool is not None:
+            self._pool.shutdown()
         self.path.unlink(missing_ok=True)
 
     def __call__(self, frames: int) -> Iterator[np.ndarray | None]:
@@ -321,7 +322,7 @@ def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudi
     mix_lufs = mix_meter.integrated()
     report = {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
               "target_lufs": target_lufs}
-    return report, MasteredSoundtrack(mix_wav, 10 ** ((target_lufs - mix_lufs) / 20), rate)
+    return report, MasteredSoundtrack(mix_wav, frames, 10 ** ((target_lufs - mix_lufs) / 20), rate)
 
 
 class MasteredSoundtrack:
@@ -329,9 +330,8 @@ class MasteredSoundtrack:
     any thread. The limiter works on a fixed grid of blocks, so a range reads exactly as it does in a whole pass
     (the AAC encoder reads chunks in parallel, media/aac.py)."""
 
-    def __init__(self, mix_wav: Path, gain: float, rate: int):
-        self.path, self.gain, self.rate = mix_wav, gain, rate
-        self.frames = soundfile.info(str(mix_wav)).frames
+    def __init__(self, mix_wav: Path, frames: int, gain: float, rate: int):
+        self.path, self.frames, self.gain, self.rate = mix_wav, frames, gain, rate
         self.block = int(BLOCK_SECONDS * rate)
 
     def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:

@@ -39,25 +39,29 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
         _write_mp4(output, soundtrack, info.path, info.video_stream, info.start_time,
                    "hvc1" if info.video_codec == "hevc" else None)
         return True
-    h264 = scratch / "video.mp4"
-    try:  # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
-        _ffmpeg(["-i", str(info.path), "-map", f"0:{info.video_stream}", "-an", *_H264, "-fps_mode", "passthrough",
-                 "-copyts", "-f", "mp4", str(h264)], output)
-        _write_mp4(output, soundtrack, h264, 0, info.start_time)
-    finally:
-        h264.unlink(missing_ok=True)
+    # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
+    _via_h264(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
+              soundtrack, output, scratch, info.start_time)
     return False
 
 
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
     """An mp4 showing `image` for the length of its music."""
-    still = scratch / "still.mp4"
+    _via_h264(["-loop", "1", "-framerate", "2", "-i", str(image)],
+              ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
+              soundtrack, output, scratch, 0.0)
+
+
+def _via_h264(inputs: list[str], options: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
+              start: float) -> None:
+    """The picture ffmpeg reads from `inputs`, made H.264 (with `options`) in the `scratch` folder first, then
+    written with the soundtrack."""
+    h264 = scratch / "video.mp4"
     try:
-        _ffmpeg(["-loop", "1", "-framerate", "2", "-i", str(image), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
-                 *_H264, "-tune", "stillimage", "-t", f"{seconds:.6f}", "-f", "mp4", str(still)], output)
-        _write_mp4(output, soundtrack, still, 0, 0.0)
+        _ffmpeg([*inputs, "-an", *_H264, *options, "-f", "mp4", str(h264)], output)
+        _write_mp4(output, soundtrack, h264, 0, start)
     finally:
-        still.unlink(missing_ok=True)
+        h264.unlink(missing_ok=True)
 
 
 def write_m4a(soundtrack: AacPackets, output: Path) -> None:
