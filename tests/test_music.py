@@ -167,8 +167,8 @@ def test_note_cache_stays_within_its_budget(monkeypatch):
     first = font.render_note(0, 48, 60, 100, 1.0, RATE)
     for key in range(40, 80):
         font.render_note(0, 48, key, 100, 2.0, RATE)
-    assert font._note_cache_bytes <= 4 * 2**20
-    assert sum(a.nbytes for a in font._note_cache.values()) == font._note_cache_bytes
+    assert font.cache.bytes <= 4 * 2**20
+    assert sum(a.nbytes for a in font.cache.arrays.values()) == font.cache.bytes
     assert np.array_equal(font.render_note(0, 48, 60, 100, 1.0, RATE), first)  # evicted, rendered again alike
 
 

@@ -31,7 +31,7 @@ from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, reason
 
-RENDERER_VERSION = 2  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 3  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -152,10 +152,11 @@ def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rat
         bank = 128 if instrument.is_drum else 0
         gain = ROLE_GAIN.get(instrument.name, 1.0)
         for note in instrument.notes:
-            audio = font.render_note(bank, instrument.program, note.pitch, note.velocity, note.end - note.start, rate)
             start = int(round((note.start + offset) * rate))
-            if start >= len(out) or not len(audio):
+            if start >= len(out):
                 continue
+            audio = font.render_note(bank, instrument.program, note.pitch, note.velocity, note.end - note.start, rate,
+                                     gain)
             stop = min(len(out), start + len(audio))
-            out[start:stop] += gain * audio[:stop - start]
+            out[start:stop] += audio[:stop - start]
     return out

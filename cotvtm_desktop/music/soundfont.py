@@ -7,8 +7,12 @@ Implemented: preset/instrument zones with key and velocity ranges, global zones,
 sample offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune / pitch correction,
 the volume envelope (delay, attack, hold, decay, sustain, release), initial attenuation, pan, a 2-pole low-pass
 at the zone's initial filter cutoff, and the default velocity-to-attenuation curve. Not implemented: modulation
-envelopes and LFOs, chorus/reverb sends, modulators other than the velocity default. Rendered notes are cached by
-(zone, key, length) because arrangements repeat them constantly.
+envelopes and LFOs, chorus/reverb sends, modulators other than the velocity default.
+
+As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
+zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
+for every length (arrangements hold the same notes for many lengths). Finished notes are cached too, by (zone, key,
+length), because arrangements repeat them constantly. Both caches share a byte budget.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ _NOT_ADDITIVE = (_INSTRUMENT, _SAMPLE_ID, _SAMPLE_MODES, _ROOT_KEY, _KEYNUM, *_R
 # (FluidSynth among them) keep that factor so fonts sound as their authors balanced them.
 _ATTENUATION_FACTOR = 0.4
 _MAX_RELEASE_SECONDS = 2.0
-NOTE_CACHE_BYTES = 64 * 2**20  # rendered notes kept for reuse; least recently used go first, so memory stays flat
+NOTE_CACHE_BYTES = 96 * 2**20  # rendered notes and oscillators kept for reuse; least recently used go first, so
+# memory stays flat
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,7 @@ class SoundFont:
         self._headers = [_SampleHeader(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
                          for r in _records(chunks[b"shdr"], "<20sIIIIIBbHH")]
         self._preset_index = {(r[2], r[1]): i for i, r in enumerate(self._presets[:-1])}
-        self._note_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._note_cache_bytes = 0
+        self.cache = _Cache()
 
     # --- zone lookup ---------------------------------------------------------------------------------------------
     def zones(self, bank: int, program: int, key: int, velocity: int) -> list[Zone]:
@@ -119,95 +123,161 @@ class SoundFont:
         return zones
 
     # --- rendering -----------------------------------------------------------------------------------------------
-    def render_note(self, bank: int, program: int, key: int, velocity: int, seconds: float,
-                    rate: int) -> np.ndarray:
-        """A stereo (n, 2) float32 buffer: the note held for `seconds`, then its release."""
-        gain = (max(1, min(127, velocity)) / 127.0) ** 2  # the SF2 default velocity-to-attenuation curve
+    def render_note(self, bank: int, program: int, key: int, velocity: int, seconds: float, rate: int,
+                    volume: float = 1.0) -> np.ndarray:
+        """A stereo (n, 2) float32 buffer: the note held for `seconds`, then its release, scaled by `volume`."""
+        gain = np.float32(volume * (max(1, min(127, velocity)) / 127.0) ** 2)  # SF2's default velocity curve
         held = round(seconds * 100) / 100  # 10 ms steps keep the cache small and inaudibly change nothing
         parts = [self._render_zone(zone, key, held, rate) for zone in self.zones(bank, program, key, velocity)]
         if not parts:
             return np.zeros((0, 2), np.float32)
+        if len(parts) == 1:
+            return parts[0] * gain
         out = np.zeros((max(len(p) for p in parts), 2), np.float32)
         for part in parts:
             out[:len(part)] += part
-        return out * gain
+        out *= gain
+        return out
 
     def _render_zone(self, zone: Zone, key: int, seconds: float, rate: int) -> np.ndarray:
-        cache_key = (zone, key, seconds, rate)
-        cached = self._note_cache.get(cache_key)
+        """One zone's part of a note: (n, 2) float32, panned."""
+        cache_key = ("note", zone, key, seconds, rate)
+        cached = self.cache.get(cache_key)
         if cached is not None:
-            self._note_cache.move_to_end(cache_key)
             return cached
-        rendered = self._note_cache[cache_key] = _render_zone(self, zone, key, seconds, rate)
-        self._note_cache_bytes += rendered.nbytes
-        while self._note_cache_bytes > NOTE_CACHE_BYTES and len(self._note_cache) > 1:
-            self._note_cache_bytes -= self._note_cache.popitem(last=False)[1].nbytes
-        return rendered
+        release = min(_timecents(zone.gen(_RELEASE)), _MAX_RELEASE_SECONDS)
+        wave = self._oscillator(zone, key, int((seconds + release) * rate), rate)
+        wave = wave * _envelope(zone, len(wave), seconds, rate)
+        pan = np.clip(zone.gen(_PAN), -500, 500) / 1000.0 + 0.5  # 0 left .. 1 right, equal power
+        stereo = np.empty((len(wave), 2), np.float32)
+        np.multiply(wave, np.float32(np.cos(pan * np.pi / 2)), out=stereo[:, 0])
+        np.multiply(wave, np.float32(np.sin(pan * np.pi / 2)), out=stereo[:, 1])
+        return self.cache.put(cache_key, stereo)
+
+    def _oscillator(self, zone: Zone, key: int, n: int, rate: int) -> np.ndarray:
+        """The zone's sample played at `key`, through its low-pass filter, at its attenuation: the first `n`
+        samples (fewer where an unlooped sample ends). Rendering more of it leaves the start unchanged (the filter
+        is causal), so one rendering serves every shorter request; a longer one renders at least twice as much."""
+        playback = self._playback(zone, key, rate)
+        if playback.available is not None:
+            n = min(n, playback.available)
+        cache_key = ("oscillator", zone, key, rate)
+        cached = self.cache.get(cache_key)
+        if cached is not None and len(cached) >= n:
+            return cached[:n]
+        length = max(n, 2 * len(cached) if cached is not None else 0)
+        if playback.available is not None:
+            length = min(length, playback.available)
+        return self.cache.put(cache_key, playback.render(self.samples, length))[:n]
+
+    @lru_cache(maxsize=4096)
+    def _playback(self, zone: Zone, key: int, rate: int) -> "_Playback":
+        h = self._headers[zone.sample]
+        start = h.start + zone.gen(_START) + 32768 * zone.gen(_START_COARSE)
+        end = h.end + zone.gen(_END) + 32768 * zone.gen(_END_COARSE)
+        loop_start = h.loop_start + zone.gen(_LOOP_START) + 32768 * zone.gen(_LOOP_START_COARSE)
+        loop_end = h.loop_end + zone.gen(_LOOP_END) + 32768 * zone.gen(_LOOP_END_COARSE)
+        looping = zone.gen(_SAMPLE_MODES) in (1, 3) and start <= loop_start < loop_end - 1 <= end
+        root = zone.gen(_ROOT_KEY) if zone.gen(_ROOT_KEY) >= 0 else (h.pitch if h.pitch <= 127 else 60)
+        played = zone.gen(_KEYNUM) if zone.gen(_KEYNUM) >= 0 else key
+        cents = ((played - root) * zone.gen(_SCALE_TUNING) + 100 * zone.gen(_COARSE_TUNE) + zone.gen(_FINE_TUNE)
+                 + h.correction)
+        step = 2.0 ** (cents / 1200.0) * h.rate / rate
+        cutoff = 8.176 * 2 ** (zone.gen(_FILTER_FC) / 1200.0)
+        return _Playback(start, step, (loop_start, loop_end) if looping else None,
+                         None if looping else int(max(0, end - 1 - start) / step),
+                         10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
+                         _low_pass(cutoff, rate) if cutoff < 0.45 * rate else None)
 
 
-def _render_zone(font: SoundFont, zone: Zone, key: int, seconds: float, rate: int) -> np.ndarray:
-    h = font._headers[zone.sample]
-    start = h.start + zone.gen(_START) + 32768 * zone.gen(_START_COARSE)
-    end = h.end + zone.gen(_END) + 32768 * zone.gen(_END_COARSE)
-    loop_start = h.loop_start + zone.gen(_LOOP_START) + 32768 * zone.gen(_LOOP_START_COARSE)
-    loop_end = h.loop_end + zone.gen(_LOOP_END) + 32768 * zone.gen(_LOOP_END_COARSE)
-    looping = zone.gen(_SAMPLE_MODES) in (1, 3) and start <= loop_start < loop_end - 1 <= end
+@dataclass(frozen=True)
+class _Playback:
+    """How a zone plays a key: where in the sample data, at which step, looped or not, how loud, which filter."""
 
-    root = zone.gen(_ROOT_KEY) if zone.gen(_ROOT_KEY) >= 0 else (h.pitch if h.pitch <= 127 else 60)
-    played = zone.gen(_KEYNUM) if zone.gen(_KEYNUM) >= 0 else key
-    cents = ((played - root) * zone.gen(_SCALE_TUNING) + 100 * zone.gen(_COARSE_TUNE) + zone.gen(_FINE_TUNE)
-             + h.correction)
-    step = 2.0 ** (cents / 1200.0) * h.rate / rate
+    start: int
+    step: float
+    loop: tuple[int, int] | None
+    available: int | None  # output samples before an unlooped sample ends
+    gain: float
+    low_pass: np.ndarray | None
 
-    release = min(_timecents(zone.gen(_RELEASE)), _MAX_RELEASE_SECONDS)
-    n = int((seconds + release) * rate)
-    position = start + np.arange(n) * step
-    if looping:
-        over = position >= loop_end
-        position[over] = loop_start + np.mod(position[over] - loop_start, loop_end - loop_start)
-    else:
-        n = min(n, int(max(0, end - 1 - start) / step))
-        position = position[:n]
-    index = position.astype(np.int64)
-    frac = (position - index).astype(np.float32)
-    wave = font.samples[index] * (1 - frac) + font.samples[np.minimum(index + 1, len(font.samples) - 1)] * frac
+    def render(self, samples: np.ndarray, n: int) -> np.ndarray:
+        """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter."""
+        position = self.start + np.arange(n) * self.step
+        if self.loop is not None:
+            loop_start, loop_end = self.loop
+            over = position >= loop_end
+            position[over] = loop_start + np.mod(position[over] - loop_start, loop_end - loop_start)
+        index = position.astype(np.int64)
+        frac = (position - index).astype(np.float32)
+        wave = samples[index] * (1 - frac) + samples[np.minimum(index + 1, len(samples) - 1)] * frac
+        wave *= np.float32(self.gain)
+        if self.low_pass is not None and n > 16:
+            from scipy import signal  # imported on first use: it costs most of a second at start-up
 
-    wave *= _envelope(zone, n, seconds, rate)
-    wave *= 10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0)
-    cutoff = 8.176 * 2 ** (zone.gen(_FILTER_FC) / 1200.0)
-    if cutoff < 0.45 * rate and n > 16:
-        from scipy import signal  # imported on first use: it costs most of a second at start-up
+            wave = signal.sosfilt(self.low_pass, wave)
+        return wave
 
-        wave = signal.sosfilt(_low_pass(cutoff, rate), wave).astype(np.float32)
-    pan = np.clip(zone.gen(_PAN), -500, 500) / 1000.0 + 0.5  # 0 left .. 1 right, equal power
-    return np.stack([wave * np.cos(pan * np.pi / 2), wave * np.sin(pan * np.pi / 2)], axis=1).astype(np.float32)
+
+class _Cache:
+    """Arrays by key, least recently used dropped first once their bytes pass NOTE_CACHE_BYTES."""
+
+    def __init__(self):
+        self.arrays: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        found = self.arrays.get(key)
+        if found is not None:
+            self.arrays.move_to_end(key)
+        return found
+
+    def put(self, key: tuple, array: np.ndarray) -> np.ndarray:
+        old = self.arrays.pop(key, None)
+        self.bytes += array.nbytes - (old.nbytes if old is not None else 0)
+        self.arrays[key] = array
+        while self.bytes > NOTE_CACHE_BYTES and len(self.arrays) > 1:
+            self.bytes -= self.arrays.popitem(last=False)[1].nbytes
+        return array
 
 
 @lru_cache(maxsize=256)
 def _low_pass(cutoff: float, rate: int) -> np.ndarray:
-    """The zone filter, a 2-pole Butterworth, as one second-order section (sosfilt runs it in half lfilter's time;
-    a font uses a handful of cutoffs, so each is designed once)."""
+    """The zone filter, a 2-pole Butterworth, as one float32 second-order section (sosfilt runs it in half
+    lfilter's time, and in float32 in half float64's; a font uses a handful of cutoffs, so each is designed
+    once)."""
     from scipy import signal
 
-    return signal.butter(2, cutoff / (rate / 2), output="sos")
+    return signal.butter(2, cutoff / (rate / 2), output="sos").astype(np.float32)
 
 
 def _envelope(zone: Zone, n: int, seconds: float, rate: int) -> np.ndarray:
-    """Delay, linear attack, hold, decay in dB to the sustain level, and a release in dB after note-off."""
-    t = np.arange(n, dtype=np.float32) / rate
+    """Delay, linear attack, hold, decay in dB to the sustain level, and a release in dB after note-off: each
+    computed over its own stretch of the n samples only."""
     delay, attack, hold = (_timecents(zone.gen(g)) for g in (_DELAY, _ATTACK, _HOLD))
-    decay, release = _timecents(zone.gen(_DECAY)), _timecents(zone.gen(_RELEASE))
+    decay, release = max(_timecents(zone.gen(_DECAY)), 1e-3), max(_timecents(zone.gen(_RELEASE)), 1e-3)
     sustain_db = -np.clip(zone.gen(_SUSTAIN), 0, 1440) / 10.0
-    level_db = np.zeros(n, np.float32)
-    after_hold = t - (delay + attack + hold)
-    level_db = np.where(after_hold > 0, np.maximum(-100.0 * after_hold / max(decay, 1e-3), sustain_db), level_db)
-    gain = 10 ** (level_db / 20)
-    gain *= np.clip((t - delay) / max(attack, 1e-4), 0, 1)
-    released = t > seconds
-    if released.any():
-        at_off = gain[~released][-1] if (~released).any() else 0.0
-        gain[released] = at_off * 10 ** (-100.0 * (t[released] - seconds) / max(release, 1e-3) / 20)
-    return gain.astype(np.float32)
+    decay_from = _first_after(delay + attack + hold, n, rate)  # the level falls 100 dB per `decay` seconds...
+    decay_to = max(decay_from, _first_after(delay + attack + hold - sustain_db * decay / 100.0, n, rate))
+    gain = np.ones(n, np.float32)
+    if decay_to > decay_from:
+        after_hold = np.arange(decay_from, decay_to, dtype=np.float32) / rate - np.float32(delay + attack + hold)
+        gain[decay_from:decay_to] = 10 ** (np.float32(-5.0 / decay) * after_hold)
+    gain[decay_to:] = np.float32(10 ** (sustain_db / 20))  # ...until it reaches the sustain level
+    attack_to = _first_after(delay + max(attack, 1e-4), n, rate)
+    t = np.arange(attack_to, dtype=np.float32) / rate
+    gain[:attack_to] *= np.clip((t - np.float32(delay)) / np.float32(max(attack, 1e-4)), 0, 1)
+    off = _first_after(seconds, n, rate)
+    if off < n:
+        at_off = gain[off - 1] if off else np.float32(0.0)
+        since = np.arange(off, n, dtype=np.float32) / rate - np.float32(seconds)
+        gain[off:] = at_off * 10 ** (np.float32(-5.0 / release) * since)
+    return gain
+
+
+def _first_after(seconds: float, n: int, rate: int) -> int:
+    """The first of n samples later than `seconds` (n if none)."""
+    return int(min(n, max(0, np.floor(seconds * rate) + 1)))
 
 
 def _timecents(value: int) -> float:
