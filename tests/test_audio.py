@@ -2,7 +2,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from cotvtm_desktop.media.audio import (Ducker, LoudnessMeter, equal_power_fades, master_soundtrack, stitch,
+from cotvtm_desktop.media.audio import (Ducker, LoudnessMeter, equal_power_fades, premix, stitch,
                                         true_peak_db, true_peak_limit)
 from cotvtm_desktop.media.segments import plan_segments
 
@@ -52,6 +52,19 @@ def test_streaming_meter_matches_pyloudnorm():
     assert meter.integrated() == pytest.approx(pyloudnorm.Meter(48000).integrated_loudness(audio), abs=0.02)
 
 
+def test_meter_gives_the_loudness_of_any_mix_of_its_streams():
+    rng = np.random.default_rng(1)
+    music = np.concatenate([tone(3, 220, 0.3, 48000), rng.normal(0, 0.1, (48000 * 3, 2)).astype(np.float32)])
+    speech = 0.7 * music + np.concatenate([tone(2, 3000, 0.05, 48000), np.zeros((48000 * 4, 2), np.float32)])
+    meter = LoudnessMeter(48000, streams=2)
+    for start in range(0, len(music), 31337):
+        meter.feed(music[start:start + 31337], speech[start:start + 31337])
+    reference = pyloudnorm.Meter(48000)
+    for weights in [(1.0, 0.0), (0.0, 1.0), (0.3, 1.0), (-1.0, 1.2)]:  # correlated: the cross term matters
+        mix = weights[0] * music + weights[1] * speech
+        assert meter.integrated(*weights) == pytest.approx(reference.integrated_loudness(mix), abs=0.02)
+
+
 def test_ducker_dips_under_activity_and_recovers():
     ducker = Ducker(12.0, RATE)
     quiet = np.zeros((RATE, 2), np.float32)
@@ -88,9 +101,14 @@ class FakeOriginal:
         return self.pos >= len(self.audio)
 
 
+def master(music, original, folder):
+    """The mastered soundtrack of 12 s of music blocks and an original audio (or None), as a job makes it."""
+    return premix(iter(music), original, folder, 12.0, 48000).master(-16.0)
+
+
 def test_master_reaches_target_with_original_kept(tmp_path):
     music = [tone(6, 440, 0.05, 48000), tone(6, 440, 0.05, 48000)]
-    report, soundtrack = master_soundtrack(iter(music), FakeOriginal(), tmp_path, -16.0, 12.0, 48000)
+    report, soundtrack = master(music, FakeOriginal(), tmp_path)
     mixed = np.concatenate(list(soundtrack.blocks()))
     # any range reads exactly as the whole pass does (the limiter works on a fixed grid of blocks)
     for start, stop in [(0, 1000), (479_000, 481_000), (123_456, 12 * 48000)]:
@@ -100,8 +118,22 @@ def test_master_reaches_target_with_original_kept(tmp_path):
     assert pyloudnorm.Meter(48000).integrated_loudness(mixed) == pytest.approx(-16.0, abs=0.5)
     assert true_peak_db(mixed) <= -1.0
     assert report["music_lufs"] < -20
-    assert not (tmp_path / "music.wav").exists() and not (tmp_path / "mix.wav").exists()
-    assert not (tmp_path / "original.wav").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_pass_mix_equals_mixing_then_measuring(tmp_path):
+    """The premix measures once and derives both gains; mixing first and measuring the mix gives the same."""
+    rng = np.random.default_rng(2)
+    music = [rng.normal(0, 0.05, (6 * 48000, 2)).astype(np.float32), tone(6, 440, 0.1, 48000)]
+    _, soundtrack = master(music, FakeOriginal(), tmp_path)
+    mixed = np.concatenate(list(soundtrack.blocks()))
+    soundtrack.remove()
+    whole, speech = np.concatenate(music), FakeOriginal().audio
+    meter = pyloudnorm.Meter(48000)
+    ducked = whole * Ducker(12.0, 48000).gains(speech) * 10 ** ((-16 - meter.integrated_loudness(whole)) / 20)
+    reference = ducked + speech
+    reference *= 10 ** ((-16 - meter.integrated_loudness(reference)) / 20)
+    assert np.abs(mixed - reference).max() < 1e-3 * np.abs(reference).max()
 
 
 @pytest.mark.parametrize("seconds", [7, 40])
@@ -109,7 +141,7 @@ def test_original_audio_shorter_or_longer_than_the_music(tmp_path, seconds):
     from media import tone_level
 
     music = [tone(6, 440, 0.05, 48000), tone(6, 440, 0.05, 48000)]
-    _, soundtrack = master_soundtrack(iter(music), FakeOriginal(seconds), tmp_path, -16.0, 12.0, 48000)
+    _, soundtrack = master(music, FakeOriginal(seconds), tmp_path)
     mixed = np.concatenate(list(soundtrack.blocks()))
     soundtrack.remove()
     assert mixed.shape == (12 * 48000, 2)  # the music's length whatever the original's

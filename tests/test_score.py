@@ -204,9 +204,9 @@ def test_full_disk_gives_one_message_and_no_output(tmp_path, silent_clip, monkey
     from cotvtm_desktop.media import audio
 
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "mix.wav"))
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "music.wav"))
 
-    monkeypatch.setattr(audio, "master_soundtrack", full)
+    monkeypatch.setattr(audio, "premix", full)
     out = tmp_path / "full.mp4"
     with pytest.raises(OutputError, match="disk is full"):
         score(silent_clip, out)

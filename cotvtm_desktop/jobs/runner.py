@@ -2,9 +2,9 @@
 
 prepare: probe -> scan (colour, motion, cuts, objects, backend features) -> segment plan -> visual elements ->
          the backend's plan for every segment
-render:  per-segment music, cached in the work folder (by itself, or with other jobs' in one batch)
-finish:  stitch + original audio + loudness -> AAC (chunks in parallel) -> mux under a temporary name -> rename
-         -> manifest
+render:  per-segment music, cached in the work folder, stitched, ducked under the original audio and measured as
+         it comes (by itself; or with other jobs' in one batch, and then stitched in finish)
+finish:  loudness -> AAC (chunks in parallel) -> mux under a temporary name -> rename -> manifest
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ class Job:
         self.timings: dict[str, float] = {}
         self.input = str(info.path)
         self.padding = options.crossfade / 2
+        self.keep_original = info.has_audio and not options.replace_audio
+        self.premixed: audio.Premix | None = None
 
     def prepare(self) -> None:
         self.timeline = self._timed("analysis", self._analyse)
@@ -160,19 +162,36 @@ class Job:
         self._segment_done(self.plan[index], False)
 
     def render(self) -> None:
+        """Render the missing segments and mix the music as it comes."""
         def run() -> None:
-            for index, music in self.backend.render(self.plan, self.todo(), self.padding, self.cached_audio,
-                                                    self.cancel, self.step_reporter()):
-                self.save_rendered(index, music)
-            self._check_cancel()  # a backend stops yielding once cancelled
+            todo = self.todo()
+            rendered = self.backend.render(self.plan, todo, self.padding, self.cached_audio, self.cancel,
+                                           self.step_reporter())
+
+            def in_order() -> Iterator[np.ndarray]:  # the cached segments and the rendered ones
+                missing = set(todo)
+                for m in self.plan:
+                    if m.segment.index not in missing:
+                        yield self.cached_audio(m.segment.index)
+                        continue
+                    index, music = next(rendered, (None, None))
+                    if index is None:
+                        self._check_cancel()  # a backend stops yielding once cancelled
+                    if index != m.segment.index:
+                        raise RuntimeError(f"{self.backend.name} rendered segment {index} for {m.segment.index}")
+                    self.save_rendered(index, music)
+                    yield music
+
+            with _disk_errors(self.output), contextlib.closing(rendered):  # closing stops render workers
+                self._premix(in_order())
 
         self._timed("music", run)
 
     def finish(self) -> dict:
-        """Mix, write the output and its manifest, clean up. Returns the manifest."""
+        """Mix (unless rendering did), write the output and its manifest, clean up. Returns the manifest."""
         with _disk_errors(self.output):
             self._stage("mixing")
-            loudness, soundtrack = self._timed("mixing", lambda: self._master(self.plan, self.padding))
+            loudness, soundtrack = self._timed("mixing", self._master)
             self._stage("writing")
             copied = self._timed("writing", lambda: self._write(soundtrack, self.plan))
             manifest = self._manifest(loudness, copied)
@@ -250,23 +269,24 @@ class Job:
         self.events({"type": "segment_done", "input": self.input, "index": item.segment.index + 1,
                      "count": len(self.plan), "cached": cached, "description": item.description})
 
-    def _master(self, plan: list[SegmentMusic], padding: float) -> tuple[dict, audio.MasteredSoundtrack]:
+    def _premix(self, segment_audio: Iterable[np.ndarray]) -> None:
+        """Stitch the segments (in order) into one stream at the output rate, ducked under the original audio."""
         rate = config.OUTPUT_SAMPLE_RATE
-        segments = [m.segment for m in plan]
-        pieces = self._until_cancelled(
-            audio.resample(self.work.load_segment(m.segment.index, m.cache_key), self.backend.sample_rate, rate)
-            for m in plan)
-        total = segments[-1].end
-        music = audio.stitch(pieces, segments, rate, padding, total)
-        keep_original = self.info.has_audio and not self.options.replace_audio
-        original = audio.OriginalAudio(self.info.path, self.info.start_time, rate) if keep_original else None
+        segments = [m.segment for m in self.plan]
+        pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
+        music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end)
+        original = audio.OriginalAudio(self.info.path, self.info.start_time, rate) if self.keep_original else None
         try:
-            report, soundtrack = audio.master_soundtrack(music, original, self.work.path, self.options.target_lufs,
-                                                         self.options.duck_db, rate)
+            self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate)
         finally:
             if original is not None:
                 original.close()
-        report["original_audio"] = "kept, music ducked under it" if keep_original else (
+
+    def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
+        if self.premixed is None:  # rendered together with other jobs' segments: mixed here
+            self._premix(self.cached_audio(m.segment.index) for m in self.plan)
+        report, soundtrack = self.premixed.master(self.options.target_lufs)
+        report["original_audio"] = "kept, music ducked under it" if self.keep_original else (
             "replaced" if self.info.has_audio else "none in the input")
         return report, soundtrack
 

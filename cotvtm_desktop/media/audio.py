@@ -1,8 +1,10 @@
 """The soundtrack: stitching segment audio, the original audio ducked under, loudness to a target.
 
 Everything here streams in blocks (one segment at a time) through files in the job's work folder, so memory stays
-flat however long the video is. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 %
-overlap, absolute and relative gates), with pyloudnorm's filter design, incrementally.
+flat however long the video is. One pass (`premix`, while the segments render) ducks the music under the original
+and measures both; the gains follow from the measurements, and `MasteredSoundtrack` applies them as the encoder
+reads. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 % overlap, absolute and
+relative gates), with pyloudnorm's filter design, incrementally.
 
 scipy.signal and pyloudnorm are imported where they are used: importing them costs about a second, which the job
 spends decoding video instead (jobs/runner.py warms them up on a background thread).
@@ -10,7 +12,7 @@ spends decoding video instead (jobs/runner.py warms them up on a background thre
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -166,89 +168,79 @@ class Ducker:
         return (10 ** (-per_sample / 20)).astype(np.float32)[:, None]
 
 
-class _DecodedAhead:
-    """The original audio decoded into a file on a thread while the music pass runs (decoding a long video's
-    sound takes about as long as that pass, and would otherwise follow it), then read back in blocks."""
-
-    def __init__(self, original: OriginalAudio | None, path: Path, block_size: int, rate: int):
-        self.original, self.path, self.block_size, self.rate = original, path, block_size, rate
-        self.needed: int | None = None  # samples wanted, once the music's length is known
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="original-audio") if original is not None else None
-        self._decoding = self._pool.submit(self._decode) if self._pool is not None else None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.needed = 0  # on an error, stop decoding at the next block
-        if self._pool is not None:
-            self._pool.shutdown()
-        self.path.unlink(missing_ok=True)
-
-    def __call__(self, frames: int) -> Iterator[np.ndarray | None]:
-        """The first `frames` samples in blocks (silence past the track's end), or Nones without an original."""
-        if self._decoding is None:
-            yield from (None for _ in range(0, frames, self.block_size))
-            return
-        self.needed = frames
-        self._decoding.result()
-        read = 0
-        for block in _read_blocks(self.path, self.block_size, 0, frames):
-            block = block[:frames - read]
-            read += len(block)
-            yield block
-        for start in range(read, frames, self.block_size):
-            yield np.zeros((min(self.block_size, frames - start), 2), np.float32)
-
-    def _decode(self) -> None:
-        written = 0
-        with soundfile.SoundFile(self.path, "w", self.rate, 2, "FLOAT") as out:
-            while not self.original.exhausted and (self.needed is None or written < self.needed):
-                block = self.original.read(self.block_size)
-                out.write(block)
-                written += len(block)
-
-
 # --- loudness ---------------------------------------------------------------------------------------------------
 class LoudnessMeter:
-    """Integrated loudness (LUFS) of a stream fed in blocks, per BS.1770-4."""
+    """Integrated loudness (LUFS) per BS.1770-4 of stereo streams fed in blocks.
 
-    def __init__(self, rate: int):
+    Fed several streams of equal length, it gives the loudness of any weighted sum of them without mixing them:
+    K-weighting is linear, so the mean square of a sum over each 100 ms step follows from the steps' sums of
+    products of the filtered streams. The mixing pass measures the music, the ducked music and the original
+    audio once, and learns the loudness of the mix at whatever music gain the music's loudness then calls for.
+    """
+
+    def __init__(self, rate: int, streams: int = 1):
         import pyloudnorm
 
-        self.rate = rate
-        # pyloudnorm's two K-weighting biquads as second-order sections: one sosfilt pass is twice as fast as two
-        # lfilter passes, with the same result to 1e-12
-        self._sections = np.array([[*f.b / f.a[0], *f.a / f.a[0]] for f in pyloudnorm.Meter(rate)._filters.values()])
-        self._state = np.zeros((len(self._sections), 2, 2))  # sections x channels x 2 delays
+        self.rate, self.streams = rate, streams
+        # pyloudnorm's two K-weighting biquads as second-order sections, in one sosfilt pass (twice as fast as two
+        # lfilter passes) in float32 (twice as fast again; the energy of a 100 ms step differs from float64's by
+        # parts per million, 1e-5 dB)
+        self._sections = np.array([[*f.b / f.a[0], *f.a / f.a[0]] for f in pyloudnorm.Meter(rate)._filters.values()],
+                                  np.float32)
+        self._state = np.zeros((len(self._sections), 2 * streams, 2), np.float32)  # sections x channels x delays
         self._step = int(0.1 * rate)  # 100 ms: a quarter of the 400 ms gating block
-        self._carry = np.zeros((2, 0))
-        self._quarters: list[float] = []  # mean square (summed over channels) of each 100 ms step
+        self._carry = np.zeros((2 * streams, 0), np.float32)
+        self._pairs = [(i, j) for i in range(streams) for j in range(i, streams)]
+        self._products: list[np.ndarray] = []  # per 100 ms step: the sum over samples and channels of x_i * x_j
 
-    def feed(self, block: np.ndarray) -> None:
+    def feed(self, *blocks: np.ndarray) -> None:
+        """The next stretch of each stream, (n x 2) each, n the same for all."""
         from scipy import signal
 
-        x, self._state = signal.sosfilt(self._sections, np.ascontiguousarray(block.T, np.float64), axis=-1,
-                                      zi=self._state)
-        x = np.concatenate([self._carry, x], axis=1)
+        channels = np.empty((2 * self.streams, len(blocks[0])), np.float32)
+        for i, block in enumerate(blocks):
+            channels[2 * i:2 * i + 2] = block.T
+        x, self._state = signal.sosfilt(self._sections, channels, axis=-1, zi=self._state)
+        if self._carry.shape[1]:  # complete the step begun in the last block
+            head = np.concatenate([self._carry, x[:, :self._step - self._carry.shape[1]]], axis=1)
+            x = x[:, head.shape[1] - self._carry.shape[1]:]
+            if head.shape[1] < self._step:
+                self._carry = head
+                return
+            self._add_steps(head)
         whole = x.shape[1] // self._step * self._step
-        if whole:  # mean square per channel, summed over the channels (BS.1770 weights both by 1)
-            steps = x[:, :whole].reshape(2, -1, self._step)
-            self._quarters.extend(np.einsum("cij,cij->i", steps, steps) / self._step)
-        self._carry = x[:, whole:]
+        self._add_steps(x[:, :whole])
+        self._carry = x[:, whole:].copy()
 
-    def integrated(self) -> float:
-        q = np.array(self._quarters)
-        if len(q) < 4:
-            return -70.0
-        blocks = np.convolve(q, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
-        loudness = -0.691 + 10 * np.log10(blocks + 1e-20)
-        gated = blocks[loudness > -70.0]
-        if not len(gated):
-            return -70.0
-        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-        gated = blocks[(loudness > -70.0) & (loudness > relative)]
-        return float(-0.691 + 10 * np.log10(gated.mean()))
+    def _add_steps(self, x: np.ndarray) -> None:
+        """Products of whole 100 ms steps. BS.1770 weights both channels by 1: products summed over channels."""
+        if not x.shape[1]:
+            return
+        steps = x.reshape(self.streams, 2, -1, self._step)
+        self._products.append(np.stack([np.einsum("cij,cij->i", steps[i], steps[j], dtype=np.float64)
+                                        for i, j in self._pairs], axis=1))
+
+    def integrated(self, *weights: float) -> float:
+        """The loudness of the streams summed with `weights` (every stream weight 1 by default)."""
+        w = np.array(weights or [1.0] * self.streams, np.float64)
+        products = np.concatenate(self._products) if self._products else np.zeros((0, len(self._pairs)))
+        # the mean square of sum_i w_i x_i per step: each pair's products weighted by w_i w_j, twice off the diagonal
+        scale = np.array([w[i] * w[j] * (1 if i == j else 2) for i, j in self._pairs])
+        return _gated_loudness(products @ scale / self._step)
+
+
+def _gated_loudness(quarters: np.ndarray) -> float:
+    """BS.1770-4 integrated loudness from the mean squares of consecutive 100 ms steps."""
+    if len(quarters) < 4:
+        return -70.0
+    blocks = np.convolve(quarters, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
+    loudness = -0.691 + 10 * np.log10(np.maximum(blocks, 0) + 1e-20)
+    gated = blocks[loudness > -70.0]
+    if not len(gated):
+        return -70.0
+    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+    gated = blocks[(loudness > -70.0) & (loudness > relative)]
+    return float(-0.691 + 10 * np.log10(gated.mean()))
 
 
 def _mean_squares(stereo: np.ndarray, step: int) -> np.ndarray:
@@ -289,63 +281,85 @@ def true_peak_db(audio: np.ndarray) -> float:
     return float(20 * np.log10(np.abs(oversampled).max() + 1e-12))
 
 
-# --- the whole soundtrack ---------------------------------------------------------------------------------------
-def master_soundtrack(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
-                      target_lufs: float = config.TARGET_LUFS, duck_db: float = config.DUCK_DB,
-                      rate: int = config.OUTPUT_SAMPLE_RATE) -> tuple[dict, "MasteredSoundtrack"]:
-    """Music (at `rate`) + the original audio ducked under it, at `target_lufs` with the true peak limited.
 
-    Two streamed passes through files measure the music, then set it to the target and mix it under the original
-    (decoded into a file on a thread during the first); the returned soundtrack sets the mix to the target and
-    limits it as it is read.
-    """
-    music_wav, mix_wav = work / "music.wav", work / "mix.wav"
-    music_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
-    block_size = int(BLOCK_SECONDS * rate)
-    with _DecodedAhead(original, work / "original.wav", block_size, rate) as speech_blocks:
-        frames = 0
-        with soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT") as out:
-            for block in music_blocks:
-                music_meter.feed(block)
-                out.write(block)
-                frames += len(block)
-        music_gain = 10 ** ((target_lufs - music_meter.integrated()) / 20)
-        ducker = Ducker(duck_db, rate)
-        with soundfile.SoundFile(mix_wav, "w", rate, 2, "FLOAT") as out:
-            for block, speech in zip(_read_blocks(music_wav, block_size), speech_blocks(frames)):
-                mix = block * music_gain
-                if speech is not None:
-                    mix = mix * ducker.gains(speech) + speech
-                mix_meter.feed(mix)
-                out.write(mix)
-    music_wav.unlink()
-    mix_lufs = mix_meter.integrated()
-    report = {"music_lufs": round(music_meter.integrated(), 2), "mix_lufs_before_gain": round(mix_lufs, 2),
-              "target_lufs": target_lufs}
-    return report, MasteredSoundtrack(mix_wav, frames, 10 ** ((target_lufs - mix_lufs) / 20), rate)
+
+# --- the whole soundtrack ---------------------------------------------------------------------------------------
+def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
+           duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> "Premix":
+    """One pass over the music as it arrives (while later segments render): duck it under the original audio,
+    write both to the work folder, and measure the music, the ducked music and the original (LoudnessMeter), so
+    that the gains setting the music and then the mix to a loudness follow without a second pass."""
+    music_wav, original_wav = work / "music.wav", work / "original.wav"
+    meter = LoudnessMeter(rate, streams=1 if original is None else 3)
+    ducker = Ducker(duck_db, rate)
+    frames = 0
+    with contextlib.ExitStack() as files:
+        music_out = files.enter_context(soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT"))
+        if original is not None:
+            original_out = files.enter_context(soundfile.SoundFile(original_wav, "w", rate, 2, "FLOAT"))
+        for block in _reblocked(music_blocks, int(BLOCK_SECONDS * rate)):  # the ducker works on whole hops
+            if original is None:
+                meter.feed(block)
+                music_out.write(block)
+            else:
+                speech = original.read(len(block))
+                ducked = block * ducker.gains(speech)
+                meter.feed(block, ducked, speech)
+                music_out.write(ducked)
+                original_out.write(speech)
+            frames += len(block)
+    return Premix(music_wav, original_wav if original is not None else None, frames, meter)
+
+
+class Premix:
+    """The ducked music in a file, the original audio in another, and their measured loudness."""
+
+    def __init__(self, music_wav: Path, original_wav: Path | None, frames: int, meter: LoudnessMeter):
+        self.music_wav, self.original_wav, self.frames, self.meter = music_wav, original_wav, frames, meter
+
+    def master(self, target_lufs: float = config.TARGET_LUFS) -> tuple[dict, "MasteredSoundtrack"]:
+        """The music set to `target_lufs` and mixed under the original; the mix then set to the target."""
+        with_original = self.original_wav is not None
+        music_lufs = self.meter.integrated(*((1.0, 0.0, 0.0) if with_original else (1.0,)))
+        music_gain = 10 ** ((target_lufs - music_lufs) / 20)
+        mix_lufs = self.meter.integrated(*((0.0, music_gain, 1.0) if with_original else (music_gain,)))
+        gain = 10 ** ((target_lufs - mix_lufs) / 20)
+        report = {"music_lufs": round(music_lufs, 2), "mix_lufs_before_gain": round(mix_lufs, 2),
+                  "target_lufs": target_lufs}
+        return report, MasteredSoundtrack(self.music_wav, self.original_wav, self.frames, self.meter.rate,
+                                          gain * music_gain, gain)
 
 
 class MasteredSoundtrack:
-    """The finished soundtrack: the mix file read with its gain and the true-peak limiter, any range of it from
-    any thread. The limiter works on a fixed grid of blocks, so a range reads exactly as it does in a whole pass
-    (the AAC encoder reads chunks in parallel, media/aac.py)."""
+    """The finished soundtrack: the ducked music and the original mixed with their gains and the true-peak limiter
+    as they are read, any range of it from any thread. The limiter works on a fixed grid of blocks, so a range
+    reads exactly as it does in a whole pass (the AAC encoder reads chunks in parallel, media/aac.py)."""
 
-    def __init__(self, mix_wav: Path, frames: int, gain: float, rate: int):
-        self.path, self.frames, self.gain, self.rate = mix_wav, frames, gain, rate
+    def __init__(self, music_wav: Path, original_wav: Path | None, frames: int, rate: int, music_gain: float,
+                 original_gain: float):
+        self.music_wav, self.original_wav, self.frames, self.rate = music_wav, original_wav, frames, rate
+        self.music_gain, self.original_gain = music_gain, original_gain
         self.block = int(BLOCK_SECONDS * rate)
 
     def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Stereo float blocks of samples [start, stop)."""
         stop = self.frames if stop is None else min(stop, self.frames)
         grid = start // self.block * self.block
+        music = _read_blocks(self.music_wav, self.block, grid, stop)
+        original = _read_blocks(self.original_wav, self.block, grid, stop) if self.original_wav is not None else None
         offset = grid
-        for block in _read_blocks(self.path, self.block, grid, stop):
-            limited = true_peak_limit(block * self.gain, config.TRUE_PEAK_DBTP, self.rate)
+        for block in music:  # the two files hold the same number of samples
+            mix = block * np.float32(self.music_gain)
+            if original is not None:
+                mix += next(original) * np.float32(self.original_gain)
+            limited = true_peak_limit(mix, config.TRUE_PEAK_DBTP, self.rate)
             yield limited[max(0, start - offset):stop - offset]
             offset += len(block)
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        for path in (self.music_wav, self.original_wav):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
 def _read_blocks(path: Path, size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
@@ -358,3 +372,19 @@ def _read_blocks(path: Path, size: int, start: int = 0, stop: int | None = None)
                 return
             yield block
             start += len(block)
+
+
+def _reblocked(blocks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The same stream in blocks of `size` samples (the last may be shorter)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        pending.append(block)
+        count += len(block)
+        if count >= size:
+            joined = np.concatenate(pending)
+            whole = len(joined) // size * size
+            yield from (joined[i:i + size] for i in range(0, whole, size))
+            pending, count = [joined[whole:]], len(joined) - whole
+    if count:
+        yield np.concatenate(pending)
