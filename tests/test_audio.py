@@ -167,3 +167,27 @@ def test_original_audio_is_aligned_to_the_picture(tmp_path):
     onset = np.argmax(level > 0.05) * 0.1
     assert onset == pytest.approx(1.0, abs=0.15)
     assert len(audio) == 4 * 48000
+
+
+@pytest.mark.parametrize("rate,channels", [(48000, 2), (44100, 1)])
+def test_original_audio_reads_what_ffmpeg_decodes(tmp_path, rate, channels):
+    """AAC stereo at the output rate is taken as decoded; anything else goes through the resampler."""
+    import av
+
+    from cotvtm_desktop.media.audio import OriginalAudio
+    from media import ffmpeg
+
+    path = tmp_path / "sound.m4a"
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={rate}", "-ac", str(channels), "-t", "3",
+           "-c:a", "aac", str(path))
+    original = OriginalAudio(path, 0.0, 48000)
+    ours = np.concatenate([original.read(10000) for _ in range(15)])
+    original.close()
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="stereo", rate=48000)
+        frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
+        frames += resampler.resample(None)
+        reference = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
+    n = min(len(reference), len(ours))
+    assert n > 2.9 * 48000
+    assert np.allclose(ours[:n], reference[:n], atol=1e-6)

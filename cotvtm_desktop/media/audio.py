@@ -13,6 +13,7 @@ spends decoding video instead (jobs/runner.py warms them up on a background thre
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -128,7 +129,12 @@ class OriginalAudio:
         chunks, count = [], 0
         while count < wanted and not self._done:
             try:
-                frames = self._resampler.resample(next(self._frames))
+                frame = next(self._frames)
+                if (frame.format.name, frame.layout.name, frame.sample_rate) == ("fltp", "stereo", self.rate):
+                    chunks.append(frame.to_ndarray().T)  # what AAC decodes to, already at our rate: as it is
+                    count += len(chunks[-1])
+                    continue
+                frames = self._resampler.resample(frame)
             except (StopIteration, av.FFmpegError):
                 frames, self._done = self._resampler.resample(None), True
             for frame in frames:
@@ -217,7 +223,7 @@ class LoudnessMeter:
         if not x.shape[1]:
             return
         steps = x.reshape(self.streams, 2, -1, self._step)
-        self._products.append(np.stack([np.einsum("cij,cij->i", steps[i], steps[j], dtype=np.float64)
+        self._products.append(np.stack([np.einsum("cij,cij->i", steps[i], steps[j]).astype(np.float64)
                                         for i, j in self._pairs], axis=1))
 
     def integrated(self, *weights: float) -> float:
@@ -292,22 +298,34 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
     music_wav, original_wav = work / "music.wav", work / "original.wav"
     meter = LoudnessMeter(rate, streams=1 if original is None else 3)
     ducker = Ducker(duck_db, rate)
+    size = int(BLOCK_SECONDS * rate)
     frames = 0
-    with contextlib.ExitStack() as files:
+    # Three stages overlap, a block apart: the original's next block decodes and the last block is measured on
+    # threads (FFmpeg and sosfilt release the GIL) while this one ducks and writes. On 2 cores this pass then
+    # keeps pace with the render workers instead of trailing them by seconds.
+    with ThreadPoolExecutor(2, thread_name_prefix="premix") as pool, contextlib.ExitStack() as files:
         music_out = files.enter_context(soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT"))
         if original is not None:
             original_out = files.enter_context(soundfile.SoundFile(original_wav, "w", rate, 2, "FLOAT"))
-        for block in _reblocked(music_blocks, int(BLOCK_SECONDS * rate)):  # the ducker works on whole hops
+            next_speech = pool.submit(original.read, size)
+        measured: Future | None = None
+        for block in _reblocked(music_blocks, size):  # the ducker works on whole hops
             if original is None:
-                meter.feed(block)
-                music_out.write(block)
+                ducked, streams = block, (block,)
             else:
-                speech = original.read(len(block))
+                speech = next_speech.result()[:len(block)]
+                next_speech = pool.submit(original.read, size)
                 ducked = block * ducker.gains(speech)
-                meter.feed(block, ducked, speech)
-                music_out.write(ducked)
+                streams = (block, ducked, speech)
+            if measured is not None:
+                measured.result()
+            measured = pool.submit(meter.feed, *streams)
+            music_out.write(ducked)
+            if original is not None:
                 original_out.write(speech)
             frames += len(block)
+        if measured is not None:
+            measured.result()
     return Premix(music_wav, original_wav if original is not None else None, frames, meter)
 
 
