@@ -224,3 +224,16 @@ def test_cancel_stops_the_worker_processes_between_segments(monkeypatch):
         done.append(index)
         cancel.set()
     assert done == [0]
+
+
+@pytest.mark.parametrize("program", [0, 48, 73])  # piano (unlooped), strings and flute (looped)
+def test_a_note_sounds_the_same_whatever_was_rendered_before(program):
+    """Notes reuse their zone's oscillator rendered for longer or shorter notes; that must not change a note."""
+    from cotvtm_desktop.music import soundfont
+
+    fresh = soundfont.SoundFont(config.soundfont_path()).render_note(0, program, 60, 100, 0.5, RATE)
+    font = soundfont.SoundFont(config.soundfont_path())
+    font.render_note(0, program, 60, 100, 0.2, RATE)  # a shorter oscillator first, which the longer note extends
+    font.render_note(0, program, 60, 100, 3.0, RATE)
+    assert np.array_equal(font.render_note(0, program, 60, 100, 0.5, RATE), fresh)
+    assert any(key[0] == "oscillator" for key in font.cache.arrays)
