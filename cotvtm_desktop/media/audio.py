@@ -287,8 +287,6 @@ def true_peak_db(audio: np.ndarray) -> float:
     return float(20 * np.log10(np.abs(oversampled).max() + 1e-12))
 
 
-
-
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
            duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> "Premix":
