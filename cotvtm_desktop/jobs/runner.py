@@ -14,7 +14,6 @@ import errno
 import json
 import os
 import platform
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -358,22 +357,10 @@ def _versions() -> dict[str, str]:
 
 
 def warm_up() -> threading.Thread:
-    """Load what later stages need (the object model, scipy.signal) on a background thread while the video
-    decodes on this one. Not a daemon: were the process to end while torch is still loading (a job that fails
-    early), its native threads would abort it ("terminate called without an active exception")."""
-    if "torch" not in sys.modules:
-        # The object model shares the cores with decoding; OpenMP's default of spinning between parallel regions
-        # would take the decoder's core away (600 s video: analysis 6.5 -> 5.5 s without the spinning). Read when
-        # torch loads, so only when nothing (the neural backend) has loaded it with its own settings already.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-    def load() -> None:
-        # torch first: scipy looks torch up in sys.modules while it imports, and finding it half-imported by the
-        # keyframe thread (which loads the model under the same lock) fails with AttributeError
-        objects.load_classifier()
-        import scipy.signal  # noqa: F401
-
-    thread = threading.Thread(target=load, name="warm-up")
+    """Load the object model on a background thread while the video decodes on this one. Not a daemon: were the
+    process to end while a native library is still loading (a job that fails early), its threads could abort it
+    ("terminate called without an active exception")."""
+    thread = threading.Thread(target=objects.load_classifier, name="warm-up")
     thread.start()
     return thread
 

@@ -4,10 +4,10 @@ Everything here streams in blocks (one segment at a time) through files in the j
 flat however long the video is. One pass (`premix`, while the segments render) ducks the music under the original
 and measures both; the gains follow from the measurements, and `MasteredSoundtrack` applies them as the encoder
 reads. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 % overlap, absolute and
-relative gates), with pyloudnorm's filter design, incrementally.
+relative gates), incrementally, with the standard's K-weighting filters run by FFmpeg (media/biquads.py).
 
-scipy.signal and pyloudnorm are imported where they are used: importing them costs about a second, which the job
-spends decoding video instead (jobs/runner.py warms them up on a background thread).
+scipy is imported only where it is used and only if needed (resampling a neural backend's output, limiting true
+peaks): importing scipy.signal costs one to two seconds, more than a short video's whole analysis.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 import soundfile
 
 from cotvtm_desktop import config
+from cotvtm_desktop.media import biquads
 from cotvtm_desktop.media.segments import Segment
 
 BLOCK_SECONDS = 10.0
@@ -185,15 +186,8 @@ class LoudnessMeter:
     """
 
     def __init__(self, rate: int, streams: int = 1):
-        import pyloudnorm
-
         self.rate, self.streams = rate, streams
-        # pyloudnorm's two K-weighting biquads as second-order sections, in one sosfilt pass (twice as fast as two
-        # lfilter passes) in float32 (twice as fast again; the energy of a 100 ms step differs from float64's by
-        # parts per million, 1e-5 dB)
-        self._sections = np.array([[*f.b / f.a[0], *f.a / f.a[0]] for f in pyloudnorm.Meter(rate)._filters.values()],
-                                  np.float32)
-        self._state = np.zeros((len(self._sections), 2 * streams, 2), np.float32)  # sections x channels x delays
+        self._k_weighting = biquads.BiquadChain(biquads.k_weighting(rate), rate, 2 * streams)
         self._step = int(0.1 * rate)  # 100 ms: a quarter of the 400 ms gating block
         self._carry = np.zeros((2 * streams, 0), np.float32)
         self._pairs = [(i, j) for i in range(streams) for j in range(i, streams)]
@@ -201,12 +195,10 @@ class LoudnessMeter:
 
     def feed(self, *blocks: np.ndarray) -> None:
         """The next stretch of each stream, (n x 2) each, n the same for all."""
-        from scipy import signal
-
         channels = np.empty((2 * self.streams, len(blocks[0])), np.float32)
         for i, block in enumerate(blocks):
             channels[2 * i:2 * i + 2] = block.T
-        x, self._state = signal.sosfilt(self._sections, channels, axis=-1, zi=self._state)
+        x = self._k_weighting(channels)
         if self._carry.shape[1]:  # complete the step begun in the last block
             head = np.concatenate([self._carry, x[:, :self._step - self._carry.shape[1]]], axis=1)
             x = x[:, head.shape[1] - self._carry.shape[1]:]
@@ -266,14 +258,14 @@ def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarr
     hot = [i for i in range(0, len(block), chunk) if np.abs(block[i:i + chunk]).max() > ceiling / 1.41]
     if not hot:
         return block
-    from scipy import ndimage, signal
+    from scipy import ndimage
 
     peak = np.abs(block).max(axis=1)
     margin = 64
     for i in hot:
         lo, hi = max(0, i - margin), min(len(block), i + chunk + margin)
-        oversampled = np.abs(signal.resample_poly(block[lo:hi], 4, 1, axis=0)).max(axis=1)
-        peak[lo:hi] = np.maximum(peak[lo:hi], oversampled[:(hi - lo) * 4].reshape(-1, 4).max(axis=1))
+        oversampled = np.abs(_oversampled(block[lo:hi])).max(axis=1)
+        peak[lo:hi] = np.maximum(peak[lo:hi], oversampled.reshape(-1, _TRUE_PEAK_FACTOR).max(axis=1))
     need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-9))
     half = int(0.005 * rate)  # 5 ms look-ahead and smoothing: the gain moves before the peak arrives
     smooth = ndimage.uniform_filter1d(ndimage.minimum_filter1d(need, 4 * half + 1), 2 * half + 1)
@@ -281,10 +273,24 @@ def true_peak_limit(block: np.ndarray, ceiling_db: float, rate: int) -> np.ndarr
 
 
 def true_peak_db(audio: np.ndarray) -> float:
-    from scipy import signal
+    return float(20 * np.log10(np.abs(_oversampled(audio)).max() + 1e-12))
 
-    oversampled = signal.resample_poly(audio, 4, 1, axis=0)
-    return float(20 * np.log10(np.abs(oversampled).max() + 1e-12))
+
+_TRUE_PEAK_FACTOR = 4  # BS.1770-4 annex 2: 4x oversampling at 48 kHz
+
+
+def _oversampled(audio: np.ndarray) -> np.ndarray:
+    """(n x channels) audio at 4x the rate, sample 4i at the input's sample i: zero-stuffed and low-passed with a
+    windowed sinc (the design of scipy's resample_poly, whose import alone would cost a second)."""
+    up = _TRUE_PEAK_FACTOR
+    half = 10 * up
+    taps = np.sinc((np.arange(2 * half + 1) - half) / up) * np.kaiser(2 * half + 1, 5.0)
+    out = np.empty((len(audio) * up, audio.shape[1]), np.float32)
+    for channel in range(audio.shape[1]):
+        stuffed = np.zeros(len(audio) * up, np.float32)
+        stuffed[::up] = audio[:, channel]
+        out[:, channel] = np.convolve(stuffed, taps.astype(np.float32))[half:half + len(stuffed)]
+    return out
 
 
 # --- the whole soundtrack ---------------------------------------------------------------------------------------

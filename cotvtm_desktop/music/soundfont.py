@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cotvtm_desktop.media import biquads
+
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
 _FILTER_FC, _END_COARSE, _PAN = 8, 12, 17
@@ -187,7 +189,7 @@ class SoundFont:
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
                          None if looping else int(max(0, end - 1 - start) / step),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
-                         _low_pass(cutoff, rate) if cutoff < 0.45 * rate else None)
+                         biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate)
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,8 @@ class _Playback:
     loop: tuple[int, int] | None
     available: int | None  # output samples before an unlooped sample ends
     gain: float
-    low_pass: np.ndarray | None
+    low_pass: biquads.Section | None  # the zone's 2-pole filter, unless its cutoff is above hearing
+    rate: int
 
     def render(self, samples: np.ndarray, n: int) -> np.ndarray:
         """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter."""
@@ -213,9 +216,7 @@ class _Playback:
         wave = samples[index] * (1 - frac) + samples[np.minimum(index + 1, len(samples) - 1)] * frac
         wave *= np.float32(self.gain)
         if self.low_pass is not None and n > 16:
-            from scipy import signal  # imported on first use: it costs most of a second at start-up
-
-            wave = signal.sosfilt(self.low_pass, wave)
+            wave = biquads.filtered(wave, [self.low_pass], self.rate)
         return wave
 
 
@@ -239,16 +240,6 @@ class _Cache:
         while self.bytes > NOTE_CACHE_BYTES and len(self.arrays) > 1:
             self.bytes -= self.arrays.popitem(last=False)[1].nbytes
         return array
-
-
-@lru_cache(maxsize=256)
-def _low_pass(cutoff: float, rate: int) -> np.ndarray:
-    """The zone filter, a 2-pole Butterworth, as one float32 second-order section (sosfilt runs it in half
-    lfilter's time, and in float32 in half float64's; a font uses a handful of cutoffs, so each is designed
-    once)."""
-    from scipy import signal
-
-    return signal.butter(2, cutoff / (rate / 2), output="sos").astype(np.float32)
 
 
 def _envelope(zone: Zone, n: int, seconds: float, rate: int) -> np.ndarray:
