@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,6 +277,26 @@ def test_fetch_offline_is_one_clear_message():
     result = cli("models", "fetch")  # the tests run with HF_HUB_OFFLINE=1
     assert result.exit_code == 1 and "could not download openai/clip-vit-base-patch32" in result.output
     assert "Traceback" not in result.output
+
+
+def test_models_in_the_hugging_face_cache_are_found(tiny, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from cotvtm_desktop.model.registry import locate
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    models = tmp_path / "models"  # only our checkpoint here; CLIP and MusicGen from the cache
+    shutil.copytree(Path(tiny) / "cotvtm", models / "cotvtm")
+    assert locate(models).problems.keys() == {"clip", "musicgen"}  # an empty cache: nothing there
+    for name, repo_id in [("clip", "openai/clip-vit-base-patch32"), ("musicgen", "facebook/musicgen-small")]:
+        repo = hub / f"models--{repo_id.replace('/', '--')}"  # the layout snapshot_download writes
+        shutil.copytree(Path(tiny) / name, repo / "snapshots" / "0123abcd")
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("0123abcd")
+    paths = locate(models)
+    assert paths.complete, paths.why_not()
+    assert paths.clip == hub / "models--openai--clip-vit-base-patch32" / "snapshots" / "0123abcd"
 
 
 def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatch):

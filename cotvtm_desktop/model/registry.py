@@ -72,10 +72,16 @@ def loading(name: str, folder: Path):
 
 def _from_hub_cache(repo_id: str) -> Path | None:
     try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
+        from huggingface_hub.constants import HF_HUB_CACHE  # the package's constants alone import in a millisecond
     except ImportError:
         return None
+    # The cache's documented layout (models--<org>--<name>): with no folder there, the download client (a quarter
+    # of a second to import, on every procedural run without models) is not needed to know the model is missing.
+    if not (Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}").is_dir():
+        return None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
