@@ -126,3 +126,21 @@ def test_cover_art_is_not_a_video(tmp_path, clip12):
 
     score(covered, tmp_path / "out.mp4", ScoreOptions(backend="procedural"))
     assert streams(tmp_path / "out.mp4")["video"] == "h264"  # the picture, not the thumbnail
+
+
+@pytest.mark.parametrize("gop", ["-bf 0", "-bf 3", "-bf 3 -x264-params open-gop=1"])
+def test_keyframe_pairs_decode_only_up_to_the_next_shown_frame(tmp_path, gop):
+    """Each keyframe gets the first frame shown after it that decoding reaches, however B-frames order the packets
+    (none; after the P-frame they depend on; leading ones of an open GOP, shown before the keyframe)."""
+    from cotvtm_desktop.media import frames
+
+    path = make_video(tmp_path / "gop.mp4", 6, rate=30, audio=False,
+                      vcodec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "15", *gop.split()))
+    pairs = list(frames.iter_keyframe_pairs(path))
+    assert [round(t, 3) for t, *_ in pairs] == [i / 2 for i in range(12)]
+    assert all(follow is not None for *_, follow in pairs)
+    gaps = [round((t2 - t) * 30) for t, _, t2, _ in pairs]  # in frames
+    if gop == "-bf 0":
+        assert set(gaps) == {1}  # the very next packet, nothing decoded past it
+    else:
+        assert all(1 <= gap <= 4 for gap in gaps), gaps  # the next P-frame: at most 3 B-frames before it

@@ -23,7 +23,9 @@ from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media.probe import main_video_stream
 
 PAIR_GAP_SECONDS = 1 / 6  # the second frame of a pair: as close to this after the keyframe as decoding allows
-_PACKETS_AFTER_KEYFRAME = 2  # the next reference frame, past a leading B-frame of an open GOP
+# Packets decoded after a keyframe, at most: decoding stops at the first that is shown after the keyframe (the next
+# P-frame, or the next frame of a video without B-frames), past leading B-frames of an open GOP, which show before.
+_PACKETS_AFTER_KEYFRAME = 3
 
 
 def iter_frames(path: Path, fps: float, start_time: float = 0.0, window: tuple[float, float] | None = None
@@ -61,13 +63,16 @@ def iter_keyframe_pairs(path: Path, start_time: float = 0.0
             stream = main_video_stream(container)
             decoder = stream.codec_context
             fed = _PACKETS_AFTER_KEYFRAME + 1  # packets given to the decoder since the last keyframe
+            key_pts = None
             frames: list[av.VideoFrame] = []
 
             def close_group():
+                nonlocal fed
                 frames.extend(decoder.decode(None))  # drain, then reset for the next keyframe
                 decoder.flush_buffers()
                 yield from _pair(frames, stream.time_base, start_time)
                 frames.clear()
+                fed = _PACKETS_AFTER_KEYFRAME + 1  # the rest of the GOP never reaches the decoder
 
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -75,12 +80,13 @@ def iter_keyframe_pairs(path: Path, start_time: float = 0.0
                 if packet.is_keyframe:
                     if fed <= _PACKETS_AFTER_KEYFRAME:  # a short GOP ended before its group was complete
                         yield from close_group()
-                    fed = 0
+                    fed, key_pts = 0, packet.pts
                 if fed > _PACKETS_AFTER_KEYFRAME:
-                    continue  # the rest of the GOP never reaches the decoder
+                    continue
                 frames.extend(decoder.decode(packet))
                 fed += 1
-                if fed > _PACKETS_AFTER_KEYFRAME:
+                shown_after_key = fed > 1 and None not in (packet.pts, key_pts) and packet.pts > key_pts
+                if shown_after_key or fed > _PACKETS_AFTER_KEYFRAME:
                     yield from close_group()
             if fed <= _PACKETS_AFTER_KEYFRAME:
                 yield from close_group()
