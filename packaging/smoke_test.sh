@@ -10,6 +10,9 @@ app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
 app="$app_dir/cotvtm"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# a fresh cache: the first scoring builds the object model's ONNX graph with the bundled torch and onnx, the
+# second runs it in ONNX Runtime
+export COTVTM_CACHE="$work/cache"
 
 "$app" --version
 
@@ -21,6 +24,7 @@ grep -q '"type": "file_done"' "$work/events.txt"
 "$ffmpeg" -nostdin -v error -i "$work/tiny.scored.mp4" -f null - 2> "$work/decode.txt"
 [ ! -s "$work/decode.txt" ] && [ -s "$work/tiny.scored.mp4" ]
 echo "scored: $(wc -c < "$work/tiny.scored.mp4") bytes"
+ls "$COTVTM_CACHE"/*.onnx > /dev/null
 "$ffmpeg" -nostdin -loglevel error -f lavfi -i testsrc2=size=160x90:rate=10 -t 130 -c:v libx264 -pix_fmt yuv420p \
     "$work/long.mp4"
 COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 timeout 300 "$app" score "$work/long.mp4" --json-progress \
