@@ -305,7 +305,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
     size = int(BLOCK_SECONDS * rate)
     frames = 0
     # Three stages overlap, a block apart: the original's next block decodes and the last block is measured on
-    # threads (FFmpeg and sosfilt release the GIL) while this one ducks and writes. On 2 cores this pass then
+    # threads (FFmpeg decodes and filters without the GIL) while this one ducks and writes. On 2 cores this pass then
     # keeps pace with the render workers instead of trailing them by seconds.
     with ThreadPoolExecutor(2, thread_name_prefix="premix") as pool, contextlib.ExitStack() as files:
         music_out = files.enter_context(soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT"))

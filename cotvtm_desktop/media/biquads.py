@@ -51,7 +51,7 @@ class BiquadChain:
         self._graph.threads = 1
         node = self._graph.add_abuffer(format="fltp", sample_rate=rate, layout=self._layout, time_base=f"1/{rate}")
         for b0, b1, b2, a1, a2 in sections:
-            # `f32` as sosfilt ran these in float32 before (a 100 ms step's energy within parts per million)
+            # float32: a 100 ms step's energy within parts per million of float64's, at four fifths of its cost
             section = self._graph.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0=1:a1={a1!r}:a2={a2!r}"
                                                 ":precision=f32")
             node.link_to(section)
