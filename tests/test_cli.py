@@ -163,8 +163,11 @@ def test_ctrl_c_leaves_no_output(tmp_path):
 
     src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
     out = tmp_path / "long.scored.mp4"
+    # Ctrl-C as from a terminal: the default disposition, whatever this run inherited (a shell starts background
+    # jobs, `cmd &`, with SIGINT ignored, and Python then never raises KeyboardInterrupt)
     process = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "score", str(src), "--json-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in process.stdout:
         if json.loads(line)["type"] == "segment_done":
             process.send_signal(signal.SIGINT)
