@@ -277,19 +277,19 @@ def true_peak_db(audio: np.ndarray) -> float:
 
 
 _TRUE_PEAK_FACTOR = 4  # BS.1770-4 annex 2: 4x oversampling at 48 kHz
+_TRUE_PEAK_TAPS = (np.sinc(np.arange(-10 * _TRUE_PEAK_FACTOR, 10 * _TRUE_PEAK_FACTOR + 1) / _TRUE_PEAK_FACTOR)
+                   * np.kaiser(20 * _TRUE_PEAK_FACTOR + 1, 5.0)).astype(np.float32)
 
 
 def _oversampled(audio: np.ndarray) -> np.ndarray:
     """(n x channels) audio at 4x the rate, sample 4i at the input's sample i: zero-stuffed and low-passed with a
     windowed sinc (the design of scipy's resample_poly, whose import alone would cost a second)."""
-    up = _TRUE_PEAK_FACTOR
-    half = 10 * up
-    taps = np.sinc((np.arange(2 * half + 1) - half) / up) * np.kaiser(2 * half + 1, 5.0)
+    up, half = _TRUE_PEAK_FACTOR, len(_TRUE_PEAK_TAPS) // 2
     out = np.empty((len(audio) * up, audio.shape[1]), np.float32)
     for channel in range(audio.shape[1]):
         stuffed = np.zeros(len(audio) * up, np.float32)
         stuffed[::up] = audio[:, channel]
-        out[:, channel] = np.convolve(stuffed, taps.astype(np.float32))[half:half + len(stuffed)]
+        out[:, channel] = np.convolve(stuffed, _TRUE_PEAK_TAPS)[half:half + len(stuffed)]
     return out
 
 
