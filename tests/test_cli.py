@@ -156,6 +156,20 @@ def test_module_entry_point_runs(tmp_path, silent_clip):
     assert (tmp_path / "m.mp4").exists() and (tmp_path / "m.mid").exists() and (tmp_path / "m.json").exists()
 
 
+def test_the_command_exits_with_its_code_and_all_its_output(tmp_path):
+    """The command exits without Python's finalisation (cli._exit_without_finalizing): what it printed into a pipe
+    still arrives, and the exit code is the run's."""
+    missing = subprocess.run([sys.executable, "-m", "cotvtm_desktop", "score", str(tmp_path / "missing.mp4"),
+                              "--json-progress"], capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout.splitlines()[-1])["type"] == "error" and "not found" in missing.stdout
+    version = subprocess.run([sys.executable, "-m", "cotvtm_desktop", "--version"], capture_output=True, text=True)
+    assert (version.returncode, version.stdout.strip()) == (0, f"cotvtm {__version__}")
+    usage = subprocess.run([sys.executable, "-m", "cotvtm_desktop", "score", "--no-such-option"],
+                           capture_output=True, text=True)
+    assert usage.returncode == 2 and "no-such-option" in usage.stderr
+
+
 def test_ctrl_c_leaves_no_output(tmp_path):
     import signal
 
