@@ -185,8 +185,9 @@ def test_output_must_not_be_the_input_and_must_be_mp4(tmp_path, silent_clip):
 def test_unwritable_output_folder(tmp_path, silent_clip):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where a folder should be")
-    with pytest.raises(UserError, match="not-a-folder"):
+    with pytest.raises(OutputError, match="output folder cannot be created") as raised:
         score(silent_clip, blocker / "out.mp4")
+    assert raised.value.path == blocker
 
 
 def test_bad_input_leaves_nothing(tmp_path):

@@ -383,7 +383,10 @@ def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _os_error(exc, folder) from None
+        if exc.errno == errno.ENOSPC:
+            raise _os_error(exc, folder) from None
+        raise OutputError(f"the output folder cannot be created ({exc.strerror or exc}); choose another with -o",
+                          folder) from None
     if not os.access(folder, os.W_OK):
         raise OutputError("the output folder is not writable; choose another with -o", folder)
 
