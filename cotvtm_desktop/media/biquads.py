@@ -81,5 +81,10 @@ class BiquadChain:
 
 
 def filtered(signal: np.ndarray, sections: list[Section], rate: int) -> np.ndarray:
-    """A whole mono float32 signal through `sections`, starting from rest."""
+    """A whole mono float32 signal through `sections`, starting from rest. Each sample comes out the same whatever
+    the signal's length (the soundfont reuses the start of a longer rendering for a shorter note): FFmpeg's biquad
+    takes two samples per step and computes an odd block's last sample in another order, a last-bit difference,
+    so an odd-length signal goes through with a zero after it."""
+    if len(signal) % 2:
+        return BiquadChain(sections, rate, 1)(np.append(signal, np.float32(0))[None])[0][:-1]
     return BiquadChain(sections, rate, 1)(signal[None])[0]
