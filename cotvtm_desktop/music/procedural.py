@@ -31,7 +31,7 @@ from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, reason
 
-RENDERER_VERSION = 4  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 5  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:

@@ -44,6 +44,7 @@ _ATTENUATION_FACTOR = 0.4
 _MAX_RELEASE_SECONDS = 2.0
 NOTE_CACHE_BYTES = 96 * 2**20  # rendered notes and oscillators kept for reuse; least recently used go first, so
 # memory stays flat
+_LN10 = float(np.log(10.0))  # envelopes use exp(x ln 10) for 10**x: numpy's exp is three times faster than its power
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ class SoundFont:
         self.path = Path(path)
         data = self.path.read_bytes()
         chunks = _riff_chunks(data)
-        self.samples = np.frombuffer(chunks[b"smpl"], dtype="<i2").astype(np.float32) / 32768.0
+        # one zero past the end, so interpolation may read the sample after any sample (SF2 puts 46 zeros after
+        # each sample anyway)
+        self.samples = np.append(np.frombuffer(chunks[b"smpl"], dtype="<i2") / np.float32(32768.0), np.float32(0))
         self._presets = _records(chunks[b"phdr"], "<20sHHHIII")
         self._preset_bags = _records(chunks[b"pbag"], "<HH")
         self._preset_gens = _generators(chunks[b"pgen"])
@@ -205,15 +208,27 @@ class _Playback:
     rate: int
 
     def render(self, samples: np.ndarray, n: int) -> np.ndarray:
-        """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter."""
-        position = self.start + np.arange(n) * self.step
+        """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter. `samples`
+        ends with a zero, so the sample after the last one may be read. In place where numpy allows: this is half
+        of all rendering."""
+        position = np.arange(n, dtype=np.float64)
+        position *= self.step
+        position += self.start
         if self.loop is not None:
             loop_start, loop_end = self.loop
-            over = position >= loop_end
-            position[over] = loop_start + np.mod(position[over] - loop_start, loop_end - loop_start)
+            looped = position[int(np.searchsorted(position, loop_end)):]  # positions only grow: a tail
+            looped -= loop_start
+            np.fmod(looped, loop_end - loop_start, out=looped)
+            looped += loop_start
         index = position.astype(np.int64)
-        frac = (position - index).astype(np.float32)
-        wave = samples[index] * (1 - frac) + samples[np.minimum(index + 1, len(samples) - 1)] * frac
+        position -= index
+        frac = position.astype(np.float32)
+        wave = samples[index]
+        index += 1
+        step = samples[index]
+        step -= wave
+        step *= frac
+        wave += step  # wave[i] + (wave[i + 1] - wave[i]) * frac
         wave *= np.float32(self.gain)
         if self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
@@ -253,7 +268,7 @@ def _envelope(zone: Zone, n: int, seconds: float, rate: int) -> np.ndarray:
     gain = np.ones(n, np.float32)
     if decay_to > decay_from:
         after_hold = np.arange(decay_from, decay_to, dtype=np.float32) / rate - np.float32(delay + attack + hold)
-        gain[decay_from:decay_to] = 10 ** (np.float32(-5.0 / decay) * after_hold)
+        gain[decay_from:decay_to] = np.exp(np.float32(-5.0 * _LN10 / decay) * after_hold)  # 10**(-5 t/decay)
     gain[decay_to:] = np.float32(10 ** (sustain_db / 20))  # ...until it reaches the sustain level
     attack_to = _first_after(delay + max(attack, 1e-4), n, rate)
     t = np.arange(attack_to, dtype=np.float32) / rate
@@ -262,7 +277,7 @@ def _envelope(zone: Zone, n: int, seconds: float, rate: int) -> np.ndarray:
     if off < n:
         at_off = gain[off - 1] if off else np.float32(0.0)
         since = np.arange(off, n, dtype=np.float32) / rate - np.float32(seconds)
-        gain[off:] = at_off * 10 ** (np.float32(-5.0 / release) * since)
+        gain[off:] = at_off * np.exp(np.float32(-5.0 * _LN10 / release) * since)
     return gain
 
 
