@@ -75,12 +75,21 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
 
 def _with_end_fades(block: np.ndarray, offset: int, total: int, rate: int, fade_in: float,
                     fade_out: float) -> Iterator[np.ndarray]:
-    if offset >= fade_in * rate and offset + len(block) <= total - fade_out * rate:
+    """`block` (samples [offset, offset + len) of `total`) with the fade-in and fade-out applied where they reach
+    it; the curve is computed over the faded samples only (a block is 10 s, a fade a fraction of that)."""
+    n = len(block)
+    clear_from = min(n, max(0, int(np.ceil(fade_in * rate)) - offset))  # the fade-in is over from here...
+    clear_to = max(clear_from, min(n, int(np.floor(total - fade_out * rate)) + 1 - offset))  # ...the fade-out not yet
+    if clear_from == 0 and clear_to == n:
         yield block  # clear of both fades (most blocks)
         return
-    t = np.arange(offset, offset + len(block)) / rate
-    gain = np.clip(t / max(fade_in, 1e-6), 0, 1) * np.clip((total / rate - t) / max(fade_out, 1e-6), 0, 1)
-    yield block * np.sin(gain * np.pi / 2).astype(np.float32)[:, None]
+    faded = block.copy()
+    for lo, hi in ((0, clear_from), (clear_to, n)):
+        if hi > lo:
+            t = np.arange(offset + lo, offset + hi) / rate
+            gain = np.clip(t / max(fade_in, 1e-6), 0, 1) * np.clip((total / rate - t) / max(fade_out, 1e-6), 0, 1)
+            faded[lo:hi] *= np.sin(gain * np.pi / 2).astype(np.float32)[:, None]
+    yield faded
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
