@@ -225,10 +225,10 @@ class _Playback:
         frac = position.astype(np.float32)
         wave = samples[index]
         index += 1
-        step = samples[index]
-        step -= wave
-        step *= frac
-        wave += step  # wave[i] + (wave[i + 1] - wave[i]) * frac
+        rise = samples[index]
+        rise -= wave
+        rise *= frac
+        wave += rise  # samples[i] + (samples[i + 1] - samples[i]) * frac
         wave *= np.float32(self.gain)
         if self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
