@@ -21,7 +21,7 @@ from rich.table import Table
 from cotvtm_desktop import __version__, config
 from cotvtm_desktop.errors import Cancelled, UserError
 from cotvtm_desktop.jobs.events import JsonLines
-from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output
+from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, written_files
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Score home videos with music, offline. See README.md.")
@@ -140,6 +140,9 @@ def score(
     with _Reporting(events, json_progress):
         options = _options(segments, work_dir=work, **shared)
         target = output or default_output(input)
+        for written, what in written_files(target, options).items():
+            if segments is not None and written.resolve() == segments.resolve():
+                raise UserError(f"{what} would overwrite the --segments file; choose another -o", target)
         try:
             _run_one(input, target, options, events)
         except OutputExists as exc:

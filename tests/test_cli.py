@@ -269,6 +269,14 @@ def test_bad_segment_edits_are_one_clear_line(tmp_path, silent_clip, content, me
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_the_manifest_never_overwrites_the_segments_file(tmp_path, silent_clip):
+    edits = tmp_path / "edits.json"
+    edits.write_text('{"segments": {"1": {"seed": 3}}}')
+    result = run("score", silent_clip, "-o", tmp_path / "edits.mp4", "--segments", edits)
+    assert result.exit_code == 1 and "would overwrite the --segments file" in result.output
+    assert edits.read_text() == '{"segments": {"1": {"seed": 3}}}' and not (tmp_path / "edits.mp4").exists()
+
+
 def test_work_folder_is_kept_and_reused_and_only_edited_segments_render(tmp_path):
     from media import make_video
 

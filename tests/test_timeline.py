@@ -75,6 +75,15 @@ def test_bad_timelines_are_one_clear_error(sources, clips, message):
     assert message in str(caught.value)
 
 
+def test_the_manifest_never_overwrites_the_timeline_it_reads(sources, tmp_path):
+    folder, warm, _ = sources
+    edit = write(tmp_path, [{"path": str(warm), "in": 0, "out": 5}])
+    before = edit.read_text()
+    with pytest.raises(UserError, match="the manifest edit.json would overwrite the input"):
+        score(edit, tmp_path / "edit.wav", ScoreOptions(backend="procedural"))  # edit.wav's manifest: edit.json
+    assert edit.read_text() == before and not (tmp_path / "edit.wav").exists()
+
+
 def test_a_still_image_needs_its_duration(sources):
     folder, *_ = sources
     from PIL import Image

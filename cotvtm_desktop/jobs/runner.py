@@ -85,6 +85,14 @@ def midi_path(output: Path) -> Path:
     return output.with_suffix(".mid")
 
 
+def written_files(output: Path, options: ScoreOptions) -> dict[Path, str]:
+    """Every file a job writes, named for a message: the output, its manifest, and its MIDI file with --midi."""
+    written = {output: "the output", manifest_path(output): f"the manifest {manifest_path(output).name}"}
+    if options.midi:
+        written[midi_path(output)] = f"the MIDI file {midi_path(output).name}"
+    return written
+
+
 def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(), events: EventSink = no_events,
           cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None) -> dict:
     """Score `input_path` into `output`. Returns the manifest. Raises UserError for every expected failure,
@@ -368,8 +376,9 @@ def warm_up() -> threading.Thread:
 def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None:
     from cotvtm_desktop.media.probe import is_image_path
 
-    if output.resolve() == input_path.resolve():
-        raise OutputError("the output would overwrite the input; choose another -o", output)
+    for written, what in written_files(output, options).items():
+        if written.resolve() == input_path.resolve():  # a timeline edit.json scored to -o edit.wav, say
+            raise OutputError(f"{what} would overwrite the input; choose another -o", output)
     suffix = output.suffix.lower()
     if is_timeline_path(input_path):
         allowed = OUTPUT_EXTENSIONS_FOR_TIMELINES
