@@ -1,6 +1,6 @@
 """Encode the soundtrack to AAC on every core: in chunks, spliced at frame boundaries.
 
-FFmpeg's AAC encoder runs on one core at about 50x realtime, the largest single cost of scoring a long video, and
+FFmpeg's AAC encoder runs on one core at 50-100x realtime, the largest single cost of scoring a long video, and
 it can only start once the loudness of the whole mix is known. So the soundtrack is cut into chunks of
 config.AAC_CHUNK_SECONDS, each encoded by its own encoder on a thread (PyAV releases the GIL while encoding), and
 the chunks' packets are joined into one stream.
@@ -70,6 +70,7 @@ def _encode_chunk(read: Reader, start: int, stop: int, total: int, rate: int, bi
     encoder = av.CodecContext.create("aac", "w")
     encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = rate, "stereo", "fltp", bitrate
     encoder.time_base = Fraction(1, rate)
+    encoder.options = {"aac_coder": config.AAC_CODER}
     encoder.open()
     packets: list[av.Packet] = []
     position = first
