@@ -110,6 +110,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     input_path, output = Path(input_path), Path(output)
     started = time.perf_counter()
     _check_output(input_path, output, options)
+    reuse_work = options.resume or options.work_dir is not None  # a given work folder is always reused
+    if not reuse_work:  # a fresh job analyses: the object model loads while the input is probed
+        warm_up()
     backend = backend or choose_backend(options)
     if options.midi and not backend[0].makes_midi:
         raise UserError(f"--midi needs the procedural backend: the {backend[0].name} backend makes audio, not "
@@ -120,7 +123,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
             "duration": info.duration})
     work = WorkDir(output, options.work_dir)
     with _disk_errors(output):
-        work.prepare(options.resume or options.work_dir is not None)  # a given work folder is always reused
+        work.prepare(reuse_work)
         job = Job(info, output, options, events, cancel, work, backend, started, clips)
         job.prepare()
     return job
@@ -236,7 +239,7 @@ class Job:
         cached = self.work.load_arrays(key)
         if cached is not None:
             return Timeline.from_arrays(cached)
-        warm_up()
+        warm_up()  # already under way unless the work folder was reused (start_job)
 
         reported = [-1.0]
 
