@@ -3,6 +3,7 @@
     python benchmarks/score_procedural.py                    # 60 s and 600 s
     python benchmarks/score_procedural.py 60 120             # other lengths
     python benchmarks/score_procedural.py --batch 600 600 60 # `cotvtm batch` over a folder of these
+    python benchmarks/score_procedural.py 60 --repeat 8      # eight runs and their median
 
 Each video is scored by the `cotvtm score` command in a child process, as a user runs it: its peak RSS is measured
 alone, and Python's start, the imports and the exit count. The stage columns come from the output's manifest;
@@ -12,10 +13,12 @@ peak RSS.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,27 +73,38 @@ def batch_in_child(videos: list[Path]) -> float:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--batch"]:
-        lengths = [int(a) for a in sys.argv[2:]] or [600, 600, 60]
+    parser = argparse.ArgumentParser(description="Score synthetic 720p30 videos with the procedural backend.")
+    parser.add_argument("lengths", nargs="*", type=int, help="video lengths in seconds (default: 60 600)")
+    parser.add_argument("--batch", action="store_true", help="one `cotvtm batch` over videos of these lengths "
+                        "(default: 600 600 60)")
+    parser.add_argument("--repeat", type=int, default=1, help="score each video this many times and add a median "
+                        "row (this machine's speed drifts by 10-15 %% from minute to minute)")
+    args = parser.parse_args()
+    if args.batch:
+        lengths = args.lengths or [600, 600, 60]
         wall = batch_in_child([synthetic_video(seconds) for seconds in lengths])
         print(f"\ncotvtm batch, {len(lengths)} videos ({' + '.join(map(str, lengths))} s), {os.cpu_count()} CPU cores: "
               f"{wall:.2f} s wall, {sum(lengths) / wall:.1f} x realtime")
         return
-    lengths = [int(a) for a in sys.argv[1:]] or [60, 600]
     rows = []
-    for seconds in lengths:
+    for seconds in args.lengths or [60, 600]:
         video = synthetic_video(seconds)
-        wall, rss, stages = score_in_child(video)
-        rows.append((seconds, wall, seconds / wall, rss, stages))
+        runs = [score_in_child(video) for _ in range(max(1, args.repeat))]
+        rows += [(str(seconds), seconds, *run) for run in runs]
+        if len(runs) > 1:
+            walls = [wall for wall, _, _ in runs]
+            stages = {n: statistics.median(run[2][n] for run in runs) for n in runs[0][2]}
+            rows.append(("median", seconds, statistics.median(walls), max(rss for _, rss, _ in runs), stages))
     print(f"\nprocedural backend, 1280x720 30 fps with audio, {os.cpu_count()} CPU cores")
     names = ("analysis", "music", "mixing", "writing")
     header = f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  "
     print(header + " ".join(f"{n:>9}" for n in names) + f" {'start+exit':>11}")
-    for seconds, wall, factor, rss, stages in rows:
-        print(f"{seconds:>8} {wall:>8.2f} {factor:>11.1f} {rss:>13.0f}  "
+    for label, seconds, wall, rss, stages in rows:
+        print(f"{label:>8} {wall:>8.2f} {seconds / wall:>11.1f} {rss:>13.0f}  "
               + " ".join(f"{stages[n]:>9.2f}" for n in names) + f" {wall - stages['total']:>11.2f}")
-    if len(rows) > 1:
-        print(f"peak RSS {rows[-1][0]} s vs {rows[0][0]} s: {rows[-1][3] / rows[0][3] - 1:+.0%}")
+    firsts = [row for row in rows if row[0] != "median"]
+    if len({row[1] for row in firsts}) > 1:
+        print(f"peak RSS {firsts[-1][1]} s vs {firsts[0][1]} s: {firsts[-1][3] / firsts[0][3] - 1:+.0%}")
 
 
 if __name__ == "__main__":
