@@ -1,19 +1,21 @@
-"""`cotvtm`: score a video (or image), or a whole folder, from the command line."""
+"""`cotvtm`: score a video (or image), or a whole folder, from the command line.
+
+Built on click directly: typer (used before) builds pydantic validators for every option when it parses a command
+line, which cost 0.08-0.1 s of every run, a twentieth of scoring a one-minute video, for nothing click does not do.
+"""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import functools
-import inspect
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
 
-import typer
+import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,53 +25,67 @@ from cotvtm_desktop.errors import Cancelled, UserError
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, written_files
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Score home videos with music, offline. See README.md.")
 err = Console(stderr=True)
-
-# Options shared by `score` and `batch`.
-_SEGMENT = typer.Option(config.SEGMENT_SECONDS, "--segment-seconds", min=2.0, max=30.0,
-                        help="Length of one music segment; boundaries snap to scene cuts within 3 s.")
-_LUFS = typer.Option(config.TARGET_LUFS, "--lufs", min=-40.0, max=-5.0, help="Integrated loudness of the result.")
-_REPLACE = typer.Option(False, "--replace-audio",
-                        help="Drop the original audio instead of ducking the music under it.")
-_DUCK = typer.Option(config.DUCK_DB, "--duck-db", min=0.0, max=40.0,
-                     help="How far the music dips under the original audio.")
-_SEED = typer.Option(config.SEED, "--seed", help="Same seed, same music.")
-_MIDI = typer.Option(False, "--midi", help="Also write the arrangement as a .mid next to the output.")
-_OVERWRITE = typer.Option(False, "--overwrite", help="Replace outputs that already exist.")
-_RESUME = typer.Option(False, "--resume", help="Continue a run that was stopped, reusing its finished segments.")
-_DURATION = typer.Option(config.IMAGE_SECONDS, "--duration", min=2.0, max=600.0,
-                         help="Music length for an image input.")
-_CROSSFADE = typer.Option(config.CROSSFADE_SECONDS, "--crossfade", min=0.0, max=4.0,
-                          help="Seconds of equal-power crossfade between segments.")
-_JSON = typer.Option(False, "--json-progress", help="Print one JSON event per line instead of progress bars.")
-_BACKEND = typer.Option("auto", "--backend", help="auto (neural when its models are present, else procedural), "
-                        "procedural or neural.")
-_MODELS = typer.Option(None, "--models", help="Folder with clip/, musicgen/ and cotvtm/ model folders "
-                       "(default: $COTVTM_MODELS or ~/.cotvtm/models; CLIP and MusicGen also from the HF cache).")
-_CLIP = typer.Option(None, "--clip", help="CLIP model folder (overrides --models).")
-_MUSICGEN = typer.Option(None, "--musicgen", help="MusicGen model folder (overrides --models).")
-_COTVTM = typer.Option(None, "--cotvtm", help="CoT-VTM checkpoint folder (overrides --models).")
-_MUSICGEN_SIZE = typer.Option(config.MUSICGEN_SIZE, "--musicgen-size",
-                              help="small, medium or large: which MusicGen to look for in the HF cache.")
-_DEVICE = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
-_CONTINUITY = typer.Option(True, "--continuity/--no-continuity",
-                           help="Neural: each segment continues from the end of the one before.")
-_PROMPT = typer.Option(None, "--prompt", help="Neural: 'K=words' makes segment K (from 1) follow your words; "
-                       "repeat for more segments.")
+_PATH = click.Path(path_type=Path)
+_SETTINGS = {"show_default": True, "max_content_width": 110}
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"cotvtm {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                        help="Print the version and exit.")) -> None:
+@click.group(context_settings=_SETTINGS, no_args_is_help=True,
+             help="Score home videos with music, offline. See README.md.")
+@click.version_option(__version__, "--version", message="cotvtm %(version)s", help="Print the version and exit.")
+def app() -> None:
     pass
+
+
+# Options shared by `score`, `batch` and `project score` (and, some, `models check`).
+_MODELS = click.option("--models", type=_PATH, help="Folder with clip/, musicgen/ and cotvtm/ model folders "
+                       "(default: $COTVTM_MODELS or ~/.cotvtm/models; CLIP and MusicGen also from the HF cache).")
+_CLIP = click.option("--clip", type=_PATH, help="CLIP model folder (overrides --models).")
+_MUSICGEN = click.option("--musicgen", type=_PATH, help="MusicGen model folder (overrides --models).")
+_COTVTM = click.option("--cotvtm", type=_PATH, help="CoT-VTM checkpoint folder (overrides --models).")
+_MUSICGEN_SIZE = click.option("--musicgen-size", default=config.MUSICGEN_SIZE,
+                              help="small, medium or large: which MusicGen to look for in the HF cache.")
+_DEVICE = click.option("--device", default="auto", help="auto (CUDA when present), cpu or cuda.")
+_SHARED = [
+    click.option("--backend", default="auto", help="auto (neural when its models are present, else procedural), "
+                 "procedural or neural."),
+    click.option("--segment-seconds", type=click.FloatRange(2.0, 30.0), default=config.SEGMENT_SECONDS,
+                 help="Length of one music segment; boundaries snap to scene cuts within 3 s."),
+    click.option("--lufs", type=click.FloatRange(-40.0, -5.0), default=config.TARGET_LUFS,
+                 help="Integrated loudness of the result."),
+    click.option("--replace-audio", is_flag=True,
+                 help="Drop the original audio instead of ducking the music under it."),
+    click.option("--duck-db", type=click.FloatRange(0.0, 40.0), default=config.DUCK_DB,
+                 help="How far the music dips under the original audio."),
+    click.option("--seed", type=int, default=config.SEED, help="Same seed, same music."),
+    click.option("--midi", is_flag=True, help="Also write the arrangement as a .mid next to the output."),
+    click.option("--overwrite", is_flag=True, help="Replace outputs that already exist."),
+    click.option("--resume", is_flag=True, help="Continue a run that was stopped, reusing its finished segments."),
+    click.option("--duration", type=click.FloatRange(2.0, 600.0), default=config.IMAGE_SECONDS,
+                 help="Music length for an image input."),
+    click.option("--crossfade", type=click.FloatRange(0.0, 4.0), default=config.CROSSFADE_SECONDS,
+                 help="Seconds of equal-power crossfade between segments."),
+    _MODELS, _CLIP, _MUSICGEN, _COTVTM, _MUSICGEN_SIZE, _DEVICE,
+    click.option("--continuity/--no-continuity", default=True,
+                 help="Neural: each segment continues from the end of the one before."),
+    click.option("--prompt", multiple=True, help="Neural: 'K=words' makes segment K (from 1) follow your words; "
+                 "repeat for more segments."),
+    click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
+]
+_SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "seed", "midi", "overwrite",
+                 "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm", "musicgen_size",
+                 "device", "continuity", "prompt", "json_progress")
+
+
+def _with_shared_options(command):
+    """Give a command the shared options; it receives them together as `shared`."""
+    @functools.wraps(command)
+    def wrapper(**values):
+        return command(shared={name: values.pop(name) for name in _SHARED_NAMES}, **values)
+
+    for option in reversed(_SHARED):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
@@ -97,44 +113,25 @@ def _announce(backend: tuple, json_progress: bool) -> None:
         err.print(f"[dim]backend: {backend[1]}[/dim]", highlight=False)
 
 
-# name -> (type, option) of the options `score` and `batch` share
-_SHARED = {"backend": (str, _BACKEND), "segment_seconds": (float, _SEGMENT), "lufs": (float, _LUFS),
-           "replace_audio": (bool, _REPLACE), "duck_db": (float, _DUCK), "seed": (int, _SEED), "midi": (bool, _MIDI),
-           "overwrite": (bool, _OVERWRITE), "resume": (bool, _RESUME), "duration": (float, _DURATION),
-           "crossfade": (float, _CROSSFADE), "models": (Optional[Path], _MODELS), "clip": (Optional[Path], _CLIP),
-           "musicgen": (Optional[Path], _MUSICGEN), "cotvtm": (Optional[Path], _COTVTM),
-           "musicgen_size": (str, _MUSICGEN_SIZE),
-           "device": (str, _DEVICE), "continuity": (bool, _CONTINUITY), "prompt": (Optional[list[str]], _PROMPT),
-           "json_progress": (bool, _JSON)}
-
-
-def _with_shared_options(command):
-    """Give a command the shared options as parameters; it receives them together as `shared`."""
-    own = [p for p in inspect.signature(command).parameters.values() if p.name != "shared"]
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-             for name, (kind, option) in _SHARED.items()]
-
-    @functools.wraps(command)
-    def wrapper(**values):
-        return command(shared={name: values.pop(name) for name in _SHARED}, **values)
-
-    wrapper.__signature__ = inspect.Signature(own + extra)
-    return wrapper
+def _announce(backend: tuple, json_progress: bool) -> None:
+    if json_progress:
+        JsonLines()({"type": "backend", "input": "", "name": backend[0].name, "reason": backend[1]})
+    else:
+        err.print(f"[dim]backend: {backend[1]}[/dim]", highlight=False)
 
 
 @app.command()
+@click.argument("input", type=_PATH)
+@click.option("-o", "--output", type=_PATH, help="Default: NAME.scored.mp4 beside the input (NAME.scored.m4a for an "
+              "image; .wav/.flac/.mp4 also work).")
+@click.option("--segments", type=_PATH, help="A JSON file of per-segment edits (seed, prompt, brief changes); see "
+              "cotvtm_desktop/jobs/edits.py.")
+@click.option("--work", type=_PATH, help="Keep the analysis and every segment's audio in this folder and reuse them "
+              "on the next run (only changed segments render).")
 @_with_shared_options
-def score(
-    input: Path = typer.Argument(..., help="A video or image. A name starting with '-' goes after '--'."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: NAME.scored.mp4 beside the input "
-                                          "(NAME.scored.m4a for an image; .wav/.flac/.mp4 also work)."),
-    segments: Optional[Path] = typer.Option(None, "--segments", help="A JSON file of per-segment edits (seed, "
-                                            "prompt, brief changes); see cotvtm_desktop/jobs/edits.py."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Keep the analysis and every segment's audio in this "
-                                        "folder and reuse them on the next run (only changed segments render)."),
-    shared: dict = None,
-) -> None:
-    """Score one video or image (or a timeline .json, see media/timeline.py): INPUT.scored.mp4 appears beside it."""
+def score(input: Path, output: Path | None, segments: Path | None, work: Path | None, shared: dict) -> None:
+    """Score one video or image (or a timeline .json, see media/timeline.py): INPUT.scored.mp4 appears beside it.
+    A name starting with '-' goes after '--'."""
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
@@ -168,13 +165,12 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
 
 
 @app.command()
+@click.argument("folder", type=_PATH)
+@click.option("-o", "--output-dir", "out_dir", type=_PATH, required=True,
+              help="Where the scored files go (subfolders mirrored).")
+@click.option("-r", "--recursive", is_flag=True, help="Include subfolders.")
 @_with_shared_options
-def batch(
-    folder: Path = typer.Argument(..., help="A folder of videos and images."),
-    out_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where the scored files go (subfolders mirrored)."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders."),
-    shared: dict = None,
-) -> None:
+def batch(folder: Path, out_dir: Path, recursive: bool, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.batch import run_batch
@@ -193,12 +189,13 @@ def batch(
                 results = run_batch(folder, out_dir, options, recursive, bars, backend=chosen)
             _summary(results, folder, out_dir)
         if any(r.status == "failed" for r in results):
-            raise typer.Exit(1)
+            raise SystemExit(1)
 
 
 @app.command()
-def gui(files: Optional[list[Path]] = typer.Argument(None, help="Videos, images or folders to queue.")) -> None:
-    """Open the desktop app."""
+@click.argument("files", nargs=-1, type=_PATH)
+def gui(files: tuple[Path, ...]) -> None:
+    """Open the desktop app, with FILES (videos, images or folders) queued."""
     from importlib.util import find_spec
 
     with _Reporting(None, False):
@@ -210,17 +207,16 @@ def gui(files: Optional[list[Path]] = typer.Argument(None, help="Videos, images 
                             "the CLI (`cotvtm score`)")
         from cotvtm_desktop.gui.app import main as run_gui
 
-        raise typer.Exit(run_gui(files or []))
+        raise SystemExit(run_gui(list(files)))
 
 
 @app.command("inspect")
-def inspect_media(
-    inputs: list[Path] = typer.Argument(..., help="Videos and images."),
-    thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Write JPEG thumbnails into this folder."),
-    at: Optional[list[float]] = typer.Option(None, "--at", help="Seconds to take thumbnails at (repeat); default: "
-                                             "one poster frame."),
-    height: int = typer.Option(96, "--height", min=16, max=1080, help="Thumbnail height in pixels."),
-) -> None:
+@click.argument("inputs", nargs=-1, required=True, type=_PATH)
+@click.option("--thumbnails", type=_PATH, help="Write JPEG thumbnails into this folder.")
+@click.option("--at", type=float, multiple=True, help="Seconds to take thumbnails at (repeat); default: one poster "
+              "frame.")
+@click.option("--height", type=click.IntRange(16, 1080), default=96, help="Thumbnail height in pixels.")
+def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[float, ...], height: int) -> None:
     """Describe videos and images, one JSON line each (the GUI and editor plugins read these)."""
     import hashlib
 
@@ -247,18 +243,17 @@ def inspect_media(
             emit({"type": "error", "input": str(path), "message": f"{thumbnails}: cannot write ({exc.strerror})"})
 
 
-project_app = typer.Typer(help="Editor projects (MLT: Shotcut .mlt, Kdenlive .kdenlive).", no_args_is_help=True)
-app.add_typer(project_app, name="project")
+@app.group("project", no_args_is_help=True)
+def project_group() -> None:
+    """Editor projects (MLT: Shotcut .mlt, Kdenlive .kdenlive)."""
 
 
-@project_app.command("score")
+@project_group.command("score")
+@click.argument("project", type=_PATH)
+@click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.mlt beside it); the music "
+              "goes beside it as NAME.scored.wav.")
 @_with_shared_options
-def project_score(
-    project: Path = typer.Argument(..., help="A Shotcut .mlt or Kdenlive .kdenlive project."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="The new project (default: NAME.scored.mlt "
-                                          "beside it); the music goes beside it as NAME.scored.wav."),
-    shared: dict = None,
-) -> None:
+def project_score(project: Path, output: Path | None, shared: dict) -> None:
     """Score a project's main video track and write a copy of the project with the music on a new audio track."""
     import json
     import tempfile
@@ -291,15 +286,20 @@ def project_score(
             err.print(f"[green]wrote[/green] {target} (music: {music.name})")
 
 
-models_app = typer.Typer(help="Model folders for the neural backend.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
+@app.group("models", no_args_is_help=True)
+def models_group() -> None:
+    """Model folders for the neural backend."""
 
 
-@models_app.command("check")
-def models_check(models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP,
-                 musicgen: Optional[Path] = _MUSICGEN, cotvtm: Optional[Path] = _COTVTM,
-                 musicgen_size: str = _MUSICGEN_SIZE,
-                 json_output: bool = typer.Option(False, "--json", help="One JSON line instead of a table.")) -> None:
+@models_group.command("check")
+@_MODELS
+@_CLIP
+@_MUSICGEN
+@_COTVTM
+@_MUSICGEN_SIZE
+@click.option("--json", "json_output", is_flag=True, help="One JSON line instead of a table.")
+def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, cotvtm: Path | None,
+                 musicgen_size: str, json_output: bool) -> None:
     """List which model folders are present and which backend `--backend auto` will use, and why."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.model.registry import locate
@@ -323,9 +323,9 @@ def models_check(models: Optional[Path] = _MODELS, clip: Optional[Path] = _CLIP,
         err.print(f"--backend auto uses {chosen[1]}", highlight=False)
 
 
-@models_app.command("fetch")
-def models_fetch(musicgen_size: str = typer.Option(config.MUSICGEN_SIZE, "--musicgen",
-                                                   help="small, medium or large")) -> None:
+@models_group.command("fetch")
+@click.option("--musicgen", "musicgen_size", default=config.MUSICGEN_SIZE, help="small, medium or large")
+def models_fetch(musicgen_size: str) -> None:
     """Download CLIP and MusicGen into the Hugging Face cache (needs the network; nothing else in cotvtm does)."""
     from cotvtm_desktop.model.registry import fetch
 
@@ -351,18 +351,18 @@ class _Reporting:
         if isinstance(exc, Cancelled):
             if self.json:
                 JsonLines()({"type": "cancelled", "input": str(exc.path or ""), "message": str(exc)})
-            raise typer.Exit(130)
+            raise SystemExit(130)
         if isinstance(exc, UserError):
             if self.json:
                 JsonLines()({"type": "error", "input": str(exc.path or ""), "message": str(exc)})
             else:
                 err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1)
+            raise SystemExit(1)
         if isinstance(exc, KeyboardInterrupt):
             if self.json:
                 JsonLines()({"type": "cancelled", "input": "", "message": "cancelled; no output was written"})
             err.print("[yellow]cancelled[/yellow]: no output was written; run again with --resume to continue")
-            raise typer.Exit(130)
+            raise SystemExit(130)
         return False
 
 
@@ -433,19 +433,22 @@ def _summary(results, folder: Path, out_dir: Path) -> None:
     err.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")
 
 
-train_app = typer.Typer(help="Train the CoT-VTM networks on an embedding set (paper defaults).",
-                        no_args_is_help=True)
-app.add_typer(train_app, name="train")
-_DATA = typer.Option(..., "--data", help="Embedding set folder (from `cotvtm data encode`).")
-_OUT = typer.Option(..., "--out", help="Run folder: training state, metrics.csv, and checkpoint/ at the end.")
-_SEED_T = typer.Option(0, "--seed", help="Fixes the split, initialisation and batches.")
-_RESUME_T = typer.Option(False, "--resume", help="Continue the run in --out from its last finished epoch.")
+@app.group("train", no_args_is_help=True)
+def train_group() -> None:
+    """Train the CoT-VTM networks on an embedding set (paper defaults)."""
+
+
+_DATA = click.option("--data", type=_PATH, required=True, help="Embedding set folder (from `cotvtm data encode`).")
+_OUT = click.option("--out", type=_PATH, required=True,
+                    help="Run folder: training state, metrics.csv, and checkpoint/ at the end.")
+_SEED_T = click.option("--seed", type=int, default=0, help="Fixes the split, initialisation and batches.")
+_RESUME_T = click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 # both MLPs (RationaleMLP and the ablation's StateMLP) train with the paper's MLP settings
-_MLP_EPOCHS = typer.Option(config.MLP_TRAINING["epochs"], "--epochs")
-_MLP_BATCH = typer.Option(config.MLP_TRAINING["batch_size"], "--batch-size")
-_MLP_LR = typer.Option(config.MLP_TRAINING["lr"], "--lr")
-_MLP_HIDDEN = typer.Option(1024, "--hidden")
-_MLP_DROPOUT = typer.Option(0.2, "--dropout")
+_MLP_EPOCHS = click.option("--epochs", type=int, default=config.MLP_TRAINING["epochs"])
+_MLP_BATCH = click.option("--batch-size", type=int, default=config.MLP_TRAINING["batch_size"])
+_MLP_LR = click.option("--lr", type=float, default=config.MLP_TRAINING["lr"])
+_MLP_HIDDEN = click.option("--hidden", type=int, default=1024)
+_MLP_DROPOUT = click.option("--dropout", type=float, default=0.2)
 
 
 def _report_epoch(metrics: dict) -> None:
@@ -453,10 +456,18 @@ def _report_epoch(metrics: dict) -> None:
               f"validation {metrics['val_loss']:.5f} ({metrics['seconds']:.1f} s)", highlight=False)
 
 
-@train_app.command("mlp")
-def train_mlp_command(data: Path = _DATA, out: Path = _OUT, epochs: int = _MLP_EPOCHS, batch_size: int = _MLP_BATCH,
-                      lr: float = _MLP_LR, hidden: int = _MLP_HIDDEN, dropout: float = _MLP_DROPOUT,
-                      seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+@train_group.command("mlp")
+@_DATA
+@_OUT
+@_MLP_EPOCHS
+@_MLP_BATCH
+@_MLP_LR
+@_MLP_HIDDEN
+@_MLP_DROPOUT
+@_SEED_T
+@_RESUME_T
+def train_mlp_command(data: Path, out: Path, epochs: int, batch_size: int, lr: float, hidden: int, dropout: float,
+                      seed: int, resume: bool) -> None:
     """RationaleMLP: E_v -> E_r (MSE; AdamW at a constant rate)."""
     from cotvtm_desktop.train.trainer import Settings, train_mlp
 
@@ -464,17 +475,21 @@ def train_mlp_command(data: Path = _DATA, out: Path = _OUT, epochs: int = _MLP_E
         train_mlp(data, out, Settings(epochs, batch_size, lr, seed), hidden, dropout, resume, _report_epoch)
 
 
-@train_app.command("embeddiff")
-def train_embeddiff_command(data: Path = _DATA, out: Path = _OUT,
-                            epochs: int = typer.Option(config.EMBEDDIFF_TRAINING["epochs"], "--epochs"),
-                            batch_size: int = typer.Option(config.EMBEDDIFF_TRAINING["batch_size"], "--batch-size"),
-                            lr: float = typer.Option(config.EMBEDDIFF_TRAINING["lr"], "--lr"),
-                            width: int = typer.Option(512, "--width"), layers: int = typer.Option(6, "--layers"),
-                            heads: int = typer.Option(8, "--heads"),
-                            rationale: bool = typer.Option(True, "--rationale/--no-rationale",
-                                                           help="--no-rationale: the paper's v -> EmbedDiff -> m "
-                                                                "ablation."),
-                            seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+@train_group.command("embeddiff")
+@_DATA
+@_OUT
+@click.option("--epochs", type=int, default=config.EMBEDDIFF_TRAINING["epochs"])
+@click.option("--batch-size", type=int, default=config.EMBEDDIFF_TRAINING["batch_size"])
+@click.option("--lr", type=float, default=config.EMBEDDIFF_TRAINING["lr"])
+@click.option("--width", type=int, default=512)
+@click.option("--layers", type=int, default=6)
+@click.option("--heads", type=int, default=8)
+@click.option("--rationale/--no-rationale", default=True,
+              help="--no-rationale: the paper's v -> EmbedDiff -> m ablation.")
+@_SEED_T
+@_RESUME_T
+def train_embeddiff_command(data: Path, out: Path, epochs: int, batch_size: int, lr: float, width: int, layers: int,
+                            heads: int, rationale: bool, seed: int, resume: bool) -> None:
     """EmbedDiff: (E_v, E_r) -> E_m (epsilon objective, cosine schedule, condition dropout); then the checkpoint."""
     from cotvtm_desktop.train.trainer import Settings, train_embeddiff
 
@@ -484,10 +499,18 @@ def train_embeddiff_command(data: Path = _DATA, out: Path = _OUT,
         err.print(f"[green]checkpoint[/green] {folder}")
 
 
-@train_app.command("state-mlp")
-def train_state_mlp_command(data: Path = _DATA, out: Path = _OUT, epochs: int = _MLP_EPOCHS,
-                            batch_size: int = _MLP_BATCH, lr: float = _MLP_LR, hidden: int = _MLP_HIDDEN,
-                            dropout: float = _MLP_DROPOUT, seed: int = _SEED_T, resume: bool = _RESUME_T) -> None:
+@train_group.command("state-mlp")
+@_DATA
+@_OUT
+@_MLP_EPOCHS
+@_MLP_BATCH
+@_MLP_LR
+@_MLP_HIDDEN
+@_MLP_DROPOUT
+@_SEED_T
+@_RESUME_T
+def train_state_mlp_command(data: Path, out: Path, epochs: int, batch_size: int, lr: float, hidden: int,
+                            dropout: float, seed: int, resume: bool) -> None:
     """The paper's v -> MLP -> r -> MLP -> m ablation: an MLP from E_r to E_m instead of EmbedDiff; then the
     checkpoint."""
     from cotvtm_desktop.train.trainer import Settings, train_state_mlp
@@ -498,19 +521,22 @@ def train_state_mlp_command(data: Path = _DATA, out: Path = _OUT, epochs: int = 
         err.print(f"[green]checkpoint[/green] {folder}")
 
 
-data_app = typer.Typer(help="Build the training data: the teacher's reasoning over captions.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+@app.group("data", no_args_is_help=True)
+def data_group() -> None:
+    """Build the training data: the teacher's reasoning over captions."""
 
 
-@data_app.command("captions")
-def data_captions(files: Optional[list[Path]] = typer.Argument(None, help="Caption files (CSV/TSV/JSONL)."),
-                  out: Path = typer.Option(..., "--out", help="The caption set (JSONL) to write."),
-                  templates: int = typer.Option(0, "--templates", help="Also this many scene descriptions written by "
-                                                "the LLM from appendix B.2's templates."),
-                  seed: int = typer.Option(0, "--seed", help="Which template requests are drawn."),
-                  base_url: str = typer.Option("https://api.openai.com/v1", "--base-url"),
-                  model: str = typer.Option("gpt-4o", "--model"),
-                  api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env")) -> None:
+@data_group.command("captions")
+@click.argument("files", nargs=-1, type=_PATH)
+@click.option("--out", type=_PATH, required=True, help="The caption set (JSONL) to write.")
+@click.option("--templates", type=int, default=0,
+              help="Also this many scene descriptions written by the LLM from appendix B.2's templates.")
+@click.option("--seed", type=int, default=0, help="Which template requests are drawn.")
+@click.option("--base-url", default="https://api.openai.com/v1")
+@click.option("--model", default="gpt-4o")
+@click.option("--api-key-env", default="OPENAI_API_KEY")
+def data_captions(files: tuple[Path, ...], out: Path, templates: int, seed: int, base_url: str, model: str,
+                  api_key_env: str) -> None:
     """Build the caption set: your caption files plus LLM-written scene descriptions from the templates."""
     from cotvtm_desktop.reasoning.teacher import LLMTeacher
     from cotvtm_desktop.train.captions import build_caption_set, describe_prompt, scene_requests
@@ -524,19 +550,21 @@ def data_captions(files: Optional[list[Path]] = typer.Argument(None, help="Capti
         err.print(f"[green]{count} captions[/green] in {out}")
 
 
-@data_app.command("reason")
-def data_reason(captions: Path = typer.Argument(..., help="CSV, TSV or JSONL with a 'caption' column."),
-                out: Path = typer.Option(..., "--out", help="Results JSONL (appended; rejects go beside it)."),
-                teacher: str = typer.Option("llm", "--teacher", help="llm (an OpenAI-compatible server) or rules."),
-                base_url: str = typer.Option("https://api.openai.com/v1", "--base-url",
-                                             help="e.g. http://localhost:8000/v1 for vLLM, :11434/v1 for Ollama."),
-                model: str = typer.Option("gpt-4o", "--model"),
-                api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env",
-                                                help="The environment variable holding the key (never logged)."),
-                concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
-                timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request before a retry."),
-                retries: int = typer.Option(5, "--retries", help="Retries with backoff on 429, 5xx and timeouts."),
-                json_mode: bool = typer.Option(True, "--json-mode/--no-json-mode")) -> None:
+@data_group.command("reason")
+@click.argument("captions", type=_PATH)
+@click.option("--out", type=_PATH, required=True, help="Results JSONL (appended; rejects go beside it).")
+@click.option("--teacher", default="llm", help="llm (an OpenAI-compatible server) or rules.")
+@click.option("--base-url", default="https://api.openai.com/v1",
+              help="e.g. http://localhost:8000/v1 for vLLM, :11434/v1 for Ollama.")
+@click.option("--model", default="gpt-4o")
+@click.option("--api-key-env", default="OPENAI_API_KEY",
+              help="The environment variable holding the key (never logged).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4)
+@click.option("--timeout", type=float, default=120.0, help="Seconds per request before a retry.")
+@click.option("--retries", type=int, default=5, help="Retries with backoff on 429, 5xx and timeouts.")
+@click.option("--json-mode/--no-json-mode", default=True)
+def data_reason(captions: Path, out: Path, teacher: str, base_url: str, model: str, api_key_env: str,
+                concurrency: int, timeout: float, retries: int, json_mode: bool) -> None:
     """Ask the teacher to reason over each caption (appendix A's CoT prompt); reruns skip what is done."""
     from cotvtm_desktop.reasoning.teacher import LLMTeacher, RulesTeacher
     from cotvtm_desktop.train.reason import read_captions, rejects_path, run_reasoning
@@ -560,19 +588,20 @@ def data_reason(captions: Path = typer.Argument(..., help="CSV, TSV or JSONL wit
                   f"{rejects_path(out)})", highlight=False)
 
 
-@data_app.command("encode")
-def data_encode(reasoned: Path = typer.Argument(..., help="The JSONL `cotvtm data reason` wrote."),
-                out: Path = typer.Option(..., "--out", help="The embedding set folder to write (resumable)."),
-                clip: Path = typer.Option(..., "--clip", help="CLIP model folder."),
-                musicgen: Path = typer.Option(..., "--musicgen", help="MusicGen model folder (its T5 makes E_m)."),
-                rationale_encoder: Path = typer.Option(..., "--rationale-encoder",
-                                                       help="Any HF text encoder folder (e.g. all-MiniLM-L6-v2)."),
-                state_length: int = typer.Option(48, "--state-length", help="L: T5 states kept per description."),
-                rationale_fields: str = typer.Option(",".join(config.RATIONALE_FIELDS), "--rationale-fields",
-                                                     help="Which parts of the rationale make X_rt: any of step1, "
-                                                          "visual_elements, visual_description, step2, "
-                                                          "music_elements, step3."),
-                device: str = typer.Option("auto", "--device")) -> None:
+@data_group.command("encode")
+@click.argument("reasoned", type=_PATH)
+@click.option("--out", type=_PATH, required=True, help="The embedding set folder to write (resumable).")
+@click.option("--clip", type=_PATH, required=True, help="CLIP model folder.")
+@click.option("--musicgen", type=_PATH, required=True, help="MusicGen model folder (its T5 makes E_m).")
+@click.option("--rationale-encoder", type=_PATH, required=True,
+              help="Any HF text encoder folder (e.g. all-MiniLM-L6-v2).")
+@click.option("--state-length", type=int, default=48, help="L: T5 states kept per description.")
+@click.option("--rationale-fields", default=",".join(config.RATIONALE_FIELDS),
+              help="Which parts of the rationale make X_rt: any of step1, visual_elements, visual_description, "
+                   "step2, music_elements, step3.")
+@_DEVICE
+def data_encode(reasoned: Path, out: Path, clip: Path, musicgen: Path, rationale_encoder: Path, state_length: int,
+                rationale_fields: str, device: str) -> None:
     """Encode reasoned captions into E_v, E_r and E_m shards for training."""
     from cotvtm_desktop.music.neural import resolve_device
     from cotvtm_desktop.train.encode import encode_reasoned
@@ -591,15 +620,18 @@ def data_encode(reasoned: Path = typer.Argument(..., help="The JSONL `cotvtm dat
 
 
 @app.command("eval")
-def eval_command(checkpoint: Path = typer.Argument(..., help="A CoT-VTM checkpoint folder."),
-                 data: Path = typer.Argument(..., help="A held-out embedding set."),
-                 samples: int = typer.Option(200, "--samples"), seed: int = typer.Option(0, "--seed"),
-                 audio_model: Optional[Path] = typer.Option(None, "--audio-model", help="A local audio embedding "
-                                                            "model folder (HF format) for a Fréchet audio distance."),
-                 musicgen: Optional[Path] = typer.Option(None, "--musicgen", help="MusicGen folder (audio metrics)."),
-                 audio_samples: int = typer.Option(16, "--audio-samples"),
-                 seconds: float = typer.Option(5.0, "--seconds", help="Audio length per sample (audio metrics)."),
-                 device: str = _DEVICE) -> None:
+@click.argument("checkpoint", type=_PATH)
+@click.argument("data", type=_PATH)
+@click.option("--samples", type=int, default=200)
+@click.option("--seed", type=int, default=0)
+@click.option("--audio-model", type=_PATH,
+              help="A local audio embedding model folder (HF format) for a Fréchet audio distance.")
+@click.option("--musicgen", type=_PATH, help="MusicGen folder (audio metrics).")
+@click.option("--audio-samples", type=int, default=16)
+@click.option("--seconds", type=float, default=5.0, help="Audio length per sample (audio metrics).")
+@_DEVICE
+def eval_command(checkpoint: Path, data: Path, samples: int, seed: int, audio_model: Path | None,
+                 musicgen: Path | None, audio_samples: int, seconds: float, device: str) -> None:
     """Embedding-space metrics (cosine to the teacher's E_m, P@10 among 70, diversity) and, with --audio-model
     and --musicgen, a Fréchet audio distance."""
     from cotvtm_desktop.music.neural import resolve_device

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from cotvtm_desktop import __version__
 from cotvtm_desktop.cli import app

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import soundfile
 from media import make_two_shot_video
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from cotvtm_desktop.cli import app
 from cotvtm_desktop.editors.mlt import MUSIC_PLAYLIST, MUSIC_PRODUCER, read_project

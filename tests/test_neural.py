@@ -166,7 +166,7 @@ def test_encoder_mismatch_names_the_expected_model(tiny):
 
 # --- the neural backend inside `cotvtm score` ----------------------------------------------------------------------
 def cli(*args):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
 

