@@ -83,9 +83,14 @@ def _with_shared_options(command):
     def wrapper(**values):
         return command(shared={name: values.pop(name) for name in _SHARED_NAMES}, **values)
 
-    for option in reversed(_SHARED):
-        wrapper = option(wrapper)
-    return wrapper
+    return _applied(_SHARED, wrapper)
+
+
+def _applied(options: list, command):
+    """`command` with click `options` (decorators), listed in help in the order given."""
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
@@ -451,21 +456,18 @@ _MLP_HIDDEN = click.option("--hidden", type=int, default=1024)
 _MLP_DROPOUT = click.option("--dropout", type=float, default=0.2)
 
 
+def _mlp_training_options(command):
+    return _applied([_DATA, _OUT, _MLP_EPOCHS, _MLP_BATCH, _MLP_LR, _MLP_HIDDEN, _MLP_DROPOUT, _SEED_T, _RESUME_T],
+                    command)
+
+
 def _report_epoch(metrics: dict) -> None:
     err.print(f"{metrics['network']} epoch {metrics['epoch']}: train {metrics['train_loss']:.5f}, "
               f"validation {metrics['val_loss']:.5f} ({metrics['seconds']:.1f} s)", highlight=False)
 
 
 @train_group.command("mlp")
-@_DATA
-@_OUT
-@_MLP_EPOCHS
-@_MLP_BATCH
-@_MLP_LR
-@_MLP_HIDDEN
-@_MLP_DROPOUT
-@_SEED_T
-@_RESUME_T
+@_mlp_training_options
 def train_mlp_command(data: Path, out: Path, epochs: int, batch_size: int, lr: float, hidden: int, dropout: float,
                       seed: int, resume: bool) -> None:
     """RationaleMLP: E_v -> E_r (MSE; AdamW at a constant rate)."""
@@ -500,15 +502,7 @@ def train_embeddiff_command(data: Path, out: Path, epochs: int, batch_size: int,
 
 
 @train_group.command("state-mlp")
-@_DATA
-@_OUT
-@_MLP_EPOCHS
-@_MLP_BATCH
-@_MLP_LR
-@_MLP_HIDDEN
-@_MLP_DROPOUT
-@_SEED_T
-@_RESUME_T
+@_mlp_training_options
 def train_state_mlp_command(data: Path, out: Path, epochs: int, batch_size: int, lr: float, hidden: int,
                             dropout: float, seed: int, resume: bool) -> None:
     """The paper's v -> MLP -> r -> MLP -> m ablation: an MLP from E_r to E_m instead of EmbedDiff; then the
