@@ -159,16 +159,17 @@ def test_render_midi_places_notes_in_time():
     assert onset == pytest.approx(1.5, abs=0.02) and len(audio) == 3 * RATE
 
 
-def test_note_cache_stays_within_its_budget(monkeypatch):
+def test_note_caches_stay_within_their_budgets():
     from cotvtm_desktop.music import soundfont
 
     font = soundfont.SoundFont(config.soundfont_path())
-    monkeypatch.setattr(soundfont, "NOTE_CACHE_BYTES", 4 * 2**20)
+    font.notes.budget = font.oscillators.budget = 2 * 2**20
     first = font.render_note(0, 48, 60, 100, 1.0, RATE)
     for key in range(40, 80):
         font.render_note(0, 48, key, 100, 2.0, RATE)
-    assert font.cache.bytes <= 4 * 2**20
-    assert sum(a.nbytes for a in font.cache.arrays.values()) == font.cache.bytes
+    for cache in (font.notes, font.oscillators):
+        assert 0 < cache.bytes <= 2 * 2**20
+        assert sum(a.nbytes for a in cache.arrays.values()) == cache.bytes
     assert np.array_equal(font.render_note(0, 48, 60, 100, 1.0, RATE), first)  # evicted, rendered again alike
 
 
@@ -236,4 +237,24 @@ def test_a_note_sounds_the_same_whatever_was_rendered_before(program):
     font.render_note(0, program, 60, 100, 0.2, RATE)  # a shorter oscillator first, which the longer note extends
     font.render_note(0, program, 60, 100, 3.0, RATE)
     assert np.array_equal(font.render_note(0, program, 60, 100, 0.5, RATE), fresh)
-    assert any(key[0] == "oscillator" for key in font.cache.arrays)
+    assert font.oscillators.arrays
+
+
+def test_a_reserved_oscillator_renders_once_and_changes_no_note(monkeypatch):
+    """render_segments announces every note first: each oscillator is rendered once, at its longest, not again for
+    each longer note, and the notes come out exactly as without the announcement."""
+    from cotvtm_desktop.music import soundfont
+
+    lengths = [0.2, 3.0, 0.5, 1.5]
+    unannounced = soundfont.SoundFont(config.soundfont_path())
+    expected = [unannounced.render_note(0, 48, 60, 100, s, RATE) for s in lengths]
+    rendered = []
+    original_render = soundfont._Playback.render
+    monkeypatch.setattr(soundfont._Playback, "render",
+                        lambda self, samples, n: rendered.append(n) or original_render(self, samples, n))
+    font = soundfont.SoundFont(config.soundfont_path())
+    for seconds in lengths:
+        font.reserve(0, 48, 60, 100, seconds, RATE)
+    notes = [font.render_note(0, 48, 60, 100, s, RATE) for s in lengths]
+    assert len(rendered) == len(font.zones(0, 48, 60, 100))  # once per zone, though the second note is longest
+    assert all(np.array_equal(a, b) for a, b in zip(notes, expected))

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError, UserError
+from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
 from media import decode_audio, ffmpeg, lufs, make_video, streams, tone_level
 

@@ -28,7 +28,7 @@ from cotvtm_desktop.media.segments import Segment
 from cotvtm_desktop.music.arranger import ROLE_GAIN, SegmentPlan, arrange_segment, plan_video
 from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic
 from cotvtm_desktop.music.midi_export import join_segments
-from cotvtm_desktop.music.soundfont import load_soundfont
+from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, reason
 
 RENDERER_VERSION = 5  # bump when arranging or rendering changes, so cached segment audio is not reused
@@ -69,7 +69,7 @@ class ProceduralBackend:
         workers = 1
         if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS:
             workers = min(len(todo), _usable_cores(), config.PARALLEL_RENDER_MAX_WORKERS)
-        rendered = _in_workers(jobs, workers) if workers > 1 else (render_segment(*job) for job in jobs)
+        rendered = _in_workers(jobs, workers) if workers > 1 else render_segments(jobs)
         try:
             for i in todo:
                 if cancel is not None and cancel.is_set():
@@ -103,6 +103,17 @@ class ProceduralBackend:
 def render_segment(state: tuple, seconds: float, padding: float, rate: int) -> np.ndarray:
     """One planned segment's audio, (n, 2) float32: `state` is its (brief, arrangement plan, seed)."""
     return render_midi(arrange_segment(*state), seconds, padding, rate)
+
+
+def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
+    """render_segment over `jobs`, in order, in this process. All segments are arranged first and their notes
+    announced to the soundfont, so that each oscillator renders once, at the longest length any segment needs."""
+    font = load_soundfont(config.soundfont_path())
+    placed = [_placed_notes(arrange_segment(*state), seconds, padding, rate) for state, seconds, padding, rate in jobs]
+    for notes, job in zip(placed, jobs):
+        _reserve(font, notes, job[3])
+    for notes, (_, seconds, _, rate) in zip(placed, jobs):
+        yield _mixed(font, notes, seconds, rate)
 
 
 def _in_workers(jobs: list[tuple], workers: int) -> Iterator[np.ndarray]:
@@ -147,16 +158,35 @@ def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rat
     """Render `midi` through the General MIDI soundfont into a (n, 2) float32 buffer of `seconds`, notes shifted
     by `offset` seconds."""
     font = load_soundfont(config.soundfont_path())
-    out = np.zeros((int(round(seconds * rate)), 2), np.float32)
+    notes = _placed_notes(midi, seconds, offset, rate)
+    _reserve(font, notes, rate)
+    return _mixed(font, notes, seconds, rate)
+
+
+_PlacedNote = tuple[int, int, float, pretty_midi.Note, int]  # bank, program, gain, the note, its first sample
+
+
+def _placed_notes(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int) -> list[_PlacedNote]:
+    """The notes of `midi` that start within `seconds` once shifted by `offset`."""
+    notes = []
     for instrument in midi.instruments:
-        bank = 128 if instrument.is_drum else 0
-        gain = ROLE_GAIN.get(instrument.name, 1.0)
+        bank, gain = 128 if instrument.is_drum else 0, ROLE_GAIN.get(instrument.name, 1.0)
         for note in instrument.notes:
             start = int(round((note.start + offset) * rate))
-            if start >= len(out):
-                continue
-            audio = font.render_note(bank, instrument.program, note.pitch, note.velocity, note.end - note.start, rate,
-                                     gain)
-            stop = min(len(out), start + len(audio))
-            out[start:stop] += audio[:stop - start]
+            if start < round(seconds * rate):
+                notes.append((bank, instrument.program, gain, note, start))
+    return notes
+
+
+def _reserve(font: SoundFont, notes: list[_PlacedNote], rate: int) -> None:
+    for bank, program, _, note, _ in notes:
+        font.reserve(bank, program, note.pitch, note.velocity, note.end - note.start, rate)
+
+
+def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int) -> np.ndarray:
+    out = np.zeros((int(round(seconds * rate)), 2), np.float32)
+    for bank, program, gain, note, start in notes:
+        audio = font.render_note(bank, program, note.pitch, note.velocity, note.end - note.start, rate, gain)
+        stop = min(len(out), start + len(audio))
+        out[start:stop] += audio[:stop - start]
     return out

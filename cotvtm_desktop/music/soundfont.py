@@ -12,7 +12,7 @@ envelopes and LFOs, chorus/reverb sends, modulators other than the velocity defa
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
 for every length (arrangements hold the same notes for many lengths). Finished notes are cached too, by (zone, key,
-length), because arrangements repeat them constantly. Both caches share a byte budget.
+length), because arrangements repeat them constantly. Each cache keeps within its own byte budget.
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ _NOT_ADDITIVE = (_INSTRUMENT, _SAMPLE_ID, _SAMPLE_MODES, _ROOT_KEY, _KEYNUM, *_R
 # (FluidSynth among them) keep that factor so fonts sound as their authors balanced them.
 _ATTENUATION_FACTOR = 0.4
 _MAX_RELEASE_SECONDS = 2.0
-NOTE_CACHE_BYTES = 96 * 2**20  # rendered notes and oscillators kept for reuse; least recently used go first, so
-# memory stays flat
+# Rendered oscillators and notes kept for reuse, each within its own budget (least recently used go first, so
+# memory stays flat): an oscillator costs far more to render again than a note made from it.
+OSCILLATOR_CACHE_BYTES = 64 * 2**20
+NOTE_CACHE_BYTES = 64 * 2**20
 _LN10 = float(np.log(10.0))  # envelopes use exp(x ln 10) for 10**x: numpy's exp is three times faster than its power
 
 
@@ -86,7 +88,8 @@ class SoundFont:
         self._headers = [_SampleHeader(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
                          for r in _records(chunks[b"shdr"], "<20sIIIIIBbHH")]
         self._preset_index = {(r[2], r[1]): i for i, r in enumerate(self._presets[:-1])}
-        self.cache = _Cache()
+        self.oscillators, self.notes = _Cache(OSCILLATOR_CACHE_BYTES), _Cache(NOTE_CACHE_BYTES)
+        self._reserved: dict[tuple, int] = {}  # oscillator key -> the most samples an announced note needs
 
     # --- zone lookup ---------------------------------------------------------------------------------------------
     def zones(self, bank: int, program: int, key: int, velocity: int) -> list[Zone]:
@@ -132,7 +135,7 @@ class SoundFont:
                     volume: float = 1.0) -> np.ndarray:
         """A stereo (n, 2) float32 buffer: the note held for `seconds`, then its release, scaled by `volume`."""
         gain = np.float32(volume * (max(1, min(127, velocity)) / 127.0) ** 2)  # SF2's default velocity curve
-        held = round(seconds * 100) / 100  # 10 ms steps keep the cache small and inaudibly change nothing
+        held = _held(seconds)
         parts = [self._render_zone(zone, key, held, rate) for zone in self.zones(bank, program, key, velocity)]
         if not parts:
             return np.zeros((0, 2), np.float32)
@@ -144,36 +147,44 @@ class SoundFont:
         out *= gain
         return out
 
+    def reserve(self, bank: int, program: int, key: int, velocity: int, seconds: float, rate: int) -> None:
+        """Announce a note that render_note will be asked for. An oscillator grows by being rendered again from its
+        start (its filter has no state to resume from), so one rendered at the longest length its announced notes
+        need is rendered once, where growing with the notes as they come rendered 2.5 times as many samples."""
+        for zone in self.zones(bank, program, key, velocity):
+            cache_key, n = (zone, key, rate), _zone_samples(zone, _held(seconds), rate)
+            self._reserved[cache_key] = max(self._reserved.get(cache_key, 0), n)
+
     def _render_zone(self, zone: Zone, key: int, seconds: float, rate: int) -> np.ndarray:
         """One zone's part of a note: (n, 2) float32, panned."""
-        cache_key = ("note", zone, key, seconds, rate)
-        cached = self.cache.get(cache_key)
+        cache_key = (zone, key, seconds, rate)
+        cached = self.notes.get(cache_key)
         if cached is not None:
             return cached
-        release = min(_timecents(zone.gen(_RELEASE)), _MAX_RELEASE_SECONDS)
-        wave = self._oscillator(zone, key, int((seconds + release) * rate), rate)
+        wave = self._oscillator(zone, key, _zone_samples(zone, seconds, rate), rate)
         wave = wave * _envelope(zone, len(wave), seconds, rate)
         pan = np.clip(zone.gen(_PAN), -500, 500) / 1000.0 + 0.5  # 0 left .. 1 right, equal power
         stereo = np.empty((len(wave), 2), np.float32)
         np.multiply(wave, np.float32(np.cos(pan * np.pi / 2)), out=stereo[:, 0])
         np.multiply(wave, np.float32(np.sin(pan * np.pi / 2)), out=stereo[:, 1])
-        return self.cache.put(cache_key, stereo)
+        return self.notes.put(cache_key, stereo)
 
     def _oscillator(self, zone: Zone, key: int, n: int, rate: int) -> np.ndarray:
         """The zone's sample played at `key`, through its low-pass filter, at its attenuation: the first `n`
         samples (fewer where an unlooped sample ends). Rendering more of it leaves the start unchanged (the filter
-        is causal), so one rendering serves every shorter request; a longer one renders at least twice as much."""
+        is causal), so one rendering serves every shorter request; a longer one renders what was reserved for it, and
+        at least twice as much as before."""
         playback = self._playback(zone, key, rate)
         if playback.available is not None:
             n = min(n, playback.available)
-        cache_key = ("oscillator", zone, key, rate)
-        cached = self.cache.get(cache_key)
+        cache_key = (zone, key, rate)
+        cached = self.oscillators.get(cache_key)
         if cached is not None and len(cached) >= n:
             return cached[:n]
-        length = max(n, 2 * len(cached) if cached is not None else 0)
+        length = max(n, self._reserved.get(cache_key, 0), 2 * len(cached) if cached is not None else 0)
         if playback.available is not None:
             length = min(length, playback.available)
-        return self.cache.put(cache_key, playback.render(self.samples, length))[:n]
+        return self.oscillators.put(cache_key, playback.render(self.samples, length))[:n]
 
     @lru_cache(maxsize=4096)
     def _playback(self, zone: Zone, key: int, rate: int) -> "_Playback":
@@ -236,9 +247,10 @@ class _Playback:
 
 
 class _Cache:
-    """Arrays by key, least recently used dropped first once their bytes pass NOTE_CACHE_BYTES."""
+    """Arrays by key, least recently used dropped first once their bytes pass the budget."""
 
-    def __init__(self):
+    def __init__(self, budget: int):
+        self.budget = budget
         self.arrays: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.bytes = 0
 
@@ -252,7 +264,7 @@ class _Cache:
         old = self.arrays.pop(key, None)
         self.bytes += array.nbytes - (old.nbytes if old is not None else 0)
         self.arrays[key] = array
-        while self.bytes > NOTE_CACHE_BYTES and len(self.arrays) > 1:
+        while self.bytes > self.budget and len(self.arrays) > 1:
             self.bytes -= self.arrays.popitem(last=False)[1].nbytes
         return array
 
@@ -279,6 +291,16 @@ def _envelope(zone: Zone, n: int, seconds: float, rate: int) -> np.ndarray:
         since = np.arange(off, n, dtype=np.float32) / rate - np.float32(seconds)
         gain[off:] = at_off * np.exp(np.float32(-5.0 * _LN10 / release) * since)
     return gain
+
+
+def _held(seconds: float) -> float:
+    """How long a note is held when rendered: 10 ms steps keep the cache small and inaudibly change nothing."""
+    return round(seconds * 100) / 100
+
+
+def _zone_samples(zone: Zone, held: float, rate: int) -> int:
+    """The length of a zone's part of a note held for `held` seconds: the note and its release."""
+    return int((held + min(_timecents(zone.gen(_RELEASE)), _MAX_RELEASE_SECONDS)) * rate)
 
 
 def _first_after(seconds: float, n: int, rate: int) -> int:
