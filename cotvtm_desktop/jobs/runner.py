@@ -16,6 +16,7 @@ import os
 import platform
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -172,11 +173,13 @@ class Job:
         self._segment_done(self.plan[index], False)
 
     def render(self) -> None:
-        """Render the missing segments and mix the music as it comes."""
+        """Render the missing segments and mix the music as it comes; each rendered segment is cached in the work
+        folder on a thread of its own (libsndfile writes without the GIL) while the next one renders."""
         def run() -> None:
             todo = self.todo()
             rendered = self.backend.render(self.plan, todo, self.padding, self.cached_audio, self.cancel,
                                            self.step_reporter())
+            saving: list[Future] = []  # the last segment's, at most: segments are saved in order
 
             def in_order() -> Iterator[np.ndarray]:  # the cached segments and the rendered ones
                 missing = set(todo)
@@ -189,11 +192,18 @@ class Job:
                         self._check_cancel()  # a backend stops yielding once cancelled
                     if index != m.segment.index:
                         raise RuntimeError(f"{self.backend.name} rendered segment {index} for {m.segment.index}")
-                    self.save_rendered(index, music)
+                    if saving:
+                        saving.pop().result()
+                    self._check_cancel()  # a segment rendered after a stop is not kept
+                    saving.append(saver.submit(self.save_rendered, index, music))
                     yield music
 
-            with _disk_errors(self.output), contextlib.closing(rendered):  # closing stops render workers
+            # closing stops render workers; the saver is left last, once its last write is done
+            with ThreadPoolExecutor(1, thread_name_prefix="save") as saver, _disk_errors(self.output), \
+                    contextlib.closing(rendered):
                 self._premix(in_order())
+                if saving:
+                    saving.pop().result()
 
         self._timed("music", run)
 

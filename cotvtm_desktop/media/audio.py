@@ -313,15 +313,23 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
     ducker = Ducker(duck_db, rate)
     size = int(BLOCK_SECONDS * rate)
     frames = 0
-    # Three stages overlap, a block apart: the original's next block decodes and the last block is measured on
-    # threads (FFmpeg decodes and filters without the GIL) while this one ducks and writes. On 2 cores this pass then
-    # keeps pace with the render workers instead of trailing them by seconds.
-    with ThreadPoolExecutor(2, thread_name_prefix="premix") as pool, contextlib.ExitStack() as files:
+    # Three stages overlap, a block apart: the original's next block decodes, and the last block is measured and
+    # written, on threads (FFmpeg decodes and filters, libsndfile writes, without the GIL) while this one ducks. On
+    # 2 cores this pass then keeps pace with the rendering instead of trailing it.
+    # The pool is left first: its last write finishes before the files close.
+    with contextlib.ExitStack() as files, ThreadPoolExecutor(2, thread_name_prefix="premix") as pool:
         music_out = files.enter_context(soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT"))
         if original is not None:
             original_out = files.enter_context(soundfile.SoundFile(original_wav, "w", rate, 2, "FLOAT"))
             next_speech = pool.submit(original.read, size)
-        measured: Future | None = None
+
+        def measure_and_write(streams: tuple[np.ndarray, ...], ducked: np.ndarray) -> None:
+            meter.feed(*streams)
+            music_out.write(ducked)
+            if original is not None:
+                original_out.write(streams[-1])
+
+        finishing: Future | None = None  # one block at a time: blocks are written in order
         for block in _reblocked(music_blocks, size):  # the ducker works on whole hops
             if original is None:
                 ducked, streams = block, (block,)
@@ -330,15 +338,12 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
                 next_speech = pool.submit(original.read, size)
                 ducked = block * ducker.gains(speech)
                 streams = (block, ducked, speech)
-            if measured is not None:
-                measured.result()
-            measured = pool.submit(meter.feed, *streams)
-            music_out.write(ducked)
-            if original is not None:
-                original_out.write(speech)
+            if finishing is not None:
+                finishing.result()
+            finishing = pool.submit(measure_and_write, streams, ducked)
             frames += len(block)
-        if measured is not None:
-            measured.result()
+        if finishing is not None:
+            finishing.result()
     return Premix(music_wav, original_wav if original is not None else None, frames, meter)
 
 

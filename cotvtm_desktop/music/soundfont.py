@@ -78,7 +78,9 @@ class SoundFont:
         chunks = _riff_chunks(data)
         # one zero past the end, so interpolation may read the sample after any sample (SF2 puts 46 zeros after
         # each sample anyway)
-        self.samples = np.append(np.frombuffer(chunks[b"smpl"], dtype="<i2") / np.float32(32768.0), np.float32(0))
+        pcm = np.frombuffer(chunks[b"smpl"], dtype="<i2")
+        self.samples = np.zeros(len(pcm) + 1, np.float32)
+        np.multiply(pcm, np.float32(1 / 32768.0), out=self.samples[:-1])
         self._presets = _records(chunks[b"phdr"], "<20sHHHIII")
         self._preset_bags = _records(chunks[b"pbag"], "<HH")
         self._preset_gens = _generators(chunks[b"pgen"])
@@ -312,11 +314,12 @@ def _timecents(value: int) -> float:
     return 0.0 if value <= -12000 else float(2.0 ** (value / 1200.0))
 
 
-def _riff_chunks(data: bytes) -> dict[bytes, bytes]:
-    """The leaf chunks of an SF2 RIFF file by id (all ids are unique in SF2)."""
+def _riff_chunks(data: bytes) -> dict[bytes, memoryview]:
+    """The leaf chunks of an SF2 RIFF file by id (all ids are unique in SF2), as views: no copies of the samples."""
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
         raise ValueError("not a SoundFont 2 file")
-    chunks: dict[bytes, bytes] = {}
+    chunks: dict[bytes, memoryview] = {}
+    view = memoryview(data)
 
     def walk(start: int, end: int) -> None:
         while start + 8 <= end:
@@ -325,23 +328,23 @@ def _riff_chunks(data: bytes) -> dict[bytes, bytes]:
             if cid == b"LIST":
                 walk(body + 4, body + size)
             else:
-                chunks[cid] = data[body:body + size]
+                chunks[cid] = view[body:body + size]
             start = body + size + (size & 1)
 
     walk(12, len(data))
     return chunks
 
 
-def _records(chunk: bytes, fmt: str) -> list[tuple]:
+def _records(chunk: memoryview, fmt: str) -> list[tuple]:
     return list(struct.iter_unpack(fmt, chunk))
 
 
-def _generators(chunk: bytes) -> list[tuple[int, int]]:
-    out = []
-    for operator, lo, hi in struct.iter_unpack("<HBB", chunk):
-        amount = (hi << 8) | lo if operator in _RANGES else struct.unpack("<h", bytes((lo, hi)))[0]
-        out.append((operator, amount))
-    return out
+def _generators(chunk: memoryview) -> list[tuple[int, int]]:
+    """(operator, amount) records: ranges are two unsigned bytes (kept packed), other amounts signed 16-bit."""
+    operators = np.frombuffer(chunk, "<u2")[0::2]
+    signed, unsigned = np.frombuffer(chunk, "<i2")[1::2], np.frombuffer(chunk, "<u2")[1::2]
+    amounts = np.where(np.isin(operators, _RANGES), unsigned, signed)
+    return list(zip(operators.tolist(), amounts.tolist()))
 
 
 def _split_global(zones: list[dict[int, int]], terminal: int) -> tuple[dict[int, int], list[dict[int, int]]]:
