@@ -15,11 +15,10 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import av
 import numpy as np
-import soundfile
 
 from cotvtm_desktop import config
 from cotvtm_desktop.media import biquads
@@ -308,7 +307,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
     """One pass over the music as it arrives (while later segments render): duck it under the original audio,
     write both to the work folder, and measure the music, the ducked music and the original (LoudnessMeter), so
     that the gains setting the music and then the mix to a loudness follow without a second pass."""
-    music_wav, original_wav = work / "music.wav", work / "original.wav"
+    music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
     meter = LoudnessMeter(rate, streams=1 if original is None else 3)
     ducker = Ducker(duck_db, rate)
     size = int(BLOCK_SECONDS * rate)
@@ -318,16 +317,16 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
     # 2 cores this pass then keeps pace with the rendering instead of trailing it.
     # The pool is left first: its last write finishes before the files close.
     with contextlib.ExitStack() as files, ThreadPoolExecutor(2, thread_name_prefix="premix") as pool:
-        music_out = files.enter_context(soundfile.SoundFile(music_wav, "w", rate, 2, "FLOAT"))
+        music_out = files.enter_context(open(music_pcm, "wb"))
         if original is not None:
-            original_out = files.enter_context(soundfile.SoundFile(original_wav, "w", rate, 2, "FLOAT"))
+            original_out = files.enter_context(open(original_pcm, "wb"))
             next_speech = pool.submit(original.read, size)
 
         def measure_and_write(streams: tuple[np.ndarray, ...], ducked: np.ndarray) -> None:
             meter.feed(*streams)
-            music_out.write(ducked)
+            _write_pcm(music_out, ducked)
             if original is not None:
-                original_out.write(streams[-1])
+                _write_pcm(original_out, streams[-1])
 
         finishing: Future | None = None  # one block at a time: blocks are written in order
         for block in _reblocked(music_blocks, size):  # the ducker works on whole hops
@@ -344,25 +343,25 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
             frames += len(block)
         if finishing is not None:
             finishing.result()
-    return Premix(music_wav, original_wav if original is not None else None, frames, meter)
+    return Premix(music_pcm, original_pcm if original is not None else None, frames, meter)
 
 
 class Premix:
     """The ducked music in a file, the original audio in another, and their measured loudness."""
 
-    def __init__(self, music_wav: Path, original_wav: Path | None, frames: int, meter: LoudnessMeter):
-        self.music_wav, self.original_wav, self.frames, self.meter = music_wav, original_wav, frames, meter
+    def __init__(self, music_pcm: Path, original_pcm: Path | None, frames: int, meter: LoudnessMeter):
+        self.music_pcm, self.original_pcm, self.frames, self.meter = music_pcm, original_pcm, frames, meter
 
     def master(self, target_lufs: float = config.TARGET_LUFS) -> tuple[dict, "MasteredSoundtrack"]:
         """The music set to `target_lufs` and mixed under the original; the mix then set to the target."""
-        with_original = self.original_wav is not None
+        with_original = self.original_pcm is not None
         music_lufs = self.meter.integrated(*((1.0, 0.0, 0.0) if with_original else (1.0,)))
         music_gain = 10 ** ((target_lufs - music_lufs) / 20)
         mix_lufs = self.meter.integrated(*((0.0, music_gain, 1.0) if with_original else (music_gain,)))
         gain = 10 ** ((target_lufs - mix_lufs) / 20)
         report = {"music_lufs": round(music_lufs, 2), "mix_lufs_before_gain": round(mix_lufs, 2),
                   "target_lufs": target_lufs}
-        return report, MasteredSoundtrack(self.music_wav, self.original_wav, self.frames, self.meter.rate,
+        return report, MasteredSoundtrack(self.music_pcm, self.original_pcm, self.frames, self.meter.rate,
                                           gain * music_gain, gain)
 
 
@@ -371,9 +370,9 @@ class MasteredSoundtrack:
     as they are read, any range of it from any thread. The limiter works on a fixed grid of blocks, so a range
     reads exactly as it does in a whole pass (the AAC encoder reads chunks in parallel, media/aac.py)."""
 
-    def __init__(self, music_wav: Path, original_wav: Path | None, frames: int, rate: int, music_gain: float,
+    def __init__(self, music_pcm: Path, original_pcm: Path | None, frames: int, rate: int, music_gain: float,
                  original_gain: float):
-        self.music_wav, self.original_wav, self.frames, self.rate = music_wav, original_wav, frames, rate
+        self.music_pcm, self.original_pcm, self.frames, self.rate = music_pcm, original_pcm, frames, rate
         self.music_gain, self.original_gain = music_gain, original_gain
         self.block = int(BLOCK_SECONDS * rate)
 
@@ -381,8 +380,8 @@ class MasteredSoundtrack:
         """Stereo float blocks of samples [start, stop)."""
         stop = self.frames if stop is None else min(stop, self.frames)
         grid = start // self.block * self.block
-        music = _read_blocks(self.music_wav, self.block, grid, stop)
-        original = _read_blocks(self.original_wav, self.block, grid, stop) if self.original_wav is not None else None
+        music = _read_blocks(self.music_pcm, self.block, grid, stop)
+        original = _read_blocks(self.original_pcm, self.block, grid, stop) if self.original_pcm is not None else None
         offset = grid
         for block in music:  # the two files hold the same number of samples
             mix = block * np.float32(self.music_gain)
@@ -393,17 +392,27 @@ class MasteredSoundtrack:
             offset += len(block)
 
     def remove(self) -> None:
-        for path in (self.music_wav, self.original_wav):
+        for path in (self.music_pcm, self.original_pcm):
             if path is not None:
                 path.unlink(missing_ok=True)
 
 
+_PCM_FRAME_BYTES = 8  # a stereo float32 sample
+
+
+def _write_pcm(file: BinaryIO, audio: np.ndarray) -> None:
+    """Append stereo samples to a scratch file: raw float32, no header. These files live only until the output is
+    written (no WAV header to finish, and unlike libsndfile's close no fsync that would wait for the disk)."""
+    file.write(np.ascontiguousarray(audio, np.float32).data)
+
+
 def _read_blocks(path: Path, size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-    """Blocks of `size` samples from sample `start` until `stop` is covered (the file's end if None)."""
-    with soundfile.SoundFile(path) as f:
-        f.seek(start)
+    """Blocks of `size` samples from sample `start` until `stop` is covered (the file's end if None), from a file
+    _write_pcm wrote."""
+    with open(path, "rb") as f:
+        f.seek(start * _PCM_FRAME_BYTES)
         while stop is None or start < stop:
-            block = f.read(size, dtype="float32", always_2d=True)
+            block = np.fromfile(f, np.float32, 2 * size).reshape(-1, 2)
             if not len(block):
                 return
             yield block
