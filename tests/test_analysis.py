@@ -224,7 +224,7 @@ def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue(monke
 
     from cotvtm_desktop.analysis import scan
 
-    monkeypatch.setattr(scan, "_BATCHES_IN_FLIGHT", 2)
+    monkeypatch.setattr(scan, "_KEYFRAMES_IN_FLIGHT", 6)  # two batches of three
 
     submitted, seen, held = [0], [], []
     lock = threading.Lock()
@@ -237,7 +237,7 @@ def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue(monke
         return np.array([[k[0, 0, 0]] for k in keyframes], np.float32)
 
     batches = [[np.full((16, 16, 3), 10 * b + i, np.uint8) for i in range(3)] for b in range(8)]
-    with scan._KeyframeModels(features) as models:
+    with scan._KeyframeModels(features, 3) as models:
         for batch in batches:
             with lock:
                 submitted[0] += 1
@@ -245,7 +245,7 @@ def test_keyframe_models_run_beside_decoding_in_order_with_a_bounded_queue(monke
         probabilities, rows = models.results()
     assert probabilities.shape == (24, 1000)
     assert rows[:, 0].tolist() == [10 * b + i for b in range(8) for i in range(3)]  # in submission order
-    assert seen == [10 * b for b in range(8)] and max(held) <= scan._BATCHES_IN_FLIGHT + 1
+    assert seen == [10 * b for b in range(8)] and max(held) <= 2 + 1
 
 
 def test_scaled_frames_match_pyav_whatever_sizes_and_threads_ask(tmp_path):

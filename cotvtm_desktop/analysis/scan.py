@@ -20,11 +20,14 @@ from cotvtm_desktop.analysis import colour, motion, objects
 from cotvtm_desktop.media.frames import iter_frames, iter_keyframe_pairs, load_image, to_rgb
 from cotvtm_desktop.media.probe import MediaInfo
 
-_OBJECT_BATCH = 8
-# Keyframe batches waiting for the models; decoding pauses beyond this, which bounds memory (a batch of 8
-# keyframes at 256 px is under 3 MB). Enough for decoding to go on while torch and the model load at the start of
-# a job (about 2 s, in which a 720p video's keyframes fill about 14 batches), not to wait for them.
-_BATCHES_IN_FLIGHT = 32
+# Keyframes per call of the models. The object model alone (ONNX Runtime on one thread) takes as long per image in
+# batches of 2 as of 8 (10 ms), and small batches keep it level with the decoding instead of a batch behind it (a
+# 60 s video's analysis: 0.36 -> 0.29 s). A backend's feature model (CLIP in torch, perhaps on a GPU) wants more.
+_OBJECT_BATCH = 2
+_FEATURE_BATCH = 8
+# Keyframes waiting for the models; decoding pauses beyond this, which bounds memory (8 keyframes at 256 px are
+# under 3 MB). Enough for decoding to go on while a feature model loads at the start of a job, not to wait for it.
+_KEYFRAMES_IN_FLIGHT = 256
 
 
 @dataclass
@@ -96,7 +99,8 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     previous_hist = None
     next_keyframe = begin + keyframe_interval / 2
     samples = _keyframe_samples(info, width, height) if sparse else _rate_samples(info, width, height, window)
-    with _KeyframeModels(features) as models:
+    batch_size = _OBJECT_BATCH if features is None else _FEATURE_BATCH
+    with _KeyframeModels(features, batch_size) as models:
         for t, frame, small, motion_energy in samples:
             hsv = colour.rgb_to_hsv(small)
             stats = colour.colour_stats(small, hsv)
@@ -109,7 +113,7 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
                 key_times.append(t)
                 key_batch.append(_keyframe_rgb(frame, info))
                 next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
-                if len(key_batch) == _OBJECT_BATCH:
+                if len(key_batch) == batch_size:
                     models.submit(key_batch)
                     key_batch = []
             if on_progress:
@@ -138,8 +142,9 @@ class _KeyframeModels:
     """The object model, and the backend's feature model if any, over batches of upright RGB keyframes, on one
     worker thread (so batches stay in order and the models are never called concurrently)."""
 
-    def __init__(self, features: Features | None):
+    def __init__(self, features: Features | None, batch_size: int):
         self.features = features
+        self.batches_in_flight = _KEYFRAMES_IN_FLIGHT // batch_size
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-models")
         self.batches: list[Future] = []
 
@@ -152,7 +157,7 @@ class _KeyframeModels:
     def submit(self, keyframes: list[np.ndarray]) -> None:
         self.batches.append(self.pool.submit(self._run, keyframes))
         waiting = [b for b in self.batches if not b.done()]
-        if len(waiting) > _BATCHES_IN_FLIGHT:
+        if len(waiting) > self.batches_in_flight:
             waiting[0].result()
 
     def _run(self, keyframes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
