@@ -2,8 +2,9 @@
 produce, and perceived quality by Zimtohrli (Google's perceptual audio metric) when it is installed.
 
     pip install zimtohrli                       # optional: without it, CPU and bitrate only
-    python benchmarks/aac_coders.py             # twoloop 192k (the product's setting), fast 192k, fast 256k
+    python benchmarks/aac_coders.py             # FFmpeg's defaults at 192k, fast 192k, the product's setting
     python benchmarks/aac_coders.py twoloop:128000 fast:128000
+    python benchmarks/aac_coders.py fast:192000 fast:192000:aac_ms=0   # with FFmpeg encoder options
 
 The material: one 8 s excerpt of each genre the procedural backend knows (a synthetic silent video scored with
 every segment's genre set, mixed and mastered as the product does), plus pink noise, a voice-like signal over
@@ -63,12 +64,12 @@ def noisy_excerpts(music: np.ndarray) -> dict[str, np.ndarray]:
             "music over noise": music + 0.5 * pink}
 
 
-def encode(audio: np.ndarray, coder: str, bitrate: int) -> tuple[list[av.Packet], float]:
+def encode(audio: np.ndarray, coder: str, bitrate: int, options: dict[str, str]) -> tuple[list[av.Packet], float]:
     """The AAC packets of `audio` and the CPU seconds encoding took."""
     encoder = av.CodecContext.create("aac", "w")
     encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = RATE, "stereo", "fltp", bitrate
     encoder.time_base = Fraction(1, RATE)
-    encoder.options = {"aac_coder": coder}
+    encoder.options = {"aac_coder": coder, **options}
     encoder.open()
     planar = np.ascontiguousarray(audio.T, np.float32)
     frames = []
@@ -89,9 +90,16 @@ def decode(packets: list[av.Packet], length: int) -> np.ndarray:
     return planar.T[1024:1024 + length]  # FFmpeg's encoder starts with one priming frame
 
 
+def parse_setting(text: str) -> tuple[str, int, dict[str, str]]:
+    """coder:bitrate[:option=value,...], e.g. fast:192000:aac_ms=0,aac_tns=0."""
+    coder, bitrate, *rest = text.split(":")
+    options = dict(item.split("=", 1) for item in rest[0].split(",")) if rest else {}
+    return coder, int(bitrate), options
+
+
 def main() -> None:
-    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in sys.argv[1:]] or [
-        ("twoloop", 192_000), ("fast", 192_000), ("fast", 256_000)]
+    configs = [parse_setting(arg) for arg in sys.argv[1:]] or [
+        ("twoloop", 192_000, {}), ("fast", 192_000, {}), ("fast", 224_000, {"aac_ms": "0"})]
     try:
         import zimtohrli
         metric = zimtohrli.Pyohrli()
@@ -100,15 +108,16 @@ def main() -> None:
         print("zimtohrli is not installed (pip install zimtohrli): CPU and bitrate only")
     clips = genre_excerpts()
     clips |= noisy_excerpts(clips["upbeat pop"])
-    names = [f"{coder} {bitrate // 1000}k" for coder, bitrate in configs]
+    names = [" ".join([coder, f"{bitrate // 1000}k", *(f"{k}={v}" for k, v in options.items())])
+             for coder, bitrate, options in configs]
     print(f"\n{'excerpt (8 s)':26}" + "".join(f"{n:>26}" for n in names))
     print(f"{'':26}" + "".join(f"{'CPU s  kbit/s  MOS':>26}" for _ in names))
     totals = {n: [0.0, [], []] for n in names}
     for clip, audio in clips.items():
         audio = np.clip(audio, -1, 1).astype(np.float32)
         cells = []
-        for name, (coder, bitrate) in zip(names, configs):
-            packets, cpu = encode(audio, coder, bitrate)
+        for name, (coder, bitrate, options) in zip(names, configs):
+            packets, cpu = encode(audio, coder, bitrate, options)
             kbps = sum(p.size for p in packets) * 8 / (len(audio) / RATE) / 1000
             mos = float("nan")
             if metric is not None:

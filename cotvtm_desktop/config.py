@@ -30,13 +30,13 @@ FADE_OUT_SECONDS = 2.0
 TARGET_LUFS = -16.0  # integrated loudness of the export (EBU R128 / BS.1770)
 TRUE_PEAK_DBTP = -1.0
 DUCK_DB = 12.0  # how far the music dips under the original audio when it is kept
-AAC_BITRATE = 192_000  # bits per second, stereo
-# FFmpeg's `fast` AAC coder, not its default twoloop: at 192 kbit/s the same perceived quality on average
-# (Zimtohrli MOS 4.954 vs 4.956 over 13 excerpts: a little lower on acoustic music and noise, a little higher on
-# dense music, never by more than 0.035) for 40-47 % less encoding CPU, the largest single cost of scoring a video.
-# Not at other bitrates: below 192 twoloop is clearly better, above it `fast` can cost more (benchmarks/RESULTS.md;
-# measured with benchmarks/aac_coders.py).
-AAC_CODER = "fast"
+AAC_BITRATE = 224_000  # bits per second, stereo
+# FFmpeg's `fast` AAC coder with mid/side stereo off, at 224 kbit/s: against FFmpeg's defaults (the twoloop coder, M/S
+# on) at 192 kbit/s, higher perceived quality (Zimtohrli MOS over 13 excerpts of the product's music, noise and
+# voice: mean 4.961 vs 4.956, worst 4.929 vs 4.905) for a third of the encoding CPU, the largest single cost of
+# scoring a video. `fast` with M/S searches stereo modes at length (up to 4x the CPU on dense music), and at 192
+# kbit/s it scored 4.954, worst 4.884. Measured with benchmarks/aac_coders.py; numbers in benchmarks/RESULTS.md.
+AAC_OPTIONS = {"aac_coder": "fast", "aac_ms": "0"}
 AAC_CHUNK_SECONDS = 30.0  # the soundtrack is encoded in chunks this long, in parallel (media/aac.py)
 
 # --- procedural backend -----------------------------------------------------------------------------------------

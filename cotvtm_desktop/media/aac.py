@@ -70,7 +70,7 @@ def _encode_chunk(read: Reader, start: int, stop: int, total: int, rate: int, bi
     encoder = av.CodecContext.create("aac", "w")
     encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = rate, "stereo", "fltp", bitrate
     encoder.time_base = Fraction(1, rate)
-    encoder.options = {"aac_coder": config.AAC_CODER}
+    encoder.options = dict(config.AAC_OPTIONS)
     encoder.open()
     packets: list[av.Packet] = []
     position = first
