@@ -130,7 +130,7 @@ class _Clip:
              jitter: float = 0.008) -> None:
         start = max(0.0, self.time(start_beat) + self.rng.normal(0, jitter))
         end = self.time(start_beat + beats) - 0.01
-        vel = int(np.clip(velocity + self.rng.normal(0, 5), 1, 127))
+        vel = int(min(127.0, max(1.0, velocity + self.rng.normal(0, 5))))
         self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,11 @@ class Zone:
     generators: tuple[tuple[int, int], ...]
 
     def gen(self, operator: int) -> int:
-        return dict(self.generators).get(operator, _DEFAULTS.get(operator, 0))
+        return self._by_operator.get(operator, _DEFAULTS.get(operator, 0))
+
+    @cached_property
+    def _by_operator(self) -> dict[int, int]:
+        return dict(self.generators)
 
 
 @dataclass(frozen=True)
