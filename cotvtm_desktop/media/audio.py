@@ -179,8 +179,8 @@ class Ducker:
             coefficient = self._attack if target > self._reduction else self._release
             self._reduction = coefficient * self._reduction + (1 - coefficient) * target
             reduction[i] = self._reduction
-        per_sample = np.repeat(reduction, self.hop)[:len(sidechain)]
-        return (10 ** (-per_sample / 20)).astype(np.float32)[:, None]
+        gain = (10 ** (-reduction / 20)).astype(np.float32)  # per hop, then held for its samples
+        return np.repeat(gain, self.hop)[:len(sidechain), None]
 
 
 # --- loudness ---------------------------------------------------------------------------------------------------
