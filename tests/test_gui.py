@@ -266,6 +266,8 @@ def test_preview_plays_or_says_why_not(qtbot, window, two_shots):
     pane.play_button.click()
     qtbot.waitUntil(lambda: pane.player.position() > 300, timeout=60000)
     assert pane.play_button.text() == "Pause" and pane.player.duration() == pytest.approx(25000, abs=100)
+    window.tasks.segments_changed.emit(window.selected().id)  # news about the item (its segments' pictures)...
+    assert pane.player.playbackState() == pane.player.PlaybackState.PlayingState  # ...does not stop its preview
     pane.play_button.click()
     assert pane.play_button.text() == "Play"
 

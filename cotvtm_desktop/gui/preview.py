@@ -31,6 +31,7 @@ class PreviewPane(QWidget):
         super().__init__(parent)
         self.player = None
         self.thumbnail = ""  # the picture shown
+        self.shown: tuple[str, str, str] | None = None  # (item id, its picture, its preview) on show
         layout = QVBoxLayout(self)
         self.stack = QStackedLayout()
         self.picture = QLabel("No preview yet", alignment=Qt.AlignmentFlag.AlignCenter)
@@ -74,8 +75,14 @@ class PreviewPane(QWidget):
         self.player.errorOccurred.connect(lambda error, text: self.note.setText(f"Cannot play the preview: {text}"))
 
     def show_item(self, item: QueueItem | None) -> None:
-        """The item's picture, and its preview loaded for playing where there is one."""
+        """The item's picture, and its preview loaded for playing where there is one. The item already shown, with
+        the same picture and preview, is left as it is: news about it (its segments' pictures arriving after a
+        preview, say) must not stop what is playing."""
+        shown = (item.id, item.thumbnail, item.preview) if item else None
+        if shown is not None and shown == self.shown:
+            return
         self.stop()
+        self.shown = shown
         self.thumbnail = item.thumbnail if item else ""
         picture = QPixmap(self.thumbnail) if self.thumbnail else QPixmap()
         if picture.isNull():
@@ -107,6 +114,7 @@ class PreviewPane(QWidget):
             self.player.stop()
             self.player.setSource(QUrl())
         self.play_button.setText("Play")
+        self.shown = None  # shown again in full next time
 
     def _moved(self, ms: int) -> None:
         if not self.position.isSliderDown():
