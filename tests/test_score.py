@@ -199,15 +199,17 @@ def test_bad_input_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == [bad]
 
 
-def test_full_disk_gives_one_message_and_no_output(tmp_path, silent_clip, monkeypatch):
+@pytest.mark.parametrize("where", ["premix", "_write_pcm", "save_segment"])  # the last two write on threads
+def test_full_disk_gives_one_message_and_no_output(tmp_path, silent_clip, monkeypatch, where):
     import errno
 
+    from cotvtm_desktop.jobs.workdir import WorkDir
     from cotvtm_desktop.media import audio
 
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "music.wav"))
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "music.f32"))
 
-    monkeypatch.setattr(audio, "premix", full)
+    monkeypatch.setattr(WorkDir if where == "save_segment" else audio, where, full)
     out = tmp_path / "full.mp4"
     with pytest.raises(OutputError, match="disk is full"):
         score(silent_clip, out)
