@@ -10,7 +10,7 @@ app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
 app="$app_dir/cotvtm"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# a fresh cache: the first scoring builds the object model's ONNX graph with the bundled torch and onnx, the
+# a fresh cache: the first scoring builds the object model's ONNX graph (with the bundled onnx), the
 # second runs it in ONNX Runtime
 export COTVTM_CACHE="$work/cache"
 

