@@ -313,7 +313,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, w
     size = int(BLOCK_SECONDS * rate)
     frames = 0
     # Three stages overlap, a block apart: the original's next block decodes, and the last block is measured and
-    # written, on threads (FFmpeg decodes and filters, libsndfile writes, without the GIL) while this one ducks. On
+    # written, on threads (FFmpeg's decoding and filters and file writes run without the GIL) while this one ducks. On
     # 2 cores this pass then keeps pace with the rendering instead of trailing it.
     # The pool is left first: its last write finishes before the files close.
     with contextlib.ExitStack() as files, ThreadPoolExecutor(2, thread_name_prefix="premix") as pool:
