@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape  # file names and messages are text: "[neural]" or "[2024].mp4" is no markup
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -115,14 +116,14 @@ def _announce(backend: tuple, json_progress: bool) -> None:
     if json_progress:
         JsonLines()({"type": "backend", "input": "", "name": backend[0].name, "reason": backend[1]})
     else:
-        err.print(f"[dim]backend: {backend[1]}[/dim]", highlight=False)
+        err.print(f"[dim]backend: {escape(backend[1])}[/dim]", highlight=False)
 
 
 def _announce(backend: tuple, json_progress: bool) -> None:
     if json_progress:
         JsonLines()({"type": "backend", "input": "", "name": backend[0].name, "reason": backend[1]})
     else:
-        err.print(f"[dim]backend: {backend[1]}[/dim]", highlight=False)
+        err.print(f"[dim]backend: {escape(backend[1])}[/dim]", highlight=False)
 
 
 @app.command()
@@ -151,7 +152,7 @@ def score(input: Path, output: Path | None, segments: Path | None, work: Path | 
             _skipped(events, input, target, exc)
             return
         if not json_progress:
-            err.print(f"[green]wrote[/green] {target}")
+            err.print(f"[green]wrote[/green] {escape(str(target))}")
 
 
 def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
@@ -288,7 +289,7 @@ def project_score(project: Path, output: Path | None, shared: dict) -> None:
         if events is not None:
             events({"type": "project_done", "input": str(project), "output": str(target), "music": str(music)})
         else:
-            err.print(f"[green]wrote[/green] {target} (music: {music.name})")
+            err.print(f"[green]wrote[/green] {escape(str(target))} (music: {escape(music.name)})")
 
 
 @app.group("models", no_args_is_help=True)
@@ -323,9 +324,10 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
             table.add_column(column, overflow="fold")
         for name in ("clip", "musicgen", "cotvtm"):
             found = getattr(paths, name)
-            table.add_row(name, str(found or "-"), "[green]found[/]" if found else f"[red]{paths.problems[name]}[/]")
+            status = "[green]found[/]" if found else f"[red]{escape(paths.problems[name])}[/]"
+            table.add_row(name, escape(str(found or "-")), status)
         err.print(table)
-        err.print(f"--backend auto uses {chosen[1]}", highlight=False)
+        err.print(f"--backend auto uses {escape(chosen[1])}", highlight=False)
 
 
 @models_group.command("fetch")
@@ -338,9 +340,9 @@ def models_fetch(musicgen_size: str) -> None:
         if musicgen_size not in config.MUSICGEN_MODEL_IDS:
             raise UserError(f"--musicgen {musicgen_size!r}: choose small, medium or large")
         for path in fetch(musicgen_size):
-            err.print(f"[green]ready[/green] {path}")
+            err.print(f"[green]ready[/green] {escape(str(path))}")
         err.print("The CoT-VTM checkpoint is not on a hub: train one (`cotvtm train`) or copy its folder to "
-                  f"{config.default_models_dir() / 'cotvtm'}")
+                  f"{escape(str(config.default_models_dir() / 'cotvtm'))}")
 
 
 class _Reporting:
@@ -361,7 +363,7 @@ class _Reporting:
             if self.json:
                 JsonLines()({"type": "error", "input": str(exc.path or ""), "message": str(exc)})
             else:
-                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise SystemExit(1)
         if isinstance(exc, KeyboardInterrupt):
             if self.json:
@@ -378,7 +380,7 @@ def _skipped(events, input: Path, target: Path, exc: OutputExists) -> None:
 
 
 def _print_skip(event: dict) -> None:
-    err.print(f"[yellow]skipped[/yellow] {event['reason']}", highlight=False)
+    err.print(f"[yellow]skipped[/yellow] {escape(event['reason'])}", highlight=False)
 
 
 class _Bars:
@@ -408,7 +410,7 @@ class _Bars:
             for done in self.finished:
                 p.remove_task(self.files.pop(done))
             self.finished = []
-            self.files[event["input"]] = p.add_task(Path(event["input"]).name[:40], total=100)
+            self.files[event["input"]] = p.add_task(escape(Path(event["input"]).name[:40]), total=100)
         elif task is not None and kind == "progress" and event["stage"] == "analysing":
             p.update(task, completed=40 * event["fraction"])
         elif task is not None and kind == "progress":  # decoding inside a segment (neural)
@@ -426,13 +428,13 @@ class _Bars:
 
 
 def _summary(results, folder: Path, out_dir: Path) -> None:
-    table = Table(title=f"cotvtm batch: {folder} -> {out_dir}")
+    table = Table(title=escape(f"cotvtm batch: {folder} -> {out_dir}"))
     for column in ("file", "status", "output / reason"):
         table.add_column(column, overflow="fold")
     colours = {"done": "green", "skipped": "yellow", "failed": "red"}
     for r in results:
         detail = str(r.output.relative_to(out_dir)) if r.status == "done" else r.reason.replace(f"{r.input}: ", "")
-        table.add_row(str(r.input.relative_to(folder)), f"[{colours[r.status]}]{r.status}[/]", detail)
+        table.add_row(escape(str(r.input.relative_to(folder))), f"[{colours[r.status]}]{r.status}[/]", escape(detail))
     err.print(table)
     counts = {s: sum(r.status == s for r in results) for s in colours}
     err.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")
@@ -498,7 +500,7 @@ def train_embeddiff_command(data: Path, out: Path, epochs: int, batch_size: int,
     with _Reporting(None, False):
         folder = train_embeddiff(data, out, Settings(epochs, batch_size, lr, seed), width, layers, heads, rationale,
                                  resume, _report_epoch)
-        err.print(f"[green]checkpoint[/green] {folder}")
+        err.print(f"[green]checkpoint[/green] {escape(str(folder))}")
 
 
 @train_group.command("state-mlp")
@@ -512,7 +514,7 @@ def train_state_mlp_command(data: Path, out: Path, epochs: int, batch_size: int,
     with _Reporting(None, False):
         folder = train_state_mlp(data, out, Settings(epochs, batch_size, lr, seed), hidden, dropout, resume,
                                  _report_epoch)
-        err.print(f"[green]checkpoint[/green] {folder}")
+        err.print(f"[green]checkpoint[/green] {escape(str(folder))}")
 
 
 @app.group("data", no_args_is_help=True)
@@ -541,7 +543,7 @@ def data_captions(files: tuple[Path, ...], out: Path, templates: int, seed: int,
             llm = LLMTeacher(base_url, model, api_key_env)
             describer = lambda request: llm.complete(describe_prompt(request))  # noqa: E731
         count = build_caption_set(list(files or []), out, scene_requests(templates, seed), describer)
-        err.print(f"[green]{count} captions[/green] in {out}")
+        err.print(f"[green]{count} captions[/green] in {escape(str(out))}")
 
 
 @data_group.command("reason")
@@ -579,7 +581,7 @@ def data_reason(captions: Path, out: Path, teacher: str, base_url: str, model: s
 
             result = run_reasoning(rows, out, chosen, concurrency, show)
         err.print(f"{result.done} of {result.total} captions reasoned ({result.rejected} rejected this run: "
-                  f"{rejects_path(out)})", highlight=False)
+                  f"{escape(str(rejects_path(out)))})", highlight=False)
 
 
 @data_group.command("encode")
@@ -610,7 +612,7 @@ def data_encode(reasoned: Path, out: Path, clip: Path, musicgen: Path, rationale
             folder = encode_reasoned(reasoned, out, clip, musicgen, rationale_encoder, resolve_device(device),
                                      state_length, rationale_fields=fields,
                                      on_progress=lambda done, total: bars.update(task, completed=done, total=total))
-        err.print(f"[green]embedding set[/green] {folder}")
+        err.print(f"[green]embedding set[/green] {escape(str(folder))}")
 
 
 @app.command("eval")
@@ -642,11 +644,11 @@ def eval_command(checkpoint: Path, data: Path, samples: int, seed: int, audio_mo
         else:
             result |= audio_metrics(checkpoint, data, musicgen, audio_model, audio_samples, seconds, seed,
                                     resolve_device(device))
-        table = Table(title=f"cotvtm eval: {checkpoint}")
+        table = Table(title=escape(f"cotvtm eval: {checkpoint}"))
         table.add_column("metric")
         table.add_column("value")
         for key, value in result.items():
-            table.add_row(key, str(value))
+            table.add_row(key, escape(str(value)))
         err.print(table)
 
 

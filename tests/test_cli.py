@@ -55,6 +55,26 @@ def test_expected_errors_are_one_line_and_exit_1(tmp_path):
     assert result.exit_code == 1 and error["type"] == "error" and "empty" in error["message"]
 
 
+def test_names_and_messages_with_brackets_print_as_written(tmp_path, silent_clip, monkeypatch):
+    """rich reads "[...]" as markup: a file called "[2024] trip.mp4", or "pip install 'cotvtm-desktop[neural]'" in a
+    message, must still print whole."""
+    src = tmp_path / "[2024] trip.mp4"
+    shutil.copy(silent_clip, src)
+    result = run("score", src)
+    assert result.exit_code == 0 and "wrote" in result.output
+    assert "[2024] trip.scored.mp4" in result.output.replace("\n", "")
+    (tmp_path / "[bad].mp4").write_bytes(b"")
+    result = run("score", tmp_path / "[bad].mp4")
+    assert result.exit_code == 1 and "[bad].mp4" in result.output
+
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    result = run("score", silent_clip, "-o", tmp_path / "n.mp4", "--backend", "neural")  # an install without torch
+    assert result.exit_code == 1 and "pip install 'cotvtm-desktop[neural]')" in result.output.replace("\n", "")
+
+
 def test_backend_choice_is_explained(tmp_path, silent_clip):
     result = run("score", silent_clip, "--backend", "bogus")
     assert result.exit_code == 1 and "auto, procedural, neural" in result.output
