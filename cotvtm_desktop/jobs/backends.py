@@ -40,7 +40,7 @@ def _neural(options) -> MusicBackend:
 
     from cotvtm_desktop.model.registry import locate
 
-    if find_spec("transformers") is None or find_spec("diffusers") is None:
+    if any(find_spec(library) is None for library in ("torch", "transformers", "diffusers")):
         raise _Missing("its libraries are not installed (pip install 'cotvtm-desktop[neural]')")
     paths = locate(options.models_dir, options.clip, options.musicgen, options.cotvtm, options.musicgen_size)
     if not paths.complete:
