@@ -44,8 +44,9 @@ _MODELS = click.option("--models", type=_PATH, help="Folder with clip/, musicgen
 _CLIP = click.option("--clip", type=_PATH, help="CLIP model folder (overrides --models).")
 _MUSICGEN = click.option("--musicgen", type=_PATH, help="MusicGen model folder (overrides --models).")
 _COTVTM = click.option("--cotvtm", type=_PATH, help="CoT-VTM checkpoint folder (overrides --models).")
-_MUSICGEN_SIZE = click.option("--musicgen-size", default=config.MUSICGEN_SIZE,
-                              help="small, medium or large: which MusicGen to look for in the HF cache.")
+_MUSICGEN_SIZES = click.Choice(list(config.MUSICGEN_MODEL_IDS))
+_MUSICGEN_SIZE = click.option("--musicgen-size", type=_MUSICGEN_SIZES, default=config.MUSICGEN_SIZE,
+                              help="Which MusicGen to look for in the HF cache.")
 _DEVICE = click.option("--device", default="auto", help="auto (CUDA when present), cpu or cuda.")
 _SHARED = [
     click.option("--backend", default="auto", help="auto (neural when its models are present, else procedural), "
@@ -106,17 +107,8 @@ def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
             raise UserError(f"--prompt {text!r}: write it as K=words, K the segment number from 1")
         edit = edits.get(int(index) - 1, SegmentEdit())
         edits[int(index) - 1] = SegmentEdit(edit.seed, words.strip() or None, edit.brief)
-    if values["musicgen_size"] not in config.MUSICGEN_MODEL_IDS:
-        raise UserError(f"--musicgen-size {values['musicgen_size']!r}: choose small, medium or large")
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
     return ScoreOptions(segments=edits, **{renamed.get(k, k): v for k, v in values.items()})
-
-
-def _announce(backend: tuple, json_progress: bool) -> None:
-    if json_progress:
-        JsonLines()({"type": "backend", "input": "", "name": backend[0].name, "reason": backend[1]})
-    else:
-        err.print(f"[dim]backend: {escape(backend[1])}[/dim]", highlight=False)
 
 
 def _announce(backend: tuple, json_progress: bool) -> None:
@@ -307,15 +299,15 @@ def models_group() -> None:
 def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, cotvtm: Path | None,
                  musicgen_size: str, json_output: bool) -> None:
     """List which model folders are present and which backend `--backend auto` will use, and why."""
-    from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.jobs.backends import backend_choice
     from cotvtm_desktop.model.registry import locate
 
     with _Reporting(None, json_output):
         paths = locate(models, clip, musicgen, cotvtm, musicgen_size)
-        chosen = choose_backend(ScoreOptions(models_dir=models, clip=clip, musicgen=musicgen, cotvtm=cotvtm,
+        chosen = backend_choice(ScoreOptions(models_dir=models, clip=clip, musicgen=musicgen, cotvtm=cotvtm,
                                              musicgen_size=musicgen_size))
         if json_output:
-            JsonLines()({"type": "models", "input": "", "backend": chosen[0].name, "reason": chosen[1],
+            JsonLines()({"type": "models", "input": "", "backend": chosen[0], "reason": chosen[1],
                          **{name: {"folder": str(getattr(paths, name) or ""), "problem": paths.problems.get(name)}
                             for name in ("clip", "musicgen", "cotvtm")}})
             return
@@ -331,14 +323,13 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
 
 
 @models_group.command("fetch")
-@click.option("--musicgen", "musicgen_size", default=config.MUSICGEN_SIZE, help="small, medium or large")
+@click.option("--musicgen", "musicgen_size", type=_MUSICGEN_SIZES, default=config.MUSICGEN_SIZE,
+              help="Which MusicGen to download.")
 def models_fetch(musicgen_size: str) -> None:
     """Download CLIP and MusicGen into the Hugging Face cache (needs the network; nothing else in cotvtm does)."""
     from cotvtm_desktop.model.registry import fetch
 
     with _Reporting(None, False):
-        if musicgen_size not in config.MUSICGEN_MODEL_IDS:
-            raise UserError(f"--musicgen {musicgen_size!r}: choose small, medium or large")
         for path in fetch(musicgen_size):
             err.print(f"[green]ready[/green] {escape(str(path))}")
         err.print("The CoT-VTM checkpoint is not on a hub: train one (`cotvtm train`) or copy its folder to "

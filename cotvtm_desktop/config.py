@@ -62,8 +62,9 @@ def resource_path(name: str) -> Path:
 
 # --- neural backend ---------------------------------------------------------------------------------------------
 CLIP_MODEL_ID = "openai/clip-vit-base-patch32"  # the paper's E_v encoder (512-d)
-MUSICGEN_MODEL_IDS = {"small": "facebook/musicgen-small", "medium": "facebook/musicgen-medium",
-                      "large": "facebook/musicgen-large"}
+# The stereo models share their sizes' T5 encoder, so a checkpoint trained against one size's E_m decodes with both.
+MUSICGEN_MODEL_IDS = {size: f"facebook/musicgen-{size}" for size in (
+    "small", "medium", "large", "stereo-small", "stereo-medium", "stereo-large")}
 MUSICGEN_SIZE = "small"
 MUSICGEN_GUIDANCE = 3.0
 NEURAL_MAX_BATCH = 8  # segments decoded together at most (cotvtm batch runs the batch across videos)

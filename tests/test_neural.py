@@ -30,8 +30,18 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def musicgen(tiny):
-    return MusicGen(tiny / "musicgen", DEVICE)
+def stereo_musicgen_folder(tmp_path_factory):
+    from cotvtm_desktop.testing.tiny_models import make_musicgen
+
+    folder = tmp_path_factory.mktemp("tiny-stereo") / "musicgen"
+    make_musicgen(folder, stereo=True)
+    return folder
+
+
+@pytest.fixture(scope="session", params=["mono", "stereo"])
+def musicgen(request, tiny, stereo_musicgen_folder):
+    """Each decoding test runs on a mono MusicGen and on a stereo one (as facebook/musicgen-stereo-* are built)."""
+    return MusicGen(tiny / "musicgen" if request.param == "mono" else stereo_musicgen_folder, DEVICE)
 
 
 def test_states_path_equals_text_path_token_for_token(musicgen):
@@ -41,7 +51,7 @@ def test_states_path_equals_text_path_token_for_token(musicgen):
     from_text = musicgen.model.generate(**tokens, guidance_scale=3.0, max_new_tokens=musicgen.new_tokens(0.6))
     torch.manual_seed(11)
     from_states = musicgen.generate(musicgen.text_states(prompts), 0.6, guidance_scale=3.0)
-    assert np.array_equal(from_text[:, 0, :from_states.shape[1]].float().cpu().numpy(), from_states)
+    assert np.array_equal(from_text[..., :from_states.shape[1]].transpose(1, 2).float().cpu().numpy(), from_states)
 
 
 def test_guidance_is_not_silently_disabled_at_batch_one(musicgen):
@@ -57,14 +67,15 @@ def test_guidance_is_not_silently_disabled_at_batch_one(musicgen):
                                     attention_mask=condition.mask, guidance_scale=3.0,
                                     max_new_tokens=musicgen.new_tokens(0.6))
     assert not np.array_equal(guided, unguided)
-    assert not np.array_equal(guided, naive[:, 0, :guided.shape[1]].float().cpu().numpy())
+    assert not np.array_equal(guided, naive[..., :guided.shape[1]].transpose(1, 2).float().cpu().numpy())
 
 
 def test_token_budget_and_exact_lengths(musicgen):
-    assert musicgen.new_tokens(10.0) == 503  # 50 frames/s plus the delay pattern of 4 codebooks
+    # 50 frames/s plus the delay pattern of 4 codebooks (per channel: the stereo model has 8, 4 per side)
+    assert musicgen.new_tokens(10.0) == 503
     condition = musicgen.text_states(DESCRIPTIONS[:3])
     audio = musicgen.generate(condition, 1.3)
-    assert audio.shape == (3, round(1.3 * 32000)) and audio.dtype == np.float32
+    assert audio.shape == (3, round(1.3 * 32000), musicgen.channels) and audio.dtype == np.float32
     with pytest.raises(ValueError, match="30"):
         musicgen.generate(condition, 31.0)
 
@@ -76,8 +87,31 @@ def test_continuation_trims_the_prompt(musicgen):
     continued = musicgen.generate(condition, 1.0, prompt_audio=prompt)
     torch.manual_seed(2)
     fresh = musicgen.generate(condition, 1.0)
-    assert continued.shape == fresh.shape == (2, 32000)
+    assert continued.shape == fresh.shape == (2, 32000, musicgen.channels)
     assert not np.array_equal(continued, fresh)
+    other = np.repeat(prompt, 2, axis=2) if musicgen.channels == 1 else prompt[..., :1]
+    torch.manual_seed(2)  # a prompt with the other channel count is folded or spread to the model's
+    assert musicgen.generate(condition, 1.0, prompt_audio=other).shape == continued.shape
+
+
+def test_stereo_musicgen_decodes_each_side(stereo_musicgen_folder):
+    musicgen = MusicGen(stereo_musicgen_folder, DEVICE)
+    audio = musicgen.generate(musicgen.text_states(DESCRIPTIONS[:2]), 0.8)
+    assert musicgen.channels == 2 and audio.shape == (2, 25600, 2)
+    between_sides = np.std(audio[0, :, 0] - audio[0, :, 1])
+    between_rows = np.std(audio[0, :, 0] - audio[1, :, 0])
+    assert between_sides > 0.1 * between_rows  # left and right are decoded from their own codes, not copied
+
+
+def test_melody_or_foreign_models_are_named(tiny, tmp_path):
+    for model_type, expected in (("musicgen_melody", "MusicGen-Melody"), ("clip", "'clip' model, not MusicGen")):
+        folder = tmp_path / model_type
+        shutil.copytree(tiny / "musicgen", folder)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps(config | {"model_type": model_type}))
+        with pytest.raises(UserError, match=expected) as error:
+            MusicGen(folder)
+        assert str(folder) in str(error.value) and "stereo" in str(error.value)
 
 
 def test_batched_and_one_by_one_have_the_same_shapes(musicgen):
@@ -85,7 +119,8 @@ def test_batched_and_one_by_one_have_the_same_shapes(musicgen):
     batched = musicgen.generate(condition, 0.5)
     single = [musicgen.generate(type(condition)(condition.states[i:i + 1], condition.mask[i:i + 1]), 0.5)
               for i in range(4)]
-    assert batched.shape == (4, 16000) and all(s.shape == (1, 16000) for s in single)
+    shape = (16000, musicgen.channels)
+    assert batched.shape == (4, *shape) and all(s.shape == (1, *shape) for s in single)
 
 
 def test_cancel_stops_generation(musicgen):
@@ -100,7 +135,7 @@ def test_cancel_stops_generation(musicgen):
             cancel.set()
 
     audio = musicgen.generate(musicgen.text_states(DESCRIPTIONS[:1]), 2.0, on_step=on_step, cancel=cancel)
-    assert audio.shape == (1, 0) and max(steps) < musicgen.new_tokens(2.0)
+    assert audio.shape == (1, 0, musicgen.channels) and max(steps) < musicgen.new_tokens(2.0)
 
 
 def test_pipeline_maps_visual_embeddings_to_conditioning(tiny):
@@ -218,6 +253,34 @@ def test_auto_picks_neural_when_models_are_present_and_says_why(tiny, silent_cli
     assert "procedural, because the neural backend cannot run" in result.output and "not found" in result.output
 
 
+def test_models_check_judges_from_config_files_without_loading_weights(tiny, tmp_path, monkeypatch):
+    """`models check` (and the app's Settings, which runs it) must not load MusicGen-large to answer; it still
+    catches a CLIP or MusicGen that does not fit the checkpoint, or a MusicGen-Melody."""
+    import transformers
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("models check loaded weights")
+
+    for name in ("MusicgenForConditionalGeneration", "CLIPVisionModelWithProjection"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", no_loading)
+    models = tmp_path / "models"
+    shutil.copytree(tiny, models)
+    result = cli("models", "check", "--models", models, "--json")
+    assert json.loads(result.stdout)["backend"] == "neural", result.output
+    from cotvtm_desktop.testing.tiny_models import make_clip
+
+    shutil.rmtree(models / "clip")
+    make_clip(models / "clip", projection_dim=24)
+    answer = json.loads(cli("models", "check", "--models", models, "--json").stdout)
+    assert answer["backend"] == "procedural" and "tiny-random-clip" in answer["reason"]
+    shutil.rmtree(models / "clip")
+    shutil.copytree(tiny / "clip", models / "clip")
+    config = json.loads((models / "musicgen" / "config.json").read_text())
+    (models / "musicgen" / "config.json").write_text(json.dumps(config | {"model_type": "musicgen_melody"}))
+    answer = json.loads(cli("models", "check", "--models", models, "--json").stdout)
+    assert answer["backend"] == "procedural" and "MusicGen-Melody" in answer["reason"]
+
+
 def test_neural_refuses_midi_and_mismatched_models(tiny, silent_clip, tmp_path):
     result = cli("score", silent_clip, "-o", tmp_path / "m.mp4", "--backend", "neural", "--models", tiny, "--midi")
     assert result.exit_code == 1 and "--midi needs the procedural backend" in result.output
@@ -289,7 +352,8 @@ def test_models_in_the_hugging_face_cache_are_found(tiny, tmp_path, monkeypatch)
     models = tmp_path / "models"  # only our checkpoint here; CLIP and MusicGen from the cache
     shutil.copytree(Path(tiny) / "cotvtm", models / "cotvtm")
     assert locate(models).problems.keys() == {"clip", "musicgen"}  # an empty cache: nothing there
-    for name, repo_id in [("clip", "openai/clip-vit-base-patch32"), ("musicgen", "facebook/musicgen-small")]:
+    for name, repo_id in [("clip", "openai/clip-vit-base-patch32"), ("musicgen", "facebook/musicgen-small"),
+                          ("musicgen", "facebook/musicgen-stereo-large")]:
         repo = hub / f"models--{repo_id.replace('/', '--')}"  # the layout snapshot_download writes
         shutil.copytree(Path(tiny) / name, repo / "snapshots" / "0123abcd")
         (repo / "refs").mkdir()
@@ -297,6 +361,8 @@ def test_models_in_the_hugging_face_cache_are_found(tiny, tmp_path, monkeypatch)
     paths = locate(models)
     assert paths.complete, paths.why_not()
     assert paths.clip == hub / "models--openai--clip-vit-base-patch32" / "snapshots" / "0123abcd"
+    assert locate(models, musicgen_size="stereo-large").musicgen.parts[-3] == "models--facebook--musicgen-stereo-large"
+    assert locate(models, musicgen_size="medium").problems.keys() == {"musicgen"}
 
 
 def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatch):
@@ -377,7 +443,8 @@ def check_half_precision_decoding(musicgen, half: torch.dtype) -> None:
     first = musicgen.generate(condition, 0.8)
     continued = musicgen.generate(condition, 1.0, prompt_audio=first)  # EnCodec encodes the prompt in float32
     for audio, samples in ((first, 25600), (continued, 32000)):
-        assert audio.dtype == np.float32 and audio.shape == (2, samples) and np.isfinite(audio).all()
+        assert audio.dtype == np.float32 and audio.shape == (2, samples, musicgen.channels)
+        assert np.isfinite(audio).all()
 
 
 def test_half_precision_decoder_keeps_encodec_in_float32(tiny, monkeypatch):
@@ -417,3 +484,24 @@ def test_score_on_cuda_runs_every_model_on_the_gpu(tiny, clip12, tmp_path, monke
         assert {p.device.type for p in module.parameters()} == {"cuda"}
     assert torch.cuda.max_memory_allocated() > 0
     assert streams(tmp_path / "gpu.mp4")["duration"] == pytest.approx(12, abs=0.06)
+
+
+def test_score_with_a_stereo_musicgen(tiny, stereo_musicgen_folder, tmp_path):
+    """A checkpoint trained against a size's T5 decodes with its stereo model too; each segment keeps both sides,
+    and continuity hands the previous segment's stereo end to the next call."""
+    import soundfile
+
+    from media import make_video, streams
+
+    video = make_video(tmp_path / "two segments.mp4", 16, size="160x90", rate=10, audio=False)
+    for continuity in ("--continuity", "--no-continuity"):
+        out, work = tmp_path / f"stereo{continuity}.mp4", tmp_path / f"work{continuity}"
+        result = cli("score", video, "-o", out, "--backend", "neural", "--models", tiny, "--work", work,
+                     "--musicgen", stereo_musicgen_folder, continuity)
+        assert result.exit_code == 0, result.output
+        assert streams(out)["duration"] == pytest.approx(16, abs=0.1)
+        segments = sorted(work.glob("segment-*.wav"))
+        assert len(segments) == 2
+        for path in segments:
+            audio, rate = soundfile.read(path, always_2d=True)
+            assert rate == 32000 and audio.shape[1] == 2 and not np.array_equal(audio[:, 0], audio[:, 1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.model.registry import ModelPaths, locate
 from cotvtm_desktop.music.backend import MusicBackend
 from cotvtm_desktop.music.procedural import ProceduralBackend
 
@@ -11,40 +12,65 @@ BACKENDS = ("auto", "procedural", "neural")
 
 def choose_backend(options) -> tuple[MusicBackend, str]:
     """The backend for `options` (a ScoreOptions) and one sentence saying why it was chosen."""
-    if options.backend not in BACKENDS:
-        raise UserError(f"unknown backend {options.backend!r}; choose one of {', '.join(BACKENDS)}")
-    if options.backend == "procedural":
-        return ProceduralBackend(options.seed, options.segments), "procedural, as asked (--backend procedural)"
-    try:
-        return _neural(options), ("neural, as asked (--backend neural)" if options.backend == "neural"
-                                  else "neural: all its models are present")
-    except UserError as exc:
-        if options.backend == "neural":
-            if isinstance(exc, _Missing):
-                raise UserError(f"the neural backend cannot run: {exc}. `cotvtm models check` shows what is "
-                                "missing") from None
-            raise
-        because = f"procedural, because the neural backend cannot run ({exc})"
-        return ProceduralBackend(options.seed, options.segments), because
+    name, reason, paths = _choice(options)
+    if name == "neural":
+        from cotvtm_desktop.music.neural import NeuralBackend
+
+        try:
+            return NeuralBackend(paths, options.seed, options.device, options.continuity, options.segments), reason
+        except UserError as exc:  # a model file that will not load, say
+            if options.backend == "neural":
+                raise
+            reason = _fallback(exc)
+    return ProceduralBackend(options.seed, options.segments), reason
+
+
+def backend_choice(options) -> tuple[str, str]:
+    """Which backend `choose_backend` picks for `options` and why, judged from the model folders' config files
+    (what `cotvtm models check` reports): it loads no weights, so it answers in about a second even for
+    MusicGen-large."""
+    name, reason, _ = _choice(options)
+    return name, reason
 
 
 class _Missing(UserError):
     """The neural backend's libraries or model folders are not there."""
 
 
-def _neural(options) -> MusicBackend:
-    """The neural backend, or a UserError saying why not. Looks for the libraries and model folders before
-    importing anything heavy (transformers and diffusers take seconds to import, which a procedural run should
-    not pay)."""
-    from importlib.util import find_spec
+def _choice(options) -> tuple[str, str, ModelPaths | None]:
+    if options.backend not in BACKENDS:
+        raise UserError(f"unknown backend {options.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if options.backend == "procedural":
+        return "procedural", "procedural, as asked (--backend procedural)", None
+    try:
+        paths = _neural_paths(options)
+    except UserError as exc:
+        if options.backend == "auto":
+            return "procedural", _fallback(exc), None
+        if isinstance(exc, _Missing):
+            raise UserError(f"the neural backend cannot run: {exc}. `cotvtm models check` shows what is "
+                            "missing") from None
+        raise
+    return "neural", ("neural, as asked (--backend neural)" if options.backend == "neural"
+                      else "neural: all its models are present"), paths
 
-    from cotvtm_desktop.model.registry import locate
+
+def _fallback(exc: UserError) -> str:
+    return f"procedural, because the neural backend cannot run ({exc})"
+
+
+def _neural_paths(options) -> ModelPaths:
+    """The neural backend's model folders, checked against each other from their config files, or a UserError
+    saying why they cannot be used. Looks for the libraries first: importing torch is not needed to know they are
+    missing."""
+    from importlib.util import find_spec
 
     if any(find_spec(library) is None for library in ("torch", "transformers", "diffusers")):
         raise _Missing("its libraries are not installed (pip install 'cotvtm-desktop[neural]')")
     paths = locate(options.models_dir, options.clip, options.musicgen, options.cotvtm, options.musicgen_size)
     if not paths.complete:
         raise _Missing(paths.why_not())
-    from cotvtm_desktop.music.neural import NeuralBackend
+    from cotvtm_desktop.model.checkpoint import check_encoders, read_config
 
-    return NeuralBackend(paths, options.seed, options.device, options.continuity, options.segments)
+    check_encoders(read_config(paths.cotvtm), paths.clip, paths.musicgen, paths.cotvtm)
+    return paths

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.model.registry import check_musicgen_type, model_config
 from cotvtm_desktop.model.modules import (EmbedDiff, EmbedDiffConfig, MLPConfig, RationaleMLP, StateMLP,
                                           StateMLPConfig)
 
@@ -94,20 +95,25 @@ def encoder_fingerprint(config_json: dict) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def load_checkpoint(folder: Path) -> Checkpoint:
-    """Read a checkpoint folder, or raise UserError saying what is wrong with it."""
+def read_config(folder: Path) -> CheckpointConfig:
+    """A checkpoint folder's config, checking that its files are there and its format is one this cotvtm reads."""
     folder = Path(folder)
-    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
-    for path in (config_path, weights_path, folder / "bank.json"):
-        if not path.exists():
-            raise UserError(f"is not a CoT-VTM checkpoint folder ({path.name} is missing); train one with "
+    for name in ("config.json", "model.safetensors", "bank.json"):
+        if not (folder / name).exists():
+            raise UserError(f"is not a CoT-VTM checkpoint folder ({name} is missing); train one with "
                             "`cotvtm train` or point --cotvtm at the right folder", folder)
-    data = json.loads(config_path.read_text())
+    data = json.loads((folder / "config.json").read_text())
     if data.get("format") != FORMAT or data.get("format_version", 0) > FORMAT_VERSION:
         raise UserError(f"has checkpoint format {data.get('format')!r} version {data.get('format_version')}; "
                         f"this cotvtm reads {FORMAT} up to version {FORMAT_VERSION}: update cotvtm", folder)
-    config = CheckpointConfig.from_json(data)
-    tensors = load_file(str(weights_path))
+    return CheckpointConfig.from_json(data)
+
+
+def load_checkpoint(folder: Path) -> Checkpoint:
+    """Read a checkpoint folder, or raise UserError saying what is wrong with it."""
+    folder = Path(folder)
+    config = read_config(folder)
+    tensors = load_file(str(folder / "model.safetensors"))
     modules = {"mlp": RationaleMLP(config.mlp),
                "embeddiff": EmbedDiff(config.embeddiff) if config.embeddiff else None,
                "state_mlp": StateMLP(config.state_mlp) if config.state_mlp else None}
@@ -122,6 +128,19 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     return Checkpoint(config, modules["mlp"], modules["embeddiff"], tensors["state_mean"], tensors["state_std"],
                       json.loads((folder / "bank.json").read_text()), tensors["bank_embeddings"],
                       modules["state_mlp"])
+
+
+def check_encoders(config: CheckpointConfig, clip: Path, musicgen: Path, checkpoint: Path) -> None:
+    """Check, from their config.json files alone (no weights are loaded), that the CLIP and MusicGen folders hold
+    the encoders the checkpoint was trained against: E_v's CLIP, and the T5 encoder whose states E_m are."""
+    clip_config = model_config("CLIP", clip)
+    check_encoder(config.clip, "CLIP", int(clip_config.get("projection_dim", 512)), encoder_fingerprint(clip_config),
+                  clip, checkpoint)
+    musicgen_config = model_config("MusicGen", musicgen)
+    check_musicgen_type(musicgen_config, musicgen)
+    text_config = musicgen_config.get("text_encoder") or {}
+    check_encoder(config.musicgen, "MusicGen", int(text_config.get("d_model", 0)), encoder_fingerprint(text_config),
+                  musicgen, checkpoint)
 
 
 def check_encoder(ref: EncoderRef, name: str, dim: int, fingerprint: str, folder: Path, checkpoint: Path) -> None:

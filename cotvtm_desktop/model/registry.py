@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,32 @@ def locate(models_dir: Path | None = None, clip: Path | None = None, musicgen: P
                                           not path else "")
             problems[name] = f"not found in {where}"
     return ModelPaths(found["clip"], found["musicgen"], found["cotvtm"], problems)
+
+
+def model_config(name: str, folder: Path) -> dict:
+    """A model folder's config.json, or one clear message when it cannot be read."""
+    try:
+        data = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"the {name} model here has no readable config.json ({type(exc).__name__}); download it "
+                        f"again with `cotvtm models fetch` or point --{name.lower()} at a complete model folder",
+                        folder) from None
+    if not isinstance(data, dict):
+        raise UserError(f"the {name} model's config.json here is not a JSON object", folder)
+    return data
+
+
+def check_musicgen_type(config_json: dict, folder: Path) -> None:
+    """MusicGen-Melody and other models would load under another class and decode garbage or fail obscurely:
+    say what the folder holds instead."""
+    model_type = config_json.get("model_type")
+    if model_type == "musicgen":
+        return
+    what = ("MusicGen-Melody, another architecture (it prepends its conditions to the decoder's input instead of "
+            "cross-attending to them), which cotvtm does not decode from" if model_type == "musicgen_melody" else
+            f"a {model_type!r} model, not MusicGen")
+    raise UserError(f"holds {what}; use facebook/musicgen-small, -medium, -large or a -stereo- one of them "
+                    "(`cotvtm models fetch --musicgen stereo-small`)", folder)
 
 
 @contextlib.contextmanager

@@ -67,8 +67,9 @@ class MusicGen:
         self.device = torch.device(device)
         dtype = torch.float32 if self.device.type == "cpu" else (
             torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-        from cotvtm_desktop.model.registry import loading
+        from cotvtm_desktop.model.registry import check_musicgen_type, loading, model_config
 
+        check_musicgen_type(model_config("MusicGen", self.folder), self.folder)
         with loading("MusicGen", self.folder):
             self.model = MusicgenForConditionalGeneration.from_pretrained(
                 self.folder, local_files_only=True, dtype=dtype).to(self.device).eval()
@@ -79,6 +80,8 @@ class MusicGen:
         self.sample_rate = int(self.model.config.audio_encoder.sampling_rate)
         self.frame_rate = int(self.model.config.audio_encoder.frame_rate)
         self.num_codebooks = int(self.model.decoder.num_codebooks)
+        # The stereo models interleave left and right codebooks and decode each side with the same mono EnCodec.
+        self.channels = int(self.model.config.decoder.audio_channels)
         self._lock = threading.Lock()
 
     @property
@@ -97,16 +100,19 @@ class MusicGen:
 
     # --- decoding ------------------------------------------------------------------------------------------------
     def new_tokens(self, seconds: float) -> int:
-        """Decoder steps for `seconds` of audio: frames plus the delay pattern's (codebooks - 1) extra steps."""
-        return math.ceil(seconds * self.frame_rate) + self.num_codebooks - 1
+        """Decoder steps for `seconds` of audio: frames plus the delay pattern's extra steps, one per codebook of a
+        channel after the first (the stereo models delay each channel's codebooks side by side)."""
+        return math.ceil(seconds * self.frame_rate) + self.num_codebooks // self.channels - 1
 
     @torch.inference_mode()
     def generate(self, conditioning: Conditioning, seconds: float, guidance_scale: float = 3.0,
                  prompt_audio: np.ndarray | None = None, on_step: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None, **sampling) -> np.ndarray:
-        """Audio (B x samples, float32 at self.sample_rate) for each row of `conditioning`, `seconds` long.
+        """Audio (B x samples x self.channels, float32 at self.sample_rate) for each row of `conditioning`,
+        `seconds` long.
 
-        `prompt_audio` (B x samples) continues earlier audio; the prompt is trimmed from what is returned.
+        `prompt_audio` (B x samples x channels, mono or stereo) continues earlier audio; the prompt is trimmed from
+        what is returned.
         """
         if seconds > MAX_SECONDS_PER_CALL:
             raise ValueError(f"MusicGen generates at most {MAX_SECONDS_PER_CALL} s per call, asked for {seconds}")
@@ -117,7 +123,8 @@ class MusicGen:
         prompt_samples = 0
         if prompt_audio is not None:
             prompt_samples = prompt_audio.shape[1]
-            inputs["input_values"] = torch.as_tensor(prompt_audio, dtype=torch.float32, device=self.device)[:, None, :]
+            prompt = torch.as_tensor(_fit_channels(prompt_audio, self.channels), dtype=torch.float32)
+            inputs["input_values"] = prompt.transpose(1, 2).to(self.device)  # EnCodec reads B x channels x samples
         steps = self.new_tokens(seconds)
         stopping = StoppingCriteriaList([_Cancel(cancel)]) if cancel is not None else None
         progress = LogitsProcessorList([_StepCounter(steps, on_step)]) if on_step is not None else None
@@ -130,12 +137,12 @@ class MusicGen:
                     raise
                 # stopped mid delay pattern: the partial codes do not form whole frames
         if cancel is not None and cancel.is_set():
-            return np.zeros((batch, 0), np.float32)
-        audio = audio[:, 0, prompt_samples:].float().cpu().numpy()
+            return np.zeros((batch, 0, self.channels), np.float32)
+        audio = audio[:, :, prompt_samples:].transpose(1, 2).float().cpu().numpy()
         wanted = int(round(seconds * self.sample_rate))
         if audio.shape[1] < wanted:
-            audio = np.pad(audio, ((0, 0), (0, wanted - audio.shape[1])))
-        return audio[:, :wanted]
+            audio = np.pad(audio, ((0, 0), (0, wanted - audio.shape[1]), (0, 0)))
+        return np.ascontiguousarray(audio[:, :wanted])
 
 
 class _StepCounter(LogitsProcessor):
@@ -149,6 +156,13 @@ class _StepCounter(LogitsProcessor):
         self.step += 1
         self.on_step(self.step, self.total)
         return scores
+
+
+def _fit_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """B x samples x c audio as the model's channel count: stereo folded to mono, or mono given to both sides."""
+    if audio.shape[2] == channels:
+        return audio
+    return audio.mean(axis=2, keepdims=True) if channels == 1 else np.repeat(audio[..., :1], channels, axis=2)
 
 
 @contextlib.contextmanager

@@ -16,14 +16,14 @@ from cotvtm_desktop.analysis.scan import Timeline
 from cotvtm_desktop.analysis.visual import VisualElements
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.segments import Segment
-from cotvtm_desktop.model.checkpoint import check_encoder, encoder_fingerprint, load_checkpoint
+from cotvtm_desktop.model.checkpoint import check_encoders, load_checkpoint
 from cotvtm_desktop.model.encoders import ClipImageEncoder, mean_direction
 from cotvtm_desktop.model.pipeline import CoTVTMPipeline
 from cotvtm_desktop.model.registry import ModelPaths
 from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic
 from cotvtm_desktop.music.musicgen import MAX_SECONDS_PER_CALL, Conditioning, MusicGen
 
-BACKEND_VERSION = 3  # bump when generation changes, so cached segment audio is not reused
+BACKEND_VERSION = 4  # bump when generation changes, so cached segment audio is not reused
 
 
 def resolve_device(device: str) -> str:
@@ -49,13 +49,9 @@ class NeuralBackend:
         self.steps, self.guidance = steps, guidance
         self.device = resolve_device(device)
         self.checkpoint = load_checkpoint(paths.cotvtm)
+        check_encoders(self.checkpoint.config, paths.clip, paths.musicgen, paths.cotvtm)  # before the big loads
         self.clip = ClipImageEncoder(paths.clip, self.device)
-        check_encoder(self.checkpoint.config.clip, "CLIP", self.clip.dim, self.clip.fingerprint, paths.clip,
-                      paths.cotvtm)
         self.musicgen = MusicGen(paths.musicgen, self.device)
-        text_config = json.loads((paths.musicgen / "config.json").read_text())["text_encoder"]
-        check_encoder(self.checkpoint.config.musicgen, "MusicGen", self.musicgen.state_width,
-                      encoder_fingerprint(text_config), paths.musicgen, paths.cotvtm)
         self.pipeline = CoTVTMPipeline(self.checkpoint, self.device)
         self.sample_rate = self.musicgen.sample_rate
         weights = (paths.cotvtm / "model.safetensors").stat()
@@ -186,7 +182,8 @@ class NeuralBackend:
 
     def _generate_long(self, row: Conditioning, seconds: float, prompt: np.ndarray | None,
                        on_step: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Mono audio of `seconds`, in calls of at most MAX_SECONDS_PER_CALL, each continuing the one before."""
+        """Audio (samples x channels) of `seconds`, in calls of at most MAX_SECONDS_PER_CALL, each continuing the
+        one before."""
         pieces, done = [], 0.0
         while done < seconds - 1e-6:
             part = min(MAX_SECONDS_PER_CALL - (config.CONTINUITY_SECONDS if prompt is not None else 0),
@@ -194,7 +191,7 @@ class NeuralBackend:
             audio = self.musicgen.generate(row, part, self.guidance, on_step=on_step, cancel=self._cancel,
                                            prompt_audio=None if prompt is None else prompt[None])[0]
             if self._cancelled():
-                return np.zeros(0, np.float32)
+                return np.zeros((0, self.musicgen.channels), np.float32)
             pieces.append(audio)
             done += part
             prompt = audio[-int(config.CONTINUITY_SECONDS * self.sample_rate):]
@@ -223,12 +220,13 @@ def _stack_rows(rows: list[Conditioning]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([r.states for r in rows]), torch.cat([r.mask for r in rows])
 
 
-def _stereo(mono: np.ndarray) -> np.ndarray:
-    return np.repeat(mono.astype(np.float32)[:, None], 2, axis=1)
+def _stereo(audio: np.ndarray) -> np.ndarray:
+    """samples x channels as the product's samples x 2 (a mono MusicGen's channel given to both sides)."""
+    return audio if audio.shape[1] == 2 else np.repeat(audio[:, :1], 2, axis=1)
 
 
 def _continuation_prompt(previous: np.ndarray, padding: float, rate: int) -> np.ndarray:
     """The last CONTINUITY_SECONDS of the previous segment before the new segment's audio begins (its buffer
     starts `padding` before the boundary, where the previous one's fade-out region starts)."""
     end = len(previous) - int(round(2 * padding * rate))
-    return previous[max(0, end - int(config.CONTINUITY_SECONDS * rate)):end].mean(axis=1)
+    return previous[max(0, end - int(config.CONTINUITY_SECONDS * rate)):end]

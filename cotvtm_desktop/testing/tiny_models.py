@@ -43,7 +43,9 @@ def word_tokenizer(vocabulary_size: int | None = None):
                                    unk_token="<unk>"), len(vocab)
 
 
-def make_musicgen(folder: Path, seed: int = 0) -> None:
+def make_musicgen(folder: Path, seed: int = 0, stereo: bool = False) -> None:
+    """A tiny MusicGen; `stereo` builds it as facebook/musicgen-stereo-* are: twice the codebooks, left and right
+    interleaved, decoded by the same mono EnCodec."""
     from transformers import (EncodecConfig, GenerationConfig, MusicgenConfig, MusicgenDecoderConfig,
                               MusicgenForConditionalGeneration, T5Config)
 
@@ -55,8 +57,8 @@ def make_musicgen(folder: Path, seed: int = 0) -> None:
                           num_lstm_layers=1, norm_type="weight_norm", use_causal_conv=False)
     # MusicGen's real decoder also puts pad/bos one past its codebook vocabulary (2048 of 0..2047)
     decoder = MusicgenDecoderConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, ffn_dim=64,
-                                    num_attention_heads=4, num_codebooks=4, pad_token_id=64, bos_token_id=64,
-                                    initializer_factor=1.0)
+                                    num_attention_heads=4, num_codebooks=8 if stereo else 4, pad_token_id=64,
+                                    bos_token_id=64, initializer_factor=1.0, audio_channels=2 if stereo else 1)
     torch.manual_seed(seed)
     model = MusicgenForConditionalGeneration(MusicgenConfig(text_encoder=text, audio_encoder=audio,
                                                             decoder=decoder)).eval()

@@ -88,7 +88,7 @@ class AudioEmbedder:
         from cotvtm_desktop.media.audio import resample
 
         target = int(self.extractor.sampling_rate)
-        clips = [resample(row[:, None], rate, target)[:, 0] for row in audio]
+        clips = [resample(row.mean(axis=1, keepdims=True), rate, target)[:, 0] for row in audio]  # B x n x channels
         inputs = self.extractor(clips, sampling_rate=target, return_tensors="pt", padding=True).to(self.device)
         hidden = self.model(**inputs).last_hidden_state
         return hidden.mean(dim=1).float().cpu().numpy()
