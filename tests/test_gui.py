@@ -98,7 +98,7 @@ def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, windo
 
 def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    chosen = Settings(backend="neural", models_dir="/models", device="cpu", segment_seconds=8.0,
+    chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu", segment_seconds=8.0,
                       keep_original_audio=False, duck_db=6.0, lufs=-23.0, crossfade=1.0, seed=42,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, replace_existing=True)
     chosen.save(store)
@@ -107,11 +107,39 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     assert Settings.load(QSettings(str(tmp_path / "none.ini"), QSettings.Format.IniFormat)) == Settings()
     args = again.score_args()
     for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
-                        ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6")):
+                        ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
+                        ("--musicgen-size", "medium")):
         assert args[args.index(flag) + 1] == value
     assert "--replace-audio" in args
     assert again.output_for(Path("/videos/trip.mov"), "video") == tmp_path / "out" / "trip-music.mp4"
     assert Settings().output_for(Path("/p/cat.jpg"), "image") == Path("/p/cat.scored.m4a")
+    assert Settings(musicgen_size="stereo-large").score_args()[-2:] == ["--musicgen-size", "stereo-large"]
+
+
+def test_settings_dialog_says_what_auto_uses_as_the_model_choices_change(qtbot, tmp_path):
+    """The dialog asks `cotvtm models check` (a real child process) again whenever the model folder or the
+    MusicGen choice changes, and shows the newest answer."""
+    pytest.importorskip("transformers")
+    from cotvtm_desktop.gui.settings_dialog import SettingsDialog
+    from cotvtm_desktop.testing.tiny_models import make_all
+
+    models = make_all(tmp_path / "models")
+    dialog = SettingsDialog(Settings(backend="auto"))
+    qtbot.addWidget(dialog)
+    status = dialog.models_status
+    qtbot.waitUntil(lambda: status.text().startswith("Auto uses"), timeout=JOB_TIMEOUT_MS)
+    assert "procedural" in status.text()  # the tests' models folder is empty
+    dialog.models_dir[1].setText(str(models))
+    dialog.models_dir[1].editingFinished.emit()
+    assert status.text() == "Checking the neural models…"
+    qtbot.waitUntil(lambda: status.text().startswith("Auto uses"), timeout=JOB_TIMEOUT_MS)
+    assert "neural" in status.text() and "all its models are present" in status.text()
+    dialog.musicgen_size.setCurrentText("stereo-large")
+    assert dialog.checked_args[-4:] == ["--musicgen-size", "stereo-large", "--models", str(models)]
+    qtbot.waitUntil(lambda: status.text().startswith("Auto uses"), timeout=JOB_TIMEOUT_MS)
+    assert "neural" in status.text()  # the folder's own musicgen/ wins over the cache
+    chosen = dialog.settings()
+    assert (chosen.models_dir, chosen.musicgen_size) == (str(models), "stereo-large")
 
 
 def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, tmp_path):

@@ -20,6 +20,7 @@ NAME_FIELD = "{name}"
 class Settings:
     backend: str = "auto"
     models_dir: str = ""  # empty: $COTVTM_MODELS or ~/.cotvtm/models, and the Hugging Face cache
+    musicgen_size: str = config.MUSICGEN_SIZE  # which MusicGen to look for in the Hugging Face cache
     device: str = "auto"
     segment_seconds: float = config.SEGMENT_SECONDS
     keep_original_audio: bool = True
@@ -57,15 +58,14 @@ class Settings:
         """The `cotvtm score` options these settings stand for."""
         args = ["--backend", self.backend, "--device", self.device, "--segment-seconds", f"{self.segment_seconds:g}",
                 "--lufs", f"{self.lufs:g}", "--duck-db", f"{self.duck_db:g}", "--crossfade", f"{self.crossfade:g}",
-                "--seed", str(self.seed)]
-        if self.models_dir:
-            args += ["--models", self.models_dir]
+                "--seed", str(self.seed), *self.models_args()]
         if not self.keep_original_audio:
             args.append("--replace-audio")
         return args
 
     def models_args(self) -> list[str]:
-        return ["--models", self.models_dir] if self.models_dir else []
+        """The options saying where the neural models are (`score` and `models check` share them)."""
+        return ["--musicgen-size", self.musicgen_size] + (["--models", self.models_dir] if self.models_dir else [])
 
 
 def _as_type(raw, default):

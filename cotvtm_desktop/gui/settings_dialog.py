@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, LOUDNESS_PRESETS, Settings
 
@@ -36,6 +37,11 @@ class SettingsDialog(QDialog):
         self.models_status = QLabel("Checking the neural models…")
         self.models_status.setWordWrap(True)
         self.models_dir = self._folder_field(settings.models_dir, "default: ~/.cotvtm/models and the HF cache")
+        self.musicgen_size = QComboBox()
+        self.musicgen_size.addItems(list(config.MUSICGEN_MODEL_IDS))
+        self.musicgen_size.setCurrentText(settings.musicgen_size)
+        self.musicgen_size.setToolTip("Which MusicGen to use from the Hugging Face cache (`cotvtm models fetch "
+                                      "--musicgen SIZE` downloads one); a musicgen/ folder in the model folder wins")
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.device.setCurrentText(settings.device)
@@ -61,7 +67,7 @@ class SettingsDialog(QDialog):
         self.replace = QCheckBox("Replace existing outputs")
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
-                ("Device", self.device), ("Segment length", self.segment_seconds),
+                ("MusicGen", self.musicgen_size), ("Device", self.device), ("Segment length", self.segment_seconds),
                 ("Original audio", self.keep_original),
                 ("Ducking", self.duck_db), ("Loudness", self.loudness), ("Crossfade", self.crossfade),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
@@ -73,6 +79,11 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        # What `models check` says follows the model choices as they are edited.
+        self.check: CliProcess | None = None
+        self.checked_args: list[str] = []
+        self.models_dir[1].editingFinished.connect(self._check_models)
+        self.musicgen_size.currentTextChanged.connect(self._check_models)
         self._check_models()
 
     def _folder_field(self, value: str, placeholder: str) -> tuple[QWidget, QLineEdit]:
@@ -89,22 +100,51 @@ class SettingsDialog(QDialog):
         return row, edit
 
     def _check_models(self) -> None:
-        args = ["models", "check", "--json"] + (["--models", self.base.models_dir] if self.base.models_dir else [])
-        self.check = CliProcess(args, self)
-        self.check.event.connect(self._models_checked)
-        self.check.finished.connect(lambda status, message: status == "failed" and self.models_status.setText(
-            f"Could not check the models: {message}"))
-        self.check.start()
+        args = ["models", "check", "--json", *self.settings().models_args()]
+        if args == self.checked_args:
+            return
+        self.checked_args = args
+        if self.check is not None:
+            self.check.kill()  # its answer would describe other folders (a check writes nothing: safe to kill)
+        self._show_models_status("Checking the neural models…")
+        check = self.check = CliProcess(args, self)
+        check.event.connect(lambda event: check is self.check and event.get("type") == "models" and
+                            self._show_models_status(*_models_summary(event)))
+        check.finished.connect(lambda status, message: check is self.check and status == "failed" and
+                               self._show_models_status(f"Could not check the models: {message}"))
+        check.start()
 
-    def _models_checked(self, event: dict) -> None:
-        if event.get("type") == "models":
-            self.models_status.setText(f"Auto uses {event['reason']}")
+    def _show_models_status(self, text: str, details: str = "") -> None:
+        self.models_status.setText(text)
+        self.models_status.setToolTip(details)
+        self._fit_models_status()
+
+    def _fit_models_status(self) -> None:
+        # A form layout does not give a wrapped label the height of its lines (they would overlap the rows around
+        # it): ask for that height at the label's width, and the dialog grows to fit.
+        label = self.models_status
+        label.setMinimumHeight(label.heightForWidth(label.width()))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_models_status()
 
     def settings(self) -> Settings:
         return Settings(
             backend=self.backend.currentText(), models_dir=self.models_dir[1].text().strip(),
-            device=self.device.currentText(), segment_seconds=self.segment_seconds.value(),
+            musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
+            segment_seconds=self.segment_seconds.value(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             lufs=float(self.loudness.currentData()), crossfade=self.crossfade.value(), seed=self.seed.value(),
             output_dir=self.output_dir[1].text().strip(), naming=self.naming.text().strip() or self.base.naming,
             midi=self.midi.isChecked(), replace_existing=self.replace.isChecked())
+
+
+def _models_summary(event: dict) -> tuple[str, str]:
+    """What `models check --json` said, short enough for the dialog, and in full (for the tooltip)."""
+    missing = [name for name in ("clip", "musicgen", "cotvtm") if (event.get(name) or {}).get("problem")]
+    if event.get("backend") == "procedural" and missing:
+        names = " or ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+        return (f"Auto uses procedural: no {names} model found for the neural backend (hover to see where it "
+                "looked)", event["reason"])
+    return f"Auto uses {event['reason']}", event["reason"]
