@@ -325,12 +325,13 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
 @models_group.command("fetch")
 @click.option("--musicgen", "musicgen_size", type=_MUSICGEN_SIZES, default=config.MUSICGEN_SIZE,
               help="Which MusicGen to download.")
-def models_fetch(musicgen_size: str) -> None:
+@click.option("--captioner", is_flag=True, help=f"Also {config.CAPTIONER_MODEL_ID}, for `data captions --media`.")
+def models_fetch(musicgen_size: str, captioner: bool) -> None:
     """Download CLIP and MusicGen into the Hugging Face cache (needs the network; nothing else in cotvtm does)."""
     from cotvtm_desktop.model.registry import fetch
 
     with _Reporting(None, False):
-        for path in fetch(musicgen_size):
+        for path in fetch(musicgen_size, captioner):
             err.print(f"[green]ready[/green] {escape(str(path))}")
         err.print("The CoT-VTM checkpoint is not on a hub: train one (`cotvtm train`) or copy its folder to "
                   f"{escape(str(config.default_models_dir() / 'cotvtm'))}")
@@ -522,19 +523,56 @@ def data_group() -> None:
 @click.option("--base-url", default="https://api.openai.com/v1")
 @click.option("--model", default="gpt-4o")
 @click.option("--api-key-env", default="OPENAI_API_KEY")
+@click.option("--media", "media_folders", multiple=True, type=_PATH,
+              help="A folder of your photos and videos (subfolders too) to caption with --captioner; each row keeps "
+                   "its file, whose CLIP embedding becomes E_v. Repeatable.")
+@click.option("--captioner", type=_PATH,
+              help=f"Image-to-text model folder (BLIP, BLIP-2, GIT); default {config.CAPTIONER_MODEL_ID} from the HF "
+                   "cache.")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=8, help="Pictures captioned at once.")
+@_DEVICE
 def data_captions(files: tuple[Path, ...], out: Path, templates: int, seed: int, base_url: str, model: str,
-                  api_key_env: str) -> None:
-    """Build the caption set: your caption files plus LLM-written scene descriptions from the templates."""
+                  api_key_env: str, media_folders: tuple[Path, ...], captioner: Path | None, batch_size: int,
+                  device: str) -> None:
+    """Build the caption set: your caption files, LLM-written scene descriptions from the templates, and
+    captions of your own photos and videos. Captions of media are kept beside --out and reused by a rerun."""
     from cotvtm_desktop.reasoning.teacher import LLMTeacher
     from cotvtm_desktop.train.captions import build_caption_set, describe_prompt, scene_requests
 
     with _Reporting(None, False):
+        if not (files or templates or media_folders):
+            raise UserError("nothing to build from: give caption files, --templates N or --media FOLDER")
         describer = None
         if templates:
             llm = LLMTeacher(base_url, model, api_key_env)
             describer = lambda request: llm.complete(describe_prompt(request))  # noqa: E731
-        count = build_caption_set(list(files or []), out, scene_requests(templates, seed), describer)
+        captioned = _caption_media(list(media_folders), out, captioner, batch_size, device) if media_folders else []
+        count = build_caption_set(list(files or []), out, scene_requests(templates, seed), describer, captioned)
         err.print(f"[green]{count} captions[/green] in {escape(str(out))}")
+
+
+def _caption_media(folders: list[Path], out: Path, folder: Path | None, batch_size: int,
+                   device: str) -> list[tuple[str, str, str]]:
+    """(caption, path, source) for each photo and video in `folders`, captioned by the image captioner."""
+    from cotvtm_desktop.model.registry import locate_captioner, model_id
+    from cotvtm_desktop.music.neural import resolve_device
+    from cotvtm_desktop.train.captions import ImageCaptioner, caption_media, media_files
+
+    paths = media_files(folders)
+    if not paths:
+        kinds = ", ".join(config.IMAGE_EXTENSIONS + config.VIDEO_EXTENSIONS)
+        raise UserError(f"no photos or videos ({kinds}) in {', '.join(map(str, folders))}")
+    model = ImageCaptioner(locate_captioner(folder), resolve_device(device))
+    cache = out.with_name(out.stem + ".media-captions.jsonl")
+    with Progress(TextColumn("captioning"), BarColumn(), TaskProgressColumn(), console=err) as bars:
+        task = bars.add_task("captioning", total=len(paths))
+        captions, failed = caption_media(paths, model, model.identity, cache, batch_size,
+                                         lambda done, total: bars.update(task, completed=done, total=total))
+    for path in failed:
+        err.print(f"[yellow]skipped[/yellow] {escape(str(path))}: could not read a picture from it, or no caption",
+                  soft_wrap=True)  # a path broken over lines cannot be copied
+    source = f"captioner:{model_id(model.folder)}"
+    return [(caption, path, source) for caption, path in captions]
 
 
 @data_group.command("reason")

@@ -62,6 +62,7 @@ def resource_path(name: str) -> Path:
 
 # --- neural backend ---------------------------------------------------------------------------------------------
 CLIP_MODEL_ID = "openai/clip-vit-base-patch32"  # the paper's E_v encoder (512-d)
+CAPTIONER_MODEL_ID = "Salesforce/blip-image-captioning-large"  # BLIP: the paper's image captioner (training data only)
 # The stereo models share their sizes' T5 encoder, so a checkpoint trained against one size's E_m decodes with both.
 MUSICGEN_MODEL_IDS = {size: f"facebook/musicgen-{size}" for size in (
     "small", "medium", "large", "stereo-small", "stereo-medium", "stereo-large")}

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_train_resume_and_checkpoint(embeddings, tmp_path, encoders):
     assert [m["epoch"] for m in seen] == list(range(3, 31)) and last["epoch"] == 30
     checkpoint_dir = train_embeddiff(folder, out, Settings(epochs=250, batch_size=64, lr=2e-3), width=64, layers=2,
                                      heads=4)
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rows = list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
     assert [(r["network"], r["epoch"]) for r in rows[:4]] == [("mlp", "1"), ("mlp", "2"), ("mlp", "3"),
                                                               ("mlp", "4")]
     diffusion = [float(r["train_loss"]) for r in rows if r["network"] == "embeddiff"]
@@ -221,6 +222,83 @@ def test_encode_takes_e_v_from_a_record_s_image_or_video(tmp_path, encoders):
     assert torch.allclose(by_caption["just words"], text_embedding, atol=1e-2)  # missing file: the caption
     assert not torch.allclose(by_caption["colour bars"], ClipTextEncoder(encoders / "clip").embed(["colour bars"])[0],
                               atol=1e-2)  # the video's frames, not its caption
+
+
+def test_captions_of_your_own_photos_and_videos(tmp_path):
+    """`data captions --media`: each photo and video captioned by a local BLIP keeps its file (so E_v comes from
+    it); unreadable files are named and skipped; the same words for two files stay two rows through reasoning."""
+    from click.testing import CliRunner
+
+    from cotvtm_desktop.cli import app
+    from cotvtm_desktop.testing.tiny_models import make_captioner
+    from media import make_video
+
+    media = tmp_path / "holiday"
+    (media / "day two").mkdir(parents=True)
+    photo = media / "cup.jpg"
+    photo.write_bytes((Path(__file__).parent / "data" / "coffee.jpg").read_bytes())
+    video = make_video(media / "day two" / "bars.mp4", 3, size="160x90", audio=False)
+    (media / "broken.jpg").write_bytes(b"not a picture")
+    (media / "notes.txt").write_text("not media")
+    make_captioner(tmp_path / "blip")
+    words = tmp_path / "words.csv"
+    words.write_text("caption\na dog on a beach\n")
+    out = tmp_path / "captions.jsonl"
+
+    def run(*args):
+        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    result = run("data", "captions", words, "--media", media, "--captioner", tmp_path / "blip", "--out", out,
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "broken.jpg" in result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["path"] for r in rows] == [None, str(photo), str(video)]
+    assert all(r["caption"] and r["source"] == f"captioner:{tmp_path.name}/blip" for r in rows[1:])
+    result = run("data", "reason", out, "--out", tmp_path / "reasoned.jsonl", "--teacher", "rules")
+    assert result.exit_code == 0, result.output
+    reasoned = [json.loads(line) for line in (tmp_path / "reasoned.jsonl").read_text().splitlines()]
+    assert sorted(r["path"] or "" for r in reasoned) == sorted(["", str(photo), str(video)])
+    result = run("data", "captions", "--media", tmp_path / "blip", "--out", tmp_path / "none.jsonl")
+    assert result.exit_code == 1 and "no photos or videos" in result.output and "Traceback" not in result.output
+    result = run("data", "captions", "--out", tmp_path / "nothing.jsonl")
+    assert result.exit_code == 1 and "nothing to build from" in result.output
+    result = run("data", "captions", "--media", media, "--out", tmp_path / "no-blip.jsonl")  # the tests' HF cache
+    assert result.exit_code == 1 and "cotvtm models fetch --captioner" in " ".join(result.output.split())
+
+
+def test_media_captions_are_reused_by_a_rerun(tmp_path):
+    """Captioning 10,000 photos takes hours on a CPU: a rerun captions only files that are new or changed, and a
+    line cut short by a kill costs that one file."""
+    import os
+
+    from cotvtm_desktop.train.captions import caption_media
+
+    pictures = []
+    for i in range(5):
+        pictures.append(tmp_path / f"p{i}.jpg")
+        pictures[-1].write_bytes((Path(__file__).parent / "data" / "coffee.jpg").read_bytes())
+    calls = []
+
+    def captioner(images):
+        calls.append(len(images))
+        return [f"picture {len(calls)}.{i}" for i in range(len(images))]
+
+    cache = tmp_path / "captions.media-captions.jsonl"
+    first, failed = caption_media(pictures, captioner, "blip", cache, batch_size=2)
+    assert calls == [2, 2, 1] and not failed and [p for _, p in first] == [str(p) for p in pictures]
+    calls.clear()
+    assert caption_media(pictures, captioner, "blip", cache)[0] == first and calls == []
+    os.utime(pictures[1], ns=(1, 1))  # changed since
+    with open(cache, "a") as f:
+        f.write('{"key": "cut sho')  # a kill mid-line
+    again, _ = caption_media(pictures, captioner, "blip", cache)
+    assert calls == [1] and again[1] != first[1] and again[0] == first[0] and again[2:] == first[2:]
+    calls.clear()
+    assert caption_media(pictures, captioner, "blip", cache)[0] == again and calls == []
+    calls.clear()
+    caption_media(pictures, captioner, "another captioner", cache, batch_size=8)
+    assert calls == [5]
 
 
 def test_mlp_chain_ablation_trains_loads_and_maps(embeddings, tmp_path, encoders, silent_clip):

@@ -19,8 +19,9 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
-from cotvtm_desktop.media.probe import main_video_stream
+from cotvtm_desktop.media.probe import main_video_stream, probe
 
 PAIR_GAP_SECONDS = 1 / 6  # the second frame of a pair: as close to this after the keyframe as decoding allows
 # Packets decoded after a keyframe, at most: decoding stops at the first that is shown after the keyframe (the next
@@ -140,3 +141,20 @@ def load_image(path: Path) -> np.ndarray:
 
     with Image.open(path) as image:
         return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def visual_frames(path: Path, count: int = 3) -> list[np.ndarray]:
+    """An image, or `count` frames spread over a video (as a segment's E_v is made), upright RGB; none if the
+    file cannot be read or is not an image or a video."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in config.IMAGE_EXTENSIONS:
+            return [load_image(path)]
+        if path.suffix.lower() not in config.VIDEO_EXTENSIONS:
+            return []
+        info = probe(path)
+        frames = [to_rgb(f, info.width, info.height, info.rotation)
+                  for _, f in iter_frames(path, count / max(info.duration, 1e-3), info.start_time)]
+        return frames[:count]
+    except (BadMediaError, OSError, ValueError):  # PIL: UnidentifiedImageError is an OSError; odd modes, ValueError
+        return []

@@ -115,15 +115,40 @@ def _from_hub_cache(repo_id: str) -> Path | None:
         return None
 
 
-def fetch(musicgen_size: str = config.MUSICGEN_SIZE) -> list[Path]:
-    """Download CLIP and MusicGen into the Hugging Face cache (the only network access cotvtm makes)."""
+def locate_captioner(folder: Path | None = None) -> Path:
+    """The image captioner for `data captions --media`: the given folder, or BLIP from the Hugging Face cache."""
+    if folder is not None:
+        if not (Path(folder) / "config.json").exists():
+            raise UserError("is not a Hugging Face model folder (no config.json); point --captioner at an "
+                            "image-to-text model such as BLIP", folder)
+        return Path(folder)
+    found = _from_hub_cache(config.CAPTIONER_MODEL_ID)
+    if found is None:
+        raise UserError(f"--media needs an image captioner: {config.CAPTIONER_MODEL_ID} is not in the Hugging Face "
+                        "cache; run `cotvtm models fetch --captioner` or point --captioner at a model folder")
+    return found
+
+
+def fetch(musicgen_size: str = config.MUSICGEN_SIZE, captioner: bool = False) -> list[Path]:
+    """Download CLIP and MusicGen (and the captioner) into the Hugging Face cache (the only network access cotvtm
+    makes)."""
     from huggingface_hub import snapshot_download
 
     paths = []
-    for repo_id in (config.CLIP_MODEL_ID, config.MUSICGEN_MODEL_IDS[musicgen_size]):
+    for repo_id in (config.CLIP_MODEL_ID, config.MUSICGEN_MODEL_IDS[musicgen_size],
+                    *([config.CAPTIONER_MODEL_ID] if captioner else [])):
         try:
             paths.append(Path(snapshot_download(repo_id)))
         except Exception as exc:  # noqa: BLE001 - network, auth, disk: all end in one message
             raise UserError(f"could not download {repo_id} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
                             "check the network connection, or copy the model folder into your --models folder")
     return paths
+
+
+def model_id(folder: Path) -> str:
+    """A model's id: the hub id of a Hugging Face cache folder, else the folder's name."""
+    parts = Path(folder).resolve().parts
+    for part in parts:
+        if part.startswith("models--"):
+            return part[len("models--"):].replace("--", "/")
+    return "/".join(parts[-2:])

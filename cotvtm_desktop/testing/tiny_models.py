@@ -3,7 +3,8 @@
     python -m cotvtm_desktop.testing.tiny_models DIR
 
 writes DIR/clip (CLIPModel + image processor), DIR/musicgen (MusicGen: T5 text encoder + tokenizer, EnCodec,
-decoder) and DIR/cotvtm (a CoT-VTM checkpoint trained against those two). They load through the same code as
+decoder), DIR/cotvtm (a CoT-VTM checkpoint trained against those two) and DIR/captioner (BLIP, for training
+data from photos). They load through the same code as
 real folders, so `cotvtm score clip.mp4 --backend neural --models DIR` exercises the whole neural path in seconds.
 The music they make is noise: they test plumbing, not quality.
 """
@@ -88,6 +89,26 @@ def make_clip(folder: Path, seed: int = 0, projection_dim: int = 16) -> None:
     word_tokenizer()[0].save_pretrained(folder)  # for CLIP text embeddings of captions (E_vt)
 
 
+def make_captioner(folder: Path, seed: int = 0) -> None:
+    """A tiny BLIP captioner (as Salesforce/blip-image-captioning-* are built) whose words are the DESCRIPTIONS'."""
+    from transformers import (BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil,
+                              BlipProcessor, BlipTextConfig, BlipVisionConfig)
+
+    words = sorted({w for text in DESCRIPTIONS for w in text.split()})
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *words])}
+    tokenizer = BertTokenizerFast(vocab=vocab, bos_token="[DEC]")
+    torch.manual_seed(seed)
+    config = BlipConfig(
+        text_config=BlipTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, encoder_hidden_size=32, max_position_embeddings=64,
+                                   pad_token_id=0, sep_token_id=3, eos_token_id=3, bos_token_id=5).to_dict(),
+        vision_config=BlipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                       num_attention_heads=4, image_size=32, patch_size=8).to_dict())
+    BlipForConditionalGeneration(config).eval().save_pretrained(folder)
+    BlipProcessor(image_processor=BlipImageProcessorPil(size={"height": 32, "width": 32}),
+                  tokenizer=tokenizer).save_pretrained(folder)
+
+
 def make_checkpoint(folder: Path, clip_folder: Path, musicgen_folder: Path, seed: int = 0) -> None:
     from cotvtm_desktop.music.musicgen import MusicGen
 
@@ -118,6 +139,7 @@ def make_all(root: Path) -> Path:
     make_clip(root / "clip")
     make_musicgen(root / "musicgen")
     make_checkpoint(root / "cotvtm", root / "clip", root / "musicgen")
+    make_captioner(root / "captioner")  # for `cotvtm data captions --media DIR --captioner DIR/captioner`
     return root
 
 

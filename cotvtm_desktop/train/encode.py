@@ -12,14 +12,14 @@ import json
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import UserError
-from cotvtm_desktop.media.frames import load_image
+from cotvtm_desktop.media.frames import visual_frames
 from cotvtm_desktop.model.checkpoint import EncoderRef, encoder_fingerprint
 from cotvtm_desktop.model.encoders import ClipImageEncoder, ClipTextEncoder, RationaleEncoder
+from cotvtm_desktop.model.registry import model_id
 from cotvtm_desktop.music.musicgen import MusicGen
 from cotvtm_desktop.reasoning.cot import CoTAnswer
 from cotvtm_desktop.train.shards import write_manifest, write_shard
@@ -62,10 +62,10 @@ def encode_reasoned(reasoned: Path, out: Path, clip: Path, musicgen: Path, ratio
     texts = [{"id": r["id"], "caption": r["caption"], "music": r["answer"].music_description} for r in records]
     dims = {"visual_dim": image_encoder.dim, "rationale_dim": rationale_encoder.dim, "state_length": state_length,
             "state_dim": decoder.state_width}
-    write_manifest(out, shards, texts, dims, EncoderRef(_model_id(clip), image_encoder.dim, image_encoder.fingerprint),
-                   EncoderRef(_model_id(musicgen), decoder.state_width, encoder_fingerprint(
+    write_manifest(out, shards, texts, dims, EncoderRef(model_id(clip), image_encoder.dim, image_encoder.fingerprint),
+                   EncoderRef(model_id(musicgen), decoder.state_width, encoder_fingerprint(
                        json.loads((Path(musicgen) / "config.json").read_text())["text_encoder"])),
-                   EncoderRef(_model_id(rationale), rationale_encoder.dim))
+                   EncoderRef(model_id(rationale), rationale_encoder.dim))
     return out
 
 
@@ -73,37 +73,10 @@ def _encode_batch(batch: list[dict], images: ClipImageEncoder, texts: ClipTextEn
                   decoder: MusicGen, state_length: int, fields: tuple[str, ...]):
     visual = texts.embed([r["caption"] for r in batch]).clone()  # made under inference mode: copy to edit rows
     for i, record in enumerate(batch):  # a record with its own picture or video: E_v from that visual itself
-        frames = _visual_frames(Path(record["path"])) if record.get("path") else []
+        # the caption stands in for a visual that is missing or broken
+        frames = visual_frames(Path(record["path"])) if record.get("path") else []
         if frames:
             visual[i] = images.segment_embedding(frames)
     rationale_embeddings = rationale.embed([r["answer"].rationale_text(fields) for r in batch])
     states = decoder.text_states([r["answer"].music_description for r in batch], state_length)
     return visual.cpu(), rationale_embeddings.cpu(), states.states.float().cpu(), states.mask.cpu()
-
-
-def _visual_frames(path: Path, count: int = 3) -> list[np.ndarray]:
-    """An image, or `count` frames spread over a video (as a segment's E_v is made); none if it cannot be read."""
-    from cotvtm_desktop.errors import BadMediaError
-    from cotvtm_desktop.media.frames import iter_frames, to_rgb
-    from cotvtm_desktop.media.probe import probe
-
-    try:
-        if path.suffix.lower() in config.IMAGE_EXTENSIONS:
-            return [load_image(path)]
-        if path.suffix.lower() not in config.VIDEO_EXTENSIONS:
-            return []
-        info = probe(path)
-        frames = [to_rgb(f, info.width, info.height, info.rotation)
-                  for _, f in iter_frames(path, count / max(info.duration, 1e-3), info.start_time)]
-        return frames[:count]
-    except (BadMediaError, OSError):
-        return []  # the caption stands in for a visual that is missing or broken
-
-
-def _model_id(folder: Path) -> str:
-    """A model's id: the hub id of a Hugging Face cache folder, else the folder's name."""
-    parts = Path(folder).resolve().parts
-    for part in parts:
-        if part.startswith("models--"):
-            return part[len("models--"):].replace("--", "/")
-    return "/".join(parts[-2:])

@@ -57,8 +57,11 @@ def read_captions(path: Path) -> list[dict]:
             for i, row in enumerate(rows) if str(row.get("caption", "")).strip()]
 
 
-def result_key(teacher_name: str, caption: str) -> str:
-    return hashlib.sha256(json.dumps([prompt_version(), teacher_name, caption]).encode()).hexdigest()[:24]
+def result_key(teacher_name: str, caption: dict) -> str:
+    """What a reasoning result answers: the prompt, the teacher and the caption, and the picture when the caption
+    has one (the same words for two photos are two training rows, each with its own E_v)."""
+    parts = [prompt_version(), teacher_name, caption["caption"]] + ([caption["path"]] if caption.get("path") else [])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
 def _done_keys(*paths: Path) -> set[str]:
@@ -73,7 +76,7 @@ def _done_keys(*paths: Path) -> set[str]:
     return keys
 
 
-def _end_with_newline(path: Path) -> None:
+def end_with_newline(path: Path) -> None:
     """A kill can leave the last line half-written; close it off so the next result starts on its own line."""
     if path.exists() and path.stat().st_size:
         with open(path, "rb+") as f:
@@ -92,20 +95,20 @@ def run_reasoning(captions: list[dict], out: Path, teacher, concurrency: int = 4
     out, rejects = Path(out), rejects_path(Path(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     for path in (out, rejects):
-        _end_with_newline(path)
+        end_with_newline(path)
     done = _done_keys(out, rejects)
     todo = []
-    for caption in captions:  # each distinct caption once, now or in an earlier run
-        key = result_key(teacher.name, caption["caption"])
+    for caption in captions:  # each distinct caption (with its picture) once, now or in an earlier run
+        key = result_key(teacher.name, caption)
         if key not in done:
             done.add(key)
             todo.append(caption)
-    total = len({result_key(teacher.name, c["caption"]) for c in captions})
+    total = len({result_key(teacher.name, c) for c in captions})
     progress = Progress(total - len(todo), total, 0, 0, 0.0)
     started, lock = time.perf_counter(), threading.Lock()
 
     def ask(item: dict) -> None:
-        key = result_key(teacher.name, item["caption"])
+        key = result_key(teacher.name, item)
         try:
             reply = teacher.ask(item["caption"])
             line, target = {"key": key, "id": item["id"], "caption": item["caption"], "path": item["path"],
