@@ -342,6 +342,40 @@ def test_fetch_offline_is_one_clear_message():
     assert "Traceback" not in result.output
 
 
+def test_fetch_downloads_only_what_transformers_loads(monkeypatch, tmp_path):
+    """The download itself cannot run here; what it asks the hub for can be checked: safetensors weights without
+    their pickled and other-framework copies, or the pickles when a repository has nothing else."""
+    import fnmatch
+
+    import huggingface_hub
+
+    from cotvtm_desktop.model.registry import fetch
+
+    repos = {"openai/clip-vit-base-patch32": ["config.json", "model.safetensors", "pytorch_model.bin",
+                                              "tf_model.h5", "flax_model.msgpack", "tokenizer.json"],
+             "facebook/musicgen-stereo-large": ["config.json", "model-00001-of-00002.safetensors",
+                                                "model-00002-of-00002.safetensors", "pytorch_model-00001-of-00002.bin",
+                                                "spiece.model", "generation_config.json"],
+             "Salesforce/blip-image-captioning-large": ["config.json", "pytorch_model.bin", "tf_model.h5",
+                                                        "preprocessor_config.json", "vocab.txt"]}
+    fetched = {}
+
+    def snapshot_download(repo_id, ignore_patterns=()):
+        fetched[repo_id] = sorted(f for f in repos[repo_id]
+                                  if not any(fnmatch.fnmatch(f, pattern) for pattern in ignore_patterns))
+        return str(tmp_path / repo_id)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", lambda self, repo_id: repos[repo_id])
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    paths = fetch("stereo-large", captioner=True)
+    assert paths == [tmp_path / repo for repo in repos]
+    assert fetched["openai/clip-vit-base-patch32"] == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert not any(f.endswith(".bin") for f in fetched["facebook/musicgen-stereo-large"])
+    assert len(fetched["facebook/musicgen-stereo-large"]) == 5
+    assert fetched["Salesforce/blip-image-captioning-large"] == ["config.json", "preprocessor_config.json",
+                                                                 "pytorch_model.bin", "vocab.txt"]
+
+
 def test_models_in_the_hugging_face_cache_are_found(tiny, tmp_path, monkeypatch):
     import huggingface_hub.constants
 

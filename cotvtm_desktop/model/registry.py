@@ -132,17 +132,33 @@ def locate_captioner(folder: Path | None = None) -> Path:
 def fetch(musicgen_size: str = config.MUSICGEN_SIZE, captioner: bool = False) -> list[Path]:
     """Download CLIP and MusicGen (and the captioner) into the Hugging Face cache (the only network access cotvtm
     makes)."""
-    from huggingface_hub import snapshot_download
-
     paths = []
     for repo_id in (config.CLIP_MODEL_ID, config.MUSICGEN_MODEL_IDS[musicgen_size],
                     *([config.CAPTIONER_MODEL_ID] if captioner else [])):
         try:
-            paths.append(Path(snapshot_download(repo_id)))
+            paths.append(_download(repo_id))
         except Exception as exc:  # noqa: BLE001 - network, auth, disk: all end in one message
             raise UserError(f"could not download {repo_id} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
                             "check the network connection, or copy the model folder into your --models folder")
     return paths
+
+
+# Files a PyTorch load never reads: the TensorFlow, Flax, Rust, ONNX and Core ML copies of the weights that many
+# model repositories also hold (openai/clip-vit-base-patch32 keeps three 600 MB copies besides its PyTorch one).
+_OTHER_FRAMEWORKS = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "*.mlmodel", "*.gguf",
+                     "onnx/*", "coreml/*", "tf_model*", "flax_model*", "rust_model*"]
+
+
+def _download(repo_id: str) -> Path:
+    """Download a model repository with only the files transformers loads: when it has safetensors weights, its
+    pickled copies of the same weights (pytorch_model*.bin) are skipped too (13 GB for MusicGen-large)."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    files = HfApi().list_repo_files(repo_id)
+    ignore = list(_OTHER_FRAMEWORKS)
+    if any(name.endswith(".safetensors") for name in files):
+        ignore += ["*.bin", "*.pt", "*.pth", "*.ckpt"]
+    return Path(snapshot_download(repo_id, ignore_patterns=ignore))
 
 
 def model_id(folder: Path) -> str:
