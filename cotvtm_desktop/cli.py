@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape  # file names and messages are text: "[neural]" or "[2024].mp4" is no markup
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cotvtm_desktop import __version__, config
@@ -381,7 +381,8 @@ class _Bars:
 
     def __init__(self):
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                 TimeElapsedColumn(), console=err, transient=False)
+                                 TimeRemainingColumn(compact=True, elapsed_when_finished=True), console=err,
+                                 transient=False)
         self.files: dict[str, TaskID] = {}
         self.finished: list[str] = []
         self.overall = None

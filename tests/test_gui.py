@@ -181,6 +181,27 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     assert not window.queue.items and not any(p.exists() for p in kept) and output.exists()
 
 
+def test_status_says_how_long_the_music_still_takes(window, clip12):
+    """From the pace of the segments so far (a neural job on a CPU takes minutes per segment); not before 10 s
+    of it, so a procedural job never shows a guess."""
+    tasks, now, seen = window.tasks, [100.0], []
+    tasks.clock = lambda: now[0]
+    tasks.overall.connect(lambda fraction, text: seen.append(text))
+    item = window.queue.add([clip12])[0]
+
+    def rendering(segment: int, fraction: float, at: float) -> str:
+        now[0] = at
+        tasks._on_event("export", item, {"type": "progress", "stage": "rendering", "segment": segment,
+                                         "fraction": fraction, "count": 4})
+        return seen[-1]
+
+    assert "left" not in rendering(1, 0.0, 100.0)
+    assert "left" not in rendering(1, 0.5, 105.0)  # too soon to tell
+    assert rendering(2, 0.0, 140.0).endswith(" — about 2 min left")  # a quarter in 40 s: 120 s to go
+    assert rendering(3, 0.0, 150.0).endswith(" — under a minute left")
+    assert rendering(3, 0.0, 100.0 + 2 * 3600).endswith(" — about 2 h 0 min left")
+
+
 def test_regenerating_one_segment_changes_only_its_audio(qtbot, window, two_shots):
     drop(window, [two_shots])
     wait_inspected(qtbot, window)

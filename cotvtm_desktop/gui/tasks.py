@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from cotvtm_desktop.gui.settings import Settings
 SEGMENT_THUMB_HEIGHT = 72
 # share of an item's progress bar each stage fills: analysis, then segments, then mixing and writing
 _ANALYSIS, _RENDER = 0.3, 0.6
+_ETA_AFTER_SECONDS = 10  # a pace measured over less than this is not worth showing (and procedural jobs are done)
 
 
 class TaskRunner(QObject):
@@ -37,6 +39,8 @@ class TaskRunner(QObject):
         self.current: CliProcess | None = None
         self.current_item: QueueItem | None = None
         self.backend = ""  # the backend the running job uses, once it says
+        self.clock = time.monotonic
+        self._render_start: tuple[float, float] | None = None  # (time, rendered fraction) when rendering was first seen
         self.inspections: list[CliProcess] = []
         self._run_total = 0
         self._run_done = 0
@@ -161,6 +165,7 @@ class TaskRunner(QObject):
         args = ["score", item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
                 "--json-progress", *settings.score_args(), *extra]
         self.current, self.current_item, self.backend = CliProcess(args, self), item, ""
+        self._render_start = None
         self.current.event.connect(lambda event: self._on_event(kind, item, event))
         self.current.finished.connect(lambda status, message: self._on_finished(kind, item, output, status, message))
         item.status, item.progress, item.message = "working", 0.0, ""
@@ -176,9 +181,11 @@ class TaskRunner(QObject):
         elif kind_of == "progress" and event.get("stage") == "rendering":
             done = (event["segment"] - 1 + event["fraction"]) / event["count"]
             item.progress = _ANALYSIS + _RENDER * done
+            self._render_start = self._render_start or (self.clock(), done)
             self.segment_progress.emit(item.id, event["segment"] - 1, "rendering")
         elif kind_of == "segment_done":
             item.progress = _ANALYSIS + _RENDER * event["index"] / event["count"]
+            self._render_start = self._render_start or (self.clock(), event["index"] / event["count"])
             self.segment_progress.emit(item.id, event["index"] - 1, "done")
         elif kind_of == "stage" and event.get("stage") in ("mixing", "writing"):
             item.progress = max(item.progress, _ANALYSIS + _RENDER)
@@ -213,7 +220,23 @@ class TaskRunner(QObject):
     def _report(self, item: QueueItem, verb: str) -> None:
         fraction = (self._run_done + item.progress) / max(self._run_total, 1)
         backend = f", {self.backend} backend" if self.backend else ""
-        self.overall.emit(fraction, f"{verb} {item.name} ({self._run_done + 1} of {self._run_total}{backend})")
+        self.overall.emit(fraction, f"{verb} {item.name} ({self._run_done + 1} of {self._run_total}{backend})"
+                                    f"{self._time_left(item)}")
+
+    def _time_left(self, item: QueueItem) -> str:
+        """How long the item's music still takes, from the pace of its segments so far: the neural backend on a
+        CPU takes minutes per segment, and a bar alone does not say whether that means lunch or tomorrow."""
+        if self._render_start is None:
+            return ""
+        started, done_then = self._render_start
+        elapsed, done = self.clock() - started, (item.progress - _ANALYSIS) / _RENDER
+        if elapsed < _ETA_AFTER_SECONDS or done - done_then < 0.02 or done >= 1:
+            return ""
+        seconds = elapsed * (1 - done) / (done - done_then)
+        if seconds < 60:
+            return " — under a minute left"
+        minutes = round(seconds / 60)
+        return f" — about {minutes} min left" if minutes < 90 else f" — about {minutes // 60} h {minutes % 60} min left"
 
     def _read_manifest(self, item: QueueItem, path: Path) -> None:
         """The preview's segments, keeping the user's edits where the segment is still the same."""
