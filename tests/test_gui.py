@@ -100,7 +100,8 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu", segment_seconds=8.0,
                       keep_original_audio=False, duck_db=6.0, lufs=-23.0, crossfade=1.0, seed=42,
-                      output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, replace_existing=True)
+                      output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, music_only=True,
+                      replace_existing=True)
     chosen.save(store)
     again = Settings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert again == chosen
@@ -111,9 +112,10 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
                         ("--musicgen-size", "medium")):
         assert args[args.index(flag) + 1] == value
     assert "--replace-audio" in args
-    assert again.output_for(Path("/videos/trip.mov"), "video") == tmp_path / "out" / "trip-music.mp4"
+    assert again.output_for(Path("/videos/trip.mov"), "video") == tmp_path / "out" / "trip-music.wav"
     assert Settings().output_for(Path("/p/cat.jpg"), "image") == Path("/p/cat.scored.m4a")
     assert Settings(musicgen_size="stereo-large").score_args()[-2:] == ["--musicgen-size", "stereo-large"]
+    assert Settings(music_only=True).output_for(Path("/p/trip.mov"), "video") == Path("/p/trip.scored.wav")
 
 
 def test_settings_dialog_says_what_auto_uses_as_the_model_choices_change(qtbot, tmp_path):
@@ -175,10 +177,17 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     wait_idle(qtbot, window)
     assert item.status == "skipped" and "already exists" in item.message
 
+    window.settings.music_only = True  # Settings › Music alone: the music as a WAV for an editor's track
+    window.export_action.trigger()
+    wait_idle(qtbot, window)
+    music = out / "two shots.scored.wav"
+    assert item.status == "exported" and item.output == str(music), item.message
+    assert streams(music)["video"] is None and abs(streams(music)["duration"] - 25.0) < 0.1
+
     kept = [window.tasks.work_dir(item), Path(item.preview), Path(item.segments[0].thumbnail)]
     assert all(p.exists() for p in kept)
-    window.remove_action.trigger()  # what the app kept for it goes; the export stays
-    assert not window.queue.items and not any(p.exists() for p in kept) and output.exists()
+    window.remove_action.trigger()  # what the app kept for it goes; the exports stay
+    assert not window.queue.items and not any(p.exists() for p in kept) and output.exists() and music.exists()
 
 
 def test_status_says_how_long_the_music_still_takes(window, clip12):

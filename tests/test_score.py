@@ -73,6 +73,21 @@ def test_replace_audio_drops_the_original(tmp_path, clip12, scored):
     assert lufs(audio) == pytest.approx(-16.0, abs=1.0)
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".m4a"])
+def test_a_video_scored_to_an_audio_file_gets_its_music_alone(tmp_path, clip12, scored, suffix):
+    """A track for an editor, under the clip's own sound: the music as it sits in the mp4's mix (ducked, at the
+    same level), without the original sound."""
+    out = tmp_path / f"music{suffix}"
+    manifest = score(clip12, out)
+    music, mixed = decode_audio(out), decode_audio(scored[0])
+    info = streams(out)
+    assert info["video"] is None and info["audio"] == ("aac" if suffix == ".m4a" else "pcm_s16le")
+    assert len(music) / 48000 == pytest.approx(12.0, abs=0.06)
+    assert tone_level(mixed, 440) > tone_level(music, 440) + 15  # the original's 440 Hz tone is not in it
+    assert lufs(music) < lufs(mixed) - 1  # at its level under the original, not brought up to the target alone
+    assert manifest["loudness"]["original_audio"].startswith("not in this file") and manifest["video_stream"] is None
+
+
 def test_lufs_option(tmp_path, silent_clip):
     out = tmp_path / "quiet.mp4"
     score(silent_clip, out, ScoreOptions(target_lufs=-23.0))
@@ -175,10 +190,10 @@ def test_existing_output_is_skipped_unless_overwrite(tmp_path, silent_clip):
     assert streams(out)["audio"] == "aac"
 
 
-def test_output_must_not_be_the_input_and_must_be_mp4(tmp_path, silent_clip):
+def test_output_must_not_be_the_input_and_must_be_mp4_or_audio(tmp_path, silent_clip):
     with pytest.raises(OutputError, match="overwrite the input"):
         score(silent_clip, silent_clip, ScoreOptions(overwrite=True))
-    with pytest.raises(OutputError, match="use .mp4"):
+    with pytest.raises(OutputError, match="use .mp4, .wav, .flac, .m4a"):
         score(silent_clip, tmp_path / "x.avi")
 
 

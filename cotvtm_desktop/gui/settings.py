@@ -31,6 +31,7 @@ class Settings:
     output_dir: str = ""  # empty: beside each input
     naming: str = NAME_FIELD + config.OUTPUT_SUFFIX  # the output's name without extension
     midi: bool = False
+    music_only: bool = False  # export a video's music alone (WAV, for an editor's track) instead of the video
     replace_existing: bool = False
 
     @classmethod
@@ -49,7 +50,8 @@ class Settings:
 
     def output_for(self, input_path: Path, kind: str) -> Path:
         """Where an input's export goes."""
-        extension = config.IMAGE_OUTPUT_EXTENSION if kind == "image" else ".mp4"
+        extension = (config.IMAGE_OUTPUT_EXTENSION if kind == "image" else
+                     config.TIMELINE_OUTPUT_EXTENSION if self.music_only else ".mp4")
         stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, input_path.stem)
         folder = Path(self.output_dir) if self.output_dir else input_path.parent
         return folder / f"{stem}{extension}"

@@ -64,6 +64,10 @@ class SettingsDialog(QDialog):
         self.naming.setToolTip("{name} is the input's name; the extension is added")
         self.midi = QCheckBox("Also export the arrangement as MIDI (procedural backend)")
         self.midi.setChecked(settings.midi)
+        self.music_only = QCheckBox("Export a video's music alone (WAV, for a track in your editor)")
+        self.music_only.setToolTip("The music as it sits in the video's mix, ducked under the original sound, "
+                                   "without it; previews still play the video")
+        self.music_only.setChecked(settings.music_only)
         self.replace = QCheckBox("Replace existing outputs")
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
@@ -71,7 +75,7 @@ class SettingsDialog(QDialog):
                 ("Original audio", self.keep_original),
                 ("Ducking", self.duck_db), ("Loudness", self.loudness), ("Crossfade", self.crossfade),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
-                ("MIDI", self.midi), ("", self.replace)]
+                ("MIDI", self.midi), ("Music alone", self.music_only), ("", self.replace)]
         for label, widget in rows:
             form.addRow(label, widget)
         layout.addLayout(form)
@@ -137,7 +141,8 @@ class SettingsDialog(QDialog):
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             lufs=float(self.loudness.currentData()), crossfade=self.crossfade.value(), seed=self.seed.value(),
             output_dir=self.output_dir[1].text().strip(), naming=self.naming.text().strip() or self.base.naming,
-            midi=self.midi.isChecked(), replace_existing=self.replace.isChecked())
+            midi=self.midi.isChecked(), music_only=self.music_only.isChecked(),
+            replace_existing=self.replace.isChecked())
 
 
 def _models_summary(event: dict) -> tuple[str, str]:

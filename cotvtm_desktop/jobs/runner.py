@@ -39,6 +39,8 @@ from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
 OUTPUT_EXTENSIONS_FOR_TIMELINES = (".wav", ".flac", ".m4a")  # the music alone, for an editor's audio track
+# A video scored to an audio file gets its music alone, ducked as in the mp4's mix: a track for an editor
+OUTPUT_EXTENSIONS_FOR_VIDEOS = (".mp4", ".wav", ".flac", ".m4a")
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class Job:
         self.input = str(info.path)
         self.padding = options.crossfade / 2
         self.keep_original = info.has_audio and not options.replace_audio
+        self.music_only = info.kind == "video" and output.suffix.lower() != ".mp4"  # a track for an editor
         self.premixed: audio.Premix | None = None
 
     def prepare(self) -> None:
@@ -230,7 +233,8 @@ class Job:
             "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
             **({"clips": [c.to_json() for c in self.clips]} if self.clips else {}),
             "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
-            "video_stream": None if self.info.kind != "video" else ("copied" if copied else "re-encoded to H.264"),
+            "video_stream": None if self.info.kind != "video" or self.music_only else (
+                "copied" if copied else "re-encoded to H.264"),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
             "segments": [{**m.segment.to_json(), "description": m.description, **m.details} for m in self.plan],
             "loudness": loudness, "timings": self.timings,
@@ -305,9 +309,12 @@ class Job:
     def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here
             self._premix(self.cached_audio(m.segment.index) for m in self.plan)
-        report, soundtrack = self.premixed.master(self.options.target_lufs)
+        report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only)
         report["original_audio"] = "kept, music ducked under it" if self.keep_original else (
             "replaced" if self.info.has_audio else "none in the input")
+        if self.music_only and self.keep_original:
+            report["original_audio"] = ("not in this file: the music alone, ducked under the original sound and at "
+                                        "its level in the mix, for a track under the clip's own sound")
         return report, soundtrack
 
     def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic]) -> bool:
@@ -321,7 +328,7 @@ class Job:
             else:  # encoding a long video takes a while: each chunk stops within a block on a cancel
                 packets = aac.encode_aac(lambda start, stop: self._until_cancelled(soundtrack.blocks(start, stop)),
                                          soundtrack.frames, soundtrack.rate)
-                if self.info.kind == "video":
+                if self.info.kind == "video" and suffix == ".mp4":
                     copied = mux.mux_video(self.info, packets, tmp, self.work.path)
                 elif suffix == ".mp4":
                     mux.mux_still(self.info.path, packets, plan[-1].segment.end, tmp, self.work.path)
@@ -396,7 +403,7 @@ def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None
     if is_timeline_path(input_path):
         allowed = OUTPUT_EXTENSIONS_FOR_TIMELINES
     else:
-        allowed = OUTPUT_EXTENSIONS_FOR_IMAGES if is_image_path(input_path) else (".mp4",)
+        allowed = OUTPUT_EXTENSIONS_FOR_IMAGES if is_image_path(input_path) else OUTPUT_EXTENSIONS_FOR_VIDEOS
     if suffix not in allowed:
         raise OutputError(f"cannot write {suffix or 'a file without extension'}; use {', '.join(allowed)}", output)
     if output.exists() and not options.overwrite:

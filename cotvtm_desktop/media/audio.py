@@ -352,8 +352,11 @@ class Premix:
     def __init__(self, music_pcm: Path, original_pcm: Path | None, frames: int, meter: LoudnessMeter):
         self.music_pcm, self.original_pcm, self.frames, self.meter = music_pcm, original_pcm, frames, meter
 
-    def master(self, target_lufs: float = config.TARGET_LUFS) -> tuple[dict, "MasteredSoundtrack"]:
-        """The music set to `target_lufs` and mixed under the original; the mix then set to the target."""
+    def master(self, target_lufs: float = config.TARGET_LUFS,
+               music_only: bool = False) -> tuple[dict, "MasteredSoundtrack"]:
+        """The music set to `target_lufs` and mixed under the original; the mix then set to the target.
+        `music_only`: the music as it sits in that mix (ducked, same gain), without the original, for an editor's
+        track under the clip's own sound."""
         with_original = self.original_pcm is not None
         music_lufs = self.meter.integrated(*((1.0, 0.0, 0.0) if with_original else (1.0,)))
         music_gain = 10 ** ((target_lufs - music_lufs) / 20)
@@ -361,8 +364,8 @@ class Premix:
         gain = 10 ** ((target_lufs - mix_lufs) / 20)
         report = {"music_lufs": round(music_lufs, 2), "mix_lufs_before_gain": round(mix_lufs, 2),
                   "target_lufs": target_lufs}
-        return report, MasteredSoundtrack(self.music_pcm, self.original_pcm, self.frames, self.meter.rate,
-                                          gain * music_gain, gain)
+        return report, MasteredSoundtrack(self.music_pcm, None if music_only else self.original_pcm, self.frames,
+                                          self.meter.rate, gain * music_gain, gain)
 
 
 class MasteredSoundtrack:
