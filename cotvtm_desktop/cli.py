@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from cotvtm_desktop import __version__, config
-from cotvtm_desktop.errors import Cancelled, UserError
+from cotvtm_desktop.errors import Cancelled, UserError, is_out_of_memory, out_of_memory
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, written_files
 
@@ -347,6 +347,8 @@ class _Reporting:
         return self
 
     def __exit__(self, kind, exc, tb):
+        if is_out_of_memory(exc):  # expected with big models on a small GPU: said like any other expected failure
+            exc = out_of_memory(exc)
         if isinstance(exc, Cancelled):
             if self.json:
                 JsonLines()({"type": "cancelled", "input": str(exc.path or ""), "message": str(exc)})

@@ -29,3 +29,16 @@ class Cancelled(UserError):
 
     def __init__(self, path: Path | str | None = None):
         super().__init__("cancelled; no output was written", path)
+
+
+def is_out_of_memory(exc: BaseException | None) -> bool:
+    """MemoryError, or torch's OutOfMemoryError (a GPU's), recognised without importing torch."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+def out_of_memory(exc: BaseException) -> UserError:
+    """The message for a job that ran out of memory: models too big for the GPU or the computer."""
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return UserError(f"ran out of memory ({detail}). With the neural backend: a smaller MusicGen (--musicgen-size "
+                     "small), --continuity (one segment decoded at a time), or --device cpu when the GPU is the small "
+                     "one; close other programs using that memory, or use --backend procedural")

@@ -300,6 +300,32 @@ def test_neural_refuses_midi_and_mismatched_models(tiny, silent_clip, tmp_path):
     assert result.exit_code == 1 and "cannot be loaded" in result.output and "broken-clip" in result.output
 
 
+def test_running_out_of_memory_is_one_clear_message(tiny, silent_clip, tmp_path, monkeypatch):
+    """MusicGen-large on a small GPU: torch's OutOfMemoryError while decoding, or a MemoryError while loading,
+    end in one message with what to do, not a traceback (nor "download it again"), and no output."""
+    import transformers
+
+    from cotvtm_desktop.music import musicgen as module
+
+    def gpu_full(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def ram_full(*args, **kwargs):
+        raise MemoryError()
+
+    for target, name, failure in ((module.MusicGen, "generate", gpu_full),
+                                  (transformers.MusicgenForConditionalGeneration, "from_pretrained", ram_full)):
+        with monkeypatch.context() as patched:
+            patched.setattr(target, name, failure)
+            out = tmp_path / f"{name}.mp4"
+            result = cli("score", silent_clip, "-o", out, "--backend", "neural", "--models", tiny, "--json-progress")
+            assert result.exit_code == 1 and "Traceback" not in result.output
+            error = json.loads(result.stdout.splitlines()[-1])
+            assert error["type"] == "error" and "ran out of memory" in error["message"], error
+            assert "--musicgen-size small" in error["message"] and "download" not in error["message"]
+            assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
 def test_tiny_model_maker_command(tmp_path):
     import subprocess
     import sys

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cotvtm_desktop import config
-from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.errors import UserError, is_out_of_memory
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ def loading(name: str, folder: Path):
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - safetensors, transformers and OS errors alike mean "this folder is bad"
+        if is_out_of_memory(exc):  # not the folder's fault: said as such by the CLI
+            raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"the {name} model here cannot be loaded ({reason}); download it again with "
                         f"`cotvtm models fetch` or point --{name.lower()} at a complete model folder", folder) from None
