@@ -260,6 +260,42 @@ def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, mon
         "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}}}}
 
 
+def test_neural_backend_in_the_app_with_words_for_a_segment(qtbot, app_home, two_shots, tmp_path, monkeypatch):
+    """The app on the neural backend (tiny random-weight models): a preview describes each segment from the
+    checkpoint's bank; words for one segment re-render that segment alone, and the strip shows them."""
+    pytest.importorskip("transformers")
+    from cotvtm_desktop.gui import window as window_module
+    from cotvtm_desktop.testing.tiny_models import DESCRIPTIONS, make_all
+
+    store, data = app_home
+    Settings(backend="neural", models_dir=str(make_all(tmp_path / "models")), device="cpu").save(store)
+    window = MainWindow(store, data)
+    qtbot.addWidget(window)
+    try:
+        drop(window, [two_shots])
+        wait_inspected(qtbot, window)
+        item = preview(qtbot, window)
+        assert window.tasks.backend == "neural" and all(s.description in DESCRIPTIONS for s in item.segments)
+        before = segment_audio(window, item)
+
+        class Words(window_module.SegmentDialog):
+            def exec(self) -> int:
+                assert not self.genre.isEnabled()  # the neural backend has no brief to edit
+                self.words.setPlainText("a slow cello melody")
+                return 1
+
+        monkeypatch.setattr(window_module, "SegmentDialog", Words)
+        window.strip.tiles[1].edit_button.click()
+        preview(qtbot, window)
+        after = segment_audio(window, item)
+        assert item.segments[1].description == "a slow cello melody" and item.segments[1].prompt
+        assert "a slow cello melody" in window.strip.tiles[1].description.text()
+        assert np.array_equal(before[0], after[0]) and not np.array_equal(before[1], after[1])
+        assert after[1].ndim == 2 and after[1].shape[1] == 2
+    finally:
+        window.tasks.shut_down(20000)
+
+
 def test_cancel_mid_job_leaves_no_output(qtbot, window, tmp_path):
     long_video = make_video(tmp_path / "long.mp4", 60, size="640x360")
     out = tmp_path / "exports"
