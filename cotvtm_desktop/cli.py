@@ -300,7 +300,7 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
                  musicgen_size: str, json_output: bool) -> None:
     """List which model folders are present and which backend `--backend auto` will use, and why."""
     from cotvtm_desktop.jobs.backends import backend_choice
-    from cotvtm_desktop.model.registry import locate
+    from cotvtm_desktop.model.registry import describe, locate
 
     with _Reporting(None, json_output):
         paths = locate(models, clip, musicgen, cotvtm, musicgen_size)
@@ -308,7 +308,8 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
                                              musicgen_size=musicgen_size))
         if json_output:
             JsonLines()({"type": "models", "input": "", "backend": chosen[0], "reason": chosen[1],
-                         **{name: {"folder": str(getattr(paths, name) or ""), "problem": paths.problems.get(name)}
+                         **{name: {"folder": str(getattr(paths, name) or ""), "problem": paths.problems.get(name),
+                                   "holds": describe(name, getattr(paths, name)) if getattr(paths, name) else ""}
                             for name in ("clip", "musicgen", "cotvtm")}})
             return
         table = Table(title="cotvtm models")
@@ -316,7 +317,8 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
             table.add_column(column, overflow="fold")
         for name in ("clip", "musicgen", "cotvtm"):
             found = getattr(paths, name)
-            status = "[green]found[/]" if found else f"[red]{escape(paths.problems[name])}[/]"
+            status = f"[green]found[/] {escape(describe(name, found))}" if found else (
+                f"[red]{escape(paths.problems[name])}[/]")
             table.add_row(name, escape(str(found or "-")), status)
         err.print(table)
         err.print(f"--backend auto uses {escape(chosen[1])}", highlight=False)

@@ -266,7 +266,17 @@ def test_models_check_judges_from_config_files_without_loading_weights(tiny, tmp
     models = tmp_path / "models"
     shutil.copytree(tiny, models)
     result = cli("models", "check", "--models", models, "--json")
-    assert json.loads(result.stdout)["backend"] == "neural", result.output
+    answer = json.loads(result.stdout)
+    assert answer["backend"] == "neural", result.output
+    assert answer["musicgen"]["holds"] == "MusicGen 2 layers of 32, mono"  # what each folder holds, in words
+    assert answer["cotvtm"]["holds"] == "EmbedDiff, L=8, for tiny-random-clip and tiny-random-musicgen"
+    config = json.loads((models / "musicgen" / "config.json").read_text())
+    config["decoder"] |= {"hidden_size": 2048, "num_hidden_layers": 48, "audio_channels": 2}
+    (tmp_path / "large").mkdir()
+    (tmp_path / "large" / "config.json").write_text(json.dumps(config))
+    from cotvtm_desktop.model.registry import describe
+
+    assert describe("musicgen", tmp_path / "large") == "MusicGen large, stereo"
     from cotvtm_desktop.testing.tiny_models import make_clip
 
     shutil.rmtree(models / "clip")

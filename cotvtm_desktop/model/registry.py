@@ -64,6 +64,33 @@ def model_config(name: str, folder: Path) -> dict:
     return data
 
 
+# MusicGen's decoder sizes (hidden width, layers), as the facebook/musicgen-* configs have them
+_MUSICGEN_SIZES = {(1024, 24): "small", (1536, 48): "medium", (2048, 48): "large"}
+
+
+def describe(name: str, folder: Path) -> str:
+    """What a found model folder holds, from its config.json, in a few words (for `models check`); "" when its
+    config cannot be read (loading it will say why)."""
+    try:
+        data = json.loads((Path(folder) / "config.json").read_text())
+        if name == "clip":
+            vision = data.get("vision_config", {})
+            return (f"CLIP ViT, patch {vision.get('patch_size', 32)}, width {vision.get('hidden_size', 768)}, "
+                    f"{data.get('projection_dim', 512)}-d embeddings")
+        if name == "musicgen":
+            if data.get("model_type") != "musicgen":
+                return f"not MusicGen ({data.get('model_type')})"
+            decoder = data["decoder"]
+            shape = (decoder.get("hidden_size"), decoder.get("num_hidden_layers"))
+            size = _MUSICGEN_SIZES.get(shape, f"{shape[1]} layers of {shape[0]}")
+            return f"MusicGen {size}, {'stereo' if decoder.get('audio_channels', 1) == 2 else 'mono'}"
+        mapping = "EmbedDiff" if data.get("mapping", "embeddiff") == "embeddiff" else "state MLP"
+        length = (data.get("embeddiff") or data.get("state_mlp") or {}).get("state_length")
+        return f"{mapping}, L={length}, for {data['clip']['id']} and {data['musicgen']['id']}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+
+
 def check_musicgen_type(config_json: dict, folder: Path) -> None:
     """MusicGen-Melody and other models would load under another class and decode garbage or fail obscurely:
     say what the folder holds instead."""
