@@ -167,8 +167,12 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
 @click.option("-o", "--output-dir", "out_dir", type=_PATH, required=True,
               help="Where the scored files go (subfolders mirrored).")
 @click.option("-r", "--recursive", is_flag=True, help="Include subfolders.")
+@click.option("--format", "file_format", type=click.Choice(["mp4", "m4a", "wav", "flac"]),
+              help="What each file becomes: mp4 (a video with its soundtrack; an image as a still video) or the "
+              "music alone as m4a, wav or flac (a video's as it sits in its mix, for an editor's track). Default: mp4 "
+              "for videos, m4a for images.")
 @_with_shared_options
-def batch(folder: Path, out_dir: Path, recursive: bool, shared: dict) -> None:
+def batch(folder: Path, out_dir: Path, recursive: bool, file_format: str | None, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.batch import run_batch
@@ -179,12 +183,13 @@ def batch(folder: Path, out_dir: Path, recursive: bool, shared: dict) -> None:
         options = _options(**shared)
         chosen = choose_backend(options)
         _announce(chosen, json_progress)
+        extension = f".{file_format}" if file_format else None
         if json_progress:
             results = run_batch(folder, out_dir, options, recursive, JsonLines(), listen_for_cancel(),
-                                backend=chosen)
+                                backend=chosen, extension=extension)
         else:
             with _Bars() as bars:
-                results = run_batch(folder, out_dir, options, recursive, bars, backend=chosen)
+                results = run_batch(folder, out_dir, options, recursive, bars, backend=chosen, extension=extension)
             _summary(results, folder, out_dir)
         if any(r.status == "failed" for r in results):
             raise SystemExit(1)

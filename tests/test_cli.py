@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -167,6 +168,23 @@ def test_batch_without_recursive_stays_at_the_top(tmp_path, folder):
     out = tmp_path / "out"
     result = run("batch", folder, "-o", out)
     assert result.exit_code == 0 and (out / "a.scored.mp4").exists() and not (out / "sub").exists()
+
+
+def test_batch_writes_the_music_alone_in_the_format_asked(tmp_path, folder):
+    import soundfile
+
+    (folder / "broken.mov").unlink()
+    shutil.copy(Path(__file__).parent / "data" / "coffee.jpg", folder / "coffee.jpg")
+    out = tmp_path / "out"
+    result = run("batch", folder, "-o", out, "--recursive", "--format", "flac", "--duration", "4")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flac"))
+    assert written == ["a.scored.flac", "coffee.scored.flac", "sub/b.scored.flac"]
+    assert soundfile.info(out / "sub" / "b.scored.flac").duration == pytest.approx(12.0, abs=0.05)
+    assert soundfile.info(out / "coffee.scored.flac").duration == pytest.approx(4.0, abs=0.05)
+    assert not list(out.rglob("*.mp4"))
+    result = run("batch", folder, "-o", out, "--format", "ogg")
+    assert result.exit_code == 2 and "'ogg' is not one of" in result.output
 
 
 def test_module_entry_point_runs(tmp_path, silent_clip):

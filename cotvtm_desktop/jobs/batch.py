@@ -42,16 +42,19 @@ def find_inputs(folder: Path, recursive: bool, exclude: Path | None = None) -> l
 
 def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool = False,
               events: EventSink = no_events, cancel: threading.Event | None = None,
-              backend: tuple[MusicBackend, str] | None = None) -> list[BatchItem]:
+              backend: tuple[MusicBackend, str] | None = None, extension: str | None = None) -> list[BatchItem]:
+    """Score `folder`'s files into `out_dir`, each as default_output names it (with `extension`, ".wav" say, every
+    file's music alone as that format)."""
     if not folder.is_dir():
         raise UserError("is not a folder", folder)
     backend = backend or choose_backend(options)  # models load once for the whole folder
     inputs = find_inputs(folder, recursive, exclude=out_dir if out_dir.resolve() != folder.resolve() else None)
     events({"type": "batch_started", "input": str(folder), "count": len(inputs)})
+    outputs = {path: default_output(path, out_dir / path.parent.relative_to(folder), extension) for path in inputs}
     if hasattr(backend[0], "render_across"):
-        results = _batched_across_videos(inputs, folder, out_dir, options, events, cancel, backend)
+        results = _batched_across_videos(inputs, outputs, folder, options, events, cancel, backend)
     else:
-        results = _one_after_another(inputs, folder, out_dir, options, events, cancel, backend)
+        results = _one_after_another(inputs, outputs, folder, options, events, cancel, backend)
     events({"type": "batch_done", "input": str(folder), "done": sum(r.status == "done" for r in results),
             "skipped": sum(r.status == "skipped" for r in results),
             "failed": sum(r.status == "failed" for r in results)})
@@ -75,7 +78,7 @@ def _attempt(path: Path, output: Path, events: EventSink, cancel, work) -> Batch
         return BatchItem(path, output, "failed", str(exc))
 
 
-def _one_after_another(inputs, folder, out_dir, options, events, cancel, backend) -> list[BatchItem]:
+def _one_after_another(inputs, outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
     """Score the files in turn. A file's last stages (mixing, and FFmpeg encoding its audio in a process of its
     own, the longest part of a long video) run on a background thread while the next file is analysed and
     rendered; one file finishes at a time."""
@@ -87,7 +90,7 @@ def _one_after_another(inputs, folder, out_dir, options, events, cancel, backend
             for number, path in enumerate(inputs, 1):
                 if stop.is_set():
                     raise Cancelled(folder)
-                output = default_output(path, out_dir / path.parent.relative_to(folder))
+                output = outputs[path]
                 events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
                 jobs: list[Job] = []
                 results[path] = _attempt(path, output, events, stop, lambda: jobs.append(
@@ -112,13 +115,13 @@ def _rendered(path: Path, output: Path, options: ScoreOptions, events: EventSink
     return job
 
 
-def _batched_across_videos(inputs, folder, out_dir, options, events, cancel, backend) -> list[BatchItem]:
+def _batched_across_videos(inputs, outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
     """Prepare every file, render all their segments together (the batch dimension runs across videos), then
     finish each file."""
     results: dict[Path, BatchItem] = {}
     jobs: list[Job] = []
     for number, path in enumerate(inputs, 1):
-        output = default_output(path, out_dir / path.parent.relative_to(folder))
+        output = outputs[path]
         events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
         results[path] = _attempt(path, output, events, cancel, lambda: jobs.append(
             start_job(path, output, options, events, cancel, backend)))

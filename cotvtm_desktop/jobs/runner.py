@@ -68,12 +68,14 @@ class ScoreOptions:
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 
 
-def default_output(input_path: Path, out_dir: Path | None = None) -> Path:
+def default_output(input_path: Path, out_dir: Path | None = None, extension: str | None = None) -> Path:
     """holiday.mp4 -> holiday.scored.mp4 (photo.jpg -> photo.scored.m4a, edit.json -> edit.scored.wav), beside the
-    input or in `out_dir`."""
+    input or in `out_dir`; `extension` (".wav", say) replaces the kind's default."""
     from cotvtm_desktop.media.probe import is_image_path
 
-    if is_timeline_path(input_path):
+    if extension is not None:
+        suffix = extension
+    elif is_timeline_path(input_path):
         suffix = config.TIMELINE_OUTPUT_EXTENSION
     else:
         suffix = config.IMAGE_OUTPUT_EXTENSION if is_image_path(input_path) else ".mp4"
