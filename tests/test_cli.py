@@ -180,7 +180,8 @@ def test_batch_writes_the_music_alone_in_the_format_asked(tmp_path, folder):
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flac"))
     assert written == ["a.scored.flac", "coffee.scored.flac", "sub/b.scored.flac"]
-    assert soundfile.info(out / "sub" / "b.scored.flac").duration == pytest.approx(12.0, abs=0.05)
+    info = soundfile.info(out / "sub" / "b.scored.flac")
+    assert info.duration == pytest.approx(12.0, abs=0.05) and info.subtype == "PCM_24"  # for mixing further
     assert soundfile.info(out / "coffee.scored.flac").duration == pytest.approx(4.0, abs=0.05)
     assert not list(out.rglob("*.mp4"))
     result = run("batch", folder, "-o", out, "--format", "ogg")

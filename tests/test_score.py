@@ -81,7 +81,7 @@ def test_a_video_scored_to_an_audio_file_gets_its_music_alone(tmp_path, clip12, 
     manifest = score(clip12, out)
     music, mixed = decode_audio(out), decode_audio(scored[0])
     info = streams(out)
-    assert info["video"] is None and info["audio"] == ("aac" if suffix == ".m4a" else "pcm_s16le")
+    assert info["video"] is None and info["audio"] == ("aac" if suffix == ".m4a" else "pcm_s24le")
     assert len(music) / 48000 == pytest.approx(12.0, abs=0.06)
     assert tone_level(mixed, 440) > tone_level(music, 440) + 15  # the original's 440 Hz tone is not in it
     assert lufs(music) < lufs(mixed) - 1  # at its level under the original, not brought up to the target alone
@@ -165,7 +165,7 @@ def test_lengths(tmp_path, seconds, segments):
     assert len(decode_audio(out)) / 48000 == pytest.approx(manifest["input"]["duration"], abs=0.06)
 
 
-@pytest.mark.parametrize("suffix,codec", [(".m4a", "aac"), (".wav", "pcm_s16le"), (".flac", "flac"),
+@pytest.mark.parametrize("suffix,codec", [(".m4a", "aac"), (".wav", "pcm_s24le"), (".flac", "flac"),
                                           (".mp4", "aac")])
 def test_images(tmp_path, suffix, codec):
     from pathlib import Path

@@ -25,7 +25,9 @@ from cotvtm_desktop.media.probe import MediaInfo
 
 # Video codecs an mp4 can carry as they are; anything else is re-encoded to H.264.
 MP4_COPYABLE_CODECS = ("h264", "hevc", "av1", "mpeg4", "vp9")
-_PCM_FORMATS = {".wav": ["-c:a", "pcm_s16le", "-f", "wav"], ".flac": ["-c:a", "flac", "-f", "flac"]}
+# 24-bit, what editors and DAWs import for a track to mix further: 16 bits would truncate the quiet ends of fades
+_PCM_FORMATS = {".wav": ["-c:a", "pcm_s24le", "-f", "wav"],
+                ".flac": ["-c:a", "flac", "-sample_fmt", "s32", "-f", "flac"]}  # FLAC stores s32 as 24-bit
 _H264 = ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
 AacPackets = Iterable[av.Packet]  # from media/aac.py: in order, timestamps in samples
 AudioBlocks = Iterable[np.ndarray]
@@ -70,7 +72,7 @@ def write_m4a(soundtrack: AacPackets, output: Path) -> None:
 
 
 def write_pcm(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
-    """The soundtrack alone as .wav (16-bit) or .flac, from its float blocks."""
+    """The soundtrack alone as 24-bit .wav or .flac, from its float blocks."""
     _ffmpeg(["-f", "f32le", "-ar", str(config.OUTPUT_SAMPLE_RATE), "-ac", "2", "-i", "pipe:0",
              *_PCM_FORMATS[suffix], str(output)], output, soundtrack)
 
