@@ -95,6 +95,29 @@ def test_lufs_option(tmp_path, silent_clip):
     assert streams(out)["audio"] == "aac"  # a video without sound gets the music
 
 
+@pytest.mark.parametrize("container,tags", [
+    ("mp4", {"creation_time": "2024-07-14T15:30:00.000000Z", "location": "+48.8584+002.2945/", "title": "Paris"}),
+    ("mov", {"com.apple.quicktime.creationdate": "2024-07-14T17:30:00+0200",  # an iPhone's own keys
+             "com.apple.quicktime.location.ISO6709": "+48.8584+002.2945+035.000/",
+             "com.apple.quicktime.model": "iPhone 15"}),
+    ("webm", {"title": "Beach"}),  # VP8: the picture is re-encoded to H.264, the tags still come along
+])
+def test_the_video_comes_first_with_its_tags(tmp_path, clip12, container, tags):
+    """When and where it was filmed, so the scored video sorts and maps like the original in a photo library."""
+    source = tmp_path / f"trip.{container}"
+    tag_args = [a for key, value in tags.items() for a in ("-metadata", f"{key}={value}")]
+    codec = ["-c:v", "libvpx", "-c:a", "libvorbis"] if container == "webm" else ["-c", "copy"]
+    mdta = ["-movflags", "use_metadata_tags"] if container == "mov" else []
+    ffmpeg("-i", str(clip12), "-metadata:s:v:0", "language=fra", *codec, *mdta, *tag_args, str(source))
+    out = tmp_path / "trip.scored.mp4"
+    score(source, out)
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+        assert tags.items() <= dict(c.metadata).items()
+        if container == "mp4":
+            assert c.streams.video[0].metadata["language"] == "fra"
+
+
 def test_rotation_is_preserved(tmp_path, clip12):
     rotated = tmp_path / "rotated.mp4"
     ffmpeg("-display_rotation", "90", "-i", str(clip12), "-c", "copy", str(rotated))

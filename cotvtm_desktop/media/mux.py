@@ -2,13 +2,16 @@
 outputs.
 
 mp4 and m4a files are written with PyAV: the video's packets are copied as they are (timestamps, rotation, HDR
-metadata untouched) and interleaved with the audio packets that media/aac.py encodes. A video codec mp4 cannot
+metadata untouched) and interleaved with the audio packets that media/aac.py encodes. The video is the first track,
+and the source's tags come along (when it was filmed and where, its title, a phone's own keys), so the scored video
+sorts and maps like the original in a photo library. A video codec mp4 cannot
 carry, and a still image, first become H.264 in the job's work folder through the ffmpeg binary that imageio-ffmpeg
 ships; .wav and .flac are piped through it too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import subprocess
 import tempfile
@@ -29,6 +32,11 @@ MP4_COPYABLE_CODECS = ("h264", "hevc", "av1", "mpeg4", "vp9")
 _PCM_FORMATS = {".wav": ["-c:a", "pcm_s24le", "-f", "wav"],
                 ".flac": ["-c:a", "flac", "-sample_fmt", "s32", "-f", "flac"]}  # FLAC stores s32 as 24-bit
 _H264 = ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+# Container tags the muxer writes itself; every other tag of the source is carried over
+_MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
+# iPhones keep the capture date and place under QuickTime 'mdta' keys, which FFmpeg writes only when asked; other
+# files keep the classic tags (an Android phone's place is '©xyz', which 'mdta' mode would not write)
+_MDTA_KEY_PREFIX = "com.apple.quicktime."
 AacPackets = Iterable[av.Packet]  # from media/aac.py: in order, timestamps in samples
 AudioBlocks = Iterable[np.ndarray]
 
@@ -36,15 +44,22 @@ AudioBlocks = Iterable[np.ndarray]
 def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Path) -> bool:
     """Write `info`'s video with `soundtrack` as its only audio into mp4 `output`. Returns whether the video was
     copied (True) or re-encoded to H.264 (False, made in the `scratch` folder first)."""
+    tags = source_tags(info.path)
     if info.video_codec in MP4_COPYABLE_CODECS:
         # Apple's players only open HEVC in mp4 under the 'hvc1' tag (iPhone videos are HEVC); the default is 'hev1'
         _write_mp4(output, soundtrack, info.path, info.video_stream, info.start_time,
-                   "hvc1" if info.video_codec == "hevc" else None)
+                   "hvc1" if info.video_codec == "hevc" else None, tags=tags)
         return True
     # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
     _via_h264(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
-              soundtrack, output, scratch, info.start_time)
+              soundtrack, output, scratch, info.start_time, tags)
     return False
+
+
+def source_tags(path: Path) -> dict[str, str]:
+    """The container tags of `path` worth carrying into the scored file."""
+    with av.open(str(path)) as source:
+        return {key: value for key, value in source.metadata.items() if key.lower() not in _MUXER_TAGS}
 
 
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
@@ -55,13 +70,13 @@ def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path,
 
 
 def _via_h264(inputs: list[str], options: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
-              start: float) -> None:
+              start: float, tags: dict[str, str] | None = None) -> None:
     """The picture ffmpeg reads from `inputs`, made H.264 (with `options`) in the `scratch` folder first, then
-    written with the soundtrack."""
+    written with the soundtrack (and `tags`)."""
     h264 = scratch / "video.mp4"
     try:
         _ffmpeg([*inputs, "-an", *_H264, *options, "-f", "mp4", str(h264)], output)
-        _write_mp4(output, soundtrack, h264, 0, start)
+        _write_mp4(output, soundtrack, h264, 0, start, tags=tags)
     finally:
         h264.unlink(missing_ok=True)
 
@@ -78,11 +93,12 @@ def write_pcm(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
 
 
 def _write_mp4(output: Path, soundtrack: AacPackets, video: Path | None = None, stream_index: int = 0,
-               start: float = 0.0, tag: str | None = None, format: str = "mp4") -> None:
+               start: float = 0.0, tag: str | None = None, format: str = "mp4",
+               tags: dict[str, str] | None = None) -> None:
     """Mux the AAC packets, and the packets of stream `stream_index` of `video` moved so that `start` (seconds)
-    becomes 0, in time order."""
+    becomes 0, in time order; `tag` is the video's codec tag, `tags` the container's."""
     try:
-        _mux_streams(output, soundtrack, video, stream_index, start, tag, format)
+        _mux_streams(output, soundtrack, video, stream_index, start, tag, format, tags or {})
     except av.FFmpegError as exc:
         if isinstance(exc, OSError):
             raise  # a full disk or a folder we may not write: the job says so in one message
@@ -90,19 +106,24 @@ def _write_mp4(output: Path, soundtrack: AacPackets, video: Path | None = None, 
 
 
 def _mux_streams(output: Path, soundtrack: AacPackets, video: Path | None, stream_index: int, start: float,
-                 tag: str | None, format: str) -> None:
-    with av.open(str(output), "w", format=format, options={"movflags": "+faststart"}) as out:
-        audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
-        audio.bit_rate = config.AAC_BITRATE
-        timed_audio = ((p.pts * p.time_base, p, audio) for p in soundtrack)
-        if video is None:
-            _mux(out, timed_audio)
-            return
-        with av.open(str(video)) as source:
-            stream = source.streams[stream_index]
-            copy = out.add_stream_from_template(stream)
-            if tag:
-                copy.codec_context.codec_tag = tag
+                 tag: str | None, format: str, tags: dict[str, str]) -> None:
+    mdta = any(key.startswith(_MDTA_KEY_PREFIX) for key in tags)
+    with av.open(str(output), "w", format=format,
+                 options={"movflags": "+faststart+use_metadata_tags" if mdta else "+faststart"}) as out:
+        out.metadata.update(tags)
+        with av.open(str(video)) if video is not None else contextlib.nullcontext() as source:
+            if source is not None:  # the picture is the first track, as in the source
+                stream = source.streams[stream_index]
+                copy = out.add_stream_from_template(stream)
+                copy.metadata.update(stream.metadata)  # its language, handler name, creation time
+                if tag:
+                    copy.codec_context.codec_tag = tag
+            audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
+            audio.bit_rate = config.AAC_BITRATE
+            timed_audio = ((p.pts * p.time_base, p, audio) for p in soundtrack)
+            if source is None:
+                _mux(out, timed_audio)
+                return
             offset = round(start / stream.time_base)
             _mux(out, heapq.merge(timed_audio, _moved(source.demux(stream), offset, copy), key=lambda t: t[0]))
 
