@@ -119,21 +119,39 @@ def _announce(backend: tuple, json_progress: bool) -> None:
 
 
 @app.command()
-@click.argument("input", type=_PATH)
+@click.argument("inputs", nargs=-1, required=True, type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="Default: NAME.scored.mp4 beside the input (NAME.scored.m4a for an "
-              "image; .wav/.flac/.mp4 also work).")
+              "image; .wav/.flac/.mp4 also work). One input only.")
 @click.option("--segments", type=_PATH, help="A JSON file of per-segment edits (seed, prompt, brief changes); see "
-              "cotvtm_desktop/jobs/edits.py.")
+              "cotvtm_desktop/jobs/edits.py. One input only.")
 @click.option("--work", type=_PATH, help="Keep the analysis and every segment's audio in this folder and reuse them "
-              "on the next run (only changed segments render).")
+              "on the next run (only changed segments render). One input only.")
 @_with_shared_options
-def score(input: Path, output: Path | None, segments: Path | None, work: Path | None, shared: dict) -> None:
-    """Score one video or image (or a timeline .json, see media/timeline.py): INPUT.scored.mp4 appears beside it.
-    A name starting with '-' goes after '--'."""
+def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None,
+          shared: dict) -> None:
+    """Score videos or images (or a timeline .json, see media/timeline.py): NAME.scored.mp4 appears beside each.
+    Several inputs are scored like a batch (models load once; a bad file does not stop the rest). A name starting
+    with '-' goes after '--'."""
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
+        named = {}
+        for path in inputs:
+            named.setdefault(path.resolve(), path)  # a file named twice is scored once
+        inputs = tuple(named.values())
+        for flag, value in (("-o", output), ("--segments", segments), ("--work", work)):
+            if value is not None and len(inputs) > 1:
+                raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
+                                "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, **shared)
+        if len(inputs) > 1:
+            from cotvtm_desktop.jobs.batch import output_paths
+
+            folder = Path(os.path.commonpath([path.resolve().parent for path in inputs]))
+            _score_many(output_paths(list(inputs), lambda path: path.parent), folder, options, json_progress,
+                        f"cotvtm score: {len(inputs)} files")
+            return
+        input, = inputs
         target = output or default_output(input)
         for written, what in written_files(target, options).items():
             if segments is not None and written.resolve() == segments.resolve():
@@ -162,6 +180,26 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
             run_score(input, target, options, bars, backend=chosen)
 
 
+def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, json_progress: bool, title: str,
+                out_dir: Path | None = None) -> None:
+    """Score each input into its output, as JSON lines (cancellable from stdin) or with progress bars and a summary
+    table; exit 1 when any failed."""
+    from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.jobs.batch import score_files
+    from cotvtm_desktop.jobs.events import listen_for_cancel
+
+    chosen = choose_backend(options)
+    _announce(chosen, json_progress)
+    if json_progress:
+        results = score_files(outputs, folder, options, JsonLines(), listen_for_cancel(), backend=chosen)
+    else:
+        with _Bars() as bars:
+            results = score_files(outputs, folder, options, bars, backend=chosen)
+        _summary(results, title, folder, out_dir)
+    if any(r.status == "failed" for r in results):
+        raise SystemExit(1)
+
+
 @app.command()
 @click.argument("folder", type=_PATH)
 @click.option("-o", "--output-dir", "out_dir", type=_PATH, required=True,
@@ -174,25 +212,13 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
 @_with_shared_options
 def batch(folder: Path, out_dir: Path, recursive: bool, file_format: str | None, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary."""
-    from cotvtm_desktop.jobs.backends import choose_backend
-    from cotvtm_desktop.jobs.batch import run_batch
-    from cotvtm_desktop.jobs.events import listen_for_cancel
+    from cotvtm_desktop.jobs.batch import batch_outputs
 
     json_progress = shared.pop("json_progress")
     with _Reporting(JsonLines() if json_progress else None, json_progress):
         options = _options(**shared)
-        chosen = choose_backend(options)
-        _announce(chosen, json_progress)
-        extension = f".{file_format}" if file_format else None
-        if json_progress:
-            results = run_batch(folder, out_dir, options, recursive, JsonLines(), listen_for_cancel(),
-                                backend=chosen, extension=extension)
-        else:
-            with _Bars() as bars:
-                results = run_batch(folder, out_dir, options, recursive, bars, backend=chosen, extension=extension)
-            _summary(results, folder, out_dir)
-        if any(r.status == "failed" for r in results):
-            raise SystemExit(1)
+        outputs = batch_outputs(folder, out_dir, recursive, f".{file_format}" if file_format else None)
+        _score_many(outputs, folder, options, json_progress, f"cotvtm batch: {folder} -> {out_dir}", out_dir)
 
 
 @app.command()
@@ -429,14 +455,18 @@ class _Bars:
             p.advance(self.overall)
 
 
-def _summary(results, folder: Path, out_dir: Path) -> None:
-    table = Table(title=escape(f"cotvtm batch: {folder} -> {out_dir}"))
+def _summary(results, title: str, folder: Path, out_dir: Path | None) -> None:
+    """What was done, skipped and failed: inputs shown from `folder`, outputs from `out_dir` (beside their input if
+    None)."""
+    table = Table(title=escape(title))
     for column in ("file", "status", "output / reason"):
         table.add_column(column, overflow="fold")
     colours = {"done": "green", "skipped": "yellow", "failed": "red"}
     for r in results:
-        detail = str(r.output.relative_to(out_dir)) if r.status == "done" else r.reason.replace(f"{r.input}: ", "")
-        table.add_row(escape(str(r.input.relative_to(folder))), f"[{colours[r.status]}]{r.status}[/]", escape(detail))
+        shown_output = r.output.relative_to(out_dir) if out_dir is not None else r.output.name
+        detail = str(shown_output) if r.status == "done" else r.reason.replace(f"{r.input}: ", "")
+        shown_input = r.input.resolve().relative_to(folder) if out_dir is None else r.input.relative_to(folder)
+        table.add_row(escape(str(shown_input)), f"[{colours[r.status]}]{r.status}[/]", escape(detail))
     err.print(table)
     counts = {s: sum(r.status == s for r in results) for s in colours}
     err.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")

@@ -188,6 +188,28 @@ def test_batch_writes_the_music_alone_in_the_format_asked(tmp_path, folder):
     assert result.exit_code == 2 and "'ogg' is not one of" in result.output
 
 
+def test_score_takes_several_files_like_a_batch(tmp_path, silent_clip, clip12):
+    """`cotvtm score *.mp4 *.MOV`: each output beside its input; two that would share one keep their extension in
+    its name; a missing file fails alone; a file named twice is scored once."""
+    (tmp_path / "b").mkdir()
+    shutil.copy(silent_clip, tmp_path / "trip.mp4")
+    shutil.copy(silent_clip, tmp_path / "trip.MOV")
+    shutil.copy(clip12, tmp_path / "b" / "bars.mp4")
+    inputs = [tmp_path / "trip.mp4", tmp_path / "trip.MOV", tmp_path / "b" / "bars.mp4", tmp_path / "gone.mp4"]
+    result = run("score", *inputs, tmp_path / "b" / ".." / "trip.mp4")
+    assert result.exit_code == 1 and "3 done, 0 skipped, 1 failed" in result.output
+    assert "gone.mp4" in result.output and "not found" in result.output
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.scored.mp4"))
+    assert written == ["b/bars.scored.mp4", "trip.MOV.scored.mp4", "trip.mp4.scored.mp4"]
+    assert streams(tmp_path / "b" / "bars.scored.mp4")["audio"] == "aac"
+    again = run("score", *inputs[:3], "--json-progress")
+    kinds = [json.loads(line)["type"] for line in again.stdout.splitlines()]
+    assert again.exit_code == 0 and kinds.count("file_skipped") == 3 and kinds[-1] == "batch_done"
+    for flag in ("-o", "--segments", "--work"):
+        result = run("score", *inputs[:2], flag, tmp_path / "x.mp4")
+        assert result.exit_code == 1 and f"{flag} is for one input" in result.output
+
+
 def test_module_entry_point_runs(tmp_path, silent_clip):
     result = subprocess.run([sys.executable, "-m", "cotvtm_desktop", "score", str(silent_clip), "-o",
                              str(tmp_path / "m.mp4"), "--midi"], capture_output=True, text=True)

@@ -116,6 +116,15 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     assert Settings().output_for(Path("/p/cat.jpg"), "image") == Path("/p/cat.scored.m4a")
     assert Settings(musicgen_size="stereo-large").score_args()[-2:] == ["--musicgen-size", "stereo-large"]
     assert Settings(music_only=True).output_for(Path("/p/trip.mov"), "video") == Path("/p/trip.scored.wav")
+    # a camera numbers its clips from MVI_0001 on each card folder: queued together, no export replaces another
+    queued = {Path("/card/100CANON/MVI_0001.MOV"): "video", Path("/card/101CANON/MVI_0001.MOV"): "video",
+              Path("/card/100CANON/MVI_0001.JPG"): "image", Path("/card/100CANON/MVI_0001.MP4"): "video"}
+    into_one = Settings(output_dir="/out")
+    assert {into_one.output_for(path, kind, queued).name for path, kind in queued.items()} == {
+        "100CANON MVI_0001.MOV.scored.mp4", "101CANON MVI_0001.MOV.scored.mp4", "MVI_0001.MP4.scored.mp4",
+        "MVI_0001.scored.m4a"}
+    assert Settings().output_for(Path("/card/101CANON/MVI_0001.MOV"), "video", queued) == Path(
+        "/card/101CANON/MVI_0001.scored.mp4")  # beside each input, nothing clashes
 
 
 def test_settings_dialog_says_what_auto_uses_as_the_model_choices_change(qtbot, tmp_path):

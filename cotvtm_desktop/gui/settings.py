@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from cotvtm_desktop import config
+from cotvtm_desktop.jobs.naming import distinct_outputs
 
 LOUDNESS_PRESETS = {-14.0: "−14 LUFS (streaming platforms)", -16.0: "−16 LUFS (phones, web; default)",
                     -23.0: "−23 LUFS (broadcast, EBU R128)"}
@@ -48,13 +49,19 @@ class Settings:
             store.setValue(name, value)
         store.sync()
 
-    def output_for(self, input_path: Path, kind: str) -> Path:
-        """Where an input's export goes."""
-        extension = (config.IMAGE_OUTPUT_EXTENSION if kind == "image" else
-                     config.TIMELINE_OUTPUT_EXTENSION if self.music_only else ".mp4")
-        stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, input_path.stem)
-        folder = Path(self.output_dir) if self.output_dir else input_path.parent
-        return folder / f"{stem}{extension}"
+    def output_for(self, input_path: Path, kind: str, queued: dict[Path, str] | None = None) -> Path:
+        """Where an input's export goes, distinct from the exports of the other `queued` inputs (path -> kind): see
+        jobs.naming.distinct_outputs."""
+        kinds = {**(queued or {}), input_path: kind}
+
+        def named(path: Path, name: str) -> Path:
+            extension = (config.IMAGE_OUTPUT_EXTENSION if kinds[path] == "image" else
+                         config.TIMELINE_OUTPUT_EXTENSION if self.music_only else ".mp4")
+            stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, name)
+            folder = Path(self.output_dir) if self.output_dir else path.parent
+            return folder / f"{stem}{extension}"
+
+        return distinct_outputs(list(kinds), named)[input_path]
 
     def score_args(self) -> list[str]:
         """The `cotvtm score` options these settings stand for."""

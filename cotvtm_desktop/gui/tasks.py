@@ -155,7 +155,7 @@ class TaskRunner(QObject):
             output.parent.mkdir(parents=True, exist_ok=True)
             extra = ["--overwrite"]
         else:
-            output = settings.output_for(Path(item.path), item.kind)
+            output = settings.output_for(Path(item.path), item.kind, {Path(i.path): i.kind for i in self.model.items})
             if output.exists() and not settings.replace_existing:
                 self._finish_item(item, "skipped", f"{output.name} already exists (Settings › Replace existing "
                                   "outputs)")

@@ -1,4 +1,5 @@
-"""Score every video and image in a folder; one bad file never stops the rest."""
+"""Score many files, every video and image in a folder or a list given on the command line; one bad file never stops
+the rest."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import Cancelled, UserError
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
+from cotvtm_desktop.jobs.naming import distinct_outputs
 from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, start_job
 from cotvtm_desktop.music.backend import MusicBackend
 
@@ -40,22 +43,47 @@ def find_inputs(folder: Path, recursive: bool, exclude: Path | None = None) -> l
     return found
 
 
+def output_paths(inputs: list[Path], out_dir_for: Callable[[Path], Path], extension: str | None = None
+                 ) -> dict[Path, Path]:
+    """Each input's output in `out_dir_for(input)`, named by default_output (with `extension`, ".wav" say, every
+    file's music alone in that format), distinct (see distinct_outputs)."""
+    def named(path: Path, name: str) -> Path:
+        output = default_output(path, out_dir_for(path), extension)
+        return output.with_name(f"{name}{config.OUTPUT_SUFFIX}{output.suffix}")
+
+    return distinct_outputs(inputs, named)
+
+
+def batch_outputs(folder: Path, out_dir: Path, recursive: bool = False, extension: str | None = None
+                  ) -> dict[Path, Path]:
+    """Each video and image in `folder` and its output in `out_dir`, subfolders mirrored (see output_paths for
+    `extension`)."""
+    if not folder.is_dir():
+        raise UserError("is not a folder", folder)
+    inputs = find_inputs(folder, recursive, exclude=out_dir if out_dir.resolve() != folder.resolve() else None)
+    return output_paths(inputs, lambda path: out_dir / path.parent.relative_to(folder), extension)
+
+
 def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool = False,
               events: EventSink = no_events, cancel: threading.Event | None = None,
               backend: tuple[MusicBackend, str] | None = None, extension: str | None = None) -> list[BatchItem]:
-    """Score `folder`'s files into `out_dir`, each as default_output names it (with `extension`, ".wav" say, every
-    file's music alone as that format)."""
-    if not folder.is_dir():
-        raise UserError("is not a folder", folder)
-    backend = backend or choose_backend(options)  # models load once for the whole folder
-    inputs = find_inputs(folder, recursive, exclude=out_dir if out_dir.resolve() != folder.resolve() else None)
-    events({"type": "batch_started", "input": str(folder), "count": len(inputs)})
-    outputs = {path: default_output(path, out_dir / path.parent.relative_to(folder), extension) for path in inputs}
+    """Score `folder`'s files into `out_dir` (see batch_outputs)."""
+    return score_files(batch_outputs(folder, out_dir, recursive, extension), folder, options, events, cancel, backend)
+
+
+def score_files(outputs: dict[Path, Path], source: Path, options: ScoreOptions, events: EventSink = no_events,
+                cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None
+                ) -> list[BatchItem]:
+    """Score each input (the keys of `outputs`, in order) into its output. `source` (the folder they came from)
+    names the run in events and on a cancel."""
+    backend = backend or choose_backend(options)  # models load once for all the files
+    inputs = list(outputs)
+    events({"type": "batch_started", "input": str(source), "count": len(inputs)})
     if hasattr(backend[0], "render_across"):
-        results = _batched_across_videos(inputs, outputs, folder, options, events, cancel, backend)
+        results = _batched_across_videos(inputs, outputs, source, options, events, cancel, backend)
     else:
-        results = _one_after_another(inputs, outputs, folder, options, events, cancel, backend)
-    events({"type": "batch_done", "input": str(folder), "done": sum(r.status == "done" for r in results),
+        results = _one_after_another(inputs, outputs, source, options, events, cancel, backend)
+    events({"type": "batch_done", "input": str(source), "done": sum(r.status == "done" for r in results),
             "skipped": sum(r.status == "skipped" for r in results),
             "failed": sum(r.status == "failed" for r in results)})
     return results
