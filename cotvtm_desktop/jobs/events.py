@@ -3,9 +3,8 @@ with --json-progress, into one JSON object per line for the GUI and editor plugi
 
 Event types: job_started, stage (analysing / rendering / mixing / writing), progress (fraction of the analysis),
 segment_done (index, count, cached, description), file_done, file_skipped, error (message); in a batch (and
-`score` given several files) also
-batch_started, batch_item and batch_done (done / skipped / failed counts); project_done after `cotvtm project
-score`; cancelled when the job was stopped.
+`score` given several files) also batch_started, batch_item and batch_done (done / skipped / failed counts);
+project_done after `cotvtm project score`; cancelled when the job was stopped.
 Every event carries "type" and "input". In a batch a file finishes while the next one starts, so one file's
 mixing, writing and file_done events can come after the next file's job_started.
 
