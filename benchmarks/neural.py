@@ -104,14 +104,16 @@ def tokens_per_second(model, batch: int, steps: int, device: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                        help="MusicGen's precision (the product: bfloat16 on CUDA, float16 where bf16 is missing, "
-                             "float32 on CPU); the mapping runs in float32, as in the product")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="MusicGen's precision; auto is what the product picks on this device (--precision "
+                             "auto); the mapping runs in float32, as in the product")
     parser.add_argument("--steps", type=int, default=50, help="MusicGen decoder steps per measurement")
     parser.add_argument("--musicgen", default="small", choices=list(DECODERS), help="decoder size to time")
     parser.add_argument("--batches", default="1,4", help="MusicGen batch sizes to time, comma-separated")
     args = parser.parse_args()
-    dtype = getattr(torch, args.dtype)
+    from cotvtm_desktop.music.musicgen import decoder_dtype
+
+    dtype = decoder_dtype(torch.device(args.device), args.dtype)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     rows = []
     clip, pipeline = build_mapping(args.device)
@@ -128,7 +130,8 @@ def main() -> None:
         rows.append((f"MusicGen-{args.musicgen}-sized decoding, batch {batch}, guidance 3",
                      f"{tokens_per_second(model, batch, args.steps, args.device):.1f} tokens/s"))
     rows.append(("peak memory after decoding", f"{peak_memory_mib(args.device):.0f} MiB"))
-    print(f"\nneural path, random weights at real sizes, {name}; mapping float32, MusicGen {args.dtype}")
+    precision = str(dtype).removeprefix("torch.")
+    print(f"\nneural path, random weights at real sizes, {name}; mapping float32, MusicGen {precision}")
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value:>18}")

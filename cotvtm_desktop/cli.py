@@ -48,6 +48,9 @@ _MUSICGEN_SIZES = click.Choice(list(config.MUSICGEN_MODEL_IDS))
 _MUSICGEN_SIZE = click.option("--musicgen-size", type=_MUSICGEN_SIZES, default=config.MUSICGEN_SIZE,
                               help="Which MusicGen to look for in the HF cache.")
 _DEVICE = click.option("--device", default="auto", help="auto (CUDA when present), cpu or cuda.")
+_PRECISION = click.option("--precision", type=click.Choice(config.MUSICGEN_PRECISIONS),
+                          default=config.MUSICGEN_PRECISION, help="Neural: MusicGen's number format; auto is "
+                          "bfloat16 where the GPU or CPU computes it, else float16 on a GPU, float32 on a CPU.")
 _SHARED = [
     click.option("--backend", default="auto", help="auto (neural when its models are present, else procedural), "
                  "procedural or neural."),
@@ -67,7 +70,7 @@ _SHARED = [
                  help="Music length for an image input."),
     click.option("--crossfade", type=click.FloatRange(0.0, 4.0), default=config.CROSSFADE_SECONDS,
                  help="Seconds of equal-power crossfade between segments."),
-    _MODELS, _CLIP, _MUSICGEN, _COTVTM, _MUSICGEN_SIZE, _DEVICE,
+    _MODELS, _CLIP, _MUSICGEN, _COTVTM, _MUSICGEN_SIZE, _DEVICE, _PRECISION,
     click.option("--continuity/--no-continuity", default=True,
                  help="Neural: each segment continues from the end of the one before."),
     click.option("--prompt", multiple=True, help="Neural: 'K=words' makes segment K (from 1) follow your words; "
@@ -76,7 +79,7 @@ _SHARED = [
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "seed", "midi", "overwrite",
                  "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm", "musicgen_size",
-                 "device", "continuity", "prompt", "json_progress")
+                 "device", "precision", "continuity", "prompt", "json_progress")
 
 
 def _with_shared_options(command):

@@ -68,6 +68,11 @@ MUSICGEN_MODEL_IDS = {size: f"facebook/musicgen-{size}" for size in (
     "small", "medium", "large", "stereo-small", "stereo-medium", "stereo-large")}
 MUSICGEN_SIZE = "small"
 MUSICGEN_GUIDANCE = 3.0
+# MusicGen's number format (--precision). auto: bfloat16 where the hardware computes it (a GPU that has it, or a CPU
+# with AVX-512 or Arm's BF16), float16 on older GPUs, float32 on other CPUs. Decoding reads every weight per step:
+# on the benchmark's 2-core CPU bfloat16 makes 4x the tokens per second at batch 1, 3x at 4 (benchmarks/RESULTS.md).
+MUSICGEN_PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+MUSICGEN_PRECISION = "auto"
 NEURAL_MAX_BATCH = 8  # segments decoded together at most (cotvtm batch runs the batch across videos)
 CONTINUITY_SECONDS = 2.0  # each segment continues from this much of the previous one (--continuity)
 MODELS_SUBFOLDERS = {"clip": "clip", "musicgen": "musicgen", "cotvtm": "cotvtm"}  # inside --models DIR

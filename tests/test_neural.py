@@ -63,7 +63,8 @@ def test_guidance_is_not_silently_disabled_at_batch_one(musicgen):
     torch.manual_seed(5)
     unguided = musicgen.generate(condition, 0.6, guidance_scale=1.0)
     torch.manual_seed(5)  # the trap: states as encoder_outputs broadcast into the unconditional half
-    naive = musicgen.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=condition.states),
+    states = condition.states.to(musicgen.dtype)
+    naive = musicgen.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=states),
                                     attention_mask=condition.mask, guidance_scale=3.0,
                                     max_new_tokens=musicgen.new_tokens(0.6))
     assert not np.array_equal(guided, unguided)
@@ -507,6 +508,29 @@ def test_asking_for_cuda_without_a_gpu_is_one_clear_message(tiny, silent_clip, t
     assert "Traceback" not in result.output and not (tmp_path / "g.mp4").exists()
 
 
+def test_precision_is_reported_and_keys_the_segment_cache(tiny, silent_clip, tmp_path):
+    """`--precision`: auto takes what decoder_dtype says for this CPU; the manifest says what ran; a segment made
+    in one number format is not reused for another (it would differ)."""
+    from cotvtm_desktop.music.musicgen import decoder_dtype
+
+    auto = str(decoder_dtype(torch.device("cpu"))).removeprefix("torch.")
+    other = "float32" if auto == "bfloat16" else "bfloat16"
+    runs = {}
+    for precision in ("auto", auto, other):  # the same number format named twice, then the other one
+        out = tmp_path / f"{precision}.mp4"
+        result = cli("score", silent_clip, "-o", out, "--backend", "neural", "--models", tiny, "--device", "cpu",
+                     "--precision", precision, "--work", tmp_path / "work", "--json-progress")
+        assert result.exit_code == 0, result.output
+        cached = [json.loads(line)["cached"] for line in result.stdout.splitlines() if '"segment_done"' in line]
+        runs[precision] = cached, json.loads(out.with_suffix(".json").read_text())["runs_on"]
+    assert runs["auto"] == ([False], f"cpu, MusicGen in {auto}")
+    assert runs[auto] == ([True], f"cpu, MusicGen in {auto}")
+    assert runs[other] == ([False], f"cpu, MusicGen in {other}")
+    result = cli("score", silent_clip, "-o", tmp_path / "h.mp4", "--backend", "neural", "--models", tiny,
+                 "--device", "cpu", "--precision", "float16")
+    assert result.exit_code == 1 and "float16 is for GPUs" in result.output and "Traceback" not in result.output
+
+
 def check_half_precision_decoding(musicgen, half: torch.dtype) -> None:
     assert musicgen.model.decoder.dtype == half and musicgen.model.audio_encoder.dtype == torch.float32
     condition = musicgen.text_states(DESCRIPTIONS[:2], length=8)
@@ -517,14 +541,33 @@ def check_half_precision_decoding(musicgen, half: torch.dtype) -> None:
         assert np.isfinite(audio).all()
 
 
-def test_half_precision_decoder_keeps_encodec_in_float32(tiny, monkeypatch):
-    """The CUDA dtypes (bf16 decoder, float32 EnCodec), run on the CPU so every machine checks them."""
+def test_half_precision_decoder_keeps_encodec_in_float32(tiny):
+    """bfloat16 decoding with EnCodec in float32, as on a GPU or a CPU that computes bfloat16; float32 when asked."""
+    check_half_precision_decoding(MusicGen(tiny / "musicgen", "cpu", precision="bfloat16"), torch.bfloat16)
+    full = MusicGen(tiny / "musicgen", "cpu", precision="float32")
+    assert full.model.decoder.dtype == full.model.text_encoder.dtype == torch.float32
+    assert full.text_states(DESCRIPTIONS[:1]).states.dtype == torch.float32  # E_m's dtype, whatever the decoder's
+
+
+def test_precision_auto_is_bfloat16_where_the_hardware_computes_it(monkeypatch):
+    from cotvtm_desktop.errors import UserError
     from cotvtm_desktop.music import musicgen as module
 
-    load = module.MusicgenForConditionalGeneration.from_pretrained.__func__
-    monkeypatch.setattr(module.MusicgenForConditionalGeneration, "from_pretrained",
-                        classmethod(lambda cls, *a, **k: load(cls, *a, **{**k, "dtype": torch.bfloat16})))
-    check_half_precision_decoding(MusicGen(tiny / "musicgen", "cpu"), torch.bfloat16)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for computes, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(module, "_cpu_computes_bfloat16", lambda: computes)
+        assert module.decoder_dtype(cpu) == expected
+        assert module.decoder_dtype(cpu, "float32") == torch.float32
+        assert module.decoder_dtype(cpu, "bfloat16") == torch.bfloat16  # asked for: taken as asked
+    for has_bfloat16, expected in ((True, torch.bfloat16), (False, torch.float16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: has_bfloat16)
+        assert module.decoder_dtype(cuda) == expected and module.decoder_dtype(cuda, "float16") == torch.float16
+    with pytest.raises(UserError, match="does not compute bfloat16"):
+        module.decoder_dtype(cuda, "bfloat16")  # the last GPU above has none
+    with pytest.raises(UserError, match="float16 is for GPUs"):
+        module.decoder_dtype(cpu, "float16")
+    with pytest.raises(UserError, match="auto, float32, bfloat16, float16"):
+        module.decoder_dtype(cpu, "int4")
 
 
 @needs_cuda

@@ -33,7 +33,7 @@ def embeddings(encoders, tmp_path_factory):
     visual = torch.nn.functional.normalize(torch.randn(240, 16, generator=generator), dim=-1)
     directions = torch.nn.functional.normalize(torch.randn(5, 16, generator=generator), dim=-1)
     choice = (visual @ directions.T).argmax(1)
-    bank = MusicGen(encoders / "musicgen").text_states(DESCRIPTIONS, 8)
+    bank = MusicGen(encoders / "musicgen", precision="float32").text_states(DESCRIPTIONS, 8)
     clip_config = json.loads((encoders / "clip" / "config.json").read_text())
     text_config = json.loads((encoders / "musicgen" / "config.json").read_text())["text_encoder"]
     data = EmbeddingSet(visual, torch.tanh(visual @ torch.randn(16, 24, generator=generator)),
@@ -81,7 +81,7 @@ def test_train_resume_and_checkpoint(embeddings, tmp_path, encoders):
     visual = torch.nn.functional.normalize(directions + 0.05 * torch.randn(5, 16), dim=-1).repeat(4, 1)
     pipeline = CoTVTMPipeline(checkpoint)
     sampled = pipeline(visual, guidance=2.0, generator=torch.Generator().manual_seed(0))
-    bank = MusicGen(encoders / "musicgen").text_states(DESCRIPTIONS, 8).states.flatten(1)
+    bank = MusicGen(encoders / "musicgen", precision="float32").text_states(DESCRIPTIONS, 8).states.flatten(1)
     nearest = (torch.nn.functional.normalize(sampled.states.flatten(1), dim=-1)
                @ torch.nn.functional.normalize(bank, dim=-1).T).argmax(1)
     assert (nearest == torch.arange(20) % 5).sum() >= 12  # of 20 (chance: 4)

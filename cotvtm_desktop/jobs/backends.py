@@ -17,7 +17,8 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
         from cotvtm_desktop.music.neural import NeuralBackend
 
         try:
-            return NeuralBackend(paths, options.seed, options.device, options.continuity, options.segments), reason
+            return NeuralBackend(paths, options.seed, options.device, options.continuity, options.segments,
+                                 precision=options.precision), reason
         except UserError as exc:  # a model file that will not load, say
             if options.backend == "neural":
                 raise

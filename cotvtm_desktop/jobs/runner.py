@@ -63,6 +63,7 @@ class ScoreOptions:
     cotvtm: Path | None = None
     musicgen_size: str = config.MUSICGEN_SIZE
     device: str = "auto"
+    precision: str = config.MUSICGEN_PRECISION  # neural: MusicGen's number format
     continuity: bool = True  # neural: each segment continues from the end of the one before
     segments: dict[int, SegmentEdit] = field(default_factory=dict)  # segment index (from 0) -> the user's edit
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
@@ -233,6 +234,7 @@ class Job:
         return {
             "versions": _versions(),
             "input": self.info.to_json(), "output": str(self.output), "backend": self.backend.name,
+            "runs_on": self.backend.runs_on,
             **({"clips": [c.to_json() for c in self.clips]} if self.clips else {}),
             "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
             "video_stream": None if self.info.kind != "video" or self.music_only else (

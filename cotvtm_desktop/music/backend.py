@@ -47,6 +47,7 @@ class MusicBackend(Protocol):
     sample_rate: int  # of the audio `render` yields; stereo (n, 2) float32
     features_id: str  # identifies what keyframe_features computes, for the analysis cache
     makes_midi: bool  # whether write_midi can work (--midi)
+    runs_on: str  # where and in what number format the music is made, for the manifest ("cpu, MusicGen in bfloat16")
 
     def keyframe_features(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
         """Per-keyframe features the backend needs from the video scan (RGB keyframes -> rows), if any."""

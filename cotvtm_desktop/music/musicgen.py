@@ -24,6 +24,9 @@ from transformers import (AutoTokenizer, LogitsProcessor, LogitsProcessorList, M
                           StoppingCriteria, StoppingCriteriaList)
 from transformers.modeling_outputs import BaseModelOutput
 
+from cotvtm_desktop import config
+from cotvtm_desktop.errors import UserError
+
 MAX_SECONDS_PER_CALL = 30.0  # MusicGen was trained on 30 s excerpts
 
 
@@ -36,6 +39,32 @@ class Conditioning:
 
     def __len__(self) -> int:
         return self.states.shape[0]
+
+
+def decoder_dtype(device: torch.device, precision: str = config.MUSICGEN_PRECISION) -> torch.dtype:
+    """The dtype MusicGen's decoder and text encoder run in on `device` for `precision` (see config.py)."""
+    if precision not in config.MUSICGEN_PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(config.MUSICGEN_PRECISIONS)}")
+    if device.type == "cuda":
+        has_bfloat16 = torch.cuda.is_bf16_supported()
+        if precision == "bfloat16" and not has_bfloat16:
+            raise UserError("--precision bfloat16: this GPU does not compute bfloat16; use float16 or auto")
+        if precision == "auto":
+            return torch.bfloat16 if has_bfloat16 else torch.float16
+    elif precision == "float16":
+        raise UserError("--precision float16 is for GPUs (a CPU computes it slowly); use bfloat16, float32 or auto")
+    elif precision == "auto":
+        return torch.bfloat16 if _cpu_computes_bfloat16() else torch.float32
+    return getattr(torch, precision)
+
+
+def _cpu_computes_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 matrix products on this CPU (AVX-512 or Arm's BF16 extension): where it does
+    not, they fall back to slow reference code."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN: float32 is always right
+        return False
 
 
 class _StatesEncoder(nn.Module):
@@ -62,11 +91,10 @@ class _Cancel(StoppingCriteria):
 class MusicGen:
     """A MusicGen checkpoint folder (Hugging Face format), ready to decode from states or text."""
 
-    def __init__(self, folder: Path, device: str = "cpu"):
+    def __init__(self, folder: Path, device: str = "cpu", precision: str = config.MUSICGEN_PRECISION):
         self.folder = Path(folder)
         self.device = torch.device(device)
-        dtype = torch.float32 if self.device.type == "cpu" else (
-            torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        dtype = decoder_dtype(self.device, precision)
         from cotvtm_desktop.model.registry import check_musicgen_type, loading, model_config
 
         check_musicgen_type(model_config("MusicGen", self.folder), self.folder)
@@ -82,6 +110,7 @@ class MusicGen:
         self.num_codebooks = int(self.model.decoder.num_codebooks)
         # The stereo models interleave left and right codebooks and decode each side with the same mono EnCodec.
         self.channels = int(self.model.config.decoder.audio_channels)
+        self.dtype = dtype
         self._lock = threading.Lock()
 
     @property
@@ -91,11 +120,12 @@ class MusicGen:
     # --- conditioning --------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def text_states(self, prompts: list[str], length: int | None = None) -> Conditioning:
-        """T5(prompt) as MusicGen sees it; padded or cut to `length` tokens when given (E_m has a fixed L)."""
+        """T5(prompt) as MusicGen sees it, in float32 like EmbedDiff's E_m; padded or cut to `length` tokens when
+        given (E_m has a fixed L)."""
         kwargs = {"padding": "max_length", "truncation": True, "max_length": length} if length else {
             "padding": True}
         tokens = self.tokenizer(prompts, return_tensors="pt", **kwargs).to(self.device)
-        states = self.model.text_encoder(**tokens).last_hidden_state
+        states = self.model.text_encoder(**tokens).last_hidden_state.float()
         return Conditioning(states * tokens["attention_mask"][..., None], tokens["attention_mask"])
 
     # --- decoding ------------------------------------------------------------------------------------------------

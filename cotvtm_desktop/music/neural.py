@@ -40,7 +40,7 @@ class NeuralBackend:
 
     def __init__(self, paths: ModelPaths, seed: int = config.SEED, device: str = "auto", continuity: bool = True,
                  edits: dict[int, SegmentEdit] | None = None, steps: int | None = None,
-                 guidance: float = config.MUSICGEN_GUIDANCE):
+                 guidance: float = config.MUSICGEN_GUIDANCE, precision: str = config.MUSICGEN_PRECISION):
         self.seed, self.continuity, self.edits = seed, continuity, dict(edits or {})
         changed = sorted(i + 1 for i, e in self.edits.items() if e.brief)
         if changed:
@@ -51,12 +51,14 @@ class NeuralBackend:
         self.checkpoint = load_checkpoint(paths.cotvtm)
         check_encoders(self.checkpoint.config, paths.clip, paths.musicgen, paths.cotvtm)  # before the big loads
         self.clip = ClipImageEncoder(paths.clip, self.device)
-        self.musicgen = MusicGen(paths.musicgen, self.device)
+        self.musicgen = MusicGen(paths.musicgen, self.device, precision)
+        self.runs_on = f"{self.device}, MusicGen in {str(self.musicgen.dtype).removeprefix('torch.')}"
         self.pipeline = CoTVTMPipeline(self.checkpoint, self.device)
         self.sample_rate = self.musicgen.sample_rate
         weights = (paths.cotvtm / "model.safetensors").stat()
         self._identity = hashlib.sha256(json.dumps([str(paths.cotvtm.resolve()), weights.st_size, weights.st_mtime_ns,
-                                                    self.clip.fingerprint, str(paths.musicgen.resolve())]
+                                                    self.clip.fingerprint, str(paths.musicgen.resolve()),
+                                                    str(self.musicgen.dtype)]
                                                    ).encode()).hexdigest()[:16]
         self.features_id = f"clip:{self.clip.fingerprint}"
         self._cancel: threading.Event | None = None

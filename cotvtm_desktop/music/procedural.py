@@ -39,6 +39,7 @@ class ProceduralBackend:
     sample_rate = config.OUTPUT_SAMPLE_RATE  # rendered at the export rate: nothing to resample
     features_id = ""
     makes_midi = True
+    runs_on = "cpu, the General MIDI soundfont"
 
     def __init__(self, seed: int = config.SEED, edits: dict[int, SegmentEdit] | None = None):
         self.seed, self.edits = seed, dict(edits or {})

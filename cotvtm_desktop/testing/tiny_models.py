@@ -115,7 +115,7 @@ def make_checkpoint(folder: Path, clip_folder: Path, musicgen_folder: Path, seed
     torch.manual_seed(seed)
     clip_config = json.loads((clip_folder / "config.json").read_text())
     clip_dim = clip_config["projection_dim"]
-    musicgen = MusicGen(musicgen_folder)
+    musicgen = MusicGen(musicgen_folder, precision="float32")  # the bank, as training data is encoded
     state_dim = musicgen.state_width
     mlp = MLPConfig(visual_dim=clip_dim, rationale_dim=24, hidden=32)
     diff = EmbedDiffConfig(visual_dim=clip_dim, rationale_dim=24, state_dim=state_dim, state_length=STATE_LENGTH,

@@ -48,7 +48,9 @@ def encode_reasoned(reasoned: Path, out: Path, clip: Path, musicgen: Path, ratio
     progress_path = out / "progress.json"
     shards = json.loads(progress_path.read_text())["shards"] if progress_path.exists() else []
     image_encoder, text_encoder = ClipImageEncoder(clip, device), ClipTextEncoder(clip, device)
-    decoder, rationale_encoder = MusicGen(musicgen, device), RationaleEncoder(rationale, device)
+    # the targets E_m in float32 whatever the device: training data outlives the speed of one run
+    decoder = MusicGen(musicgen, device, precision="float32")
+    rationale_encoder = RationaleEncoder(rationale, device)
     for number, start in enumerate(range(0, len(records), shard_size)):
         if number < len(shards):
             continue  # written by an earlier run
