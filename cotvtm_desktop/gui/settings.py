@@ -23,6 +23,7 @@ class Settings:
     models_dir: str = ""  # empty: $COTVTM_MODELS or ~/.cotvtm/models, and the Hugging Face cache
     musicgen_size: str = config.MUSICGEN_SIZE  # which MusicGen to look for in the Hugging Face cache
     device: str = "auto"
+    precision: str = config.MUSICGEN_PRECISION  # MusicGen's number format (neural)
     segment_seconds: float = config.SEGMENT_SECONDS
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
@@ -65,7 +66,8 @@ class Settings:
 
     def score_args(self) -> list[str]:
         """The `cotvtm score` options these settings stand for."""
-        args = ["--backend", self.backend, "--device", self.device, "--segment-seconds", f"{self.segment_seconds:g}",
+        args = ["--backend", self.backend, "--device", self.device, "--precision", self.precision,
+                "--segment-seconds", f"{self.segment_seconds:g}",
                 "--lufs", f"{self.lufs:g}", "--duck-db", f"{self.duck_db:g}", "--crossfade", f"{self.crossfade:g}",
                 "--seed", str(self.seed), *self.models_args()]
         if not self.keep_original_audio:
