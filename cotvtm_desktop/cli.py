@@ -24,7 +24,8 @@ from rich.table import Table
 from cotvtm_desktop import __version__, config
 from cotvtm_desktop.errors import Cancelled, UserError, is_out_of_memory, out_of_memory
 from cotvtm_desktop.jobs.events import JsonLines
-from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, written_files
+from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
+                                        written_files)
 
 err = Console(stderr=True)
 _PATH = click.Path(path_type=Path)
@@ -208,7 +209,7 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
 @click.option("-o", "--output-dir", "out_dir", type=_PATH, required=True,
               help="Where the scored files go (subfolders mirrored).")
 @click.option("-r", "--recursive", is_flag=True, help="Include subfolders.")
-@click.option("--format", "file_format", type=click.Choice(["mp4", "m4a", "wav", "flac"]),
+@click.option("--format", "file_format", type=click.Choice([e[1:] for e in OUTPUT_EXTENSIONS_FOR_VIDEOS]),
               help="What each file becomes: mp4 (a video with its soundtrack; an image as a still video) or the "
               "music alone as m4a, wav or flac (a video's as it sits in its mix, for an editor's track). Default: mp4 "
               "for videos, m4a for images.")
