@@ -278,29 +278,33 @@ def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[f
 
 @app.group("project", no_args_is_help=True)
 def project_group() -> None:
-    """Editor projects (MLT: Shotcut .mlt, Kdenlive .kdenlive)."""
+    """Editor projects: Shotcut .mlt, Kdenlive .kdenlive, and through OpenTimelineIO .otio and FCP 7 XML .xml
+    (Premiere Pro, DaVinci Resolve)."""
 
 
 @project_group.command("score")
 @click.argument("project", type=_PATH)
-@click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.mlt beside it); the music "
-              "goes beside it as NAME.scored.wav.")
+@click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.EXT beside it; .otio and "
+              ".xml may be written as each other); the music goes beside it as NAME.scored.wav.")
 @_with_shared_options
 def project_score(project: Path, output: Path | None, shared: dict) -> None:
     """Score a project's main video track and write a copy of the project with the music on a new audio track."""
     import json
     import tempfile
 
-    from cotvtm_desktop.editors.mlt import read_project, write_with_music
+    from cotvtm_desktop.editors import editor_for
 
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
         options = _options(**shared)
-        edit = read_project(project)
-        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{project.suffix}")
+        editor = editor_for(project)
+        edit = editor.read_project(project)
+        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{edit.output_suffix}")
         if target.resolve() == project.resolve():
             raise UserError("the new project would overwrite the original; choose another -o", target)
+        if target.suffix.lower() not in editor.OUTPUT_SUFFIXES:
+            raise UserError(f"write the new project as {' or '.join(editor.OUTPUT_SUFFIXES)}", target)
         music = target.with_suffix(config.TIMELINE_OUTPUT_EXTENSION)
         try:
             if target.exists() and not options.overwrite:
@@ -312,7 +316,7 @@ def project_score(project: Path, output: Path | None, shared: dict) -> None:
         except OutputExists as exc:
             _skipped(events, project, target, exc)
             return
-        write_with_music(edit, music, target)
+        editor.write_with_music(edit, music, target)
         if events is not None:
             events({"type": "project_done", "input": str(project), "output": str(target), "music": str(music)})
         else:

@@ -2,7 +2,9 @@
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
 # 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
-# a 130 s one, whose 13 segments render in worker processes started through the frozen executable; 3. the GUI starts (offscreen), inspects the video through its own CLI as a child process, and quits when
+# a 130 s one, whose 13 segments render in worker processes started through the frozen executable, and a timeline
+#    (.otio in, FCP 7 XML out); 3. the GUI starts (offscreen), inspects the video through its own CLI as a child
+#    process, and quits when
 #    terminated; 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural
 #    backend scores the video too.
 set -euo pipefail
@@ -31,6 +33,19 @@ COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 timeout 300 "$app" score "$work
     > "$work/long-events.txt"
 [ "$(grep -c '"type": "segment_done"' "$work/long-events.txt")" -eq 13 ] && [ -s "$work/long.scored.mp4" ]
 echo "scored 130 s in render worker processes"
+
+# an OpenTimelineIO timeline of the tiny video, scored into a copy as FCP 7 XML (both of OpenTimelineIO's adapters)
+cat > "$work/edit.otio" <<EOF
+{"OTIO_SCHEMA": "Timeline.1", "name": "smoke", "tracks": {"OTIO_SCHEMA": "Stack.1", "children": [
+ {"OTIO_SCHEMA": "Track.1", "kind": "Video", "children": [{"OTIO_SCHEMA": "Clip.2", "name": "tiny",
+  "source_range": {"OTIO_SCHEMA": "TimeRange.1", "start_time": {"OTIO_SCHEMA": "RationalTime.1", "rate": 25, "value": 0},
+                   "duration": {"OTIO_SCHEMA": "RationalTime.1", "rate": 25, "value": 100}},
+  "media_references": {"DEFAULT_MEDIA": {"OTIO_SCHEMA": "ExternalReference.1", "target_url": "$work/tiny.mp4"}},
+  "active_media_reference_key": "DEFAULT_MEDIA"}]}]}}
+EOF
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" project score "$work/edit.otio" -o "$work/edit.xml" > /dev/null
+grep -q "edit.wav" "$work/edit.xml" && [ -s "$work/edit.wav" ]
+echo "scored an OpenTimelineIO timeline into FCP 7 XML"
 
 status=0
 QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 20 "$app" gui "$work/tiny.mp4" || status=$?

@@ -1,1 +1,24 @@
-"""Editor projects and plugins' shared pieces: reading an edit into a timeline input, writing the music back."""
+"""Editor projects and plugins' shared pieces: reading an edit's main video track into a timeline input, writing a
+copy of the project with the music on a new audio track. MLT projects (Shotcut, Kdenlive) are read by mlt.py;
+interchange timelines (OpenTimelineIO, FCPXML, FCP 7 XML) by interchange.py. Both modules offer
+`read_project(path)` (a project with `timeline()` and `output_suffix`) and `write_with_music(project, music, out)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.editors import interchange, mlt
+
+_EDITORS = {".mlt": mlt, ".kdenlive": mlt, **{suffix: interchange for suffix in interchange.FORMATS}}
+PROJECT_SUFFIXES = tuple(_EDITORS)
+
+
+def editor_for(path: Path) -> ModuleType:
+    """The module that reads and writes `path`'s kind of project."""
+    editor = _EDITORS.get(Path(path).suffix.lower())
+    if editor is None:
+        raise UserError(f"not an editor project this can read (use {', '.join(PROJECT_SUFFIXES)})", path)
+    return editor

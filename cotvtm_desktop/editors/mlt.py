@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cotvtm_desktop.errors import UserError
 
+OUTPUT_SUFFIXES = (".mlt", ".kdenlive")
 MUSIC_PRODUCER = "cotvtm_music"
 MUSIC_PLAYLIST = "cotvtm_music_track"
 _GENERATED = ("color", "colour", "noise", "frei0r", "count", "blipflash")  # services with no file behind them
@@ -44,6 +45,10 @@ class MltProject:
     @property
     def frames(self) -> int:
         return sum(e.frames for e in self.track)
+
+    @property
+    def output_suffix(self) -> str:
+        return self.path.suffix
 
     def timeline(self) -> dict:
         """The main track as a timeline input (media/timeline.py)."""

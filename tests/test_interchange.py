@@ -1,0 +1,183 @@
+"""Interchange timelines through OpenTimelineIO (.otio, FCP 7 .xml from Premiere Pro or Resolve): the main video
+track as a timeline input, and a scored copy with a music track, in the same format or the other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+import soundfile
+from click.testing import CliRunner
+from media import make_two_shot_video
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from cotvtm_desktop.cli import app
+from cotvtm_desktop.editors.interchange import MUSIC_TRACK, read_project
+from cotvtm_desktop.errors import UserError
+
+RATE = 25
+CAMERA_START = 90000  # frames: the media time of a camera file starting at timecode 01:00:00:00
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("interchange")
+    make_two_shot_video(folder / "warm.mp4", "orange", "yellow", 6.0, 12.0)
+    make_two_shot_video(folder / "cool.mp4", "navy", "navy", 4.5, 9.0)
+    return folder
+
+
+def frames(count: int, at: int = 0, rate: float = RATE) -> TimeRange:
+    return TimeRange(RationalTime(at, rate), RationalTime(count, rate))
+
+
+def clip(path: Path, first: int, count: int, media_start: int = 0, media_frames: int = 200,
+         rate: float = RATE) -> otio.schema.Clip:
+    reference = otio.schema.ExternalReference(target_url=path.as_uri(),
+                                              available_range=frames(media_frames, media_start, rate))
+    return otio.schema.Clip(name=path.name, media_reference=reference,
+                            source_range=frames(count, media_start + first, rate))
+
+
+def edit(sources: Path, rate: float = RATE) -> otio.schema.Timeline:
+    """Titles above; below, the main track: warm.mp4 from 1 s for 4 s, a gap, cool.mp4 (timecode 01:00:00:00) from
+    0.48 s for 3 s, and a trailing gap (in frames of 25 fps; at another rate, the same frame counts)."""
+    timeline = otio.schema.Timeline(name="trip")
+    timeline.global_start_time = RationalTime(CAMERA_START, rate)
+    main = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    main.append(clip(sources / "warm.mp4", 25, 100, rate=rate))
+    main.append(otio.schema.Gap(source_range=frames(15, rate=rate)))
+    main.append(clip(sources / "cool.mp4", 12, 75, media_start=CAMERA_START, media_frames=200, rate=rate))
+    main.append(otio.schema.Gap(source_range=frames(50, rate=rate)))
+    titles = otio.schema.Track(name="V2", kind=otio.schema.TrackKind.Video)
+    titles.append(otio.schema.Gap(source_range=frames(30, rate=rate)))
+    timeline.tracks.extend([main, titles])
+    return timeline
+
+
+MAIN_TRACK = [
+    {"path": "warm.mp4", "in": 1.0, "out": 5.0},
+    {"blank": 0.6},
+    {"path": "cool.mp4", "in": 0.48, "out": 3.48},  # counted from the file's timecode start
+]
+
+
+def said(result) -> str:
+    """The command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def written(sources: Path, name: str) -> Path:
+    path = sources / name
+    otio.adapters.write_to_file(edit(sources), str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", ["trip.otio", "trip.xml"])
+def test_main_track_becomes_a_timeline(sources, name):
+    project = read_project(written(sources, name))
+    entries = project.timeline()["clips"]
+    assert [{**e, "path": Path(e["path"]).name} if "path" in e else e for e in entries] == [
+        {k: pytest.approx(v) if isinstance(v, float) else v for k, v in e.items()} for e in MAIN_TRACK]
+    assert project.duration.to_seconds() == pytest.approx(4 + 0.6 + 3)  # the trailing gap plays nothing
+
+
+@pytest.mark.parametrize("rate", [24000 / 1001, 24, 30000 / 1001, 30, 50, 60000 / 1001, 60])
+def test_fcp_xml_keeps_every_frame_at_the_usual_rates(sources, rate):
+    path = sources / f"at {rate:.3f}.xml"
+    otio.adapters.write_to_file(edit(sources, rate), str(path))
+    project = read_project(path)
+    assert [{k: v for k, v in e.items() if k != "path"} for e in project.timeline()["clips"]] == [
+        {"in": pytest.approx(25 / rate), "out": pytest.approx(125 / rate)}, {"blank": pytest.approx(15 / rate)},
+        {"in": pytest.approx(12 / rate), "out": pytest.approx(87 / rate)}]
+    assert project.duration.to_frames() == 190 and project.duration.rate == pytest.approx(rate)
+
+
+@pytest.mark.parametrize("name", ["otio trip.otio", "premiere trip.xml"])
+def test_project_score_writes_a_copy_with_the_music_track(sources, name):
+    original = written(sources, name)
+    scored_name = name.replace(".", ".scored.")
+    before = original.read_bytes()
+    result = CliRunner().invoke(app, ["project", "score", str(original), "--json-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[-1])["type"] == "project_done"
+    assert original.read_bytes() == before  # the user's timeline is never written
+    scored, music = sources / scored_name, sources / scored_name.replace(Path(name).suffix, ".wav")
+    assert soundfile.info(music).duration == pytest.approx(7.6, abs=0.01)
+
+    timeline = otio.adapters.read_from_file(str(scored))
+    [track] = timeline.audio_tracks()
+    [music_clip] = list(track)
+    assert Path(otio.url_utils.filepath_from_url(music_clip.media_reference.target_url)) == music.resolve()
+    assert music_clip.source_range == frames(190)  # from the main track's start to its last clip's end
+    assert read_project(scored).timeline() == read_project(original).timeline()  # the main track is unchanged
+    if name.endswith(".otio"):
+        assert track.name == MUSIC_TRACK
+
+    rerun = CliRunner().invoke(app, ["project", "score", str(original)], catch_exceptions=False)
+    assert rerun.exit_code == 0 and "already exists" in said(rerun)  # skipped, not overwritten
+
+
+def test_a_copy_in_the_other_format(sources):
+    original = written(sources, "resolve.xml")
+    result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(sources / "for otio.otio")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    converted = otio.adapters.read_from_file(str(sources / "for otio.otio"))
+    assert [t.name for t in converted.audio_tracks()] == [MUSIC_TRACK]
+    assert soundfile.info(sources / "for otio.wav").duration == pytest.approx(7.6, abs=0.01)
+    bare = otio.schema.Timeline(name="bare")  # an .otio may leave out the files' lengths, which FCP 7 XML needs
+    bare.tracks.append(otio.schema.Track(kind=otio.schema.TrackKind.Video))
+    bare.video_tracks()[0].append(otio.schema.Clip(
+        name="warm", media_reference=otio.schema.ExternalReference(target_url="warm.mp4"), source_range=frames(50)))
+    otio.adapters.write_to_file(bare, str(sources / "bare.otio"))
+    result = CliRunner().invoke(app, ["project", "score", str(sources / "bare.otio"), "-o",
+                                      str(sources / "bare for premiere.xml")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    premiere = otio.adapters.read_from_file(str(sources / "bare for premiere.xml"))
+    assert premiere.video_tracks()[0][0].media_reference.available_range.duration.to_seconds() == 12.0
+    result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(sources / "x.fcpxml")])
+    assert result.exit_code == 1 and "write the new project as .otio or .xml" in said(result)
+
+
+def test_transitions_offline_and_missing_clips(tmp_path, sources):
+    """A dissolve takes no time (the cut is where the clips meet); a generated or offline clip is a gap; a clip
+    whose file is gone is named."""
+    timeline = edit(sources)
+    main = timeline.video_tracks()[0]
+    main.insert(1, otio.schema.Transition(in_offset=RationalTime(5, RATE), out_offset=RationalTime(5, RATE)))
+    main.insert(2, otio.schema.Clip(name="generated", media_reference=otio.schema.GeneratorReference(),
+                                    source_range=frames(10)))
+    main.insert(3, otio.schema.Clip(name="offline", media_reference=otio.schema.MissingReference(),
+                                    source_range=frames(5)))
+    otio.adapters.write_to_file(timeline, str(tmp_path / "offline.otio"))
+    project = read_project(tmp_path / "offline.otio")
+    assert project.timeline()["clips"][:4] == [
+        {"path": str(sources / "warm.mp4"), "in": 1.0, "out": 5.0}, {"blank": 0.4}, {"blank": 0.2}, {"blank": 0.6}]
+    assert project.duration == RationalTime(205, RATE)
+    main.append(clip(tmp_path / "moved away.mp4", 0, 25))
+    otio.adapters.write_to_file(timeline, str(tmp_path / "moved.otio"))
+    with pytest.raises(UserError, match="moved away.mp4.*not found; relink it in your editor") as caught:
+        read_project(tmp_path / "moved.otio")
+    assert "moved.otio" in str(caught.value)
+
+
+def test_unusable_timelines_are_one_clear_error(tmp_path, sources):
+    garbage = tmp_path / "edit.xml"
+    garbage.write_text("<xmeml version='4'><sequence><media><video><track><clipitem")
+    with pytest.raises(UserError, match="not a readable FCP 7 XML timeline") as caught:
+        read_project(garbage)
+    assert "edit.xml" in str(caught.value)
+    titles_only = otio.schema.Timeline(name="titles")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Gap(source_range=frames(25)))
+    titles_only.tracks.append(track)
+    otio.adapters.write_to_file(titles_only, str(tmp_path / "titles.otio"))
+    with pytest.raises(UserError, match="no video track with a clip of a media file"):
+        read_project(tmp_path / "titles.otio")
+    result = CliRunner().invoke(app, ["project", "score", str(tmp_path / "edit.fcpxml")])
+    assert result.exit_code == 1 and "not an editor project this can read" in said(result)
+    result = CliRunner().invoke(app, ["project", "score", str(tmp_path / "missing.otio")])
+    assert result.exit_code == 1 and "project not found" in said(result) and "Traceback" not in result.output
