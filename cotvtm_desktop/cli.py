@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from cotvtm_desktop import __version__, config
-from cotvtm_desktop.errors import Cancelled, UserError, is_out_of_memory, out_of_memory
+from cotvtm_desktop.errors import Cancelled, UserError, disk_errors, is_out_of_memory, out_of_memory
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
                                         written_files)
@@ -316,7 +316,8 @@ def project_score(project: Path, output: Path | None, shared: dict) -> None:
         except OutputExists as exc:
             _skipped(events, project, target, exc)
             return
-        editor.write_with_music(edit, music, target)
+        with disk_errors(target):
+            editor.write_with_music(edit, music, target)
         if events is not None:
             events({"type": "project_done", "input": str(project), "output": str(target), "music": str(music)})
         else:

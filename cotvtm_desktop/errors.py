@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 from pathlib import Path
 
 
@@ -42,3 +44,20 @@ def out_of_memory(exc: BaseException) -> UserError:
     return UserError(f"ran out of memory ({detail}). With the neural backend: a smaller MusicGen (--musicgen-size "
                      "small), --continuity (one segment decoded at a time), or --device cpu when the GPU is the small "
                      "one; close other programs using that memory, or use --backend procedural")
+
+
+@contextlib.contextmanager
+def disk_errors(path: Path):
+    """OS errors while writing (full disk, permissions) as one UserError naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(exc, path) from None
+
+
+def os_error(exc: OSError, path: Path) -> UserError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError("the disk is full; free some space and run again with --resume", path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write here ({exc.strerror}); choose another output folder", exc.filename or path)
+    return UserError(f"{exc.strerror or exc}", exc.filename or path)

@@ -181,3 +181,17 @@ def test_unusable_timelines_are_one_clear_error(tmp_path, sources):
     assert result.exit_code == 1 and "not an editor project this can read" in said(result)
     result = CliRunner().invoke(app, ["project", "score", str(tmp_path / "missing.otio")])
     assert result.exit_code == 1 and "project not found" in said(result) and "Traceback" not in result.output
+
+
+def test_a_full_disk_while_writing_the_copy_is_one_message(sources, monkeypatch):
+    import errno
+
+    def full(timeline, path, **kwargs):
+        Path(path).write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    original = written(sources, "full disk.otio")
+    monkeypatch.setattr(otio.adapters, "write_to_file", full)
+    result = CliRunner().invoke(app, ["project", "score", str(original)])
+    assert result.exit_code == 1 and "the disk is full" in said(result) and "Traceback" not in result.output
+    assert not [p for p in sources.iterdir() if p.name.startswith(("full disk.scored.otio", ".full disk"))]

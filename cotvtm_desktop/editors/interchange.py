@@ -80,7 +80,7 @@ def write_with_music(project: InterchangeProject, music: Path, output: Path) -> 
         otio.adapters.write_to_file(timeline, str(tmp), adapter_name=adapter)
         tmp.replace(output)
     except OSError:
-        raise  # a full disk or a folder we may not write: the command says so in one message
+        raise  # a full disk or a folder we may not write: the caller says so in one message
     except Exception as exc:  # noqa: BLE001 - an adapter that cannot express something in this timeline
         raise UserError(f"could not write the timeline as {_NAMES[adapter]} ({type(exc).__name__}: {exc}); "
                         f"try {' or '.join(s for s in OUTPUT_SUFFIXES if s != output.suffix.lower())}", output)

@@ -27,7 +27,7 @@ from cotvtm_desktop import __version__, config
 from cotvtm_desktop.analysis import objects
 from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_timeline, scan_video
 from cotvtm_desktop.analysis.visual import describe_segment
-from cotvtm_desktop.errors import Cancelled, OutputError, UserError
+from cotvtm_desktop.errors import Cancelled, OutputError, UserError, disk_errors, os_error
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
@@ -128,7 +128,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
     work = WorkDir(output, options.work_dir)
-    with _disk_errors(output):
+    with disk_errors(output):
         work.prepare(reuse_work)
         job = Job(info, output, options, events, cancel, work, backend, started, clips)
         job.prepare()
@@ -174,7 +174,7 @@ class Job:
         return self.work.load_segment(index, self.plan[index].cache_key)
 
     def save_rendered(self, index: int, music: np.ndarray) -> None:
-        with _disk_errors(self.output):
+        with disk_errors(self.output):
             self.work.save_segment(index, self.plan[index].cache_key, music, self.backend.sample_rate)
         self._segment_done(self.plan[index], False)
 
@@ -205,7 +205,7 @@ class Job:
                     yield music
 
             # closing stops render workers; the saver is left last, once its last write is done
-            with ThreadPoolExecutor(1, thread_name_prefix="save") as saver, _disk_errors(self.output), \
+            with ThreadPoolExecutor(1, thread_name_prefix="save") as saver, disk_errors(self.output), \
                     contextlib.closing(rendered):
                 self._premix(in_order())
                 if saving:
@@ -215,7 +215,7 @@ class Job:
 
     def finish(self) -> dict:
         """Mix (unless rendering did), write the output and its manifest, clean up. Returns the manifest."""
-        with _disk_errors(self.output):
+        with disk_errors(self.output):
             self._stage("mixing")
             loudness, soundtrack = self._timed("mixing", self._master)
             self._stage("writing")
@@ -417,7 +417,7 @@ def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise _os_error(exc, folder) from None
+            raise os_error(exc, folder) from None
         raise OutputError(f"the output folder cannot be created ({exc.strerror or exc}); choose another with -o",
                           folder) from None
     if not os.access(folder, os.W_OK):
@@ -427,23 +427,6 @@ def _check_output(input_path: Path, output: Path, options: ScoreOptions) -> None
 class OutputExists(OutputError):
     def __init__(self, output: Path):
         super().__init__("already exists; skipped (use --overwrite to replace it)", output)
-
-
-@contextlib.contextmanager
-def _disk_errors(path: Path):
-    """OS errors while writing (full disk, permissions) as one UserError naming the file."""
-    try:
-        yield
-    except OSError as exc:
-        raise _os_error(exc, path) from None
-
-
-def _os_error(exc: OSError, path: Path) -> UserError:
-    if exc.errno == errno.ENOSPC:
-        return OutputError("the disk is full; free some space and run again with --resume", path)
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"cannot write here ({exc.strerror}); choose another output folder", exc.filename or path)
-    return UserError(f"{exc.strerror or exc}", exc.filename or path)
 
 
 def _partial(path: Path) -> Path:
