@@ -4,6 +4,7 @@ track as a timeline input, and a scored copy with a music track, in the same for
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import opentimelineio as otio
@@ -17,6 +18,7 @@ from cotvtm_desktop.cli import app
 from cotvtm_desktop.editors.interchange import MUSIC_TRACK, read_project
 from cotvtm_desktop.errors import UserError
 
+PROJECTS = Path(__file__).parent / "data" / "projects"
 RATE = 25
 CAMERA_START = 90000  # frames: the media time of a camera file starting at timecode 01:00:00:00
 
@@ -82,6 +84,23 @@ def test_main_track_becomes_a_timeline(sources, name):
     assert [{**e, "path": Path(e["path"]).name} if "path" in e else e for e in entries] == [
         {k: pytest.approx(v) if isinstance(v, float) else v for k, v in e.items()} for e in MAIN_TRACK]
     assert project.duration.to_seconds() == pytest.approx(4 + 0.6 + 3)  # the trailing gap plays nothing
+
+
+def test_a_sequence_as_premiere_pro_exports_it(sources, tmp_path):
+    """Not written by OpenTimelineIO: escaped file URLs on localhost, a camera file starting at 01:00:00:00."""
+    shutil.copy(sources / "warm.mp4", tmp_path / "warm day.mp4")
+    shutil.copy(sources / "cool.mp4", tmp_path / "cool.mp4")
+    path = tmp_path / "Holiday.xml"
+    path.write_text((PROJECTS / "premiere.xml").read_text().replace("{SOURCES}", str(tmp_path)))
+    project = read_project(path)
+    assert project.timeline()["clips"] == [{"path": str(tmp_path / "warm day.mp4"), "in": 1.0, "out": 3.0},
+                                           {"blank": 0.6}, {"path": str(tmp_path / "cool.mp4"), "in": 0.48,
+                                                            "out": 2.48}]
+    result = CliRunner().invoke(app, ["project", "score", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert soundfile.info(tmp_path / "Holiday.scored.wav").duration == pytest.approx(4.6, abs=0.01)
+    copy = otio.adapters.read_from_file(str(tmp_path / "Holiday.scored.xml"))
+    assert [c.name for t in copy.audio_tracks() for c in t] == ["warm day.mp4", "Holiday.scored.wav"]
 
 
 @pytest.mark.parametrize("rate", [24000 / 1001, 24, 30000 / 1001, 30, 50, 60000 / 1001, 60])
