@@ -183,6 +183,16 @@ def test_transitions_offline_and_missing_clips(tmp_path, sources):
     assert "moved.otio" in str(caught.value)
 
 
+def test_a_project_given_to_score_is_sent_to_project_score(sources):
+    from cotvtm_desktop import config
+    from cotvtm_desktop.editors import PROJECT_SUFFIXES
+
+    assert set(PROJECT_SUFFIXES) == set(config.PROJECT_EXTENSIONS)
+    result = CliRunner().invoke(app, ["score", str(written(sources, "by mistake.xml"))])
+    assert result.exit_code == 1 and "an editor project, not a video; score it with `cotvtm project score`" in said(
+        result)
+
+
 def test_unusable_timelines_are_one_clear_error(tmp_path, sources):
     garbage = tmp_path / "edit.xml"
     garbage.write_text("<xmeml version='4'><sequence><media><video><track><clipitem")

@@ -13,7 +13,7 @@ from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.editors import interchange, mlt
 
 _EDITORS = {".mlt": mlt, ".kdenlive": mlt, **{suffix: interchange for suffix in interchange.FORMATS}}
-PROJECT_SUFFIXES = tuple(_EDITORS)
+PROJECT_SUFFIXES = tuple(_EDITORS)  # the same as config.PROJECT_EXTENSIONS, which lower layers see
 
 
 def editor_for(path: Path) -> ModuleType:
