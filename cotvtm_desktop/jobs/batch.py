@@ -77,12 +77,11 @@ def score_files(outputs: dict[Path, Path], source: Path, options: ScoreOptions, 
     """Score each input (the keys of `outputs`, in order) into its output. `source` (the folder they came from)
     names the run in events and on a cancel."""
     backend = backend or choose_backend(options)  # models load once for all the files
-    inputs = list(outputs)
-    events({"type": "batch_started", "input": str(source), "count": len(inputs)})
+    events({"type": "batch_started", "input": str(source), "count": len(outputs)})
     if hasattr(backend[0], "render_across"):
-        results = _batched_across_videos(inputs, outputs, source, options, events, cancel, backend)
+        results = _batched_across_videos(outputs, source, options, events, cancel, backend)
     else:
-        results = _one_after_another(inputs, outputs, source, options, events, cancel, backend)
+        results = _one_after_another(outputs, source, options, events, cancel, backend)
     events({"type": "batch_done", "input": str(source), "done": sum(r.status == "done" for r in results),
             "skipped": sum(r.status == "skipped" for r in results),
             "failed": sum(r.status == "failed" for r in results)})
@@ -106,7 +105,7 @@ def _attempt(path: Path, output: Path, events: EventSink, cancel, work) -> Batch
         return BatchItem(path, output, "failed", str(exc))
 
 
-def _one_after_another(inputs, outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
+def _one_after_another(outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
     """Score the files in turn. A file's last stages (mixing, and FFmpeg encoding its audio in a process of its
     own, the longest part of a long video) run on a background thread while the next file is analysed and
     rendered; one file finishes at a time."""
@@ -115,11 +114,10 @@ def _one_after_another(inputs, outputs, folder, options, events, cancel, backend
     finishing: tuple[Path, Future] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finisher:
         try:
-            for number, path in enumerate(inputs, 1):
+            for number, (path, output) in enumerate(outputs.items(), 1):
                 if stop.is_set():
                     raise Cancelled(folder)
-                output = outputs[path]
-                events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
+                events({"type": "batch_item", "input": str(path), "number": number, "count": len(outputs)})
                 jobs: list[Job] = []
                 results[path] = _attempt(path, output, events, stop, lambda: jobs.append(
                     _rendered(path, output, options, events, stop, backend)))
@@ -133,7 +131,7 @@ def _one_after_another(inputs, outputs, folder, options, events, cancel, backend
         except BaseException:
             stop.set()
             raise
-    return [results[path] for path in inputs]
+    return [results[path] for path in outputs]
 
 
 def _rendered(path: Path, output: Path, options: ScoreOptions, events: EventSink, cancel: threading.Event,
@@ -143,14 +141,13 @@ def _rendered(path: Path, output: Path, options: ScoreOptions, events: EventSink
     return job
 
 
-def _batched_across_videos(inputs, outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
+def _batched_across_videos(outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
     """Prepare every file, render all their segments together (the batch dimension runs across videos), then
     finish each file."""
     results: dict[Path, BatchItem] = {}
     jobs: list[Job] = []
-    for number, path in enumerate(inputs, 1):
-        output = outputs[path]
-        events({"type": "batch_item", "input": str(path), "number": number, "count": len(inputs)})
+    for number, (path, output) in enumerate(outputs.items(), 1):
+        events({"type": "batch_item", "input": str(path), "number": number, "count": len(outputs)})
         results[path] = _attempt(path, output, events, cancel, lambda: jobs.append(
             start_job(path, output, options, events, cancel, backend)))
     if jobs:
@@ -167,4 +164,4 @@ def _batched_across_videos(inputs, outputs, folder, options, events, cancel, bac
     for job in jobs:
         path = job.info.path
         results[path] = _attempt(path, job.output, events, cancel, job.finish)
-    return [results[path] for path in inputs]
+    return [results[path] for path in outputs]
