@@ -4,9 +4,9 @@ outputs.
 mp4 and m4a files are written with PyAV: the video's packets are copied as they are (timestamps, rotation, HDR
 metadata untouched) and interleaved with the audio packets that media/aac.py encodes. The video is the first track,
 and the source's tags come along (when it was filmed and where, its title, a phone's own keys), so the scored video
-sorts and maps like the original in a photo library. A video codec mp4 cannot
-carry, and a still image, first become H.264 in the job's work folder through the ffmpeg binary that imageio-ffmpeg
-ships; .wav and .flac are piped through it too.
+sorts and maps like the original in a photo library. A video codec mp4 cannot carry, and a still image, first become
+H.264 in the job's work folder through the ffmpeg binary that imageio-ffmpeg ships; .wav and .flac are piped
+through it too.
 """
 
 from __future__ import annotations
