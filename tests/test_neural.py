@@ -597,6 +597,8 @@ def test_score_on_cuda_runs_every_model_on_the_gpu(tiny, clip12, tmp_path, monke
         assert {p.device.type for p in module.parameters()} == {"cuda"}
     assert torch.cuda.max_memory_allocated() > 0
     assert streams(tmp_path / "gpu.mp4")["duration"] == pytest.approx(12, abs=0.06)
+    runs_on = json.loads((tmp_path / "gpu.json").read_text())["runs_on"]
+    assert runs_on == f"cuda ({torch.cuda.get_device_name()}), MusicGen in {str(backend.musicgen.dtype)[6:]}"
 
 
 def test_score_with_a_stereo_musicgen(tiny, stereo_musicgen_folder, tmp_path):

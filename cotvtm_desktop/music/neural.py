@@ -52,7 +52,8 @@ class NeuralBackend:
         check_encoders(self.checkpoint.config, paths.clip, paths.musicgen, paths.cotvtm)  # before the big loads
         self.clip = ClipImageEncoder(paths.clip, self.device)
         self.musicgen = MusicGen(paths.musicgen, self.device, precision)
-        self.runs_on = f"{self.device}, MusicGen in {str(self.musicgen.dtype).removeprefix('torch.')}"
+        card = f" ({torch.cuda.get_device_name(self.device)})" if self.device.startswith("cuda") else ""
+        self.runs_on = f"{self.device}{card}, MusicGen in {str(self.musicgen.dtype).removeprefix('torch.')}"
         self.pipeline = CoTVTMPipeline(self.checkpoint, self.device)
         self.sample_rate = self.musicgen.sample_rate
         weights = (paths.cotvtm / "model.safetensors").stat()
