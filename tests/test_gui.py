@@ -4,6 +4,7 @@ backend, so every job here is the product's own."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +213,22 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     assert all(p.exists() for p in kept)
     window.remove_action.trigger()  # what the app kept for it goes; the exports stay
     assert not window.queue.items and not any(p.exists() for p in kept) and output.exists() and music.exists()
+
+
+def test_export_all_into_one_folder_gives_clips_with_one_name_their_own_exports(qtbot, window, silent_clip,
+                                                                                 tmp_path):
+    """A camera numbers its clips from MVI_0001 again on each card folder."""
+    for folder in ("100CANON", "101CANON"):
+        (tmp_path / "card" / folder).mkdir(parents=True)
+        shutil.copy(silent_clip, tmp_path / "card" / folder / "MVI_0001.MOV")
+    window.settings.output_dir = str(tmp_path / "out")
+    drop(window, [tmp_path / "card"])
+    wait_inspected(qtbot, window)
+    window.export_all_action.trigger()
+    wait_idle(qtbot, window)
+    assert [i.status for i in window.queue.items] == ["exported", "exported"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mp4")) == [
+        "100CANON MVI_0001.MOV.scored.mp4", "101CANON MVI_0001.MOV.scored.mp4"]
 
 
 def test_status_says_how_long_the_music_still_takes(window, clip12):
