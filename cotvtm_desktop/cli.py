@@ -316,8 +316,13 @@ def project_score(project: Path, output: Path | None, shared: dict) -> None:
         except OutputExists as exc:
             _skipped(events, project, target, exc)
             return
-        with disk_errors(target):
-            editor.write_with_music(edit, music, target)
+        try:
+            with disk_errors(target):
+                editor.write_with_music(edit, music, target)
+        except BaseException:
+            for written in written_files(music, options):  # without its project the music is half the output:
+                written.unlink(missing_ok=True)  # it goes too, so that running again writes both
+            raise
         if events is not None:
             events({"type": "project_done", "input": str(project), "output": str(target), "music": str(music)})
         else:
