@@ -300,7 +300,7 @@ def project_score(project: Path, output: Path | None, shared: dict) -> None:
         options = _options(**shared)
         editor = editor_for(project)
         edit = editor.read_project(project)
-        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{edit.output_suffix}")
+        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{project.suffix}")
         if target.resolve() == project.resolve():
             raise UserError("the new project would overwrite the original; choose another -o", target)
         if target.suffix.lower() not in editor.OUTPUT_SUFFIXES:

@@ -41,10 +41,6 @@ class InterchangeProject:
         """The main track as a timeline input (media/timeline.py)."""
         return {"clips": self.entries}
 
-    @property
-    def output_suffix(self) -> str:
-        return self.path.suffix
-
 
 def read_project(path: Path) -> InterchangeProject:
     path = Path(path)

@@ -46,10 +46,6 @@ class MltProject:
     def frames(self) -> int:
         return sum(e.frames for e in self.track)
 
-    @property
-    def output_suffix(self) -> str:
-        return self.path.suffix
-
     def timeline(self) -> dict:
         """The main track as a timeline input (media/timeline.py)."""
         clips = []
