@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from media import make_video  # noqa: E402
+from media import make_two_shot_video, make_video  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,15 @@ def clip12(media_dir) -> Path:
 @pytest.fixture(scope="session")
 def silent_clip(media_dir) -> Path:
     return make_video(media_dir / "no-audio.mp4", 6, audio=False)
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory) -> Path:
+    """The editor projects' media, in a folder of their own: warm.mp4 (12 s, a cut at 6 s), cool.mp4 (9 s)."""
+    folder = tmp_path_factory.mktemp("project sources")
+    make_two_shot_video(folder / "warm.mp4", "orange", "yellow", 6.0, 12.0)
+    make_two_shot_video(folder / "cool.mp4", "navy", "navy", 4.5, 9.0)
+    return folder
 
 
 # Tests never see a developer's own models or the network: an empty models folder and an offline, empty HF cache.

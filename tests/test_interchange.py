@@ -11,7 +11,6 @@ import opentimelineio as otio
 import pytest
 import soundfile
 from click.testing import CliRunner
-from media import make_two_shot_video
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from cotvtm_desktop.cli import app
@@ -21,14 +20,6 @@ from cotvtm_desktop.errors import UserError
 PROJECTS = Path(__file__).parent / "data" / "projects"
 RATE = 25
 CAMERA_START = 90000  # frames: the media time of a camera file starting at timecode 01:00:00:00
-
-
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("interchange")
-    make_two_shot_video(folder / "warm.mp4", "orange", "yellow", 6.0, 12.0)
-    make_two_shot_video(folder / "cool.mp4", "navy", "navy", 4.5, 9.0)
-    return folder
 
 
 def frames(count: int, at: int = 0, rate: float = RATE) -> TimeRange:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import soundfile
-from media import make_two_shot_video
 from click.testing import CliRunner
 
 from cotvtm_desktop.cli import app
@@ -18,14 +17,6 @@ from cotvtm_desktop.editors.mlt import MUSIC_PLAYLIST, MUSIC_PRODUCER, read_proj
 from cotvtm_desktop.errors import UserError
 
 PROJECTS = Path(__file__).parent / "data" / "projects"
-
-
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("mlt")
-    make_two_shot_video(folder / "warm.mp4", "orange", "yellow", 6.0, 12.0)
-    make_two_shot_video(folder / "cool.mp4", "navy", "navy", 4.5, 9.0)
-    return folder
 
 
 def project_in(folder: Path, name: str) -> Path:
