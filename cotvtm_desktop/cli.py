@@ -134,21 +134,19 @@ def _announce(backend: tuple, json_progress: bool) -> None:
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None,
           shared: dict) -> None:
     """Score videos or images (or a timeline .json, see media/timeline.py): NAME.scored.mp4 appears beside each.
-    Several inputs are scored like a batch (models load once; a bad file does not stop the rest). A name starting
-    with '-' goes after '--'."""
+    Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
+    stop the rest). A name starting with '-' goes after '--'."""
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
-        named = {}
-        for path in inputs:
-            named.setdefault(path.resolve(), path)  # a file named twice is scored once
-        inputs = tuple(named.values())
+        several = len(inputs) > 1 or any(path.is_dir() for path in inputs)
+        inputs = _files_of(inputs)
         for flag, value in (("-o", output), ("--segments", segments), ("--work", work)):
-            if value is not None and len(inputs) > 1:
+            if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, **shared)
-        if len(inputs) > 1:
+        if several:
             from cotvtm_desktop.jobs.batch import output_paths
 
             folder = Path(os.path.commonpath([path.resolve().parent for path in inputs]))
@@ -167,6 +165,20 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             return
         if not json_progress:
             err.print(f"[green]wrote[/green] {escape(str(target))}")
+
+
+def _files_of(inputs: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The inputs, each folder replaced by its videos and images (not its subfolders'), each file once."""
+    from cotvtm_desktop.jobs.batch import find_inputs
+
+    named: dict[Path, Path] = {}
+    for path in inputs:
+        found = find_inputs(path, recursive=False) if path.is_dir() else [path]
+        if not found:
+            raise UserError("has no videos or images (`cotvtm batch FOLDER -o OUTDIR -r` looks in subfolders)", path)
+        for file in found:
+            named.setdefault(file.resolve(), file)  # a file named twice is scored once
+    return tuple(named.values())
 
 
 def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:

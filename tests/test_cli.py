@@ -210,6 +210,24 @@ def test_score_takes_several_files_like_a_batch(tmp_path, silent_clip, clip12):
         assert result.exit_code == 1 and f"{flag} is for one input" in result.output
 
 
+def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):
+    (tmp_path / "sub").mkdir()
+    shutil.copy(silent_clip, tmp_path / "a.mp4")
+    shutil.copy(silent_clip, tmp_path / "sub" / "b.mp4")
+    (tmp_path / "notes.txt").write_text("not media")
+    result = run("score", tmp_path, "--json-progress")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["type"] for line in result.stdout.splitlines()].count("file_done") == 1
+    assert (tmp_path / "a.scored.mp4").exists() and not (tmp_path / "sub" / "b.scored.mp4").exists()
+    result = run("score", tmp_path, "-o", tmp_path / "x.mp4")
+    assert result.exit_code == 1 and "-o is for one input" in result.output
+    result = run("score", tmp_path / "sub" / "..", tmp_path / "a.mp4")  # the same file twice: scored (skipped) once
+    assert result.exit_code == 0 and "0 done, 1 skipped, 0 failed" in result.output
+    (tmp_path / "empty").mkdir()
+    result = run("score", tmp_path / "empty")
+    assert result.exit_code == 1 and "has no videos or images" in " ".join(result.output.split())
+
+
 def test_module_entry_point_runs(tmp_path, silent_clip):
     result = subprocess.run([sys.executable, "-m", "cotvtm_desktop", "score", str(silent_clip), "-o",
                              str(tmp_path / "m.mp4"), "--midi"], capture_output=True, text=True)
