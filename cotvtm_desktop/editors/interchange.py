@@ -99,7 +99,7 @@ def _give_files_their_lengths(timeline: otio.schema.Timeline, folder: Path) -> N
 def _first_timeline(read, path: Path) -> otio.schema.Timeline:
     if isinstance(read, otio.schema.Timeline):
         return read
-    found = [t for t in read.find_children(descriptor=otio.schema.Timeline)] if hasattr(read, "find_children") else []
+    found = list(read.find_children(descriptor=otio.schema.Timeline)) if hasattr(read, "find_children") else []
     if not found:
         raise UserError("the file holds no timeline (export a sequence from your editor)", path)
     return found[0]  # an XML export of several sequences: the first

@@ -94,13 +94,13 @@ class MusicGen:
     def __init__(self, folder: Path, device: str = "cpu", precision: str = config.MUSICGEN_PRECISION):
         self.folder = Path(folder)
         self.device = torch.device(device)
-        dtype = decoder_dtype(self.device, precision)
+        self.dtype = decoder_dtype(self.device, precision)  # the decoder's and the text encoder's
         from cotvtm_desktop.model.registry import check_musicgen_type, loading, model_config
 
         check_musicgen_type(model_config("MusicGen", self.folder), self.folder)
         with loading("MusicGen", self.folder):
             self.model = MusicgenForConditionalGeneration.from_pretrained(
-                self.folder, local_files_only=True, dtype=dtype).to(self.device).eval()
+                self.folder, local_files_only=True, dtype=self.dtype).to(self.device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
         # EnCodec stays in float32, as audiocraft keeps it: decoding audio in bf16 leaves a noise floor near -56 dB
         # under the music (measured on MusicGen's EnCodec config), and EnCodec costs little beside the decoder.
@@ -110,7 +110,6 @@ class MusicGen:
         self.num_codebooks = int(self.model.decoder.num_codebooks)
         # The stereo models interleave left and right codebooks and decode each side with the same mono EnCodec.
         self.channels = int(self.model.config.decoder.audio_channels)
-        self.dtype = dtype
         self._lock = threading.Lock()
 
     @property
