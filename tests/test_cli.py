@@ -189,18 +189,22 @@ def test_batch_writes_the_music_alone_in_the_format_asked(tmp_path, folder):
 
 
 def test_score_takes_several_files_like_a_batch(tmp_path, silent_clip, clip12):
-    """`cotvtm score *.mp4 *.MOV`: each output beside its input; two that would share one keep their extension in
-    its name; a missing file fails alone; a file named twice is scored once."""
+    """`cotvtm score *.mp4 *.MOV *.jpg`: each output beside its input; two that would share one, or its manifest,
+    keep their extension in its name; a missing file fails alone; a file named twice is scored once."""
+    from PIL import Image
+
     (tmp_path / "b").mkdir()
     shutil.copy(silent_clip, tmp_path / "trip.mp4")
     shutil.copy(silent_clip, tmp_path / "trip.MOV")
     shutil.copy(clip12, tmp_path / "b" / "bars.mp4")
+    Image.new("RGB", (64, 48), (30, 90, 200)).save(tmp_path / "trip.jpg")  # trip.scored.m4a: trip.scored.json too
     inputs = [tmp_path / "trip.mp4", tmp_path / "trip.MOV", tmp_path / "b" / "bars.mp4", tmp_path / "gone.mp4"]
-    result = run("score", *inputs, tmp_path / "b" / ".." / "trip.mp4")
-    assert result.exit_code == 1 and "3 done, 0 skipped, 1 failed" in result.output
+    result = run("score", *inputs, tmp_path / "b" / ".." / "trip.mp4", tmp_path / "trip.jpg", "--duration", 3)
+    assert result.exit_code == 1 and "4 done, 0 skipped, 1 failed" in result.output
     assert "gone.mp4" in result.output and "not found" in result.output
-    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.scored.mp4"))
-    assert written == ["b/bars.scored.mp4", "trip.MOV.scored.mp4", "trip.mp4.scored.mp4"]
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.scored.*"))
+    assert written == ["b/bars.scored.json", "b/bars.scored.mp4", "trip.MOV.scored.json", "trip.MOV.scored.mp4",
+                       "trip.jpg.scored.json", "trip.jpg.scored.m4a", "trip.mp4.scored.json", "trip.mp4.scored.mp4"]
     assert streams(tmp_path / "b" / "bars.scored.mp4")["audio"] == "aac"
     again = run("score", *inputs[:3], "--json-progress")
     kinds = [json.loads(line)["type"] for line in again.stdout.splitlines()]

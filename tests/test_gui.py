@@ -124,7 +124,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     into_one = Settings(output_dir="/out")
     assert {into_one.output_for(path, kind, queued).name for path, kind in queued.items()} == {
         "100CANON MVI_0001.MOV.scored.mp4", "101CANON MVI_0001.MOV.scored.mp4", "MVI_0001.MP4.scored.mp4",
-        "MVI_0001.scored.m4a"}
+        "MVI_0001.JPG.scored.m4a"}  # its MVI_0001.scored.json would be the videos' manifest's name
     assert Settings().output_for(Path("/card/101CANON/MVI_0001.MOV"), "video", queued) == Path(
         "/card/101CANON/MVI_0001.scored.mp4")  # beside each input, nothing clashes
 

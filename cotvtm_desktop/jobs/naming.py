@@ -14,7 +14,8 @@ _NAMINGS: tuple[Callable[[Path], str], ...] = (lambda p: p.stem, lambda p: p.nam
 
 def distinct_outputs(inputs: list[Path], named: Callable[[Path, str], Path]) -> dict[Path, Path]:
     """Each input's output, `named(input, name)`, name its stem. Inputs that would share an output (holiday.mp4 and
-    holiday.mov, or HOLIDAY.MOV on a disk that ignores case) are named by their whole file name instead
+    holiday.mov, or HOLIDAY.MOV on a disk that ignores case; or holiday.jpg, whose holiday.scored.m4a would share
+    the manifest holiday.scored.json) are named by their whole file name instead
     (holiday.mov.scored.mp4), and if they still would (a camera's MVI_0001.MOV from two card folders into one
     output folder), by their folder's name too (101CANON MVI_0001.MOV.scored.mp4)."""
     level = dict.fromkeys(inputs, 0)
@@ -30,5 +31,6 @@ def distinct_outputs(inputs: list[Path], named: Callable[[Path, str], Path]) -> 
 
 
 def _same_file_key(path: Path) -> str:
-    """Equal for two spellings of one file (a/../b, other case) on any disk."""
-    return str(path.resolve()).lower()
+    """Equal for two spellings of one output (a/../b, other case) on any disk, and for outputs that differ only in
+    their extension: each brings files named by its stem (the manifest NAME.scored.json, a .mid, a project's .wav)."""
+    return str(path.resolve().with_suffix("")).lower()
