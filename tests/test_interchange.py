@@ -130,6 +130,21 @@ def test_project_score_writes_a_copy_with_the_music_track(sources, name):
     assert rerun.exit_code == 0 and "already exists" in said(rerun)  # skipped, not overwritten
 
 
+@pytest.mark.parametrize("copy_name", ["copy.otio", "copy.xml"])
+def test_a_copy_written_elsewhere_still_finds_files_named_relative_to_the_original(sources, tmp_path, copy_name):
+    timeline = edit(sources)
+    for clip_with_file in timeline.find_clips():
+        reference = clip_with_file.media_reference
+        reference.target_url = Path(otio.url_utils.filepath_from_url(reference.target_url)).name  # "warm.mp4"
+    original = sources / "relative trip.otio"
+    otio.adapters.write_to_file(timeline, str(original))
+    copy = tmp_path / "elsewhere" / copy_name
+    result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(copy)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert read_project(copy).timeline() == read_project(original).timeline()
+    assert read_project(original).timeline()["clips"][0]["path"] == str(sources / "warm.mp4")
+
+
 def test_a_copy_in_the_other_format(sources):
     original = written(sources, "resolve.xml")
     result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(sources / "for otio.otio")],

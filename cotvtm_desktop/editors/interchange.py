@@ -64,6 +64,8 @@ def write_with_music(project: InterchangeProject, music: Path, output: Path) -> 
     format `output`'s extension names. Written under a temporary name, then renamed."""
     timeline = project.timeline_object.deepcopy()
     adapter = FORMATS[output.suffix.lower()]
+    if output.parent.resolve() != project.path.parent.resolve():
+        _anchor_relative_files(timeline, project.path.parent)
     if adapter == "fcp_xml":
         _give_files_their_lengths(timeline, project.path.parent)
     length = TimeRange(RationalTime(0, project.duration.rate), project.duration)
@@ -82,6 +84,14 @@ def write_with_music(project: InterchangeProject, music: Path, output: Path) -> 
                         f"try {' or '.join(s for s in OUTPUT_SUFFIXES if s != output.suffix.lower())}", output)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _anchor_relative_files(timeline: otio.schema.Timeline, folder: Path) -> None:
+    """Files named relative to the original's folder, named in full: a copy written elsewhere finds them too."""
+    for clip in timeline.find_clips():
+        file = _media_file(clip, folder)
+        if file is not None and not clip.media_reference.target_url.startswith("file:"):
+            clip.media_reference.target_url = file.resolve().as_uri()
 
 
 def _give_files_their_lengths(timeline: otio.schema.Timeline, folder: Path) -> None:

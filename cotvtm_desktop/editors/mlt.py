@@ -41,6 +41,7 @@ class MltProject:
     tree: ET.ElementTree
     fps: Fraction
     track: list[MltEntry]
+    base: Path  # the folder relative file names are found in: the <mlt root="..."> attribute, else the project's
 
     @property
     def frames(self) -> int:
@@ -83,7 +84,7 @@ def read_project(path: Path) -> MltProject:
         track.pop()  # a trailing blank plays nothing
     if not any(e.resource for e in track):
         raise UserError("the main video track has no clips", path)
-    return MltProject(path, tree, fps, track)
+    return MltProject(path, tree, fps, track, base)
 
 
 def write_with_music(project: MltProject, music: Path, output: Path) -> None:
@@ -93,7 +94,9 @@ def write_with_music(project: MltProject, music: Path, output: Path) -> None:
     root = tree.getroot()
     main = _main_tractor(root, project.path)
     last = project.frames - 1
-    reference = _relative(music, output.parent)
+    if root.get("root") is None and output.parent.resolve() != project.base.resolve():
+        root.set("root", str(project.base.resolve()))  # a copy elsewhere finds the clips where the original does
+    reference = _relative(music, project.base if root.get("root") is None else Path(root.get("root")))
     producer = ET.Element("producer", id=MUSIC_PRODUCER, attrib={"in": "0", "out": str(last)})
     for name, value in (("length", str(project.frames)), ("eof", "pause"), ("resource", reference),
                         ("mlt_service", "avformat-novalidate"), ("audio_index", "0"), ("video_index", "-1"),
