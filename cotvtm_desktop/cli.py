@@ -26,6 +26,7 @@ from cotvtm_desktop.errors import Cancelled, UserError, disk_errors, is_out_of_m
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
                                         written_files)
+from cotvtm_desktop.media.timeline import is_project_path
 
 err = Console(stderr=True)
 _PATH = click.Path(path_type=Path)
@@ -122,18 +123,31 @@ def _announce(backend: tuple, json_progress: bool) -> None:
         err.print(f"[dim]backend: {escape(backend[1])}[/dim]", highlight=False)
 
 
+def _one_input_options(command):
+    """The options of a job on one input that a front end (the desktop app) keeps across runs."""
+    return _applied([
+        click.option("--segments", type=_PATH, help="A JSON file of per-segment edits (seed, prompt, brief "
+                     "changes); see cotvtm_desktop/jobs/edits.py. One input only."),
+        click.option("--work", type=_PATH, help="Keep the analysis and every segment's audio in this folder and "
+                     "reuse them on the next run (only changed segments render). One input only.")], command)
+
+
+def _check_not_segments_file(target: Path, segments: Path | None, options: ScoreOptions) -> None:
+    for written, what in written_files(target, options).items():
+        if segments is not None and written.resolve() == segments.resolve():
+            raise UserError(f"{what} would overwrite the --segments file; choose another -o", target)
+
+
 @app.command()
 @click.argument("inputs", nargs=-1, required=True, type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="Default: NAME.scored.mp4 beside the input (NAME.scored.m4a for an "
               "image; .wav/.flac/.mp4 also work). One input only.")
-@click.option("--segments", type=_PATH, help="A JSON file of per-segment edits (seed, prompt, brief changes); see "
-              "cotvtm_desktop/jobs/edits.py. One input only.")
-@click.option("--work", type=_PATH, help="Keep the analysis and every segment's audio in this folder and reuse them "
-              "on the next run (only changed segments render). One input only.")
+@_one_input_options
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None,
           shared: dict) -> None:
-    """Score videos or images (or a timeline .json, see media/timeline.py): NAME.scored.mp4 appears beside each.
+    """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
+    .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
     stop the rest). A name starting with '-' goes after '--'."""
     json_progress = shared.pop("json_progress")
@@ -155,16 +169,18 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             return
         input, = inputs
         target = output or default_output(input)
-        for written, what in written_files(target, options).items():
-            if segments is not None and written.resolve() == segments.resolve():
-                raise UserError(f"{what} would overwrite the --segments file; choose another -o", target)
+        _check_not_segments_file(target, segments, options)
         try:
             _run_one(input, target, options, events)
         except OutputExists as exc:
             _skipped(events, input, target, exc)
             return
-        if not json_progress:
-            err.print(f"[green]wrote[/green] {escape(str(target))}")
+        if json_progress:
+            return
+        err.print(f"[green]wrote[/green] {escape(str(target))}")
+        if is_project_path(input):
+            err.print(f"(the music alone; `cotvtm project score {escape(input.name)}` also writes a copy of the "
+                      "project with it on an audio track)")
 
 
 def _files_of(inputs: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -240,7 +256,7 @@ def batch(folder: Path, out_dir: Path, recursive: bool, file_format: str | None,
 @app.command()
 @click.argument("files", nargs=-1, type=_PATH)
 def gui(files: tuple[Path, ...]) -> None:
-    """Open the desktop app, with FILES (videos, images or folders) queued."""
+    """Open the desktop app, with FILES (videos, images, folders or editor projects) queued."""
     from importlib.util import find_spec
 
     with _Reporting(None, False):
@@ -262,16 +278,20 @@ def gui(files: tuple[Path, ...]) -> None:
               "frame.")
 @click.option("--height", type=click.IntRange(16, 1080), default=96, help="Thumbnail height in pixels.")
 def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[float, ...], height: int) -> None:
-    """Describe videos and images, one JSON line each (the GUI and editor plugins read these)."""
+    """Describe videos, images and timelines (a timeline .json or an editor project), one JSON line each (the GUI
+    and editor plugins read these)."""
     import hashlib
 
+    from cotvtm_desktop.jobs.runner import read_clips
     from cotvtm_desktop.media.probe import probe
-    from cotvtm_desktop.media.thumbnails import save_thumbnail, thumbnail
+    from cotvtm_desktop.media.thumbnails import save_thumbnail, thumbnail, timeline_thumbnail
+    from cotvtm_desktop.media.timeline import is_timeline_path, timeline_info
 
     emit = JsonLines()
     for path in inputs:
         try:
-            info = probe(path)
+            clips = read_clips(path) if is_timeline_path(path) else []
+            info = timeline_info(path, clips) if clips else probe(path)
             event = {"type": "media", "input": str(path), "kind": info.kind, "duration": round(info.duration, 3),
                      "width": info.width, "height": info.height, "fps": round(info.fps, 3),
                      "has_audio": info.has_audio, "thumbnails": []}
@@ -279,7 +299,8 @@ def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[f
                 name = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
                 for t in at or [min(config.POSTER_SECONDS, info.duration / 2)]:
                     target = thumbnails / f"{name}-{t:09.3f}-{height}.jpg"
-                    save_thumbnail(thumbnail(info, t, height), target)
+                    picture = timeline_thumbnail(info, clips, t, height) if clips else thumbnail(info, t, height)
+                    save_thumbnail(picture, target)
                     event["thumbnails"].append({"at": t, "path": str(target)})
             emit(event)
         except UserError as exc:
@@ -298,18 +319,17 @@ def project_group() -> None:
 @click.argument("project", type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.EXT beside it; .otio and "
               ".xml may be written as each other); the music goes beside it as NAME.scored.wav.")
+@_one_input_options
 @_with_shared_options
-def project_score(project: Path, output: Path | None, shared: dict) -> None:
+def project_score(project: Path, output: Path | None, segments: Path | None, work: Path | None,
+                  shared: dict) -> None:
     """Score a project's main video track and write a copy of the project with the music on a new audio track."""
-    import json
-    import tempfile
-
     from cotvtm_desktop.editors import editor_for
 
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
-        options = _options(**shared)
+        options = _options(segments, work_dir=work, **shared)
         editor = editor_for(project)
         edit = editor.read_project(project)
         target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{project.suffix}")
@@ -318,13 +338,11 @@ def project_score(project: Path, output: Path | None, shared: dict) -> None:
         if target.suffix.lower() not in editor.OUTPUT_SUFFIXES:
             raise UserError(f"write the new project as {' or '.join(editor.OUTPUT_SUFFIXES)}", target)
         music = target.with_suffix(config.TIMELINE_OUTPUT_EXTENSION)
+        _check_not_segments_file(music, segments, options)
         try:
             if target.exists() and not options.overwrite:
                 raise OutputExists(target)
-            with tempfile.TemporaryDirectory() as folder:
-                timeline = Path(folder) / f"{project.stem}.json"
-                timeline.write_text(json.dumps(edit.timeline()), encoding="utf-8")
-                _run_one(timeline, music, options, events)
+            _run_one(project, music, options, events)
         except OutputExists as exc:
             _skipped(events, project, target, exc)
             return

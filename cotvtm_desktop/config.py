@@ -105,7 +105,7 @@ def cache_dir() -> Path:
 # --- files ------------------------------------------------------------------------------------------------------
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml")  # editor projects, for `cotvtm project score`
+PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml")  # editor projects: timelines for score, project score
 OUTPUT_SUFFIX = ".scored"  # holiday.mp4 -> holiday.scored.mp4
 IMAGE_OUTPUT_EXTENSION = ".m4a"
 TIMELINE_OUTPUT_EXTENSION = ".wav"  # a timeline (editor plugins) gets the music alone, for an audio track

@@ -231,6 +231,38 @@ def test_export_all_into_one_folder_gives_clips_with_one_name_their_own_exports(
         "100CANON MVI_0001.MOV.scored.mp4", "101CANON MVI_0001.MOV.scored.mp4"]
 
 
+def test_an_editor_project_previews_its_music_and_exports_a_copy_with_it(qtbot, window, sources, tmp_path):
+    from cotvtm_desktop.editors.mlt import read_project
+
+    edit = tmp_path / "edit"
+    edit.mkdir()
+    for name in ("warm.mp4", "cool.mp4"):
+        shutil.copy(sources / name, edit / name)
+    project = edit / "trip.kdenlive"  # a 0.5 s gap, warm.mp4 1-7 s, cool.mp4 0-5 s
+    shutil.copy(Path(__file__).parent / "data" / "projects" / "kdenlive.kdenlive", project)
+    window.settings.output_dir = str(tmp_path / "out")
+    window.settings.segment_seconds = 4.0
+    drop(window, [project])
+    wait_inspected(qtbot, window)
+    [item] = window.queue.items
+    assert (item.kind, item.duration, item.status) == ("timeline", 11.5, "ready") and Path(item.thumbnail).is_file()
+    assert window.queue.data(window.queue.index(0, 1)) == "0:12"
+
+    preview(qtbot, window)
+    assert item.preview.endswith(".m4a") and streams(item.preview)["video"] is None  # the music alone
+    assert streams(item.preview)["duration"] == pytest.approx(11.5, abs=0.05)
+    assert len(item.segments) >= 2 and all(s.description for s in item.segments)
+    qtbot.waitUntil(lambda: all(s.thumbnail for s in item.segments), timeout=JOB_TIMEOUT_MS)
+    assert window.preview.sound_only
+
+    window.export_action.trigger()
+    wait_idle(qtbot, window)
+    copy = tmp_path / "out" / "trip.scored.kdenlive"
+    assert item.status == "exported" and item.output == str(copy), item.message
+    assert read_project(copy).timeline() == read_project(project).timeline()
+    assert soundfile.info(copy.with_suffix(".wav")).duration == pytest.approx(11.5, abs=0.01)
+
+
 def test_status_says_how_long_the_music_still_takes(window, clip12):
     """From the pace of the segments so far (a neural job on a CPU takes minutes per segment); not before 10 s
     of it, so a procedural job never shows a guess."""

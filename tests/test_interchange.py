@@ -189,14 +189,19 @@ def test_transitions_offline_and_missing_clips(tmp_path, sources):
     assert "moved.otio" in str(caught.value)
 
 
-def test_a_project_given_to_score_is_sent_to_project_score(sources):
+def test_score_makes_a_projects_music_alone_and_names_project_score(sources, tmp_path):
     from cotvtm_desktop import config
     from cotvtm_desktop.editors import PROJECT_SUFFIXES
 
     assert set(PROJECT_SUFFIXES) == set(config.PROJECT_EXTENSIONS)
-    result = CliRunner().invoke(app, ["score", str(written(sources, "by mistake.xml"))])
-    assert result.exit_code == 1 and "an editor project, not a video; score it with `cotvtm project score`" in said(
-        result)
+    result = CliRunner().invoke(app, ["score", str(written(sources, "music only.xml"))])
+    assert result.exit_code == 0 and "`cotvtm project score music only.xml` also writes a copy" in said(result)
+    assert soundfile.info(sources / "music only.scored.wav").duration == pytest.approx(7.6, abs=0.01)
+    assert not (sources / "music only.scored.xml").exists()
+    nested = tmp_path / "edit.json"  # a project is no clip of a timeline
+    nested.write_text(json.dumps({"clips": [{"path": str(sources / "music only.xml")}]}))
+    result = CliRunner().invoke(app, ["score", str(nested)])
+    assert result.exit_code == 1 and "an editor project, not a video" in said(result)
 
 
 def test_unusable_timelines_are_one_clear_error(tmp_path, sources):

@@ -8,9 +8,12 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
+from media import streams
+from PIL import Image
 
 from cotvtm_desktop.cli import app
 from cotvtm_desktop.editors.mlt import MUSIC_PLAYLIST, MUSIC_PRODUCER, read_project
@@ -97,3 +100,42 @@ def test_unusable_projects_are_one_clear_error(tmp_path, content, message):
     with pytest.raises(UserError) as caught:
         read_project(path)
     assert message in str(caught.value) and "edit.mlt" in str(caught.value)
+
+
+def test_score_and_inspect_take_a_project_as_its_timeline(sources, tmp_path):
+    """What the desktop app asks of a project: its length and pictures, and its music alone (preview)."""
+    project = project_in(sources, "kdenlive.kdenlive")  # a 0.5 s gap, warm.mp4 1-7 s, cool.mp4 0-5 s
+    result = CliRunner().invoke(app, ["inspect", str(project), "--thumbnails", str(tmp_path / "th"),
+                                      "--at", "0.2", "--at", "3", "--at", "9"], catch_exceptions=False)
+    event = json.loads(result.stdout)
+    assert (event["kind"], event["duration"], event["has_audio"]) == ("timeline", 11.5, False)
+    gap, warm, cool = [np.asarray(Image.open(t["path"]), float).mean(axis=(0, 1)) for t in event["thumbnails"]]
+    assert gap.max() < 10  # black: nothing shows in a gap
+    assert warm[0] > 150 > warm[2] and cool[2] > cool[0]  # warm.mp4's orange at 3.5 s, cool.mp4's navy
+
+    music = tmp_path / "preview.m4a"
+    result = CliRunner().invoke(app, ["score", str(project), "-o", str(music)], catch_exceptions=False)
+    assert result.exit_code == 0 and "project score" in " ".join(result.output.split())
+    assert streams(music)["video"] is None and streams(music)["duration"] == pytest.approx(11.5, abs=0.05)
+    assert json.loads(music.with_suffix(".json").read_text())["input"]["kind"] == "timeline"
+
+
+def test_project_score_reuses_a_work_folder_and_takes_segment_edits(sources, tmp_path):
+    project = project_in(sources, "kdenlive.kdenlive")
+    work, edits, target = tmp_path / "work", tmp_path / "edits.json", tmp_path / "out" / "trip.kdenlive"
+    edits.write_text('{"segments": {}}')
+    args = ["project", "score", str(project), "-o", str(target), "--work", str(work), "--segments", str(edits),
+            "--segment-seconds", "4", "--overwrite"]
+    assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
+    first = {p.name: soundfile.read(p)[0] for p in work.glob("segment-*.wav")}
+    assert len(first) >= 2
+    edits.write_text('{"segments": {"2": {"seed": 99}}}')  # new music for segment 2 alone
+    assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
+    second = {p.name: soundfile.read(p)[0] for p in work.glob("segment-*.wav")}
+    new = sorted(set(second) - set(first))
+    assert [name.split("-")[1] for name in new] == ["0001"]
+    assert read_project(target).timeline() == read_project(project).timeline()  # written elsewhere, same clips
+    root = ET.parse(target).getroot()
+    music = root.find(f"producer[@id='{MUSIC_PRODUCER}']/property[@name='resource']").text
+    assert (Path(root.get("root")) / music).resolve() == target.with_suffix(".wav").resolve()
+    assert soundfile.info(target.with_suffix(".wav")).duration == pytest.approx(11.5, abs=0.01)

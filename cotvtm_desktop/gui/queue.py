@@ -52,7 +52,7 @@ class SegmentState:
 class QueueItem:
     path: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    kind: str = ""  # "video" or "image" once inspected
+    kind: str = ""  # "video", "image" or "timeline" (an editor project) once inspected
     duration: float = 0.0
     thumbnail: str = ""
     status: str = "checking"  # checking, ready, working, preview ready, exported, failed, cancelled

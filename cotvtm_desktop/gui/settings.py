@@ -57,7 +57,8 @@ class Settings:
 
         def named(path: Path, name: str) -> Path:
             extension = (config.IMAGE_OUTPUT_EXTENSION if kinds[path] == "image" else
-                         config.TIMELINE_OUTPUT_EXTENSION if self.music_only else ".mp4")
+                         path.suffix if is_project(path) else  # a copy of the project, its music beside it
+                         config.TIMELINE_OUTPUT_EXTENSION if self.music_only or kinds[path] == "timeline" else ".mp4")
             stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, name)
             folder = Path(self.output_dir) if self.output_dir else path.parent
             return folder / f"{stem}{extension}"
@@ -77,6 +78,11 @@ class Settings:
     def models_args(self) -> list[str]:
         """The options saying where the neural models are (`score` and `models check` share them)."""
         return ["--musicgen-size", self.musicgen_size] + (["--models", self.models_dir] if self.models_dir else [])
+
+
+def is_project(path: Path) -> bool:
+    """An editor project (exported with `cotvtm project score`), not a video, image or timeline .json."""
+    return path.suffix.lower() in config.PROJECT_EXTENSIONS
 
 
 def _as_type(raw, default):

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.queue import QueueItem, QueueModel, SegmentState
-from cotvtm_desktop.gui.settings import Settings
+from cotvtm_desktop.gui.settings import Settings, is_project
 
 SEGMENT_THUMB_HEIGHT = 72
 # share of an item's progress bar each stage fills: analysis, then segments, then mixing and writing
@@ -50,7 +50,8 @@ class TaskRunner(QObject):
         return self.data_dir / "work" / item.id
 
     def preview_path(self, item: QueueItem) -> Path:
-        return self.data_dir / "previews" / f"{item.id}.mp4"
+        """The preview: the video (or image) with its music, or a timeline's music alone."""
+        return self.data_dir / "previews" / f"{item.id}{'.m4a' if item.kind == 'timeline' else '.mp4'}"
 
     def thumbs_dir(self) -> Path:
         return self.data_dir / "thumbnails"
@@ -162,7 +163,8 @@ class TaskRunner(QObject):
                 self._run_done += 1
                 return False
             extra = (["--overwrite"] if settings.replace_existing else []) + (["--midi"] if settings.midi else [])
-        args = ["score", item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
+        command = ["project", "score"] if kind == "export" and is_project(Path(item.path)) else ["score"]
+        args = [*command, item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
                 "--json-progress", *settings.score_args(), *extra]
         self.current, self.current_item, self.backend = CliProcess(args, self), item, ""
         self._render_start = None

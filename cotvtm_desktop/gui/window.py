@@ -145,8 +145,12 @@ class MainWindow(QMainWindow):
         return self.queue.items[rows[0].row()] if rows else None
 
     def _add_files(self) -> None:
-        patterns = " ".join(f"*{e}" for e in config.VIDEO_EXTENSIONS + config.IMAGE_EXTENSIONS)
-        files, _ = QFileDialog.getOpenFileNames(self, "Add videos or images", "", f"Videos and images ({patterns})")
+        media = " ".join(f"*{e}" for e in config.VIDEO_EXTENSIONS + config.IMAGE_EXTENSIONS)
+        projects = " ".join(f"*{e}" for e in config.PROJECT_EXTENSIONS)
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add videos, images or editor projects", "",
+            f"Videos, images and editor projects ({media} {projects});;Videos and images ({media});;"
+            f"Editor projects: Shotcut, Kdenlive, FCP 7 XML, OpenTimelineIO ({projects})")
         self.add_paths([Path(f) for f in files])
 
     def _add_folder(self) -> None:

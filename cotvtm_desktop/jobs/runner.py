@@ -34,7 +34,8 @@ from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
 from cotvtm_desktop.media import aac, audio, mux
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.media.timeline import Clip, is_timeline_path, read_timeline, timeline_info
+from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, read_timeline,
+                                           timeline_info)
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
@@ -123,7 +124,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.midi and not backend[0].makes_midi:
         raise UserError(f"--midi needs the procedural backend: the {backend[0].name} backend makes audio, not "
                         "notes (use --backend procedural, or leave out --midi)")
-    clips = read_timeline(input_path) if is_timeline_path(input_path) else []
+    clips = read_clips(input_path) if is_timeline_path(input_path) else []
     info = timeline_info(input_path, clips) if clips else probe(input_path)
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
@@ -133,6 +134,15 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
         job = Job(info, output, options, events, cancel, work, backend, started, clips)
         job.prepare()
     return job
+
+
+def read_clips(path: Path) -> list[Clip]:
+    """A timeline input's clips: a timeline JSON's, or the main video track's of an editor project."""
+    if is_project_path(path):
+        from cotvtm_desktop.editors import editor_for  # OpenTimelineIO loads only for a project
+
+        return clips_of(editor_for(path).read_project(path).timeline(), path)
+    return read_timeline(path)
 
 
 class Job:

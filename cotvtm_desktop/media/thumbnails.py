@@ -1,4 +1,5 @@
-"""Small upright pictures of a video or image at given times: the GUI's queue and segment strip show them."""
+"""Small upright pictures of a video, image or timeline at given times: the GUI's queue and segment strip show
+them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PIL import Image
 
 from cotvtm_desktop.media.frames import iter_frames, load_image, to_rgb
 from cotvtm_desktop.media.probe import MediaInfo
+from cotvtm_desktop.media.timeline import Clip, clip_at
 
 _LOOK_AHEAD_SECONDS = 2.0  # the first decoded frame this soon after the asked time is good enough
 
@@ -25,6 +27,14 @@ def thumbnail(info: MediaInfo, at: float, height: int) -> np.ndarray:
     for _, frame in iter_frames(info.path, 1.0, info.start_time):  # past the last keyframe: the first frame
         return to_rgb(frame, width, height, info.rotation)
     return np.zeros((height, width, 3), np.uint8)
+
+
+def timeline_thumbnail(info: MediaInfo, clips: list[Clip], at: float, height: int) -> np.ndarray:
+    """The picture the timeline shows at `at` seconds: its clip's frame there, black in a gap."""
+    clip, source_time = clip_at(clips, at)
+    if clip.info is None:
+        return np.zeros((height, max(2, round(height * info.width / max(info.height, 1))), 3), np.uint8)
+    return thumbnail(clip.info, source_time, height)
 
 
 def save_thumbnail(picture: np.ndarray, path: Path) -> None:

@@ -5,7 +5,8 @@ This is the form the editor plugins hand to `cotvtm score EDIT.timeline.json -o 
     {"clips": [{"path": "a.mp4", "in": 2.0, "out": 7.5}, {"blank": 1.0}, {"path": "b.mov", "in": 0, "out": 4}]}
 
 Times are seconds in each source file; relative paths are relative to the JSON file. The music's time 0 is the
-first clip's in point, and a join between clips is a scene cut.
+first clip's in point, and a join between clips is a scene cut. An editor project (.kdenlive, .xml, ...) is a timeline
+input too: editors/ reads its main track into this form, and `clips_of` checks it the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError, UserError
 from cotvtm_desktop.media.probe import MediaInfo, probe
 
@@ -40,11 +42,16 @@ class Clip:
 
 
 def is_timeline_path(path: Path) -> bool:
-    return Path(path).suffix.lower() == TIMELINE_SUFFIX
+    """A timeline JSON or an editor project: an input scored as one piece into its music alone."""
+    return is_project_path(path) or Path(path).suffix.lower() == TIMELINE_SUFFIX
+
+
+def is_project_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in config.PROJECT_EXTENSIONS
 
 
 def read_timeline(path: Path) -> list[Clip]:
-    """The clips of a timeline file, each source probed and its range checked; one clear error otherwise."""
+    """The clips of a timeline JSON file, each source probed and its range checked; one clear error otherwise."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -52,6 +59,12 @@ def read_timeline(path: Path) -> list[Clip]:
         raise BadMediaError("file not found", path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read the timeline ({exc})", path) from None
+    return clips_of(data, path)
+
+
+def clips_of(data: object, path: Path) -> list[Clip]:
+    """The clips of a timeline in its JSON form (read from `path`), checked as read_timeline says."""
+    path = Path(path)
     entries = data.get("clips") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise UserError('expected {"clips": [{"path": ..., "in": ..., "out": ...}, ...]} with at least one clip',
@@ -97,6 +110,12 @@ def _seconds(value: object, what: str, timeline: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{what}: expected seconds as a number, not {value!r}", timeline)
     return float(value)
+
+
+def clip_at(clips: list[Clip], at: float) -> tuple[Clip, float]:
+    """The clip (or gap) showing `at` seconds into the timeline, and that moment's time in its source."""
+    clip = next((c for c in clips if at < c.offset + c.duration), clips[-1])
+    return clip, clip.source_in + min(max(at - clip.offset, 0.0), clip.duration)
 
 
 def timeline_info(path: Path, clips: list[Clip]) -> MediaInfo:
