@@ -123,13 +123,13 @@ def _announce(backend: tuple, json_progress: bool) -> None:
         err.print(f"[dim]backend: {escape(backend[1])}[/dim]", highlight=False)
 
 
-def _one_input_options(command):
+def _one_input_options(note: str = ""):
     """The options of a job on one input that a front end (the desktop app) keeps across runs."""
-    return _applied([
+    return functools.partial(_applied, [
         click.option("--segments", type=_PATH, help="A JSON file of per-segment edits (seed, prompt, brief "
-                     "changes); see cotvtm_desktop/jobs/edits.py. One input only."),
+                     f"changes); see cotvtm_desktop/jobs/edits.py.{note}"),
         click.option("--work", type=_PATH, help="Keep the analysis and every segment's audio in this folder and "
-                     "reuse them on the next run (only changed segments render). One input only.")], command)
+                     f"reuse them on the next run (only changed segments render).{note}")])
 
 
 def _check_not_segments_file(target: Path, segments: Path | None, options: ScoreOptions) -> None:
@@ -142,7 +142,7 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @click.argument("inputs", nargs=-1, required=True, type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="Default: NAME.scored.mp4 beside the input (NAME.scored.m4a for an "
               "image; .wav/.flac/.mp4 also work). One input only.")
-@_one_input_options
+@_one_input_options(" One input only.")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None,
           shared: dict) -> None:
@@ -319,7 +319,7 @@ def project_group() -> None:
 @click.argument("project", type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.EXT beside it; .otio and "
               ".xml may be written as each other); the music goes beside it as NAME.scored.wav.")
-@_one_input_options
+@_one_input_options()
 @_with_shared_options
 def project_score(project: Path, output: Path | None, segments: Path | None, work: Path | None,
                   shared: dict) -> None:
