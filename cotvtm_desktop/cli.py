@@ -179,8 +179,10 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             return
         err.print(f"[green]wrote[/green] {escape(str(target))}")
         if is_project_path(input):
-            err.print(f"(the music alone; `cotvtm project score {escape(input.name)}` also writes a copy of the "
-                      "project with it on an audio track)")
+            made = ("the music with a small render of the edit's picture" if target.suffix.lower() == ".mp4" else
+                    "the music alone")
+            err.print(f"({made}; `cotvtm project score {escape(input.name)}` writes a copy of the project with the "
+                      "music on an audio track)")
 
 
 def _files_of(inputs: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -485,8 +487,10 @@ class _Bars:
             self.files[event["input"]] = p.add_task(escape(Path(event["input"]).name[:40]), total=100)
         elif task is not None and kind == "progress" and event["stage"] == "analysing":
             p.update(task, completed=40 * event["fraction"])
-        elif task is not None and kind == "progress":  # decoding inside a segment (neural)
+        elif task is not None and kind == "progress" and event["stage"] == "rendering":  # inside a segment (neural)
             p.update(task, completed=40 + 45 * (event["segment"] - 1 + event["fraction"]) / event["count"])
+        elif task is not None and kind == "progress" and event["stage"] == "picture":  # a timeline's, for a preview
+            p.update(task, completed=85 + 10 * event["fraction"])
         elif task is not None and kind == "segment_done":
             p.update(task, completed=40 + 45 * event["index"] / event["count"])
         elif task is not None and kind == "stage" and event["stage"] == "writing":

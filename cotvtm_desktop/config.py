@@ -21,6 +21,10 @@ OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 OBJECT_TOP_K = 5
 IMAGE_SECONDS = 30.0  # music length for a still image unless --duration
 POSTER_SECONDS = 3.0  # a video's thumbnail shows this moment (or its middle, if shorter)
+# The picture of a timeline's preview (media/proxy.py): small and quick to make, enough to judge music against cuts
+PREVIEW_HEIGHT = 360
+PREVIEW_MAX_FPS = 30
+PREVIEW_CRF = 26
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

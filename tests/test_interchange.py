@@ -195,7 +195,7 @@ def test_score_makes_a_projects_music_alone_and_names_project_score(sources, tmp
 
     assert set(PROJECT_SUFFIXES) == set(config.PROJECT_EXTENSIONS)
     result = CliRunner().invoke(app, ["score", str(written(sources, "music only.xml"))])
-    assert result.exit_code == 0 and "`cotvtm project score music only.xml` also writes a copy" in said(result)
+    assert result.exit_code == 0 and "`cotvtm project score music only.xml` writes a copy" in said(result)
     assert soundfile.info(sources / "music only.scored.wav").duration == pytest.approx(7.6, abs=0.01)
     assert not (sources / "music only.scored.xml").exists()
     nested = tmp_path / "edit.json"  # a project is no clip of a timeline

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import av
 import pytest
 import soundfile
-from media import make_two_shot_video
+from media import make_two_shot_video, streams
+from PIL import Image
 
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.jobs.runner import ScoreOptions, score
@@ -49,11 +51,44 @@ def test_a_timeline_scores_into_music_of_its_length_with_cuts_at_the_joins(sourc
     assert manifest["video_stream"] is None and "file_done" in [e["type"] for e in events]
 
 
-def test_timeline_output_is_audio_only(sources, tmp_path):
+def test_a_timeline_scored_to_mp4_gets_a_small_render_of_its_picture(sources, tmp_path):
+    """What the desktop app previews for an editor project: the edit's picture, letterboxed to one size, each clip
+    and gap in its place on the frame grid, with the music; pieces kept in a work folder render once."""
+    folder, warm, cool = sources
+    Image.new("RGB", (300, 400), (0, 200, 0)).save(folder / "green.png")  # upright, narrower than the video
+    clips = [{"path": "warm.mp4", "in": 1.0, "out": 3.0}, {"blank": 1.0}, {"path": "cool.mp4", "in": 0, "out": 2.0},
+             {"path": "green.png", "in": 0, "out": 1.5}]
+    edit, out, work = write(folder, clips, "preview.json"), tmp_path / "preview.mp4", tmp_path / "work"
+    manifest = score(edit, out, ScoreOptions(backend="procedural", work_dir=work))
+    info = streams(out)
+    assert info["video"] == "h264" and info["audio"] == "aac" and info["duration"] == pytest.approx(6.5, abs=0.05)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)
+        frames = [(float(f.pts * stream.time_base), f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
+    assert len(frames) == round(6.5 * 25) and manifest["timings"]["picture"] > 0
+    middle = {t: picture[160:200, 300:340].reshape(-1, 3).mean(axis=0) for t, picture in frames}
+    colour = {t: middle[min(middle, key=lambda s: abs(s - t))] for t in (1.0, 2.5, 3.5, 5.9)}
+    assert colour[1.0][0] > 200 and colour[1.0][2] < 80  # warm.mp4: orange
+    assert colour[2.5].max() < 20  # the gap: black
+    assert colour[3.5][2] > colour[3.5][0] + 60  # cool.mp4: navy
+    assert colour[5.9][1] > 150 > colour[5.9][0]  # the image, letterboxed: green in the middle...
+    assert frames[-1][1][:, :100].max() < 30  # ...black at the sides
+
+    pieces = {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
+    assert len(pieces) == 4 and not (work / "picture.mp4").exists()
+    clips[2].update({"in": 2.0, "out": 4.0})  # one clip changed: its piece alone renders again
+    score(write(folder, clips, "preview.json"), out, ScoreOptions(backend="procedural", work_dir=work,
+                                                                  overwrite=True))
+    again = {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
+    assert len(again) == 4 and len(set(again.items()) & set(pieces.items())) == 3
+
+
+def test_timeline_output_is_the_music_or_a_preview(sources, tmp_path):
     folder, warm, _ = sources
     edit = write(folder, [{"path": "warm.mp4", "in": 0, "out": 3}], "short.json")
-    with pytest.raises(UserError, match="use .wav, .flac, .m4a"):
-        score(edit, tmp_path / "x.mp4", ScoreOptions(backend="procedural"))
+    with pytest.raises(UserError, match="use .wav, .flac, .m4a, .mp4"):
+        score(edit, tmp_path / "x.mov", ScoreOptions(backend="procedural"))
     score(edit, tmp_path / "x.flac", ScoreOptions(backend="procedural"))
     assert soundfile.info(tmp_path / "x.flac").duration == pytest.approx(3.0, abs=0.01)
 

@@ -1,5 +1,4 @@
-"""Play the selected item with its new soundtrack before exporting (an editor project's music alone, beside its
-first picture: the app does not render the edit's picture).
+"""Play the selected item with its new soundtrack before exporting.
 
 Qt Multimedia (from PySide6-Addons) plays video and sound. Where it cannot load (on Linux it needs the PulseAudio
 client library, libpulse0), the pane shows the item's picture and says why it cannot play.
@@ -33,7 +32,6 @@ class PreviewPane(QWidget):
         self.player = None
         self.thumbnail = ""  # the picture shown
         self.shown: tuple[str, str, str] | None = None  # (item id, its picture, its preview) on show
-        self.sound_only = False  # the preview has no picture: the item's picture stays up while it plays
         layout = QVBoxLayout(self)
         self.stack = QStackedLayout()
         self.picture = QLabel("No preview yet", alignment=Qt.AlignmentFlag.AlignCenter)
@@ -94,7 +92,6 @@ class PreviewPane(QWidget):
                                                   Qt.TransformationMode.SmoothTransformation))
         self.stack.setCurrentWidget(self.picture)
         ready = bool(item and item.preview and self.player is not None)
-        self.sound_only = bool(item and item.kind == "timeline")
         self.play_button.setEnabled(ready)
         self.position.setEnabled(ready)
         if ready:
@@ -107,7 +104,7 @@ class PreviewPane(QWidget):
             self.player.pause()
             self.play_button.setText("Play")
         else:
-            if self.video is not None and not self.sound_only:
+            if self.video is not None:
                 self.stack.setCurrentWidget(self.video)
             self.player.play()
             self.play_button.setText("Pause")

@@ -18,8 +18,8 @@ from cotvtm_desktop.gui.queue import QueueItem, QueueModel, SegmentState
 from cotvtm_desktop.gui.settings import Settings, is_project
 
 SEGMENT_THUMB_HEIGHT = 72
-# share of an item's progress bar each stage fills: analysis, then segments, then mixing and writing
-_ANALYSIS, _RENDER = 0.3, 0.6
+# share of an item's progress bar each stage fills: analysis, segments, a project's picture; then mixing and writing
+_ANALYSIS, _RENDER, _PICTURE = 0.3, 0.6, 0.08
 _ETA_AFTER_SECONDS = 10  # a pace measured over less than this is not worth showing (and procedural jobs are done)
 
 
@@ -50,8 +50,8 @@ class TaskRunner(QObject):
         return self.data_dir / "work" / item.id
 
     def preview_path(self, item: QueueItem) -> Path:
-        """The preview: the video (or image) with its music, or a timeline's music alone."""
-        return self.data_dir / "previews" / f"{item.id}{'.m4a' if item.kind == 'timeline' else '.mp4'}"
+        """The preview: the video, image or project (a small render of its picture) with its music."""
+        return self.data_dir / "previews" / f"{item.id}.mp4"
 
     def thumbs_dir(self) -> Path:
         return self.data_dir / "thumbnails"
@@ -189,6 +189,8 @@ class TaskRunner(QObject):
             item.progress = _ANALYSIS + _RENDER * event["index"] / event["count"]
             self._render_start = self._render_start or (self.clock(), event["index"] / event["count"])
             self.segment_progress.emit(item.id, event["index"] - 1, "done")
+        elif kind_of == "progress" and event.get("stage") == "picture":  # a project's, made for its preview
+            item.progress = _ANALYSIS + _RENDER + _PICTURE * event["fraction"]
         elif kind_of == "stage" and event.get("stage") in ("mixing", "writing"):
             item.progress = max(item.progress, _ANALYSIS + _RENDER)
         elif kind_of == "backend":

@@ -30,8 +30,8 @@ from cotvtm_desktop.analysis.visual import describe_segment
 from cotvtm_desktop.errors import Cancelled, OutputError, UserError, disk_errors, os_error
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
-from cotvtm_desktop.jobs.workdir import WorkDir, input_fingerprint
-from cotvtm_desktop.media import aac, audio, mux
+from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint
+from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
 from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, read_timeline,
@@ -39,7 +39,8 @@ from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_t
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
-OUTPUT_EXTENSIONS_FOR_TIMELINES = (".wav", ".flac", ".m4a")  # the music alone, for an editor's audio track
+# the music alone, for an editor's audio track; or, as .mp4, with a small render of the edit's picture (a preview)
+OUTPUT_EXTENSIONS_FOR_TIMELINES = (".wav", ".flac", ".m4a", ".mp4")
 # A video scored to an audio file gets its music alone, ducked as in the mp4's mix: a track for an editor
 OUTPUT_EXTENSIONS_FOR_VIDEOS = (".mp4", ".wav", ".flac", ".m4a")
 
@@ -226,10 +227,11 @@ class Job:
     def finish(self) -> dict:
         """Mix (unless rendering did), write the output and its manifest, clean up. Returns the manifest."""
         with disk_errors(self.output):
+            picture = self._timed("picture", self._render_picture) if self._with_picture() else None
             self._stage("mixing")
             loudness, soundtrack = self._timed("mixing", self._master)
             self._stage("writing")
-            copied = self._timed("writing", lambda: self._write(soundtrack, self.plan))
+            copied = self._timed("writing", lambda: self._write(soundtrack, self.plan, picture))
             manifest = self._manifest(loudness, copied)
             _write_atomic_text(manifest_path(self.output),
                                json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
@@ -331,7 +333,29 @@ class Job:
                                         "its level in the mix, for a track under the clip's own sound")
         return report, soundtrack
 
-    def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic]) -> bool:
+    def _with_picture(self) -> bool:
+        return bool(self.clips) and self.output.suffix.lower() == ".mp4"
+
+    def _render_picture(self) -> Path:
+        """A timeline's picture, small (media/proxy.py); its pieces stay in the work folder for the next preview."""
+        self._stage("picture")
+        reported = [-1.0]
+
+        def progress(fraction: float) -> None:
+            self._check_cancel()
+            if fraction - reported[0] >= 0.05 or fraction == 1:
+                reported[0] = fraction
+                self.events({"type": "progress", "input": self.input, "stage": "picture",
+                             "fraction": round(fraction, 3)})
+
+        def piece_key(piece: proxy.Piece, shape: proxy.PictureFormat) -> str:
+            version = input_fingerprint(piece.info.path) if piece.info else None
+            return cache_key(version, piece.identity(), asdict(shape))
+
+        self._check_cancel()
+        return proxy.render_picture(self.clips, self.work.path, piece_key, progress)
+
+    def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic], picture: Path | None) -> bool:
         tmp = _partial(self.output)
         copied = False
         try:
@@ -342,7 +366,9 @@ class Job:
             else:  # encoding a long video takes a while: each chunk stops within a block on a cancel
                 packets = aac.encode_aac(lambda start, stop: self._until_cancelled(soundtrack.blocks(start, stop)),
                                          soundtrack.frames, soundtrack.rate)
-                if self.info.kind == "video" and suffix == ".mp4":
+                if picture is not None:
+                    mux.mux_picture(picture, packets, tmp)
+                elif self.info.kind == "video" and suffix == ".mp4":
                     copied = mux.mux_video(self.info, packets, tmp, self.work.path)
                 elif suffix == ".mp4":
                     mux.mux_still(self.info.path, packets, plan[-1].segment.end, tmp, self.work.path)
@@ -355,6 +381,8 @@ class Job:
         finally:
             tmp.unlink(missing_ok=True)
             soundtrack.remove()
+            if picture is not None:
+                picture.unlink(missing_ok=True)  # made from its pieces again next time: they are what is kept
         return copied
 
     def _write_midi(self, plan: list[SegmentMusic]) -> None:

@@ -69,8 +69,12 @@ class WorkDir:
 def input_fingerprint(path: Path, *settings) -> str:
     """Identifies an input file's content version (path, size, mtime) plus the settings that shape a result."""
     stat = path.stat()
-    payload = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, *settings], default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+    return cache_key(str(path.resolve()), stat.st_size, stat.st_mtime_ns, *settings)
+
+
+def cache_key(*parts) -> str:
+    """A short name for what a cached result was made from (JSON-able parts)."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:20]
 
 
 def _atomic(path: Path, write) -> None:

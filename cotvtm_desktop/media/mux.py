@@ -69,13 +69,18 @@ def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path,
               soundtrack, output, scratch, 0.0)
 
 
+def mux_picture(video: Path, soundtrack: AacPackets, output: Path) -> None:
+    """An mp4 of a made picture (a timeline's, media/proxy.py) with the soundtrack."""
+    _write_mp4(output, soundtrack, video)
+
+
 def _via_h264(inputs: list[str], options: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
               start: float, tags: dict[str, str] | None = None) -> None:
     """The picture ffmpeg reads from `inputs`, made H.264 (with `options`) in the `scratch` folder first, then
     written with the soundtrack (and `tags`)."""
     h264 = scratch / "video.mp4"
     try:
-        _ffmpeg([*inputs, "-an", *_H264, *options, "-f", "mp4", str(h264)], output)
+        run_ffmpeg([*inputs, "-an", *_H264, *options, "-f", "mp4", str(h264)], output)
         _write_mp4(output, soundtrack, h264, 0, start, tags=tags)
     finally:
         h264.unlink(missing_ok=True)
@@ -88,7 +93,7 @@ def write_m4a(soundtrack: AacPackets, output: Path) -> None:
 
 def write_pcm(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
     """The soundtrack alone as 24-bit .wav or .flac, from its float blocks."""
-    _ffmpeg(["-f", "f32le", "-ar", str(config.OUTPUT_SAMPLE_RATE), "-ac", "2", "-i", "pipe:0",
+    run_ffmpeg(["-f", "f32le", "-ar", str(config.OUTPUT_SAMPLE_RATE), "-ac", "2", "-i", "pipe:0",
              *_PCM_FORMATS[suffix], str(output)], output, soundtrack)
 
 
@@ -144,8 +149,9 @@ def _mux(out, timed: Iterable[tuple]) -> None:
         out.mux(packet)
 
 
-def _ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks | None = None) -> None:
-    """Run ffmpeg, with `audio` streamed to its standard input if given."""
+def run_ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks | None = None) -> None:
+    """Run the ffmpeg binary (writing `output`, named in its errors), with `audio` streamed to its standard input if
+    given."""
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *arguments]
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL if audio is None else subprocess.PIPE,

@@ -1,0 +1,122 @@
+"""A small render of a timeline's picture, for previewing an edit with its music (`cotvtm score EDIT -o x.mp4`, and
+the desktop app's preview of a project).
+
+The picture is cut into pieces of at most PIECE_SECONDS, each rendered by the ffmpeg binary on its own (a clip's
+range, or black for a gap; rotation applied, letterboxed, at one size and frame rate) and then joined without
+re-encoding. Pieces are small files a caller can keep: after an edit, only the pieces that changed render again.
+Piece lengths come from the timeline's frame grid, so the joined picture has round(length × fps) frames and every
+join sits within half a frame of its place however many clips there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cotvtm_desktop import config
+from cotvtm_desktop.media.mux import run_ffmpeg
+from cotvtm_desktop.media.probe import MediaInfo
+from cotvtm_desktop.media.timeline import Clip
+
+PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
+
+
+@dataclass(frozen=True)
+class PictureFormat:
+    width: int
+    height: int
+    fps: int
+
+
+@dataclass(frozen=True)
+class Piece:
+    """`frames` frames of the picture: of `info` from `source_in` seconds on, or black (`info` None)."""
+
+    info: MediaInfo | None
+    source_in: float
+    frames: int
+
+    def identity(self) -> list:
+        """What the piece shows, for a cache key (with the file's version, which the caller adds)."""
+        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames]
+
+
+def picture_format(clips: list[Clip]) -> PictureFormat:
+    """The timeline's first clip's shape at PREVIEW_HEIGHT lines, its frame rate up to PREVIEW_MAX_FPS."""
+    first = next(c.info for c in clips if c.info is not None)
+    height = config.PREVIEW_HEIGHT
+    width = 2 * max(1, round(height * first.width / max(first.height, 1) / 2))
+    fps = min(round(first.fps), config.PREVIEW_MAX_FPS) if first.kind == "video" and first.fps >= 1 else 25
+    return PictureFormat(width, height, fps)
+
+
+def plan_pieces(clips: list[Clip], fps: int) -> list[Piece]:
+    """The timeline's clips and gaps as pieces on its frame grid."""
+    longest = round(PIECE_SECONDS * fps)
+    pieces = []
+    for clip in clips:
+        first, end = round(clip.offset * fps), round((clip.offset + clip.duration) * fps)
+        for start in range(first, end, longest):
+            frames = min(longest, end - start)
+            source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
+            pieces.append(Piece(clip.info, source_in, frames))
+    return pieces
+
+
+def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
+    """One piece as an H.264 mp4, without sound."""
+    w, h, fps = shape.width, shape.height, shape.fps
+    if piece.info is None:
+        source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
+    elif piece.info.kind == "image":
+        source = ["-loop", "1", "-framerate", str(fps), "-i", str(piece.info.path)]
+    else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
+        source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
+                  f"0:{piece.info.video_stream}"]
+    shaped = (f"fps={fps},scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
+              f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p,"
+              "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
+    run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", str(config.PREVIEW_CRF),
+                "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target)
+
+
+def join_pieces(files: list[Path], target: Path) -> None:
+    """The pieces, in order, as one video (copied: they share one format)."""
+    listing = target.with_name(f"{target.stem}.pieces.txt")
+    quoted = ("file '" + str(f.resolve()).replace("'", "'\\''") + "'" for f in files)
+    listing.write_text("\n".join(quoted) + "\n", encoding="utf-8")
+    try:
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", "-f", "mp4", str(target)],
+                   target)
+    finally:
+        listing.unlink(missing_ok=True)
+
+
+def render_picture(clips: list[Clip], folder: Path, piece_key: Callable[[Piece, PictureFormat], str],
+                   progress: Callable[[float], None] = lambda fraction: None) -> Path:
+    """The timeline's picture as folder/picture.mp4, from pieces kept in `folder` by `piece_key(piece, shape)` (a
+    key that changes when the piece would): pieces already there are not rendered again, pieces of an earlier
+    version of the edit are deleted."""
+    shape = picture_format(clips)
+    pieces = plan_pieces(clips, shape.fps)
+    total = sum(p.frames for p in pieces)
+    files, done = [], 0
+    for piece in pieces:
+        file = folder / f"piece-{piece_key(piece, shape)}.mp4"
+        if not file.exists():
+            partial = folder / f".{file.stem}.partial.mp4"
+            try:
+                render_piece(piece, shape, partial)
+                partial.replace(file)
+            finally:
+                partial.unlink(missing_ok=True)
+        files.append(file)
+        done += piece.frames
+        progress(done / max(total, 1))
+    for stale in set(folder.glob("piece-*.mp4")) - set(files):
+        stale.unlink()
+    target = folder / "picture.mp4"
+    join_pieces(files, target)
+    return target
