@@ -2,11 +2,10 @@
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
 # 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
-# a 130 s one, whose 13 segments render in worker processes started through the frozen executable, and a timeline
-#    (.otio in, FCP 7 XML out); 3. the GUI starts (offscreen), inspects the video through its own CLI as a child
-#    process, and quits when
-#    terminated; 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural
-#    backend scores the video too.
+#    a 130 s one, whose 13 segments render in worker processes started through the frozen executable, and a timeline
+#    (.otio in, FCP 7 XML out; and its preview, the picture rendered small); 3. the GUI starts (offscreen), inspects
+#    the video through its own CLI as a child process, and quits when terminated; 4. with MODELS_DIR (e.g. from
+#    `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural backend scores the video too.
 set -euo pipefail
 app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
 app="$app_dir/cotvtm"
@@ -45,7 +44,10 @@ cat > "$work/edit.otio" <<EOF
 EOF
 COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" project score "$work/edit.otio" -o "$work/edit.xml" > /dev/null
 grep -q "edit.wav" "$work/edit.xml" && [ -s "$work/edit.wav" ]
-echo "scored an OpenTimelineIO timeline into FCP 7 XML"
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/edit.otio" -o "$work/look.mp4" 2> /dev/null
+"$ffmpeg" -nostdin -v error -i "$work/look.mp4" -f null - 2> "$work/decode.txt"
+[ ! -s "$work/decode.txt" ] && [ -s "$work/look.mp4" ]
+echo "scored an OpenTimelineIO timeline into FCP 7 XML, and into a preview with its picture"
 
 status=0
 QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 20 "$app" gui "$work/tiny.mp4" || status=$?
