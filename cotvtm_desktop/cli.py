@@ -27,6 +27,7 @@ from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
                                         written_files)
 from cotvtm_desktop.media.timeline import is_project_path
+from cotvtm_desktop.reasoning.rules import music_rules
 
 err = Console(stderr=True)
 _PATH = click.Path(path_type=Path)
@@ -77,11 +78,13 @@ _SHARED = [
                  help="Neural: each segment continues from the end of the one before."),
     click.option("--prompt", multiple=True, help="Neural: 'K=words' makes segment K (from 1) follow your words; "
                  "repeat for more segments."),
+    click.option("--genre", type=click.Choice(list(music_rules()["genres"])), help="Procedural: this genre for "
+                 "every segment, instead of the one its picture suggests (default)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "seed", "midi", "overwrite",
                  "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm", "musicgen_size",
-                 "device", "precision", "continuity", "prompt", "json_progress")
+                 "device", "precision", "continuity", "prompt", "genre", "json_progress")
 
 
 def _with_shared_options(command):

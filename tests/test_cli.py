@@ -18,6 +18,11 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
+def said(result) -> str:
+    """The command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and __version__ in result.output
@@ -214,6 +219,25 @@ def test_score_takes_several_files_like_a_batch(tmp_path, silent_clip, clip12):
         assert result.exit_code == 1 and f"{flag} is for one input" in result.output
 
 
+def test_genre_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12):
+    edits = tmp_path / "edits.json"
+    edits.write_text('{"segments": {"2": {"brief": {"genre": "rock"}}}}')
+    result = run("score", clip12, "-o", tmp_path / "jazz.mp4", "--segment-seconds", 4, "--genre", "lo-fi jazz",
+                 "--segments", edits)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "jazz.json").read_text())
+    genres = [s["brief"]["genre"] for s in manifest["segments"]]
+    assert len(genres) == 3 and genres == ["lo-fi jazz", "rock", "lo-fi jazz"]
+    assert "lo-fi jazz" in manifest["segments"][0]["description"] and manifest["options"]["genre"] == "lo-fi jazz"
+    assert run("score", clip12, "-o", tmp_path / "own.mp4", "--segment-seconds", 4).exit_code == 0
+    measured = json.loads((tmp_path / "own.json").read_text())
+    assert [s["brief"]["genre"] for s in measured["segments"]] != genres  # without it, the picture's
+    result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "polka")
+    assert result.exit_code == 2 and "'polka' is not one of" in said(result)
+    result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "rock", "--backend", "neural")
+    assert result.exit_code == 1 and "the neural backend has no genre to set" in said(result)
+
+
 def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):
     (tmp_path / "sub").mkdir()
     shutil.copy(silent_clip, tmp_path / "a.mp4")
@@ -229,7 +253,7 @@ def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):
     assert result.exit_code == 0 and "0 done, 1 skipped, 0 failed" in result.output
     (tmp_path / "empty").mkdir()
     result = run("score", tmp_path / "empty")
-    assert result.exit_code == 1 and "has no videos or images" in " ".join(result.output.split())
+    assert result.exit_code == 1 and "has no videos or images" in said(result)
 
 
 def test_module_entry_point_runs(tmp_path, silent_clip):

@@ -100,7 +100,7 @@ def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, windo
 def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
-                      precision="float32", segment_seconds=8.0,
+                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz",
                       keep_original_audio=False, duck_db=6.0, lufs=-23.0, crossfade=1.0, seed=42,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, music_only=True,
                       replace_existing=True)
@@ -110,6 +110,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     assert Settings.load(QSettings(str(tmp_path / "none.ini"), QSettings.Format.IniFormat)) == Settings()
     args = again.score_args()
     for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
+                        ("--genre", "lo-fi jazz"),
                         ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
                         ("--musicgen-size", "medium"), ("--precision", "float32")):
         assert args[args.index(flag) + 1] == value
@@ -133,14 +134,16 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path):
     from cotvtm_desktop.gui.settings_dialog import SettingsDialog
 
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
-                      precision="float32", segment_seconds=8.0, keep_original_audio=False, duck_db=6.0, lufs=-23.0,
-                      crossfade=1.0, seed=42, output_dir=str(tmp_path), naming="{name}-music", midi=True,
-                      music_only=True, replace_existing=True)
+                      precision="float32", segment_seconds=8.0, genre="rock", keep_original_audio=False,
+                      duck_db=6.0, lufs=-23.0, crossfade=1.0, seed=42, output_dir=str(tmp_path),
+                      naming="{name}-music", midi=True, music_only=True, replace_existing=True)
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)
     assert dialog.settings() == chosen
     dialog.precision.setCurrentText("bfloat16")
     assert dialog.settings().precision == "bfloat16"
+    dialog.genre.setCurrentIndex(0)  # from the picture
+    assert dialog.settings().genre == "" and "--genre" not in dialog.settings().score_args()
 
 
 def test_settings_dialog_says_what_auto_uses_as_the_model_choices_change(qtbot, tmp_path):

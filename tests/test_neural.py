@@ -248,6 +248,9 @@ def test_auto_picks_neural_when_models_are_present_and_says_why(tiny, silent_cli
     assert result.exit_code == 0 and "found" in result.output and "neural: all its models are present" in result.output
     result = cli("score", silent_clip, "-o", tmp_path / "auto.mp4", "--models", tiny)
     assert result.exit_code == 0 and "backend: neural" in result.output
+    result = cli("score", silent_clip, "-o", tmp_path / "rock.mp4", "--models", tiny, "--genre", "rock")
+    assert result.exit_code == 0 and "procedural, because --genre 'rock' asks for a genre" in " ".join(
+        result.output.split())  # a genre is the procedural backend's to set
     empty = tmp_path / "no-models"
     empty.mkdir()
     result = cli("models", "check", "--models", empty)

@@ -25,6 +25,7 @@ class Settings:
     device: str = "auto"
     precision: str = config.MUSICGEN_PRECISION  # MusicGen's number format (neural)
     segment_seconds: float = config.SEGMENT_SECONDS
+    genre: str = ""  # empty: each segment's from its picture (procedural)
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
     lufs: float = config.TARGET_LUFS
@@ -73,6 +74,8 @@ class Settings:
                 "--seed", str(self.seed), *self.models_args()]
         if not self.keep_original_audio:
             args.append("--replace-audio")
+        if self.genre:
+            args += ["--genre", self.genre]
         return args
 
     def models_args(self) -> list[str]:

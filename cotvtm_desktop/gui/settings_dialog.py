@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
+from cotvtm_desktop.gui.segment_dialog import genres
 from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, LOUDNESS_PRESETS, Settings
 
 
@@ -52,6 +53,13 @@ class SettingsDialog(QDialog):
                                   "times faster on a CPU with AVX-512), else float16 on a GPU, float32 on a CPU")
         self.segment_seconds = QDoubleSpinBox(decimals=1, minimum=2, maximum=30, suffix=" s")
         self.segment_seconds.setValue(settings.segment_seconds)
+        self.genre = QComboBox()
+        self.genre.addItem("From the picture (each segment's own)", "")
+        for name in genres():
+            self.genre.addItem(name, name)
+        self.genre.setCurrentIndex(max(0, self.genre.findData(settings.genre)))
+        self.genre.setToolTip("One genre for every segment (procedural backend: with a genre set, auto uses it); "
+                              "a segment's own edit still wins")
         self.keep_original = QCheckBox("Keep the original sound, music ducked under it")
         self.keep_original.setChecked(settings.keep_original_audio)
         self.duck_db = QDoubleSpinBox(decimals=0, minimum=0, maximum=40, suffix=" dB")
@@ -77,7 +85,7 @@ class SettingsDialog(QDialog):
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
-                ("Segment length", self.segment_seconds),
+                ("Segment length", self.segment_seconds), ("Genre", self.genre),
                 ("Original audio", self.keep_original),
                 ("Ducking", self.duck_db), ("Loudness", self.loudness), ("Crossfade", self.crossfade),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
@@ -144,7 +152,7 @@ class SettingsDialog(QDialog):
             backend=self.backend.currentText(), models_dir=self.models_dir[1].text().strip(),
             musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
             precision=self.precision.currentText(),
-            segment_seconds=self.segment_seconds.value(),
+            segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             lufs=float(self.loudness.currentData()), crossfade=self.crossfade.value(), seed=self.seed.value(),
             output_dir=self.output_dir[1].text().strip(), naming=self.naming.text().strip() or self.base.naming,

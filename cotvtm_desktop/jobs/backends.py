@@ -23,7 +23,7 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
             if options.backend == "neural":
                 raise
             reason = _fallback(exc)
-    return ProceduralBackend(options.seed, options.segments), reason
+    return ProceduralBackend(options.seed, options.segments, options.genre), reason
 
 
 def backend_choice(options) -> tuple[str, str]:
@@ -43,6 +43,11 @@ def _choice(options) -> tuple[str, str, ModelPaths | None]:
         raise UserError(f"unknown backend {options.backend!r}; choose one of {', '.join(BACKENDS)}")
     if options.backend == "procedural":
         return "procedural", "procedural, as asked (--backend procedural)", None
+    if options.genre is not None:  # a genre is a choice in the procedural backend's music brief, which neural lacks
+        if options.backend == "neural":
+            raise UserError(f"--genre {options.genre!r}: the neural backend has no genre to set; steer its segments in "
+                            "words with --prompt K=words, or use --backend procedural")
+        return "procedural", f"procedural, because --genre {options.genre!r} asks for a genre", None
     try:
         paths = _neural_paths(options)
     except UserError as exc:

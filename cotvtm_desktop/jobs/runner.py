@@ -68,6 +68,7 @@ class ScoreOptions:
     precision: str = config.MUSICGEN_PRECISION  # neural: MusicGen's number format
     continuity: bool = True  # neural: each segment continues from the end of the one before
     segments: dict[int, SegmentEdit] = field(default_factory=dict)  # segment index (from 0) -> the user's edit
+    genre: str | None = None  # procedural: every segment's genre, not the measured one (a segment's own edit wins)
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 
 

@@ -41,8 +41,10 @@ class ProceduralBackend:
     makes_midi = True
     runs_on = "cpu, the General MIDI soundfont"
 
-    def __init__(self, seed: int = config.SEED, edits: dict[int, SegmentEdit] | None = None):
+    def __init__(self, seed: int = config.SEED, edits: dict[int, SegmentEdit] | None = None,
+                 genre: str | None = None):
         self.seed, self.edits = seed, dict(edits or {})
+        self.style = {"genre": genre} if genre else {}  # every segment's brief changes, under its own edit's
 
     def keyframe_features(self) -> None:
         return None  # the rules work from the scan's own measurements
@@ -50,8 +52,8 @@ class ProceduralBackend:
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
              padding: float) -> list[SegmentMusic]:
         measured = [reason(v) for v in visuals]
-        edited = {i: (self._edited_brief(i, measured[i], e.brief), set(e.brief)) for i, e in self.edits.items()
-                  if i < len(segments) and e.brief}
+        changes = {s.index: {**self.style, **self.edits.get(s.index, SegmentEdit()).brief} for s in segments}
+        edited = {i: (self._edited_brief(i, measured[i], c), set(c)) for i, c in changes.items() if c}
         seeds = [self._seed(s.index) for s in segments]
         plans = plan_video([s.duration for s in segments], measured, seeds, edited)
         items = []
