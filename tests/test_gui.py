@@ -257,12 +257,16 @@ def test_an_editor_project_previews_its_music_and_exports_a_copy_with_it(qtbot, 
     assert len(item.segments) >= 2 and all(s.description for s in item.segments)
     qtbot.waitUntil(lambda: all(s.thumbnail for s in item.segments), timeout=JOB_TIMEOUT_MS)
 
+    project.write_text(project.read_text().replace('<blank length="15"/>', '<blank length="45"/>'))
+    preview(qtbot, window)  # edited in the editor since: 1 s longer
+    assert item.duration == 12.5 and streams(item.preview)["duration"] == pytest.approx(12.5, abs=0.05)
+
     window.export_action.trigger()
     wait_idle(qtbot, window)
     copy = tmp_path / "out" / "trip.scored.kdenlive"
     assert item.status == "exported" and item.output == str(copy), item.message
     assert read_project(copy).timeline() == read_project(project).timeline()
-    assert soundfile.info(copy.with_suffix(".wav")).duration == pytest.approx(11.5, abs=0.01)
+    assert soundfile.info(copy.with_suffix(".wav")).duration == pytest.approx(12.5, abs=0.01)
 
 
 def test_status_says_how_long_the_music_still_takes(window, clip12):

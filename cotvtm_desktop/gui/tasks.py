@@ -245,6 +245,7 @@ class TaskRunner(QObject):
     def _read_manifest(self, item: QueueItem, path: Path) -> None:
         """The preview's segments, keeping the user's edits where the segment is still the same."""
         manifest = json.loads(path.read_text(encoding="utf-8"))
+        item.duration = manifest["input"]["duration"]  # a project edited since it was queued has a new length
         before = {(s.index, round(s.start, 2), round(s.end, 2)): s for s in item.segments}
         segments = []
         for entry in manifest["segments"]:
