@@ -241,3 +241,32 @@ def test_original_audio_reads_what_ffmpeg_decodes(tmp_path, rate, channels):
     n = min(len(reference), len(ours))
     assert n > 2.9 * 48000
     assert np.allclose(ours[:n], reference[:n], atol=1e-6)
+
+
+def test_timeline_sound_puts_each_clips_sound_where_its_picture_is(tmp_path):
+    """A click at 2.5 s of a.mp4 and at 1.2 s of b.mov (44.1 kHz mono), in a timeline that starts a.mp4 at 2 s, then
+    a 1 s gap, then b.mov from 1 s: the clicks sound at 0.5 s and 2 + 1 + 0.2 = 3.2 s, to the millisecond."""
+    from cotvtm_desktop.media.audio import TimelineSound
+    from cotvtm_desktop.media.probe import probe
+    from cotvtm_desktop.media.timeline import Clip
+    from media import ffmpeg
+
+    def clicking(name: str, at: float, audio_options: tuple[str, ...]):
+        path = tmp_path / name
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi", "-i",
+               f"aevalsrc='if(between(t,{at},{at}+0.002),0.9,0)':s=48000", "-t", "5", "-c:v", "libx264",
+               *audio_options, str(path))
+        return path
+
+    a = probe(clicking("a.mp4", 2.5, ("-c:a", "pcm_s16le", "-f", "mov")))
+    b = probe(clicking("b.mov", 1.2, ("-c:a", "pcm_s16le", "-ar", "44100", "-ac", "1")))
+    clips = [Clip(a, 2.0, 4.0, 0.0), Clip(None, 0.0, 1.0, 2.0), Clip(b, 1.0, 3.0, 3.0)]
+    sound = TimelineSound(clips, 48000)
+    audio = np.concatenate([sound.read(7000) for _ in range(36)])[:, 0]  # 5.25 s in odd-sized reads
+    sound.close()
+    clicks = np.flatnonzero(np.abs(audio) > 0.3)
+    assert clicks.size and clicks[0] / 48000 == pytest.approx(0.5, abs=0.001)
+    second = clicks[clicks > 48000 * 2.5]
+    assert second.size and second[0] / 48000 == pytest.approx(3.2, abs=0.001)
+    assert np.abs(audio[int(2.05 * 48000):int(2.95 * 48000)]).max() == 0  # the gap is silent
+    assert np.abs(audio[5 * 48000:]).max() == 0  # past the last clip

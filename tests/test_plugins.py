@@ -109,6 +109,7 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     assert len(audio) / rate == pytest.approx(350 / 25, abs=0.02)
     assert Path(added["filepath"]).parent.name == "cotvtm"  # beside the .blend
     assert strips[1].mute and context.scene.cotvtm.status == "Music added on channel 3"
+    assert "--replace-audio" in operator.job.process.args  # muted: the music need not duck under the clips' sound
     assert not context.window_manager.timers
 
 

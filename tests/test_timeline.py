@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import av
+import numpy as np
 import pytest
 import soundfile
-from media import make_two_shot_video, streams
+from media import decode_audio, ffmpeg, lufs, make_two_shot_video, streams
 from PIL import Image
 
 from cotvtm_desktop.errors import UserError
@@ -82,6 +83,37 @@ def test_a_timeline_scored_to_mp4_gets_a_small_render_of_its_picture(sources, tm
                                                                   overwrite=True))
     again = {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
     assert len(again) == 4 and len(set(again.items()) & set(pieces.items())) == 3
+
+
+def test_a_timelines_music_ducks_under_its_clips_own_sound(sources, tmp_path):
+    """As for a video: the music alone (for an editor's track) sits at its level in the mix with the clips' sound,
+    ducked under it; the preview mp4 has both; --replace-audio leaves the clips' sound out of it."""
+    folder, warm, _ = sources
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i",
+           "sine=frequency=3000:sample_rate=48000", "-t", "8", "-c:v", "libx264", "-c:a", "aac",
+           str(folder / "talk.mp4"))
+    edit = write(folder, [{"path": "talk.mp4", "in": 1, "out": 7}, {"path": "warm.mp4", "in": 0, "out": 4}],
+                 "talk.json")
+    ducked = score(edit, tmp_path / "ducked.wav", ScoreOptions(backend="procedural"))
+    plain = score(edit, tmp_path / "plain.wav", ScoreOptions(backend="procedural", replace_audio=True))
+    assert ducked["input"]["has_audio"] and "ducked under the original sound" in ducked["loudness"]["original_audio"]
+    assert plain["loudness"]["original_audio"] == "replaced"
+    music, rate = soundfile.read(tmp_path / "ducked.wav")
+    assert share_at(music, 3000) < 0.001  # the music alone: no clip sound in it...
+    first, second = lufs(music[:6 * rate]), lufs(music[6 * rate:])
+    assert first < second - 6  # ...and ducked while talk.mp4 sounds, not under warm.mp4, which is silent
+    assert lufs(soundfile.read(tmp_path / "plain.wav")[0][:6 * rate]) > first + 6
+
+    score(edit, tmp_path / "preview.mp4", ScoreOptions(backend="procedural"))
+    mixed = decode_audio(tmp_path / "preview.mp4")
+    assert share_at(mixed[:6 * rate], 3000) > 0.3 and share_at(mixed[6 * rate:], 3000) < 0.001
+
+
+def share_at(audio: np.ndarray, frequency: float, rate: int = 48000) -> float:
+    """The share of the sound's power within 5 Hz of `frequency`: a clip's test tone, or the music's own."""
+    spectrum = np.abs(np.fft.rfft(audio.mean(axis=1) * np.hanning(len(audio)))) ** 2
+    frequencies = np.fft.rfftfreq(len(audio), 1 / rate)
+    return float(spectrum[np.abs(frequencies - frequency) < 5].sum() / spectrum.sum())
 
 
 def test_timeline_output_is_the_music_or_a_preview(sources, tmp_path):

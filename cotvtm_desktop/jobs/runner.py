@@ -162,7 +162,8 @@ class Job:
         self.input = str(info.path)
         self.padding = options.crossfade / 2
         self.keep_original = info.has_audio and not options.replace_audio
-        self.music_only = info.kind == "video" and output.suffix.lower() != ".mp4"  # a track for an editor
+        # a track for an editor, to lay under the clip's (or the edit's) own sound
+        self.music_only = info.kind in ("video", "timeline") and output.suffix.lower() != ".mp4"
         self.premixed: audio.Premix | None = None
 
     def prepare(self) -> None:
@@ -316,7 +317,10 @@ class Job:
         segments = [m.segment for m in self.plan]
         pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
         music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end)
-        original = audio.OriginalAudio(self.info.path, self.info.start_time, rate) if self.keep_original else None
+        original = None
+        if self.keep_original:
+            original = (audio.TimelineSound(self.clips, rate) if self.clips else
+                        audio.OriginalAudio(self.info.path, self.info.start_time, rate))
         try:
             self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate)
         finally:

@@ -23,6 +23,7 @@ import numpy as np
 from cotvtm_desktop import config
 from cotvtm_desktop.media import biquads
 from cotvtm_desktop.media.segments import Segment
+from cotvtm_desktop.media.timeline import Clip
 
 BLOCK_SECONDS = 10.0
 
@@ -102,20 +103,22 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarra
 
 # --- the original audio -----------------------------------------------------------------------------------------
 class OriginalAudio:
-    """The input's first audio track as stereo float blocks at `rate`, aligned to the first video frame."""
+    """The input's first audio track as stereo float blocks at `rate`, aligned to the first video frame (or to
+    `begin` seconds after it)."""
 
-    def __init__(self, path: Path, video_start: float, rate: int = config.OUTPUT_SAMPLE_RATE):
+    def __init__(self, path: Path, video_start: float, rate: int = config.OUTPUT_SAMPLE_RATE, begin: float = 0.0):
         self.rate = rate
         self._container = av.open(str(path))
         stream = self._container.streams.audio[0]
+        self._time_base, self._first_pts = stream.time_base, stream.start_time
+        self._target = video_start + begin  # the stream time of the first sample wanted
+        if begin > 0:  # to a frame at or before it; decoding goes on from there
+            self._container.seek(int(self._target / stream.time_base), stream=stream, backward=True)
         self._frames = self._container.decode(stream)
         self._resampler = av.AudioResampler(format="flt", layout="stereo", rate=rate)
         self._buffer = np.zeros((0, 2), np.float32)
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else video_start
-        offset = int(round((start - video_start) * rate))
-        if offset > 0:  # audio starts after the picture: silence first
-            self._buffer = np.zeros((offset, 2), np.float32)
-        self._skip = max(0, -offset)  # audio starts before the picture: drop the lead
+        self._skip = 0  # samples decoded before the wanted start, still to drop
+        self._aligned = False
         self._done = False
 
     def read(self, n: int) -> np.ndarray:
@@ -139,6 +142,8 @@ class OriginalAudio:
         while count < wanted and not self._done:
             try:
                 frame = next(self._frames)
+                if not self._aligned:
+                    chunks.append(self._align(frame))
                 if (frame.format.name, frame.layout.name, frame.sample_rate) == ("fltp", "stereo", self.rate):
                     chunks.append(frame.to_ndarray().T)  # what AAC decodes to, already at our rate: as it is
                     count += len(chunks[-1])
@@ -151,8 +156,53 @@ class OriginalAudio:
                 count += len(chunks[-1])
         return chunks
 
+    def _align(self, frame: av.AudioFrame) -> np.ndarray:
+        """Silence before the first decoded frame when it starts after the wanted start (sound that begins after
+        the picture); or, when it starts before, the samples to drop."""
+        self._aligned = True
+        pts = frame.pts if frame.pts is not None else self._first_pts
+        offset = 0 if pts is None else round((float(pts * self._time_base) - self._target) * self.rate)
+        self._skip += max(0, -offset)
+        return np.zeros((max(0, offset), 2), np.float32)
+
     def close(self) -> None:
         self._container.close()
+
+
+class TimelineSound:
+    """The clips' own sound along a timeline, with OriginalAudio's interface: each clip's range of its file's
+    audio in turn, silence for gaps, stills and clips without sound. Clip lengths come from the timeline's sample
+    grid, so every clip's sound starts exactly where its picture does."""
+
+    def __init__(self, clips: list[Clip], rate: int = config.OUTPUT_SAMPLE_RATE):
+        self.rate = rate
+        self._parts = iter([(c, round((c.offset + c.duration) * rate) - round(c.offset * rate)) for c in clips])
+        self._source: OriginalAudio | None = None
+        self._left = 0  # samples of the current part still to read
+
+    def read(self, n: int) -> np.ndarray:
+        blocks, wanted = [], n
+        while wanted:
+            if not self._left and not self._next_part():
+                blocks.append(np.zeros((wanted, 2), np.float32))  # past the last clip
+                break
+            take = min(wanted, self._left)
+            blocks.append(self._source.read(take) if self._source else np.zeros((take, 2), np.float32))
+            self._left -= take
+            wanted -= take
+        return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+    def _next_part(self) -> bool:
+        self.close()
+        clip, self._left = next(self._parts, (None, 0))
+        if clip is not None and clip.info is not None and clip.info.has_audio:
+            self._source = OriginalAudio(clip.info.path, clip.info.start_time, self.rate, clip.source_in)
+        return clip is not None
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
 
 class Ducker:
@@ -302,7 +352,7 @@ def _oversampled(audio: np.ndarray) -> np.ndarray:
 
 
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
-def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | None, work: Path,
+def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | TimelineSound | None, work: Path,
            duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> "Premix":
     """One pass over the music as it arrives (while later segments render): duck it under the original audio,
     write both to the work folder, and measure the music, the ducked music and the original (LoudnessMeter), so

@@ -119,8 +119,9 @@ def clip_at(clips: list[Clip], at: float) -> tuple[Clip, float]:
 
 
 def timeline_info(path: Path, clips: list[Clip]) -> MediaInfo:
-    """The timeline seen as one input: its length, no picture stream of its own and no sound (an editor keeps
-    the clips' sound on its own tracks; the music goes beside it)."""
+    """The timeline seen as one input: its length, no picture stream of its own, and sound when a clip has some
+    (the music ducks under the clips' own sound, which an editor keeps on its own tracks: the music goes beside)."""
     first = next(c.info for c in clips if c.info is not None)
     end = clips[-1].offset + clips[-1].duration
-    return MediaInfo(Path(path), "timeline", end, first.width, first.height, 0, first.fps, "", False, 0.0)
+    has_audio = any(c.info is not None and c.info.has_audio for c in clips)
+    return MediaInfo(Path(path), "timeline", end, first.width, first.height, 0, first.fps, "", has_audio, 0.0)

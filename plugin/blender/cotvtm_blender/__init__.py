@@ -138,6 +138,8 @@ class COTVTM_OT_score(bpy.types.Operator):
         prefs = preferences(context)
         args = ["score", str(timeline), "-o", str(self.output), "--overwrite", "--backend", settings.backend,
                 "--segment-seconds", f"{settings.segment_seconds:g}", "--seed", str(settings.seed)]
+        if not settings.keep_original:
+            args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
