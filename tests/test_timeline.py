@@ -78,11 +78,16 @@ def test_a_timeline_scored_to_mp4_gets_a_small_render_of_its_picture(sources, tm
 
     pieces = {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
     assert len(pieces) == 4 and not (work / "picture.mp4").exists()
-    clips[2].update({"in": 2.0, "out": 4.0})  # one clip changed: its piece alone renders again
-    score(write(folder, clips, "preview.json"), out, ScoreOptions(backend="procedural", work_dir=work,
-                                                                  overwrite=True))
-    again = {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
-    assert len(again) == 4 and len(set(again.items()) & set(pieces.items())) == 3
+    analyses = {p.name: p.stat().st_mtime_ns for p in work.glob("analysis-*.npz")}
+    assert len(analyses) == 1 + 3  # the timeline's, and each clip's (not the gap's: a black still costs nothing)
+    clips[2].update({"in": 2.0, "out": 4.0})  # one clip changed: its piece alone renders again...
+    again = score(write(folder, clips, "preview.json"), out, ScoreOptions(backend="procedural", work_dir=work,
+                                                                          overwrite=True))
+    assert len(again["segments"]) == len(manifest["segments"])
+    rendered = {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
+    assert len(rendered) == 4 and len(set(rendered.items()) & set(pieces.items())) == 3
+    measured = {p.name: p.stat().st_mtime_ns for p in work.glob("analysis-*.npz")}
+    assert len(measured) == 4 and len(set(measured.items()) & set(analyses.items())) == 2  # ...and is measured
 
 
 def test_a_timelines_music_ducks_under_its_clips_own_sound(sources, tmp_path):

@@ -75,6 +75,8 @@ def _within(times: np.ndarray, start: float, end: float) -> np.ndarray:
 
 
 Features = Callable[[list[np.ndarray]], np.ndarray]
+# (what a timeline clip's scan covers: its file and range, the scan) -> the scan's result, perhaps kept from before
+RememberedPart = Callable[[list, Callable[[], Timeline]], Timeline]
 
 
 def scan_video(info: MediaInfo, keyframe_interval: float,
@@ -244,10 +246,13 @@ _SHORTEST_WINDOW = 0.5  # seconds: a shorter clip is measured over this much of 
 
 
 def scan_timeline(clips: list, keyframe_interval: float, on_progress: Callable[[float], None] | None = None,
-                  features: Features | None = None) -> Timeline:
+                  features: Features | None = None, remembered: RememberedPart | None = None) -> Timeline:
     """Measure a timeline's clips (media/timeline.py) in timeline time: each clip's range of its source, shifted
-    to its place; a gap is a black still; every join between clips is a cut."""
+    to its place; a gap is a black still; every join between clips is a cut. `remembered(what, scan)` may give a
+    clip's measurements (in its source's time) from an earlier scan, or scan and keep them: after an edit, only
+    changed clips are measured again."""
     total = sum(c.duration for c in clips)
+    remembered = remembered or (lambda what, scan: scan())
     parts = []
     for clip in clips:
         def progress(fraction: float, clip=clip) -> None:
@@ -259,11 +264,12 @@ def scan_timeline(clips: list, keyframe_interval: float, on_progress: Callable[[
             black = np.zeros((reference.height, reference.width, 3), np.uint8)
             part, source_start = scan_still(black, reference, features), 0.0
         elif clip.info.kind == "image":
-            part, source_start = scan_image(clip.info, features), 0.0
+            part, source_start = remembered([clip.info.path], lambda clip=clip: scan_image(clip.info, features)), 0.0
         else:
             end = min(clip.info.duration, max(clip.source_out, clip.source_in + _SHORTEST_WINDOW))
-            part = scan_video(clip.info, min(keyframe_interval, clip.duration / 2), progress, features,
-                              (clip.source_in, end))
+            step = min(keyframe_interval, clip.duration / 2)
+            part = remembered([clip.info.path, clip.source_in, end, step], lambda clip=clip, end=end, step=step:
+                              scan_video(clip.info, step, progress, features, (clip.source_in, end)))
             source_start = clip.source_in
         parts.append(_shifted(part, clip.offset - source_start, clip.offset, clip.offset + clip.duration))
         progress(1.0)

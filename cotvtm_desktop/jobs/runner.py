@@ -19,13 +19,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from cotvtm_desktop import __version__, config
 from cotvtm_desktop.analysis import objects
-from cotvtm_desktop.analysis.scan import Timeline, scan_image, scan_timeline, scan_video
+from cotvtm_desktop.analysis.scan import RememberedPart, Timeline, scan_image, scan_timeline, scan_video
 from cotvtm_desktop.analysis.visual import describe_segment
 from cotvtm_desktop.errors import Cancelled, OutputError, UserError, disk_errors, os_error
 from cotvtm_desktop.jobs.backends import choose_backend
@@ -282,12 +282,31 @@ class Job:
                 self.events({"type": "progress", "input": self.input, "stage": "analysing",
                              "fraction": round(fraction, 3)})
 
+        kept = {key}
         if self.clips:
-            timeline = scan_timeline(self.clips, interval, progress, features)
+            timeline = scan_timeline(self.clips, interval, progress, features, self._remembered_part(kept))
         else:
             timeline = scan_video(self.info, interval, progress, features)
         self.work.save_arrays(key, timeline.to_arrays())
+        self.work.keep_only_arrays(kept)  # an earlier version's analysis (another edit, other settings) goes
         return timeline
+
+    def _remembered_part(self, kept: set[str]) -> RememberedPart:
+        """A timeline clip's measurements kept in the work folder under their own key, so that after an edit of
+        the timeline only the changed clips are measured again (the desktop app re-previews an edited project)."""
+        def remembered(what: list, scan: Callable[[], Timeline]) -> Timeline:
+            path, *scope = what
+            key = cache_key(input_fingerprint(path), scope, config.ANALYSIS_FPS, config.ANALYSIS_SIZE,
+                            self.backend.features_id)
+            kept.add(key)
+            arrays = self.work.load_arrays(key)
+            if arrays is not None:
+                return Timeline.from_arrays(arrays)
+            part = scan()
+            self.work.save_arrays(key, part.to_arrays())
+            return part
+
+        return remembered
 
     def _segments(self, timeline: Timeline) -> list[Segment]:
         if self.info.kind == "image":

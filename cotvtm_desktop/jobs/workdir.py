@@ -65,6 +65,10 @@ class WorkDir:
         path = self.analysis_file(key)
         _atomic(path, lambda tmp: np.savez(tmp, **arrays))
 
+    def keep_only_arrays(self, keys: set[str]) -> None:
+        for path in set(self.path.glob("analysis-*.npz")) - {self.analysis_file(key) for key in keys}:
+            path.unlink(missing_ok=True)
+
 
 def input_fingerprint(path: Path, *settings) -> str:
     """Identifies an input file's content version (path, size, mtime) plus the settings that shape a result."""
