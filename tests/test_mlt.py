@@ -86,6 +86,15 @@ def test_project_score_writes_a_copy_with_the_music_track(sources):
     assert rerun.exit_code == 0 and "already exists" in rerun.output  # skipped, not overwritten
 
 
+def test_a_moved_clip_names_the_project_the_clip_and_the_file(sources, tmp_path):
+    project = tmp_path / "edit.kdenlive"  # its clips are warm.mp4 and cool.mp4 beside it: not there
+    shutil.copy(PROJECTS / "kdenlive.kdenlive", project)
+    result = CliRunner().invoke(app, ["project", "score", str(project)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"{project}: clip 2: {tmp_path / 'warm.mp4'} is not found" in said
+    assert "relink it in your editor" in said and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("content, message", [
     ("not xml at all", "not a readable MLT project"),
     ("<project/>", "not an MLT project"),

@@ -92,6 +92,8 @@ def _clip(entry: object, number: int, offset: float, timeline: Path) -> Clip:
         raise UserError(f"{where}: no path", timeline)
     source = Path(entry["path"]).expanduser()
     source = source if source.is_absolute() else timeline.parent / source
+    if not source.exists():  # moved or renamed since the edit was saved
+        raise UserError(f"{where}: {source} is not found; put it back, or relink it in your editor", timeline)
     info = probe(source)
     if info.kind == "image" and "out" not in entry:
         raise UserError(f"{where} ({source.name}): a still image needs in and out (how long it shows)", timeline)
