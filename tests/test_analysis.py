@@ -219,6 +219,19 @@ def test_sparse_sampling_finds_a_cut_between_keyframes(tmp_path):
     assert plan_segments(info.duration, timeline.cuts)[0].end == pytest.approx(12.3, abs=0.2)
 
 
+def test_a_range_of_a_phone_video_is_sampled_at_its_keyframes_too(tmp_path):
+    """A clip of an edit: from the keyframe before its range on, a cut inside it found between keyframes."""
+    path = make_two_shot_video(tmp_path / "phone-like.mp4", "orange", "teal", cut_at=12.3, seconds=24, gop=25)
+    info = probe(path)
+    part = scan_video(info, 10 / 3, window=(5.5, 20.0))
+    assert part.times[0] == pytest.approx(5.0) and part.times[-1] == pytest.approx(20.0)
+    assert np.allclose(np.diff(part.times), 1.0)  # keyframes only, not decoded in full
+    assert len(part.cuts) == 1 and part.cuts[0] == pytest.approx(12.3, abs=0.2)
+    assert part.warmth[part.times < 12].mean() > 0.5 > part.warmth[part.times > 13].mean()
+    short = scan_video(info, 10 / 3, window=(5.5, 7.5))  # under three keyframe intervals: decoded at the full rate
+    assert np.median(np.diff(short.times)) == pytest.approx(1 / 6, abs=0.02)
+
+
 @pytest.mark.parametrize("gop", [None, 12])
 def test_motion_is_measured(tmp_path, gop):
     extra = ("-g", str(gop)) if gop else ()

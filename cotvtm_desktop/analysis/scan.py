@@ -28,6 +28,9 @@ _FEATURE_BATCH = 8
 # Keyframes waiting for the models; decoding pauses beyond this, which bounds memory (8 keyframes at 256 px are
 # under 3 MB). Enough for decoding to go on while a feature model loads at the start of a job, not to wait for it.
 _KEYFRAMES_IN_FLIGHT = 256
+# A range of a sparse-keyframe video is sampled at its keyframes when it spans this many keyframe intervals: fewer
+# samples than that would miss what a full decode at ANALYSIS_FPS sees (an 8 s clip of a phone video: 0.57 -> 0.1 s)
+_SPARSE_WINDOW_KEYFRAMES = 3
 
 
 @dataclass
@@ -91,8 +94,9 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     keyframes (upright RGB) to feature rows kept in the timeline, e.g. the neural backend's CLIP embeddings.
     """
     low, high = config.SPARSE_KEYFRAME_GAP
-    sparse = window is None and low <= info.keyframe_interval <= high  # a range of a video may hold no keyframe
     begin, end = window or (0.0, info.duration)
+    # a range of a video (a clip of an edit) holding a few keyframes is sampled at them too; a shorter one, in full
+    sparse = low <= info.keyframe_interval <= high and end - begin >= _SPARSE_WINDOW_KEYFRAMES * info.keyframe_interval
     width, height = _analysis_size(info)
     rows: list[dict] = []
     hist_distances: list[float] = []
@@ -100,7 +104,8 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     key_batch: list[np.ndarray] = []
     previous_hist = None
     next_keyframe = begin + keyframe_interval / 2
-    samples = _keyframe_samples(info, width, height) if sparse else _rate_samples(info, width, height, window)
+    samples = _keyframe_samples(info, width, height, begin, end) if sparse else _rate_samples(info, width, height,
+                                                                                              window)
     batch_size = _OBJECT_BATCH if features is None else _FEATURE_BATCH
     with _KeyframeModels(features, batch_size) as models:
         for t, frame, small, motion_energy in samples:
@@ -185,9 +190,12 @@ def _rate_samples(info: MediaInfo, width: int, height: int, window: tuple[float,
         previous_time, previous_luma = t, current
 
 
-def _keyframe_samples(info: MediaInfo, width: int, height: int):
-    """(t, keyframe, small RGB, motion energy per analysis step) at every keyframe."""
-    for t, key, t2, follow in iter_keyframe_pairs(info.path, info.start_time):
+def _keyframe_samples(info: MediaInfo, width: int, height: int, begin: float = 0.0, end: float = float("inf")):
+    """(t, keyframe, small RGB, motion energy per analysis step) at every keyframe from `begin` to `end` seconds, and
+    at the last keyframe before `begin` (a sample before the first cut there could be)."""
+    for t, key, t2, follow in iter_keyframe_pairs(info.path, info.start_time, begin):
+        if t > end:
+            break
         small = to_rgb(key, width, height, info.rotation)
         energy = 0.0
         if follow is not None:

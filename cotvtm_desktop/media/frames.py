@@ -56,12 +56,15 @@ def iter_frames(path: Path, fps: float, start_time: float = 0.0, window: tuple[f
         raise BadMediaError(f"decoding failed ({exc}); the file may be damaged, re-copy it", path) from None
 
 
-def iter_keyframe_pairs(path: Path, start_time: float = 0.0
+def iter_keyframe_pairs(path: Path, start_time: float = 0.0, begin: float = 0.0
                         ) -> Iterator[tuple[float, av.VideoFrame, float, av.VideoFrame | None]]:
-    """Yield (t, keyframe, t2, a frame shortly after it or None) for every keyframe of the video."""
+    """Yield (t, keyframe, t2, a frame shortly after it or None) for every keyframe of the video (from the last one
+    at or before `begin` seconds on)."""
     try:
         with av.open(str(path)) as container:
             stream = main_video_stream(container)
+            if begin > 0:
+                container.seek(int((begin + start_time) / stream.time_base), stream=stream, backward=True)
             decoder = stream.codec_context
             fed = _PACKETS_AFTER_KEYFRAME + 1  # packets given to the decoder since the last keyframe
             key_pts = None
