@@ -70,8 +70,9 @@ def clips_of(data: object, path: Path) -> list[Clip]:
         raise UserError('expected {"clips": [{"path": ..., "in": ..., "out": ...}, ...]} with at least one clip',
                         path)
     clips, offset = [], 0.0
+    probed: dict[Path, MediaInfo] = {}  # an edit uses a file in many clips: it is probed once
     for number, entry in enumerate(entries, 1):
-        clip = _clip(entry, number, offset, path)
+        clip = _clip(entry, number, offset, path, probed)
         clips.append(clip)
         offset += clip.duration
     if all(c.info is None for c in clips):
@@ -79,7 +80,7 @@ def clips_of(data: object, path: Path) -> list[Clip]:
     return clips
 
 
-def _clip(entry: object, number: int, offset: float, timeline: Path) -> Clip:
+def _clip(entry: object, number: int, offset: float, timeline: Path, probed: dict[Path, MediaInfo]) -> Clip:
     where = f"clip {number}"
     if not isinstance(entry, dict):
         raise UserError(f"{where}: expected an object with path, in and out (or blank)", timeline)
@@ -92,9 +93,11 @@ def _clip(entry: object, number: int, offset: float, timeline: Path) -> Clip:
         raise UserError(f"{where}: no path", timeline)
     source = Path(entry["path"]).expanduser()
     source = source if source.is_absolute() else timeline.parent / source
-    if not source.exists():  # moved or renamed since the edit was saved
-        raise UserError(f"{where}: {source} is not found; put it back, or relink it in your editor", timeline)
-    info = probe(source)
+    if source not in probed:
+        if not source.exists():  # moved or renamed since the edit was saved
+            raise UserError(f"{where}: {source} is not found; put it back, or relink it in your editor", timeline)
+        probed[source] = probe(source)
+    info = probed[source]
     if info.kind == "image" and "out" not in entry:
         raise UserError(f"{where} ({source.name}): a still image needs in and out (how long it shows)", timeline)
     length = info.duration if info.kind == "video" else float("inf")
