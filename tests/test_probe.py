@@ -22,6 +22,16 @@ def test_rotation_gives_display_size(tmp_path, clip12):
     assert (info.width, info.height) == (180, 320)
 
 
+def test_sample_aspect_ratio_gives_display_size(tmp_path):
+    """An HDV camcorder's 1440x1080 frames with 4:3 pixels are a 16:9 picture, and its thumbnails are too."""
+    from cotvtm_desktop.media.thumbnails import thumbnail
+
+    hdv = make_video(tmp_path / "hdv.mp4", 2, size="1440x1080", audio=False, extra=("-vf", "setsar=4/3"))
+    info = probe(hdv)
+    assert (info.width, info.height) == (1920, 1080)
+    assert thumbnail(info, 1.0, 90).shape == (90, 160, 3)
+
+
 def test_vfr_duration_and_rate_from_timestamps(tmp_path):
     # 2 s at 30 fps, then every third frame: 10 fps for the remaining 4 s
     path = make_video(tmp_path / "vfr.mp4", 6, rate=30, audio=False,
@@ -100,6 +110,14 @@ def test_image(tmp_path):
     Image.new("RGB", (64, 48), (200, 120, 40)).save(path)
     info = probe(path)
     assert (info.kind, info.width, info.height) == ("image", 64, 48)
+    upright = tmp_path / "phone.jpg"  # stored sideways, shown upright: EXIF orientation 6 (turn 90° clockwise)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(upright, exif=exif)
+    assert (probe(upright).width, probe(upright).height) == (48, 64)
+    from cotvtm_desktop.media.thumbnails import thumbnail
+
+    assert thumbnail(probe(upright), 0.0, 64).shape == (64, 48, 3)  # was squeezed into 85x64
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(BadMediaError, match="not a readable image"):

@@ -91,6 +91,31 @@ def test_a_timeline_scored_to_mp4_gets_a_small_render_of_its_picture(sources, tm
     assert len(measured) == 4 and len(set(measured.items()) & set(analyses.items())) == 2  # ...and is measured
 
 
+def test_the_preview_picture_shows_each_source_at_its_display_shape(sources, tmp_path):
+    """An HDV clip's 4:3 pixels widen its 1440x1080 frames to 16:9; a phone photo stored sideways stands up."""
+    folder, *_ = sources
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:size=1440x1080:rate=25", "-t", "2", "-vf", "setsar=4/3",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(folder / "hdv.mp4"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90° clockwise to show
+    Image.new("RGB", (400, 300), (0, 0, 230)).save(folder / "phone.jpg", exif=exif)
+    edit = write(folder, [{"path": "hdv.mp4", "in": 0, "out": 2}, {"path": "phone.jpg", "in": 0, "out": 2}],
+                 "shapes.json")
+    out = tmp_path / "shapes.mp4"
+    score(edit, out, ScoreOptions(backend="procedural"))
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)  # the first clip's shape
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    hdv, phone = frames[25], frames[75]
+
+    def lit_columns(picture: np.ndarray) -> int:
+        return int((picture.max(axis=(0, 2)) > 60).sum())
+
+    assert lit_columns(hdv) >= 636  # fills the width: not squeezed to 480
+    assert lit_columns(phone) == pytest.approx(270, abs=4) and phone[180, 320, 2] > 180  # 300x400 upright, blue
+
+
 def test_a_timelines_music_ducks_under_its_clips_own_sound(sources, tmp_path):
     """As for a video: the music alone (for an editor's track) sits at its level in the mix with the clips' sound,
     ducked under it; the preview mp4 has both; --replace-audio leaves the clips' sound out of it."""

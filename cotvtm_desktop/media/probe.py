@@ -66,6 +66,9 @@ def probe(path: Path) -> MediaInfo:
         ) from None
 
 
+_EXIF_ORIENTATION = 0x0112  # values 5-8 turn the picture by a quarter: its width and height trade places
+
+
 def _probe_image(path: Path) -> MediaInfo:
     from PIL import Image, UnidentifiedImageError
 
@@ -74,6 +77,8 @@ def _probe_image(path: Path) -> MediaInfo:
             image.verify()
         with Image.open(path) as image:
             width, height = image.size
+            if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # a phone photo taken upright
+                width, height = height, width
     except (UnidentifiedImageError, OSError) as exc:
         raise BadMediaError(f"not a readable image ({exc}); re-save or re-copy it", path) from None
     return MediaInfo(path, "image", 0.0, width, height, 0, 0.0, "image", False, 0.0)
@@ -93,7 +98,10 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
         raise BadMediaError("has no video stream (at most cover art); only videos and images can be scored", path)
     first_frame = _first_frame(path, container, stream)
     rotation = int(round(first_frame.rotation or 0)) % 360
-    width, height = first_frame.width, first_frame.height
+    # shown at its sample aspect ratio: an HDV camcorder's 1440x1080 frames are 1920 wide on screen
+    aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    width = round(first_frame.width * aspect) if aspect and aspect > 0 else first_frame.width
+    height = first_frame.height
     if rotation in (90, 270):
         width, height = height, width
 

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from cotvtm_desktop import config
+from cotvtm_desktop.media.frames import load_image
 from cotvtm_desktop.media.mux import run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip
@@ -65,21 +68,33 @@ def plan_pieces(clips: list[Clip], fps: int) -> list[Piece]:
 
 
 def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
-    """One piece as an H.264 mp4, without sound."""
+    """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed."""
     w, h, fps = shape.width, shape.height, shape.fps
+    upright = target.with_name(f"{target.stem}.upright.png")
     if piece.info is None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
-    elif piece.info.kind == "image":
-        source = ["-loop", "1", "-framerate", str(fps), "-i", str(piece.info.path)]
+    elif piece.info.kind == "image":  # upright as the photo is shown (ffmpeg leaves EXIF orientation aside)
+        Image.fromarray(load_image(piece.info.path)).save(upright)
+        source = ["-loop", "1", "-framerate", str(fps), "-i", str(upright)]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
         source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
                   f"0:{piece.info.video_stream}"]
-    shaped = (f"fps={fps},scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
-              f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p,"
+    fit = "" if piece.info is None else "scale={}:{},".format(*_fitted(piece.info, shape))
+    shaped = (f"fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p,"
               "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
-    run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", str(config.PREVIEW_CRF),
-                "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target)
+    try:
+        run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(config.PREVIEW_CRF),
+                    "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target)
+    finally:
+        upright.unlink(missing_ok=True)
+
+
+def _fitted(info: MediaInfo, shape: PictureFormat) -> tuple[int, int]:
+    """The largest even size with `info`'s display aspect (rotation and sample aspect applied) that fits `shape`."""
+    scale = min(shape.width / info.width, shape.height / info.height)
+    return (min(shape.width, 2 * max(1, round(info.width * scale / 2))),
+            min(shape.height, 2 * max(1, round(info.height * scale / 2))))
 
 
 def join_pieces(files: list[Path], target: Path) -> None:
