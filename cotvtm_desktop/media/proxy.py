@@ -73,7 +73,7 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     upright = target.with_name(f"{target.stem}.upright.png")
     if piece.info is None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
-    elif piece.info.kind == "image":  # upright as the photo is shown (ffmpeg leaves EXIF orientation aside)
+    elif piece.info.kind == "image":  # upright as load_image shows it, whichever ffmpeg build reads the file
         Image.fromarray(load_image(piece.info.path)).save(upright)
         source = ["-loop", "1", "-framerate", str(fps), "-i", str(upright)]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
