@@ -186,6 +186,15 @@ def test_a_file_used_by_many_clips_is_probed_once(sources, monkeypatch):
     assert len(clips) == 11 and sorted(p.name for p in probed) == ["cool.mp4", "warm.mp4"]
 
 
+def test_a_clip_of_a_damaged_file_is_named_with_its_number(sources):
+    folder, *_ = sources
+    (folder / "damaged.mp4").write_bytes(b"not a video at all")
+    edit = write(folder, [{"blank": 1}, {"path": "damaged.mp4", "in": 0, "out": 1}], "damaged.json")
+    with pytest.raises(UserError) as caught:
+        read_timeline(edit)
+    assert str(caught.value).startswith(f"{edit}: clip 2: {folder / 'damaged.mp4'}: not a readable media file")
+
+
 def test_the_manifest_never_overwrites_the_timeline_it_reads(sources, tmp_path):
     folder, warm, _ = sources
     edit = write(tmp_path, [{"path": str(warm), "in": 0, "out": 5}])

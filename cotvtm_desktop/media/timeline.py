@@ -96,7 +96,10 @@ def _clip(entry: object, number: int, offset: float, timeline: Path, probed: dic
     if source not in probed:
         if not source.exists():  # moved or renamed since the edit was saved
             raise UserError(f"{where}: {source} is not found; put it back, or relink it in your editor", timeline)
-        probed[source] = probe(source)
+        try:
+            probed[source] = probe(source)
+        except BadMediaError as exc:  # named with the clip: an edit may use many files
+            raise UserError(f"{where}: {exc}", timeline) from None
     info = probed[source]
     if info.kind == "image" and "out" not in entry:
         raise UserError(f"{where} ({source.name}): a still image needs in and out (how long it shows)", timeline)
