@@ -110,6 +110,14 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     assert Path(added["filepath"]).parent.name == "cotvtm"  # beside the .blend
     assert strips[1].mute and context.scene.cotvtm.status == "Music added on channel 3"
     assert "--replace-audio" in operator.job.process.args  # muted: the music need not duck under the clips' sound
+    work = Path(added["filepath"]).parent / ".cotvtm-work" / "Scene"
+    kept = {p.name: p.stat().st_mtime_ns for p in work.glob("*")}
+    assert any(name.startswith("segment-") for name in kept) and any(name.startswith("analysis-") for name in kept)
+    again = addon.COTVTM_OT_score()  # scored again, nothing changed: measured and rendered before, so reused
+    again.what = "TIMELINE"
+    assert again.invoke(context, None) == {"RUNNING_MODAL"} and run_modal(again, context) == {"FINISHED"}
+    assert {p.name: p.stat().st_mtime_ns for p in work.glob("segment-*")} == {
+        name: mtime for name, mtime in kept.items() if name.startswith("segment-")}
     assert not context.window_manager.timers
 
 
@@ -241,6 +249,7 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
     assert (placed["trackIndex"], placed["recordFrame"], placed["startFrame"], placed["endFrame"],
             placed["mediaType"]) == (2, 86400, 0, 349, 2)
     assert log[-1].startswith("cotvtm: music on audio track 2")
+    assert list((tmp_path / "music" / ".cotvtm-work" / "Holiday cut").glob("segment-*.wav"))  # for the next run
     clips = resolve_script.cotvtm_child.flatten(resolve_script.placed_clips(timeline, 25.0), 86400, 86750, 25.0)
     assert clips == [{"path": str(warm), "in": 1.0, "out": 5.0}, {"path": str(cool), "in": 2.0, "out": 4.0},
                      {"path": str(warm), "in": 7.0, "out": 8.0}, {"blank": 1.0},

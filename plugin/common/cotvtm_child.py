@@ -64,6 +64,18 @@ def flatten(placed: list[Placed], start: int, end: int, fps: float) -> list[dict
     return clips
 
 
+def safe_name(name: str, fallback: str = "timeline") -> str:
+    """`name` (a scene's, a timeline's) as a file name on any system."""
+    return "".join(c if c.isalnum() or c in " -_" else "_" for c in name) or fallback
+
+
+def work_folder(music_folder: Path, name: str) -> Path:
+    """Where the timeline `name`'s measurements and segment music are kept between runs (`cotvtm score --work`):
+    scored again after an edit, only what changed is measured and made again (minutes per segment saved with the
+    neural backend on a CPU)."""
+    return music_folder / ".cotvtm-work" / safe_name(name)
+
+
 def write_timeline(clips: list[dict], path: Path) -> Path:
     """A timeline input file: clips as {"path", "in", "out"} in source seconds, gaps as {"blank": seconds}."""
     path.write_text(json.dumps({"clips": clips}, indent=1), encoding="utf-8")

@@ -68,7 +68,8 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
     music = _music_path(Path(options.output_dir), timeline.GetName())
     edit = cotvtm_child.write_timeline(cotvtm_child.flatten(clips, start, end, fps), folder / "timeline.json")
     args = ["score", str(edit), "-o", str(music), "--overwrite", "--backend", options.backend,
-            "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed)]
+            "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed),
+            "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName()))]
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -103,7 +104,7 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
 
 def _music_path(folder: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name) or "timeline"
+    safe = cotvtm_child.safe_name(name)
     number = 1
     while (folder / f"{safe}-music-{number}.wav").exists():
         number += 1

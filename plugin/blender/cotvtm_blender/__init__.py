@@ -137,7 +137,8 @@ class COTVTM_OT_score(bpy.types.Operator):
         timeline = cotvtm_child.write_timeline(clips, folder / "timeline.json")
         prefs = preferences(context)
         args = ["score", str(timeline), "-o", str(self.output), "--overwrite", "--backend", settings.backend,
-                "--segment-seconds", f"{settings.segment_seconds:g}", "--seed", str(settings.seed)]
+                "--segment-seconds", f"{settings.segment_seconds:g}", "--seed", str(settings.seed),
+                "--work", str(cotvtm_child.work_folder(self.output.parent, scene.name))]
         if not settings.keep_original:
             args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
         try:
@@ -187,10 +188,10 @@ def _music_path(scene) -> Path:
     blend = bpy.data.filepath
     folder = Path(blend).parent / "cotvtm" if blend else Path(tempfile.gettempdir()) / "cotvtm"
     folder.mkdir(parents=True, exist_ok=True)
-    number = 1
-    while (folder / f"{scene.name}-music-{number}.wav").exists():
+    number, name = 1, cotvtm_child.safe_name(scene.name, "scene")
+    while (folder / f"{name}-music-{number}.wav").exists():
         number += 1
-    return folder / f"{scene.name}-music-{number}.wav"
+    return folder / f"{name}-music-{number}.wav"
 
 
 def _redraw(context) -> None:
