@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import av
 import numpy as np
@@ -114,6 +115,22 @@ def test_the_preview_picture_shows_each_source_at_its_display_shape(sources, tmp
 
     assert lit_columns(hdv) >= 636  # fills the width: not squeezed to 480
     assert lit_columns(phone) == pytest.approx(270, abs=4) and phone[180, 320, 2] > 180  # 300x400 upright, blue
+
+
+def test_a_source_that_cannot_make_the_picture_is_named(sources, tmp_path):
+    """Damaged after it was read (a copy still being written, say): the message names it, not a work file."""
+    from cotvtm_desktop.errors import BadMediaError
+    from cotvtm_desktop.media.proxy import Piece, picture_format, render_piece
+    from cotvtm_desktop.media.timeline import Clip
+
+    folder, warm, _ = sources
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(warm, copy)
+    info = probe(copy)
+    copy.write_bytes(b"no longer a video")
+    with pytest.raises(BadMediaError) as caught:
+        render_piece(Piece(info, 0.0, 25), picture_format([Clip(info, 0.0, 1.0, 0.0)]), tmp_path / "piece.mp4")
+    assert str(caught.value).startswith(f"{copy}: the preview's picture could not be made from it (")
 
 
 def test_a_timelines_music_ducks_under_its_clips_own_sound(sources, tmp_path):

@@ -174,4 +174,12 @@ def run_ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks | None = N
         message = (stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
         if "No space left" in stderr:
             raise OutputError("the disk is full; free some space and run again with --resume", output.parent)
-        raise UserError(f"writing the output failed: {message}", output)
+        raise FfmpegFailed(message, output)
+
+
+class FfmpegFailed(UserError):
+    """The ffmpeg binary stopped with an error; `detail` is its last line."""
+
+    def __init__(self, detail: str, output: Path):
+        self.detail = detail
+        super().__init__(f"writing the output failed: {detail}", output)

@@ -17,8 +17,9 @@ from pathlib import Path
 from PIL import Image
 
 from cotvtm_desktop import config
+from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media.frames import load_image
-from cotvtm_desktop.media.mux import run_ffmpeg
+from cotvtm_desktop.media.mux import FfmpegFailed, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip
 
@@ -86,6 +87,11 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", str(config.PREVIEW_CRF),
                     "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target)
+    except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder
+        if piece.info is None:
+            raise
+        raise BadMediaError(f"the preview's picture could not be made from it ({exc.detail}); if it plays "
+                            "elsewhere, re-copy it from its source", piece.info.path) from None
     finally:
         upright.unlink(missing_ok=True)
 
