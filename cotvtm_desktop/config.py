@@ -22,7 +22,7 @@ OBJECT_TOP_K = 5
 IMAGE_SECONDS = 30.0  # music length for a still image unless --duration
 POSTER_SECONDS = 3.0  # a video's thumbnail shows this moment (or its middle, if shorter)
 # The picture of a timeline's preview (media/proxy.py): small and quick to make, enough to judge music against cuts
-PREVIEW_HEIGHT = 360
+PREVIEW_SHORT_SIDE = 360  # pixels: 640x360 for a 16:9 edit, 360x640 for a phone's upright one
 PREVIEW_MAX_FPS = 30
 PREVIEW_CRF = 26
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import av
 import numpy as np
@@ -115,6 +116,21 @@ def test_the_preview_picture_shows_each_source_at_its_display_shape(sources, tmp
 
     assert lit_columns(hdv) >= 636  # fills the width: not squeezed to 480
     assert lit_columns(phone) == pytest.approx(270, abs=4) and phone[180, 320, 2] > 180  # 300x400 upright, blue
+
+
+def test_the_preview_picture_takes_the_first_clips_shape_and_rate():
+    from cotvtm_desktop.media.probe import MediaInfo
+    from cotvtm_desktop.media.proxy import PictureFormat, picture_format
+    from cotvtm_desktop.media.timeline import Clip
+
+    def first(width: int, height: int, fps: float, kind: str = "video") -> PictureFormat:
+        info = MediaInfo(Path("first.mp4"), kind, 10.0, width, height, 0, fps, "h264", True, 0.0)
+        return picture_format([Clip(None, 0.0, 1.0, 0.0), Clip(info, 0.0, 5.0, 1.0)])
+
+    assert first(1920, 1080, 23.976) == PictureFormat(640, 360, 24)
+    assert first(1080, 1920, 29.97) == PictureFormat(360, 640, 30)  # a phone's upright video: not 202x360
+    assert first(3840, 2160, 59.94) == PictureFormat(640, 360, 30)
+    assert first(4000, 3000, 0.0, "image") == PictureFormat(480, 360, 25)
 
 
 def test_a_source_that_cannot_make_the_picture_is_named(sources, tmp_path):

@@ -47,10 +47,12 @@ class Piece:
 
 
 def picture_format(clips: list[Clip]) -> PictureFormat:
-    """The timeline's first clip's shape at PREVIEW_HEIGHT lines, its frame rate up to PREVIEW_MAX_FPS."""
+    """The timeline's first clip's shape with PREVIEW_SHORT_SIDE pixels on its shorter side (a phone's upright
+    video too), its frame rate up to PREVIEW_MAX_FPS."""
     first = next(c.info for c in clips if c.info is not None)
-    height = config.PREVIEW_HEIGHT
-    width = 2 * max(1, round(height * first.width / max(first.height, 1) / 2))
+    short, (across, along) = config.PREVIEW_SHORT_SIDE, sorted((max(first.width, 1), max(first.height, 1)))
+    long = 2 * max(1, round(short * along / across / 2))
+    width, height = (long, short) if first.width >= first.height else (short, long)
     fps = min(round(first.fps), config.PREVIEW_MAX_FPS) if first.kind == "video" and first.fps >= 1 else 25
     return PictureFormat(width, height, fps)
 
