@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media.frames import load_image
@@ -77,6 +75,8 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     if piece.info is None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
     elif piece.info.kind == "image":  # upright as load_image shows it, whichever ffmpeg build reads the file
+        from PIL import Image  # only here: every `cotvtm` command imports this module
+
         Image.fromarray(load_image(piece.info.path)).save(upright)
         source = ["-loop", "1", "-framerate", str(fps), "-i", str(upright)]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
