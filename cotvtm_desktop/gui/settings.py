@@ -84,7 +84,8 @@ class Settings:
 
 
 def is_project(path: Path) -> bool:
-    """An editor project (exported with `cotvtm project score`), not a video, image or timeline .json."""
+    """An editor project (exported with `cotvtm project score`), not a video, image or timeline .json: what
+    media.timeline.is_project_path says, without bringing the media libraries into the window's process."""
     return path.suffix.lower() in config.PROJECT_EXTENSIONS
 
 
