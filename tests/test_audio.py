@@ -147,10 +147,6 @@ class FakeOriginal:
         self.pos += n
         return np.pad(block, ((0, n - len(block)), (0, 0)))
 
-    @property
-    def exhausted(self):
-        return self.pos >= len(self.audio)
-
 
 def master(music, original, folder):
     """The mastered soundtrack of 12 s of music blocks and an original audio (or None), as a job makes it."""

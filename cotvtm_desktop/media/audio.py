@@ -132,10 +132,6 @@ class OriginalAudio:
             block = np.concatenate([block, np.zeros((n - len(block), 2), np.float32)])
         return block
 
-    @property
-    def exhausted(self) -> bool:
-        return self._done and not len(self._buffer)
-
     def _pull(self, wanted: int) -> list[np.ndarray]:
         """Decode at least `wanted` more samples (fewer at the end of the stream)."""
         chunks, count = [], 0
