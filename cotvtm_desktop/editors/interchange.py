@@ -98,12 +98,15 @@ def _give_files_their_lengths(timeline: otio.schema.Timeline, folder: Path) -> N
     """FCP 7 XML names each file's length, which an .otio timeline may leave out: take it from the file."""
     from cotvtm_desktop.media.probe import probe
 
+    lengths: dict[Path, float] = {}  # a file cut into many clips is probed once
     for clip in timeline.find_clips():
         file = _media_file(clip, folder)
         if file is not None and clip.media_reference.available_range is None:
             rate = clip.trimmed_range().duration.rate
+            if file not in lengths:
+                lengths[file] = probe(file).duration
             clip.media_reference.available_range = TimeRange(
-                RationalTime(0, rate), RationalTime.from_seconds(probe(file).duration, rate).round())
+                RationalTime(0, rate), RationalTime.from_seconds(lengths[file], rate).round())
 
 
 def _first_timeline(read, path: Path) -> otio.schema.Timeline:
