@@ -12,10 +12,13 @@ CUT_SNAP_SECONDS = 3.0  # a boundary moves to a scene cut lying this close, so m
 KEYFRAMES_PER_SEGMENT = 3
 
 # --- analysis ---------------------------------------------------------------------------------------------------
-ANALYSIS_FPS = 6.0  # frames per second looked at for motion and cuts (cuts are located to 1/6 s)
+ANALYSIS_FPS = 6.0  # frames per second looked at for motion and cuts (a cut is then located to its frame)
 # Videos with a keyframe every this many seconds (most phones and cameras) are sampled at their keyframes, which
 # costs a fraction of decoding everything; others are decoded at ANALYSIS_FPS.
 SPARSE_KEYFRAME_GAP = (0.3, 2.5)
+# A cut's first frame, when the full-rate scan skipped it (no other frame refers to it), is found by decoding again
+# from the keyframe before it when that lies this close; else the cut is placed a few frames late at most
+CUT_LOCATE_MAX_DECODE_SECONDS = 2.5
 ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, motion and cuts
 OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 OBJECT_TOP_K = 5

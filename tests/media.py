@@ -28,10 +28,11 @@ def make_video(path: Path, seconds: float, size: str = "320x180", rate: int = 25
 
 
 def make_two_shot_video(path: Path, first: str, second: str, cut_at: float, seconds: float,
-                        gop: int | None = None) -> Path:
-    """Two still-but-noisy shots of different colours with a hard cut at `cut_at`. With `gop`, a keyframe every
-    `gop` frames and none placed at the cut (as phones encode)."""
-    keyframes = ("-g", str(gop), "-x264-params", "scenecut=0") if gop else ()
+                        gop: int | None = None, bframes: int = 3) -> Path:
+    """Two still-but-noisy shots of different colours with a hard cut at `cut_at` (25 fps). With `gop`, a keyframe
+    every `gop` frames and none placed at the cut (as phones encode), and `bframes` B-frames between reference
+    frames, none of them referred to."""
+    keyframes = ("-g", str(gop), "-x264-params", f"scenecut=0:bframes={bframes}:b-pyramid=none") if gop else ()
     ffmpeg("-f", "lavfi", "-i", f"color=c={first}:size=320x180:rate=25:d={cut_at}",
            "-f", "lavfi", "-i", f"color=c={second}:size=320x180:rate=25:d={seconds - cut_at}",
            "-filter_complex", "[0:v][1:v]concat=n=2:v=1,noise=alls=8:allf=t[v]", "-map", "[v]",

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cotvtm_desktop import config
 from cotvtm_desktop.analysis import colour, objects
 from cotvtm_desktop.analysis.objects import ObjectTags
 from cotvtm_desktop.analysis.scan import scan_image, scan_video
@@ -197,12 +198,12 @@ def test_a_damaged_or_unwritable_object_cache_is_not_an_error(fresh_object_cache
 
 
 def test_scan_finds_the_cut_and_the_plan_snaps_to_it(tmp_path):
-    path = make_two_shot_video(tmp_path / "two shots.mp4", "red", "navy", cut_at=11.5, seconds=22)
+    path = make_two_shot_video(tmp_path / "two shots.mp4", "red", "navy", cut_at=11.52, seconds=22)
     info = probe(path)
     timeline = scan_video(info, keyframe_interval=10 / 3)
-    assert len(timeline.cuts) == 1 and timeline.cuts[0] == pytest.approx(11.5, abs=0.2)
+    assert len(timeline.cuts) == 1 and timeline.cuts[0] == pytest.approx(11.52, abs=1e-3)  # the first navy frame
     segments = plan_segments(info.duration, timeline.cuts)
-    assert segments[0].end == pytest.approx(11.5, abs=0.2)
+    assert segments[0].end == pytest.approx(11.52, abs=1e-3)
     first, second = (describe_segment(timeline, s.start, s.end) for s in segments)
     assert first.palette[0] == "red" and second.palette[0] == "blue"
     assert first.warmth > 0.5 and second.warmth < -0.5
@@ -210,26 +211,40 @@ def test_scan_finds_the_cut_and_the_plan_snaps_to_it(tmp_path):
 
 
 def test_sparse_sampling_finds_a_cut_between_keyframes(tmp_path):
-    path = make_two_shot_video(tmp_path / "phone-like.mp4", "orange", "teal", cut_at=12.3, seconds=24, gop=25)
+    path = make_two_shot_video(tmp_path / "phone-like.mp4", "orange", "teal", cut_at=12.32, seconds=24, gop=25)
     info = probe(path)
     assert info.keyframe_interval == pytest.approx(1.0)  # sampled at keyframes, not decoded in full
     timeline = scan_video(info, keyframe_interval=10 / 3)
     assert np.allclose(np.diff(timeline.times), 1.0)
-    assert len(timeline.cuts) == 1 and timeline.cuts[0] == pytest.approx(12.3, abs=0.2)
-    assert plan_segments(info.duration, timeline.cuts)[0].end == pytest.approx(12.3, abs=0.2)
+    assert len(timeline.cuts) == 1 and timeline.cuts[0] == pytest.approx(12.32, abs=1e-3)  # to the frame
+    assert plan_segments(info.duration, timeline.cuts)[0].end == pytest.approx(12.32, abs=1e-3)
 
 
 def test_a_range_of_a_phone_video_is_sampled_at_its_keyframes_too(tmp_path):
     """A clip of an edit: from the keyframe before its range on, a cut inside it found between keyframes."""
-    path = make_two_shot_video(tmp_path / "phone-like.mp4", "orange", "teal", cut_at=12.3, seconds=24, gop=25)
+    path = make_two_shot_video(tmp_path / "phone-like.mp4", "orange", "teal", cut_at=12.32, seconds=24, gop=25)
     info = probe(path)
     part = scan_video(info, 10 / 3, window=(5.5, 20.0))
     assert part.times[0] == pytest.approx(5.0) and part.times[-1] == pytest.approx(20.0)
     assert np.allclose(np.diff(part.times), 1.0)  # keyframes only, not decoded in full
-    assert len(part.cuts) == 1 and part.cuts[0] == pytest.approx(12.3, abs=0.2)
+    assert len(part.cuts) == 1 and part.cuts[0] == pytest.approx(12.32, abs=1e-3)
     assert part.warmth[part.times < 12].mean() > 0.5 > part.warmth[part.times > 13].mean()
     short = scan_video(info, 10 / 3, window=(5.5, 7.5))  # under three keyframe intervals: decoded at the full rate
     assert np.median(np.diff(short.times)) == pytest.approx(1 / 6, abs=0.02)
+
+
+@pytest.mark.parametrize("cut_at", [5.36, 5.40, 5.44, 5.48])
+def test_a_cut_on_a_frame_the_full_rate_scan_skips_is_found_to_the_frame(tmp_path, monkeypatch, cut_at):
+    """A long-GOP file (an export, a screen recording) with B-frames and no keyframe at the cut: the full-rate scan
+    decodes reference frames only, one in four here, so the new shot's first frame is often one it skipped."""
+    path = make_two_shot_video(tmp_path / "export.mp4", "red", "navy", cut_at=cut_at, seconds=10, gop=100)
+    info = probe(path)
+    assert info.keyframe_interval > config.SPARSE_KEYFRAME_GAP[1]  # scanned at the full rate
+    assert scan_video(info, 10 / 3).cuts == [pytest.approx(cut_at, abs=1e-3)]
+    # with the keyframe (at 4 s) too far back to decode from again, the cut is the first new frame the scan decoded
+    monkeypatch.setattr(config, "CUT_LOCATE_MAX_DECODE_SECONDS", 1.0)
+    late = scan_video(info, 10 / 3).cuts
+    assert len(late) == 1 and cut_at - 1e-3 <= late[0] <= cut_at + 4 / 25
 
 
 @pytest.mark.parametrize("gop", [None, 12])

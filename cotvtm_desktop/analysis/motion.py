@@ -38,11 +38,11 @@ def histogram_distance(a: np.ndarray | None, b: np.ndarray) -> float:
     return 0.0 if a is None else float(np.abs(a - b).sum() / 2)
 
 
-def detect_cuts(times: np.ndarray, distances: np.ndarray) -> list[float]:
-    """Times of scene cuts from the histogram distance of each sampled frame to the one before it."""
+def detect_cuts(distances: np.ndarray) -> list[int]:
+    """The sampled frames that follow a scene cut, from each one's histogram distance to the one before it."""
     cuts = []
     for i in range(1, len(distances)):
         background = np.median(distances[max(1, i - _BACKGROUND_WINDOW):i]) if i > 1 else 0.0
         if distances[i] >= CUT_DISTANCE and distances[i] >= CUT_OVER_BACKGROUND * background:
-            cuts.append(float(times[i]))
+            cuts.append(i)
     return cuts

@@ -17,7 +17,7 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.analysis import colour, motion, objects
-from cotvtm_desktop.media.frames import iter_frames, iter_keyframe_pairs, load_image, to_rgb
+from cotvtm_desktop.media.frames import decoded_frames, iter_frames_between, iter_keyframe_pairs, load_image, to_rgb
 from cotvtm_desktop.media.probe import MediaInfo
 
 # Keyframes per call of the models. The object model alone (ONNX Runtime on one thread) takes as long per image in
@@ -90,8 +90,10 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
 
     Videos whose keyframes come every config.SPARSE_KEYFRAME_GAP seconds are sampled at their keyframes (each with
     a frame just after it for motion), and a suspected cut between two samples is then located by decoding that
-    stretch alone; other videos are sampled at config.ANALYSIS_FPS from a full decode. `features` maps batches of
-    keyframes (upright RGB) to feature rows kept in the timeline, e.g. the neural backend's CLIP embeddings.
+    stretch alone; other videos are sampled at config.ANALYSIS_FPS from a full decode, a cut located among the
+    frames decoded between two samples. Either way a cut's time is its new shot's first frame, so music can land
+    on it. `features` maps batches of keyframes (upright RGB) to feature rows kept in the timeline, e.g. the neural
+    backend's CLIP embeddings.
     """
     low, high = config.SPARSE_KEYFRAME_GAP
     begin, end = window or (0.0, info.duration)
@@ -100,6 +102,8 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
     width, height = _analysis_size(info)
     rows: list[dict] = []
     hist_distances: list[float] = []
+    located: dict[int, tuple[float, float]] = {}  # row -> (a frame, the next one decoded: the new shot's first)
+    decoded_keyframes: list[float] = []  # times of the keyframes a full-rate scan decoded
     key_times: list[float] = []
     key_batch: list[np.ndarray] = []
     previous_hist = None
@@ -108,12 +112,17 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
                                                                                               window)
     batch_size = _OBJECT_BATCH if features is None else _FEATURE_BATCH
     with _KeyframeModels(features, batch_size) as models:
-        for t, frame, small, motion_energy in samples:
+        for t, frame, small, motion_energy, between in samples:
+            decoded_keyframes += [ft for ft, f in [*between, (t, frame)] if f.key_frame]
             hsv = colour.rgb_to_hsv(small)
             stats = colour.colour_stats(small, hsv)
             stats["t"], stats["motion"] = t, motion_energy
             hist = motion.colour_histogram(*hsv)
             hist_distances.append(motion.histogram_distance(previous_hist, hist))
+            if not sparse and rows and hist_distances[-1] >= motion.CUT_DISTANCE:
+                chain = [(rows[-1]["t"], previous_hist)] + [(bt, _histogram(b, width, height, info.rotation))
+                                                            for bt, b in between] + [(t, hist)]
+                located[len(rows)] = _sharpest_change(chain)[:2]
             previous_hist = hist
             rows.append(stats)
             if t >= next_keyframe or not key_times and t >= end - 1.0 / config.ANALYSIS_FPS:
@@ -128,9 +137,12 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
         models.submit(key_batch)
         probabilities, features_rows = models.results()
     times = np.array([r["t"] for r in rows])
-    cuts = motion.detect_cuts(times, np.array(hist_distances))
+    cut_rows = motion.detect_cuts(np.array(hist_distances))
     if sparse:  # a jump between keyframes seconds apart may be a cut or just change: look closer
-        cuts = [c for c in (_locate_cut(info, width, height, times[times < cut][-1], cut) for cut in cuts) if c]
+        cuts = [c for c in (_locate_cut(info, width, height, times[i - 1], times[i]) for i in cut_rows) if c]
+    else:
+        cuts = [_first_frame(info, width, height, *located[i], decoded_keyframes) if i in located
+                else float(times[i]) for i in cut_rows]
     return Timeline(
         times=times,
         brightness=np.array([r["brightness"] for r in rows]),
@@ -181,18 +193,19 @@ class _KeyframeModels:
 
 
 def _rate_samples(info: MediaInfo, width: int, height: int, window: tuple[float, float] | None = None):
-    """(t, frame, small RGB, motion energy per analysis step) at config.ANALYSIS_FPS."""
+    """(t, frame, small RGB, motion energy per analysis step, the frames decoded since the last sample) at
+    config.ANALYSIS_FPS."""
     previous_time, previous_luma = 0.0, None
-    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time, window):
+    for t, frame, between in iter_frames_between(info.path, config.ANALYSIS_FPS, info.start_time, window):
         small = to_rgb(frame, width, height, info.rotation)
         current = motion.luma(small)
-        yield t, frame, small, motion.motion_energy(previous_luma, current, t - previous_time)
+        yield t, frame, small, motion.motion_energy(previous_luma, current, t - previous_time), between
         previous_time, previous_luma = t, current
 
 
 def _keyframe_samples(info: MediaInfo, width: int, height: int, begin: float = 0.0, end: float = float("inf")):
-    """(t, keyframe, small RGB, motion energy per analysis step) at every keyframe from `begin` to `end` seconds, and
-    at the last keyframe before `begin` (a sample before the first cut there could be)."""
+    """(t, keyframe, small RGB, motion energy per analysis step, no frames between) at every keyframe from `begin`
+    to `end` seconds, and at the last keyframe before `begin` (a sample before the first cut there could be)."""
     for t, key, t2, follow in iter_keyframe_pairs(info.path, info.start_time, begin):
         if t > end:
             break
@@ -201,20 +214,45 @@ def _keyframe_samples(info: MediaInfo, width: int, height: int, begin: float = 0
         if follow is not None:
             after = motion.luma(to_rgb(follow, width, height, info.rotation))
             energy = motion.motion_energy(motion.luma(small), after, t2 - t)
-        yield t, key, small, energy
+        yield t, key, small, energy, ()
+
+
+def _first_frame(info: MediaInfo, width: int, height: int, before: float, at: float,
+                 keyframes: list[float]) -> float:
+    """The first frame of the new shot that a scan saw starting at `at`, `before` being the frame it decoded
+    before that one: `at` itself unless frames were skipped between them (no frame refers to them, so the scan did
+    not decode them), one of which may be where the shot starts. Those are looked at when the keyframe to decode
+    them from is near; else the cut stays at `at`, a few frames late at most (x264 starts a new shot with a
+    keyframe, so an exported edit seldom comes here)."""
+    if at - before < 1.5 / max(info.fps, 1.0):
+        return at
+    seek_from = max((k for k in keyframes if k <= before + 1e-6), default=0.0)
+    if before - seek_from > config.CUT_LOCATE_MAX_DECODE_SECONDS:
+        return at
+    return _locate_cut(info, width, height, before, at) or at
 
 
 def _locate_cut(info: MediaInfo, width: int, height: int, start: float, end: float) -> float | None:
-    """The time of the cut between `start` and `end`, from a full-rate look at that stretch alone."""
-    times, distances, previous = [], [], None
-    for t, frame in iter_frames(info.path, config.ANALYSIS_FPS, info.start_time, window=(start, end)):
-        hist = motion.colour_histogram(*colour.rgb_to_hsv(to_rgb(frame, width, height, info.rotation)))
-        times.append(t)
-        distances.append(motion.histogram_distance(previous, hist))
-        previous = hist
-    if len(distances) < 2 or max(distances) < motion.CUT_DISTANCE:
-        return None  # gradual change (a pan, a light change), not a cut
-    return float(times[int(np.argmax(distances))])
+    """The time of the first frame of the new shot between the frames at `start` and `end` seconds, from every
+    frame of that stretch; None where no two frames in a row differ like a cut does."""
+    frames = decoded_frames(info.path, info.start_time, window=(start, end), every_frame_from=start)
+    chain = [(t, _histogram(frame, width, height, info.rotation)) for t, frame in frames if t >= start - 1e-6]
+    if len(chain) < 2:
+        return None
+    _, at, distance = _sharpest_change(chain)
+    return at if distance >= motion.CUT_DISTANCE else None  # else a gradual change (a pan, light), not a cut
+
+
+def _histogram(frame, width: int, height: int, rotation: int) -> np.ndarray:
+    return motion.colour_histogram(*colour.rgb_to_hsv(to_rgb(frame, width, height, rotation)))
+
+
+def _sharpest_change(chain: list[tuple[float, np.ndarray]]) -> tuple[float, float, float]:
+    """(the time of the frame before the largest step, of the frame after it, that step's histogram distance)
+    along consecutive frames' (time, colour histogram)."""
+    steps = [motion.histogram_distance(a, b) for (_, a), (_, b) in zip(chain, chain[1:])]
+    k = int(np.argmax(steps))
+    return float(chain[k][0]), float(chain[k + 1][0]), steps[k]
 
 
 def scan_image(info: MediaInfo, features: Features | None = None) -> Timeline:

@@ -5,8 +5,9 @@ Two ways to sample a video:
   the decoder, so this costs a small fraction of full decoding (a 4K phone clip included), and a pair is enough to
   measure colour, motion and objects at that moment. Used when keyframes come often (phones and cameras: every
   0.5-2 s).
-- `iter_frames`: frames at a fixed rate from a full decode (non-reference frames skipped). Used for long-GOP files
-  and to pin down a scene cut between two keyframes.
+- `iter_frames`: frames at a fixed rate from a full decode (non-reference frames skipped). Used for long-GOP files;
+  `iter_frames_between` also hands over the frames between samples, where a scene cut is then found to the frame.
+`decoded_frames` gives every frame of a stretch: a scene cut between two keyframes is pinned down with it.
 """
 
 from __future__ import annotations
@@ -32,28 +33,72 @@ _PACKETS_AFTER_KEYFRAME = 3
 def iter_frames(path: Path, fps: float, start_time: float = 0.0, window: tuple[float, float] | None = None
                 ) -> Iterator[tuple[float, av.VideoFrame]]:
     """Yield (seconds from the first frame, frame) about `fps` times per second, within `window` if given."""
-    interval = 1.0 / fps
+    due = _sample_clock(fps, window)
+    for t, frame in decoded_frames(path, start_time, window, every_frame_from=float("inf")):
+        if due(t):
+            yield t, frame
+
+
+def iter_frames_between(path: Path, fps: float, start_time: float = 0.0,
+                        window: tuple[float, float] | None = None
+                        ) -> Iterator[tuple[float, av.VideoFrame, list[tuple[float, av.VideoFrame]]]]:
+    """As iter_frames, each sample with the frames decoded since the one before it (reference frames only): a
+    scene cut seen between two samples is found among them, to the frame where an encoder starts a new shot
+    with a reference frame (x264 puts a keyframe there). They are held until the next sample, a few frames at
+    the analysis rate; nothing is converted unless asked."""
+    due = _sample_clock(fps, window)
+    between: list[tuple[float, av.VideoFrame]] | None = None  # none kept before the first sample (after a seek)
+    for t, frame in decoded_frames(path, start_time, window, every_frame_from=float("inf")):
+        if due(t):
+            yield t, frame, between or []
+            between = []
+        elif between is not None:
+            between.append((t, frame))
+
+
+def decoded_frames(path: Path, start_time: float = 0.0, window: tuple[float, float] | None = None,
+                   every_frame_from: float = 0.0) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Yield (seconds from the first frame, frame) for each frame decoded within `window` (from the keyframe before
+    it), in order. Frames shown before `every_frame_from` seconds that no other frame refers to are skipped (inf:
+    all such frames, which halves the decoding of a typical file with B-frames)."""
     begin, end = window or (0.0, float("inf"))
-    next_time = begin
     try:
         with av.open(str(path)) as container:
             stream = main_video_stream(container)
             stream.thread_type = "AUTO"
-            stream.codec_context.skip_frame = "NONREF"  # at an analysis rate far below the video's, unneeded
+            context, skipping = stream.codec_context, None
             if window:
                 container.seek(int((begin + start_time) / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * stream.time_base) - start_time
-                if t > end:
-                    break
-                if t + 1e-6 < next_time:
-                    continue
-                yield t, frame
-                next_time = max(next_time + interval, t + interval / 2)
+            for packet in container.demux(stream):
+                if packet.pts is not None:  # a decoder takes a change of skipping between packets
+                    skip = float(packet.pts * stream.time_base) - start_time < every_frame_from - 1e-6
+                    if skip != skipping:
+                        context.skip_frame, skipping = ("NONREF" if skip else "DEFAULT"), skip
+                for frame in packet.decode():
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * stream.time_base) - start_time
+                    if t > end:
+                        return
+                    yield t, frame
     except av.FFmpegError as exc:
         raise BadMediaError(f"decoding failed ({exc}); the file may be damaged, re-copy it", path) from None
+
+
+def _sample_clock(fps: float, window: tuple[float, float] | None):
+    """A test of whether a frame at t seconds is the next sample at `fps` from the window's start (VFR-safe: a
+    sample is the first frame at or after its time)."""
+    interval = 1.0 / fps
+    next_time = window[0] if window else 0.0
+
+    def due(t: float) -> bool:
+        nonlocal next_time
+        if t + 1e-6 < next_time:
+            return False
+        next_time = max(next_time + interval, t + interval / 2)
+        return True
+
+    return due
 
 
 def iter_keyframe_pairs(path: Path, start_time: float = 0.0, begin: float = 0.0
