@@ -258,3 +258,113 @@ def test_a_reserved_oscillator_renders_once_and_changes_no_note(monkeypatch):
     notes = [font.render_note(0, 48, 60, 100, s, RATE) for s in lengths]
     assert len(rendered) == len(font.zones(0, 48, 60, 100))  # once per zone, though the second note is longest
     assert all(np.array_equal(a, b) for a, b in zip(notes, expected))
+
+
+def notes_of(midi, role, pitch=None):
+    found = [n for i in midi.instruments if i.name == role for n in i.notes]
+    return sorted((n for n in found if pitch is None or n.pitch == pitch), key=lambda n: n.start)
+
+
+def test_the_plan_marks_cuts_a_bar_apart_clear_of_the_segment_ends():
+    b = brief(tempo=120)  # bars of 2 s
+    plan = plan_video([16.0], [b], seeds=[0], cuts=[[0.3, 5.03, 5.9, 11.13, 15.8]])[0]
+    assert plan.bpm == pytest.approx(120) and plan.hits == (5.03, 11.13)
+    assert plan.to_json()["hits"] == [5.03, 11.13]
+
+
+@pytest.mark.parametrize("tempo,cut,lands_at", [(120, 5.03, 5.0), (120, 5.13, 5.125), (60, 5.12, 5.12)])
+def test_a_hit_lands_on_the_cut_with_the_crash_and_the_bass(tempo, cut, lands_at):
+    """On the sixteenth nearest the cut when that is within 50 ms, else on the cut itself (a slow tempo's
+    sixteenths are 250 ms apart)."""
+    b = brief(genre="rock", tempo=tempo)
+    plan = plan_video([16.0], [b], seeds=[0], cuts=[[cut]])[0]
+    assert plan.bpm == pytest.approx(tempo)
+    midi = arrange_segment(b, plan, seed=0)
+    crashes = [n.start for n in notes_of(midi, "drums", 49)]
+    assert min(abs(t - lands_at) for t in crashes) < 0.008
+    without = arrange_segment(b, plan_video([16.0], [b], seeds=[0])[0], seed=0)
+    assert all(abs(n.start - lands_at) > 0.1 for n in notes_of(without, "drums", 49))
+    bass_at = [[n for n in notes_of(m, "bass") if abs(n.start - lands_at) < 0.008] for m in (midi, without)]
+    assert len(bass_at[0]) == len(bass_at[1]) + 1  # the bass's root, played on the cut
+
+
+def test_a_genre_without_drums_marks_a_cut_with_its_chord():
+    b = brief(genre="ambient", tempo=80, intensity=0.3)
+    plan = plan_video([15.0], [b], seeds=[0], cuts=[[7.0]])[0]
+    midi = arrange_segment(b, plan, seed=0)
+    stab = [n for n in notes_of(midi, "chords") if abs(n.start - 7.0) < 0.06]
+    assert len(stab) >= 3 and not notes_of(midi, "drums")
+
+
+def test_a_hit_is_heard_at_the_cut():
+    """Listen by numbers: the rendered music jumps in level at the cut with a hit, not without one."""
+    b = brief(genre="upbeat pop", tempo=100, intensity=0.4)
+    cut = 6.3  # between beats
+    with_hit = render(b, plan_video([14.4], [b], seeds=[0], cuts=[[cut]])[0], 14.4, 0.0, seed=0)
+    plain = render(b, plan_video([14.4], [b], seeds=[0])[0], 14.4, 0.0, seed=0)
+
+    def jump(audio):
+        before = audio[int((cut - 0.06) * RATE):int((cut - 0.01) * RATE)]
+        after = audio[int((cut + 0.01) * RATE):int((cut + 0.06) * RATE)]
+        return np.sqrt((after ** 2).mean()) / np.sqrt((before ** 2).mean())
+
+    assert jump(with_hit) > 2.0 and jump(with_hit) > 1.5 * jump(plain)
+
+
+@pytest.mark.parametrize("genre", ["rock", "upbeat pop", "electronic dance", "cinematic orchestral", "lo-fi jazz",
+                                   "acoustic folk"])
+def test_drums_fill_into_the_next_segment_and_at_the_end_of_a_lively_phrase(genre):
+    groove_only = {39, 42, 44, 46, 51, 70}  # clap, hats, ride, shaker: what keeps time, not what fills
+    fill_voices = {38, 41, 43, 47, 54}  # snare, toms, tambourine
+    b = brief(genre=genre, tempo=120, intensity=0.6)
+    first, last = plan_video([16.0, 8.0], [b, b], seeds=[0, 0])
+    beat = 60 / first.bpm
+
+    def strokes(midi, bar, beats_from):
+        begin = (bar * first.beats_per_bar + beats_from) * beat - 0.02
+        return [n for n in notes_of(midi, "drums") if begin <= n.start < begin + (4 - beats_from) * beat]
+
+    def is_fill(notes):
+        voiced = [n for n in notes if n.pitch in fill_voices]
+        return (not {n.pitch for n in notes} & groove_only and len(voiced) >= 2
+                and voiced[-1].velocity > voiced[0].velocity)  # growing into what comes next
+
+    into_next = arrange_segment(b, first, seed=0)
+    assert is_fill(strokes(into_next, first.bars - 1, 2))  # the last two beats before the next segment
+    assert not is_fill(strokes(into_next, 2, 2))  # the groove, mid-phrase
+    assert is_fill(strokes(into_next, 3, 3)) or genre == "lo-fi jazz"  # the last beat of a lively phrase
+    ending = arrange_segment(b, last, seed=0)  # the video's end: a crash and a kick, no fill
+    assert {n.pitch for n in strokes(ending, last.bars - 1, 0)} <= {36, 49}
+    quiet = brief(genre=genre, tempo=120, intensity=0.3)
+    calm = arrange_segment(quiet, plan_video([16.0, 8.0], [quiet, quiet], seeds=[0, 0])[0], seed=0)
+    assert not is_fill(strokes(calm, 3, 3))  # a calm phrase ends in its groove
+
+
+def test_the_melody_moves_in_four_bar_phrases():
+    b = brief(genre="upbeat pop", tempo=120, intensity=0.6)
+    plan = plan_video([32.0, 8.0], [b, b], seeds=[0, 0])[0]  # 16 bars, not the last segment
+    midi = arrange_segment(b, plan, seed=0)
+    beat, beats = 60 / plan.bpm, plan.beats_per_bar
+    chords = _chords(plan)
+
+    def bar_notes(bar):
+        return [n for n in notes_of(midi, "melody") if bar * beats * beat - 0.03 <= n.start < (bar + 1) * beats * beat
+                - 0.03]
+
+    def rhythm(bar):
+        return [round(n.start / beat - bar * beats, 1) for n in bar_notes(bar)]
+
+    for phrase in range(4):
+        first, again, turned, answer = (phrase * 4 + k for k in range(4))
+        assert rhythm(first) == rhythm(again) == rhythm(turned) and len(rhythm(first)) >= 3  # a motif, restated
+        (held,) = bar_notes(answer)  # the answer: one note from the bar line, on the chord, then a breath
+        assert held.start < answer * beats * beat + 0.03 and held.pitch % 12 in chords[answer]
+        assert held.end <= (answer + 1) * beats * beat - 0.5 * beat
+    leaps = np.abs(np.diff([n.pitch for n in notes_of(midi, "melody")]))
+    assert leaps.max() <= 12
+
+
+def _chords(plan):
+    from cotvtm_desktop.music.arranger import _chord_sequence
+
+    return _chord_sequence(plan)

@@ -10,7 +10,7 @@ import pytest
 
 from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
-from media import decode_audio, ffmpeg, lufs, make_video, streams, tone_level
+from media import decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, streams, tone_level
 
 
 def sha(path):
@@ -62,6 +62,21 @@ def test_manifest_midi_and_events(scored):
     types = [e["type"] for e in events]
     assert types[0] == "job_started" and types[-1] == "file_done" and "segment_done" in types
     assert not (out.parent / ".cotvtm-work").exists()  # the work folder goes once the output is complete
+
+
+def test_the_music_marks_a_cut_inside_a_segment(tmp_path):
+    """A cut found to its frame becomes a hit in the segment's arrangement: a note of the bass there, and a crash
+    or a chord with it."""
+    import pretty_midi
+
+    clip = make_two_shot_video(tmp_path / "two shots.mp4", "orange", "teal", cut_at=5.2, seconds=12)
+    out = tmp_path / "two shots.scored.mp4"
+    manifest = score(clip, out, ScoreOptions(midi=True))
+    (segment,) = manifest["segments"]
+    assert segment["arrangement"]["hits"] == [pytest.approx(5.2, abs=1e-3)]
+    midi = pretty_midi.PrettyMIDI(str(out.with_suffix(".mid")))
+    at_cut = {i.name.split()[0] for i in midi.instruments for n in i.notes if abs(n.start - 5.2) <= 0.051}
+    assert "bass" in at_cut and at_cut & {"drums", "chords"}
 
 
 def test_replace_audio_drops_the_original(tmp_path, clip12, scored):

@@ -1,9 +1,10 @@
 """The arranger: MusicBriefs -> a multi-track MIDI arrangement, one clip per segment.
 
 Video-level decisions come first (`plan_video`): one tonic and tempo family for the whole video unless a segment's
-mood jumps, each segment a whole number of bars so every change of segment falls on a bar line, and the chord
-progression running on across segments. Then each segment is arranged on its own (`arrange_segment`), so one
-segment can be regenerated without touching the others.
+mood jumps, each segment a whole number of bars so every change of segment falls on a bar line, the chord
+progression and four-bar phrases running on across segments, and the scene cuts inside a segment that its music
+marks with a hit. Then each segment is arranged on its own (`arrange_segment`), so one segment can be regenerated
+without touching the others.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from cotvtm_desktop.reasoning.rules import music_rules
 
 SHARP_MOOD_CHANGE = 0.3  # valence jump from the video's mean beyond which a segment takes its own key and mode
 TEMPO_FAMILY = 0.2  # relative tempo difference a segment may have and still share the video's tempo
+PHRASE_BARS = 4  # the melody states, repeats, varies and answers; drums fill into the next phrase
+# A hit lands on the sixteenth note nearest its cut when that is this close (an accent sooner or later than the
+# picture by more reads as out of sync); else on the cut itself, off the grid
+HIT_SNAP_SECONDS = 0.05
 ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0.7}
 _DRUM = {"kick": 36, "snare": 38, "clap": 39, "hat": 42, "pedal_hat": 44, "open_hat": 46, "crash": 49,
          "ride": 51, "tambourine": 54, "shaker": 70, "low_tom": 41, "floor_tom": 43, "mid_tom": 47}
@@ -35,9 +40,11 @@ class SegmentPlan:
     bar_offset: int  # bars played before this segment: the progression runs on across segments
     progression: tuple[int, ...]
     final: bool  # the last segment ends on a cadence
+    hits: tuple[float, ...] = ()  # seconds from the segment's start of the scene cuts its music marks
 
     def to_json(self) -> dict:
-        return {**asdict(self), "bpm": round(self.bpm, 3), "progression": list(self.progression)}
+        return {**asdict(self), "bpm": round(self.bpm, 3), "progression": list(self.progression),
+                "hits": list(self.hits)}
 
 
 @dataclass(frozen=True)
@@ -49,12 +56,14 @@ class _VideoContext:
 
 
 def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int],
-               edits: dict[int, tuple[MusicBrief, set[str]]] | None = None) -> list[SegmentPlan]:
+               edits: dict[int, tuple[MusicBrief, set[str]]] | None = None,
+               cuts: list[list[float]] | None = None) -> list[SegmentPlan]:
     """Every segment's plan. `seeds` holds each segment's seed (the video's, unless the user gave it its own),
     which picks its chord progression: segments sharing a seed share a progression running on across them.
     `edits` maps a segment index to (the user's brief for it, the fields they changed): that segment is planned
     from it (a changed key, mode or tempo taken as given) in the same video context and at the same bar position,
-    so every other segment stays exactly as it was."""
+    so every other segment stays exactly as it was. `cuts` holds each segment's scene cuts, seconds from its start:
+    the music marks those at least a bar apart."""
     weights = np.array(durations)
     valence = float(np.average([b.valence for b in briefs], weights=weights))
     tonic_votes: dict[int, float] = {}
@@ -65,13 +74,13 @@ def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int
         "major" if valence >= music_rules()["mode"]["major_from_valence"] else "minor",
         _weighted_median([b.tempo_bpm for b in briefs], weights))
 
-    plans, bar_offset, edits = [], 0, edits or {}
+    plans, bar_offset, edits, cuts = [], 0, edits or {}, cuts or [[] for _ in durations]
     for i, (brief, duration, seed) in enumerate(zip(briefs, durations, seeds)):
         final = i == len(briefs) - 1
-        measured = _plan_segment(brief, duration, context, bar_offset, final, seed)
+        measured = _plan_segment(brief, duration, context, bar_offset, final, seed, cuts[i])
         if i in edits:
             edited, changed = edits[i]
-            plans.append(_plan_segment(edited, duration, context, bar_offset, final, seed, changed))
+            plans.append(_plan_segment(edited, duration, context, bar_offset, final, seed, cuts[i], changed))
         else:
             plans.append(measured)
         bar_offset += measured.bars
@@ -86,7 +95,7 @@ def _progressions(seed: int) -> dict[str, tuple[int, ...]]:
 
 
 def _plan_segment(brief: MusicBrief, duration: float, context: _VideoContext, bar_offset: int, final: bool,
-                  seed: int, given: set[str] = frozenset()) -> SegmentPlan:
+                  seed: int, cuts: list[float], given: set[str] = frozenset()) -> SegmentPlan:
     own_mood = abs(brief.valence - context.valence) > SHARP_MOOD_CHANGE or {"key", "mode"} & given
     tonic, mode = (brief.tonic, brief.mode) if own_mood else (context.tonic, context.mode)
     if "tempo_bpm" in given or abs(brief.tempo_bpm - context.bpm) / context.bpm > TEMPO_FAMILY:
@@ -96,7 +105,18 @@ def _plan_segment(brief: MusicBrief, duration: float, context: _VideoContext, ba
     beats = music_rules()["genres"][brief.genre]["meter"]
     bars = max(1, round(duration / (beats * 60.0 / target)))
     return SegmentPlan(tonic, mode, bars * beats * 60.0 / duration, bars, beats, bar_offset,
-                       _progressions(seed)[mode], final)
+                       _progressions(seed)[mode], final, _hit_points(cuts, duration / bars, duration))
+
+
+def _hit_points(cuts: list[float], bar_seconds: float, duration: float) -> tuple[float, ...]:
+    """The cuts a segment's music marks: a bar apart at least, so a fast montage gets a hit on every other cut
+    rather than a clatter, and half a bar clear of the segment's ends, where the music changes anyway."""
+    hits: list[float] = []
+    for cut in sorted(cuts):
+        clear = bar_seconds / 2 <= cut <= duration - bar_seconds / 2
+        if clear and (not hits or cut - hits[-1] >= bar_seconds):
+            hits.append(round(cut, 4))
+    return tuple(hits)
 
 
 def _weighted_median(values: list[float], weights: np.ndarray) -> float:
@@ -142,9 +162,10 @@ def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_m
     instruments = genre["instruments"]
     chords = _chord_sequence(plan)
     base_velocity = 50 + 50 * brief.intensity
-    voicing = None
+    voicing, bar_voicings = None, []
     for bar, classes in enumerate(chords):
         voicing = lead_voices(voicing, voicings(classes, 52, 76))
+        bar_voicings.append(voicing)
         beat0 = bar * plan.beats_per_bar
         closing = plan.final and bar == plan.bars - 1
         _accompany(clip, genre["accompaniment"], instruments["chords"][0], voicing, beat0, plan.beats_per_bar,
@@ -157,9 +178,19 @@ def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_m
                 clip.note("pad", instruments["pad"][0], pitch, beat0, plan.beats_per_bar, base_velocity * 0.7)
         if genre["drums"]:
             _drums(clip, genre["drums"], beat0, plan.beats_per_bar, base_velocity, brief.intensity,
-                   first=bar == 0, closing=closing)
+                   first=bar == 0, closing=closing, fill=_fill(plan, bar, brief.intensity))
     _melody(clip, instruments["melody"][0], chords, plan, brief, base_velocity)
+    _hits(clip, genre, chords, bar_voicings, base_velocity)
     return clip.midi
+
+
+def _fill(plan: SegmentPlan, bar: int, intensity: float) -> int:
+    """Beats of drum fill that end `bar`: two (one in a short bar) leading into the next segment, one at the end
+    of a phrase when the music is lively, else none."""
+    if bar == plan.bars - 1 and not plan.final:
+        return 2 if plan.beats_per_bar >= 4 else 1
+    phrase_end = (plan.bar_offset + bar) % PHRASE_BARS == PHRASE_BARS - 1
+    return 1 if phrase_end and intensity > 0.45 and bar < plan.bars - 1 else 0
 
 
 def _chord_sequence(plan: SegmentPlan) -> list[list[int]]:
@@ -219,9 +250,13 @@ def _bass(clip: _Clip, program: int, classes: list[int], beat0: float, beats: in
 
 
 def _drums(clip: _Clip, style: str, beat0: float, beats: int, velocity: float, intensity: float,
-           first: bool, closing: bool) -> None:
+           first: bool, closing: bool, fill: int = 0) -> None:
+    """One bar of the style's pattern; its last `fill` beats are a fill instead."""
+    fill_from = beats - fill if fill else float("inf")
+
     def hit(name: str, offset: float, level: float = 1.0) -> None:
-        clip.note("drums", 0, _DRUM[name], beat0 + offset, 0.25, velocity * level, jitter=0.004)
+        if offset < fill_from:
+            clip.note("drums", 0, _DRUM[name], beat0 + offset, 0.25, velocity * level, jitter=0.004)
 
     if closing:
         hit("crash", 0)
@@ -268,29 +303,91 @@ def _drums(clip: _Clip, style: str, beat0: float, beats: int, velocity: float, i
         if intensity > 0.6:
             for t in eighths[1::2]:
                 hit("mid_tom", t, 0.45)
+    if fill:
+        for name, offset, level in _FILLS[style](fill_from, beats):
+            clip.note("drums", 0, _DRUM[name], beat0 + offset, 0.25, velocity * level, jitter=0.004)
+
+
+def _rising(names: list[str], start: float, end: float, step: float) -> list[tuple[str, float, float]]:
+    """Strokes every `step` beats from `start` to `end`, growing from soft to full, cycling through `names`."""
+    times = np.arange(start, end - 1e-9, step)
+    return [(names[k % len(names)], float(t), 0.55 + 0.45 * k / max(len(times) - 1, 1)) for k, t in enumerate(times)]
+
+
+def _tom_run(start: float, end: float) -> list[tuple[str, float, float]]:
+    """Snare sixteenths, then the toms from high to low over the last beat, growing."""
+    strokes = _rising(["snare"], start, end - 1, 0.25)
+    return strokes + [(name, end - 1 + 0.25 * k, 0.75 + 0.08 * k) for k, name in enumerate(
+        ["mid_tom", "mid_tom", "low_tom", "floor_tom"])]
+
+
+# (where the fill starts, the bar's beats) -> (drum, beat, level): each style's way into the next phrase
+_FILLS = {
+    "rock": _tom_run,
+    "pop": lambda start, end: _rising(["snare"], start, end - 0.5, 0.5) + _rising(["snare"], end - 0.5, end, 0.25),
+    "four_on_floor": lambda start, end: [("kick", float(b), 1.0) for b in np.arange(start, end)]
+    + _rising(["snare"], start, end, 0.25),
+    "cinematic": lambda start, end: _rising(["low_tom", "floor_tom"], start, end, 0.25 if end - start < 2 else 0.5),
+    "jazz": lambda start, end: [("snare", start + 0.5, 0.6), ("snare", end - 0.5, 0.8), ("kick", end - 0.5, 0.7)],
+    "light": lambda start, end: _rising(["tambourine"], start, end, 0.25),
+}
+_HIT_KIT = {"rock": ("crash", "kick"), "pop": ("crash", "kick"), "four_on_floor": ("crash", "kick"),
+            "cinematic": ("crash", "floor_tom"), "jazz": ("crash", "kick"), "light": ("tambourine", "kick")}
+
+
+def _hits(clip: _Clip, genre: dict, chords: list[list[int]], bar_voicings: list[tuple[int, ...]],
+          velocity: float) -> None:
+    """An accent on each of the plan's hits: the bass's root with the drums' crash (a stab of the chord where
+    the genre has no drums), on the sixteenth nearest the cut when that is near enough, else on the cut itself."""
+    plan, instruments = clip.plan, genre["instruments"]
+    for at in plan.hits:
+        beat = at / clip.beat
+        nearest = round(beat * 4) / 4
+        if abs(nearest - beat) * clip.beat <= HIT_SNAP_SECONDS:
+            beat = nearest
+        bar = min(int(beat // plan.beats_per_bar), len(chords) - 1)
+        clip.note("bass", instruments["bass"][0], 36 + (chords[bar][0] - 36) % 12, beat, 1.0, velocity * 1.1,
+                  jitter=0.002)
+        if genre["drums"]:
+            for name in _HIT_KIT[genre["drums"]]:
+                clip.note("drums", 0, _DRUM[name], beat, 0.25, min(127.0, velocity * 1.15), jitter=0.002)
+        else:
+            for pitch in bar_voicings[bar]:
+                clip.note("chords", instruments["chords"][0], pitch, beat, 1.0, velocity * 1.05, jitter=0.002)
 
 
 def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPlan, brief: MusicBrief,
             velocity: float) -> None:
-    """A two-bar motif repeated over the changes: strong beats on chord tones, steps of the scale between."""
+    """Four-bar phrases over the changes: a one-bar motif (strong beats on chord tones, steps of the scale between)
+    stated, stated again, turned over, and answered by a bar that lands on a chord tone and breathes."""
     scale = scale_pitches(plan.tonic, plan.mode, 62, 86)
     beats = plan.beats_per_bar
     density = 2 + int(round(brief.intensity * 4))  # notes per bar
     rng = clip.rng
     onsets = sorted(rng.choice(np.arange(0, beats, 0.5), size=min(density, beats * 2), replace=False))
     contour = rng.integers(-2, 3, size=len(onsets))
-    pitch = scale[len(scale) // 2]
+    middle = scale[len(scale) // 2]
+    pitch = middle
     sparse = brief.intensity < 0.25  # quiet scenes: the melody rests every other bar
     for bar, classes in enumerate(chords):
-        if sparse and bar % 2 == 1:
+        position = (plan.bar_offset + bar) % PHRASE_BARS
+        if position in (0, 1):  # the motif sets out from the middle of the range, and again from there
+            pitch = middle
+        if sparse and position % 2 == 1:
             continue
         closing = plan.final and bar == len(chords) - 1
         if closing:  # end on the tonic, held
             tonic = min((p for p in scale if p % 12 == plan.tonic), key=lambda p: abs(p - pitch))
             clip.note("melody", program, tonic, bar * beats, beats, velocity)
             continue
+        if position == PHRASE_BARS - 1:  # the answer: a chord tone (its root if near) held, then a breath
+            pitch = min((p for p in scale if p % 12 in classes),
+                        key=lambda p: abs(p - pitch) + (0 if p % 12 == classes[0] else 1.5))
+            clip.note("melody", program, pitch, bar * beats, beats - 1, velocity)
+            continue
+        turn = -1 if position == 2 else 1  # the third bar turns the motif's contour over
         for i, onset in enumerate(onsets):
-            target = pitch + contour[i] * 2
+            target = pitch + turn * contour[i] * 2
             if onset % 1 == 0:  # strong beat: the nearest chord tone
                 candidates = [p for p in scale if p % 12 in classes] or scale
             else:

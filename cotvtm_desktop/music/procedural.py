@@ -31,7 +31,7 @@ from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, reason
 
-RENDERER_VERSION = 5  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 6  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -55,7 +55,8 @@ class ProceduralBackend:
         changes = {s.index: {**self.style, **self.edits.get(s.index, SegmentEdit()).brief} for s in segments}
         edited = {i: (self._edited_brief(i, measured[i], c), set(c)) for i, c in changes.items() if c}
         seeds = [self._seed(s.index) for s in segments]
-        plans = plan_video([s.duration for s in segments], measured, seeds, edited)
+        cuts = [[c - s.start for c in timeline.cuts if s.start < c < s.end] for s in segments]
+        plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
             brief = edited[s.index][0] if s.index in edited else b
