@@ -64,7 +64,7 @@ _SHARED = [
     click.option("--replace-audio", is_flag=True,
                  help="Drop the original audio instead of ducking the music under it."),
     click.option("--duck-db", type=click.FloatRange(0.0, 40.0), default=config.DUCK_DB,
-                 help="How far the music dips under the original audio."),
+                 help="How far the music dips under the original audio's foreground (voices, laughter)."),
     click.option("--seed", type=int, default=config.SEED, help="Same seed, same music."),
     click.option("--midi", is_flag=True, help="Also write the arrangement as a .mid next to the output."),
     click.option("--overwrite", is_flag=True, help="Replace outputs that already exist."),

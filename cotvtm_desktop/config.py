@@ -36,7 +36,24 @@ FADE_IN_SECONDS = 0.3
 FADE_OUT_SECONDS = 2.0
 TARGET_LUFS = -16.0  # integrated loudness of the export (EBU R128 / BS.1770)
 TRUE_PEAK_DBTP = -1.0
-DUCK_DB = 12.0  # how far the music dips under the original audio when it is kept
+DUCK_DB = 12.0  # how far the music dips under the original audio's foreground (voices, laughter) when it is kept
+# The original's foreground: where its level in the voice's band rises this far over its own background (a low
+# percentile of its level over the seconds around) the music starts to dip, and it is fully down this much higher;
+# never for a sound under an absolute floor (a near-silent track has no foreground)
+DUCK_ONSET_DB, DUCK_KNEE_DB, DUCK_FLOOR_DBFS = 4.0, 5.0, -60.0
+DUCK_SIDECHAIN_HIGHPASS_HZ = 300.0  # the voice's band, where the foreground is looked for, starts here
+DUCK_BAND_UNDER_FULL_DB = 20.0  # a sound in that band this far under the whole background is no foreground
+DUCK_BACKGROUND_SECONDS, DUCK_BACKGROUND_PERCENTILE = 4.0, 10.0
+# The dip starts this early (the first syllable is heard clearly), holds this long after a sound (no pumping
+# between words) and then releases; attack and release are one-pole time constants
+DUCK_LOOKAHEAD_SECONDS, DUCK_HOLD_SECONDS = 0.12, 0.4
+DUCK_ATTACK_SECONDS, DUCK_RELEASE_SECONDS = 0.03, 0.5
+# The music's level against the original's: undipped, this far under its foreground's loudness (so under a voice it
+# sits DUCK_DB more below it), or, where the original has no foreground (wind, waves, a quiet room), this far over it
+MUSIC_HIGHPASS_HZ = 20.0  # the music loses what lies below hearing (a DC offset, rumble) before it is mixed
+MUSIC_UNDER_FOREGROUND_LU = 3.0
+MUSIC_OVER_BACKGROUND_LU = 8.0
+MIN_FOREGROUND_SECONDS = 1.0  # less foreground than this and the original is treated as background
 AAC_BITRATE = 224_000  # bits per second, stereo
 # FFmpeg's `fast` AAC coder with mid/side stereo off, at 224 kbit/s: against FFmpeg's defaults (the twoloop coder, M/S
 # on) at 192 kbit/s, higher perceived quality (Zimtohrli MOS over 13 excerpts of the product's music, noise and

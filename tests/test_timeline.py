@@ -153,8 +153,9 @@ def test_a_timelines_music_ducks_under_its_clips_own_sound(sources, tmp_path):
     """As for a video: the music alone (for an editor's track) sits at its level in the mix with the clips' sound,
     ducked under it; the preview mp4 has both; --replace-audio leaves the clips' sound out of it."""
     folder, warm, _ = sources
+    syllables = "(0.5+0.5*sin(2*PI*4*t))*(0.5+0.5*sin(2*PI*4*t))"  # a 3 kHz tone in syllables: someone talking
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i",
-           "sine=frequency=3000:sample_rate=48000", "-t", "8", "-c:v", "libx264", "-c:a", "aac",
+           f"aevalsrc=0.3*sin(2*PI*3000*t)*{syllables}:s=48000", "-t", "8", "-c:v", "libx264", "-c:a", "aac",
            str(folder / "talk.mp4"))
     edit = write(folder, [{"path": "talk.mp4", "in": 1, "out": 7}, {"path": "warm.mp4", "in": 0, "out": 4}],
                  "talk.json")

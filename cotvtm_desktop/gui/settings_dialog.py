@@ -64,6 +64,8 @@ class SettingsDialog(QDialog):
         self.keep_original.setChecked(settings.keep_original_audio)
         self.duck_db = QDoubleSpinBox(decimals=0, minimum=0, maximum=40, suffix=" dB")
         self.duck_db.setValue(settings.duck_db)
+        self.duck_db.setToolTip("How far the music dips while someone speaks, laughs or shouts in the original sound "
+                                "(steady sound such as waves, traffic or wind never dips it)")
         self.loudness = QComboBox()
         for value, label in LOUDNESS_PRESETS.items():
             self.loudness.addItem(label, value)

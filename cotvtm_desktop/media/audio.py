@@ -1,10 +1,12 @@
 """The soundtrack: stitching segment audio, the original audio ducked under, loudness to a target.
 
 Everything here streams in blocks (one segment at a time) through files in the job's work folder, so memory stays
-flat however long the video is. One pass (`premix`, while the segments render) ducks the music under the original
-and measures both; the gains follow from the measurements, and `MasteredSoundtrack` applies them as the encoder
-reads. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 % overlap, absolute and
-relative gates), incrementally, with the standard's K-weighting filters run by FFmpeg (media/biquads.py).
+flat however long the video is. One pass (`premix`, while the segments render) measures the music and the original
+(its loudness, and its level every 20 ms); from those the music's dips under the original's foreground and every
+gain follow, knowing the whole soundtrack (so a dip can begin before a voice does), and `MasteredSoundtrack`
+applies them as the encoder reads. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 %
+overlap, absolute and relative gates), incrementally, with the standard's K-weighting filters run by FFmpeg
+(media/biquads.py).
 
 scipy is imported only where it is used and only if needed (resampling a neural backend's output, limiting true
 peaks): importing scipy.signal costs one to two seconds, more than a short video's whole analysis.
@@ -13,6 +15,7 @@ peaks): importing scipy.signal costs one to two seconds, more than a short video
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -201,32 +204,93 @@ class TimelineSound:
             self._source = None
 
 
-class Ducker:
-    """Sidechain gain for the music: dips it by up to `depth_db` while the original audio is active."""
+class SidechainMeter:
+    """The original's level every hop (20 ms), in dBFS: in the voice's band (high-passed, so that wind and handling
+    rumble count little) and in full; fed in blocks, each continuing the last."""
 
-    HOP_SECONDS, ATTACK, RELEASE = 0.02, 0.05, 0.4
-    THRESHOLD_DB, KNEE_DB = -50.0, 15.0  # gain reduction grows from the threshold to full depth over the knee
+    def __init__(self, rate: int):
+        self.hop = _hop(rate)
+        high_pass = biquads.butterworth_high_pass(config.DUCK_SIDECHAIN_HIGHPASS_HZ, rate)
+        self._filter = biquads.BiquadChain([high_pass, high_pass], rate, 2)  # 24 dB an octave
+        self._band: list[np.ndarray] = []
+        self._full: list[np.ndarray] = []
 
-    def __init__(self, depth_db: float, rate: int):
-        self.depth_db, self.rate = depth_db, rate
-        self.hop = int(self.HOP_SECONDS * rate)
-        self._reduction = 0.0
-        self._attack = np.exp(-self.HOP_SECONDS / self.ATTACK)
-        self._release = np.exp(-self.HOP_SECONDS / self.RELEASE)
+    def feed(self, block: np.ndarray) -> None:
+        """The next (n x 2) samples; n a whole number of hops except in the last block."""
+        for levels, audio in ((self._band, self._filter(block.T).T), (self._full, block)):
+            padded = np.zeros((-(-len(audio) // self.hop) * self.hop, 2), np.float32)
+            padded[:len(audio)] = audio
+            levels.append(10 * np.log10(_mean_squares(padded, self.hop) + 1e-12))
 
-    def gains(self, sidechain: np.ndarray) -> np.ndarray:
-        hops = int(np.ceil(len(sidechain) / self.hop))
-        padded = np.zeros((hops * self.hop, 2), np.float32)
-        padded[:len(sidechain)] = sidechain
-        rms = np.sqrt(_mean_squares(padded, self.hop) + 1e-12)
-        wanted = np.clip((20 * np.log10(rms) - self.THRESHOLD_DB) / self.KNEE_DB, 0, 1) * self.depth_db
-        reduction = np.empty(hops, np.float32)
-        for i, target in enumerate(wanted):
-            coefficient = self._attack if target > self._reduction else self._release
-            self._reduction = coefficient * self._reduction + (1 - coefficient) * target
-            reduction[i] = self._reduction
-        gain = (10 ** (-reduction / 20)).astype(np.float32)  # per hop, then held for its samples
-        return np.repeat(gain, self.hop)[:len(sidechain), None]
+    def levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the voice band's levels, the full band's)."""
+        return tuple(np.concatenate(parts) if parts else np.zeros(0) for parts in (self._band, self._full))
+
+
+@dataclass(frozen=True)
+class Ducking:
+    """The music's dip under the original, every hop: `reduction` in dB, and where the original has a foreground
+    (a voice, laughter, a shout: its level risen clear of its own background), with the hold around it."""
+
+    reduction: np.ndarray
+    foreground: np.ndarray
+    hop_seconds: float
+
+    def gains(self) -> np.ndarray:
+        return (10 ** (-self.reduction / 20)).astype(np.float32)
+
+
+def plan_ducking(band: np.ndarray, full: np.ndarray, depth_db: float, hop_seconds: float) -> Ducking:
+    """The dips, knowing the whole of the original's levels (dBFS per hop, in the voice's band and in full). A
+    sound dips the music when it rises over the background around it, not when it is merely loud: steady waves,
+    traffic or a fan never do, a voice over them does; and it must be in the voice's band and not far under the
+    whole background (a gust of wind, all rumble, is not a voice). The dip begins a moment before the sound, holds
+    between words, then releases."""
+    band, full = _over_100_ms(band), _over_100_ms(full)
+    window, stride = round(config.DUCK_BACKGROUND_SECONDS / hop_seconds), round(0.5 / hop_seconds)
+    background = np.maximum.reduce([
+        _running_percentile(band, config.DUCK_BACKGROUND_PERCENTILE, window, stride),
+        _running_percentile(full, config.DUCK_BACKGROUND_PERCENTILE, window, stride) - config.DUCK_BAND_UNDER_FULL_DB,
+        np.full(len(band), config.DUCK_FLOOR_DBFS)])
+    wanted = np.clip((band - background - config.DUCK_ONSET_DB) / config.DUCK_KNEE_DB, 0, 1) * depth_db
+    ahead, hold = round(config.DUCK_LOOKAHEAD_SECONDS / hop_seconds), round(config.DUCK_HOLD_SECONDS / hop_seconds)
+    held = _running_max(wanted, hold, ahead)
+    attack = np.exp(-hop_seconds / config.DUCK_ATTACK_SECONDS)
+    release = np.exp(-hop_seconds / config.DUCK_RELEASE_SECONDS)
+    reduction, current = np.empty(len(held), np.float32), 0.0
+    for i, target in enumerate(held.tolist()):
+        coefficient = attack if target > current else release
+        current = coefficient * current + (1 - coefficient) * target
+        reduction[i] = current
+    return Ducking(reduction, held > depth_db / 2, hop_seconds)
+
+
+def _over_100_ms(levels: np.ndarray) -> np.ndarray:
+    """Levels (dB per hop) averaged in power over 100 ms: a syllable still stands out, the chance swells of a noise
+    (wind's most of all) average away."""
+    return 10 * np.log10(np.convolve(10 ** (levels / 10), np.ones(5) / 5, mode="same") + 1e-12)
+
+
+def _running_percentile(values: np.ndarray, percentile: float, window: int, stride: int) -> np.ndarray:
+    """The percentile of `values` over a window centred on each one, computed every `stride` values and
+    interpolated between (the background changes over seconds, not hops)."""
+    if not len(values):
+        return values
+    centres = np.arange(0, len(values), max(stride, 1))
+    half = window // 2
+    known = [np.percentile(values[max(0, c - half):c + half + 1], percentile) for c in centres]
+    return np.interp(np.arange(len(values)), centres, known)
+
+
+def _running_max(values: np.ndarray, before: int, after: int) -> np.ndarray:
+    """The largest of `values` from `before` values back to `after` values ahead of each."""
+    padded = np.pad(values, (before, after))
+    return np.lib.stride_tricks.sliding_window_view(padded, before + after + 1).max(axis=1)
+
+
+def _hop(rate: int) -> int:
+    """20 ms, a fifth of the loudness meter's 100 ms step, so that a step's gains are whole hops."""
+    return int(0.1 * rate) // 5
 
 
 # --- loudness ---------------------------------------------------------------------------------------------------
@@ -235,8 +299,8 @@ class LoudnessMeter:
 
     Fed several streams of equal length, it gives the loudness of any weighted sum of them without mixing them:
     K-weighting is linear, so the mean square of a sum over each 100 ms step follows from the steps' sums of
-    products of the filtered streams. The mixing pass measures the music, the ducked music and the original
-    audio once, and learns the loudness of the mix at whatever music gain the music's loudness then calls for.
+    products of the filtered streams. The mixing pass measures the music and the original audio once, and learns
+    the loudness of the mix at whatever music gain and dips the measurements then call for.
     """
 
     def __init__(self, rate: int, streams: int = 1):
@@ -272,20 +336,34 @@ class LoudnessMeter:
         self._products.append(np.stack([np.einsum("cij,cij->i", steps[i], steps[j]).astype(np.float64)
                                         for i, j in self._pairs], axis=1))
 
-    def integrated(self, *weights: float) -> float:
-        """The loudness of the streams summed with `weights` (every stream weight 1 by default)."""
+    def integrated(self, *weights: float, steps: np.ndarray | None = None) -> float:
+        """The loudness of the streams summed with `weights` (every stream weight 1 by default), over the 400 ms
+        blocks whose 100 ms steps are all in `steps` (a mask; all of them by default)."""
         w = np.array(weights or [1.0] * self.streams, np.float64)
-        products = np.concatenate(self._products) if self._products else np.zeros((0, len(self._pairs)))
         # the mean square of sum_i w_i x_i per step: each pair's products weighted by w_i w_j, twice off the diagonal
-        scale = np.array([w[i] * w[j] * (1 if i == j else 2) for i, j in self._pairs])
-        return _gated_loudness(products @ scale / self._step)
+        return _gated_loudness(self.mean_squares([w[i] * w[j] for i, j in self._pairs]), steps)
+
+    def mean_squares(self, pair_weights) -> np.ndarray:
+        """The mean square of a sum of the streams in each 100 ms step: `pair_weights` holds w_i w_j for each pair
+        (i <= j) of streams, either one row or one per step (a gain that varies, such as a dip, enters as the
+        step's mean gain in a pair with another stream and its mean squared gain in a pair with itself)."""
+        products = np.concatenate(self._products) if self._products else np.zeros((0, len(self._pairs)))
+        twice = np.array([1.0 if i == j else 2.0 for i, j in self._pairs])
+        return (products * (np.asarray(pair_weights, np.float64) * twice)).sum(axis=1) / self._step
+
+    @property
+    def steps(self) -> int:
+        return sum(len(p) for p in self._products)
 
 
-def _gated_loudness(quarters: np.ndarray) -> float:
-    """BS.1770-4 integrated loudness from the mean squares of consecutive 100 ms steps."""
+def _gated_loudness(quarters: np.ndarray, steps: np.ndarray | None = None) -> float:
+    """BS.1770-4 integrated loudness from the mean squares of consecutive 100 ms steps, over the blocks whose steps
+    are all in the mask `steps` if given."""
     if len(quarters) < 4:
         return -70.0
     blocks = np.convolve(quarters, np.ones(4) / 4, mode="valid")  # 400 ms blocks, 75 % overlap
+    if steps is not None:
+        blocks = blocks[np.convolve(np.asarray(steps[:len(quarters)], float), np.ones(4), mode="valid") > 3.5]
     loudness = -0.691 + 10 * np.log10(np.maximum(blocks, 0) + 1e-20)
     gated = blocks[loudness > -70.0]
     if not len(gated):
@@ -350,68 +428,113 @@ def _oversampled(audio: np.ndarray) -> np.ndarray:
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | TimelineSound | None, work: Path,
            duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> "Premix":
-    """One pass over the music as it arrives (while later segments render): duck it under the original audio,
-    write both to the work folder, and measure the music, the ducked music and the original (LoudnessMeter), so
-    that the gains setting the music and then the mix to a loudness follow without a second pass."""
+    """One pass over the music as it arrives (while later segments render): write it and the original audio to the
+    work folder, and measure both (LoudnessMeter) and the original's level every hop (SidechainMeter), so that the
+    dips and the gains setting the music and then the mix to a loudness follow without another pass."""
     music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
-    meter = LoudnessMeter(rate, streams=1 if original is None else 3)
-    ducker = Ducker(duck_db, rate)
+    meter = LoudnessMeter(rate, streams=1 if original is None else 2)
+    sidechain = SidechainMeter(rate)
+    # Below hearing, the music has nothing to give but a DC offset or rumble (a neural decoder can make either),
+    # which would take the limiter's headroom from everything else
+    subsonic = biquads.BiquadChain([biquads.butterworth_high_pass(config.MUSIC_HIGHPASS_HZ, rate)], rate, 2)
     size = int(BLOCK_SECONDS * rate)
     frames = 0
-    # Three stages overlap, a block apart: the original's next block decodes, and the last block is measured and
-    # written, on threads (FFmpeg's decoding and filters and file writes run without the GIL) while this one ducks. On
+    # Stages overlap, a block apart: the original's next block decodes, and the last block is measured and written,
+    # on threads (FFmpeg's decoding and filters and file writes run without the GIL) while this one arrives. On
     # 2 cores this pass then keeps pace with the rendering instead of trailing it.
     # The pool is left first: its last write finishes before the files close.
     with contextlib.ExitStack() as files, ThreadPoolExecutor(2, thread_name_prefix="premix") as pool:
         music_out = files.enter_context(open(music_pcm, "wb"))
         if original is not None:
             original_out = files.enter_context(open(original_pcm, "wb"))
-            next_speech = pool.submit(original.read, size)
+            next_sound = pool.submit(original.read, size)
 
-        def measure_and_write(streams: tuple[np.ndarray, ...], ducked: np.ndarray) -> None:
+        def measure_and_write(streams: tuple[np.ndarray, ...]) -> None:
+            streams = (np.ascontiguousarray(subsonic(streams[0].T).T), *streams[1:])
             meter.feed(*streams)
-            _write_pcm(music_out, ducked)
+            _write_pcm(music_out, streams[0])
             if original is not None:
-                _write_pcm(original_out, streams[-1])
+                sidechain.feed(streams[1])
+                _write_pcm(original_out, streams[1])
 
         finishing: Future | None = None  # one block at a time: blocks are written in order
-        for block in _reblocked(music_blocks, size):  # the ducker works on whole hops
-            if original is None:
-                ducked, streams = block, (block,)
-            else:
-                speech = next_speech.result()[:len(block)]
-                next_speech = pool.submit(original.read, size)
-                ducked = block * ducker.gains(speech)
-                streams = (block, ducked, speech)
+        for block in _reblocked(music_blocks, size):  # whole hops, but for the last block
+            streams: tuple[np.ndarray, ...] = (block,)
+            if original is not None:
+                streams = (block, next_sound.result()[:len(block)])
+                next_sound = pool.submit(original.read, size)
             if finishing is not None:
                 finishing.result()
-            finishing = pool.submit(measure_and_write, streams, ducked)
+            finishing = pool.submit(measure_and_write, streams)
             frames += len(block)
         if finishing is not None:
             finishing.result()
-    return Premix(music_pcm, original_pcm if original is not None else None, frames, meter)
+    ducking = plan_ducking(*sidechain.levels(), duck_db, sidechain.hop / rate) if original is not None else None
+    return Premix(music_pcm, original_pcm if original is not None else None, frames, meter, ducking)
 
 
 class Premix:
-    """The ducked music in a file, the original audio in another, and their measured loudness."""
+    """The music in a file, the original audio in another, their measured loudness and the music's dips."""
 
-    def __init__(self, music_pcm: Path, original_pcm: Path | None, frames: int, meter: LoudnessMeter):
+    def __init__(self, music_pcm: Path, original_pcm: Path | None, frames: int, meter: LoudnessMeter,
+                 ducking: Ducking | None = None):
         self.music_pcm, self.original_pcm, self.frames, self.meter = music_pcm, original_pcm, frames, meter
+        self.ducking = ducking
 
     def master(self, target_lufs: float = config.TARGET_LUFS,
                music_only: bool = False) -> tuple[dict, "MasteredSoundtrack"]:
-        """The music set to `target_lufs` and mixed under the original; the mix then set to the target.
-        `music_only`: the music as it sits in that mix (ducked, same gain), without the original, for an editor's
-        track under the clip's own sound."""
-        with_original = self.original_pcm is not None
-        music_lufs = self.meter.integrated(*((1.0, 0.0, 0.0) if with_original else (1.0,)))
-        music_gain = 10 ** ((target_lufs - music_lufs) / 20)
-        mix_lufs = self.meter.integrated(*((0.0, music_gain, 1.0) if with_original else (music_gain,)))
+        """The music set against the original (`music_level`) and dipped under its foreground, the mix then set
+        to `target_lufs`. `music_only`: the music as it sits in that mix (dipped, same gain), without the
+        original, for an editor's track under the clip's own sound."""
+        music_lufs = self.meter.integrated(*((1.0, 0.0) if self.ducking else (1.0,)))
+        if self.ducking is None:
+            music_gain = 10 ** ((target_lufs - music_lufs) / 20)
+            report = {"music_lufs": round(music_lufs, 2), "target_lufs": target_lufs, "music_placed": "at the target"}
+            return report, MasteredSoundtrack(self.music_pcm, None, self.frames, self.meter.rate, music_gain, 0.0)
+        steps, hop_gains = self.meter.steps, self.ducking.gains()
+        dips = _by_step(hop_gains, steps, 1.0).astype(np.float64)
+        foreground = _by_step(self.ducking.foreground, steps, 0.0).mean(axis=1) >= 0.5
+        level, placed = music_level(self.meter, foreground, target_lufs)
+        music_gain = 10 ** ((level - music_lufs) / 20)
+        # the dipped music enters a step's mean square with its mean squared dip, its product with the original
+        # with its mean dip
+        pairs = np.stack([music_gain ** 2 * (dips ** 2).mean(axis=1), music_gain * dips.mean(axis=1), np.ones(steps)],
+                         axis=1)
+        mix_lufs = _gated_loudness(self.meter.mean_squares(pairs))
         gain = 10 ** ((target_lufs - mix_lufs) / 20)
         report = {"music_lufs": round(music_lufs, 2), "mix_lufs_before_gain": round(mix_lufs, 2),
-                  "target_lufs": target_lufs}
+                  "target_lufs": target_lufs, "music_placed": placed,
+                  "music_dipped_seconds": round(float((self.ducking.reduction > 3.0).sum() * self.ducking.hop_seconds),
+                                                1)}
         return report, MasteredSoundtrack(self.music_pcm, None if music_only else self.original_pcm, self.frames,
-                                          self.meter.rate, gain * music_gain, gain)
+                                          self.meter.rate, gain * music_gain, gain, hop_gains)
+
+
+def _by_step(per_hop: np.ndarray, steps: int, fill: float) -> np.ndarray:
+    """Values per hop as (steps x 5): each 100 ms step's five hops, `fill` past their end."""
+    values = np.full(steps * 5, fill, np.float32)
+    usable = min(len(values), len(per_hop))
+    values[:usable] = per_hop[:usable]
+    return values.reshape(steps, 5)
+
+
+def music_level(meter: LoudnessMeter, foreground_steps: np.ndarray, target_lufs: float) -> tuple[float, str]:
+    """The loudness the undipped music is set to, against the original's (stream 1 of `meter`): under its
+    foreground (voices, laughter) where it has one, over it where it is background only (wind, waves, a room), at
+    the target where it is silent; and a phrase saying which, for the manifest."""
+    original_lufs = meter.integrated(0.0, 1.0)
+    if original_lufs <= -69.0:
+        return target_lufs, "at the target: the original sound is silent"
+    foreground_seconds = foreground_steps.sum() * 0.1
+    if foreground_seconds >= config.MIN_FOREGROUND_SECONDS:
+        foreground_lufs = meter.integrated(0.0, 1.0, steps=foreground_steps)
+        if foreground_lufs > -69.0:
+            return (foreground_lufs - config.MUSIC_UNDER_FOREGROUND_LU,
+                    f"{config.MUSIC_UNDER_FOREGROUND_LU:g} LU under the original's foreground "
+                    f"({foreground_lufs:.1f} LUFS over {foreground_seconds:.1f} s), dipped while it sounds")
+    return (original_lufs + config.MUSIC_OVER_BACKGROUND_LU,
+            f"{config.MUSIC_OVER_BACKGROUND_LU:g} LU over the original sound, which is background only "
+            f"({original_lufs:.1f} LUFS)")
 
 
 class MasteredSoundtrack:
@@ -420,10 +543,11 @@ class MasteredSoundtrack:
     reads exactly as it does in a whole pass (the AAC encoder reads chunks in parallel, media/aac.py)."""
 
     def __init__(self, music_pcm: Path, original_pcm: Path | None, frames: int, rate: int, music_gain: float,
-                 original_gain: float):
+                 original_gain: float, music_dips: np.ndarray | None = None):
         self.music_pcm, self.original_pcm, self.frames, self.rate = music_pcm, original_pcm, frames, rate
         self.music_gain, self.original_gain = music_gain, original_gain
-        self.block = int(BLOCK_SECONDS * rate)
+        self.music_dips, self.hop = music_dips, _hop(rate)  # the music's gain every hop, if it dips
+        self.block = int(BLOCK_SECONDS * rate)  # a whole number of hops
 
     def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Stereo float blocks of samples [start, stop)."""
@@ -434,11 +558,22 @@ class MasteredSoundtrack:
         offset = grid
         for block in music:  # the two files hold the same number of samples
             mix = block * np.float32(self.music_gain)
+            if self.music_dips is not None:
+                mix *= self._dips(offset, len(block))
             if original is not None:
                 mix += next(original) * np.float32(self.original_gain)
             limited = true_peak_limit(mix, config.TRUE_PEAK_DBTP, self.rate)
             yield limited[max(0, start - offset):stop - offset]
             offset += len(block)
+
+    def _dips(self, offset: int, n: int) -> np.ndarray:
+        """The music's dip gains for samples [offset, offset + n), offset on the hop grid; 1 past their end."""
+        first = offset // self.hop
+        hops = self.music_dips[first:first + -(-n // self.hop)]
+        gains = np.ones(n, np.float32)
+        held = np.repeat(hops, self.hop)[:n]
+        gains[:len(held)] = held
+        return gains[:, None]
 
     def remove(self) -> None:
         for path in (self.music_pcm, self.original_pcm):

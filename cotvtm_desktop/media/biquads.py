@@ -1,4 +1,4 @@
-"""Second-order IIR filters (biquads): the two this product needs, designed in closed form, and run over audio with
+"""Second-order IIR filters (biquads): the few this product needs, designed in closed form, and run over audio with
 FFmpeg's `biquad` filter through PyAV.
 
 Why not scipy.signal: importing it takes one to two seconds (it pulls in scipy.stats and numpy.f2py), which is most
@@ -23,6 +23,14 @@ def butterworth_low_pass(cutoff: float, rate: int) -> Section:
     norm = 1.0 / (1.0 + sqrt(2.0) * k + k * k)
     b0 = k * k * norm
     return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - sqrt(2.0) * k + k * k) * norm
+
+
+def butterworth_high_pass(cutoff: float, rate: int) -> Section:
+    """A 2-pole Butterworth high-pass by the bilinear transform, prewarped at `cutoff` (= scipy.signal.butter(2,
+    btype="high"))."""
+    k = tan(pi * cutoff / rate)
+    norm = 1.0 / (1.0 + sqrt(2.0) * k + k * k)
+    return norm, -2.0 * norm, norm, 2.0 * (k * k - 1.0) * norm, (1.0 - sqrt(2.0) * k + k * k) * norm
 
 
 def k_weighting(rate: int) -> list[Section]:
