@@ -147,11 +147,23 @@ def swelling(audio, depth_db, period, rate=48000):
     return audio * (10 ** (depth_db / 20 * np.clip(np.sin(2 * np.pi * t / period), 0, 1) ** 3))[:, None]
 
 
-def ducking_of(original, depth_db=12.0, rate=48000):
+def ducking_of(original, depth_db=12.0, rate=48000, sound_changes=()):
     meter = SidechainMeter(rate)
     for start in range(0, len(original), rate * 10):
         meter.feed(original[start:start + rate * 10])
-    return plan_ducking(*meter.levels(), depth_db, meter.hop / rate)
+    return plan_ducking(*meter.levels(), depth_db, meter.hop / rate, sound_changes)
+
+
+def test_a_cut_to_a_louder_place_is_not_a_foreground_but_a_voice_there_is():
+    """A cut from a quiet room to a street: the street's noise is its background, not something to dip under."""
+    room_then_street = np.concatenate([noise(6, -55, seed=8), noise(12, -25, seed=9)])
+    hop = 0.02
+    unaware = ducking_of(room_then_street)
+    assert unaware.reduction[int(6.2 / hop):int(7.5 / hop)].max() > 6  # measured across the cut, it looks like one
+    ducking = ducking_of(room_then_street, sound_changes=[6.0])
+    assert ducking.reduction.max() < 1
+    talking = ducking_of(room_then_street + voice(18, -14, 12, 15), sound_changes=[6.0])
+    assert talking.reduction[int(12.5 / hop):int(14.5 / hop)].min() > 11
 
 
 def test_the_music_dips_under_a_voice_from_just_before_it_to_just_after_without_pumping():

@@ -341,7 +341,8 @@ class Job:
             original = (audio.TimelineSound(self.clips, rate) if self.clips else
                         audio.OriginalAudio(self.info.path, self.info.start_time, rate))
         try:
-            self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate)
+            self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate,
+                                         self.timeline.cuts)  # cuts and joins: where the background may change
         finally:
             if original is not None:
                 original.close()

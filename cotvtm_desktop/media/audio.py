@@ -18,7 +18,7 @@ import contextlib
 from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -240,19 +240,25 @@ class Ducking:
         return (10 ** (-self.reduction / 20)).astype(np.float32)
 
 
-def plan_ducking(band: np.ndarray, full: np.ndarray, depth_db: float, hop_seconds: float) -> Ducking:
+def plan_ducking(band: np.ndarray, full: np.ndarray, depth_db: float, hop_seconds: float,
+                 sound_changes: Sequence[float] = ()) -> Ducking:
     """The dips, knowing the whole of the original's levels (dBFS per hop, in the voice's band and in full). A
     sound dips the music when it rises over the background around it, not when it is merely loud: steady waves,
     traffic or a fan never do, a voice over them does; and it must be in the voice's band and not far under the
-    whole background (a gust of wind, all rumble, is not a voice). The dip begins a moment before the sound, holds
-    between words, then releases."""
+    whole background (a gust of wind, all rumble, is not a voice). The background is taken on each side of
+    `sound_changes` (seconds: cuts, joins between clips) apart, so that a cut from a quiet room to a street does not
+    make the street a foreground. The dip begins a moment before the sound, holds between words, then releases."""
     band, full = _over_100_ms(band), _over_100_ms(full)
     window, stride = round(config.DUCK_BACKGROUND_SECONDS / hop_seconds), round(0.5 / hop_seconds)
+    breaks = [round(t / hop_seconds) for t in sound_changes]
     background = np.maximum.reduce([
-        _running_percentile(band, config.DUCK_BACKGROUND_PERCENTILE, window, stride),
-        _running_percentile(full, config.DUCK_BACKGROUND_PERCENTILE, window, stride) - config.DUCK_BAND_UNDER_FULL_DB,
+        _running_percentile(band, config.DUCK_BACKGROUND_PERCENTILE, window, stride, breaks),
+        _running_percentile(full, config.DUCK_BACKGROUND_PERCENTILE, window, stride, breaks)
+        - config.DUCK_BAND_UNDER_FULL_DB,
         np.full(len(band), config.DUCK_FLOOR_DBFS)])
     wanted = np.clip((band - background - config.DUCK_ONSET_DB) / config.DUCK_KNEE_DB, 0, 1) * depth_db
+    for at in breaks:  # the 100 ms levels there mix both sides (a voice there is still caught by the look-ahead)
+        wanted[max(0, at - 3):at + 3] = 0.0
     ahead, hold = round(config.DUCK_LOOKAHEAD_SECONDS / hop_seconds), round(config.DUCK_HOLD_SECONDS / hop_seconds)
     held = _running_max(wanted, hold, ahead)
     attack = np.exp(-hop_seconds / config.DUCK_ATTACK_SECONDS)
@@ -271,9 +277,14 @@ def _over_100_ms(levels: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.convolve(10 ** (levels / 10), np.ones(5) / 5, mode="same") + 1e-12)
 
 
-def _running_percentile(values: np.ndarray, percentile: float, window: int, stride: int) -> np.ndarray:
-    """The percentile of `values` over a window centred on each one, computed every `stride` values and
-    interpolated between (the background changes over seconds, not hops)."""
+def _running_percentile(values: np.ndarray, percentile: float, window: int, stride: int,
+                        breaks: Sequence[int] = ()) -> np.ndarray:
+    """The percentile of `values` over a window centred on each one and kept between `breaks` (indices), computed
+    every `stride` values and interpolated between (the background changes over seconds, not hops)."""
+    bounds = [0, *sorted(b for b in set(breaks) if 0 < b < len(values)), len(values)]
+    if len(bounds) > 2:
+        return np.concatenate([_running_percentile(values[a:b], percentile, window, stride)
+                               for a, b in zip(bounds, bounds[1:])])
     if not len(values):
         return values
     centres = np.arange(0, len(values), max(stride, 1))
@@ -427,10 +438,12 @@ def _oversampled(audio: np.ndarray) -> np.ndarray:
 
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | TimelineSound | None, work: Path,
-           duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE) -> "Premix":
+           duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE,
+           sound_changes: Sequence[float] = ()) -> "Premix":
     """One pass over the music as it arrives (while later segments render): write it and the original audio to the
     work folder, and measure both (LoudnessMeter) and the original's level every hop (SidechainMeter), so that the
-    dips and the gains setting the music and then the mix to a loudness follow without another pass."""
+    dips and the gains setting the music and then the mix to a loudness follow without another pass.
+    `sound_changes`: where the original's background may change at once (cuts, joins between clips), seconds."""
     music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
     meter = LoudnessMeter(rate, streams=1 if original is None else 2)
     sidechain = SidechainMeter(rate)
@@ -469,7 +482,9 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             frames += len(block)
         if finishing is not None:
             finishing.result()
-    ducking = plan_ducking(*sidechain.levels(), duck_db, sidechain.hop / rate) if original is not None else None
+    ducking = None
+    if original is not None:
+        ducking = plan_ducking(*sidechain.levels(), duck_db, sidechain.hop / rate, sound_changes)
     return Premix(music_pcm, original_pcm if original is not None else None, frames, meter, ducking)
 
 
