@@ -290,6 +290,31 @@ def test_status_says_how_long_the_music_still_takes(window, clip12):
     assert rendering(3, 0.0, 100.0 + 2 * 3600).endswith(" — about 2 h 0 min left")
 
 
+def test_a_segment_tile_says_which_cuts_its_music_hits(qtbot, window, tmp_path):
+    """The preview's manifest names the cuts each segment's arrangement marks; the tile shows them in the input's
+    time, and a restart keeps them."""
+    import json
+
+    from cotvtm_desktop.gui.queue import QueueItem
+    from cotvtm_desktop.gui.segment_strip import SegmentTile
+
+    manifest = tmp_path / "preview.json"
+    manifest.write_text(json.dumps({"input": {"duration": 24.0}, "segments": [
+        {"index": 0, "start": 0.0, "end": 12.0, "description": "calm", "arrangement": {"hits": [5.2]}},
+        {"index": 1, "start": 12.0, "end": 24.0, "description": "busy", "arrangement": {"hits": [3.5, 7.25]}},
+        {"index": 2, "start": 24.0, "end": 30.0, "description": "words"}]}))  # a neural segment: no arrangement
+    item = QueueItem("clip.mp4")
+    window.tasks._read_manifest(item, manifest)
+    assert [s.hits for s in item.segments] == [[5.2], [15.5, 19.25], []]
+    tiles = [SegmentTile(s) for s in item.segments]
+    for tile in tiles:
+        qtbot.addWidget(tile)
+    assert tiles[0].cuts.text() == "hits the cut at 0:05.2"
+    assert tiles[1].cuts.text() == "hits the cuts at 0:15.5, 0:19.2"
+    assert tiles[0].cuts.isVisibleTo(tiles[0]) and not tiles[2].cuts.isVisibleTo(tiles[2])
+    assert QueueItem.from_json(json.loads(json.dumps(item.to_json()))).segments[1].hits == [15.5, 19.25]
+
+
 def test_regenerating_one_segment_changes_only_its_audio(qtbot, window, two_shots):
     drop(window, [two_shots])
     wait_inspected(qtbot, window)

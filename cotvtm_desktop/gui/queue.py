@@ -29,6 +29,7 @@ class SegmentState:
     description: str = ""
     brief: dict | None = None  # the procedural backend's music elements
     seed: int | None = None  # the seed its music was made with
+    hits: list[float] = field(default_factory=list)  # the cuts its music marks, seconds from the input's start
     thumbnail: str = ""
     locked: bool = False  # keeps its seed and brief whatever else changes
     edit_seed: int | None = None

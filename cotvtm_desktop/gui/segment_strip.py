@@ -25,6 +25,13 @@ def brief_summary(segment: SegmentState) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def cut_marks(segment: SegmentState) -> str:
+    """The cuts inside the segment that its music hits, when there are any."""
+    if not segment.hits:
+        return ""
+    return f"hits the cut{'s' if len(segment.hits) > 1 else ''} at {', '.join(_clock(t) for t in segment.hits)}"
+
+
 def _clock(seconds: float) -> str:
     minutes, rest = divmod(seconds, 60)
     return f"{int(minutes)}:{rest:04.1f}"
@@ -50,6 +57,9 @@ class SegmentTile(QFrame):
         self.state = QLabel("")
         self.summary = QLabel(brief_summary(segment))
         self.summary.setWordWrap(True)
+        self.cuts = QLabel(cut_marks(segment))
+        self.cuts.setToolTip("A scene cut inside this segment gets an accent in the music (procedural backend)")
+        self.cuts.setVisible(bool(segment.hits))
         changed = segment.prompt or segment.brief_changes or segment.edit_seed is not None
         self.description = QLabel(segment.prompt or segment.description)
         self.description.setWordWrap(True)
@@ -72,7 +82,7 @@ class SegmentTile(QFrame):
         self.edit_button.clicked.connect(lambda: self.edit.emit(self.index))
         self.lock_button.toggled.connect(lambda on: self.lock.emit(self.index, on))
         self._locked(segment.locked)
-        for widget in (self.picture, self.title, self.summary, self.description, self.state):
+        for widget in (self.picture, self.title, self.summary, self.cuts, self.description, self.state):
             layout.addWidget(widget)
         layout.addLayout(buttons)
 

@@ -250,8 +250,9 @@ class TaskRunner(QObject):
         segments = []
         for entry in manifest["segments"]:
             index = entry["index"]
+            hits = [entry["start"] + h for h in entry.get("arrangement", {}).get("hits", [])]
             fresh = SegmentState(index, entry["start"], entry["end"], entry.get("description", ""),
-                                 entry.get("brief"), entry.get("seed"))
+                                 entry.get("brief"), entry.get("seed"), hits)
             old = before.get((index, round(fresh.start, 2), round(fresh.end, 2)))
             if old is not None:
                 fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
