@@ -316,14 +316,15 @@ def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[f
 
 @app.group("project", no_args_is_help=True)
 def project_group() -> None:
-    """Editor projects: Shotcut .mlt, Kdenlive .kdenlive, and through OpenTimelineIO .otio and FCP 7 XML .xml
-    (Premiere Pro, DaVinci Resolve)."""
+    """Editor projects: Shotcut .mlt, Kdenlive .kdenlive, and through OpenTimelineIO .otio, FCP 7 XML .xml
+    (Premiere Pro, DaVinci Resolve) and CMX 3600 EDLs .edl (read; their copy is written as .xml)."""
 
 
 @project_group.command("score")
 @click.argument("project", type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.EXT beside it; .otio and "
-              ".xml may be written as each other); the music goes beside it as NAME.scored.wav.")
+              ".xml may be written as each other, an .edl's copy is .xml); the music goes beside it as "
+              "NAME.scored.wav.")
 @_one_input_options()
 @_with_shared_options
 def project_score(project: Path, output: Path | None, segments: Path | None, work: Path | None,
@@ -337,7 +338,8 @@ def project_score(project: Path, output: Path | None, segments: Path | None, wor
         options = _options(segments, work_dir=work, **shared)
         editor = editor_for(project)
         edit = editor.read_project(project)
-        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{project.suffix}")
+        suffix = config.project_copy_suffix(project)
+        target = output or project.with_name(f"{project.stem}{config.OUTPUT_SUFFIX}{suffix}")
         if target.resolve() == project.resolve():
             raise UserError("the new project would overwrite the original; choose another -o", target)
         if target.suffix.lower() not in editor.OUTPUT_SUFFIXES:

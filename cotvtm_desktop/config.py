@@ -129,8 +129,15 @@ def cache_dir() -> Path:
 # --- files ------------------------------------------------------------------------------------------------------
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml")  # editor projects: timelines for score, project score
+PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml", ".edl")  # editor projects: timelines to score
+# A project's scored copy keeps its format, but an EDL's (no audio track to add the music to) is FCP 7 XML
+PROJECT_COPY_EXTENSIONS = {".edl": ".xml"}
 OUTPUT_SUFFIX = ".scored"  # holiday.mp4 -> holiday.scored.mp4
 IMAGE_OUTPUT_EXTENSION = ".m4a"
 TIMELINE_OUTPUT_EXTENSION = ".wav"  # a timeline (editor plugins) gets the music alone, for an audio track
 WORK_DIR_NAME = ".cotvtm-work"  # per-segment cache beside the output, used by --resume
+
+
+def project_copy_suffix(project: Path) -> str:
+    """The extension of a project's scored copy."""
+    return PROJECT_COPY_EXTENSIONS.get(project.suffix.lower(), project.suffix)

@@ -3,9 +3,10 @@
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
 # 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
 #    a 130 s one, whose 13 segments render in worker processes started through the frozen executable, and a timeline
-#    (.otio in, FCP 7 XML out; and its preview, the picture rendered small); 3. the GUI starts (offscreen), inspects
-#    the video through its own CLI as a child process, and quits when terminated; 4. with MODELS_DIR (e.g. from
-#    `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural backend scores the video too.
+#    (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL in too); 3. the GUI starts
+#    (offscreen), inspects the video through its own CLI as a child process, and quits when terminated; 4. with
+#    MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural backend scores the video
+#    too.
 set -euo pipefail
 app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
 app="$app_dir/cotvtm"
@@ -48,6 +49,11 @@ COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/edit.otio" 
 "$ffmpeg" -nostdin -v error -i "$work/look.mp4" -f null - 2> "$work/decode.txt"
 [ ! -s "$work/decode.txt" ] && [ -s "$work/look.mp4" ]
 echo "scored an OpenTimelineIO timeline into FCP 7 XML, and into a preview with its picture"
+printf 'TITLE: smoke\nFCM: NON-DROP FRAME\n\n001  AX       V     C        00:00:01:00 00:00:04:00 01:00:00:00 01:00:03:00\n* FROM CLIP NAME: tiny.mp4\n' \
+    > "$work/cut.edl"
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" project score "$work/cut.edl" > /dev/null
+grep -q "cut.scored.wav" "$work/cut.scored.xml" && [ -s "$work/cut.scored.wav" ]
+echo "scored an EDL (its clip's file found by name) into FCP 7 XML"
 
 status=0
 QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 20 "$app" gui "$work/tiny.mp4" || status=$?

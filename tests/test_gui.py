@@ -119,6 +119,9 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     assert Settings().output_for(Path("/p/cat.jpg"), "image") == Path("/p/cat.scored.m4a")
     assert Settings(musicgen_size="stereo-large").score_args()[-2:] == ["--musicgen-size", "stereo-large"]
     assert Settings(music_only=True).output_for(Path("/p/trip.mov"), "video") == Path("/p/trip.scored.wav")
+    # a project's export is a scored copy of it, an EDL's as FCP 7 XML
+    assert Settings().output_for(Path("/p/cut.kdenlive"), "timeline") == Path("/p/cut.scored.kdenlive")
+    assert Settings().output_for(Path("/p/cut.EDL"), "timeline") == Path("/p/cut.scored.xml")
     # a camera numbers its clips from MVI_0001 on each card folder: queued together, no export replaces another
     queued = {Path("/card/100CANON/MVI_0001.MOV"): "video", Path("/card/101CANON/MVI_0001.MOV"): "video",
               Path("/card/100CANON/MVI_0001.JPG"): "image", Path("/card/100CANON/MVI_0001.MP4"): "video"}

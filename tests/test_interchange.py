@@ -235,3 +235,79 @@ def test_a_full_disk_while_writing_the_copy_is_one_message(sources, monkeypatch)
     result = CliRunner().invoke(app, ["project", "score", str(original)])
     assert result.exit_code == 1 and "the disk is full" in said(result) and "Traceback" not in result.output
     assert not [p for p in sources.iterdir() if p.name.startswith(("full disk.scored", ".full disk"))]  # nor music
+
+
+# An EDL as Premiere Pro and Resolve export it: file names in comments, a black gap, picture and sound as events of
+# their own, record timecode from 01:00:00:00; the same edit as MAIN_TRACK, cool.mp4 here a camera's cam.mov
+HOLIDAY_EDL = """TITLE: Holiday
+FCM: NON-DROP FRAME
+
+001  AX       AA/V  C        00:00:01:00 00:00:05:00 01:00:00:00 01:00:04:00
+* FROM CLIP NAME: warm.mp4
+
+002  BL       V     C        00:00:00:00 00:00:00:15 01:00:04:00 01:00:04:15
+
+003  AX       V     C        01:00:00:12 01:00:03:12 01:00:04:15 01:00:07:15
+* FROM CLIP NAME: cam.mov
+
+004  AX       AA    C        01:00:00:12 01:00:03:12 01:00:04:15 01:00:07:15
+* FROM CLIP NAME: cam.mov
+"""
+
+
+@pytest.fixture
+def edl_folder(tmp_path, sources) -> Path:
+    """Holiday.edl with its media in a folder below it; cam.mov is cool.mp4 with a camera's timecode."""
+    from media import ffmpeg
+
+    media = tmp_path / "Media" / "Day 1"
+    media.mkdir(parents=True)
+    shutil.copy(sources / "warm.mp4", media / "warm.mp4")
+    ffmpeg("-i", str(sources / "cool.mp4"), "-c", "copy", "-timecode", "01:00:00:00", str(media / "cam.mov"))
+    (tmp_path / "Holiday.edl").write_text(HOLIDAY_EDL)
+    return tmp_path
+
+
+def test_an_edl_finds_its_clips_files_by_name_and_counts_from_their_timecode(edl_folder):
+    media = edl_folder / "Media" / "Day 1"
+    project = read_project(edl_folder / "Holiday.edl")
+    assert project.timeline()["clips"] == [
+        {"path": str(media / "warm.mp4"), "in": 1.0, "out": 5.0}, {"blank": 0.6},
+        {"path": str(media / "cam.mov"), "in": pytest.approx(0.48), "out": pytest.approx(3.48)}]
+    assert project.duration.to_seconds() == pytest.approx(7.6)
+
+
+def test_project_score_of_an_edl_writes_an_fcp_xml_copy_with_the_music(edl_folder):
+    edl = edl_folder / "Holiday.edl"
+    result = CliRunner().invoke(app, ["project", "score", str(edl)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    scored, music = edl_folder / "Holiday.scored.xml", edl_folder / "Holiday.scored.wav"
+    assert soundfile.info(music).duration == pytest.approx(7.6, abs=0.01)
+    assert read_project(scored).timeline() == read_project(edl).timeline()  # the same edit, as FCP 7 XML
+    copy = otio.adapters.read_from_file(str(scored))
+    assert [c.name for c in copy.audio_tracks()[-1]] == ["Holiday.scored.wav"]
+    assert copy.global_start_time == RationalTime(CAMERA_START, RATE)  # the record timecode kept
+    result = CliRunner().invoke(app, ["project", "score", str(edl), "-o", str(edl_folder / "again.edl")])
+    assert result.exit_code == 1 and "write the new project as .otio or .xml" in said(result)
+
+
+def test_an_edl_takes_its_frame_rate_from_its_media(tmp_path):
+    from media import make_video
+
+    make_video(tmp_path / "ntsc.mp4", 6, rate="30000/1001", audio=False)
+    (tmp_path / "cut.edl").write_text("TITLE: Cut\nFCM: NON-DROP FRAME\n\n"
+                                      "001  AX       V     C        00:00:01:15 00:00:03:29 01:00:00:00 01:00:02:14\n"
+                                      "* FROM CLIP NAME: ntsc.mp4\n")
+    [entry] = read_project(tmp_path / "cut.edl").timeline()["clips"]
+    assert entry["in"] == pytest.approx(45 * 1001 / 30000) and entry["out"] == pytest.approx(119 * 1001 / 30000)
+
+
+def test_an_edl_whose_files_are_not_found_says_which_and_where_to_put_them(edl_folder):
+    edl = edl_folder / "Holiday.edl"
+    (edl_folder / "Media" / "Day 1" / "cam.mov").unlink()
+    with pytest.raises(UserError, match="clip 'cam.mov': no file of that name beside the EDL or in the folders"):
+        read_project(edl)
+    shutil.rmtree(edl_folder / "Media")
+    result = CliRunner().invoke(app, ["score", str(edl)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "none of the EDL's clips has a file beside it" in said(result) and "Holiday.edl" in said(result)

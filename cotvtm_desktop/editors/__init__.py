@@ -1,6 +1,6 @@
 """Editor projects and plugins' shared pieces: reading an edit's main video track into a timeline input, writing a
 copy of the project with the music on a new audio track. MLT projects (Shotcut, Kdenlive) are read by mlt.py;
-interchange timelines (OpenTimelineIO, FCP 7 XML) by interchange.py. Both modules offer
+interchange timelines (OpenTimelineIO, FCP 7 XML, CMX 3600 EDL) by interchange.py. Both modules offer
 `read_project(path)` (a project with `timeline()`), `write_with_music(project, music, output)` and the
 OUTPUT_SUFFIXES a copy may have.
 """

@@ -1,6 +1,13 @@
 """Interchange timelines, read and written by OpenTimelineIO: its own .otio files and FCP 7 XML (.xml), which
-Premiere Pro and DaVinci Resolve export and import. The main video track becomes a timeline input, and a copy of the
-timeline in the same format (or the other) gets the music on a new audio track. The original file is never written.
+Premiere Pro and DaVinci Resolve export and import, and read only, CMX 3600 EDLs (.edl), which nearly every editor
+exports (Avid Media Composer, Vegas, Lightworks too). The main video track becomes a timeline input, and a copy of
+the timeline in the same format (or the other; an EDL's as FCP 7 XML) gets the music on a new audio track. The
+original file is never written.
+
+An EDL names no files and no frame rate: each clip's file is found by its name (the "FROM CLIP NAME" comment that
+Premiere and Resolve write, or a "FROM FILE" path) beside the EDL or in the folders below it, the rate is that of
+the first file found, and each file's own start timecode (cameras start at 01:00:00:00) is read from it, since the
+EDL's source times count from there.
 
 Final Cut Pro's FCPXML is not offered: OpenTimelineIO's adapter for it (otio-fcpx-xml-adapter 1.0) truncates times
 to whole frames from below (a 3/5 s gap at 25 fps reads as 14 frames) and frame rates to integers (29.97 -> 29),
@@ -24,9 +31,11 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from cotvtm_desktop.errors import UserError
 
-FORMATS = {".otio": "otio_json", ".xml": "fcp_xml"}
-OUTPUT_SUFFIXES = tuple(FORMATS)  # a copy may be written in the other format
-_NAMES = {"otio_json": "OpenTimelineIO timeline", "fcp_xml": "FCP 7 XML timeline"}
+FORMATS = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600"}
+OUTPUT_SUFFIXES = (".otio", ".xml")  # a copy may be written in the other format; an EDL's in either
+_NAMES = {"otio_json": "OpenTimelineIO timeline", "fcp_xml": "FCP 7 XML timeline", "cmx_3600": "CMX 3600 EDL"}
+_EDL_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0)
+_SEARCH_DEPTH = 3  # folders below an EDL's where its clips' files are looked for
 MUSIC_TRACK = "Music (cotvtm)"
 
 
@@ -49,11 +58,10 @@ def read_project(path: Path) -> InterchangeProject:
         raise UserError(f"not an interchange timeline (use {', '.join(FORMATS)})", path)
     if not path.exists():
         raise UserError("project not found", path)
-    try:
-        read = otio.adapters.read_from_file(str(path), adapter_name=adapter)
-    except Exception as exc:  # noqa: BLE001 - each adapter fails its own way on a damaged or foreign file
-        raise UserError(f"not a readable {_NAMES[adapter]} ({type(exc).__name__}: {exc})", path) from None
-    timeline = _first_timeline(read, path)
+    if adapter == "cmx_3600":
+        timeline = _read_edl(path)
+    else:
+        timeline = _first_timeline(_read(path, adapter), path)
     track = _main_track(timeline, path)
     entries, duration = _entries(track, path)
     return InterchangeProject(path, timeline, entries, duration)
@@ -107,6 +115,115 @@ def _give_files_their_lengths(timeline: otio.schema.Timeline, folder: Path) -> N
                 lengths[file] = probe(file).duration
             clip.media_reference.available_range = TimeRange(
                 RationalTime(0, rate), RationalTime.from_seconds(lengths[file], rate).round())
+
+
+def _read(path: Path, adapter: str, **arguments):
+    try:
+        return otio.adapters.read_from_file(str(path), adapter_name=adapter, **arguments)
+    except Exception as exc:  # noqa: BLE001 - each adapter fails its own way on a damaged or foreign file
+        raise UserError(f"not a readable {_NAMES[adapter]} ({type(exc).__name__}: {exc})", path) from None
+
+
+def _read_edl(path: Path) -> otio.schema.Timeline:
+    """An EDL's timeline at its media's frame rate, each clip of a file linked to the file found for it."""
+    names = [(c.name, getattr(c.media_reference, "target_url", None)) for c in _edl_clips(path, 60)]
+    files = _media_by_name(path.parent)
+    found = [f for f in (_edl_file(name, url, files, path.parent) for name, url in names) if f is not None]
+    if not found:
+        raise UserError("none of the EDL's clips has a file beside it or in the folders below it: an EDL names "
+                        "clips, not where they are; put the edit's media there", path)
+    from cotvtm_desktop.media.probe import probe
+
+    rate = min(_EDL_RATES, key=lambda r: abs(r - probe(found[0]).fps))
+    timeline = _read(path, "cmx_3600", rate=rate)
+    _as_sequence(timeline)
+    for clip in _edl_clips(path, rate, timeline):
+        url = getattr(clip.media_reference, "target_url", None)
+        file = _edl_file(clip.name, url, files, path.parent)
+        if file is None:
+            raise UserError(f"clip {clip.name!r}: no file of that name beside the EDL or in the folders below it; "
+                            "put the edit's media there", path)
+        start = _timecode_start(file, rate)
+        clip.media_reference = otio.schema.ExternalReference(
+            target_url=file.resolve().as_uri(),
+            available_range=TimeRange(start, RationalTime.from_seconds(probe(file).duration, rate).round()))
+    return timeline
+
+
+def _as_sequence(timeline: otio.schema.Timeline) -> None:
+    """The EDL reader's timeline made like an editor's: black and bars are gaps, and the tracks start at 0 with the
+    record timecode (01:00:00:00, often) as the timeline's start, where the reader offsets every track by it."""
+    for track in timeline.tracks:
+        for index, item in enumerate(list(track)):
+            if isinstance(getattr(item, "media_reference", None), otio.schema.GeneratorReference):
+                track[index] = otio.schema.Gap(source_range=TimeRange(RationalTime(0, item.duration().rate),
+                                                                      item.duration()))
+        if track.source_range is not None:
+            timeline.global_start_time = -track.source_range.start_time
+            track.source_range = None
+
+
+def _edl_clips(path: Path, rate: float, timeline: otio.schema.Timeline | None = None) -> list[otio.schema.Clip]:
+    """The clips of sources in the EDL read at `rate` (any timecode reads at 60 fps), leaving out black and bars."""
+    timeline = timeline or _read(path, "cmx_3600", rate=rate)
+    return [c for c in timeline.find_clips() if not isinstance(c.media_reference, otio.schema.GeneratorReference)]
+
+
+def _media_by_name(folder: Path) -> dict[str, Path]:
+    """Videos and images in `folder` and a few levels below, by lower-case name and by lower-case stem (the first
+    found wins: the nearest folder first)."""
+    from cotvtm_desktop import config
+
+    found: dict[str, Path] = {}
+    level = [folder]
+    for _ in range(_SEARCH_DEPTH + 1):
+        below = []
+        for directory in level:
+            try:
+                entries = sorted(directory.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    below.append(entry)
+                elif entry.suffix.lower() in config.VIDEO_EXTENSIONS + config.IMAGE_EXTENSIONS:
+                    found.setdefault(entry.name.lower(), entry)
+                    found.setdefault(entry.stem.lower(), entry)
+        level = below
+    return found
+
+
+def _edl_file(name: str, url: str | None, files: dict[str, Path], folder: Path) -> Path | None:
+    """The file an EDL clip shows: the path its "FROM FILE" names when that exists, else a file found by that
+    path's name or by the clip's name."""
+    if url:
+        named = Path(otio.url_utils.filepath_from_url(url) if url.startswith("file:") else url)
+        named = named if named.is_absolute() else folder / named
+        if named.is_file():
+            return named
+        name = named.name
+    return files.get(name.strip().lower())
+
+
+def _timecode_start(file: Path, rate: float) -> RationalTime:
+    """Where `file`'s own timecode starts (a camera's 01:00:00:00; 0 for a file without one), at `rate`."""
+    import av
+
+    try:
+        with av.open(str(file)) as container:
+            tags = [container.metadata, *(stream.metadata for stream in container.streams)]
+    except av.FFmpegError:
+        return RationalTime(0, rate)  # probe names what is wrong with the file when the edit is read
+    for tags_of in tags:
+        timecode = tags_of.get("timecode")
+        if timecode:
+            try:
+                return otio.opentime.from_timecode(timecode, rate)  # "01:00:00;00": drop frame
+            except ValueError:
+                continue
+    return RationalTime(0, rate)
 
 
 def _first_timeline(read, path: Path) -> otio.schema.Timeline:

@@ -58,7 +58,7 @@ class Settings:
 
         def named(path: Path, name: str) -> Path:
             extension = (config.IMAGE_OUTPUT_EXTENSION if kinds[path] == "image" else
-                         path.suffix if is_project(path) else  # a copy of the project, its music beside it
+                         config.project_copy_suffix(path) if is_project(path) else  # a copy, the music beside it
                          config.TIMELINE_OUTPUT_EXTENSION if self.music_only or kinds[path] == "timeline" else ".mp4")
             stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, name)
             folder = Path(self.output_dir) if self.output_dir else path.parent
