@@ -31,7 +31,7 @@ PREVIEW_CRF = 26
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering
-CROSSFADE_SECONDS = 0.5  # equal-power crossfade between segments, centred on the boundary
+CROSSFADE_SECONDS = 0.5  # equal-power crossfade between segments, centred on the boundary (media/audio.py stitch)
 FADE_IN_SECONDS = 0.3
 FADE_OUT_SECONDS = 2.0
 TARGET_LUFS = -16.0  # integrated loudness of the export (EBU R128 / BS.1770)

@@ -36,6 +36,34 @@ def test_stitch_is_exact_length_and_crossfades_on_boundaries():
     assert peaks.min() > 0.45 and peaks.max() < 0.5 * np.sqrt(2) + 0.01
 
 
+def amplitude(audio, frequency, start, seconds=0.05, rate=48000):
+    """The amplitude of a sine at `frequency` in `seconds` of `audio` from `start` s (a lock-in: the window holds
+    whole cycles of the tones used here)."""
+    x = audio[int(start * rate):int((start + seconds) * rate), 0]
+    t = np.arange(len(x)) / rate + start
+    return float(2 * abs(np.mean(x * np.exp(-2j * np.pi * frequency * t))))
+
+
+@pytest.mark.parametrize("sharp_starts", [False, True])
+def test_a_segment_that_starts_on_its_downbeat_comes_in_whole(sharp_starts):
+    """Procedural segments begin from silence at their start: the next one comes in at full level on the boundary
+    (a downbeat on a cut), the one before rings out under it; MusicGen's audio, sounding through the lead-in, cross-
+    fades with equal power."""
+    segments, padding, rate = plan_segments(20.0), 0.25, 48000  # 0-10, 10-20
+    pad = int(padding * rate)
+    first, second = tone(10.5, 440, 0.3, rate), tone(10.5, 660, 0.3, rate)
+    if sharp_starts:
+        second[:pad] = 0  # the lead-in before the downbeat is silent
+    out = np.concatenate(list(stitch([first, second], segments, rate, padding, 20.0, 0.0, 0.0, sharp_starts)))
+    if sharp_starts:
+        assert amplitude(out, 660, 10.0) == pytest.approx(0.3, rel=0.01)  # whole from the boundary on
+        assert amplitude(out, 440, 9.9) == pytest.approx(0.3, rel=0.01)  # the last one whole until it...
+        assert amplitude(out, 440, 10.25) < 0.003  # ...has rung out
+    else:
+        assert 0.2 < amplitude(out, 660, 10.0) < 0.27  # still coming in
+        assert amplitude(out, 440, 9.9) < 0.29
+
+
 def test_stitch_fades_the_ends_and_pads_short_audio():
     segments = plan_segments(6.0)
     out = np.concatenate(list(stitch([tone(3.0)], segments, RATE, 0.0, 6.0, fade_in=0.5, fade_out=1.0)))

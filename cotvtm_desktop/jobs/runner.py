@@ -335,7 +335,8 @@ class Job:
         rate = config.OUTPUT_SAMPLE_RATE
         segments = [m.segment for m in self.plan]
         pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
-        music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end)
+        music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end,
+                             sharp_starts=self.backend.sharp_starts)
         original = None
         if self.keep_original:
             original = (audio.TimelineSound(self.clips, rate) if self.clips else

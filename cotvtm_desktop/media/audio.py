@@ -40,15 +40,22 @@ def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: int, padding: float,
            total_seconds: float, fade_in: float = config.FADE_IN_SECONDS,
-           fade_out: float = config.FADE_OUT_SECONDS) -> Iterator[np.ndarray]:
+           fade_out: float = config.FADE_OUT_SECONDS, sharp_starts: bool = False) -> Iterator[np.ndarray]:
     """Overlap-add the segments into one stream of exactly `total_seconds`, in blocks.
 
     Each segment's audio covers [start - padding, end + padding]; neighbours cross-fade with equal power over the
-    2 x `padding` seconds centred on their boundary. The whole fades in and out at its ends.
+    2 x `padding` seconds centred on their boundary. With `sharp_starts` (music whose segments begin from silence
+    at their start, on a downbeat: the procedural backend's), each segment comes in whole at its start, and the one
+    before rings out under it, fading over the `padding` after the boundary: the downbeat on a cut is not softened.
+    The whole fades in and out at its ends.
     """
     total = int(round(total_seconds * rate))
     pad = int(round(padding * rate))
     fade_in_curve, fade_out_curve = equal_power_fades(2 * pad)
+    if sharp_starts:
+        ring_out = equal_power_fades(pad)[1]
+        fade_in_curve = np.ones_like(fade_in_curve)  # the lead-in is silent: nothing to fade
+        fade_out_curve = np.concatenate([np.ones_like(ring_out), ring_out])
     pending = np.zeros((0, 2), np.float32)  # accumulator starting at sample `emitted`
     emitted = 0
     for segment, audio in zip(segments, segment_audio):

@@ -47,6 +47,7 @@ class MusicBackend(Protocol):
     sample_rate: int  # of the audio `render` yields; stereo (n, 2) float32
     features_id: str  # identifies what keyframe_features computes, for the analysis cache
     makes_midi: bool  # whether write_midi can work (--midi)
+    sharp_starts: bool  # whether each segment's audio begins from silence at its start (see media.audio.stitch)
     runs_on: str  # where and in what number format the music is made, for the manifest ("cpu, MusicGen in bfloat16")
 
     def keyframe_features(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:

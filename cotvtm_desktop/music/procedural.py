@@ -39,6 +39,7 @@ class ProceduralBackend:
     sample_rate = config.OUTPUT_SAMPLE_RATE  # rendered at the export rate: nothing to resample
     features_id = ""
     makes_midi = True
+    sharp_starts = True  # a segment's notes begin on its first downbeat
     runs_on = "cpu, the General MIDI soundfont"
 
     def __init__(self, seed: int = config.SEED, edits: dict[int, SegmentEdit] | None = None,
