@@ -368,3 +368,19 @@ def _chords(plan):
     from cotvtm_desktop.music.arranger import _chord_sequence
 
     return _chord_sequence(plan)
+
+
+def test_the_melody_rests_while_someone_speaks_and_the_rest_plays_on():
+    b = brief(genre="upbeat pop", tempo=120, intensity=0.6)
+    plain = arrange_segment(b, plan_video([16.0, 8.0], [b, b], seeds=[0, 0])[0], seed=0)
+    plan = plan_video([16.0, 8.0], [b, b], seeds=[0, 0], voices=[[(3.0, 9.5)], []])[0]
+    assert plan.voices == ((3.0, 9.5),) and plan.to_json()["voices"] == [[3.0, 9.5]]
+    spoken = arrange_segment(b, plan, seed=0)
+    melody = notes_of(spoken, "melody")
+    assert not [n for n in melody if n.start < 9.5 + 0.15 and n.end > 3.0 - 0.15]  # clear of the voice
+    untouched = lambda midi: [(n.start, n.pitch) for n in notes_of(midi, "melody")  # noqa: E731
+                              if n.end <= 2.85 or n.start >= 9.65]
+    assert untouched(spoken) == untouched(plain) and len(untouched(plain)) > 10  # the tune the same elsewhere
+    for role in ("chords", "bass", "drums"):  # the accompaniment goes on, note for note
+        timed = lambda midi: [(n.start, n.pitch) for n in notes_of(midi, role)]  # noqa: E731
+        assert timed(spoken) == timed(plain)

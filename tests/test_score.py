@@ -79,6 +79,25 @@ def test_the_music_marks_a_cut_inside_a_segment(tmp_path):
     assert "bass" in at_cut and at_cut & {"drums", "chords"}
 
 
+def test_the_melody_rests_where_someone_speaks_in_the_kept_sound(tmp_path):
+    """Someone talks from 4 to 8 s: the music's melody makes room (the accompaniment goes on); with the original's
+    sound replaced there is nobody to make room for."""
+    import pretty_midi
+
+    talking = "0.3*sin(2*PI*600*t)*between(t,4,8)*(0.5+0.5*sin(2*PI*4*t))*(0.5+0.5*sin(2*PI*4*t))"
+    clip = tmp_path / "talk.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i",
+           f"aevalsrc=exprs='{talking}':s=48000", "-t", "12", "-c:v", "libx264", "-c:a", "aac", str(clip))
+    manifest = score(clip, tmp_path / "kept.mp4", ScoreOptions(midi=True))
+    [(start, end)] = manifest["segments"][0]["arrangement"]["voices"]
+    assert 3.7 < start < 4.0 and 8.0 < end < 8.8  # from just before the voice to just after (look-ahead, hold)
+    melody = [n for i in pretty_midi.PrettyMIDI(str(tmp_path / "kept.mid")).instruments if i.name.startswith("melody")
+              for n in i.notes]
+    assert melody and not [n for n in melody if n.start < end and n.end > start]
+    replaced = score(clip, tmp_path / "replaced.mp4", ScoreOptions(replace_audio=True))
+    assert replaced["segments"][0]["arrangement"]["voices"] == []
+
+
 def test_replace_audio_drops_the_original(tmp_path, clip12, scored):
     out = tmp_path / "replaced.mp4"
     manifest = score(clip12, out, ScoreOptions(replace_audio=True))

@@ -165,13 +165,34 @@ class Job:
         # a track for an editor, to lay under the clip's (or the edit's) own sound
         self.music_only = info.kind in ("video", "timeline") and output.suffix.lower() != ".mp4"
         self.premixed: audio.Premix | None = None
+        self.original_levels: tuple[np.ndarray, np.ndarray] | None = None
 
     def prepare(self) -> None:
-        self.timeline = self._timed("analysis", self._analyse)
+        with ThreadPoolExecutor(1, thread_name_prefix="original-levels") as pool:
+            # the original's sound is measured beside the picture (FFmpeg decodes and filters without the GIL)
+            levels = pool.submit(self._measure_original) if self.keep_original else None
+            self.timeline = self._timed("analysis", self._analyse)
+            self.original_levels = levels.result() if levels is not None else None
         segments = self._segments(self.timeline)
         self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
-        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding)
+        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, self._voices())
         self._stage("rendering")
+
+    def _measure_original(self) -> tuple[np.ndarray, np.ndarray]:
+        rate = config.OUTPUT_SAMPLE_RATE
+        original = self._original_sound(rate)
+        try:
+            return audio.original_levels(original, int(round(self.info.duration * rate)), rate, self.cancel)
+        finally:
+            original.close()
+
+    def _voices(self) -> list[tuple[float, float]]:
+        """Where someone speaks in the original sound the music will sit under: the music's foreground."""
+        if self.original_levels is None:
+            return []
+        hop_seconds = audio.SidechainMeter(config.OUTPUT_SAMPLE_RATE).hop / config.OUTPUT_SAMPLE_RATE
+        return audio.plan_ducking(*self.original_levels, self.options.duck_db, hop_seconds,
+                                  self.timeline.cuts).foreground_spans()
 
     def todo(self) -> list[int]:
         """Segments still to render; those the work folder already has are reported done."""
@@ -337,16 +358,18 @@ class Job:
         pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
         music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end,
                              sharp_starts=self.backend.sharp_starts)
-        original = None
-        if self.keep_original:
-            original = (audio.TimelineSound(self.clips, rate) if self.clips else
-                        audio.OriginalAudio(self.info.path, self.info.start_time, rate))
+        original = self._original_sound(rate) if self.keep_original else None
         try:
             self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate,
-                                         self.timeline.cuts)  # cuts and joins: where the background may change
+                                         self.timeline.cuts,  # cuts and joins: where the background may change
+                                         self.original_levels)
         finally:
             if original is not None:
                 original.close()
+
+    def _original_sound(self, rate: int) -> audio.OriginalAudio | audio.TimelineSound:
+        return (audio.TimelineSound(self.clips, rate) if self.clips else
+                audio.OriginalAudio(self.info.path, self.info.start_time, rate))
 
     def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here

@@ -15,6 +15,7 @@ peaks): importing scipy.signal costs one to two seconds, more than a short video
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -246,6 +247,24 @@ class Ducking:
     def gains(self) -> np.ndarray:
         return (10 ** (-self.reduction / 20)).astype(np.float32)
 
+    def foreground_spans(self) -> list[tuple[float, float]]:
+        """(start, end) seconds of each stretch of foreground: where someone speaks, laughs or shouts."""
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], self.foreground, [False]]).astype(np.int8)))
+        return [(float(a * self.hop_seconds), float(b * self.hop_seconds)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def original_levels(original: OriginalAudio | TimelineSound, frames: int, rate: int,
+                    cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The original's levels every hop (SidechainMeter's), read through its first `frames` samples: what the music's
+    dips and the arrangement's rests under voices are planned from, before any music is made. Stops early, with
+    what it has, once `cancel` is set."""
+    meter, size, done = SidechainMeter(rate), int(BLOCK_SECONDS * rate), 0
+    while done < frames and not (cancel is not None and cancel.is_set()):
+        block = original.read(min(size, frames - done))
+        meter.feed(block)
+        done += len(block)
+    return meter.levels()
+
 
 def plan_ducking(band: np.ndarray, full: np.ndarray, depth_db: float, hop_seconds: float,
                  sound_changes: Sequence[float] = ()) -> Ducking:
@@ -446,11 +465,12 @@ def _oversampled(audio: np.ndarray) -> np.ndarray:
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | TimelineSound | None, work: Path,
            duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE,
-           sound_changes: Sequence[float] = ()) -> "Premix":
+           sound_changes: Sequence[float] = (), levels: tuple[np.ndarray, np.ndarray] | None = None) -> "Premix":
     """One pass over the music as it arrives (while later segments render): write it and the original audio to the
-    work folder, and measure both (LoudnessMeter) and the original's level every hop (SidechainMeter), so that the
-    dips and the gains setting the music and then the mix to a loudness follow without another pass.
-    `sound_changes`: where the original's background may change at once (cuts, joins between clips), seconds."""
+    work folder, and measure both (LoudnessMeter) and the original's level every hop (SidechainMeter, unless its
+    `levels` are given, as original_levels measured them), so that the dips and the gains setting the music and
+    then the mix to a loudness follow without another pass. `sound_changes`: where the original's background may
+    change at once (cuts, joins between clips), seconds."""
     music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
     meter = LoudnessMeter(rate, streams=1 if original is None else 2)
     sidechain = SidechainMeter(rate)
@@ -474,7 +494,8 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             meter.feed(*streams)
             _write_pcm(music_out, streams[0])
             if original is not None:
-                sidechain.feed(streams[1])
+                if levels is None:
+                    sidechain.feed(streams[1])
                 _write_pcm(original_out, streams[1])
 
         finishing: Future | None = None  # one block at a time: blocks are written in order
@@ -491,7 +512,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             finishing.result()
     ducking = None
     if original is not None:
-        ducking = plan_ducking(*sidechain.levels(), duck_db, sidechain.hop / rate, sound_changes)
+        ducking = plan_ducking(*(levels or sidechain.levels()), duck_db, sidechain.hop / rate, sound_changes)
     return Premix(music_pcm, original_pcm if original is not None else None, frames, meter, ducking)
 
 

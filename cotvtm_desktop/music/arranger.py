@@ -9,7 +9,7 @@ without touching the others.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -25,6 +25,7 @@ PHRASE_BARS = 4  # the melody states, repeats, varies and answers; drums fill in
 # A hit lands on the sixteenth note nearest its cut when that is this close (an accent sooner or later than the
 # picture by more reads as out of sync); else on the cut itself, off the grid
 HIT_SNAP_SECONDS = 0.05
+VOICE_MARGIN_SECONDS = 0.15  # the melody keeps this clear of a voice on either side
 ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0.7}
 _DRUM = {"kick": 36, "snare": 38, "clap": 39, "hat": 42, "pedal_hat": 44, "open_hat": 46, "crash": 49,
          "ride": 51, "tambourine": 54, "shaker": 70, "low_tom": 41, "floor_tom": 43, "mid_tom": 47}
@@ -41,10 +42,11 @@ class SegmentPlan:
     progression: tuple[int, ...]
     final: bool  # the last segment ends on a cadence
     hits: tuple[float, ...] = ()  # seconds from the segment's start of the scene cuts its music marks
+    voices: tuple[tuple[float, float], ...] = ()  # (start, end) seconds from its start where the original speaks
 
     def to_json(self) -> dict:
         return {**asdict(self), "bpm": round(self.bpm, 3), "progression": list(self.progression),
-                "hits": list(self.hits)}
+                "hits": list(self.hits), "voices": [list(v) for v in self.voices]}
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,15 @@ class _VideoContext:
 
 def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int],
                edits: dict[int, tuple[MusicBrief, set[str]]] | None = None,
-               cuts: list[list[float]] | None = None) -> list[SegmentPlan]:
+               cuts: list[list[float]] | None = None,
+               voices: list[list[tuple[float, float]]] | None = None) -> list[SegmentPlan]:
     """Every segment's plan. `seeds` holds each segment's seed (the video's, unless the user gave it its own),
     which picks its chord progression: segments sharing a seed share a progression running on across them.
     `edits` maps a segment index to (the user's brief for it, the fields they changed): that segment is planned
     from it (a changed key, mode or tempo taken as given) in the same video context and at the same bar position,
     so every other segment stays exactly as it was. `cuts` holds each segment's scene cuts, seconds from its start:
-    the music marks those at least a bar apart."""
+    the music marks those at least a bar apart; `voices`, where someone speaks in the original sound, (start, end)
+    from its start: the melody rests there."""
     weights = np.array(durations)
     valence = float(np.average([b.valence for b in briefs], weights=weights))
     tonic_votes: dict[int, float] = {}
@@ -74,7 +78,8 @@ def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int
         "major" if valence >= music_rules()["mode"]["major_from_valence"] else "minor",
         _weighted_median([b.tempo_bpm for b in briefs], weights))
 
-    plans, bar_offset, edits, cuts = [], 0, edits or {}, cuts or [[] for _ in durations]
+    plans, bar_offset, edits = [], 0, edits or {}
+    cuts, voices = cuts or [[] for _ in durations], voices or [[] for _ in durations]
     for i, (brief, duration, seed) in enumerate(zip(briefs, durations, seeds)):
         final = i == len(briefs) - 1
         measured = _plan_segment(brief, duration, context, bar_offset, final, seed, cuts[i])
@@ -83,6 +88,8 @@ def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int
             plans.append(_plan_segment(edited, duration, context, bar_offset, final, seed, cuts[i], changed))
         else:
             plans.append(measured)
+        if voices[i]:
+            plans[-1] = replace(plans[-1], voices=tuple((round(a, 3), round(b, 3)) for a, b in voices[i]))
         bar_offset += measured.bars
     return plans
 
@@ -147,11 +154,14 @@ class _Clip:
         return (whole + part) * self.beat
 
     def note(self, role: str, program: int, pitch: int, start_beat: float, beats: float, velocity: float,
-             jitter: float = 0.008) -> None:
+             jitter: float = 0.008, rest: bool = False) -> None:
+        """A note; or, with `rest`, none, though its humanisation is drawn all the same, so that the notes after it
+        come out as they would have."""
         start = max(0.0, self.time(start_beat) + self.rng.normal(0, jitter))
         end = self.time(start_beat + beats) - 0.01
         vel = int(min(127.0, max(1.0, velocity + self.rng.normal(0, 5))))
-        self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
+        if not rest:
+            self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
 
 
 def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_midi.PrettyMIDI:
@@ -359,7 +369,9 @@ def _hits(clip: _Clip, genre: dict, chords: list[list[int]], bar_voicings: list[
 def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPlan, brief: MusicBrief,
             velocity: float) -> None:
     """Four-bar phrases over the changes: a one-bar motif (strong beats on chord tones, steps of the scale between)
-    stated, stated again, turned over, and answered by a bar that lands on a chord tone and breathes."""
+    stated, stated again, turned over, and answered by a bar that lands on a chord tone and breathes. It rests
+    where someone speaks in the original sound (scoring under dialogue: the accompaniment goes on, the tune makes
+    room for the voice)."""
     scale = scale_pitches(plan.tonic, plan.mode, 62, 86)
     beats = plan.beats_per_bar
     density = 2 + int(round(brief.intensity * 4))  # notes per bar
@@ -378,12 +390,14 @@ def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPla
         closing = plan.final and bar == len(chords) - 1
         if closing:  # end on the tonic, held
             tonic = min((p for p in scale if p % 12 == plan.tonic), key=lambda p: abs(p - pitch))
-            clip.note("melody", program, tonic, bar * beats, beats, velocity)
+            clip.note("melody", program, tonic, bar * beats, beats, velocity,
+                      rest=_over_a_voice(clip, bar * beats, beats))
             continue
         if position == PHRASE_BARS - 1:  # the answer: a chord tone (its root if near) held, then a breath
             pitch = min((p for p in scale if p % 12 in classes),
                         key=lambda p: abs(p - pitch) + (0 if p % 12 == classes[0] else 1.5))
-            clip.note("melody", program, pitch, bar * beats, beats - 1, velocity)
+            clip.note("melody", program, pitch, bar * beats, beats - 1, velocity,
+                      rest=_over_a_voice(clip, bar * beats, beats - 1))
             continue
         turn = -1 if position == 2 else 1  # the third bar turns the motif's contour over
         for i, onset in enumerate(onsets):
@@ -395,4 +409,11 @@ def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPla
             pitch = min(candidates, key=lambda p: abs(p - target))
             length = (onsets[i + 1] if i + 1 < len(onsets) else beats) - onset
             accent = 1.0 if onset % 1 == 0 else 0.85
-            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * accent)
+            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * accent,
+                      rest=_over_a_voice(clip, bar * beats + onset, length))
+
+
+def _over_a_voice(clip: _Clip, start_beat: float, beats: float) -> bool:
+    """Whether a note would sound while someone speaks (with a moment's margin either side)."""
+    start, end = clip.time(start_beat) - VOICE_MARGIN_SECONDS, clip.time(start_beat + beats) + VOICE_MARGIN_SECONDS
+    return any(start < voice_end and voice_start < end for voice_start, voice_end in clip.plan.voices)

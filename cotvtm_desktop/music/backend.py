@@ -54,8 +54,9 @@ class MusicBackend(Protocol):
         """Per-keyframe features the backend needs from the video scan (RGB keyframes -> rows), if any."""
 
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
-             padding: float) -> list[SegmentMusic]:
-        """Decide every segment's music (cheap); rendering comes after."""
+             padding: float, voices: list[tuple[float, float]] = ()) -> list[SegmentMusic]:
+        """Decide every segment's music (cheap); rendering comes after. `voices`: (start, end) seconds where
+        someone speaks in the original sound that the music will sit under, for music that makes room."""
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
                cached: Callable[[int], np.ndarray | None], cancel: threading.Event | None = None,

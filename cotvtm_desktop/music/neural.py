@@ -69,7 +69,8 @@ class NeuralBackend:
         return lambda images: self.clip.embed(images).cpu().numpy()
 
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
-             padding: float) -> list[SegmentMusic]:
+             padding: float, voices: list[tuple[float, float]] = ()) -> list[SegmentMusic]:
+        # voices go unused: MusicGen's music is decoded, not arranged, so it cannot leave a part out
         visual = torch.stack([self._segment_embedding(timeline, s) for s in segments])
         generator = torch.Generator().manual_seed(self.seed)
         conditioning = self.pipeline(visual, steps=self.steps, generator=generator)

@@ -31,7 +31,7 @@ from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, reason
 
-RENDERER_VERSION = 6  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 7  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -51,13 +51,15 @@ class ProceduralBackend:
         return None  # the rules work from the scan's own measurements
 
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
-             padding: float) -> list[SegmentMusic]:
+             padding: float, voices: list[tuple[float, float]] = ()) -> list[SegmentMusic]:
         measured = [reason(v) for v in visuals]
         changes = {s.index: {**self.style, **self.edits.get(s.index, SegmentEdit()).brief} for s in segments}
         edited = {i: (self._edited_brief(i, measured[i], c), set(c)) for i, c in changes.items() if c}
         seeds = [self._seed(s.index) for s in segments]
         cuts = [[c - s.start for c in timeline.cuts if s.start < c < s.end] for s in segments]
-        plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts)
+        spoken = [[(max(a, s.start) - s.start, min(b, s.end) - s.start) for a, b in voices if a < s.end and b > s.start]
+                  for s in segments]
+        plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
             brief = edited[s.index][0] if s.index in edited else b
