@@ -293,9 +293,9 @@ def test_status_says_how_long_the_music_still_takes(window, clip12):
     assert rendering(3, 0.0, 100.0 + 2 * 3600).endswith(" — about 2 h 0 min left")
 
 
-def test_a_segment_tile_says_which_cuts_its_music_hits(qtbot, window, tmp_path):
-    """The preview's manifest names the cuts each segment's arrangement marks; the tile shows them in the input's
-    time, and a restart keeps them."""
+def test_a_segment_tile_says_which_cuts_its_music_hits_and_where_it_makes_room(qtbot, window, tmp_path):
+    """The preview's manifest names the cuts each segment's arrangement marks and where its melody rests for a
+    voice; the tile shows them in the input's time, and a restart keeps them."""
     import json
 
     from cotvtm_desktop.gui.queue import QueueItem
@@ -304,18 +304,21 @@ def test_a_segment_tile_says_which_cuts_its_music_hits(qtbot, window, tmp_path):
     manifest = tmp_path / "preview.json"
     manifest.write_text(json.dumps({"input": {"duration": 24.0}, "segments": [
         {"index": 0, "start": 0.0, "end": 12.0, "description": "calm", "arrangement": {"hits": [5.2]}},
-        {"index": 1, "start": 12.0, "end": 24.0, "description": "busy", "arrangement": {"hits": [3.5, 7.25]}},
+        {"index": 1, "start": 12.0, "end": 24.0, "description": "busy",
+         "arrangement": {"hits": [3.5, 7.25], "voices": [[1.0, 4.5]]}},
         {"index": 2, "start": 24.0, "end": 30.0, "description": "words"}]}))  # a neural segment: no arrangement
     item = QueueItem("clip.mp4")
     window.tasks._read_manifest(item, manifest)
     assert [s.hits for s in item.segments] == [[5.2], [15.5, 19.25], []]
+    assert [s.voices for s in item.segments] == [[], [[13.0, 16.5]], []]
     tiles = [SegmentTile(s) for s in item.segments]
     for tile in tiles:
         qtbot.addWidget(tile)
-    assert tiles[0].cuts.text() == "hits the cut at 0:05.2"
-    assert tiles[1].cuts.text() == "hits the cuts at 0:15.5, 0:19.2"
-    assert tiles[0].cuts.isVisibleTo(tiles[0]) and not tiles[2].cuts.isVisibleTo(tiles[2])
-    assert QueueItem.from_json(json.loads(json.dumps(item.to_json()))).segments[1].hits == [15.5, 19.25]
+    assert tiles[0].follows.text() == "hits the cut at 0:05.2"
+    assert tiles[1].follows.text() == "hits the cuts at 0:15.5, 0:19.2\nmelody rests for a voice at 0:13.0–0:16.5"
+    assert tiles[0].follows.isVisibleTo(tiles[0]) and not tiles[2].follows.isVisibleTo(tiles[2])
+    restored = QueueItem.from_json(json.loads(json.dumps(item.to_json()))).segments[1]
+    assert restored.hits == [15.5, 19.25] and restored.voices == [[13.0, 16.5]]
 
 
 def test_regenerating_one_segment_changes_only_its_audio(qtbot, window, two_shots):

@@ -30,6 +30,7 @@ class SegmentState:
     brief: dict | None = None  # the procedural backend's music elements
     seed: int | None = None  # the seed its music was made with
     hits: list[float] = field(default_factory=list)  # the cuts its music marks, seconds from the input's start
+    voices: list[list[float]] = field(default_factory=list)  # [start, end] where its melody rests for a voice
     thumbnail: str = ""
     locked: bool = False  # keeps its seed and brief whatever else changes
     edit_seed: int | None = None

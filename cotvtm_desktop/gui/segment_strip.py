@@ -25,11 +25,16 @@ def brief_summary(segment: SegmentState) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def cut_marks(segment: SegmentState) -> str:
-    """The cuts inside the segment that its music hits, when there are any."""
-    if not segment.hits:
-        return ""
-    return f"hits the cut{'s' if len(segment.hits) > 1 else ''} at {', '.join(_clock(t) for t in segment.hits)}"
+def picture_and_sound_notes(segment: SegmentState) -> str:
+    """How the segment's music follows the video beyond its brief: the cuts inside it that it hits, where its
+    melody rests for a voice; one line each, empty when neither."""
+    lines = []
+    if segment.hits:
+        lines.append(f"hits the cut{'s' if len(segment.hits) > 1 else ''} at "
+                     f"{', '.join(_clock(t) for t in segment.hits)}")
+    if segment.voices:
+        lines.append(f"melody rests for a voice at {', '.join(f'{_clock(a)}–{_clock(b)}' for a, b in segment.voices)}")
+    return "\n".join(lines)
 
 
 def _clock(seconds: float) -> str:
@@ -57,9 +62,11 @@ class SegmentTile(QFrame):
         self.state = QLabel("")
         self.summary = QLabel(brief_summary(segment))
         self.summary.setWordWrap(True)
-        self.cuts = QLabel(cut_marks(segment))
-        self.cuts.setToolTip("A scene cut inside this segment gets an accent in the music (procedural backend)")
-        self.cuts.setVisible(bool(segment.hits))
+        self.follows = QLabel(picture_and_sound_notes(segment))
+        self.follows.setWordWrap(True)
+        self.follows.setToolTip("A scene cut inside this segment gets an accent in the music, and the melody makes "
+                                "room where someone speaks in the original sound (procedural backend)")
+        self.follows.setVisible(bool(segment.hits or segment.voices))
         changed = segment.prompt or segment.brief_changes or segment.edit_seed is not None
         self.description = QLabel(segment.prompt or segment.description)
         self.description.setWordWrap(True)
@@ -82,7 +89,7 @@ class SegmentTile(QFrame):
         self.edit_button.clicked.connect(lambda: self.edit.emit(self.index))
         self.lock_button.toggled.connect(lambda on: self.lock.emit(self.index, on))
         self._locked(segment.locked)
-        for widget in (self.picture, self.title, self.summary, self.cuts, self.description, self.state):
+        for widget in (self.picture, self.title, self.summary, self.follows, self.description, self.state):
             layout.addWidget(widget)
         layout.addLayout(buttons)
 

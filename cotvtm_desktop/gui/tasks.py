@@ -250,9 +250,11 @@ class TaskRunner(QObject):
         segments = []
         for entry in manifest["segments"]:
             index = entry["index"]
-            hits = [entry["start"] + h for h in entry.get("arrangement", {}).get("hits", [])]
+            arrangement = entry.get("arrangement", {})
+            hits = [entry["start"] + h for h in arrangement.get("hits", [])]
+            voices = [[entry["start"] + a, entry["start"] + b] for a, b in arrangement.get("voices", [])]
             fresh = SegmentState(index, entry["start"], entry["end"], entry.get("description", ""),
-                                 entry.get("brief"), entry.get("seed"), hits)
+                                 entry.get("brief"), entry.get("seed"), hits, voices)
             old = before.get((index, round(fresh.start, 2), round(fresh.end, 2)))
             if old is not None:
                 fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
