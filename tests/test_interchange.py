@@ -291,6 +291,19 @@ def test_project_score_of_an_edl_writes_an_fcp_xml_copy_with_the_music(edl_folde
     assert result.exit_code == 1 and "write the new project as .otio or .xml" in said(result)
 
 
+def test_an_edl_naming_files_where_another_computer_kept_them_finds_them_here_by_name(edl_folder):
+    """Avid and Vegas write the file's path ("FROM FILE"), as it was on the editing machine, Windows' included."""
+    media = edl_folder / "Media" / "Day 1"
+    edl = edl_folder / "moved.edl"
+    edl.write_text("TITLE: Moved\nFCM: NON-DROP FRAME\n\n"
+                   "001  AX       V     C        00:00:01:00 00:00:02:00 01:00:00:00 01:00:01:00\n"
+                   "* FROM FILE: C:\\Edits\\Holiday\\warm.mp4\n\n"
+                   "002  AX       V     C        01:00:00:00 01:00:01:00 01:00:01:00 01:00:02:00\n"
+                   "* FROM FILE: /Volumes/Card/cam.mov\n")
+    assert [e["path"] for e in read_project(edl).timeline()["clips"]] == [str(media / "warm.mp4"),
+                                                                           str(media / "cam.mov")]
+
+
 def test_an_edl_takes_its_frame_rate_from_its_media(tmp_path):
     from media import make_video
 

@@ -23,6 +23,7 @@ editor's, and its pictures are read from its in point at normal speed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,8 @@ def _edl_file(name: str, url: str | None, files: dict[str, Path], folder: Path) 
         named = named if named.is_absolute() else folder / named
         if named.is_file():
             return named
-        name = named.name
+        # the file's name, from a path written on Windows too (C:\Edits\clip.mov)
+        name = named.name if url.startswith("file:") else re.split(r"[\\/]", url)[-1]
     return files.get(name.strip().lower())
 
 
