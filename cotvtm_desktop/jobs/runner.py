@@ -165,17 +165,20 @@ class Job:
         # a track for an editor, to lay under the clip's (or the edit's) own sound
         self.music_only = info.kind in ("video", "timeline") and output.suffix.lower() != ".mp4"
         self.premixed: audio.Premix | None = None
-        self.original_levels: tuple[np.ndarray, np.ndarray] | None = None
+        self.ducking: audio.Ducking | None = None  # the music's dips under the kept original sound
 
     def prepare(self) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="original-levels") as pool:
             # the original's sound is measured beside the picture (FFmpeg decodes and filters without the GIL)
             levels = pool.submit(self._measure_original) if self.keep_original else None
             self.timeline = self._timed("analysis", self._analyse)
-            self.original_levels = levels.result() if levels is not None else None
+            if levels is not None:  # dips where someone speaks: the background may change at cuts and joins
+                self.ducking = audio.plan_ducking(*levels.result(), self.options.duck_db,
+                                                  audio.hop_seconds(config.OUTPUT_SAMPLE_RATE), self.timeline.cuts)
         segments = self._segments(self.timeline)
         self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
-        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, self._voices())
+        voices = self.ducking.foreground_spans() if self.ducking else []  # where the music makes room for a voice
+        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, voices)
         self._stage("rendering")
 
     def _measure_original(self) -> tuple[np.ndarray, np.ndarray]:
@@ -185,14 +188,6 @@ class Job:
             return audio.original_levels(original, int(round(self.info.duration * rate)), rate, self.cancel)
         finally:
             original.close()
-
-    def _voices(self) -> list[tuple[float, float]]:
-        """Where someone speaks in the original sound the music will sit under: the music's foreground."""
-        if self.original_levels is None:
-            return []
-        hop_seconds = audio.SidechainMeter(config.OUTPUT_SAMPLE_RATE).hop / config.OUTPUT_SAMPLE_RATE
-        return audio.plan_ducking(*self.original_levels, self.options.duck_db, hop_seconds,
-                                  self.timeline.cuts).foreground_spans()
 
     def todo(self) -> list[int]:
         """Segments still to render; those the work folder already has are reported done."""
@@ -361,8 +356,7 @@ class Job:
         original = self._original_sound(rate) if self.keep_original else None
         try:
             self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate,
-                                         self.timeline.cuts,  # cuts and joins: where the background may change
-                                         self.original_levels)
+                                         ducking=self.ducking)
         finally:
             if original is not None:
                 original.close()

@@ -330,6 +330,11 @@ def _hop(rate: int) -> int:
     return int(0.1 * rate) // 5
 
 
+def hop_seconds(rate: int) -> float:
+    """The time between two of SidechainMeter's levels."""
+    return _hop(rate) / rate
+
+
 # --- loudness ---------------------------------------------------------------------------------------------------
 class LoudnessMeter:
     """Integrated loudness (LUFS) per BS.1770-4 of stereo streams fed in blocks.
@@ -465,12 +470,12 @@ def _oversampled(audio: np.ndarray) -> np.ndarray:
 # --- the whole soundtrack ---------------------------------------------------------------------------------------
 def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | TimelineSound | None, work: Path,
            duck_db: float = config.DUCK_DB, rate: int = config.OUTPUT_SAMPLE_RATE,
-           sound_changes: Sequence[float] = (), levels: tuple[np.ndarray, np.ndarray] | None = None) -> "Premix":
+           sound_changes: Sequence[float] = (), ducking: Ducking | None = None) -> "Premix":
     """One pass over the music as it arrives (while later segments render): write it and the original audio to the
-    work folder, and measure both (LoudnessMeter) and the original's level every hop (SidechainMeter, unless its
-    `levels` are given, as original_levels measured them), so that the dips and the gains setting the music and
-    then the mix to a loudness follow without another pass. `sound_changes`: where the original's background may
-    change at once (cuts, joins between clips), seconds."""
+    work folder, and measure both (LoudnessMeter) and, unless its `ducking` is planned already (from
+    original_levels), the original's level every hop (SidechainMeter), so that the dips and the gains setting the
+    music and then the mix to a loudness follow without another pass. `sound_changes`: where the original's
+    background may change at once (cuts, joins between clips), seconds."""
     music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
     meter = LoudnessMeter(rate, streams=1 if original is None else 2)
     sidechain = SidechainMeter(rate)
@@ -494,7 +499,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             meter.feed(*streams)
             _write_pcm(music_out, streams[0])
             if original is not None:
-                if levels is None:
+                if ducking is None:
                     sidechain.feed(streams[1])
                 _write_pcm(original_out, streams[1])
 
@@ -510,9 +515,8 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             frames += len(block)
         if finishing is not None:
             finishing.result()
-    ducking = None
-    if original is not None:
-        ducking = plan_ducking(*(levels or sidechain.levels()), duck_db, sidechain.hop / rate, sound_changes)
+    if original is not None and ducking is None:
+        ducking = plan_ducking(*sidechain.levels(), duck_db, hop_seconds(rate), sound_changes)
     return Premix(music_pcm, original_pcm if original is not None else None, frames, meter, ducking)
 
 
