@@ -1,12 +1,12 @@
 """The soundtrack: stitching segment audio, the original audio ducked under, loudness to a target.
 
 Everything here streams in blocks (one segment at a time) through files in the job's work folder, so memory stays
-flat however long the video is. One pass (`premix`, while the segments render) measures the music and the original
-(its loudness, and its level every 20 ms); from those the music's dips under the original's foreground and every
-gain follow, knowing the whole soundtrack (so a dip can begin before a voice does), and `MasteredSoundtrack`
-applies them as the encoder reads. Loudness is measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 %
-overlap, absolute and relative gates), incrementally, with the standard's K-weighting filters run by FFmpeg
-(media/biquads.py).
+flat however long the video is. The original's level every 20 ms (`original_levels`, read beside the picture's
+analysis, or in the premix) plans the music's dips under its foreground knowing the whole soundtrack (so a dip can
+begin before a voice does); one pass (`premix`, while the segments render) measures the music's and the original's
+loudness; every gain follows, and `MasteredSoundtrack` applies dips and gains as the encoder reads. Loudness is
+measured per ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 % overlap, absolute and relative gates),
+incrementally, with the standard's K-weighting filters run by FFmpeg (media/biquads.py).
 
 scipy is imported only where it is used and only if needed (resampling a neural backend's output, limiting true
 peaks): importing scipy.signal costs one to two seconds, more than a short video's whole analysis.
