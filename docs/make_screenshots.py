@@ -34,6 +34,21 @@ def make_video(path: Path, source: str, seconds: float) -> Path:
     return path
 
 
+def make_party(path: Path) -> Path:
+    """32 s in two shots, cut at 15 s, inside the second segment (its music hits it), and someone talking from
+    22 to 27 s over a quiet room (the third segment's melody rests for them)."""
+    talking = ("0.25*(sin(2*PI*600*t)+0.5*sin(2*PI*1500*t))*between(t,22,27)"
+               "*(0.5+0.5*sin(2*PI*4*t))*(0.5+0.5*sin(2*PI*4*t))")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "mandelbrot=size=640x360:rate=25", "-f", "lavfi", "-i",
+                    "gradients=size=640x360:rate=25:speed=0.02", "-f", "lavfi", "-i",
+                    f"aevalsrc=exprs='{talking}':s=48000", "-filter_complex",
+                    "[0:v]trim=0:15[a];[1:v]trim=0:17,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]",
+                    "-map", "[v]", "-map", "2:a", "-t", "32", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(path)], check=True)
+    return path
+
+
 def main() -> None:
     app = QApplication(sys.argv[:1])
     home = Path(tempfile.mkdtemp(prefix="cotvtm-shots-"))
@@ -58,8 +73,7 @@ def main() -> None:
     shot("empty")
     inputs = home / "inputs"
     inputs.mkdir()
-    videos = [make_video(inputs / "garden party.mp4", "mandelbrot", 32),
-              make_video(inputs / "bike ride.mp4", "testsrc2", 14)]
+    videos = [make_party(inputs / "garden party.mp4"), make_video(inputs / "bike ride.mp4", "testsrc2", 14)]
     shutil.copy(PHOTO, inputs / "cat on the sofa.jpg")
     window.add_paths([*videos, inputs / "cat on the sofa.jpg"])
     settle(lambda: all(i.status != "checking" for i in window.queue.items))
