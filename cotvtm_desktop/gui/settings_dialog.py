@@ -60,7 +60,7 @@ class SettingsDialog(QDialog):
         self.genre.setCurrentIndex(max(0, self.genre.findData(settings.genre)))
         self.genre.setToolTip("One genre for every segment (procedural backend: with a genre set, auto uses it); "
                               "a segment's own edit still wins")
-        self.keep_original = QCheckBox("Keep the original sound, music ducked under it")
+        self.keep_original = QCheckBox("Keep the original sound (the music makes room where someone speaks)")
         self.keep_original.setChecked(settings.keep_original_audio)
         self.duck_db = QDoubleSpinBox(decimals=0, minimum=0, maximum=40, suffix=" dB")
         self.duck_db.setValue(settings.duck_db)

@@ -369,7 +369,7 @@ class Job:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here
             self._premix(self.cached_audio(m.segment.index) for m in self.plan)
         report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only)
-        report["original_audio"] = "kept, music ducked under it" if self.keep_original else (
+        report["original_audio"] = "kept, the music dipped under its voices" if self.keep_original else (
             "replaced" if self.info.has_audio else "none in the input")
         if self.music_only and self.keep_original:
             report["original_audio"] = ("not in this file: the music alone, ducked under the original sound and at "
