@@ -23,6 +23,7 @@ editor's, and its pictures are read from its in point at normal speed.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,10 @@ def _read_edl(path: Path) -> otio.schema.Timeline:
                         "clips, not where they are; put the edit's media there", path)
     from cotvtm_desktop.media.probe import probe
 
-    rate = min(_EDL_RATES, key=lambda r: abs(r - probe(found[0]).fps))
+    probed = functools.cache(probe)  # a file cut into many clips (on the picture and the sound tracks) is read once
+    rate = min(_EDL_RATES, key=lambda r: abs(r - probed(found[0]).fps))
+    available = functools.cache(lambda file: TimeRange(
+        _timecode_start(file, rate), RationalTime.from_seconds(probed(file).duration, rate).round()))
     timeline = _read(path, "cmx_3600", rate=rate)
     _as_sequence(timeline)
     for clip in _edl_clips(path, rate, timeline):
@@ -144,10 +148,8 @@ def _read_edl(path: Path) -> otio.schema.Timeline:
         if file is None:
             raise UserError(f"clip {clip.name!r}: no file of that name beside the EDL or in the folders below it; "
                             "put the edit's media there", path)
-        start = _timecode_start(file, rate)
-        clip.media_reference = otio.schema.ExternalReference(
-            target_url=file.resolve().as_uri(),
-            available_range=TimeRange(start, RationalTime.from_seconds(probe(file).duration, rate).round()))
+        clip.media_reference = otio.schema.ExternalReference(target_url=file.resolve().as_uri(),
+                                                             available_range=available(file))
     return timeline
 
 

@@ -478,7 +478,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
     background may change at once (cuts, joins between clips), seconds."""
     music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
     meter = LoudnessMeter(rate, streams=1 if original is None else 2)
-    sidechain = SidechainMeter(rate)
+    sidechain = SidechainMeter(rate) if original is not None and ducking is None else None
     # Below hearing, the music has nothing to give but a DC offset or rumble (a neural decoder can make either),
     # which would take the limiter's headroom from everything else
     subsonic = biquads.BiquadChain([biquads.butterworth_high_pass(config.MUSIC_HIGHPASS_HZ, rate)], rate, 2)
@@ -499,7 +499,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             meter.feed(*streams)
             _write_pcm(music_out, streams[0])
             if original is not None:
-                if ducking is None:
+                if sidechain is not None:
                     sidechain.feed(streams[1])
                 _write_pcm(original_out, streams[1])
 
@@ -515,7 +515,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
             frames += len(block)
         if finishing is not None:
             finishing.result()
-    if original is not None and ducking is None:
+    if sidechain is not None:
         ducking = plan_ducking(*sidechain.levels(), duck_db, hop_seconds(rate), sound_changes)
     return Premix(music_pcm, original_pcm if original is not None else None, frames, meter, ducking)
 
