@@ -65,6 +65,9 @@ _SHARED = [
                  help="Drop the original audio instead of ducking the music under it."),
     click.option("--duck-db", type=click.FloatRange(0.0, 40.0), default=config.DUCK_DB,
                  help="How far the music dips under the original audio's foreground (voices, laughter)."),
+    click.option("--music-db", type=click.FloatRange(*config.MUSIC_LEVEL_RANGE_DB), default=config.MUSIC_LEVEL_DB,
+                 help="The music this many dB louder (or, negative, quieter) against the original sound than the "
+                 "mix would put it (3 LU under its voices, 8 LU over background-only sound)."),
     click.option("--seed", type=int, default=config.SEED, help="Same seed, same music."),
     click.option("--midi", is_flag=True, help="Also write the arrangement as a .mid next to the output."),
     click.option("--overwrite", is_flag=True, help="Replace outputs that already exist."),
@@ -82,9 +85,9 @@ _SHARED = [
                  "every segment, instead of the one its picture suggests (default)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
-_SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "seed", "midi", "overwrite",
-                 "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm", "musicgen_size",
-                 "device", "precision", "continuity", "prompt", "genre", "json_progress")
+_SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi",
+                 "overwrite", "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm",
+                 "musicgen_size", "device", "precision", "continuity", "prompt", "genre", "json_progress")
 
 
 def _with_shared_options(command):

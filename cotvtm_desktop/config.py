@@ -53,6 +53,8 @@ DUCK_ATTACK_SECONDS, DUCK_RELEASE_SECONDS = 0.03, 0.5
 MUSIC_HIGHPASS_HZ = 20.0  # the music loses what lies below hearing (a DC offset, rumble) before it is mixed
 MUSIC_UNDER_FOREGROUND_LU = 3.0
 MUSIC_OVER_BACKGROUND_LU = 8.0
+MUSIC_LEVEL_DB = 0.0  # the user's offset from that placement (--music-db): louder or quieter music
+MUSIC_LEVEL_RANGE_DB = (-20.0, 20.0)
 MIN_FOREGROUND_SECONDS = 1.0  # less foreground than this and the original is treated as background
 AAC_BITRATE = 224_000  # bits per second, stereo
 # FFmpeg's `fast` AAC coder with mid/side stereo off, at 224 kbit/s: against FFmpeg's defaults (the twoloop coder, M/S

@@ -230,9 +230,10 @@ class SoundOf:
         return np.pad(block, ((0, n - len(block)), (0, 0)))
 
 
-def stems(music, original, folder):
+def stems(music, original, folder, music_db=0.0):
     """The mastered mix, and the music and the original as they sit in it."""
-    report, soundtrack = premix(iter([music]), SoundOf(original), folder, 12.0, 48000).master(-16.0)
+    report, soundtrack = premix(iter([music]), SoundOf(original), folder, 12.0, 48000).master(-16.0,
+                                                                                             music_db=music_db)
     mixed = np.concatenate(list(soundtrack.blocks()))
     music_part = mixed - original * np.float32(soundtrack.original_gain)
     soundtrack.remove()
@@ -257,13 +258,16 @@ def test_the_music_sits_well_under_a_voice_and_level_with_it_between(tmp_path, v
     assert report["music_dipped_seconds"] == pytest.approx(6 + 0.12 + 0.4 + 0.7, abs=0.3)  # ahead, hold, release
 
 
-def test_music_over_a_background_only_original_sits_over_it_undipped(tmp_path):
+@pytest.mark.parametrize("music_db", [0.0, 6.0, -10.0])  # as the mix places it, or louder or quieter as asked
+def test_music_over_a_background_only_original_sits_over_it_undipped(tmp_path, music_db):
     music = noise(20, -20, seed=3) * 0.5 + tone(20, 220, 0.05, 48000)
     original = swelling(noise(20, -24, seed=4), 3, 8)
-    report, mixed, music_part, original_part = stems(music, original, tmp_path)
-    assert loudness(music_part, 0, 20) - loudness(original_part, 0, 20) == pytest.approx(8.0, abs=0.5)
+    report, mixed, music_part, original_part = stems(music, original, tmp_path, music_db)
+    assert loudness(music_part, 0, 20) - loudness(original_part, 0, 20) == pytest.approx(8.0 + music_db, abs=0.5)
     assert loudness(mixed, 0, 20) == pytest.approx(-16.0, abs=0.3)
     assert report["music_dipped_seconds"] == 0 and report["music_placed"].startswith("8 LU over")
+    assert report["music_level_db"] == music_db
+    assert ("as asked" in report["music_placed"]) == bool(music_db)
 
 
 def test_limiter_holds_the_true_peak():

@@ -107,6 +107,17 @@ def test_replace_audio_drops_the_original(tmp_path, clip12, scored):
     assert lufs(audio) == pytest.approx(-16.0, abs=1.0)
 
 
+def test_music_level_option_sets_the_music_against_the_original(tmp_path, clip12, scored):
+    """--music-db -6: the same music 6 dB quieter against the original sound (its 440 Hz tone stands that much
+    further over the music's spectrum), the mix still at the target."""
+    manifest = score(clip12, tmp_path / "quieter.mp4", ScoreOptions(music_db=-6.0))
+    audio = decode_audio(tmp_path / "quieter.mp4")
+    assert 4.5 < tone_level(audio, 440) - tone_level(decode_audio(scored[0]), 440) < 7.5
+    assert lufs(audio) == pytest.approx(-16.0, abs=1.0)
+    assert manifest["loudness"]["music_level_db"] == -6.0
+    assert manifest["loudness"]["music_placed"].endswith("then 6 dB lower, as asked")
+
+
 @pytest.mark.parametrize("suffix", [".wav", ".m4a"])
 def test_a_video_scored_to_an_audio_file_gets_its_music_alone(tmp_path, clip12, scored, suffix):
     """A track for an editor, under the clip's own sound: the music as it sits in the mp4's mix (ducked, at the

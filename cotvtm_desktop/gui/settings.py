@@ -28,6 +28,7 @@ class Settings:
     genre: str = ""  # empty: each segment's from its picture (procedural)
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
+    music_db: float = config.MUSIC_LEVEL_DB
     lufs: float = config.TARGET_LUFS
     crossfade: float = config.CROSSFADE_SECONDS
     seed: int = config.SEED
@@ -70,7 +71,8 @@ class Settings:
         """The `cotvtm score` options these settings stand for."""
         args = ["--backend", self.backend, "--device", self.device, "--precision", self.precision,
                 "--segment-seconds", f"{self.segment_seconds:g}",
-                "--lufs", f"{self.lufs:g}", "--duck-db", f"{self.duck_db:g}", "--crossfade", f"{self.crossfade:g}",
+                "--lufs", f"{self.lufs:g}", "--duck-db", f"{self.duck_db:g}", "--music-db", f"{self.music_db:g}",
+                "--crossfade", f"{self.crossfade:g}",
                 "--seed", str(self.seed), *self.models_args()]
         if not self.keep_original_audio:
             args.append("--replace-audio")

@@ -66,6 +66,12 @@ class SettingsDialog(QDialog):
         self.duck_db.setValue(settings.duck_db)
         self.duck_db.setToolTip("How far the music dips while someone speaks, laughs or shouts in the original sound "
                                 "(steady sound such as waves, traffic or wind never dips it)")
+        low, high = config.MUSIC_LEVEL_RANGE_DB
+        self.music_db = QDoubleSpinBox(decimals=0, minimum=low, maximum=high, suffix=" dB")
+        self.music_db.setValue(settings.music_db)
+        self.music_db.setToolTip("The music louder (+) or quieter (−) against the original sound than the mix puts "
+                                 "it: 0 sets it 3 LU under the voices (and dips it while they speak), or 8 LU over "
+                                 "sound that is background only")
         self.loudness = QComboBox()
         for value, label in LOUDNESS_PRESETS.items():
             self.loudness.addItem(label, value)
@@ -88,8 +94,8 @@ class SettingsDialog(QDialog):
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Genre", self.genre),
-                ("Original audio", self.keep_original),
-                ("Ducking", self.duck_db), ("Loudness", self.loudness), ("Crossfade", self.crossfade),
+                ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
+                ("Loudness", self.loudness), ("Crossfade", self.crossfade),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
                 ("MIDI", self.midi), ("Music alone", self.music_only), ("", self.replace)]
         for label, widget in rows:
@@ -156,7 +162,8 @@ class SettingsDialog(QDialog):
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
-            lufs=float(self.loudness.currentData()), crossfade=self.crossfade.value(), seed=self.seed.value(),
+            music_db=self.music_db.value(), lufs=float(self.loudness.currentData()),
+            crossfade=self.crossfade.value(), seed=self.seed.value(),
             output_dir=self.output_dir[1].text().strip(), naming=self.naming.text().strip() or self.base.naming,
             midi=self.midi.isChecked(), music_only=self.music_only.isChecked(),
             replace_existing=self.replace.isChecked())

@@ -51,6 +51,7 @@ class ScoreOptions:
     target_lufs: float = config.TARGET_LUFS
     replace_audio: bool = False
     duck_db: float = config.DUCK_DB
+    music_db: float = config.MUSIC_LEVEL_DB  # the music this much louder than the mix would put it
     seed: int = config.SEED
     midi: bool = False
     overwrite: bool = False
@@ -368,7 +369,7 @@ class Job:
     def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here
             self._premix(self.cached_audio(m.segment.index) for m in self.plan)
-        report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only)
+        report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only, self.options.music_db)
         report["original_audio"] = "kept, the music dipped under its voices" if self.keep_original else (
             "replaced" if self.info.has_audio else "none in the input")
         if self.music_only and self.keep_original:

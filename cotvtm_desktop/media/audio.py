@@ -528,11 +528,12 @@ class Premix:
         self.music_pcm, self.original_pcm, self.frames, self.meter = music_pcm, original_pcm, frames, meter
         self.ducking = ducking
 
-    def master(self, target_lufs: float = config.TARGET_LUFS,
-               music_only: bool = False) -> tuple[dict, "MasteredSoundtrack"]:
-        """The music set against the original (`music_level`) and dipped under its foreground, the mix then set
-        to `target_lufs`. `music_only`: the music as it sits in that mix (dipped, same gain), without the
-        original, for an editor's track under the clip's own sound."""
+    def master(self, target_lufs: float = config.TARGET_LUFS, music_only: bool = False,
+               music_db: float = config.MUSIC_LEVEL_DB) -> tuple[dict, "MasteredSoundtrack"]:
+        """The music set against the original (`music_level`, then `music_db` higher: the user's taste) and
+        dipped under its foreground, the mix then set to `target_lufs`. `music_only`: the music as it sits in that
+        mix (dipped, same gain), without the original, for an editor's track under the clip's own sound. Without
+        an original there is nothing to set the music against: it is the mix, and `music_db` does not apply."""
         music_lufs = self.meter.integrated(*((1.0, 0.0) if self.ducking else (1.0,)))
         if self.ducking is None:
             music_gain = 10 ** ((target_lufs - music_lufs) / 20)
@@ -542,7 +543,9 @@ class Premix:
         dips = _by_step(hop_gains, steps, 1.0).astype(np.float64)
         foreground = _by_step(self.ducking.foreground, steps, 0.0).mean(axis=1) >= 0.5
         level, placed = music_level(self.meter, foreground, target_lufs)
-        music_gain = 10 ** ((level - music_lufs) / 20)
+        if music_db:
+            placed += f"; then {abs(music_db):g} dB {'higher' if music_db > 0 else 'lower'}, as asked"
+        music_gain = 10 ** ((level + music_db - music_lufs) / 20)
         # the dipped music enters a step's mean square with its mean squared dip, its product with the original
         # with its mean dip
         pairs = np.stack([music_gain ** 2 * (dips ** 2).mean(axis=1), music_gain * dips.mean(axis=1), np.ones(steps)],
@@ -550,7 +553,7 @@ class Premix:
         mix_lufs = _gated_loudness(self.meter.mean_squares(pairs))
         gain = 10 ** ((target_lufs - mix_lufs) / 20)
         report = {"music_lufs": round(music_lufs, 2), "mix_lufs_before_gain": round(mix_lufs, 2),
-                  "target_lufs": target_lufs, "music_placed": placed,
+                  "target_lufs": target_lufs, "music_placed": placed, "music_level_db": music_db,
                   "music_dipped_seconds": round(float((self.ducking.reduction > 3.0).sum() * self.ducking.hop_seconds),
                                                 1)}
         return report, MasteredSoundtrack(self.music_pcm, None if music_only else self.original_pcm, self.frames,
