@@ -370,8 +370,9 @@ class Job:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here
             self._premix(self.cached_audio(m.segment.index) for m in self.plan)
         report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only, self.options.music_db)
-        report["original_audio"] = "kept, the music dipped under its voices" if self.keep_original else (
-            "replaced" if self.info.has_audio else "none in the input")
+        report["original_audio"] = (("kept, the music dipped under its voices" if report["music_dipped_seconds"] else
+                                     "kept; it has no voices for the music to dip under") if self.keep_original else
+                                    "replaced" if self.info.has_audio else "none in the input")
         if self.music_only and self.keep_original:
             report["original_audio"] = ("not in this file: the music alone, ducked under the original sound and at "
                                         "its level in the mix, for a track under the clip's own sound")
