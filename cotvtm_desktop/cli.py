@@ -108,6 +108,8 @@ def _applied(options: list, command):
 
 def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
     """ScoreOptions from the CLI's values (the names match, but for a few spelled for the command line)."""
+    from dataclasses import replace
+
     from cotvtm_desktop.jobs.edits import read_segment_edits
     from cotvtm_desktop.music.backend import SegmentEdit
 
@@ -117,7 +119,7 @@ def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
         if not sep or not index.strip().isdigit() or int(index) < 1:
             raise UserError(f"--prompt {text!r}: write it as K=words, K the segment number from 1")
         edit = edits.get(int(index) - 1, SegmentEdit())
-        edits[int(index) - 1] = SegmentEdit(edit.seed, words.strip() or None, edit.brief)
+        edits[int(index) - 1] = replace(edit, prompt=words.strip() or None)
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
     return ScoreOptions(segments=edits, **{renamed.get(k, k): v for k, v in values.items()})
 

@@ -64,6 +64,25 @@ def test_a_segment_that_starts_on_its_downbeat_comes_in_whole(sharp_starts):
         assert amplitude(out, 440, 9.9) < 0.29
 
 
+@pytest.mark.parametrize("sharp_starts", [False, True])
+def test_the_music_stops_for_a_silent_segment_as_it_stops_at_the_end(sharp_starts):
+    """Segment 2 of 3 is to have no music: the music fades out to its start as it does at the video's end (the
+    ring-out and the cross-fade region fall silent with it), and fades in again at its end as at the start."""
+    segments, padding, rate = plan_segments(30.0), 0.25, 48000  # 0-10, 10-20, 20-30
+    pieces = [tone(10.5, 440, 0.3, rate), np.zeros((int(10.5 * rate), 2), np.float32), tone(10.5, 660, 0.3, rate)]
+    out = np.concatenate(list(stitch(pieces, segments, rate, padding, 30.0, 0.3, 2.0, sharp_starts, silent={1})))
+    assert out.shape == (30 * rate, 2)
+    assert amplitude(out, 440, 7.5) == pytest.approx(0.3, rel=0.01)  # whole until the fade-out...
+    assert 0.1 < amplitude(out, 440, 9.0) < 0.25  # ...half-way down a second before the silence...
+    assert np.abs(out[10 * rate:20 * rate]).max() == 0  # ...and nothing of it, nor of the next, in the silence
+    assert 0.05 < amplitude(out, 660, 20.1) < 0.25 and amplitude(out, 660, 20.4) == pytest.approx(0.3, rel=0.01)
+    assert 0.05 < amplitude(out, 660, 29.0) < 0.25  # the video's own end fades as before
+    unsilenced = np.concatenate(list(stitch(pieces[:1] + pieces[:1] + pieces[2:], segments, rate, padding, 30.0,
+                                            0.3, 2.0, sharp_starts)))
+    assert np.array_equal(out[:7 * rate], unsilenced[:7 * rate])  # nothing else changes
+    assert np.array_equal(out[21 * rate:], unsilenced[21 * rate:])
+
+
 def test_stitch_fades_the_ends_and_pads_short_audio():
     segments = plan_segments(6.0)
     out = np.concatenate(list(stitch([tone(3.0)], segments, RATE, 0.0, 6.0, fade_in=0.5, fade_out=1.0)))

@@ -367,12 +367,14 @@ def test_models_check_json_says_which_backend_and_why():
     ('{"segments": {"1": {"brief": {"genre": "polka"}}}}', "unknown genre 'polka'"),
     ('{"segments": {"1": {"brief": {"tempo_bpm": 900}}}}', "outside 40-220 BPM"),
     ('{"segments": {"1": {"brief": {"instruments": ["kazoo"]}}}}', "cannot set instruments"),
+    ('{"segments": {"1": {"silent": "yes"}}}', "silent must be true or false"),
+    ('{"segments": {"1": {"silent": true}}}', "every segment is set to have no music"),  # the clip has one
 ])
 def test_bad_segment_edits_are_one_clear_line(tmp_path, silent_clip, content, message):
     edits = tmp_path / "edits.json"
     edits.write_text(content)
     result = run("score", silent_clip, "-o", tmp_path / "o.mp4", "--segments", edits, "--backend", "procedural")
-    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -410,6 +412,40 @@ def test_work_folder_is_kept_and_reused_and_only_edited_segments_render(tmp_path
     assert second["seed"] == 5 and second["brief"]["tempo_bpm"] == 70 and second["brief"]["mode"] == "minor"
     assert second["arrangement"]["mode"] == "minor" and "70 BPM" in second["description"]
     assert manifest["segments"][0]["seed"] == 0
+
+
+def test_a_segment_without_music(tmp_path):
+    """`"silent": true` for segment 2 of 3: no music there (nor a note of it in the MIDI file); the music before
+    it ends with a cadence (it renders again), the music after comes back unchanged (from the work folder)."""
+    import numpy as np
+    import pretty_midi
+    import soundfile
+
+    from media import make_video
+
+    video = make_video(tmp_path / "v.mp4", 30, size="160x90", rate=10, audio=False)
+    work, edits = tmp_path / "work", tmp_path / "edits.json"
+
+    def score(name: str, *extra) -> tuple[list[bool], dict]:
+        result = run("score", video, "-o", tmp_path / name, "--work", work, "--json-progress", "--midi", *extra)
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        cached = {e["index"]: e["cached"] for e in events if e["type"] == "segment_done"}
+        return [cached[k] for k in sorted(cached)], json.loads((tmp_path / name).with_suffix(".json").read_text())
+
+    cached, unedited = score("all.wav")
+    assert cached == [False, False, False] and not unedited["segments"][0]["arrangement"]["final"]
+    edits.write_text(json.dumps({"segments": {"2": {"silent": True}}}))
+    cached, manifest = score("quiet.wav", "--segments", edits)
+    assert cached == [False, True, True]
+    before, silent, after = manifest["segments"]
+    assert silent["silent"] and "arrangement" not in silent and silent["description"] == "no music here, as you asked"
+    assert before["arrangement"]["final"] and after["arrangement"] == unedited["segments"][2]["arrangement"]
+    music, rate = soundfile.read(tmp_path / "quiet.wav")
+    assert np.abs(music[int(silent["start"] * rate):int(silent["end"] * rate)]).max() < 1e-4  # −80 dB at most
+    assert np.sqrt(np.mean(music[int(after["start"] * rate) + rate:] ** 2)) > 0.01
+    notes = [n for i in pretty_midi.PrettyMIDI(str(tmp_path / "quiet.mid")).instruments for n in i.notes]
+    assert notes and not [n for n in notes if silent["start"] <= n.start < silent["end"]]
 
 
 def test_gui_without_a_display_says_so(monkeypatch):

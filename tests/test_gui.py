@@ -370,6 +370,32 @@ def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, mon
         "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}}}}
 
 
+def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
+    """Mute on a tile: the tile says so at once, the segment can no longer be regenerated or edited, and the next
+    preview has no music there, and says so no more once heard."""
+    from media import decode_audio
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    tile = window.strip.tiles[1]
+    assert tile.state.text() == "" and tile.regenerate_button.isEnabled()
+    tile.mute_button.click()
+    assert item.segments[1].silent and window.strip.tiles[1] is tile  # changed in place
+    assert tile.summary.text() == "no music (muted)" and tile.state.text() == "edited: preview to hear it"
+    assert not tile.regenerate_button.isEnabled() and not tile.edit_button.isEnabled()
+    assert item.edits() == {"segments": {"2": {"silent": True}}}
+    preview(qtbot, window)
+    muted = window.strip.tiles[1]
+    assert muted.mute_button.isChecked() and muted.state.text() == ""
+    assert muted.description.text() == "no music here, as you asked"
+    sound = decode_audio(Path(item.preview))
+    level = [float(np.sqrt(np.mean(sound[int(a * 48000):int(b * 48000)] ** 2))) for a, b in ((1, 10), (12.2, 25))]
+    assert level[0] > 0.05 and level[1] < 1e-4
+    muted.mute_button.click()  # music again
+    assert item.edits() == {"segments": {}} and window.strip.tiles[1].regenerate_button.isEnabled()
+
+
 def test_neural_backend_in_the_app_with_words_for_a_segment(qtbot, app_home, two_shots, tmp_path, monkeypatch):
     """The app on the neural backend (tiny random-weight models): a preview describes each segment from the
     checkpoint's bank; words for one segment re-render that segment alone, and the strip shows them."""

@@ -468,6 +468,35 @@ def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatc
     assert sorted(done) == [(False, 1), (True, 1), (True, 2), (True, 3)]
 
 
+def test_neural_music_after_a_silent_segment_begins_afresh(tiny, tmp_path, monkeypatch):
+    """Continuity on, segment 2 of 3 without music: MusicGen decodes segments 1 and 3 only, and segment 3 starts
+    from no audio prompt (there is nothing to continue); the silence is silent."""
+    import soundfile
+
+    from cotvtm_desktop.jobs.runner import ScoreOptions, score
+    from cotvtm_desktop.music.backend import SegmentEdit
+    from cotvtm_desktop.music.musicgen import MusicGen as Decoder
+    from media import make_video
+
+    video = make_video(tmp_path / "three.mp4", 26, size="160x90", rate=10, audio=False)
+    calls = []
+    original = Decoder.generate
+
+    def counting(self, conditioning, *args, **kwargs):
+        calls.append((len(conditioning), kwargs.get("prompt_audio") is not None))
+        return original(self, conditioning, *args, **kwargs)
+
+    monkeypatch.setattr(Decoder, "generate", counting)
+    options = ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE, segments={1: SegmentEdit(silent=True)})
+    manifest = score(video, tmp_path / "music.wav", options)
+    assert calls == [(1, False), (1, False)]
+    silent = manifest["segments"][1]
+    assert silent["silent"] and silent["description"] == "no music here, as you asked"
+    music, rate = soundfile.read(tmp_path / "music.wav")
+    # a tiny random MusicGen's music has a DC offset: the subsonic filter's tail outlasts its fade by a few ms
+    assert np.abs(music[int((silent["start"] + 0.1) * rate):int(silent["end"] * rate)]).max() < 1e-4
+
+
 def test_neural_segment_seed_renders_only_that_segment_and_seeds_reproduce(tiny, tmp_path):
     import soundfile
 

@@ -36,6 +36,8 @@ class SegmentState:
     edit_seed: int | None = None
     prompt: str = ""
     brief_changes: dict = field(default_factory=dict)
+    silent: bool = False  # the user wants no music here
+    heard: dict = field(default_factory=dict)  # changes() as the last preview made it
 
     def edit(self) -> dict:
         """This segment's entry in the `--segments` file (empty when the user changed nothing)."""
@@ -47,7 +49,19 @@ class SegmentState:
             entry["prompt"] = self.prompt
         if self.brief_changes:
             entry["brief"] = dict(self.brief_changes)
+        if self.silent:
+            entry["silent"] = True
         return entry
+
+    def changes(self) -> dict:
+        """What the user changed about its music (a lock changes nothing: it keeps the music as it is)."""
+        changed = {"seed": self.edit_seed} if self.edit_seed is not None else {}
+        return {**changed, **{k: v for k, v in (("prompt", self.prompt), ("brief", self.brief_changes),
+                                                ("silent", self.silent)) if v}}
+
+    def unheard(self) -> bool:
+        """Whether the user changed it since the last preview."""
+        return self.changes() != self.heard
 
 
 @dataclass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
 
@@ -17,6 +18,8 @@ def time_range(segment: SegmentState) -> str:
 
 def brief_summary(segment: SegmentState) -> str:
     """genre · tempo · key, with the user's changes applied."""
+    if segment.silent:
+        return "no music (muted)"
     brief = {**(segment.brief or {}), **segment.brief_changes}
     if not brief:
         return ""
@@ -46,6 +49,7 @@ class SegmentTile(QFrame):
     regenerate = Signal(int)
     edit = Signal(int)
     lock = Signal(int, bool)
+    mute = Signal(int, bool)
 
     def __init__(self, segment: SegmentState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,15 +71,13 @@ class SegmentTile(QFrame):
         self.follows.setToolTip("A scene cut inside this segment gets an accent in the music, and the melody makes "
                                 "room where someone speaks in the original sound (procedural backend)")
         self.follows.setVisible(bool(segment.hits or segment.voices))
-        changed = segment.prompt or segment.brief_changes or segment.edit_seed is not None
         self.description = QLabel(segment.prompt or segment.description)
         self.description.setWordWrap(True)
         self.description.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.description.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.description.setToolTip(segment.description)
-        if changed:
-            self.state.setText("edited: preview to hear it")
-        buttons = QHBoxLayout()
+        self.show_changes(segment)
+        buttons = QGridLayout()  # two rows: four buttons side by side would not fit the tile's width
         self.regenerate_button = QPushButton("Regenerate")
         self.regenerate_button.setToolTip("New music for this segment only (a new seed)")
         self.edit_button = QPushButton("Edit…")
@@ -83,20 +85,38 @@ class SegmentTile(QFrame):
         self.lock_button.setCheckable(True)
         self.lock_button.setChecked(segment.locked)
         self.lock_button.setToolTip("Keep this segment's music whatever else changes")
-        for button in (self.regenerate_button, self.edit_button, self.lock_button):
-            buttons.addWidget(button)
+        self.mute_button = QPushButton("Mute")
+        self.mute_button.setCheckable(True)
+        self.mute_button.setChecked(segment.silent)
+        self.mute_button.setToolTip("No music in this segment (a toast, a song sung): the music before ends here "
+                                    "and the next begins afresh")
+        for k, button in enumerate((self.regenerate_button, self.edit_button, self.lock_button, self.mute_button)):
+            buttons.addWidget(button, k // 2, k % 2)
         self.regenerate_button.clicked.connect(lambda: self.regenerate.emit(self.index))
         self.edit_button.clicked.connect(lambda: self.edit.emit(self.index))
         self.lock_button.toggled.connect(lambda on: self.lock.emit(self.index, on))
+        self.mute_button.toggled.connect(lambda on: self.mute.emit(self.index, on))
         self._locked(segment.locked)
         for widget in (self.picture, self.title, self.summary, self.follows, self.description, self.state):
             layout.addWidget(widget)
         layout.addLayout(buttons)
 
+    def show_changes(self, segment: SegmentState) -> None:
+        """Its music as the user has now set it, and whether the last preview made it so."""
+        self.summary.setText(brief_summary(segment))
+        self.state.setText("edited: preview to hear it" if segment.unheard() else "")
+
     def _locked(self, locked: bool) -> None:
-        self.regenerate_button.setEnabled(not locked)
-        self.edit_button.setEnabled(not locked)
+        self.enable(True)
         self.lock_button.setText("Locked" if locked else "Lock")
+
+    def enable(self, idle: bool) -> None:
+        """The buttons that change the music: none while a job runs; a locked or muted segment's music is not
+        regenerated or edited."""
+        free = idle and not self.lock_button.isChecked() and not self.mute_button.isChecked()
+        self.regenerate_button.setEnabled(free)
+        self.edit_button.setEnabled(free)
+        self.mute_button.setEnabled(idle)
 
     def set_state(self, text: str) -> None:
         self.state.setText(text)
@@ -108,6 +128,7 @@ class SegmentStrip(QScrollArea):
     regenerate = Signal(int)
     edit = Signal(int)
     lock = Signal(int, bool)
+    mute = Signal(int, bool)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -137,6 +158,7 @@ class SegmentStrip(QScrollArea):
                 tile.regenerate.connect(self.regenerate)
                 tile.edit.connect(self.edit)
                 tile.lock.connect(self.lock)
+                tile.mute.connect(self.mute)
                 tile.lock.connect(lambda index, on, t=tile: t._locked(on))
                 self.tiles.append(tile)
                 row.addWidget(tile)

@@ -258,7 +258,8 @@ class TaskRunner(QObject):
             old = before.get((index, round(fresh.start, 2), round(fresh.end, 2)))
             if old is not None:
                 fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
-                fresh.brief_changes, fresh.thumbnail = old.brief_changes, old.thumbnail
+                fresh.brief_changes, fresh.silent, fresh.thumbnail = old.brief_changes, old.silent, old.thumbnail
+                fresh.heard = fresh.changes()  # edits are not possible while a job runs: these made the preview
             segments.append(fresh)
         item.segments = segments
 

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.strip.regenerate.connect(self._regenerate)
         self.strip.edit.connect(self._edit_segment)
         self.strip.lock.connect(self._lock)
+        self.strip.mute.connect(self._mute)
         self.tasks.segments_changed.connect(self._segments_changed)
         self.tasks.segment_progress.connect(self._segment_progress)
         self.tasks.overall.connect(self._overall)
@@ -126,9 +127,7 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(busy)
         self.open_action.setEnabled(item is not None and bool(item.output))
         for tile in self.strip.tiles:
-            locked = tile.lock_button.isChecked()
-            tile.regenerate_button.setEnabled(not busy and not locked)
-            tile.edit_button.setEnabled(not busy and not locked)
+            tile.enable(not busy)
 
     # --- queue ----------------------------------------------------------------------------------------------------
     def add_paths(self, paths: list[Path]) -> list[QueueItem]:
@@ -245,6 +244,14 @@ class MainWindow(QMainWindow):
         if item is not None:
             item.segments[index].locked = locked
             self.queue.changed(item)
+            self._update_actions()
+
+    def _mute(self, index: int, silent: bool) -> None:
+        item = self.selected()
+        if item is not None:
+            item.segments[index].silent = silent
+            self.queue.changed(item)
+            self.strip.tiles[index].show_changes(item.segments[index])
             self._update_actions()
 
     # --- settings -------------------------------------------------------------------------------------------------

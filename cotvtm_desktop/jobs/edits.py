@@ -4,7 +4,8 @@
 
 Segment numbers count from 1, as everywhere a user sees them. `seed` gives the segment its own draw, `prompt`
 steers it in words (neural backend), `brief` changes its music elements (procedural backend; see
-reasoning/rules.py EDITABLE). Segments not named keep the video's seed and their measured brief.
+reasoning/rules.py EDITABLE), `"silent": true` leaves it without music (either backend). Segments not named keep the
+video's seed and their measured brief.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.music.backend import SegmentEdit
 
-FIELDS = ("seed", "prompt", "brief")
+FIELDS = ("seed", "prompt", "brief", "silent")
 
 
 def read_segment_edits(path: Path) -> dict[int, SegmentEdit]:
@@ -52,4 +53,7 @@ def _edit(number: str, fields: object, path: Path) -> SegmentEdit:
         raise UserError(f"{where}: prompt must be text", path)
     if not isinstance(brief, dict):
         raise UserError(f"{where}: brief must be an object", path)
-    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief))
+    silent = fields.get("silent", False)
+    if not isinstance(silent, bool):
+        raise UserError(f"{where}: silent must be true or false", path)
+    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief), silent)

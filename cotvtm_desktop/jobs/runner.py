@@ -180,6 +180,9 @@ class Job:
         self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
         voices = self.ducking.foreground_spans() if self.ducking else []  # where the music makes room for a voice
         self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, voices)
+        if all(m.silent for m in self.plan):
+            raise UserError("every segment is set to have no music, so there is none to add: let one have music "
+                            "(the segments file's \"silent\", or the app's Mute button)", self.info.path)
         self._stage("rendering")
 
     def _measure_original(self) -> tuple[np.ndarray, np.ndarray]:
@@ -194,14 +197,22 @@ class Job:
         """Segments still to render; those the work folder already has are reported done."""
         missing = []
         for m in self.plan:
-            if self.work.has_segment(m.segment.index, m.cache_key):
+            if m.silent or self.work.has_segment(m.segment.index, m.cache_key):
                 self._segment_done(m, True)
             else:
                 missing.append(m.segment.index)
         return missing
 
     def cached_audio(self, index: int) -> np.ndarray | None:
-        return self.work.load_segment(index, self.plan[index].cache_key)
+        """A rendered segment's audio from the work folder (None for a silent one: no music to continue from)."""
+        return None if self.plan[index].silent else self.work.load_segment(index, self.plan[index].cache_key)
+
+    def segment_audio(self, index: int) -> np.ndarray:
+        """A segment's music, rendered already, or the silence the user asked for there."""
+        if self.plan[index].silent:
+            samples = round((self.plan[index].segment.duration + 2 * self.padding) * self.backend.sample_rate)
+            return np.zeros((samples, 2), np.float32)
+        return self.cached_audio(index)
 
     def save_rendered(self, index: int, music: np.ndarray) -> None:
         with disk_errors(self.output):
@@ -221,7 +232,7 @@ class Job:
                 missing = set(todo)
                 for m in self.plan:
                     if m.segment.index not in missing:
-                        yield self.cached_audio(m.segment.index)
+                        yield self.segment_audio(m.segment.index)
                         continue
                     index, music = next(rendered, (None, None))
                     if index is None:
@@ -353,7 +364,8 @@ class Job:
         segments = [m.segment for m in self.plan]
         pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
         music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end,
-                             sharp_starts=self.backend.sharp_starts)
+                             sharp_starts=self.backend.sharp_starts, silent={m.segment.index for m in self.plan
+                                                                             if m.silent})
         original = self._original_sound(rate) if self.keep_original else None
         try:
             self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate,
@@ -368,7 +380,7 @@ class Job:
 
     def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here
-            self._premix(self.cached_audio(m.segment.index) for m in self.plan)
+            self._premix(self.segment_audio(m.segment.index) for m in self.plan)
         report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only, self.options.music_db)
         report["original_audio"] = (("kept, the music dipped under its voices" if report["music_dipped_seconds"] else
                                      "kept; it has no voices for the music to dip under") if self.keep_original else

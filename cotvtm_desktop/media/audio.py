@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Sequence
+from typing import BinaryIO, Collection, Iterable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -41,17 +41,20 @@ def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: int, padding: float,
            total_seconds: float, fade_in: float = config.FADE_IN_SECONDS,
-           fade_out: float = config.FADE_OUT_SECONDS, sharp_starts: bool = False) -> Iterator[np.ndarray]:
+           fade_out: float = config.FADE_OUT_SECONDS, sharp_starts: bool = False,
+           silent: Collection[int] = ()) -> Iterator[np.ndarray]:
     """Overlap-add the segments into one stream of exactly `total_seconds`, in blocks.
 
     Each segment's audio covers [start - padding, end + padding]; neighbours cross-fade with equal power over the
     2 x `padding` seconds centred on their boundary. With `sharp_starts` (music whose segments begin from silence
     at their start, on a downbeat: the procedural backend's), each segment comes in whole at its start, and the one
     before rings out under it, fading over the `padding` after the boundary: the downbeat on a cut is not softened.
-    The whole fades in and out at its ends.
+    The music fades in and out at its ends, and around the `silent` segments (by index), where it stops: it ends
+    at their start as it ends at the video's end, and begins again at their end as it begins at the start.
     """
     total = int(round(total_seconds * rate))
     pad = int(round(padding * rate))
+    runs = _sounding_runs(segments, silent, rate, total)
     fade_in_curve, fade_out_curve = equal_power_fades(2 * pad)
     if sharp_starts:
         ring_out = equal_power_fades(pad)[1]
@@ -77,30 +80,43 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
             pending = np.concatenate([pending, np.zeros((needed - len(pending), 2), np.float32)])
         pending[begin - emitted:end - emitted] += audio
         if ready > 0:
-            yield from _with_end_fades(pending[:ready], emitted, total, rate, fade_in, fade_out)
+            yield from _with_fades(pending[:ready], emitted, runs, rate, fade_in, fade_out)
             pending, emitted = pending[ready:], emitted + ready
     if emitted < total:  # fewer segments than planned: silence to the exact length
-        yield from _with_end_fades(np.zeros((total - emitted, 2), np.float32), emitted, total, rate, fade_in,
-                                   fade_out)
+        yield from _with_fades(np.zeros((total - emitted, 2), np.float32), emitted, runs, rate, fade_in, fade_out)
 
 
-def _with_end_fades(block: np.ndarray, offset: int, total: int, rate: int, fade_in: float,
-                    fade_out: float) -> Iterator[np.ndarray]:
-    """`block` (samples [offset, offset + len) of `total`) with the fade-in and fade-out applied where they reach
-    it; the curve is computed over the faded samples only (a block is 10 s, a fade a fraction of that)."""
+def _sounding_runs(segments: list[Segment], silent: Collection[int], rate: int, total: int) -> list[tuple[int, int]]:
+    """The stretches [first sample, end) where music sounds: consecutive segments that are not silent."""
+    runs: list[tuple[int, int]] = []
+    for segment in segments:
+        if segment.index in silent:
+            continue
+        start = 0 if segment.index == 0 else int(round(segment.start * rate))
+        end = total if segment.index == len(segments) - 1 else int(round(segment.end * rate))
+        if runs and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    return runs
+
+
+def _with_fades(block: np.ndarray, offset: int, runs: list[tuple[int, int]], rate: int, fade_in: float,
+                fade_out: float) -> Iterator[np.ndarray]:
+    """`block` (samples [offset, offset + len)) faded in and out at the ends of each run of music (`runs`, from
+    _sounding_runs) and silent outside them; untouched where it lies clear of all that (most 10 s blocks)."""
     n = len(block)
-    clear_from = min(n, max(0, int(np.ceil(fade_in * rate)) - offset))  # the fade-in is over from here...
-    clear_to = max(clear_from, min(n, int(np.floor(total - fade_out * rate)) + 1 - offset))  # ...the fade-out not yet
-    if clear_from == 0 and clear_to == n:
-        yield block  # clear of both fades (most blocks)
-        return
-    faded = block.copy()
-    for lo, hi in ((0, clear_from), (clear_to, n)):
-        if hi > lo:
-            t = np.arange(offset + lo, offset + hi) / rate
-            gain = np.clip(t / max(fade_in, 1e-6), 0, 1) * np.clip((total / rate - t) / max(fade_out, 1e-6), 0, 1)
-            faded[lo:hi] *= np.sin(gain * np.pi / 2).astype(np.float32)[:, None]
-    yield faded
+    for start, end in runs:
+        if start + int(np.ceil(fade_in * rate)) <= offset and offset + n <= int(np.floor(end - fade_out * rate)) + 1:
+            yield block
+            return
+    t = np.arange(offset, offset + n) / rate
+    gain = np.zeros(n)
+    for start, end in runs:
+        inside = (t >= start / rate) & (t < end / rate)
+        gain[inside] = (np.clip((t[inside] - start / rate) / max(fade_in, 1e-6), 0, 1) *
+                        np.clip((end / rate - t[inside]) / max(fade_out, 1e-6), 0, 1))
+    yield block * np.sin(gain * np.pi / 2).astype(np.float32)[:, None]
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

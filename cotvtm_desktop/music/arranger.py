@@ -40,7 +40,7 @@ class SegmentPlan:
     beats_per_bar: int
     bar_offset: int  # bars played before this segment: the progression runs on across segments
     progression: tuple[int, ...]
-    final: bool  # the last segment ends on a cadence
+    final: bool  # the last segment, and any before a silent one, ends on a cadence
     hits: tuple[float, ...] = ()  # seconds from the segment's start of the scene cuts its music marks
     voices: tuple[tuple[float, float], ...] = ()  # (start, end) seconds from its start where the original speaks
 
@@ -60,14 +60,17 @@ class _VideoContext:
 def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int],
                edits: dict[int, tuple[MusicBrief, set[str]]] | None = None,
                cuts: list[list[float]] | None = None,
-               voices: list[list[tuple[float, float]]] | None = None) -> list[SegmentPlan]:
+               voices: list[list[tuple[float, float]]] | None = None,
+               silent: set[int] = frozenset()) -> list[SegmentPlan]:
     """Every segment's plan. `seeds` holds each segment's seed (the video's, unless the user gave it its own),
     which picks its chord progression: segments sharing a seed share a progression running on across them.
     `edits` maps a segment index to (the user's brief for it, the fields they changed): that segment is planned
     from it (a changed key, mode or tempo taken as given) in the same video context and at the same bar position,
     so every other segment stays exactly as it was. `cuts` holds each segment's scene cuts, seconds from its start:
     the music marks those at least a bar apart; `voices`, where someone speaks in the original sound, (start, end)
-    from its start: the melody rests there."""
+    from its start: the melody rests there. The music ends with a cadence before each `silent` segment (the user
+    wants none there; its plan is made, and its bars counted, so that no other segment changes) as it does at the
+    video's end."""
     weights = np.array(durations)
     valence = float(np.average([b.valence for b in briefs], weights=weights))
     tonic_votes: dict[int, float] = {}
@@ -81,7 +84,7 @@ def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int
     plans, bar_offset, edits = [], 0, edits or {}
     cuts, voices = cuts or [[] for _ in durations], voices or [[] for _ in durations]
     for i, (brief, duration, seed) in enumerate(zip(briefs, durations, seeds)):
-        final = i == len(briefs) - 1
+        final = i == len(briefs) - 1 or i + 1 in silent
         measured = _plan_segment(brief, duration, context, bar_offset, final, seed, cuts[i])
         if i in edits:
             edited, changed = edits[i]

@@ -18,11 +18,13 @@ from cotvtm_desktop.media.segments import Segment
 class SegmentEdit:
     """What the user changed about one segment (GUI or `--segments FILE`): its own seed, words for its music (the
     neural backend decodes them instead of E_m), or changes to its music brief (procedural backend: genre,
-    tempo_bpm, key, mode, intensity). Unedited segments are left exactly as they were."""
+    tempo_bpm, key, mode, intensity); or no music at all there (`silent`: a toast, a song sung, a moment whose own
+    sound is the point). Unedited segments are left exactly as they were."""
 
     seed: int | None = None
     prompt: str | None = None
     brief: dict = field(default_factory=dict)
+    silent: bool = False
 
     def seed_or(self, default: int) -> int:
         return default if self.seed is None else self.seed
@@ -37,6 +39,17 @@ class SegmentMusic:
     cache_key: str
     details: dict = field(default_factory=dict)  # for the manifest and the GUI
     state: object = None  # the backend's own data for rendering; not written anywhere
+    silent: bool = False  # no music: nothing to render, the music before it ends there and the next begins afresh
+
+
+def silent_music(segment: Segment, visual: VisualElements) -> SegmentMusic:
+    """A segment the user wants no music in, as every backend plans it."""
+    return SegmentMusic(segment, "no music here, as you asked", "silent", {"visual": visual.to_json(), "silent": True},
+                        silent=True)
+
+
+def silent_indices(edits: dict[int, SegmentEdit]) -> set[int]:
+    return {i for i, edit in edits.items() if edit.silent}
 
 
 class MusicBackend(Protocol):

@@ -26,7 +26,7 @@ from cotvtm_desktop.brief import MusicBrief
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.segments import Segment
 from cotvtm_desktop.music.arranger import ROLE_GAIN, SegmentPlan, arrange_segment, plan_video
-from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic
+from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indices, silent_music
 from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, reason
@@ -59,9 +59,13 @@ class ProceduralBackend:
         cuts = [[c - s.start for c in timeline.cuts if s.start < c < s.end] for s in segments]
         spoken = [[(max(a, s.start) - s.start, min(b, s.end) - s.start) for a, b in voices if a < s.end and b > s.start]
                   for s in segments]
-        plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken)
+        silent = silent_indices(self.edits)
+        plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken, silent)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
+            if s.index in silent:
+                items.append(silent_music(s, v))
+                continue
             brief = edited[s.index][0] if s.index in edited else b
             details = {"visual": v.to_json(), "brief": brief.to_json(), "arrangement": p.to_json(), "seed": seed}
             items.append(SegmentMusic(s, brief.description(), self._cache_key(brief, p, seed, s.duration, padding),
@@ -86,8 +90,9 @@ class ProceduralBackend:
             rendered.close()  # stops the workers: cancelled, failed or abandoned
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
-        clips = [arrange_segment(*m.state) for m in plan]
-        joined = join_segments(clips, [m.segment.start for m in plan], [m.state[1].bpm for m in plan])
+        sounding = [m for m in plan if not m.silent]
+        clips = [arrange_segment(*m.state) for m in sounding]
+        joined = join_segments(clips, [m.segment.start for m in sounding], [m.state[1].bpm for m in sounding])
         joined.write(str(path))
 
     @staticmethod
