@@ -373,13 +373,18 @@ def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, mon
 def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
     """Mute on a tile: the tile says so at once, the segment can no longer be regenerated or edited, and the next
     preview has no music there, and says so no more once heard."""
+    from PySide6.QtCore import QPoint
+
     from media import decode_audio
 
+    window.resize(1366, 740)  # a laptop's screen
     drop(window, [two_shots])
     wait_inspected(qtbot, window)
     item = preview(qtbot, window)
     tile = window.strip.tiles[1]
     assert tile.state.text() == "" and tile.regenerate_button.isEnabled()
+    qtbot.waitUntil(lambda: tile.mute_button.mapTo(window.strip.viewport(), QPoint(0, tile.mute_button.height())).y()
+                    <= window.strip.viewport().height())  # the strip makes room for the tiles' buttons
     tile.mute_button.click()
     assert item.segments[1].silent and window.strip.tiles[1] is tile  # changed in place
     assert tile.summary.text() == "no music (muted)" and tile.state.text() == "edited: preview to hear it"

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushBu
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
 
 TILE_WIDTH = 260
+MIN_HEIGHT = 300  # the strip's, before a preview has made tiles
 
 
 def time_range(segment: SegmentState) -> str:
@@ -164,6 +165,14 @@ class SegmentStrip(QScrollArea):
                 row.addWidget(tile)
             row.addStretch(1)
         self.setWidget(content)
+        self._fit_tiles(row)
+
+    def _fit_tiles(self, row: QHBoxLayout) -> None:
+        """Ask for the height the tallest tile needs at its width (a tile's words wrap: a layout's plain size hint
+        would not know their height), so the window's splitter gives the strip room for every tile's buttons."""
+        tallest = max((tile.heightForWidth(TILE_WIDTH) for tile in self.tiles), default=0)
+        margins = row.contentsMargins().top() + row.contentsMargins().bottom() + 2 * self.frameWidth()
+        self.setMinimumHeight(max(MIN_HEIGHT, tallest + margins + self.horizontalScrollBar().sizeHint().height()))
 
     def set_segment_state(self, index: int, text: str) -> None:
         if 0 <= index < len(self.tiles):

@@ -57,7 +57,6 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().selectionChanged.connect(self._selected)
         self.preview = PreviewPane()
         self.strip = SegmentStrip()
-        self.strip.setMinimumHeight(300)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.preview)
         right.addWidget(self.strip)
