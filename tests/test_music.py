@@ -384,3 +384,68 @@ def test_the_melody_rests_while_someone_speaks_and_the_rest_plays_on():
     for role in ("chords", "bass", "drums"):  # the accompaniment goes on, note for note
         timed = lambda midi: [(n.start, n.pitch) for n in notes_of(midi, role)]  # noqa: E731
         assert timed(spoken) == timed(plain)
+
+
+# --- the mixdown: parts placed, in a room ----------------------------------------------------------------------------
+def decay_seconds(response: np.ndarray, low: float, high: float, rate: int = RATE) -> float:
+    """A response's RT60 within [low, high) Hz, from its Schroeder decay curve between -5 and -25 dB (T20)."""
+    spectrum = np.fft.rfft(response)
+    frequencies = np.fft.rfftfreq(len(response), 1 / rate)
+    band = np.fft.irfft(spectrum * ((frequencies >= low) & (frequencies < high)), len(response))
+    energy = np.cumsum((band ** 2)[::-1])[::-1]
+    curve = 10 * np.log10(energy / energy[0])
+    return 3 * (np.argmax(curve < -25) - np.argmax(curve < -5)) / rate
+
+
+def test_a_room_dies_away_in_its_time_sooner_at_high_frequencies_and_differently_at_each_ear():
+    from cotvtm_desktop.music.mixdown import PREDELAY_SECONDS, impulse_response
+
+    response = impulse_response(2.0, RATE)
+    assert np.allclose((response.astype(np.float64) ** 2).sum(axis=0), 1.0, atol=1e-3)  # unit energy per side
+    assert not response[:int(PREDELAY_SECONDS * RATE)].any()  # the pre-delay
+    assert abs(np.corrcoef(response[:, 0], response[:, 1])[0, 1]) < 0.05  # the sides are independent: width
+    low, high = decay_seconds(response[:, 0], 100, 1000), decay_seconds(response[:, 0], 5000, 12000)
+    assert low == pytest.approx(2.0, rel=0.1) and high == pytest.approx(0.8, rel=0.15)
+
+
+def test_mixdown_places_each_part_and_sends_it_to_the_room():
+    from cotvtm_desktop.music.mixdown import Room, mixdown
+
+    click = np.zeros((RATE, 2), np.float32)
+    click[1000:1100] = 0.5
+    dry = mixdown({"melody": click, "bass": click}, None, RATE)
+    melody, bass = mixdown({"melody": click}, None, RATE), mixdown({"bass": click}, None, RATE)
+    assert np.allclose(dry, melody + bass)
+    assert np.array_equal(bass, click)  # the bass in the middle, unchanged
+    left, right = np.abs(melody[1000:1100]).max(axis=0)
+    assert 20 * np.log10(right / left) == pytest.approx(2.8, abs=0.2)  # the tune a little to the right
+    assert left ** 2 + right ** 2 == pytest.approx(2 * 0.5 ** 2, rel=1e-4)  # with equal power
+    assert not dry[1100:].any()  # dry: nothing after the click
+    roomy = mixdown({"melody": click}, Room(1.0, 0.3), RATE)
+    before = 1000 + int(0.02 * RATE)  # the click, then the pre-delay: the reverberation begins after them
+    assert np.allclose(roomy[:before], melody[:before], atol=1e-7) and np.abs(roomy[before:before + 100]).max() > 1e-3
+    tail = roomy[int(0.1 * RATE):int(0.3 * RATE)]
+    assert np.abs(tail).max() > 1e-3 and abs(np.corrcoef(tail[:, 0], tail[:, 1])[0, 1]) < 0.3
+
+
+def test_fft_sizes_are_the_smallest_with_small_factors():
+    from cotvtm_desktop.music.mixdown import _fft_size
+
+    def smooth(n: int) -> bool:
+        for factor in (2, 3, 5):
+            while n % factor == 0:
+                n //= factor
+        return n == 1
+
+    for n in [1, 2, 7, 97, 1000, 4097, 600001, 647000]:
+        size = _fft_size(n)
+        assert size >= n and smooth(size) and not any(smooth(m) for m in range(n, size))
+
+
+def test_every_genre_has_a_room():
+    from cotvtm_desktop.music.procedural import genre_room
+    from cotvtm_desktop.reasoning.rules import music_rules
+
+    rooms = {genre: genre_room(genre) for genre in music_rules()["genres"]}
+    assert all(0.5 <= r.seconds <= 4.0 and 0 < r.wet < 1 for r in rooms.values())
+    assert rooms["ambient"].seconds > rooms["rock"].seconds and rooms["ambient"].wet > rooms["rock"].wet

@@ -26,7 +26,6 @@ PHRASE_BARS = 4  # the melody states, repeats, varies and answers; drums fill in
 # picture by more reads as out of sync); else on the cut itself, off the grid
 HIT_SNAP_SECONDS = 0.05
 VOICE_MARGIN_SECONDS = 0.15  # the melody keeps this clear of a voice on either side
-ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0.7}
 _DRUM = {"kick": 36, "snare": 38, "clap": 39, "hat": 42, "pedal_hat": 44, "open_hat": 46, "crash": 49,
          "ride": 51, "tambourine": 54, "shaker": 70, "low_tom": 41, "floor_tom": 43, "mid_tom": 47}
 

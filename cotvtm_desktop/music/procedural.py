@@ -25,13 +25,14 @@ from cotvtm_desktop.analysis.visual import VisualElements
 from cotvtm_desktop.brief import MusicBrief
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.segments import Segment
-from cotvtm_desktop.music.arranger import ROLE_GAIN, SegmentPlan, arrange_segment, plan_video
+from cotvtm_desktop.music.arranger import SegmentPlan, arrange_segment, plan_video
 from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indices, silent_music
 from cotvtm_desktop.music.midi_export import join_segments
+from cotvtm_desktop.music.mixdown import ROLE_GAIN, Room, mixdown
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
-from cotvtm_desktop.reasoning.rules import edit_brief, reason
+from cotvtm_desktop.reasoning.rules import edit_brief, music_rules, reason
 
-RENDERER_VERSION = 7  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 8  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -114,7 +115,12 @@ class ProceduralBackend:
 
 def render_segment(state: tuple, seconds: float, padding: float, rate: int) -> np.ndarray:
     """One planned segment's audio, (n, 2) float32: `state` is its (brief, arrangement plan, seed)."""
-    return render_midi(arrange_segment(*state), seconds, padding, rate)
+    return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre))
+
+
+def genre_room(genre: str) -> Room:
+    """The room a genre's music plays in (resources/music_rules.json)."""
+    return Room(**music_rules()["genres"][genre]["room"])
 
 
 def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
@@ -124,8 +130,8 @@ def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
     placed = [_placed_notes(arrange_segment(*state), seconds, padding, rate) for state, seconds, padding, rate in jobs]
     for notes, job in zip(placed, jobs):
         _reserve(font, notes, job[3])
-    for notes, (_, seconds, _, rate) in zip(placed, jobs):
-        yield _mixed(font, notes, seconds, rate)
+    for notes, (state, seconds, _, rate) in zip(placed, jobs):
+        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre))
 
 
 def _in_workers(jobs: list[tuple], workers: int) -> Iterator[np.ndarray]:
@@ -166,27 +172,28 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it shuts the workers down
 
 
-def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int) -> np.ndarray:
+def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int,
+                room: Room | None = None) -> np.ndarray:
     """Render `midi` through the General MIDI soundfont into a (n, 2) float32 buffer of `seconds`, notes shifted
-    by `offset` seconds."""
+    by `offset` seconds, its tracks (named by role) mixed in `room` (dry if None)."""
     font = load_soundfont(config.soundfont_path())
     notes = _placed_notes(midi, seconds, offset, rate)
     _reserve(font, notes, rate)
-    return _mixed(font, notes, seconds, rate)
+    return _mixed(font, notes, seconds, rate, room)
 
 
-_PlacedNote = tuple[int, int, float, pretty_midi.Note, int]  # bank, program, gain, the note, its first sample
+_PlacedNote = tuple[int, int, str, pretty_midi.Note, int]  # bank, program, role, the note, its first sample
 
 
 def _placed_notes(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int) -> list[_PlacedNote]:
     """The notes of `midi` that start within `seconds` once shifted by `offset`."""
     notes = []
     for instrument in midi.instruments:
-        bank, gain = 128 if instrument.is_drum else 0, ROLE_GAIN.get(instrument.name, 1.0)
+        bank = 128 if instrument.is_drum else 0
         for note in instrument.notes:
             start = int(round((note.start + offset) * rate))
             if start < round(seconds * rate):
-                notes.append((bank, instrument.program, gain, note, start))
+                notes.append((bank, instrument.program, instrument.name, note, start))
     return notes
 
 
@@ -195,10 +202,13 @@ def _reserve(font: SoundFont, notes: list[_PlacedNote], rate: int) -> None:
         font.reserve(bank, program, note.pitch, note.velocity, note.end - note.start, rate)
 
 
-def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int) -> np.ndarray:
-    out = np.zeros((int(round(seconds * rate)), 2), np.float32)
-    for bank, program, gain, note, start in notes:
-        audio = font.render_note(bank, program, note.pitch, note.velocity, note.end - note.start, rate, gain)
-        stop = min(len(out), start + len(audio))
-        out[start:stop] += audio[:stop - start]
-    return out
+def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int, room: Room | None) -> np.ndarray:
+    length = int(round(seconds * rate))
+    parts: dict[str, np.ndarray] = {}
+    for bank, program, role, note, start in notes:
+        audio = font.render_note(bank, program, note.pitch, note.velocity, note.end - note.start, rate,
+                                 ROLE_GAIN.get(role, 1.0))
+        part = parts.setdefault(role, np.zeros((length, 2), np.float32))
+        stop = min(length, start + len(audio))
+        part[start:stop] += audio[:stop - start]
+    return mixdown(parts, room, rate) if parts else np.zeros((length, 2), np.float32)
