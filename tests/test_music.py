@@ -6,6 +6,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.brief import MusicBrief
 from cotvtm_desktop.music.arranger import arrange_segment, plan_video
 from cotvtm_desktop.music.midi_export import join_segments
+from cotvtm_desktop.music.mixdown import Room
 from cotvtm_desktop.music.procedural import render_midi
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.music.theory import lead_voices, voicings
@@ -136,10 +137,13 @@ def test_midi_export_has_tempo_map_and_all_notes(tmp_path):
     briefs = [brief(tempo=90), brief(tempo=130, valence=0.75)]
     plans = plan_video([10.0, 10.0], briefs, seeds=[0] * 2)
     clips = [arrange_segment(b, p, 0) for b, p in zip(briefs, plans)]
-    joined = join_segments(clips, [0.0, 10.0], [p.bpm for p in plans])
+    joined = join_segments(clips, [0.0, 10.0], [p.bpm for p in plans], [Room(1.4, 0.22)] * 2)
     path = tmp_path / "score.mid"
     joined.write(str(path))
     loaded = pretty_midi.PrettyMIDI(str(path))
+    controls = {i.name.split()[0]: {c.number: c.value for c in i.control_changes} for i in loaded.instruments}
+    assert controls["melody"][10] > 64 > controls["chords"][10] and controls["bass"][10] == 64  # placed as mixed
+    assert controls["melody"][91] == round(127 * 0.22) and controls["bass"][91] < controls["drums"][91]
     times, tempos = loaded.get_tempo_changes()
     assert list(np.round(times, 2)) == [0.0, 10.0]
     assert tempos == pytest.approx([p.bpm for p in plans], rel=1e-3)

@@ -93,7 +93,8 @@ class ProceduralBackend:
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         sounding = [m for m in plan if not m.silent]
         clips = [arrange_segment(*m.state) for m in sounding]
-        joined = join_segments(clips, [m.segment.start for m in sounding], [m.state[1].bpm for m in sounding])
+        joined = join_segments(clips, [m.segment.start for m in sounding], [m.state[1].bpm for m in sounding],
+                               [genre_room(m.state[0].genre) for m in sounding])
         joined.write(str(path))
 
     @staticmethod
