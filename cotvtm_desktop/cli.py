@@ -75,7 +75,8 @@ _SHARED = [
     click.option("--duration", type=click.FloatRange(2.0, 600.0), default=config.IMAGE_SECONDS,
                  help="Music length for an image input."),
     click.option("--crossfade", type=click.FloatRange(0.0, 4.0), default=config.CROSSFADE_SECONDS,
-                 help="Seconds of equal-power crossfade between segments."),
+                 help="Seconds of equal-power crossfade between MusicGen's segments (a procedural segment comes "
+                 "in whole on its downbeat, the one before ringing out under it)."),
     _MODELS, _CLIP, _MUSICGEN, _COTVTM, _MUSICGEN_SIZE, _DEVICE, _PRECISION,
     click.option("--continuity/--no-continuity", default=True,
                  help="Neural: each segment continues from the end of the one before."),

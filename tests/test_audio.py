@@ -64,6 +64,21 @@ def test_a_segment_that_starts_on_its_downbeat_comes_in_whole(sharp_starts):
         assert amplitude(out, 440, 9.9) < 0.29
 
 
+def test_a_segment_rings_out_under_the_next_for_as_long_as_its_audio_lasts():
+    """A procedural segment's audio runs on past its end (its release and its room's reverberation): it sounds on
+    under the next one, fading as it goes, to its last sample, and no further."""
+    segments, padding, rate = plan_segments(20.0), 0.25, 48000  # 0-10, 10-20
+    first = tone(12.0, 440, 0.3, rate)  # 0.25 s of lead-in, 10 s, 1.75 s of ring-out
+    second = tone(10.5, 660, 0.3, rate)
+    second[:int(padding * rate)] = 0
+    out = np.concatenate(list(stitch([first, second], segments, rate, padding, 20.0, 0.0, 0.0, True)))
+    assert out.shape == (20 * rate, 2)
+    assert amplitude(out, 440, 9.9) == pytest.approx(0.3, rel=0.01)
+    assert 0.25 < amplitude(out, 440, 10.3) < 0.3 and 0.05 < amplitude(out, 440, 11.3) < 0.2  # fading...
+    assert amplitude(out, 440, 11.8) < 0.003  # ...gone where its audio ends
+    assert amplitude(out, 660, 10.0) == pytest.approx(0.3, rel=0.01)  # the next one whole from its downbeat
+
+
 @pytest.mark.parametrize("sharp_starts", [False, True])
 def test_the_music_stops_for_a_silent_segment_as_it_stops_at_the_end(sharp_starts):
     """Segment 2 of 3 is to have no music: the music fades out to its start as it does at the video's end (the

@@ -453,3 +453,19 @@ def test_every_genre_has_a_room():
     rooms = {genre: genre_room(genre) for genre in music_rules()["genres"]}
     assert all(0.5 <= r.seconds <= 4.0 and 0 < r.wet < 1 for r in rooms.values())
     assert rooms["ambient"].seconds > rooms["rock"].seconds and rooms["ambient"].wet > rooms["rock"].wet
+
+
+def test_a_segment_renders_until_its_room_has_died_away():
+    """Its audio runs from its lead-in to its room's decay time past its end, so the reverberation of its last
+    chord rings out under the next segment instead of stopping at the boundary."""
+    from cotvtm_desktop.media.segments import Segment
+    from cotvtm_desktop.music.backend import SegmentMusic
+    from cotvtm_desktop.music.procedural import ProceduralBackend, genre_room
+
+    b = brief(genre="ambient", tempo=70.0)
+    plan = plan_video([10.0, 10.0], [b, b], [0, 0])[0]
+    music = SegmentMusic(Segment(0, 0.0, 10.0), "", "", state=(b, plan, 0))
+    [(index, audio)] = list(ProceduralBackend().render([music], [0], 0.25))
+    assert len(audio) == round((10.0 + 0.25 + genre_room("ambient").seconds) * RATE)
+    level = lambda a, b: 20 * np.log10(np.sqrt(np.mean(audio[int(a * RATE):int(b * RATE)] ** 2)))  # noqa: E731
+    assert level(10.75, 11.25) > level(9.0, 10.0) - 30  # still sounding half a second on

@@ -78,6 +78,8 @@ class SettingsDialog(QDialog):
         self.loudness.setCurrentIndex(max(0, self.loudness.findData(settings.lufs)))
         self.crossfade = QDoubleSpinBox(decimals=2, minimum=0, maximum=4, singleStep=0.25, suffix=" s")
         self.crossfade.setValue(settings.crossfade)
+        self.crossfade.setToolTip("Neural: how long MusicGen's segments cross-fade. A procedural segment comes in "
+                                  "whole on its downbeat, the one before ringing out under it")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
         self.seed.setValue(settings.seed)
         self.output_dir = self._folder_field(settings.output_dir, "beside each input")

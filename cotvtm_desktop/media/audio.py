@@ -48,7 +48,8 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
     Each segment's audio covers [start - padding, end + padding]; neighbours cross-fade with equal power over the
     2 x `padding` seconds centred on their boundary. With `sharp_starts` (music whose segments begin from silence
     at their start, on a downbeat: the procedural backend's), each segment comes in whole at its start, and the one
-    before rings out under it, fading over the `padding` after the boundary: the downbeat on a cut is not softened.
+    before rings out under it for as long as its audio lasts past its end, fading as it goes: the downbeat on a cut
+    is not softened, and the room's reverberation is not cut short.
     The music fades in and out at its ends, and around the `silent` segments (by index), where it stops: it ends
     at their start as it ends at the video's end, and begins again at their end as it begins at the start.
     """
@@ -56,19 +57,19 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
     pad = int(round(padding * rate))
     runs = _sounding_runs(segments, silent, rate, total)
     fade_in_curve, fade_out_curve = equal_power_fades(2 * pad)
-    if sharp_starts:
-        ring_out = equal_power_fades(pad)[1]
-        fade_in_curve = np.ones_like(fade_in_curve)  # the lead-in is silent: nothing to fade
-        fade_out_curve = np.concatenate([np.ones_like(ring_out), ring_out])
     pending = np.zeros((0, 2), np.float32)  # accumulator starting at sample `emitted`
     emitted = 0
     for segment, audio in zip(segments, segment_audio):
         audio = audio.astype(np.float32, copy=True)
         begin = int(round(segment.start * rate)) - pad
-        if pad and segment.index > 0:
-            audio[:2 * pad] *= fade_in_curve[:len(audio)]
-        if pad and segment.index < len(segments) - 1:
-            audio[-2 * pad:] *= fade_out_curve[-len(audio):]
+        if sharp_starts and segment.index < len(segments) - 1:  # the lead-in is silent: nothing to fade in
+            ring_out = audio[int(round(segment.end * rate)) - begin:]
+            ring_out *= equal_power_fades(len(ring_out))[1]
+        elif pad and not sharp_starts:
+            if segment.index > 0:
+                audio[:2 * pad] *= fade_in_curve[:len(audio)]
+            if segment.index < len(segments) - 1:
+                audio[-2 * pad:] *= fade_out_curve[-len(audio):]
         if begin < 0:  # the first segment's lead-in falls before the video starts
             audio, begin = audio[-begin:], 0
         next_begin = (int(round(segments[segment.index + 1].start * rate)) - pad

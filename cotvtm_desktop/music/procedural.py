@@ -40,7 +40,7 @@ class ProceduralBackend:
     sample_rate = config.OUTPUT_SAMPLE_RATE  # rendered at the export rate: nothing to resample
     features_id = ""
     makes_midi = True
-    sharp_starts = True  # a segment's notes begin on its first downbeat
+    sharp_starts = True  # a segment's notes begin on its first downbeat; it rings out under the next
     runs_on = "cpu, the General MIDI soundfont"
 
     def __init__(self, seed: int = config.SEED, edits: dict[int, SegmentEdit] | None = None,
@@ -75,9 +75,12 @@ class ProceduralBackend:
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float, cached=None, cancel=None,
                on_step=None) -> Iterator[tuple[int, np.ndarray]]:
-        """Each segment of `todo`, in order. A segment renders in a fraction of a second: cancel is checked
+        """Each segment of `todo`, in order, from `padding` before its start (its silent lead-in) until its room
+        has died away after its end: its last notes' release and reverberation ring out under the next segment
+        (media.audio.stitch), as a band's do. A segment renders in a fraction of a second: cancel is checked
         between segments."""
-        jobs = [(plan[i].state, plan[i].segment.duration + 2 * padding, padding, self.sample_rate) for i in todo]
+        jobs = [(plan[i].state, plan[i].segment.duration + padding + genre_room(plan[i].state[0].genre).seconds,
+                 padding, self.sample_rate) for i in todo]
         workers = 1
         if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS:
             workers = min(len(todo), _usable_cores(), config.PARALLEL_RENDER_MAX_WORKERS)
