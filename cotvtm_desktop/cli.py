@@ -82,13 +82,15 @@ _SHARED = [
                  help="Neural: each segment continues from the end of the one before."),
     click.option("--prompt", multiple=True, help="Neural: 'K=words' makes segment K (from 1) follow your words; "
                  "repeat for more segments."),
+    click.option("--silent", type=click.IntRange(1), multiple=True, help="No music in segment K (from 1): the "
+                 "music before ends there and comes back after; repeat for more segments."),
     click.option("--genre", type=click.Choice(list(music_rules()["genres"])), help="Procedural: this genre for "
                  "every segment, instead of the one its picture suggests (default)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi",
                  "overwrite", "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm",
-                 "musicgen_size", "device", "precision", "continuity", "prompt", "genre", "json_progress")
+                 "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "genre", "json_progress")
 
 
 def _with_shared_options(command):
@@ -121,6 +123,8 @@ def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
             raise UserError(f"--prompt {text!r}: write it as K=words, K the segment number from 1")
         edit = edits.get(int(index) - 1, SegmentEdit())
         edits[int(index) - 1] = replace(edit, prompt=words.strip() or None)
+    for number in values.pop("silent") or []:
+        edits[number - 1] = replace(edits.get(number - 1, SegmentEdit()), silent=True)
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
     return ScoreOptions(segments=edits, **{renamed.get(k, k): v for k, v in values.items()})
 

@@ -446,6 +446,8 @@ def test_a_segment_without_music(tmp_path):
     assert np.sqrt(np.mean(music[int(after["start"] * rate) + rate:] ** 2)) > 0.01
     notes = [n for i in pretty_midi.PrettyMIDI(str(tmp_path / "quiet.mid")).instruments for n in i.notes]
     assert notes and not [n for n in notes if silent["start"] <= n.start < silent["end"]]
+    cached, flagged = score("flagged.wav", "--silent", "2")  # the same from the command line
+    assert cached == [True, True, True] and flagged["segments"][1]["silent"]
 
 
 def test_gui_without_a_display_says_so(monkeypatch):
