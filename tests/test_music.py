@@ -410,6 +410,9 @@ def test_a_room_dies_away_in_its_time_sooner_at_high_frequencies_and_differently
     assert abs(np.corrcoef(response[:, 0], response[:, 1])[0, 1]) < 0.05  # the sides are independent: width
     low, high = decay_seconds(response[:, 0], 100, 1000), decay_seconds(response[:, 0], 5000, 12000)
     assert low == pytest.approx(2.0, rel=0.1) and high == pytest.approx(0.8, rel=0.15)
+    spectrum = np.abs(np.fft.rfft(response[:, 0])) ** 2
+    frequencies = np.fft.rfftfreq(len(response), 1 / RATE)
+    assert spectrum[frequencies < 100].mean() < 1e-3 * spectrum[(frequencies > 200) & (frequencies < 1000)].mean()
 
 
 def test_mixdown_places_each_part_and_sends_it_to_the_room():

@@ -23,6 +23,7 @@ ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0
 ROLE_PAN = {"melody": 0.2, "chords": -0.3, "bass": 0.0, "pad": 0.35, "drums": 0.0}  # -1 left .. 1 right
 ROLE_SEND = {"melody": 1.0, "chords": 1.0, "bass": 0.1, "pad": 1.0, "drums": 0.5}  # low end stays dry and clear
 PREDELAY_SECONDS = 0.02
+LOW_CUT_HZ = 120.0  # the room returns nothing below this: reverberating bass and kick only muddy the low end
 # (band's upper edge in Hz, its decay time as a share of the room's): high frequencies die away sooner
 DECAY_BANDS = ((1000.0, 1.0), (4000.0, 0.7), (None, 0.4))
 _IR_SEED = 20241  # the rooms are the same on every run: same seed, same music
@@ -74,19 +75,20 @@ def _response_spectrum(seconds: float, rate: int, size: int) -> np.ndarray:
 @lru_cache(maxsize=8)
 def impulse_response(seconds: float, rate: int) -> np.ndarray:
     """A room's stereo impulse response, (n, 2) float32, each side of unit energy: the pre-delay, then
-    independent noise on each side in bands decaying by 60 dB over their share of `seconds`."""
+    independent noise on each side in bands from LOW_CUT_HZ up, decaying by 60 dB over their share of
+    `seconds`."""
     length = int(round(seconds * rate))
     noise = np.random.default_rng(_IR_SEED).standard_normal((length, 2))
     spectrum = np.fft.rfft(noise, axis=0)
     frequencies = np.fft.rfftfreq(length, 1 / rate)
     t = np.arange(length)[:, None] / rate
     response = np.zeros((length, 2))
-    low = 0.0
+    low = LOW_CUT_HZ
     for high, share in DECAY_BANDS:
         band = (frequencies >= low) & (frequencies < (high or np.inf))
         decay = 10 ** (-3 * t / (seconds * share))  # -60 dB at the band's decay time
         response += np.fft.irfft(spectrum * band[:, None], length, axis=0) * decay
-        low = high or 0.0
+        low = high or np.inf
     onset = np.minimum(1.0, t / 0.005)  # no click where the reverberation starts
     response = np.concatenate([np.zeros((int(round(PREDELAY_SECONDS * rate)), 2)), response * onset])
     return (response / np.sqrt((response ** 2).sum(axis=0))).astype(np.float32)
