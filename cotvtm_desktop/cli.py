@@ -514,6 +514,8 @@ class _Bars:
             if kind == "file_done":
                 p.update(task, completed=100)
             self.finished.append(event["input"])
+        elif kind == "notice":
+            p.console.print(f"[yellow]note:[/yellow] {escape(event['message'])}", highlight=False)
         if kind in ("file_done", "file_skipped", "error") and self.overall is not None:
             p.advance(self.overall)
 

@@ -448,6 +448,9 @@ def test_a_segment_without_music(tmp_path):
     assert notes and not [n for n in notes if silent["start"] <= n.start < silent["end"]]
     cached, flagged = score("flagged.wav", "--silent", "2")  # the same from the command line
     assert cached == [True, True, True] and flagged["segments"][1]["silent"]
+    result = run("score", video, "-o", tmp_path / "past.wav", "--silent", "7")  # a segment it does not have
+    assert result.exit_code == 0 and "v.mp4 has 3 segments: the edit of segment 7 is left out" in " ".join(
+        result.output.split())
 
 
 def test_gui_without_a_display_says_so(monkeypatch):

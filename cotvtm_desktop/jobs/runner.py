@@ -180,6 +180,12 @@ class Job:
         self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
         voices = self.ducking.foreground_spans() if self.ducking else []  # where the music makes room for a voice
         self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, voices)
+        beyond = sorted(k + 1 for k in self.options.segments if k >= len(self.plan))
+        if beyond:  # named on a command line, or kept by a front end from before the input changed
+            self.events({"type": "notice", "input": self.input,
+                         "message": f"{self.info.path.name} has {len(self.plan)} segment"
+                                    f"{'s' if len(self.plan) != 1 else ''}: the edit of segment "
+                                    f"{', '.join(map(str, beyond))} is left out"})
         if all(m.silent for m in self.plan):
             raise UserError("every segment is set to have no music, so there is none to add: let one have music "
                             "(the segments file's \"silent\", or the app's Mute button)", self.info.path)
