@@ -790,7 +790,9 @@ def main() -> None:
     # A terminated process (a GUI's stop button, `kill`) cleans up like Ctrl-C: no partial output is left.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app()  # click's standalone mode ends every run by raising SystemExit
+        # one name, whether it runs as `cotvtm`, `python -m cotvtm_desktop` or the packaged app: in usage lines,
+        # and for shell completion (_COTVTM_COMPLETE); click's standalone mode ends every run by raising SystemExit
+        app(prog_name="cotvtm")
     except SystemExit as done:
         _exit_without_finalizing(done.code)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
-# 1. the CLI answers --version; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
+# 1. the CLI answers --version and completes a command line; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
 #    a 130 s one, whose 13 segments render in worker processes started through the frozen executable, and a timeline
 #    (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL in too); 3. the GUI starts
 #    (offscreen), inspects the video through its own CLI as a child process, and quits when terminated; 4. with
@@ -17,6 +17,8 @@ trap 'rm -rf "$work"' EXIT
 export COTVTM_CACHE="$work/cache"
 
 "$app" --version
+# a shell completing a command line runs the app with no arguments: it answers, it does not open the window
+COMP_WORDS="cotvtm sco" COMP_CWORD=1 _COTVTM_COMPLETE=bash_complete timeout 60 "$app" | grep -q score
 
 ffmpeg="$(find "$app_dir" -path '*imageio_ffmpeg/binaries/ffmpeg*' -type f | head -n 1)"
 "$ffmpeg" -nostdin -loglevel error -f lavfi -i testsrc2=size=320x180:rate=25 -f lavfi -i sine=frequency=440 \

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -487,3 +488,16 @@ def test_warm_up_runs_only_when_analysing_and_is_waited_for(tmp_path, silent_cli
     assert len(started) == 1 and not started[0].daemon  # the process waits for it before ending
     runner.score(silent_clip, tmp_path / "b.mp4", options)
     assert len(started) == 1  # everything cached: nothing to warm up
+
+
+def test_the_shell_completes_commands_and_options():
+    """click's completion protocol, as `eval "$(_COTVTM_COMPLETE=bash_source cotvtm)"` sets it up in bash."""
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {**os.environ, "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1), "_COTVTM_COMPLETE": "bash_complete"}
+        done = subprocess.run([sys.executable, "-m", "cotvtm_desktop"], env=env, capture_output=True, text=True,
+                              timeout=60)
+        return [entry.split(",", 1)[1] for entry in done.stdout.splitlines()]
+
+    assert complete("cotvtm sco") == ["score"]
+    assert {"--music-db", "--musicgen", "--musicgen-size"} <= set(complete("cotvtm score --mu"))
