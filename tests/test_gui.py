@@ -401,6 +401,26 @@ def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
     assert item.edits() == {"segments": {}} and window.strip.tiles[1].regenerate_button.isEnabled()
 
 
+def test_a_tile_enables_what_may_change_its_music(qtbot):
+    """Regenerate and Edit only for a segment neither locked nor muted, and nothing while a job runs: locking one
+    then does not bring them back."""
+    from cotvtm_desktop.gui.queue import SegmentState
+    from cotvtm_desktop.gui.segment_strip import SegmentTile
+
+    tile = SegmentTile(SegmentState(0, 0.0, 10.0, "calm"))
+    qtbot.addWidget(tile)
+    assert tile.regenerate_button.isEnabled() and tile.edit_button.isEnabled()
+    tile.mute_button.click()
+    assert not tile.regenerate_button.isEnabled() and not tile.edit_button.isEnabled()
+    tile.mute_button.click()
+    tile.enable(False)  # a job runs
+    tile.lock_button.click()
+    tile.lock_button.click()
+    assert not tile.regenerate_button.isEnabled() and not tile.mute_button.isEnabled()
+    tile.enable(True)
+    assert tile.regenerate_button.isEnabled() and tile.mute_button.isEnabled()
+
+
 def test_neural_backend_in_the_app_with_words_for_a_segment(qtbot, app_home, two_shots, tmp_path, monkeypatch):
     """The app on the neural backend (tiny random-weight models): a preview describes each segment from the
     checkpoint's bank; words for one segment re-render that segment alone, and the strip shows them."""

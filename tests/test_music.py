@@ -420,15 +420,15 @@ def test_mixdown_places_each_part_and_sends_it_to_the_room():
 
     click = np.zeros((RATE, 2), np.float32)
     click[1000:1100] = 0.5
-    dry = mixdown({"melody": click, "bass": click}, None, RATE)
-    melody, bass = mixdown({"melody": click}, None, RATE), mixdown({"bass": click}, None, RATE)
+    dry = mixdown({"melody": click, "bass": click}, RATE, None, RATE)
+    melody, bass = mixdown({"melody": click}, RATE, None, RATE), mixdown({"bass": click}, RATE, None, RATE)
     assert np.allclose(dry, melody + bass)
     assert np.array_equal(bass, click)  # the bass in the middle, unchanged
     left, right = np.abs(melody[1000:1100]).max(axis=0)
     assert 20 * np.log10(right / left) == pytest.approx(2.8, abs=0.2)  # the tune a little to the right
     assert left ** 2 + right ** 2 == pytest.approx(2 * 0.5 ** 2, rel=1e-4)  # with equal power
     assert not dry[1100:].any()  # dry: nothing after the click
-    roomy = mixdown({"melody": click}, Room(1.0, 0.3), RATE)
+    roomy = mixdown({"melody": click}, RATE, Room(1.0, 0.3), RATE)
     before = 1000 + int(0.02 * RATE)  # the click, then the pre-delay: the reverberation begins after them
     assert np.allclose(roomy[:before], melody[:before], atol=1e-7) and np.abs(roomy[before:before + 100]).max() > 1e-3
     tail = roomy[int(0.1 * RATE):int(0.3 * RATE)]

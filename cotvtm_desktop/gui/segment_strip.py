@@ -97,6 +97,8 @@ class SegmentTile(QFrame):
         self.edit_button.clicked.connect(lambda: self.edit.emit(self.index))
         self.lock_button.toggled.connect(lambda on: self.lock.emit(self.index, on))
         self.mute_button.toggled.connect(lambda on: self.mute.emit(self.index, on))
+        self.mute_button.toggled.connect(lambda on: self.enable(self.idle))
+        self.idle = True  # no job runs (the window says otherwise through enable)
         self._locked(segment.locked)
         for widget in (self.picture, self.title, self.summary, self.follows, self.description, self.state):
             layout.addWidget(widget)
@@ -108,12 +110,13 @@ class SegmentTile(QFrame):
         self.state.setText("edited: preview to hear it" if segment.unheard() else "")
 
     def _locked(self, locked: bool) -> None:
-        self.enable(True)
+        self.enable(self.idle)
         self.lock_button.setText("Locked" if locked else "Lock")
 
     def enable(self, idle: bool) -> None:
         """The buttons that change the music: none while a job runs; a locked or muted segment's music is not
         regenerated or edited."""
+        self.idle = idle
         free = idle and not self.lock_button.isChecked() and not self.mute_button.isChecked()
         self.regenerate_button.setEnabled(free)
         self.edit_button.setEnabled(free)

@@ -49,6 +49,7 @@ def silent_music(segment: Segment, visual: VisualElements) -> SegmentMusic:
 
 
 def silent_indices(edits: dict[int, SegmentEdit]) -> set[int]:
+    """The segments the user wants no music in."""
     return {i for i, edit in edits.items() if edit.silent}
 
 

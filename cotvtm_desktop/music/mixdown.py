@@ -35,12 +35,9 @@ class Room:
     wet: float  # the reverb's level against the dry parts, for a part sent at 1
 
 
-def mixdown(parts: dict[str, np.ndarray], room: Room | None, rate: int) -> np.ndarray:
-    """The parts (role -> (n, 2) float32 audio at its role's gain), each balanced to its side and, unless `room`
-    is None (a dry render), sent to the room's reverb; (n, 2) float32."""
-    if not parts:
-        raise ValueError("no parts to mix")
-    length = len(next(iter(parts.values())))
+def mixdown(parts: dict[str, np.ndarray], length: int, room: Room | None, rate: int) -> np.ndarray:
+    """The parts (role -> (length, 2) float32 audio at its role's gain), each balanced to its side and, unless
+    `room` is None (a dry render), sent to the room's reverb; (length, 2) float32."""
     out = np.zeros((length, 2), np.float32)
     send = np.zeros(length, np.float32)
     for role, audio in parts.items():

@@ -215,4 +215,4 @@ def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int,
         part = parts.setdefault(role, np.zeros((length, 2), np.float32))
         stop = min(length, start + len(audio))
         part[start:stop] += audio[:stop - start]
-    return mixdown(parts, room, rate) if parts else np.zeros((length, 2), np.float32)
+    return mixdown(parts, length, room, rate)
