@@ -84,13 +84,16 @@ _SHARED = [
                  "repeat for more segments."),
     click.option("--silent", type=click.IntRange(1), multiple=True, help="No music in segment K (from 1): the "
                  "music before ends there and comes back after; repeat for more segments."),
+    click.option("--silent-at", multiple=True, help="No music from START to END (seconds or m:ss, e.g. "
+                 "1:20-1:45): segments end and begin there; repeat for more stretches."),
     click.option("--genre", type=click.Choice(list(music_rules()["genres"])), help="Procedural: this genre for "
                  "every segment, instead of the one its picture suggests (default)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi",
                  "overwrite", "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm",
-                 "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "genre", "json_progress")
+                 "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "silent_at", "genre",
+                 "json_progress")
 
 
 def _with_shared_options(command):
@@ -125,8 +128,24 @@ def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
         edits[int(index) - 1] = replace(edit, prompt=words.strip() or None)
     for number in values.pop("silent") or []:
         edits[number - 1] = replace(edits.get(number - 1, SegmentEdit()), silent=True)
+    silences = tuple(_time_range(text) for text in values.pop("silent_at") or [])
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
-    return ScoreOptions(segments=edits, **{renamed.get(k, k): v for k, v in values.items()})
+    return ScoreOptions(segments=edits, silences=silences, **{renamed.get(k, k): v for k, v in values.items()})
+
+
+def _time_range(text: str) -> tuple[float, float]:
+    """'1:20-1:45' (or seconds, or h:mm:ss) as (80.0, 105.0), or a UserError saying how to write it."""
+    start, sep, end = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError(text)
+        times = [sum(float(part) * 60 ** k for k, part in enumerate(reversed(t.strip().split(":"))))
+                 for t in (start, end)]
+    except ValueError:
+        raise UserError(f"--silent-at {text!r}: write it as START-END, in seconds or m:ss (1:20-1:45)") from None
+    if not 0 <= times[0] < times[1]:
+        raise UserError(f"--silent-at {text!r}: the stretch must end after it starts")
+    return times[0], times[1]
 
 
 def _announce(backend: tuple, json_progress: bool) -> None:

@@ -453,6 +453,14 @@ def test_a_segment_without_music(tmp_path):
     assert result.exit_code == 0 and "v.mp4 has 3 segments: the edit of segment 7 is left out" in " ".join(
         result.output.split())
 
+    _, timed = score("timed.wav", "--silent-at", "0:12-17.5")  # by time: segments end and begin there
+    assert [(s["start"], s["end"], bool(s.get("silent"))) for s in timed["segments"]] == [
+        (0.0, 12.0, False), (12.0, 17.5, True), (17.5, 30.0, False)]
+    music, rate = soundfile.read(tmp_path / "timed.wav")
+    assert np.abs(music[12 * rate:int(17.5 * rate)]).max() < 1e-4 and np.abs(music[18 * rate:]).max() > 0.01
+    result = run("score", video, "-o", tmp_path / "bad.wav", "--silent-at", "a while")
+    assert result.exit_code == 1 and "write it as START-END" in result.output and not (tmp_path / "bad.wav").exists()
+
 
 def test_gui_without_a_display_says_so(monkeypatch):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):

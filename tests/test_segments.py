@@ -38,3 +38,21 @@ def test_far_cuts_are_ignored_and_segments_stay_long_enough():
 def test_custom_segment_length():
     segments = plan_segments(30.0, segment_seconds=5.0)
     assert len(segments) == 6 and all(s.duration == pytest.approx(5.0) for s in segments)
+
+
+def test_a_silence_is_a_segment_of_its_own_with_the_music_planned_around_it():
+    segments = plan_segments(60.0, cuts=[33.0], silences=[(22.0, 35.0)])
+    assert bounds(segments) == [(0, 10), (10, 22), (22, 35), (35, 45), (45, 55), (55, 60)]
+    assert [s.silent for s in segments] == [False, False, True, False, False, False]
+    assert [s.index for s in segments] == list(range(6))
+
+
+@pytest.mark.parametrize("silences, expected", [
+    ([(2.0, 10.0)], [(0, 10, True), (10, 20, False)]),  # 2 s of music before it: not worth playing
+    ([(8.0, 18.5)], [(0, 8, False), (8, 20, True)]),  # nor 1.5 s after it
+    ([(5.0, 9.0), (11.0, 14.0)], [(0, 5, False), (5, 14, True), (14, 20, False)]),  # nor 2 s between two
+    ([(-5.0, 6.0), (30.0, 40.0)], [(0, 6, True), (6, 20, False)]),  # clipped to the video
+])
+def test_silences_leave_no_scrap_of_music(silences, expected):
+    segments = plan_segments(20.0, silences=silences, segment_seconds=20.0)
+    assert [(round(s.start, 3), round(s.end, 3), s.silent) for s in segments] == expected

@@ -69,6 +69,7 @@ class ScoreOptions:
     precision: str = config.MUSICGEN_PRECISION  # neural: MusicGen's number format
     continuity: bool = True  # neural: each segment continues from the end of the one before
     segments: dict[int, SegmentEdit] = field(default_factory=dict)  # segment index (from 0) -> the user's edit
+    silences: tuple[tuple[float, float], ...] = ()  # (start, end) seconds to have no music in
     genre: str | None = None  # procedural: every segment's genre, not the measured one (a segment's own edit wins)
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 
@@ -187,8 +188,8 @@ class Job:
                                     f"{'s' if len(self.plan) != 1 else ''}: the edit of segment "
                                     f"{', '.join(map(str, beyond))} is left out"})
         if all(m.silent for m in self.plan):
-            raise UserError("every segment is set to have no music, so there is none to add: let one have music "
-                            "(the segments file's \"silent\", or the app's Mute button)", self.info.path)
+            raise UserError("every segment is set to have no music (--silent, --silent-at, the segments file's "
+                            "\"silent\" or the app's Mute), so there is none to add", self.info.path)
         self._stage("rendering")
 
     def _measure_original(self) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +346,7 @@ class Job:
     def _segments(self, timeline: Timeline) -> list[Segment]:
         if self.info.kind == "image":
             return [Segment(0, 0.0, self.options.image_seconds)]
-        return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds)
+        return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds, self.options.silences)
 
     def step_reporter(self):
         """Progress within a segment (neural decoding takes minutes on a CPU), about every 5 %."""

@@ -48,9 +48,9 @@ def silent_music(segment: Segment, visual: VisualElements) -> SegmentMusic:
                         silent=True)
 
 
-def silent_indices(edits: dict[int, SegmentEdit]) -> set[int]:
-    """The segments the user wants no music in."""
-    return {i for i, edit in edits.items() if edit.silent}
+def silent_indices(segments: list[Segment], edits: dict[int, SegmentEdit]) -> set[int]:
+    """The segments the user wants no music in: by their time (--silent-at) or by their edit."""
+    return {s.index for s in segments if s.silent or edits.get(s.index, SegmentEdit()).silent}
 
 
 class MusicBackend(Protocol):

@@ -20,7 +20,7 @@ from cotvtm_desktop.model.checkpoint import check_encoders, load_checkpoint
 from cotvtm_desktop.model.encoders import ClipImageEncoder, mean_direction
 from cotvtm_desktop.model.pipeline import CoTVTMPipeline
 from cotvtm_desktop.model.registry import ModelPaths
-from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_music
+from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indices, silent_music
 from cotvtm_desktop.music.musicgen import MAX_SECONDS_PER_CALL, Conditioning, MusicGen
 
 BACKEND_VERSION = 4  # bump when generation changes, so cached segment audio is not reused
@@ -76,10 +76,10 @@ class NeuralBackend:
         conditioning = self.pipeline(visual, steps=self.steps, generator=generator)
         descriptions = self.pipeline.describe(conditioning)
         length = self.checkpoint.config.state_length
-        plan, previous_key = [], ""
+        plan, previous_key, silent = [], "", silent_indices(segments, self.edits)
         for i, segment in enumerate(segments):
             edit = self.edits.get(segment.index, SegmentEdit())
-            if edit.silent:  # the music after it begins afresh, continuing nothing
+            if segment.index in silent:  # the music after it begins afresh, continuing nothing
                 plan.append(silent_music(segment, visuals[i]))
                 previous_key = ""
                 continue

@@ -60,7 +60,7 @@ class ProceduralBackend:
         cuts = [[c - s.start for c in timeline.cuts if s.start < c < s.end] for s in segments]
         spoken = [[(max(a, s.start) - s.start, min(b, s.end) - s.start) for a, b in voices if a < s.end and b > s.start]
                   for s in segments]
-        silent = silent_indices(self.edits)
+        silent = silent_indices(segments, self.edits)
         plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken, silent)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
