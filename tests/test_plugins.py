@@ -97,9 +97,11 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
               S("cool", "MOVIE", 1, 201, 351, str(cool))]  # a 1 s gap, then 6 s of cool.mp4
     context = fake_bpy.context(strips, blender5, frame_start=1, frame_end=350, executable=cotvtm_program)
     context.scene.cotvtm.keep_original = False
+    context.scene.cotvtm.genre = "lo-fi_jazz"
     operator = addon.COTVTM_OT_score()
     operator.what = "TIMELINE"
     assert operator.invoke(context, None) == {"RUNNING_MODAL"}
+    assert operator.job.process.args[operator.job.process.args.index("--genre") + 1] == "lo-fi jazz"
     assert context.window_manager.handlers == [operator]
     assert run_modal(operator, context) == {"FINISHED"}, context.scene.cotvtm.status
     editor = context.scene.sequence_editor
@@ -238,7 +240,7 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
                              2: [FakeTimelineItem(str(cool), 86500, 86550, 50)]})  # 2 s overlay on top
     resolve, pool = fake_resolve(timeline)
     log = []
-    options = resolve_script.options(["--cotvtm", cotvtm_program, "--backend", "procedural",
+    options = resolve_script.options(["--cotvtm", cotvtm_program, "--backend", "procedural", "--genre", "rock",
                                       "--output-dir", str(tmp_path / "music")])
     assert resolve_script.score_timeline(resolve, options, log.append), log
     assert timeline.calls == [("AddTrack", "audio", "stereo")]
@@ -291,3 +293,15 @@ def test_addon_in_real_blender(python, addon, videos, cotvtm_program, tmp_path):
     assert report["status"] == "done" and report["channel"] == 2 and report["operator"] and report["unregistered"]
     assert report["sound"] == ["SOUND", 2, 1, 351] or "without Audaspace" in report["sound"]
     assert report["settings"] == ["procedural", 7, 10.0, True]
+
+
+def test_the_plugins_offer_the_genres_the_rules_have():
+    from cotvtm_desktop.reasoning.rules import music_rules
+
+    sys.path.insert(0, str(REPO / "plugin" / "common"))
+    try:
+        import cotvtm_child
+    finally:
+        sys.path.remove(str(REPO / "plugin" / "common"))
+    assert cotvtm_child.GENRES == tuple(music_rules()["genres"])
+    assert not any("_" in name for name in cotvtm_child.GENRES)  # Blender's menu spells spaces as underscores

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _ANALYSIS, _RENDER = 0.3, 0.6  # share of the progress bar for analysis and for the segments; the rest is writing
+# The procedural backend's genres (cotvtm_desktop/resources/music_rules.json; a test keeps the two the same), for an
+# editor's menu: `--genre G` gives every segment of the edit that genre instead of the one its picture suggests.
+GENRES = ("ambient", "piano ballad", "melancholic strings", "cinematic orchestral", "acoustic folk", "playful",
+          "lo-fi jazz", "upbeat pop", "electronic dance", "rock")
 
 
 def cotvtm_command(executable: str = "") -> list[str]:

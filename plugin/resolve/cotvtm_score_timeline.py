@@ -70,6 +70,8 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
     args = ["score", str(edit), "-o", str(music), "--overwrite", "--backend", options.backend,
             "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed),
             "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName()))]
+    if options.genre:
+        args += ["--genre", options.genre]
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -117,6 +119,8 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backend", default="auto", choices=("auto", "procedural", "neural"))
     parser.add_argument("--segment-seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--genre", choices=cotvtm_child.GENRES, help="procedural: one genre for the whole timeline "
+                        "(default: each segment's from its picture)")
     parser.add_argument("--output-dir", default=str(Path.home() / "cotvtm"), help="where the music files go")
     return parser.parse_args(argv)
 

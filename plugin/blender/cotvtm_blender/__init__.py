@@ -92,6 +92,10 @@ class CotvtmSettings(bpy.types.PropertyGroup):
                                                  ("procedural", "Procedural", "Instant, on the CPU"),
                                                  ("neural", "Neural", "CoT-VTM with MusicGen")], default="auto")
     segment_seconds: FloatProperty(name="Segment length", default=10.0, min=2.0, max=30.0, unit="TIME_ABSOLUTE")
+    genre: EnumProperty(name="Genre", default="picture", description="Procedural backend: one genre for the whole "
+                        "edit, or each segment's from its picture",
+                        items=[("picture", "From the picture", "Each segment's genre from its picture")] + [
+                            (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.GENRES])
     seed: IntProperty(name="Seed", default=0, min=0)
     keep_original: BoolProperty(name="Keep original audio", default=True,
                                 description="Leave the clips' own sound strips playing (otherwise they are muted)")
@@ -141,6 +145,8 @@ class COTVTM_OT_score(bpy.types.Operator):
                 "--work", str(cotvtm_child.work_folder(self.output.parent, scene.name))]
         if not settings.keep_original:
             args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
+        if settings.genre != "picture":
+            args += ["--genre", settings.genre.replace("_", " ")]
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
@@ -208,7 +214,7 @@ class COTVTM_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.cotvtm
-        for name in ("backend", "segment_seconds", "seed", "keep_original"):
+        for name in ("backend", "segment_seconds", "genre", "seed", "keep_original"):
             layout.prop(settings, name)
         layout.operator(COTVTM_OT_score.bl_idname, text="Score selected strip").what = "STRIP"
         layout.operator(COTVTM_OT_score.bl_idname, text="Score timeline").what = "TIMELINE"
