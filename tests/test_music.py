@@ -10,6 +10,7 @@ from cotvtm_desktop.music.mixdown import Room
 from cotvtm_desktop.music.procedural import render_midi
 from cotvtm_desktop.music.soundfont import load_soundfont
 from cotvtm_desktop.music.theory import lead_voices, voicings
+from cotvtm_desktop.reasoning.rules import music_rules
 
 RATE = config.OUTPUT_SAMPLE_RATE
 
@@ -451,7 +452,6 @@ def test_fft_sizes_are_the_smallest_with_small_factors():
 
 def test_every_genre_has_a_room():
     from cotvtm_desktop.music.procedural import genre_room
-    from cotvtm_desktop.reasoning.rules import music_rules
 
     rooms = {genre: genre_room(genre) for genre in music_rules()["genres"]}
     assert all(0.5 <= r.seconds <= 4.0 and 0 < r.wet < 1 for r in rooms.values())
@@ -472,3 +472,20 @@ def test_a_segment_renders_until_its_room_has_died_away():
     assert len(audio) == round((10.0 + 0.25 + genre_room("ambient").seconds) * RATE)
     level = lambda a, b: 20 * np.log10(np.sqrt(np.mean(audio[int(a * RATE):int(b * RATE)] ** 2)))  # noqa: E731
     assert level(10.75, 11.25) > level(9.0, 10.0) - 30  # still sounding half a second on
+
+
+@pytest.mark.parametrize("genre", list(music_rules()["genres"]))
+def test_every_genre_renders_a_balanced_stereo_mix(genre):
+    """Listen by numbers: each genre's segment comes out with headroom (the master sets the level), wide but
+    mono-compatible (its parts placed and its room different at each ear, not out of phase)."""
+    import pyloudnorm
+
+    from cotvtm_desktop.music.procedural import render_segment
+
+    b = brief(genre=genre, tempo=100.0)
+    audio = render_segment((b, plan_video([10.0, 10.0], [b, b], [0, 0])[0], 0), 10.5, 0.25, RATE)
+    mid, side = audio.mean(axis=1), (audio[:, 0] - audio[:, 1]) / 2
+    assert np.abs(audio).max() < 0.9
+    assert 0.6 < np.corrcoef(audio[:, 0], audio[:, 1])[0, 1] < 0.99
+    assert -20 < 10 * np.log10(np.mean(side ** 2) / np.mean(mid ** 2)) < -6
+    assert -30 < pyloudnorm.Meter(RATE).integrated_loudness(audio) < -10
