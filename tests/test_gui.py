@@ -398,7 +398,32 @@ def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
     level = [float(np.sqrt(np.mean(sound[int(a * 48000):int(b * 48000)] ** 2))) for a, b in ((1, 10), (12.2, 25))]
     assert level[0] > 0.05 and level[1] < 1e-4
     muted.mute_button.click()  # music again
+    played = []
+    window.preview.play_from = played.append  # Qt Multimedia cannot play here (no libpulse): what it is asked
+    muted.picture.click()
+    window.strip.tiles[0].picture.click()
+    assert played == [pytest.approx(item.segments[1].start - 2.0), 0.0]  # from a moment before, to hear it come in
     assert item.edits() == {"segments": {}} and window.strip.tiles[1].regenerate_button.isEnabled()
+
+
+def test_the_preview_plays_from_a_segment(qtbot, clip12):
+    """Where Qt Multimedia loads (on Linux with libpulse0, sound device or not), play_from seeks the loaded preview
+    and plays it; without, the pane says why and play_from does nothing."""
+    from cotvtm_desktop.gui.preview import PreviewPane
+    from cotvtm_desktop.gui.queue import QueueItem
+
+    pane = PreviewPane()
+    qtbot.addWidget(pane)
+    item = QueueItem(str(clip12))
+    item.preview = str(clip12)
+    pane.show_item(item)
+    if pane.player is None:
+        pane.play_from(5.0)  # nothing to play with: no error either
+        pytest.skip(f"Qt Multimedia cannot load here: {pane.unavailable}")
+    qtbot.waitUntil(lambda: pane.player.duration() > 0, timeout=10000)
+    pane.play_from(8.0)
+    qtbot.waitUntil(lambda: pane.player.position() >= 8000, timeout=10000)
+    assert pane.player.playbackState() == pane.player.PlaybackState.PlayingState and pane.play_button.text() == "Pause"
 
 
 def test_a_tile_enables_what_may_change_its_music(qtbot):

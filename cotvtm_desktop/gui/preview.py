@@ -109,6 +109,14 @@ class PreviewPane(QWidget):
             self.player.play()
             self.play_button.setText("Pause")
 
+    def play_from(self, seconds: float) -> None:
+        """Play the loaded preview from `seconds`."""
+        if self.player is None or not self.play_button.isEnabled():
+            return
+        self.player.setPosition(round(seconds * 1000))
+        if self.player.playbackState() != self.player.PlaybackState.PlayingState:
+            self.toggle()
+
     def stop(self) -> None:
         if self.player is not None:
             self.player.stop()

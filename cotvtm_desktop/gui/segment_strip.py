@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
-                               QVBoxLayout, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
 
@@ -51,6 +51,7 @@ class SegmentTile(QFrame):
     edit = Signal(int)
     lock = Signal(int, bool)
     mute = Signal(int, bool)
+    play = Signal(int)
 
     def __init__(self, segment: SegmentState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -58,11 +59,17 @@ class SegmentTile(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(TILE_WIDTH)
         layout = QVBoxLayout(self)
-        self.picture = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.picture = QToolButton(autoRaise=True)  # its picture: click it to hear the segment in the preview
         self.picture.setFixedHeight(76)
+        self.picture.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.picture.setToolTip("Play the preview from this segment")
         if segment.thumbnail:
-            self.picture.setPixmap(QPixmap(segment.thumbnail).scaledToHeight(72,
-                                                                              Qt.TransformationMode.SmoothTransformation))
+            pixmap = QPixmap(segment.thumbnail).scaledToHeight(72, Qt.TransformationMode.SmoothTransformation)
+            self.picture.setIcon(QIcon(pixmap))
+            self.picture.setIconSize(pixmap.size())
+        else:
+            self.picture.setText("▶")
+        self.picture.clicked.connect(lambda: self.play.emit(self.index))
         self.title = QLabel(f"<b>{segment.index + 1}</b>  {time_range(segment)}")
         self.state = QLabel("")
         self.summary = QLabel(brief_summary(segment))
@@ -133,6 +140,7 @@ class SegmentStrip(QScrollArea):
     edit = Signal(int)
     lock = Signal(int, bool)
     mute = Signal(int, bool)
+    play = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -163,6 +171,7 @@ class SegmentStrip(QScrollArea):
                 tile.edit.connect(self.edit)
                 tile.lock.connect(self.lock)
                 tile.mute.connect(self.mute)
+                tile.play.connect(self.play)
                 tile.lock.connect(lambda index, on, t=tile: t._locked(on))
                 self.tiles.append(tile)
                 row.addWidget(tile)

@@ -29,6 +29,7 @@ from cotvtm_desktop.gui.settings_dialog import SettingsDialog
 from cotvtm_desktop.gui.tasks import TaskRunner
 
 CLOSE_WAIT_MS = 20000  # how long closing waits for a cancelled job to clean up
+PLAY_LEAD_IN_SECONDS = 2.0  # a segment plays from this long before it: the music is heard changing into it
 
 
 class MainWindow(QMainWindow):
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self.strip.edit.connect(self._edit_segment)
         self.strip.lock.connect(self._lock)
         self.strip.mute.connect(self._mute)
+        self.strip.play.connect(self._play_segment)
         self.tasks.segments_changed.connect(self._segments_changed)
         self.tasks.segment_progress.connect(self._segment_progress)
         self.tasks.overall.connect(self._overall)
@@ -244,6 +246,11 @@ class MainWindow(QMainWindow):
             item.segments[index].locked = locked
             self.queue.changed(item)
             self._update_actions()
+
+    def _play_segment(self, index: int) -> None:
+        item = self.selected()
+        if item is not None and item.preview:  # a moment before it, to hear the music change into it
+            self.preview.play_from(max(0.0, item.segments[index].start - PLAY_LEAD_IN_SECONDS))
 
     def _mute(self, index: int, silent: bool) -> None:
         item = self.selected()
