@@ -439,16 +439,10 @@ def test_models_in_the_hugging_face_cache_are_found(tiny, tmp_path, monkeypatch)
     assert locate(models, musicgen_size="medium").problems.keys() == {"musicgen"}
 
 
-def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatch):
-    from cotvtm_desktop.jobs.batch import run_batch
-    from cotvtm_desktop.jobs.runner import ScoreOptions
+def decoder_calls(monkeypatch) -> list[tuple[int, bool]]:
+    """(batch rows, whether with an audio prompt) of every MusicGen generate call from now on."""
     from cotvtm_desktop.music.musicgen import MusicGen as Decoder
-    from media import make_video, streams
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    make_video(folder / "short.mp4", 12, size="160x90", rate=10)  # one segment
-    make_video(folder / "long.mp4", 26, size="160x90", rate=10)  # three segments
     calls = []
     original = Decoder.generate
 
@@ -457,6 +451,19 @@ def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatc
         return original(self, conditioning, *args, **kwargs)
 
     monkeypatch.setattr(Decoder, "generate", counting)
+    return calls
+
+
+def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatch):
+    from cotvtm_desktop.jobs.batch import run_batch
+    from cotvtm_desktop.jobs.runner import ScoreOptions
+    from media import make_video, streams
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_video(folder / "short.mp4", 12, size="160x90", rate=10)  # one segment
+    make_video(folder / "long.mp4", 26, size="160x90", rate=10)  # three segments
+    calls = decoder_calls(monkeypatch)
     events = []
     options = ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE)
     results = run_batch(folder, tmp_path / "out", options, events=events.append)
@@ -475,18 +482,10 @@ def test_neural_music_after_a_silent_segment_begins_afresh(tiny, tmp_path, monke
 
     from cotvtm_desktop.jobs.runner import ScoreOptions, score
     from cotvtm_desktop.music.backend import SegmentEdit
-    from cotvtm_desktop.music.musicgen import MusicGen as Decoder
     from media import make_video
 
     video = make_video(tmp_path / "three.mp4", 26, size="160x90", rate=10, audio=False)
-    calls = []
-    original = Decoder.generate
-
-    def counting(self, conditioning, *args, **kwargs):
-        calls.append((len(conditioning), kwargs.get("prompt_audio") is not None))
-        return original(self, conditioning, *args, **kwargs)
-
-    monkeypatch.setattr(Decoder, "generate", counting)
+    calls = decoder_calls(monkeypatch)
     options = ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE, segments={1: SegmentEdit(silent=True)})
     manifest = score(video, tmp_path / "music.wav", options)
     assert calls == [(1, False), (1, False)]
