@@ -334,6 +334,18 @@ def test_regenerating_one_segment_changes_only_its_audio(qtbot, window, two_shot
     assert np.array_equal(before[0], after[0])  # untouched, sample for sample
     assert before[1].shape == after[1].shape and not np.array_equal(before[1], after[1])
     assert item.segments[1].seed == item.segments[1].edit_seed != 0
+    assert not window.strip.tiles[0].back_action.isEnabled()  # nothing to go back to there
+
+    liked = item.segments[1].edit_seed  # regenerated again, then back: the music it had, sample for sample
+    window.strip.tiles[1].regenerate_button.click()
+    wait_idle(qtbot, window)
+    assert not np.array_equal(segment_audio(window, item)[1], after[1])
+    assert window.strip.tiles[1].back_action.isEnabled()
+    window.strip.tiles[1].back_action.trigger()
+    wait_idle(qtbot, window)
+    assert item.segments[1].edit_seed == liked and item.segments[1].earlier_seeds == [0]
+    assert np.array_equal(segment_audio(window, item)[1], after[1])
+    assert np.array_equal(segment_audio(window, item)[0], before[0])
 
     window.strip.tiles[1].lock_button.click()  # locked: a new video seed leaves it alone, the other changes
     assert item.segments[1].locked and not window.strip.tiles[1].regenerate_button.isEnabled()

@@ -34,6 +34,7 @@ class SegmentState:
     thumbnail: str = ""
     locked: bool = False  # keeps its seed and brief whatever else changes
     edit_seed: int | None = None
+    earlier_seeds: list[int] = field(default_factory=list)  # what Regenerate replaced, latest last: Back returns to it
     prompt: str = ""
     brief_changes: dict = field(default_factory=dict)
     silent: bool = False  # the user wants no music here

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QIcon, QPixmap
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QScrollArea,
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
 
@@ -52,6 +52,7 @@ class SegmentTile(QFrame):
     lock = Signal(int, bool)
     mute = Signal(int, bool)
     play = Signal(int)
+    back = Signal(int)
 
     def __init__(self, segment: SegmentState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -86,8 +87,18 @@ class SegmentTile(QFrame):
         self.description.setToolTip(segment.description)
         self.show_changes(segment)
         buttons = QGridLayout()  # two rows: four buttons side by side would not fit the tile's width
-        self.regenerate_button = QPushButton("Regenerate")
-        self.regenerate_button.setToolTip("New music for this segment only (a new seed)")
+        # a split button: a click makes new music, its menu goes back to the music a click replaced
+        self.regenerate_button = QToolButton(text="Regenerate",
+                                             popupMode=QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.regenerate_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.regenerate_button.setToolTip("New music for this segment only (a new seed); its menu goes back to the "
+                                          "music before")
+        self.back_action = QAction("Back to the music before", self)
+        self.has_earlier = bool(segment.earlier_seeds)
+        menu = QMenu(self.regenerate_button)
+        menu.addAction(self.back_action)
+        self.regenerate_button.setMenu(menu)
+        self.back_action.triggered.connect(lambda: self.back.emit(self.index))
         self.edit_button = QPushButton("Edit…")
         self.lock_button = QPushButton("Lock")
         self.lock_button.setCheckable(True)
@@ -100,6 +111,8 @@ class SegmentTile(QFrame):
                                     "and the next begins afresh")
         for k, button in enumerate((self.regenerate_button, self.edit_button, self.lock_button, self.mute_button)):
             buttons.addWidget(button, k // 2, k % 2)
+        buttons.setColumnStretch(0, 1)
+        buttons.setColumnStretch(1, 1)
         self.regenerate_button.clicked.connect(lambda: self.regenerate.emit(self.index))
         self.edit_button.clicked.connect(lambda: self.edit.emit(self.index))
         self.lock_button.toggled.connect(lambda on: self.lock.emit(self.index, on))
@@ -126,6 +139,7 @@ class SegmentTile(QFrame):
         self.idle = idle
         free = idle and not self.lock_button.isChecked() and not self.mute_button.isChecked()
         self.regenerate_button.setEnabled(free)
+        self.back_action.setEnabled(free and self.has_earlier)
         self.edit_button.setEnabled(free)
         self.mute_button.setEnabled(idle)
 
@@ -141,6 +155,7 @@ class SegmentStrip(QScrollArea):
     lock = Signal(int, bool)
     mute = Signal(int, bool)
     play = Signal(int)
+    back = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -172,6 +187,7 @@ class SegmentStrip(QScrollArea):
                 tile.lock.connect(self.lock)
                 tile.mute.connect(self.mute)
                 tile.play.connect(self.play)
+                tile.back.connect(self.back)
                 tile.lock.connect(lambda index, on, t=tile: t._locked(on))
                 self.tiles.append(tile)
                 row.addWidget(tile)

@@ -93,7 +93,19 @@ class TaskRunner(QObject):
         segment = item.segments[index]
         if segment.locked:
             return
+        made_with = segment.edit_seed if segment.edit_seed is not None else segment.seed
+        if made_with is not None:
+            segment.earlier_seeds.append(made_with)
         segment.edit_seed = random.randrange(1, 2**31)
+        self.model.changed(item)
+        self.preview(item)
+
+    def back(self, item: QueueItem, index: int) -> None:
+        """The segment's music as it was before its last Regenerate (its seed then); the preview re-renders it."""
+        segment = item.segments[index]
+        if segment.locked or not segment.earlier_seeds:
+            return
+        segment.edit_seed = segment.earlier_seeds.pop()
         self.model.changed(item)
         self.preview(item)
 
@@ -259,6 +271,7 @@ class TaskRunner(QObject):
             if old is not None:
                 fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
                 fresh.brief_changes, fresh.silent, fresh.thumbnail = old.brief_changes, old.silent, old.thumbnail
+                fresh.earlier_seeds = old.earlier_seeds
                 fresh.heard = fresh.changes()  # edits are not possible while a job runs: these made the preview
             segments.append(fresh)
         item.segments = segments

@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.strip.lock.connect(self._lock)
         self.strip.mute.connect(self._mute)
         self.strip.play.connect(self._play_segment)
+        self.strip.back.connect(self._back)
         self.tasks.segments_changed.connect(self._segments_changed)
         self.tasks.segment_progress.connect(self._segment_progress)
         self.tasks.overall.connect(self._overall)
@@ -221,11 +222,18 @@ class MainWindow(QMainWindow):
 
     # --- segments -------------------------------------------------------------------------------------------------
     def _regenerate(self, index: int) -> None:
+        self._new_music(index, self.tasks.regenerate, "queued for new music")
+
+    def _back(self, index: int) -> None:
+        self._new_music(index, self.tasks.back, "queued: the music before")
+
+    def _new_music(self, index: int, change, state: str) -> None:
+        """Change one segment's music (`change(item, index)` queues its preview) and say so on its tile."""
         item = self.selected()
         if item is not None and not self.tasks.busy():
             self.preview.stop()
-            self.tasks.regenerate(item, index)
-            self.strip.set_segment_state(index, "queued for new music")
+            change(item, index)
+            self.strip.set_segment_state(index, state)
             self._update_actions()
 
     def _edit_segment(self, index: int) -> None:
