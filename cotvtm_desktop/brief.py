@@ -47,6 +47,14 @@ class MusicBrief:
         return cls(**fields)
 
 
+def summary_line(brief: dict) -> str:
+    """genre · tempo · key of a brief as JSON (MusicBrief.to_json), in short, for a list of segments; what it
+    lacks is left out."""
+    parts = [brief.get("genre", ""), f"{round(float(brief['tempo_bpm']))} BPM" if "tempo_bpm" in brief else "",
+             f"{brief.get('key', '')} {brief.get('mode', '')}".strip()]
+    return " · ".join(part for part in parts if part)
+
+
 def _a(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 

@@ -175,8 +175,10 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @click.option("-o", "--output", type=_PATH, help="Default: NAME.scored.mp4 beside the input (NAME.scored.m4a for an "
               "image; .wav/.flac/.mp4 also work). One input only.")
 @_one_input_options(" One input only.")
+@click.option("--plan", "plan_only", is_flag=True, help="Print the segment plan (numbers, times, music) and stop "
+              "before making music: to choose what --silent, --prompt or --segments change. One input only.")
 @_with_shared_options
-def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None,
+def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
@@ -187,7 +189,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
     with _Reporting(events, json_progress):
         several = len(inputs) > 1 or any(path.is_dir() for path in inputs)
         inputs = _files_of(inputs)
-        for flag, value in (("-o", output), ("--segments", segments), ("--work", work)):
+        for flag, value in (("-o", output), ("--segments", segments), ("--work", work), ("--plan", plan_only or None)):
             if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
@@ -200,6 +202,9 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                         f"cotvtm score: {len(inputs)} files")
             return
         input, = inputs
+        if plan_only:
+            _print_plan(input, options, events)
+            return
         target = output or default_output(input)
         _check_not_segments_file(target, segments, options)
         try:
@@ -244,6 +249,47 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
     else:
         with _Bars() as bars:
             run_score(input, target, options, bars, backend=chosen)
+
+
+def _print_plan(input: Path, options: ScoreOptions, events) -> None:
+    """Analyse and plan `input` as a score would (with --work, the analysis is kept for it), then print its
+    segments: a table, or one `plan` event with the manifest's segment entries. Nothing is written beside it."""
+    import tempfile
+
+    from cotvtm_desktop.brief import summary_line
+    from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.jobs.runner import start_job
+    from cotvtm_desktop.media.segments import clock
+
+    chosen = choose_backend(options)
+    _announce(chosen, events is not None)
+    with tempfile.TemporaryDirectory(prefix="cotvtm-plan-") as folder:
+        target = Path(folder) / default_output(input).name
+        if events is not None:
+            job = start_job(input, target, options, events, backend=chosen)
+        else:
+            with _Bars() as bars:
+                job = start_job(input, target, options, bars, backend=chosen)
+        planned = job.segments_json()
+        if not options.work_dir:
+            job.work.remove()
+    if events is not None:
+        events({"type": "plan", "input": str(input), "segments": planned})
+        return
+    table = Table(title=escape(f"{input.name}: {len(planned)} segments ({chosen[0].name})"))
+    for column in ("#", "time", "music", "follows the picture and sound"):
+        table.add_column(column, overflow="fold")
+    for entry in planned:
+        start, end = entry["start"], entry["end"]
+        arrangement = entry.get("arrangement", {})
+        follows = [f"hits the cut at {clock(start + t)}" for t in arrangement.get("hits", [])]
+        follows += [f"melody rests for a voice at {clock(start + a)}–{clock(start + b)}"
+                    for a, b in arrangement.get("voices", [])]
+        # the procedural backend's music elements say it shorter than its description
+        music = summary_line(entry["brief"]) if "brief" in entry else entry["description"]
+        table.add_row(str(entry["index"] + 1), f"{clock(start)}–{clock(end)}", escape(music),
+                      escape("; ".join(follows)))
+    err.print(table)
 
 
 def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, json_progress: bool, title: str,

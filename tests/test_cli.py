@@ -509,3 +509,26 @@ def test_the_shell_completes_commands_and_options():
 
     assert complete("cotvtm sco") == ["score"]
     assert {"--music-db", "--musicgen", "--musicgen-size"} <= set(complete("cotvtm score --mu"))
+
+
+def test_plan_prints_the_segments_and_writes_nothing(tmp_path):
+    """`score --plan`: the segment plan a score would make (numbers for --silent and --prompt), as a table or one
+    `plan` event; nothing is written beside the input, and with --work the analysis waits there for the score."""
+    from media import make_video
+
+    video = make_video(tmp_path / "v.mp4", 30, size="160x90", rate=10, audio=False)
+    result = run("score", video, "--plan", "--silent", "2")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "v.mp4: 3 segments (procedural)" in text
+    assert "0:10.0–0:20.0" in text and "no music here, as you asked" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    result = run("score", video, "--plan", "--json-progress", "--work", tmp_path / "work")
+    [plan] = [e for e in map(json.loads, result.stdout.splitlines()) if e["type"] == "plan"]
+    assert [(s["index"], s["start"], s["end"]) for s in plan["segments"]] == [(0, 0, 10), (1, 10, 20), (2, 20, 30)]
+    assert all("brief" in s and "arrangement" in s for s in plan["segments"])
+    result = run("score", video, "-o", tmp_path / "v.wav", "--json-progress", "--work", tmp_path / "work")
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 0 and not [e for e in events if e.get("stage") == "analysing"
+                                          and e["type"] == "progress"]  # measured by the plan
+    result = run("score", video, video, "--plan")
+    assert result.exit_code == 1 and "--plan is for one input" in result.output

@@ -7,26 +7,23 @@ from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QScrollArea,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
+from cotvtm_desktop.brief import summary_line
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
+from cotvtm_desktop.media.segments import clock
 
 TILE_WIDTH = 260
 MIN_HEIGHT = 300  # the strip's, before a preview has made tiles
 
 
 def time_range(segment: SegmentState) -> str:
-    return f"{_clock(segment.start)}–{_clock(segment.end)}"
+    return f"{clock(segment.start)}–{clock(segment.end)}"
 
 
 def brief_summary(segment: SegmentState) -> str:
     """genre · tempo · key, with the user's changes applied."""
     if segment.silent:
         return "no music (muted)"
-    brief = {**(segment.brief or {}), **segment.brief_changes}
-    if not brief:
-        return ""
-    parts = [brief.get("genre", ""), f"{round(float(brief.get('tempo_bpm', 0)))} BPM",
-             f"{brief.get('key', '')} {brief.get('mode', '')}".strip()]
-    return " · ".join(p for p in parts if p)
+    return summary_line({**(segment.brief or {}), **segment.brief_changes})
 
 
 def picture_and_sound_notes(segment: SegmentState) -> str:
@@ -35,15 +32,10 @@ def picture_and_sound_notes(segment: SegmentState) -> str:
     lines = []
     if segment.hits:
         lines.append(f"hits the cut{'s' if len(segment.hits) > 1 else ''} at "
-                     f"{', '.join(_clock(t) for t in segment.hits)}")
+                     f"{', '.join(clock(t) for t in segment.hits)}")
     if segment.voices:
-        lines.append(f"melody rests for a voice at {', '.join(f'{_clock(a)}–{_clock(b)}' for a, b in segment.voices)}")
+        lines.append(f"melody rests for a voice at {', '.join(f'{clock(a)}–{clock(b)}' for a, b in segment.voices)}")
     return "\n".join(lines)
-
-
-def _clock(seconds: float) -> str:
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}:{rest:04.1f}"
 
 
 class SegmentTile(QFrame):

@@ -289,9 +289,13 @@ class Job:
             "video_stream": None if self.info.kind != "video" or self.music_only else (
                 "copied" if copied else "re-encoded to H.264"),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
-            "segments": [{**m.segment.to_json(), "description": m.description, **m.details} for m in self.plan],
+            "segments": self.segments_json(),
             "loudness": loudness, "timings": self.timings,
         }
+
+    def segments_json(self) -> list[dict]:
+        """The planned segments as the manifest lists them: times, description, the backend's details."""
+        return [{**m.segment.to_json(), "description": m.description, **m.details} for m in self.plan]
 
     # --- stages ---------------------------------------------------------------------------------------------------
     def _analyse(self) -> Timeline:

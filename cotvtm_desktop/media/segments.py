@@ -23,6 +23,12 @@ class Segment:
         return {"index": self.index, "start": round(self.start, 4), "end": round(self.end, 4)}
 
 
+def clock(seconds: float) -> str:
+    """A time as people read it on a video's timeline: 83.2 s is 1:23.2."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"
+
+
 def plan_segments(
     duration: float,
     cuts: Sequence[float] = (),
