@@ -259,7 +259,7 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
     from cotvtm_desktop.brief import summary_line
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.runner import start_job
-    from cotvtm_desktop.media.segments import clock
+    from cotvtm_desktop.media.segments import clock, follows_notes
 
     chosen = choose_backend(options)
     _announce(chosen, events is not None)
@@ -282,9 +282,8 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
     for entry in planned:
         start, end = entry["start"], entry["end"]
         arrangement = entry.get("arrangement", {})
-        follows = [f"hits the cut at {clock(start + t)}" for t in arrangement.get("hits", [])]
-        follows += [f"melody rests for a voice at {clock(start + a)}–{clock(start + b)}"
-                    for a, b in arrangement.get("voices", [])]
+        follows = follows_notes([start + t for t in arrangement.get("hits", [])],
+                                [(start + a, start + b) for a, b in arrangement.get("voices", [])])
         # the procedural backend's music elements say it shorter than its description
         music = summary_line(entry["brief"]) if "brief" in entry else entry["description"]
         table.add_row(str(entry["index"] + 1), f"{clock(start)}–{clock(end)}", escape(music),

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu, 
 
 from cotvtm_desktop.brief import summary_line
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
-from cotvtm_desktop.media.segments import clock
+from cotvtm_desktop.media.segments import clock, follows_notes
 
 TILE_WIDTH = 260
 MIN_HEIGHT = 300  # the strip's, before a preview has made tiles
@@ -29,13 +29,7 @@ def brief_summary(segment: SegmentState) -> str:
 def picture_and_sound_notes(segment: SegmentState) -> str:
     """How the segment's music follows the video beyond its brief: the cuts inside it that it hits, where its
     melody rests for a voice; one line each, empty when neither."""
-    lines = []
-    if segment.hits:
-        lines.append(f"hits the cut{'s' if len(segment.hits) > 1 else ''} at "
-                     f"{', '.join(clock(t) for t in segment.hits)}")
-    if segment.voices:
-        lines.append(f"melody rests for a voice at {', '.join(f'{clock(a)}–{clock(b)}' for a, b in segment.voices)}")
-    return "\n".join(lines)
+    return "\n".join(follows_notes(segment.hits, segment.voices))
 
 
 class SegmentTile(QFrame):

@@ -29,6 +29,17 @@ def clock(seconds: float) -> str:
     return f"{int(minutes)}:{rest:04.1f}"
 
 
+def follows_notes(hits: Sequence[float], voices: Sequence[Sequence[float]]) -> list[str]:
+    """How a segment's music follows the video beyond its brief, in words: the cuts it hits and where its melody
+    rests for a voice (times from the input's start)."""
+    notes = []
+    if hits:
+        notes.append(f"hits the cut{'s' if len(hits) > 1 else ''} at {', '.join(clock(t) for t in hits)}")
+    if voices:
+        notes.append(f"melody rests for a voice at {', '.join(f'{clock(a)}–{clock(b)}' for a, b in voices)}")
+    return notes
+
+
 def plan_segments(
     duration: float,
     cuts: Sequence[float] = (),
