@@ -369,6 +369,8 @@ def test_models_check_json_says_which_backend_and_why():
     ('{"segments": {"1": {"brief": {"tempo_bpm": 900}}}}', "outside 40-220 BPM"),
     ('{"segments": {"1": {"brief": {"instruments": ["kazoo"]}}}}', "cannot set instruments"),
     ('{"segments": {"1": {"silent": "yes"}}}', "silent must be true or false"),
+    ('{"segments": {"1": {"start": 3}}}', "start and end must both be given"),
+    ('{"segments": {"1": {"start": 5, "end": 2}}}', "start before end"),
     ('{"segments": {"1": {"silent": true}}}', "every segment is set to have no music"),  # the clip has one
 ])
 def test_bad_segment_edits_are_one_clear_line(tmp_path, silent_clip, content, message):
@@ -450,14 +452,25 @@ def test_a_segment_without_music(tmp_path):
     cached, flagged = score("flagged.wav", "--silent", "2")  # the same from the command line
     assert cached == [True, True, True] and flagged["segments"][1]["silent"]
     result = run("score", video, "-o", tmp_path / "past.wav", "--silent", "7")  # a segment it does not have
-    assert result.exit_code == 0 and "v.mp4 has 3 segments: the edit of segment 7 is left out" in " ".join(
+    assert result.exit_code == 0 and "v.mp4: the edit of segment 7 is left out: there are 3 segments" in " ".join(
         result.output.split())
 
     _, timed = score("timed.wav", "--silent-at", "0:12-17.5")  # by time: segments end and begin there
     assert [(s["start"], s["end"], bool(s.get("silent"))) for s in timed["segments"]] == [
         (0.0, 12.0, False), (12.0, 17.5, True), (17.5, 30.0, False)]
+    assert [bool(s.get("in_silence")) for s in timed["segments"]] == [False, True, False]
     music, rate = soundfile.read(tmp_path / "timed.wav")
     assert np.abs(music[12 * rate:int(17.5 * rate)]).max() < 1e-4 and np.abs(music[18 * rate:]).max() > 0.01
+    # an edit made for a segment's times (the app's) follows it when a silence before it renumbers the plan
+    edits.write_text(json.dumps({"segments": {"3": {"start": 20.0, "end": 30.0, "seed": 9},
+                                              "1": {"start": 0.0, "end": 10.0, "seed": 4}}}))
+    result = run("score", video, "-o", tmp_path / "followed.wav", "--work", work, "--segments", edits,
+                 "--silent-at", "0:03-0:08")
+    assert result.exit_code == 0, result.output
+    assert "the edit of segment 1 (0:00.0–0:10.0) is left out" in " ".join(result.output.split())
+    followed = json.loads((tmp_path / "followed.json").read_text())["segments"]
+    assert [(s["start"], s["end"], s["seed"] if "seed" in s else None) for s in followed] == [
+        (0.0, 8.0, None), (8.0, 20.0, 0), (20.0, 30.0, 9)]
     result = run("score", video, "-o", tmp_path / "bad.wav", "--silent-at", "a while")
     assert result.exit_code == 1 and "write it as START-END" in result.output and not (tmp_path / "bad.wav").exists()
 

@@ -95,8 +95,10 @@ def test_the_melody_rests_where_someone_speaks_in_the_kept_sound(tmp_path):
               for n in i.notes]
     assert melody and not [n for n in melody if n.start < end and n.end > start]
     assert manifest["loudness"]["original_audio"] == "kept, the music dipped under its voices"
+    [(spoken_from, spoken_to)] = manifest["voices"]  # where the music dips, for a front end to show
+    assert 3.7 < spoken_from < 4.0 and 8.0 < spoken_to < 8.8  # with the dip's look-ahead and hold
     replaced = score(clip, tmp_path / "replaced.mp4", ScoreOptions(replace_audio=True))
-    assert replaced["segments"][0]["arrangement"]["voices"] == []
+    assert replaced["segments"][0]["arrangement"]["voices"] == [] and replaced["voices"] == []
 
 
 def test_replace_audio_drops_the_original(tmp_path, clip12, scored):

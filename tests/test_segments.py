@@ -1,6 +1,8 @@
 import pytest
 
+from cotvtm_desktop.jobs.edits import place_edits
 from cotvtm_desktop.media.segments import plan_segments
+from cotvtm_desktop.music.backend import SegmentEdit
 
 
 def bounds(segments):
@@ -40,11 +42,23 @@ def test_custom_segment_length():
     assert len(segments) == 6 and all(s.duration == pytest.approx(5.0) for s in segments)
 
 
-def test_a_silence_is_a_segment_of_its_own_with_the_music_planned_around_it():
+def test_a_silence_is_cut_out_of_the_plan_and_every_segment_it_does_not_touch_keeps_its_times():
+    plain = bounds(plan_segments(60.0, cuts=[33.0]))
+    assert plain == [(0, 10), (10, 20), (20, 33), (33, 43), (43, 53), (53, 60)]
     segments = plan_segments(60.0, cuts=[33.0], silences=[(22.0, 35.0)])
-    assert bounds(segments) == [(0, 10), (10, 22), (22, 35), (35, 45), (45, 55), (55, 60)]
+    # 20-22 is a scrap: it joins the segment before; 35-43 is what is left of 33-43
+    assert bounds(segments) == [(0, 10), (10, 22), (22, 35), (35, 43), (43, 53), (53, 60)]
     assert [s.silent for s in segments] == [False, False, True, False, False, False]
     assert [s.index for s in segments] == list(range(6))
+
+
+def test_a_scrap_at_a_stretch_of_musics_start_joins_the_segment_after_it():
+    segments = plan_segments(40.0, silences=[(5.0, 18.0)])  # 18-20 is left of 10-20: it joins 20-30
+    assert [(round(s.start, 3), round(s.end, 3), s.silent) for s in segments] == [
+        (0, 5, False), (5, 18, True), (18, 30, False), (30, 40, False)]
+    overlapping = plan_segments(40.0, silences=[(12.0, 16.0), (15.0, 26.0)])  # one silence, 12-26
+    assert [(round(s.start, 3), round(s.end, 3), s.silent) for s in overlapping] == [
+        (0, 12, False), (12, 26, True), (26, 30, False), (30, 40, False)]  # 4 s: not a scrap
 
 
 @pytest.mark.parametrize("silences, expected", [
@@ -56,3 +70,20 @@ def test_a_silence_is_a_segment_of_its_own_with_the_music_planned_around_it():
 def test_silences_leave_no_scrap_of_music(silences, expected):
     segments = plan_segments(20.0, silences=silences, segment_seconds=20.0)
     assert [(round(s.start, 3), round(s.end, 3), s.silent) for s in segments] == expected
+
+
+def test_an_edit_with_times_follows_its_segment_when_a_silence_renumbers_the_plan():
+    before = plan_segments(40.0)
+    after = plan_segments(40.0, silences=[(3.0, 8.0)])  # 0-8 silent, then 8-20 (a scrap joined 10-20), 20-30, ...
+    assert bounds(after) == [(0, 8), (8, 20), (20, 30), (30, 40)]
+    edits = {2: SegmentEdit(seed=9, at=(before[2].start, before[2].end)),  # 20-30: now the third
+             0: SegmentEdit(seed=4, at=(0.0, 10.0)),  # 0-10 is gone
+             1: SegmentEdit(prompt="strings"),  # by number, as on a command line
+             7: SegmentEdit(silent=True)}  # past the end
+    placed, left_out = place_edits(edits, after)
+    assert placed == {2: edits[2], 1: edits[1]}
+    assert left_out == ["the edit of segment 1 (0:00.0–0:10.0) is left out: no segment runs then any more (the "
+                        "video, the segment length or the stretches without music changed)",
+                        "the edit of segment 8 is left out: there are 4 segments"]
+    timed_wins = {1: SegmentEdit(seed=1), 3: SegmentEdit(seed=2, at=(8.0, 20.0))}
+    assert place_edits(timed_wins, after)[0] == {1: timed_wins[3]}

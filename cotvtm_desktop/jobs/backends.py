@@ -17,13 +17,13 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
         from cotvtm_desktop.music.neural import NeuralBackend
 
         try:
-            return NeuralBackend(paths, options.seed, options.device, options.continuity, options.segments,
+            return NeuralBackend(paths, options.seed, options.device, options.continuity,
                                  precision=options.precision), reason
         except UserError as exc:  # a model file that will not load, say
             if options.backend == "neural":
                 raise
             reason = _fallback(exc)
-    return ProceduralBackend(options.seed, options.segments, options.genre), reason
+    return ProceduralBackend(options.seed, options.genre), reason
 
 
 def backend_choice(options) -> tuple[str, str]:
@@ -48,6 +48,13 @@ def _choice(options) -> tuple[str, str, ModelPaths | None]:
             raise UserError(f"--genre {options.genre!r}: the neural backend has no genre to set; steer its segments in "
                             "words with --prompt K=words, or use --backend procedural")
         return "procedural", f"procedural, because --genre {options.genre!r} asks for a genre", None
+    briefs = sorted(k + 1 for k, edit in options.segments.items() if edit.brief)
+    if briefs:  # a music brief is the procedural backend's; said before any model loads
+        numbers = ', '.join(map(str, briefs))
+        if options.backend == "neural":
+            raise UserError(f"segment {numbers}: the neural backend has no music brief to edit; give the segment a "
+                            "prompt in words instead, or use --backend procedural")
+        return "procedural", f"procedural, because the music brief of segment {numbers} is edited", None
     try:
         paths = _neural_paths(options)
     except UserError as exc:

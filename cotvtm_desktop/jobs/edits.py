@@ -6,17 +6,24 @@ Segment numbers count from 1, as everywhere a user sees them. `seed` gives the s
 steers it in words (neural backend), `brief` changes its music elements (procedural backend; see
 reasoning/rules.py EDITABLE), `"silent": true` leaves it without music (either backend). Segments not named keep the
 video's seed and their measured brief.
+
+`"start"` and `"end"` (seconds, as the manifest gives them) name the segment by its times instead: the edit follows
+it whatever its number becomes (a stretch without music added before it renumbers the segments after it), and is
+left out, with a notice, when no segment runs from `start` to `end` any more. The desktop app writes them.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Mapping
 
 from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.media.segments import Segment, clock
 from cotvtm_desktop.music.backend import SegmentEdit
 
-FIELDS = ("seed", "prompt", "brief", "silent")
+FIELDS = ("seed", "prompt", "brief", "silent", "start", "end")
+SAME_TIME_SECONDS = 0.05  # a segment runs from an edit's start to its end when both are this close
 
 
 def read_segment_edits(path: Path) -> dict[int, SegmentEdit]:
@@ -56,4 +63,38 @@ def _edit(number: str, fields: object, path: Path) -> SegmentEdit:
     silent = fields.get("silent", False)
     if not isinstance(silent, bool):
         raise UserError(f"{where}: silent must be true or false", path)
-    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief), silent)
+    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief), silent, _at(fields, where, path))
+
+
+def _at(fields: dict, where: str, path: Path) -> tuple[float, float] | None:
+    if "start" not in fields and "end" not in fields:
+        return None
+    start, end = fields.get("start"), fields.get("end")
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in (start, end)) or not 0 <= start < end:
+        raise UserError(f"{where}: start and end must both be given, in seconds, start before end", path)
+    return float(start), float(end)
+
+
+def place_edits(edits: Mapping[int, SegmentEdit], segments: list[Segment]) -> tuple[dict[int, SegmentEdit], list[str]]:
+    """The edits by the index of the segment they apply to in this plan (an edit with times goes to the segment
+    that runs then), and a sentence for each left out: its segment is not in the plan."""
+    placed: dict[int, SegmentEdit] = {}
+    left_out: dict[int, str] = {}
+    for index, edit in sorted(edits.items(), key=lambda e: e[1].at is not None):  # timed edits win a tie
+        if edit.at is None:
+            if index < len(segments):
+                placed[index] = edit
+            else:
+                left_out[index] = (f"the edit of segment {index + 1} is left out: there are {len(segments)} "
+                                   f"segment{'s' if len(segments) != 1 else ''}")
+            continue
+        start, end = edit.at
+        match = next((s for s in segments if abs(s.start - start) <= SAME_TIME_SECONDS
+                      and abs(s.end - end) <= SAME_TIME_SECONDS), None)
+        if match is not None:
+            placed[match.index] = edit
+        else:
+            left_out[index] = (f"the edit of segment {index + 1} ({clock(start)}–{clock(end)}) is left out: no "
+                               "segment runs then any more (the video, the segment length or the stretches without "
+                               "music changed)")
+    return placed, [left_out[k] for k in sorted(left_out)]

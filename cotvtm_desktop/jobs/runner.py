@@ -29,6 +29,7 @@ from cotvtm_desktop.analysis.scan import RememberedPart, Timeline, scan_image, s
 from cotvtm_desktop.analysis.visual import describe_segment
 from cotvtm_desktop.errors import Cancelled, OutputError, UserError, disk_errors, os_error
 from cotvtm_desktop.jobs.backends import choose_backend
+from cotvtm_desktop.jobs.edits import place_edits
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint
 from cotvtm_desktop.media import aac, audio, mux, proxy
@@ -180,13 +181,10 @@ class Job:
         segments = self._segments(self.timeline)
         self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
         voices = self.ducking.foreground_spans() if self.ducking else []  # where the music makes room for a voice
-        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, voices)
-        beyond = sorted(k + 1 for k in self.options.segments if k >= len(self.plan))
-        if beyond:  # named on a command line, or kept by a front end from before the input changed
-            self.events({"type": "notice", "input": self.input,
-                         "message": f"{self.info.path.name} has {len(self.plan)} segment"
-                                    f"{'s' if len(self.plan) != 1 else ''}: the edit of segment "
-                                    f"{', '.join(map(str, beyond))} is left out"})
+        edits, left_out = place_edits(self.options.segments, segments)
+        for sentence in left_out:  # named on a command line, or kept by a front end from before the input changed
+            self.events({"type": "notice", "input": self.input, "message": f"{self.info.path.name}: {sentence}"})
+        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, voices, edits)
         if all(m.silent for m in self.plan):
             raise UserError("every segment is set to have no music (--silent, --silent-at, the segments file's "
                             "\"silent\" or the app's Mute), so there is none to add", self.info.path)
@@ -289,6 +287,10 @@ class Job:
             "video_stream": None if self.info.kind != "video" or self.music_only else (
                 "copied" if copied else "re-encoded to H.264"),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
+            # where the music dips under the original's foreground (a voice, laughter): from just before it, held
+            # through its pauses
+            "voices": [[round(a, 2), round(b, 2)] for a, b in (self.ducking.foreground_spans() if self.ducking
+                                                                 else [])],
             "segments": self.segments_json(),
             "loudness": loudness, "timings": self.timings,
         }

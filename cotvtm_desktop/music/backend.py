@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
 
 import numpy as np
 
@@ -19,12 +19,14 @@ class SegmentEdit:
     """What the user changed about one segment (GUI or `--segments FILE`): its own seed, words for its music (the
     neural backend decodes them instead of E_m), or changes to its music brief (procedural backend: genre,
     tempo_bpm, key, mode, intensity); or no music at all there (`silent`: a toast, a song sung, a moment whose own
-    sound is the point). Unedited segments are left exactly as they were."""
+    sound is the point). Unedited segments are left exactly as they were. `at`: the (start, end) seconds of the
+    segment the edit was made for, when known (the app's): it follows that segment whatever its number becomes."""
 
     seed: int | None = None
     prompt: str | None = None
     brief: dict = field(default_factory=dict)
     silent: bool = False
+    at: tuple[float, float] | None = None
 
     def seed_or(self, default: int) -> int:
         return default if self.seed is None else self.seed
@@ -48,7 +50,7 @@ def silent_music(segment: Segment, visual: VisualElements) -> SegmentMusic:
                         silent=True)
 
 
-def silent_indices(segments: list[Segment], edits: dict[int, SegmentEdit]) -> set[int]:
+def silent_indices(segments: list[Segment], edits: Mapping[int, SegmentEdit]) -> set[int]:
     """The segments the user wants no music in: by their time (--silent-at) or by their edit."""
     return {s.index for s in segments if s.silent or edits.get(s.index, SegmentEdit()).silent}
 
@@ -68,9 +70,11 @@ class MusicBackend(Protocol):
         """Per-keyframe features the backend needs from the video scan (RGB keyframes -> rows), if any."""
 
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
-             padding: float, voices: list[tuple[float, float]] = ()) -> list[SegmentMusic]:
+             padding: float, voices: list[tuple[float, float]] = (),
+             edits: Mapping[int, SegmentEdit] | None = None) -> list[SegmentMusic]:
         """Decide every segment's music (cheap); rendering comes after. `voices`: (start, end) seconds where
-        someone speaks in the original sound that the music will sit under, for music that makes room."""
+        someone speaks in the original sound that the music will sit under, for music that makes room. `edits`:
+        the user's, by segment index (jobs.edits.place_edits)."""
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float,
                cached: Callable[[int], np.ndarray | None], cancel: threading.Event | None = None,

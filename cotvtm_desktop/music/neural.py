@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -40,13 +40,9 @@ class NeuralBackend:
     sharp_starts = False  # MusicGen's audio sounds through a segment's lead-in: it cross-fades
 
     def __init__(self, paths: ModelPaths, seed: int = config.SEED, device: str = "auto", continuity: bool = True,
-                 edits: dict[int, SegmentEdit] | None = None, steps: int | None = None,
-                 guidance: float = config.MUSICGEN_GUIDANCE, precision: str = config.MUSICGEN_PRECISION):
-        self.seed, self.continuity, self.edits = seed, continuity, dict(edits or {})
-        changed = sorted(i + 1 for i, e in self.edits.items() if e.brief)
-        if changed:
-            raise UserError(f"segment {', '.join(map(str, changed))}: the neural backend has no music brief to "
-                            "edit; give the segment a prompt in words instead, or use --backend procedural")
+                 steps: int | None = None, guidance: float = config.MUSICGEN_GUIDANCE,
+                 precision: str = config.MUSICGEN_PRECISION):
+        self.seed, self.continuity = seed, continuity
         self.steps, self.guidance = steps, guidance
         self.device = resolve_device(device)
         self.checkpoint = load_checkpoint(paths.cotvtm)
@@ -69,16 +65,18 @@ class NeuralBackend:
         return lambda images: self.clip.embed(images).cpu().numpy()
 
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
-             padding: float, voices: list[tuple[float, float]] = ()) -> list[SegmentMusic]:
+             padding: float, voices: list[tuple[float, float]] = (),
+             edits: Mapping[int, SegmentEdit] | None = None) -> list[SegmentMusic]:
+        edits = edits or {}
         # voices go unused: MusicGen's music is decoded, not arranged, so it cannot leave a part out
         visual = torch.stack([self._segment_embedding(timeline, s) for s in segments])
         generator = torch.Generator().manual_seed(self.seed)
         conditioning = self.pipeline(visual, steps=self.steps, generator=generator)
         descriptions = self.pipeline.describe(conditioning)
         length = self.checkpoint.config.state_length
-        plan, previous_key, silent = [], "", silent_indices(segments, self.edits)
+        plan, previous_key, silent = [], "", silent_indices(segments, edits)
         for i, segment in enumerate(segments):
-            edit = self.edits.get(segment.index, SegmentEdit())
+            edit = edits.get(segment.index, SegmentEdit())
             if segment.index in silent:  # the music after it begins afresh, continuing nothing
                 plan.append(silent_music(segment, visuals[i]))
                 previous_key = ""

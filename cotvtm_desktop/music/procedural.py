@@ -14,7 +14,7 @@ import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 import pretty_midi
@@ -43,24 +43,25 @@ class ProceduralBackend:
     sharp_starts = True  # a segment's notes begin on its first downbeat; it rings out under the next
     runs_on = "cpu, the General MIDI soundfont"
 
-    def __init__(self, seed: int = config.SEED, edits: dict[int, SegmentEdit] | None = None,
-                 genre: str | None = None):
-        self.seed, self.edits = seed, dict(edits or {})
+    def __init__(self, seed: int = config.SEED, genre: str | None = None):
+        self.seed = seed
         self.style = {"genre": genre} if genre else {}  # every segment's brief changes, under its own edit's
 
     def keyframe_features(self) -> None:
         return None  # the rules work from the scan's own measurements
 
     def plan(self, timeline: Timeline, segments: list[Segment], visuals: list[VisualElements],
-             padding: float, voices: list[tuple[float, float]] = ()) -> list[SegmentMusic]:
+             padding: float, voices: list[tuple[float, float]] = (),
+             edits: Mapping[int, SegmentEdit] | None = None) -> list[SegmentMusic]:
+        edits = edits or {}
         measured = [reason(v) for v in visuals]
-        changes = {s.index: {**self.style, **self.edits.get(s.index, SegmentEdit()).brief} for s in segments}
+        changes = {s.index: {**self.style, **edits.get(s.index, SegmentEdit()).brief} for s in segments}
         edited = {i: (self._edited_brief(i, measured[i], c), set(c)) for i, c in changes.items() if c}
-        seeds = [self._seed(s.index) for s in segments]
+        seeds = [edits.get(s.index, SegmentEdit()).seed_or(self.seed) for s in segments]
         cuts = [[c - s.start for c in timeline.cuts if s.start < c < s.end] for s in segments]
         spoken = [[(max(a, s.start) - s.start, min(b, s.end) - s.start) for a, b in voices if a < s.end and b > s.start]
                   for s in segments]
-        silent = silent_indices(segments, self.edits)
+        silent = silent_indices(segments, edits)
         plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken, silent)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
@@ -106,10 +107,6 @@ class ProceduralBackend:
             return edit_brief(brief, changes)
         except UserError as exc:
             raise UserError(f"segment {index + 1}: {exc}") from None
-
-    def _seed(self, index: int) -> int:
-        edit = self.edits.get(index)
-        return self.seed if edit is None else edit.seed_or(self.seed)
 
     def _cache_key(self, brief: MusicBrief, plan: SegmentPlan, seed: int, seconds: float, padding: float) -> str:
         payload = json.dumps([RENDERER_VERSION, seed, brief.to_json(), plan.to_json(), round(seconds, 4),
