@@ -302,7 +302,7 @@ def test_a_segment_tile_says_which_cuts_its_music_hits_and_where_it_makes_room(q
     from cotvtm_desktop.gui.segment_strip import SegmentTile
 
     manifest = tmp_path / "preview.json"
-    manifest.write_text(json.dumps({"input": {"duration": 24.0}, "segments": [
+    manifest.write_text(json.dumps({"input": {"duration": 24.0}, "options": {"silences": []}, "segments": [
         {"index": 0, "start": 0.0, "end": 12.0, "description": "calm", "arrangement": {"hits": [5.2]}},
         {"index": 1, "start": 12.0, "end": 24.0, "description": "busy",
          "arrangement": {"hits": [3.5, 7.25], "voices": [[1.0, 4.5]]}},
@@ -379,7 +379,7 @@ def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, mon
     assert edited.brief["genre"] == new_genre and edited.brief["tempo_bpm"] == 150
     assert new_genre in edited.description and edited.brief_changes  # the edit is kept for later renders
     assert json.loads((window.tasks.data_dir / "edits" / f"{item.id}.json").read_text()) == {
-        "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}}}}
+        "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}, "start": 0.0, "end": edited.end}}}
 
 
 def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
@@ -401,7 +401,8 @@ def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
     assert item.segments[1].silent and window.strip.tiles[1] is tile  # changed in place
     assert tile.summary.text() == "no music (muted)" and tile.state.text() == "edited: preview to hear it"
     assert not tile.regenerate_button.isEnabled() and not tile.edit_button.isEnabled()
-    assert item.edits() == {"segments": {"2": {"silent": True}}}
+    assert item.edits() == {"segments": {"2": {"silent": True, "start": item.segments[1].start,
+                                                   "end": item.segments[1].end}}}
     preview(qtbot, window)
     muted = window.strip.tiles[1]
     assert muted.mute_button.isChecked() and muted.state.text() == ""
@@ -632,3 +633,67 @@ def test_the_app_quits_cleanly_when_terminated(tmp_path):
     _, stderr = app.communicate(timeout=30)
     assert app.returncode == 0, stderr[-2000:]
     assert (tmp_path / "data" / "queue.json").is_file()  # the queue was saved on the way out
+
+
+def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two_shots):
+    """Drag across the bar, choose "No music from …": the next preview has a silent segment exactly there (its start
+    snapped onto the cut), the segment before keeps its lock; the tile of the silence says so, and un-muting it gives
+    the stretch its music again. A click on the bar plays from there."""
+    from media import decode_audio
+    from PySide6.QtCore import QPoint
+
+    from cotvtm_desktop.media.segments import clock
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    bar = window.preview.bar
+    assert bar.isEnabled() and bar.item is item and "Drag across the bar" in window.preview.bar_note.text()
+    window.strip.tiles[0].lock_button.click()
+    seed = item.segments[0].seed
+
+    def x(seconds: float) -> QPoint:
+        return QPoint(round(bar.x_of(seconds)), bar.height() // 2)
+
+    qtbot.mousePress(bar, Qt.MouseButton.LeftButton, pos=x(12.1))
+    qtbot.mouseMove(bar, x(15.0))
+    qtbot.mouseMove(bar, x(18.0))
+    qtbot.mouseRelease(bar, Qt.MouseButton.LeftButton, pos=x(18.0))
+    quiet, again, _, play = bar.menu.actions()
+    assert quiet.text().startswith("No music from 0:12.0 to 0:1") and not again.isEnabled()
+    quiet.trigger()
+    [(start, end)] = item.silences
+    assert start == 12.0 and end == pytest.approx(18.0, abs=0.1)  # onto the cut, then to the tenth of a second
+    assert "1 stretch without music" in window.preview.bar_note.text()
+    assert "Changed: preview to hear it" in window.preview.bar_note.text()
+
+    preview(qtbot, window)
+    assert [(s.start, s.end, s.in_silence) for s in item.segments] == [
+        (0.0, 12.0, False), (12.0, end, True), (end, 25.0, False)]
+    assert item.segments[0].locked and item.segments[0].seed == seed  # its edit followed it
+    assert "Changed" not in window.preview.bar_note.text()
+    tile = window.strip.tiles[1]
+    assert tile.mute_button.isChecked() and "soundtrack bar" in tile.summary.text() and tile.state.text() == ""
+    sound = decode_audio(Path(item.preview))
+    assert np.abs(sound[int(12.2 * 48000):int((end - 0.2) * 48000)]).max() < 1e-4
+    assert np.sqrt(np.mean(sound[int((end + 0.5) * 48000):int(24 * 48000)] ** 2)) > 0.01
+
+    menu = bar.open_menu(bar._stretch_at(15.0), bar.mapToGlobal(x(15.0)))  # what a right click there opens
+    assert menu.actions()[1].text() == f"Music again from 0:12.0 to {clock(end)}" and menu.actions()[1].isEnabled()
+    assert not menu.actions()[0].isEnabled()
+    menu.close()
+    tile.mute_button.click()  # the tile's Mute gives the stretch its music again
+    assert item.silences == [] and tile.state.text() == "edited: preview to hear it"
+    assert "Changed: preview to hear it" in window.preview.bar_note.text()
+    with qtbot.waitSignal(bar.seek) as sought:
+        qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=x(5.0))
+    assert sought.args[0] == pytest.approx(5.0, abs=0.1)
+
+
+def test_stretches_without_music_add_and_give_way():
+    from cotvtm_desktop.gui.soundtrack_bar import with_silence, without_silence
+
+    assert with_silence([[1, 3], [8, 9]], 2, 5) == [[1, 5], [8, 9]]
+    assert with_silence([], 4, 6) == [[4, 6]]
+    assert without_silence([[1, 10]], 4, 6) == [[1, 4], [6, 10]]  # split in two
+    assert without_silence([[1, 3], [5, 9]], 0, 6) == [[6, 9]]

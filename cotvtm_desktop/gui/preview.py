@@ -11,6 +11,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QStackedLayout, QVBoxLayout, QWidget
 
 from cotvtm_desktop.gui.queue import QueueItem
+from cotvtm_desktop.gui.soundtrack_bar import SoundtrackBar
 
 
 def _multimedia():
@@ -46,8 +47,14 @@ class PreviewPane(QWidget):
         self.position.setEnabled(False)
         controls.addWidget(self.play_button)
         controls.addWidget(self.position, 1)
+        self.bar = SoundtrackBar()
+        self.bar.seek.connect(self.play_from)
+        self.bar_note = QLabel("")
+        self.bar_note.setWordWrap(True)
         layout.addLayout(self.stack, 1)
         layout.addLayout(controls)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.bar_note)
         layout.addWidget(self.note)
         found = _multimedia()
         if isinstance(found, str):
@@ -80,6 +87,7 @@ class PreviewPane(QWidget):
         preview, say) must not stop what is playing."""
         shown = (item.id, item.thumbnail, item.preview) if item else None
         if shown is not None and shown == self.shown:
+            self.show_soundtrack(item)
             return
         self.stop()
         self.shown = shown
@@ -96,6 +104,25 @@ class PreviewPane(QWidget):
         self.position.setEnabled(ready)
         if ready:
             self.player.setSource(QUrl.fromLocalFile(item.preview))
+        self.bar.show_item(item)
+        self.show_soundtrack(item)
+
+    def show_soundtrack(self, item: QueueItem | None) -> None:
+        """The soundtrack bar's words: how to use it, and whether the stretches chosen were heard yet."""
+        self.bar.update()
+        if self.bar.item is None:
+            self.bar_note.setText("")
+            return
+        chosen = len(item.silences)
+        text = ("Drag across the bar to choose a stretch without music (a speech, a song sung); a click plays from "
+                "there." if not chosen else
+                f"{chosen} stretch{'es' if chosen > 1 else ''} without music (hatched; right-click one to give it "
+                "music again).")
+        if item.voices:
+            text += " Orange: where the music dips for a voice."
+        if item.silences_unheard():
+            text += " Changed: preview to hear it."
+        self.bar_note.setText(text)
 
     def toggle(self) -> None:
         if self.player is None:
@@ -127,3 +154,4 @@ class PreviewPane(QWidget):
     def _moved(self, ms: int) -> None:
         if not self.position.isSliderDown():
             self.position.setValue(ms)
+        self.bar.set_position(ms / 1000)

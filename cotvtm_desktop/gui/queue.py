@@ -38,10 +38,12 @@ class SegmentState:
     prompt: str = ""
     brief_changes: dict = field(default_factory=dict)
     silent: bool = False  # the user wants no music here
+    in_silence: bool = False  # in a stretch without music the user chose on the soundtrack bar (item.silences)
     heard: dict = field(default_factory=dict)  # changes() as the last preview made it
 
     def edit(self) -> dict:
-        """This segment's entry in the `--segments` file (empty when the user changed nothing)."""
+        """This segment's entry in the `--segments` file (empty when the user changed nothing): named by its times
+        too, so that it follows the segment when a stretch without music renumbers the plan."""
         entry = {}
         seed = self.edit_seed if self.edit_seed is not None else (self.seed if self.locked else None)
         if seed is not None:
@@ -52,13 +54,13 @@ class SegmentState:
             entry["brief"] = dict(self.brief_changes)
         if self.silent:
             entry["silent"] = True
-        return entry
+        return {**entry, "start": self.start, "end": self.end} if entry else {}
 
     def changes(self) -> dict:
         """What the user changed about its music (a lock changes nothing: it keeps the music as it is)."""
         changed = {"seed": self.edit_seed} if self.edit_seed is not None else {}
         return {**changed, **{k: v for k, v in (("prompt", self.prompt), ("brief", self.brief_changes),
-                                                ("silent", self.silent)) if v}}
+                                                ("silent", self.silent), ("in_silence", self.in_silence)) if v}}
 
     def unheard(self) -> bool:
         """Whether the user changed it since the last preview."""
@@ -78,6 +80,11 @@ class QueueItem:
     output: str = ""  # the exported file
     preview: str = ""  # the last preview render
     segments: list[SegmentState] = field(default_factory=list)
+    silences: list[list[float]] = field(default_factory=list)  # [start, end] seconds the user wants no music in
+    heard_silences: list[list[float]] = field(default_factory=list)  # the silences the last preview was made with
+    cuts: list[float] = field(default_factory=list)  # scene cuts the last preview found, seconds
+    voices: list[list[float]] = field(default_factory=list)  # where the last preview's music dips under a voice
+    notices: list[str] = field(default_factory=list)  # what the last job said was left out (an edit, say)
 
     @property
     def name(self) -> str:
@@ -86,6 +93,10 @@ class QueueItem:
     def edits(self) -> dict:
         """The `cotvtm score --segments` file's content for this item."""
         return {"segments": {str(s.index + 1): s.edit() for s in self.segments if s.edit()}}
+
+    def silences_unheard(self) -> bool:
+        """Whether the user changed the stretches without music since the last preview."""
+        return self.silences != self.heard_silences
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -197,7 +208,7 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (item.name, format_duration(item) if item.kind else "…", status_text(item))[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return item.message or item.path
+            return "\n".join([item.message or item.path, *item.notices])
         if role == Qt.ItemDataRole.DecorationRole and column == 0 and item.thumbnail:
             return self._pixmap(item.thumbnail)
         if role == Qt.ItemDataRole.UserRole:
@@ -223,4 +234,6 @@ def status_text(item: QueueItem) -> str:
         return f"working {round(100 * item.progress)} %"
     if item.status in ("failed", "skipped") and item.message:
         return f"{item.status}: {item.message}"
+    if item.notices and item.status in ("preview ready", "exported"):
+        return f"{item.status} (see the note)" if len(item.notices) == 1 else f"{item.status} (see the notes)"
     return item.status

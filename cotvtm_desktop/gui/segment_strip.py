@@ -23,6 +23,8 @@ def brief_summary(segment: SegmentState) -> str:
     """genre · tempo · key, with the user's changes applied."""
     if segment.silent:
         return "no music (muted)"
+    if segment.in_silence:
+        return "no music (a stretch you chose on the soundtrack bar)"
     return summary_line({**(segment.brief or {}), **segment.brief_changes})
 
 
@@ -92,7 +94,7 @@ class SegmentTile(QFrame):
         self.lock_button.setToolTip("Keep this segment's music whatever else changes")
         self.mute_button = QPushButton("Mute")
         self.mute_button.setCheckable(True)
-        self.mute_button.setChecked(segment.silent)
+        self.mute_button.setChecked(segment.silent or segment.in_silence)
         self.mute_button.setToolTip("No music in this segment (a toast, a song sung): the music before ends here "
                                     "and the next begins afresh")
         for k, button in enumerate((self.regenerate_button, self.edit_button, self.lock_button, self.mute_button)):

@@ -29,6 +29,7 @@ class TaskRunner(QObject):
     segments_changed = Signal(str)  # item id: its segment strip has new content
     segment_progress = Signal(str, int, str)  # item id, segment index, "rendering" / "done"
     overall = Signal(float, str)  # fraction of the current run of jobs, and what is happening
+    notice = Signal(str)  # a job's note: what it left out (an edit of a segment the plan no longer has)
     idle = Signal()
 
     def __init__(self, model: QueueModel, settings: Callable[[], Settings], data_dir: Path,
@@ -176,13 +177,14 @@ class TaskRunner(QObject):
                 return False
             extra = (["--overwrite"] if settings.replace_existing else []) + (["--midi"] if settings.midi else [])
         command = ["project", "score"] if kind == "export" and is_project(Path(item.path)) else ["score"]
+        silent_at = [a for start, end in item.silences for a in ("--silent-at", f"{start:.3f}-{end:.3f}")]
         args = [*command, item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
-                "--json-progress", *settings.score_args(), *extra]
+                "--json-progress", *settings.score_args(), *silent_at, *extra]
         self.current, self.current_item, self.backend = CliProcess(args, self), item, ""
         self._render_start = None
         self.current.event.connect(lambda event: self._on_event(kind, item, event))
         self.current.finished.connect(lambda status, message: self._on_finished(kind, item, output, status, message))
-        item.status, item.progress, item.message = "working", 0.0, ""
+        item.status, item.progress, item.message, item.notices = "working", 0.0, "", []
         self.model.changed(item)
         self._report(item, "Previewing" if kind == "preview" else "Exporting")
         self.current.start()
@@ -207,6 +209,9 @@ class TaskRunner(QObject):
             item.progress = max(item.progress, _ANALYSIS + _RENDER)
         elif kind_of == "backend":
             self.backend = event["name"]  # which one `auto` chose
+        elif kind_of == "notice":
+            item.notices.append(event["message"])
+            self.notice.emit(event["message"])
         else:
             return
         self.model.changed(item, persist=False)
@@ -258,7 +263,10 @@ class TaskRunner(QObject):
         """The preview's segments, keeping the user's edits where the segment is still the same."""
         manifest = json.loads(path.read_text(encoding="utf-8"))
         item.duration = manifest["input"]["duration"]  # a project edited since it was queued has a new length
-        before = {(s.index, round(s.start, 2), round(s.end, 2)): s for s in item.segments}
+        item.cuts, item.voices = manifest.get("cuts", []), manifest.get("voices", [])
+        item.heard_silences = [list(s) for s in manifest["options"]["silences"]]
+        # by times: a stretch without music renumbers the segments after it (their edits follow them, see edits())
+        before = {(round(s.start, 2), round(s.end, 2)): s for s in item.segments}
         segments = []
         for entry in manifest["segments"]:
             index = entry["index"]
@@ -266,13 +274,14 @@ class TaskRunner(QObject):
             hits = [entry["start"] + h for h in arrangement.get("hits", [])]
             voices = [[entry["start"] + a, entry["start"] + b] for a, b in arrangement.get("voices", [])]
             fresh = SegmentState(index, entry["start"], entry["end"], entry.get("description", ""),
-                                 entry.get("brief"), entry.get("seed"), hits, voices)
-            old = before.get((index, round(fresh.start, 2), round(fresh.end, 2)))
+                                 entry.get("brief"), entry.get("seed"), hits, voices,
+                                 in_silence=entry.get("in_silence", False))
+            old = before.get((round(fresh.start, 2), round(fresh.end, 2)))
             if old is not None:
                 fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
                 fresh.brief_changes, fresh.silent, fresh.thumbnail = old.brief_changes, old.silent, old.thumbnail
                 fresh.earlier_seeds = old.earlier_seeds
-                fresh.heard = fresh.changes()  # edits are not possible while a job runs: these made the preview
+            fresh.heard = fresh.changes()  # edits are not possible while a job runs: these made the preview
             segments.append(fresh)
         item.segments = segments
 

@@ -26,10 +26,12 @@ from cotvtm_desktop.gui.segment_dialog import SegmentDialog
 from cotvtm_desktop.gui.segment_strip import SegmentStrip
 from cotvtm_desktop.gui.settings import Settings
 from cotvtm_desktop.gui.settings_dialog import SettingsDialog
+from cotvtm_desktop.gui.soundtrack_bar import without_silence
 from cotvtm_desktop.gui.tasks import TaskRunner
 
 CLOSE_WAIT_MS = 20000  # how long closing waits for a cancelled job to clean up
 PLAY_LEAD_IN_SECONDS = 2.0  # a segment plays from this long before it: the music is heard changing into it
+NOTICE_MS = 20000  # how long a job's note stays in the status bar (it stays in the file's tooltip)
 
 
 class MainWindow(QMainWindow):
@@ -82,6 +84,8 @@ class MainWindow(QMainWindow):
         self.strip.mute.connect(self._mute)
         self.strip.play.connect(self._play_segment)
         self.strip.back.connect(self._back)
+        self.preview.bar.silences_changed.connect(self._silences_changed)
+        self.tasks.notice.connect(lambda text: self.statusBar().showMessage(f"Note: {text}", NOTICE_MS))
         self.tasks.segments_changed.connect(self._segments_changed)
         self.tasks.segment_progress.connect(self._segment_progress)
         self.tasks.overall.connect(self._overall)
@@ -262,11 +266,23 @@ class MainWindow(QMainWindow):
 
     def _mute(self, index: int, silent: bool) -> None:
         item = self.selected()
+        if item is None:
+            return
+        segment = item.segments[index]
+        segment.silent = silent
+        if not silent and segment.in_silence:  # its music back: the stretch chosen on the bar gives way
+            segment.in_silence = False
+            item.silences = without_silence(item.silences, segment.start, segment.end)
+            self.preview.show_soundtrack(item)
+        self.queue.changed(item)
+        self.strip.tiles[index].show_changes(segment)
+        self._update_actions()
+
+    def _silences_changed(self, silences: list) -> None:
+        item = self.selected()
         if item is not None:
-            item.segments[index].silent = silent
             self.queue.changed(item)
-            self.strip.tiles[index].show_changes(item.segments[index])
-            self._update_actions()
+            self.preview.show_soundtrack(item)
 
     # --- settings -------------------------------------------------------------------------------------------------
     def _edit_settings(self) -> None:

@@ -1,0 +1,206 @@
+"""The soundtrack bar: the selected file's whole length under the player, and where the user chooses stretches
+without music (a speech, a song sung, a toast) by dragging across it.
+
+It shows the last preview's segments (numbered, as the tiles are), the stretches the user asked to have no music
+in (hatched; they take effect at the next preview: `--silent-at`), where the music dips under a voice in the
+original sound, and the play position. A click plays from there; a drag chooses a stretch, whose menu sets it
+without music or gives it music again. Ends snap to a scene cut nearby, as a silence usually belongs to a shot.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QMenu, QToolTip, QWidget
+
+from cotvtm_desktop.gui.queue import QueueItem
+from cotvtm_desktop.media.segments import clock
+
+BAR_HEIGHT = 34
+DRAG_PIXELS = 4  # a press that moves less than this is a click
+SNAP_PIXELS = 6  # an end of a chosen stretch this close to a scene cut moves onto it
+SEGMENT_ROW, VOICE_ROW = (0.0, 0.7), (0.76, 0.94)  # shares of the height: segments above, voices below
+SEGMENT_COLOURS = ("#8fb3d9", "#6b95c4")
+SILENCE_COLOUR, VOICE_COLOUR, PLAYHEAD_COLOUR = "#9a9a9a", "#e0913a", "#d62828"
+SELECTION_COLOUR = QColor(255, 214, 10, 110)
+
+
+def with_silence(silences: list[list[float]], start: float, end: float) -> list[list[float]]:
+    """The stretches without music with [start, end] added: sorted, overlapping ones joined."""
+    joined: list[list[float]] = []
+    for a, b in sorted([*silences, [start, end]]):
+        if joined and a <= joined[-1][1]:
+            joined[-1][1] = max(joined[-1][1], b)
+        else:
+            joined.append([a, b])
+    return joined
+
+
+def without_silence(silences: list[list[float]], start: float, end: float) -> list[list[float]]:
+    """The stretches without music with [start, end] given music again (a stretch it splits becomes two)."""
+    kept = []
+    for a, b in silences:
+        kept += [[a, min(b, start)]] if a < start else []
+        kept += [[max(a, end), b]] if b > end else []
+    return [s for s in kept if s[1] > s[0]]
+
+
+class SoundtrackBar(QWidget):
+    seek = Signal(float)  # seconds: play from there
+    silences_changed = Signal(list)  # the item's new stretches without music, [[start, end], ...]
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFixedHeight(BAR_HEIGHT)
+        self.setMouseTracking(True)  # the time under the pointer shows as a tooltip
+        self.item: QueueItem | None = None
+        self.position = 0.0
+        self.selection: tuple[float, float] | None = None
+        self._pressed_at: float | None = None
+        self.menu: QMenu | None = None
+        self.show_item(None)
+
+    def show_item(self, item: QueueItem | None) -> None:
+        """An item with a length (a video or a project; an image's music has no timeline to choose from)."""
+        self.item = item if item is not None and item.kind in ("video", "timeline") and item.duration > 0 else None
+        self.selection, self.position = None, 0.0
+        self.setEnabled(self.item is not None)
+        self.update()
+
+    def set_position(self, seconds: float) -> None:
+        self.position = seconds
+        self.update()
+
+    # --- geometry -------------------------------------------------------------------------------------------------
+    def seconds_at(self, x: float) -> float:
+        if self.item is None or self.width() <= 1:
+            return 0.0
+        return min(max(x / (self.width() - 1), 0.0), 1.0) * self.item.duration
+
+    def x_of(self, seconds: float) -> float:
+        return 0.0 if self.item is None else seconds / self.item.duration * (self.width() - 1)
+
+    def snapped(self, seconds: float) -> float:
+        """`seconds` moved onto a scene cut within SNAP_PIXELS, or onto an end of the file; else to 0.1 s."""
+        if self.item is None:
+            return seconds
+        for edge in (0.0, self.item.duration, *self.item.cuts):
+            if abs(self.x_of(edge) - self.x_of(seconds)) <= SNAP_PIXELS:
+                return edge
+        return round(seconds, 1)
+
+    # --- mouse ----------------------------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.item is None:
+            return
+        if event.button() == Qt.MouseButton.RightButton:
+            self.open_menu(self._stretch_at(self.seconds_at(event.position().x())), event.globalPosition().toPoint())
+            return
+        self._pressed_at = event.position().x()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self.item is None:
+            return
+        x = event.position().x()
+        if self._pressed_at is not None and abs(x - self._pressed_at) >= DRAG_PIXELS:
+            a, b = sorted((self.seconds_at(self._pressed_at), self.seconds_at(x)))
+            self.selection = (self.snapped(a), self.snapped(b))
+            self.update()
+        QToolTip.showText(event.globalPosition().toPoint(), self._describe(self.seconds_at(x)), self)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.item is None or self._pressed_at is None:
+            return
+        pressed, self._pressed_at = self._pressed_at, None
+        if self.selection is not None and self.selection[1] > self.selection[0]:
+            self.open_menu(self.selection, event.globalPosition().toPoint())
+        elif abs(event.position().x() - pressed) < DRAG_PIXELS:
+            self.seek.emit(self.seconds_at(event.position().x()))
+
+    def open_menu(self, stretch: tuple[float, float] | None, at) -> QMenu | None:
+        """The chosen stretch's menu (shown without waiting: the window stays live while it is open)."""
+        if self.item is None or stretch is None:
+            return None
+        self.selection = stretch
+        self.update()
+        start, end = stretch
+        menu = QMenu(self)
+        quiet = QAction(f"No music from {clock(start)} to {clock(end)}", menu)
+        quiet.triggered.connect(lambda: self._set_silences(with_silence(self.item.silences, start, end)))
+        again = QAction(f"Music again from {clock(start)} to {clock(end)}", menu)
+        again.triggered.connect(lambda: self._set_silences(without_silence(self.item.silences, start, end)))
+        again.setEnabled(any(a < end and b > start for a, b in self.item.silences))
+        quiet.setEnabled(not any(a <= start and b >= end for a, b in self.item.silences))
+        play = QAction(f"Play from {clock(start)}", menu)
+        play.triggered.connect(lambda: self.seek.emit(start))
+        menu.addActions([quiet, again])
+        menu.addSeparator()
+        menu.addAction(play)
+        menu.aboutToHide.connect(self._clear_selection)
+        self.menu = menu
+        menu.popup(at)
+        return menu
+
+    def _stretch_at(self, seconds: float) -> tuple[float, float] | None:
+        """The stretch a right click is about: the chosen one, else the silence under the pointer."""
+        if self.selection is not None and self.selection[0] <= seconds <= self.selection[1]:
+            return self.selection
+        return next(((a, b) for a, b in self.item.silences if a <= seconds <= b), None)
+
+    def _set_silences(self, silences: list[list[float]]) -> None:
+        self.item.silences = [[round(a, 3), round(b, 3)] for a, b in silences]
+        self.silences_changed.emit(self.item.silences)
+        self.update()
+
+    def _clear_selection(self) -> None:
+        self.selection = None
+        self.update()
+
+    def _describe(self, seconds: float) -> str:
+        """What is at `seconds`, for the tooltip."""
+        words = [clock(seconds)]
+        segment = next((s for s in self.item.segments if s.start <= seconds < s.end), None)
+        if segment is not None:
+            words.append(f"segment {segment.index + 1}")
+        if any(a <= seconds <= b for a, b in self.item.silences):
+            words.append("no music (you chose it)")
+        if any(a <= seconds <= b for a, b in self.item.voices):
+            words.append("the music dips for a voice")
+        return " · ".join(words)
+
+    # --- painting -------------------------------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.fillRect(self.rect(), self.palette().base())
+        if self.item is None:
+            return
+        height = self.height()
+        top, bottom = SEGMENT_ROW[0] * height, SEGMENT_ROW[1] * height
+        for segment in self.item.segments:
+            rect = self._span(segment.start, segment.end, top, bottom)
+            silent = segment.silent or segment.in_silence
+            painter.fillRect(rect, QColor(SILENCE_COLOUR if silent else SEGMENT_COLOURS[segment.index % 2]))
+            if rect.width() > 16:
+                painter.setPen(QColor("white"))
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(segment.index + 1))
+        hatch = QBrush(QColor("#404040"), Qt.BrushStyle.BDiagPattern)
+        for a, b in self.item.silences:  # as asked now: the segments above are the last preview's
+            rect = self._span(a, b, 0, height)
+            painter.fillRect(rect, QColor(SILENCE_COLOUR))
+            painter.fillRect(rect, hatch)
+        for a, b in self.item.voices:
+            painter.fillRect(self._span(a, b, VOICE_ROW[0] * height, VOICE_ROW[1] * height), QColor(VOICE_COLOUR))
+        painter.setPen(QPen(QColor("#303030")))
+        for cut in self.item.cuts:
+            x = self.x_of(cut)
+            painter.drawLine(QPointF(x, 0), QPointF(x, 4))
+        if self.selection is not None:
+            painter.fillRect(self._span(*self.selection, 0, height), SELECTION_COLOUR)
+        painter.setPen(QPen(QColor(PLAYHEAD_COLOUR), 2))
+        x = self.x_of(self.position)
+        painter.drawLine(QPointF(x, 0), QPointF(x, height))
+
+    def _span(self, start: float, end: float, top: float, bottom: float) -> QRectF:
+        x = self.x_of(start)
+        return QRectF(x, top, max(1.0, self.x_of(end) - x), bottom - top)
