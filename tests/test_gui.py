@@ -697,3 +697,25 @@ def test_stretches_without_music_add_and_give_way():
     assert with_silence([], 4, 6) == [[4, 6]]
     assert without_silence([[1, 10]], 4, 6) == [[1, 4], [6, 10]]  # split in two
     assert without_silence([[1, 3], [5, 9]], 0, 6) == [[6, 9]]
+
+
+def test_an_edit_whose_segment_is_gone_is_a_note_on_the_file(qtbot, window, two_shots):
+    """A shorter segment length moves every boundary: the lock made for 0:00–0:12 has no segment any more, and the
+    job's note says so in the status bar and on the file."""
+    from dataclasses import replace
+
+    from cotvtm_desktop.gui.queue import status_text
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    window.strip.tiles[0].lock_button.click()
+    window.settings = replace(window.settings, segment_seconds=5.0)
+    preview(qtbot, window)
+    assert len(item.segments) > 2 and not item.segments[0].locked
+    [note] = item.notices
+    assert "the edit of segment 1 (0:00.0–0:12.0) is left out" in note
+    assert status_text(item) == "preview ready (see the note)"
+    row = window.queue.index(0, 2)
+    assert note in window.queue.data(row, Qt.ItemDataRole.ToolTipRole)
+    assert window.statusBar().currentMessage() == f"Note: {note}"
