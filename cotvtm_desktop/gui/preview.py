@@ -114,8 +114,8 @@ class PreviewPane(QWidget):
             self.bar_note.setText("")
             return
         chosen = len(item.silences)
-        text = ("Drag across the bar to choose a stretch without music (a speech, a song sung); a click plays from "
-                "there." if not chosen else
+        text = ("Drag across the bar to choose a stretch without music (a speech, a song sung), or press I and O "
+                "where it starts and ends as the preview plays; a click plays from there." if not chosen else
                 f"{chosen} stretch{'es' if chosen > 1 else ''} without music (hatched; right-click one to give it "
                 "music again).")
         if item.voices:

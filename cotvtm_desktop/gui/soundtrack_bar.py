@@ -5,6 +5,8 @@ It shows the last preview's segments (numbered, as the tiles are), the stretches
 in (hatched; they take effect at the next preview: `--silent-at`), where the music dips under a voice in the
 original sound, and the play position. A click plays from there; a drag chooses a stretch, whose menu sets it
 without music or gives it music again. Ends snap to a scene cut nearby, as a silence usually belongs to a shot.
+While the preview plays, I and O mark a stretch's start and end where it is (an editor's in and out points): the
+moment a speech begins is easier to catch by watching than by dragging.
 """
 
 from __future__ import annotations
@@ -57,15 +59,36 @@ class SoundtrackBar(QWidget):
         self.position = 0.0
         self.selection: tuple[float, float] | None = None
         self._pressed_at: float | None = None
+        self.marked: float | None = None  # a stretch's start marked at the play position (I), awaiting its end
         self.menu: QMenu | None = None
+        self.setToolTip("Drag to choose a stretch (or press I and O while it plays); right-click a stretch for its "
+                        "menu")
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
         """An item with a length (a video or a project; an image's music has no timeline to choose from)."""
         self.item = item if item is not None and item.kind in ("video", "timeline") and item.duration > 0 else None
-        self.selection, self.position = None, 0.0
+        self.selection, self.position, self.marked = None, 0.0, None
         self.setEnabled(self.item is not None)
         self.update()
+
+    def mark_start(self) -> None:
+        """A stretch starts at the play position (its end comes with mark_end)."""
+        if self.item is not None:
+            self.marked = self.snapped(self.position)
+            self.selection = (self.marked, self.marked)
+            self.update()
+
+    def mark_end(self) -> QMenu | None:
+        """The stretch marked ends at the play position: its menu opens under it, as after a drag."""
+        if self.item is None or self.marked is None:
+            return None
+        start, end = sorted((self.marked, self.snapped(self.position)))
+        self.marked = None
+        if end <= start:
+            self._clear_selection()
+            return None
+        return self.open_menu((start, end), self.mapToGlobal(QPointF(self.x_of(end), self.height()).toPoint()))
 
     def set_position(self, seconds: float) -> None:
         self.position = seconds

@@ -121,6 +121,11 @@ class MainWindow(QMainWindow):
                                       "Backend, loudness, output folder")
         if self.settings_action.shortcut().isEmpty():
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        # the soundtrack bar's in and out points, at the play position (keys only: the bar's tooltip names them)
+        for key, mark in (("I", self.preview.bar.mark_start), ("O", self.preview.bar.mark_end)):
+            act = QAction(self, shortcut=QKeySequence(key))
+            act.triggered.connect(mark)
+            self.addAction(act)
 
     def _update_actions(self) -> None:
         item = self.selected()
