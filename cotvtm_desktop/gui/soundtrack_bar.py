@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QBrush, QColor, QMouseEvent, QPainter, QPaint
 from PySide6.QtWidgets import QMenu, QToolTip, QWidget
 
 from cotvtm_desktop.gui.queue import QueueItem
-from cotvtm_desktop.media.segments import clock
+from cotvtm_desktop.media.segments import clock, joined
 
 BAR_HEIGHT = 34
 DRAG_PIXELS = 4  # a press that moves less than this is a click
@@ -29,13 +29,7 @@ SELECTION_COLOUR = QColor(255, 214, 10, 110)
 
 def with_silence(silences: list[list[float]], start: float, end: float) -> list[list[float]]:
     """The stretches without music with [start, end] added: sorted, overlapping ones joined."""
-    joined: list[list[float]] = []
-    for a, b in sorted([*silences, [start, end]]):
-        if joined and a <= joined[-1][1]:
-            joined[-1][1] = max(joined[-1][1], b)
-        else:
-            joined.append([a, b])
-    return joined
+    return joined([*silences, [start, end]])
 
 
 def without_silence(silences: list[list[float]], start: float, end: float) -> list[list[float]]:

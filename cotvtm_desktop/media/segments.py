@@ -71,17 +71,21 @@ def plan_segments(
     return [Segment(k, a, b, silent) for k, (a, b, silent) in enumerate(pieces)]
 
 
+def joined(stretches: Sequence[Sequence[float]]) -> list[list[float]]:
+    """(start, end) stretches sorted, those that overlap or touch joined: [[start, end], ...]."""
+    out: list[list[float]] = []
+    for a, b in sorted(stretches):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
 def _merged(duration: float, silences: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """The silences clipped to [0, duration], sorted, overlapping ones joined."""
-    merged: list[list[float]] = []
-    for a, b in sorted((max(0.0, a), min(duration, b)) for a, b in silences):
-        if b <= a:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
+    clipped = [(max(0.0, a), min(duration, b)) for a, b in silences]
+    return [(a, b) for a, b in joined([(a, b) for a, b in clipped if b > a])]
 
 
 def _cut_out(grid: list[tuple[float, float]], silences: list[tuple[float, float]]) -> list[list]:
