@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
-# 1. the CLI answers --version and completes a command line; 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, and
-#    a 130 s one, whose 13 segments render in worker processes started through the frozen executable, and a timeline
-#    (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL in too); 3. the GUI starts
+# 1. the CLI answers --version and completes a command line; 2. it scores a tiny synthetic video on the procedural
+#    backend into a valid mp4, and a 130 s one, whose 13 segments render in worker processes started through the
+#    frozen executable, and a timeline (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL
+#    in too); 3. the GUI starts
 #    (offscreen), inspects the video through its own CLI as a child process, and quits when terminated; 4. with
 #    MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural backend scores the video
 #    too.

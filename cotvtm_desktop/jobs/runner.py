@@ -169,6 +169,7 @@ class Job:
         self.music_only = info.kind in ("video", "timeline") and output.suffix.lower() != ".mp4"
         self.premixed: audio.Premix | None = None
         self.ducking: audio.Ducking | None = None  # the music's dips under the kept original sound
+        self.voices: list[tuple[float, float]] = []  # where they are: the original's foreground (a voice, laughter)
 
     def prepare(self) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="original-levels") as pool:
@@ -180,11 +181,12 @@ class Job:
                                                   audio.hop_seconds(config.OUTPUT_SAMPLE_RATE), self.timeline.cuts)
         segments = self._segments(self.timeline)
         self.visuals = [describe_segment(self.timeline, s.start, s.end) for s in segments]
-        voices = self.ducking.foreground_spans() if self.ducking else []  # where the music makes room for a voice
+        if self.ducking is not None:  # where the music makes room for a voice: from just before it, held through
+            self.voices = self.ducking.foreground_spans()  # its pauses
         edits, left_out = place_edits(self.options.segments, segments)
         for sentence in left_out:  # named on a command line, or kept by a front end from before the input changed
             self.events({"type": "notice", "input": self.input, "message": f"{self.info.path.name}: {sentence}"})
-        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, voices, edits)
+        self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, self.voices, edits)
         if all(m.silent for m in self.plan):
             raise UserError("every segment is set to have no music (--silent, --silent-at, the segments file's "
                             "\"silent\" or the app's Mute), so there is none to add", self.info.path)
@@ -287,10 +289,7 @@ class Job:
             "video_stream": None if self.info.kind != "video" or self.music_only else (
                 "copied" if copied else "re-encoded to H.264"),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
-            # where the music dips under the original's foreground (a voice, laughter): from just before it, held
-            # through its pauses
-            "voices": [[round(a, 2), round(b, 2)] for a, b in (self.ducking.foreground_spans() if self.ducking
-                                                                 else [])],
+            "voices": [[round(a, 2), round(b, 2)] for a, b in self.voices],  # where the music dips
             "segments": self.segments_json(),
             "loudness": loudness, "timings": self.timings,
         }
