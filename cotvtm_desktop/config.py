@@ -56,6 +56,9 @@ MUSIC_OVER_BACKGROUND_LU = 8.0
 MUSIC_LEVEL_DB = 0.0  # the user's offset from that placement (--music-db): louder or quieter music
 MUSIC_LEVEL_RANGE_DB = (-20.0, 20.0)
 MIN_FOREGROUND_SECONDS = 1.0  # less foreground than this and the original is treated as background
+# The manifest's loudness envelopes (a front end draws them along the soundtrack): one level per window of at least
+# this many seconds, and at most this many levels (a long video's windows are longer)
+LEVEL_WINDOW_SECONDS, LEVEL_POINTS_MAX = 0.2, 3000
 AAC_BITRATE = 224_000  # bits per second, stereo
 # FFmpeg's `fast` AAC coder with mid/side stereo off, at 224 kbit/s: against FFmpeg's defaults (the twoloop coder, M/S
 # on) at 192 kbit/s, higher perceived quality (Zimtohrli MOS over 13 excerpts of the product's music, noise and

@@ -93,6 +93,23 @@ def bs1770_loudness(audio: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(z[(loudness > -70) & (loudness > relative)].mean()))
 
 
+def momentary_trace(audio: np.ndarray, window_steps: int) -> np.ndarray:
+    """BS.1770-4 momentary loudness (400 ms) of 48 kHz stereo around each 100 ms step (the steps before it and
+    one after), the loudest in each window of `window_steps` steps: what the manifest's `levels` promise, computed
+    straight from the standard's filters on a decoded file."""
+    from scipy import signal
+
+    x = audio.astype(np.float64)
+    for b, a in BS1770_K_WEIGHTING_48K:
+        x = signal.lfilter(b, a, x, axis=0)
+    steps = (x[:len(x) // 4800 * 4800] ** 2).reshape(-1, 4800, 2).mean(axis=1).sum(axis=1)
+    padded = np.concatenate([np.zeros(2), steps, np.zeros(1)])
+    momentary = np.array([padded[i:i + 4].mean() for i in range(len(steps))])
+    momentary = np.concatenate([momentary, np.zeros(-len(momentary) % window_steps)])
+    loudest = momentary.reshape(-1, window_steps).max(axis=1)
+    return np.maximum(-0.691 + 10 * np.log10(loudest + 1e-20), -70.0)
+
+
 def tone_level(audio: np.ndarray, frequency: float, rate: int = 48000) -> float:
     """How far the spectrum at `frequency` stands above the spectrum's median (dB)."""
     mono = audio.mean(axis=1)

@@ -649,6 +649,8 @@ def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two
     item = preview(qtbot, window)
     bar = window.preview.bar
     assert bar.isEnabled() and bar.item is item and "Drag across the bar" in window.preview.bar_note.text()
+    assert item.levels["seconds"] == 0.2 and len(item.levels["music"]) == 125  # no "original": the video is silent
+    assert "blue: the music's" in window.preview.bar_note.text()
     window.strip.tiles[0].lock_button.click()
     seed = item.segments[0].seed
 
@@ -704,6 +706,41 @@ def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two
     assert bar.menu.actions()[0].text() == "No music from 0:13.0 to 0:21.5"
     bar.menu.actions()[0].trigger()
     assert item.silences == [[13.0, 21.5]]
+
+
+def test_the_soundtrack_bar_draws_the_loudness_of_the_music_and_the_original(qtbot):
+    """The original's loudness as a grey area, the music's as a blue line over it; the tooltip reads them out."""
+    from PySide6.QtGui import QColor
+
+    from cotvtm_desktop.gui.queue import QueueItem
+    from cotvtm_desktop.gui.soundtrack_bar import (LEVEL_RANGE_DB, LEVEL_ROW, MUSIC_LEVEL_COLOUR,
+                                                   ORIGINAL_LEVEL_COLOUR, SoundtrackBar)
+
+    speaking = range(20, 30)  # 4-6 s: the original loud, the music dipped under it
+    levels = {"seconds": 0.2, "music": [-30 if i in speaking else -15 for i in range(50)],
+              "original": [-10 if i in speaking else -45 for i in range(50)]}
+    bar = SoundtrackBar()
+    qtbot.addWidget(bar)
+    bar.resize(501, bar.height())
+    bar.show_item(QueueItem("a.mp4", kind="video", duration=10.0, levels=levels))
+    image = bar.grab().toImage()
+    top, bottom = (share * bar.height() for share in LEVEL_ROW)
+
+    def y_of(db: float) -> int:
+        floor, ceiling = LEVEL_RANGE_DB
+        return round(bottom - (db - floor) / (ceiling - floor) * (bottom - top))
+
+    def colour(seconds: float, y: int) -> str:
+        return QColor(image.pixel(round(bar.x_of(seconds)), y)).name()
+
+    assert colour(5.0, y_of(-14)) == ORIGINAL_LEVEL_COLOUR and colour(2.0, y_of(-14)) != ORIGINAL_LEVEL_COLOUR
+    assert colour(2.0, y_of(-48)) == ORIGINAL_LEVEL_COLOUR and colour(2.0, y_of(-40)) != ORIGINAL_LEVEL_COLOUR
+    for seconds, db in ((2.0, -15), (5.0, -30), (8.0, -15)):  # the line where the music's level is, not elsewhere
+        column = [QColor(image.pixel(round(bar.x_of(seconds)), y)) for y in range(bar.height())]
+        blue = [y for y, c in enumerate(column) if c.blue() > 120 and c.red() < 100]
+        assert blue and max(abs(y - y_of(db)) for y in blue) <= 2, (seconds, blue)
+    assert MUSIC_LEVEL_COLOUR != ORIGINAL_LEVEL_COLOUR
+    assert bar._describe(5.0).endswith("music \N{MINUS SIGN}30 LUFS, original sound \N{MINUS SIGN}10 LUFS")
 
 
 def test_stretches_without_music_add_and_give_way():

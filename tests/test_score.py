@@ -10,7 +10,8 @@ import pytest
 
 from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
-from media import decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, streams, tone_level
+from media import (decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, momentary_trace, streams,
+                   tone_level)
 
 
 def sha(path):
@@ -99,6 +100,34 @@ def test_the_melody_rests_where_someone_speaks_in_the_kept_sound(tmp_path):
     assert 3.7 < spoken_from < 4.0 and 8.0 < spoken_to < 8.8  # with the dip's look-ahead and hold
     replaced = score(clip, tmp_path / "replaced.mp4", ScoreOptions(replace_audio=True))
     assert replaced["segments"][0]["arrangement"]["voices"] == [] and replaced["voices"] == []
+
+
+def test_the_manifest_traces_the_loudness_of_the_music_and_the_original(tmp_path):
+    """`loudness.levels`: the music's and the original's momentary loudness along the result, as they sit in it —
+    what the app draws under the player. Someone talks from 4 to 8 s: the original rises there and the music dips;
+    the music's trace is the music-alone file's own, measured from the standard's filters."""
+    talking = "0.3*sin(2*PI*600*t)*between(t,4,8)*(0.5+0.5*sin(2*PI*4*t))+0.01*sin(2*PI*150*t)"
+    clip = tmp_path / "talk.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i",
+           f"aevalsrc=exprs='{talking}':s=48000", "-t", "12", "-c:v", "libx264", "-c:a", "aac", str(clip))
+    manifest = score(clip, tmp_path / "music.wav")
+    levels = manifest["loudness"]["levels"]
+    assert levels["seconds"] == 0.2 and len(levels["music"]) == len(levels["original"]) == 60
+    music, original = np.array(levels["music"]), np.array(levels["original"])
+    speaking, before = slice(25, 35), slice(8, 18)  # 5-7 s, 1.6-3.6 s
+    assert original[speaking].min() > original[before].max() + 15
+    assert music[before].mean() - music[speaking].mean() > 8  # dipped by about --duck-db
+    measured = momentary_trace(decode_audio(tmp_path / "music.wav"), 2)
+    assert np.abs(measured[1:59] - music[1:59]).max() <= 1.0  # the first and last windows hold half a block
+
+
+def test_a_long_video_has_at_most_so_many_levels():
+    from cotvtm_desktop.media.audio import level_envelopes
+
+    two_hours = level_envelopes(music=np.full(72000, 1e-3))
+    assert two_hours["seconds"] == 2.4 and len(two_hours["music"]) == 3000
+    assert set(two_hours["music"]) == {round(-0.691 - 30)}  # whole dB
+    assert level_envelopes(music=np.zeros(50))["music"] == [-70] * 25  # silence
 
 
 def test_replace_audio_drops_the_original(tmp_path, clip12, scored):

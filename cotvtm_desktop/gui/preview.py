@@ -118,6 +118,8 @@ class PreviewPane(QWidget):
                 "where it starts and ends as the preview plays; a click plays from there." if not chosen else
                 f"{chosen} stretch{'es' if chosen > 1 else ''} without music (hatched; right-click one to give it "
                 "music again).")
+        if item.levels:
+            text += " Grey: the original sound's loudness; blue: the music's."
         if item.voices:
             text += " Orange: where the music dips for a voice."
         if item.silences_unheard():

@@ -84,6 +84,7 @@ class QueueItem:
     heard_silences: list[list[float]] = field(default_factory=list)  # the silences the last preview was made with
     cuts: list[float] = field(default_factory=list)  # scene cuts the last preview found, seconds
     voices: list[list[float]] = field(default_factory=list)  # where the last preview's music dips under a voice
+    levels: dict = field(default_factory=dict)  # the last preview's loudness envelopes (the manifest's levels)
     notices: list[str] = field(default_factory=list)  # what the last job said was left out (an edit, say)
 
     @property

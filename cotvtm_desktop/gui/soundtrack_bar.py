@@ -1,28 +1,34 @@
-"""The soundtrack bar: the selected file's whole length under the player, and where the user chooses stretches
-without music (a speech, a song sung, a toast) by dragging across it.
+"""The soundtrack bar: the selected file's whole length under the player, and where the user chooses stretches without
+music (a speech, a song sung, a toast) by dragging across it.
 
-It shows the last preview's segments (numbered, as the tiles are), the stretches the user asked to have no music
-in (hatched; they take effect at the next preview: `--silent-at`), where the music dips under a voice in the
-original sound, and the play position. A click plays from there; a drag chooses a stretch, whose menu sets it
-without music or gives it music again. Ends snap to a scene cut nearby, as a silence usually belongs to a shot.
-While the preview plays, I and O mark a stretch's start and end where it is (an editor's in and out points): the
-moment a speech begins is easier to catch by watching than by dragging.
+It shows the last preview's segments (numbered, as the tiles are), the loudness of its music and of the original
+sound along it (the manifest's `levels`: the original's as a grey area, the music's as a line over it, as an editor
+draws a track's level), the stretches the user asked to have no music in (hatched; they take effect at the next
+preview: `--silent-at`), where the music dips under a voice in the original sound, and the play position. A click
+plays from there; a drag chooses a stretch, whose menu sets it without music or gives it music again. Ends snap to a
+scene cut nearby, as a silence usually belongs to a shot. While the preview plays, I and O mark a stretch's start
+and end where it is (an editor's in and out points): the moment a speech begins is easier to catch by watching than
+by dragging.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QAction, QBrush, QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QMenu, QToolTip, QWidget
 
 from cotvtm_desktop.gui.queue import QueueItem
 from cotvtm_desktop.media.segments import clock, joined
 
-BAR_HEIGHT = 34
+BAR_HEIGHT = 58
 DRAG_PIXELS = 4  # a press that moves less than this is a click
 SNAP_PIXELS = 6  # an end of a chosen stretch this close to a scene cut moves onto it
-SEGMENT_ROW, VOICE_ROW = (0.0, 0.7), (0.76, 0.94)  # shares of the height: segments above, voices below
+# shares of the height: segments above, the loudness of the music and the original sound, voices below
+SEGMENT_ROW, LEVEL_ROW, VOICE_ROW = (0.0, 0.36), (0.4, 0.86), (0.88, 0.98)
+LEVEL_RANGE_DB = (-50.0, -6.0)  # momentary loudness at the level row's foot and top (a -16 LUFS mix peaks near -8)
 SEGMENT_COLOURS = ("#8fb3d9", "#6b95c4")
+ORIGINAL_LEVEL_COLOUR, MUSIC_LEVEL_COLOUR = "#b4b4b4", "#1f5fa8"
 SILENCE_COLOUR, VOICE_COLOUR, PLAYHEAD_COLOUR = "#9a9a9a", "#e0913a", "#d62828"
 SELECTION_COLOUR = QColor(255, 214, 10, 110)
 
@@ -183,6 +189,13 @@ class SoundtrackBar(QWidget):
             words.append("no music (you chose it)")
         if any(a <= seconds <= b for a, b in self.item.voices):
             words.append("the music dips for a voice")
+        levels = self.item.levels
+        if levels:
+            window = min(int(seconds / levels["seconds"]), len(levels["music"]) - 1)
+            heard = [f"music {levels['music'][window]} LUFS"]
+            if "original" in levels:
+                heard.append(f"original sound {levels['original'][window]} LUFS")
+            words.append(", ".join(heard).replace("-", "\N{MINUS SIGN}"))
         return " · ".join(words)
 
     # --- painting -------------------------------------------------------------------------------------------------
@@ -201,6 +214,7 @@ class SoundtrackBar(QWidget):
             if rect.width() > 16:
                 painter.setPen(QColor("white"))
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(segment.index + 1))
+        self._paint_levels(painter, LEVEL_ROW[0] * height, LEVEL_ROW[1] * height)
         hatch = QBrush(QColor("#404040"), Qt.BrushStyle.BDiagPattern)
         for a, b in self.item.silences:  # as asked now: the segments above are the last preview's
             rect = self._span(a, b, 0, height)
@@ -217,6 +231,35 @@ class SoundtrackBar(QWidget):
         painter.setPen(QPen(QColor(PLAYHEAD_COLOUR), 2))
         x = self.x_of(self.position)
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
+
+    def _paint_levels(self, painter: QPainter, top: float, bottom: float) -> None:
+        """The original sound's loudness as a grey area, the music's as a line over it, one point per pixel."""
+        levels = self.item.levels
+        if not levels or self.width() < 2:
+            return
+        xs = np.arange(self.width(), dtype=float)
+        if "original" in levels:
+            heights = self._level_heights(levels["original"], levels["seconds"], top, bottom)
+            outline = [QPointF(x, y) for x, y in zip(xs, heights)]
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(ORIGINAL_LEVEL_COLOUR))
+            painter.drawPolygon(QPolygonF([QPointF(0, bottom), *outline, QPointF(xs[-1], bottom)]))
+        heights = self._level_heights(levels["music"], levels["seconds"], top, bottom)
+        line = QPainterPath(QPointF(0, heights[0]))
+        for x, y in zip(xs[1:], heights[1:]):
+            line.lineTo(x, y)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.strokePath(line, QPen(QColor(MUSIC_LEVEL_COLOUR), 1.5))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+
+    def _level_heights(self, values: list[int], seconds: float, top: float, bottom: float) -> np.ndarray:
+        """The y of each pixel column: the loudest of the levels whose windows it covers, on LEVEL_RANGE_DB."""
+        columns = self.width()
+        starts = np.minimum((np.arange(columns) / (columns - 1) * self.item.duration / seconds).astype(int),
+                            len(values) - 1)
+        loudest = np.maximum.reduceat(np.asarray(values, float), starts)  # a column past the next one's start
+        floor, ceiling = LEVEL_RANGE_DB
+        return bottom - np.clip((loudest - floor) / (ceiling - floor), 0.0, 1.0) * (bottom - top)
 
     def _span(self, start: float, end: float, top: float, bottom: float) -> QRectF:
         x = self.x_of(start)

@@ -554,7 +554,8 @@ class Premix:
         music_lufs = self.meter.integrated(*((1.0, 0.0) if self.ducking else (1.0,)))
         if self.ducking is None:
             music_gain = 10 ** ((target_lufs - music_lufs) / 20)
-            report = {"music_lufs": round(music_lufs, 2), "target_lufs": target_lufs, "music_placed": "at the target"}
+            report = {"music_lufs": round(music_lufs, 2), "target_lufs": target_lufs, "music_placed": "at the target",
+                      "levels": level_envelopes(music=self.meter.mean_squares([music_gain ** 2]))}
             return report, MasteredSoundtrack(self.music_pcm, None, self.frames, self.meter.rate, music_gain, 0.0)
         steps, hop_gains = self.meter.steps, self.ducking.gains()
         dips = _by_step(hop_gains, steps, 1.0).astype(np.float64)
@@ -572,7 +573,9 @@ class Premix:
         report = {"music_lufs": round(music_lufs, 2), "mix_lufs_before_gain": round(mix_lufs, 2),
                   "target_lufs": target_lufs, "music_placed": placed, "music_level_db": music_db,
                   "music_dipped_seconds": round(float((self.ducking.reduction > 3.0).sum() * self.ducking.hop_seconds),
-                                                1)}
+                                                1),
+                  "levels": level_envelopes(music=self.meter.mean_squares(pairs * [gain ** 2, 0, 0]),
+                                            original=self.meter.mean_squares([0, 0, gain ** 2]))}
         return report, MasteredSoundtrack(self.music_pcm, None if music_only else self.original_pcm, self.frames,
                                           self.meter.rate, gain * music_gain, gain, hop_gains)
 
@@ -583,6 +586,24 @@ def _by_step(per_hop: np.ndarray, steps: int, fill: float) -> np.ndarray:
     usable = min(len(values), len(per_hop))
     values[:usable] = per_hop[:usable]
     return values.reshape(steps, 5)
+
+
+def level_envelopes(**step_mean_squares: np.ndarray) -> dict:
+    """The manifest's `levels`: each named stream's loudness along the soundtrack as it sits in the result, from
+    its K-weighted mean square in each 100 ms step. A level is BS.1770's momentary loudness (400 ms, LUFS, whole
+    dB, -70 for silence), the loudest in its window: a window of `seconds` (config.LEVEL_WINDOW_SECONDS, longer
+    for a long video so that there are at most config.LEVEL_POINTS_MAX) reads as a peak meter's trace would."""
+    steps = max(len(m) for m in step_mean_squares.values())
+    per_window = max(round(config.LEVEL_WINDOW_SECONDS / 0.1), -(-steps // config.LEVEL_POINTS_MAX))
+    windows = -(-steps // per_window)
+    levels: dict = {"seconds": round(per_window * 0.1, 1)}
+    for name, mean_squares in step_mean_squares.items():
+        momentary = np.convolve(mean_squares, np.ones(4) / 4, mode="same")  # the 400 ms around each step
+        padded = np.zeros(windows * per_window)
+        padded[:len(momentary)] = np.maximum(momentary, 0)
+        loudest = padded.reshape(windows, per_window).max(axis=1)
+        levels[name] = np.maximum(-0.691 + 10 * np.log10(loudest + 1e-20), -70.0).round().astype(int).tolist()
+    return levels
 
 
 def music_level(meter: LoudnessMeter, foreground_steps: np.ndarray, target_lufs: float) -> tuple[float, str]:
