@@ -84,6 +84,8 @@ _SHARED = [
                  "repeat for more segments."),
     click.option("--silent", type=click.IntRange(1), multiple=True, help="No music in segment K (from 1): the "
                  "music before ends there and comes back after; repeat for more segments."),
+    click.option("--segment-db", multiple=True, help="'K=D': segment K's music (from 1) D dB louder (negative: "
+                 "quieter) than the mix would put it, from -20 to 20; repeat for more segments."),
     click.option("--silent-at", multiple=True, help="No music from START to END (seconds or m:ss, e.g. "
                  "1:20-1:45): segments end and begin there; repeat for more stretches."),
     click.option("--genre", type=click.Choice(list(music_rules()["genres"])), help="Procedural: this genre for "
@@ -92,8 +94,8 @@ _SHARED = [
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi",
                  "overwrite", "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm",
-                 "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "silent_at", "genre",
-                 "json_progress")
+                 "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db", "silent_at",
+                 "genre", "json_progress")
 
 
 def _with_shared_options(command):
@@ -128,9 +130,26 @@ def _options(segments_file: Path | None = None, **values) -> ScoreOptions:
         edits[int(index) - 1] = replace(edit, prompt=words.strip() or None)
     for number in values.pop("silent") or []:
         edits[number - 1] = replace(edits.get(number - 1, SegmentEdit()), silent=True)
+    for text in values.pop("segment_db") or []:
+        index, music_db = _segment_level(text)
+        edits[index] = replace(edits.get(index, SegmentEdit()), music_db=music_db)
     silences = tuple(_time_range(text) for text in values.pop("silent_at") or [])
     renamed = {"lufs": "target_lufs", "duration": "image_seconds", "models": "models_dir"}
     return ScoreOptions(segments=edits, silences=silences, **{renamed.get(k, k): v for k, v in values.items()})
+
+
+def _segment_level(text: str) -> tuple[int, float]:
+    """--segment-db's K=D: (segment index from 0, dB), or a UserError saying how to write it."""
+    number, _, db = text.partition("=")
+    low, high = config.MUSIC_LEVEL_RANGE_DB
+    try:
+        index, music_db = int(number) - 1, float(db.replace("\N{MINUS SIGN}", "-"))
+    except ValueError:
+        index, music_db = -1, 0.0
+    if index < 0 or not low <= music_db <= high:
+        raise UserError(f"--segment-db {text!r}: write it as K=D, K the segment number from 1 and D the dB from "
+                        f"{low:g} to {high:g} (3=-6: the third segment's music 6 dB quieter)")
+    return index, music_db
 
 
 def _time_range(text: str) -> tuple[float, float]:

@@ -55,6 +55,9 @@ MUSIC_UNDER_FOREGROUND_LU = 3.0
 MUSIC_OVER_BACKGROUND_LU = 8.0
 MUSIC_LEVEL_DB = 0.0  # the user's offset from that placement (--music-db): louder or quieter music
 MUSIC_LEVEL_RANGE_DB = (-20.0, 20.0)
+# A segment's own music level (--segment-db, the app's Edit…) is reached this long before the segment starts: the
+# one before moves to it over its last moments, so the new segment's first downbeat is at its level
+SEGMENT_LEVEL_RAMP_SECONDS = 0.4
 MIN_FOREGROUND_SECONDS = 1.0  # less foreground than this and the original is treated as background
 # The manifest's loudness envelopes (a front end draws them along the soundtrack): one level per window of at least
 # this many seconds, and at most this many levels (a long video's windows are longer)

@@ -458,3 +458,20 @@ def test_timeline_sound_puts_each_clips_sound_where_its_picture_is(tmp_path):
     assert second.size and second[0] / 48000 == pytest.approx(3.2, abs=0.001)
     assert np.abs(audio[int(2.05 * 48000):int(2.95 * 48000)]).max() == 0  # the gap is silent
     assert np.abs(audio[5 * 48000:]).max() == 0  # past the last clip
+
+
+def test_a_segments_own_level_is_reached_as_it_starts_and_a_silence_keeps_the_level_before():
+    from cotvtm_desktop.media.audio import hop_seconds, segment_levels
+    from cotvtm_desktop.media.segments import Segment
+
+    segments = [Segment(0, 0.0, 10.0), Segment(1, 10.0, 20.0), Segment(2, 20.0, 30.0)]
+    assert segment_levels(segments, {0: 0.0, 1: 0.0, 2: 0.0}, 30 * 48000, 48000) is None  # nothing to change
+    gains = segment_levels(segments, {0: 0.0, 1: -12.0, 2: 6.0}, 30 * 48000, 48000)
+    hop = hop_seconds(48000)
+    db = 20 * np.log10(gains)
+    at = lambda seconds: db[round(seconds / hop)]  # noqa: E731
+    assert len(gains) == round(30 / hop)
+    assert at(5.0) == pytest.approx(0) and at(9.6) == pytest.approx(0, abs=1e-5)  # the ramp starts 0.4 s before
+    assert at(9.8) == pytest.approx(-6, abs=0.01) and at(10.0) == pytest.approx(-12, abs=1e-4)
+    assert at(15.0) == pytest.approx(-12, abs=1e-4) and at(19.8) == pytest.approx(-3, abs=0.01)
+    assert at(20.0) == pytest.approx(6, abs=1e-4) and at(29.9) == pytest.approx(6, abs=1e-4)

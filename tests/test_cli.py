@@ -369,6 +369,7 @@ def test_models_check_json_says_which_backend_and_why():
     ('{"segments": {"1": {"brief": {"tempo_bpm": 900}}}}', "outside 40-220 BPM"),
     ('{"segments": {"1": {"brief": {"instruments": ["kazoo"]}}}}', "cannot set instruments"),
     ('{"segments": {"1": {"silent": "yes"}}}', "silent must be true or false"),
+    ('{"segments": {"1": {"music_db": -30}}}', "music_db must be a number of dB from -20 to 20"),
     ('{"segments": {"1": {"start": 3}}}', "start and end must both be given"),
     ('{"segments": {"1": {"start": 5, "end": 2}}}', "start before end"),
     ('{"segments": {"1": {"silent": true}}}', "every segment is set to have no music"),  # the clip has one
@@ -379,6 +380,48 @@ def test_bad_segment_edits_are_one_clear_line(tmp_path, silent_clip, content, me
     result = run("score", silent_clip, "-o", tmp_path / "o.mp4", "--segments", edits, "--backend", "procedural")
     assert result.exit_code == 1 and message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_segment_set_quieter_moves_its_music_alone(tmp_path):
+    """--segment-db 2=-10: the second segment's music 10 dB under where the mix puts it, the others where they were
+    (the same samples, but for the one gain that keeps the whole at the target loudness); no music renders again,
+    and a segment's level reaches it just as it starts."""
+    import numpy as np
+    import soundfile
+
+    from media import lufs, make_video
+
+    video = make_video(tmp_path / "v.mp4", 30, size="160x90", rate=10, audio=False)
+    work = tmp_path / "work"
+
+    def score(name: str, *extra) -> tuple[list[bool], dict, np.ndarray]:
+        result = run("score", video, "-o", tmp_path / name, "--work", work, "--json-progress", *extra)
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        music, _ = soundfile.read(tmp_path / name)
+        return ([e["cached"] for e in events if e["type"] == "segment_done"],
+                json.loads((tmp_path / name).with_suffix(".json").read_text()), music)
+
+    _, plain, before = score("plain.wav")
+    cached, quieter, after = score("quieter.wav", "--segment-db", "2=-10")
+    assert cached == [True, True, True]
+    assert [s.get("music_db") for s in quieter["segments"]] == [None, -10.0, None]
+    rate = 48000
+    first, second, third = (slice(int(a * rate), int(b * rate)) for a, b in ((0.5, 9.5), (10, 19.5), (20.5, 29)))
+    gain = np.dot(after[first].ravel(), before[first].ravel()) / np.dot(before[first].ravel(), before[first].ravel())
+
+    def scaled(a: np.ndarray, b: np.ndarray) -> bool:
+        """a is b, but where the true-peak limiter brought a louder peak down (a moment, never up)"""
+        off = np.abs(a - b).max(axis=1) > 1e-5
+        return off.mean() < 0.01 and bool(np.all(np.abs(a[off]) <= np.abs(b[off]) + 1e-5))
+
+    assert scaled(after[first], gain * before[first]) and scaled(after[third], gain * before[third])
+    assert scaled(after[second], gain * 10 ** (-10 / 20) * before[second])
+    assert lufs(after) == pytest.approx(-16.0, abs=0.5) and 1.0 < 20 * np.log10(gain) < 3.0
+    levels = np.array(quieter["loudness"]["levels"]["music"]) - np.array(plain["loudness"]["levels"]["music"])
+    assert np.median(levels[52:96]) - np.median(levels[5:48]) == pytest.approx(-10, abs=1)
+    result = run("score", video, "-o", tmp_path / "bad.wav", "--segment-db", "2=loud")
+    assert result.exit_code == 1 and "--segment-db '2=loud': write it as K=D" in " ".join(result.output.split())
 
 
 def test_the_manifest_never_overwrites_the_segments_file(tmp_path, silent_clip):

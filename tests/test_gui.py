@@ -382,6 +382,37 @@ def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, mon
         "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}, "start": 0.0, "end": edited.end}}}
 
 
+def test_a_segment_set_quieter_in_its_dialog(qtbot, window, two_shots, monkeypatch):
+    """Edit… › Music level −8 dB: the tile says so; the next preview makes no music again (the segments' audio is
+    the same), its music is quieter there and the soundtrack bar's trace shows it."""
+    from cotvtm_desktop.gui import window as window_module
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    before, levels_before = segment_audio(window, item), item.levels["music"]
+
+    class Accepting(window_module.SegmentDialog):
+        def exec(self) -> int:
+            assert self.music_db.value() == 0 and self.music_db.isEnabled()
+            self.music_db.setValue(-8)
+            return 1
+
+    monkeypatch.setattr(window_module, "SegmentDialog", Accepting)
+    window.strip.tiles[1].edit_button.click()
+    assert item.segments[1].music_db == -8 and item.segments[1].brief_changes == {}
+    tile = window.strip.tiles[1]
+    assert tile.summary.text().endswith(" · music 8 dB quieter") and "edited" in tile.state.text()
+    preview(qtbot, window)
+    assert item.segments[1].music_db == -8 and not item.segments[1].unheard()
+    after = segment_audio(window, item)
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # no music made again
+    change = np.array(item.levels["music"]) - np.array(levels_before)
+    assert np.median(change[62:120]) - np.median(change[5:58]) == pytest.approx(-8, abs=1)  # 12.4-24 s vs 1-11.6 s
+    assert json.loads((window.tasks.data_dir / "edits" / f"{item.id}.json").read_text())["segments"]["2"][
+        "music_db"] == -8
+
+
 def test_muting_a_segment_leaves_it_without_music(qtbot, window, two_shots):
     """Mute on a tile: the tile says so at once, the segment can no longer be regenerated or edited, and the next
     preview has no music there, and says so no more once heard."""

@@ -38,6 +38,7 @@ class SegmentState:
     prompt: str = ""
     brief_changes: dict = field(default_factory=dict)
     silent: bool = False  # the user wants no music here
+    music_db: float = 0.0  # its music this much louder (negative: quieter) than the mix puts it
     in_silence: bool = False  # in a stretch without music the user chose on the soundtrack bar (item.silences)
     heard: dict = field(default_factory=dict)  # changes() as the last preview made it
 
@@ -54,13 +55,16 @@ class SegmentState:
             entry["brief"] = dict(self.brief_changes)
         if self.silent:
             entry["silent"] = True
+        if self.music_db:
+            entry["music_db"] = self.music_db
         return {**entry, "start": self.start, "end": self.end} if entry else {}
 
     def changes(self) -> dict:
         """What the user changed about its music (a lock changes nothing: it keeps the music as it is)."""
         changed = {"seed": self.edit_seed} if self.edit_seed is not None else {}
         return {**changed, **{k: v for k, v in (("prompt", self.prompt), ("brief", self.brief_changes),
-                                                ("silent", self.silent), ("in_silence", self.in_silence)) if v}}
+                                                ("silent", self.silent), ("in_silence", self.in_silence),
+                                                ("music_db", self.music_db)) if v}}
 
     def unheard(self) -> bool:
         """Whether the user changed it since the last preview."""

@@ -1,4 +1,5 @@
-"""Edit one segment: its music elements (procedural backend) or words for its music (neural backend)."""
+"""Edit one segment: its music elements (procedural backend) or words for its music (neural backend), and how loud
+its music is (either backend)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ class SegmentDialog(QDialog):
         self.words.setPlaceholderText("e.g. a gentle acoustic guitar with soft hand percussion")
         self.words.setFixedHeight(70)
         form.addRow("Prompt (neural)", self.words)
+        low, high = config.MUSIC_LEVEL_RANGE_DB
+        self.music_db = QDoubleSpinBox(decimals=0, minimum=low, maximum=high, suffix=" dB")
+        self.music_db.setValue(segment.music_db)
+        self.music_db.setToolTip("This segment's music louder (+) or quieter (−) than the mix would put it (0: where "
+                                 "the mix puts it); the rest of the music stays where it is")
+        form.addRow("Music level", self.music_db)
         layout.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -86,3 +93,7 @@ class SegmentDialog(QDialog):
 
     def prompt(self) -> str:
         return self.words.toPlainText().strip()
+
+    def level(self) -> float:
+        """The segment's music level in dB (0: where the mix puts it)."""
+        return self.music_db.value()

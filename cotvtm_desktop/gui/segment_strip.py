@@ -25,7 +25,15 @@ def brief_summary(segment: SegmentState) -> str:
         return "no music (muted)"
     if segment.in_silence:
         return "no music (a stretch you chose on the soundtrack bar)"
-    return summary_line({**(segment.brief or {}), **segment.brief_changes})
+    line = summary_line({**(segment.brief or {}), **segment.brief_changes})
+    return " · ".join(part for part in (line, level_words(segment.music_db)) if part)
+
+
+def level_words(music_db: float) -> str:
+    """A segment's own music level in words ("" when the mix's own)."""
+    if not music_db:
+        return ""
+    return f"music {abs(music_db):g} dB {'louder' if music_db > 0 else 'quieter'}"
 
 
 def picture_and_sound_notes(segment: SegmentState) -> str:

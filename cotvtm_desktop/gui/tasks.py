@@ -281,7 +281,7 @@ class TaskRunner(QObject):
             if old is not None:
                 fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
                 fresh.brief_changes, fresh.silent, fresh.thumbnail = old.brief_changes, old.silent, old.thumbnail
-                fresh.earlier_seeds = old.earlier_seeds
+                fresh.earlier_seeds, fresh.music_db = old.earlier_seeds, old.music_db
             fresh.heard = fresh.changes()  # edits are not possible while a job runs: these made the preview
             segments.append(fresh)
         item.segments = segments

@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         segment = item.segments[index]
         dialog = SegmentDialog(segment, self)
         if dialog.exec():
-            segment.brief_changes, segment.prompt = dialog.changes(), dialog.prompt()
+            segment.brief_changes, segment.prompt, segment.music_db = dialog.changes(), dialog.prompt(), dialog.level()
             self.queue.changed(item)
             self.strip.show_item(item)
             self._update_actions()

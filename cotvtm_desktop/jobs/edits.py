@@ -4,8 +4,9 @@
 
 Segment numbers count from 1, as everywhere a user sees them. `seed` gives the segment its own draw, `prompt`
 steers it in words (neural backend), `brief` changes its music elements (procedural backend; see
-reasoning/rules.py EDITABLE), `"silent": true` leaves it without music (either backend). Segments not named keep the
-video's seed and their measured brief.
+reasoning/rules.py EDITABLE), `"silent": true` leaves it without music (either backend), `"music_db": -6` sets its
+music 6 dB quieter than the mix would (either backend; from -20 to 20). Segments not named keep the video's seed, their
+measured brief and their level.
 
 `"start"` and `"end"` (seconds, as the manifest gives them) name the segment by its times instead: the edit follows
 it whatever its number becomes (a stretch without music added before it renumbers the segments after it), and is
@@ -18,11 +19,12 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from cotvtm_desktop import config
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.segments import Segment, clock
 from cotvtm_desktop.music.backend import SegmentEdit
 
-FIELDS = ("seed", "prompt", "brief", "silent", "start", "end")
+FIELDS = ("seed", "prompt", "brief", "silent", "music_db", "start", "end")
 SAME_TIME_SECONDS = 0.05  # a segment runs from an edit's start to its end when both are this close
 
 
@@ -63,7 +65,11 @@ def _edit(number: str, fields: object, path: Path) -> SegmentEdit:
     silent = fields.get("silent", False)
     if not isinstance(silent, bool):
         raise UserError(f"{where}: silent must be true or false", path)
-    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief), silent, _at(fields, where, path))
+    music_db, (low, high) = fields.get("music_db", 0.0), config.MUSIC_LEVEL_RANGE_DB
+    if not isinstance(music_db, (int, float)) or isinstance(music_db, bool) or not low <= music_db <= high:
+        raise UserError(f"{where}: music_db must be a number of dB from {low:g} to {high:g}", path)
+    return SegmentEdit(seed, (prompt or "").strip() or None, dict(brief), silent, _at(fields, where, path),
+                       float(music_db))
 
 
 def _at(fields: dict, where: str, path: Path) -> tuple[float, float] | None:

@@ -187,6 +187,10 @@ class Job:
         for sentence in left_out:  # named on a command line, or kept by a front end from before the input changed
             self.events({"type": "notice", "input": self.input, "message": f"{self.info.path.name}: {sentence}"})
         self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, self.voices, edits)
+        self.segment_db = {}  # a segment without music keeps the level before it: no ramp into its silence
+        for m in self.plan:
+            self.segment_db[m.segment.index] = (self.segment_db.get(m.segment.index - 1, 0.0) if m.silent else
+                                                edits.get(m.segment.index, SegmentEdit()).music_db)
         if all(m.silent for m in self.plan):
             raise UserError("every segment is set to have no music (--silent, --silent-at, the segments file's "
                             "\"silent\" or the app's Mute), so there is none to add", self.info.path)
@@ -296,7 +300,9 @@ class Job:
 
     def segments_json(self) -> list[dict]:
         """The planned segments as the manifest lists them: times, description, the backend's details."""
-        return [{**m.segment.to_json(), "description": m.description, **m.details} for m in self.plan]
+        return [{**m.segment.to_json(), "description": m.description, **m.details,
+                 **({"music_db": self.segment_db[m.segment.index]} if self.segment_db[m.segment.index] and not m.silent
+                    else {})} for m in self.plan]
 
     # --- stages ---------------------------------------------------------------------------------------------------
     def _analyse(self) -> Timeline:
@@ -393,7 +399,10 @@ class Job:
     def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
         if self.premixed is None:  # rendered together with other jobs' segments: mixed here
             self._premix(self.segment_audio(m.segment.index) for m in self.plan)
-        report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only, self.options.music_db)
+        segment_gains = audio.segment_levels([m.segment for m in self.plan], self.segment_db, self.premixed.frames,
+                                             self.premixed.meter.rate)
+        report, soundtrack = self.premixed.master(self.options.target_lufs, self.music_only, self.options.music_db,
+                                                  segment_gains)
         report["original_audio"] = (("kept, the music dipped under its voices" if report["music_dipped_seconds"] else
                                      "kept; it has no voices for the music to dip under") if self.keep_original else
                                     "replaced" if self.info.has_audio else "none in the input")

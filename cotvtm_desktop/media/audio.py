@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Collection, Iterable, Iterator, Sequence
+from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 
 import av
 import numpy as np
@@ -546,19 +546,27 @@ class Premix:
         self.ducking = ducking
 
     def master(self, target_lufs: float = config.TARGET_LUFS, music_only: bool = False,
-               music_db: float = config.MUSIC_LEVEL_DB) -> tuple[dict, "MasteredSoundtrack"]:
+               music_db: float = config.MUSIC_LEVEL_DB, segment_gains: np.ndarray | None = None,
+               ) -> tuple[dict, "MasteredSoundtrack"]:
         """The music set against the original (`music_level`, then `music_db` higher: the user's taste) and
         dipped under its foreground, the mix then set to `target_lufs`. `music_only`: the music as it sits in that
         mix (dipped, same gain), without the original, for an editor's track under the clip's own sound. Without
-        an original there is nothing to set the music against: it is the mix, and `music_db` does not apply."""
+        an original there is nothing to set the music against: it is the mix, and `music_db` does not apply.
+        `segment_gains`: the music's gain every hop where the user set a segment louder or quieter
+        (segment_levels); it moves that music alone, the rest keeping its placement (the mix as a whole is still
+        brought to the target)."""
         music_lufs = self.meter.integrated(*((1.0, 0.0) if self.ducking else (1.0,)))
+        steps = self.meter.steps
+        hop_gains = _times(self.ducking.gains() if self.ducking else None, segment_gains)
+        dips = _by_step(hop_gains, steps, 1.0).astype(np.float64) if hop_gains is not None else np.ones((steps, 5))
         if self.ducking is None:
             music_gain = 10 ** ((target_lufs - music_lufs) / 20)
+            pairs = (music_gain ** 2 * (dips ** 2).mean(axis=1))[:, None]
+            gain = 10 ** ((target_lufs - _gated_loudness(self.meter.mean_squares(pairs))) / 20)
             report = {"music_lufs": round(music_lufs, 2), "target_lufs": target_lufs, "music_placed": "at the target",
-                      "levels": level_envelopes(music=self.meter.mean_squares([music_gain ** 2]))}
-            return report, MasteredSoundtrack(self.music_pcm, None, self.frames, self.meter.rate, music_gain, 0.0)
-        steps, hop_gains = self.meter.steps, self.ducking.gains()
-        dips = _by_step(hop_gains, steps, 1.0).astype(np.float64)
+                      "levels": level_envelopes(music=self.meter.mean_squares(pairs * gain ** 2))}
+            return report, MasteredSoundtrack(self.music_pcm, None, self.frames, self.meter.rate, gain * music_gain,
+                                              0.0, hop_gains)
         foreground = _by_step(self.ducking.foreground, steps, 0.0).mean(axis=1) >= 0.5
         level, placed = music_level(self.meter, foreground, target_lufs)
         if music_db:
@@ -578,6 +586,34 @@ class Premix:
                                             original=self.meter.mean_squares([0, 0, gain ** 2]))}
         return report, MasteredSoundtrack(self.music_pcm, None if music_only else self.original_pcm, self.frames,
                                           self.meter.rate, gain * music_gain, gain, hop_gains)
+
+
+def segment_levels(segments: Sequence[Segment], music_db: Mapping[int, float], frames: int, rate: int,
+                   ) -> np.ndarray | None:
+    """The music's gain every hop for the segments the user set louder or quieter (`music_db`: index -> dB), or
+    None when none is. Flat over a segment; the one before moves to the next one's level over its last
+    config.SEGMENT_LEVEL_RAMP_SECONDS (at most half of it), linearly in dB."""
+    if not any(music_db.values()):
+        return None
+    knots: list[tuple[float, float]] = []
+    for before, segment in zip([None, *segments], segments):
+        db = music_db.get(segment.index, 0.0)
+        if before is not None:
+            ramp = min(config.SEGMENT_LEVEL_RAMP_SECONDS, (before.end - before.start) / 2)
+            knots.append((segment.start - ramp, music_db.get(before.index, 0.0)))
+        knots.append((segment.start, db))
+    times = np.arange(-(-frames // _hop(rate))) * hop_seconds(rate)
+    return (10 ** (np.interp(times, *zip(*knots)) / 20)).astype(np.float32)
+
+
+def _times(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Two per-hop gains applied one after the other (either may be missing; the shorter is 1 past its end)."""
+    if a is None or b is None:
+        return b if a is None else a
+    both = np.ones(max(len(a), len(b)), np.float32)
+    both[:len(a)] *= a
+    both[:len(b)] *= b
+    return both
 
 
 def _by_step(per_hop: np.ndarray, steps: int, fill: float) -> np.ndarray:

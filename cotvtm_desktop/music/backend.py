@@ -19,7 +19,8 @@ class SegmentEdit:
     """What the user changed about one segment (GUI or `--segments FILE`): its own seed, words for its music (the
     neural backend decodes them instead of E_m), or changes to its music brief (procedural backend: genre,
     tempo_bpm, key, mode, intensity); or no music at all there (`silent`: a toast, a song sung, a moment whose own
-    sound is the point). Unedited segments are left exactly as they were. `at`: the (start, end) seconds of the
+    sound is the point); or its music louder or quieter than the mix puts it (`music_db`; either backend, the music
+    itself unchanged). Unedited segments are left exactly as they were. `at`: the (start, end) seconds of the
     segment the edit was made for, when known (the app's): it follows that segment whatever its number becomes."""
 
     seed: int | None = None
@@ -27,6 +28,7 @@ class SegmentEdit:
     brief: dict = field(default_factory=dict)
     silent: bool = False
     at: tuple[float, float] | None = None
+    music_db: float = 0.0
 
     def seed_or(self, default: int) -> int:
         return default if self.seed is None else self.seed
