@@ -264,7 +264,7 @@ class TaskRunner(QObject):
         manifest = json.loads(path.read_text(encoding="utf-8"))
         item.duration = manifest["input"]["duration"]  # a project edited since it was queued has a new length
         item.cuts, item.voices = manifest.get("cuts", []), manifest.get("voices", [])
-        item.levels = manifest["loudness"].get("levels", {})
+        item.levels = manifest.get("loudness", {}).get("levels", {})
         item.heard_silences = [list(s) for s in manifest["options"]["silences"]]
         # by times: a stretch without music renumbers the segments after it (their edits follow them, see edits())
         before = {(round(s.start, 2), round(s.end, 2)): s for s in item.segments}
