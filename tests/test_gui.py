@@ -15,7 +15,7 @@ pytest.importorskip("PySide6")
 
 from media import make_two_shot_video, make_video, streams
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from cotvtm_desktop.gui.settings import Settings
@@ -772,6 +772,64 @@ def test_the_soundtrack_bar_draws_the_loudness_of_the_music_and_the_original(qtb
         assert blue and max(abs(y - y_of(db)) for y in blue) <= 2, (seconds, blue)
     assert MUSIC_LEVEL_COLOUR != ORIGINAL_LEVEL_COLOUR
     assert bar._describe(5.0).endswith("music \N{MINUS SIGN}30 LUFS, original sound \N{MINUS SIGN}10 LUFS")
+
+
+def test_undo_and_redo_take_back_each_change_to_a_file(qtbot, window, two_shots):
+    """Ctrl+Z takes back the last change to the selected file (a mute, a lock, a stretch without music chosen on the
+    bar), Ctrl+Shift+Z makes it again; each file keeps its own history, and a new change drops what was undone."""
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    assert not window.undo_action.isEnabled() and not window.redo_action.isEnabled()
+    window.strip.tiles[1].mute_button.click()
+    window.strip.tiles[0].lock_button.click()
+    window.preview.bar._set_silences([[3.0, 6.0]])  # as the bar's menu does
+    assert window.undo_action.toolTip().startswith("Undo the change to the stretches without music (")
+
+    def keys(sequence) -> None:
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)
+        qtbot.keySequence(window, sequence)
+        qtbot.keyRelease(window, Qt.Key.Key_Control)  # the app's modifier state follows the last key event: none
+
+    keys(QKeySequence.StandardKey.Undo)
+    assert item.silences == [] and item.segments[0].locked and item.segments[1].silent
+    assert window.statusBar().currentMessage() == "Undone: the change to the stretches without music"
+    keys(QKeySequence.StandardKey.Undo)
+    assert not item.segments[0].locked and window.strip.tiles[0].lock_button.text() == "Lock"
+    keys(QKeySequence.StandardKey.Undo)
+    assert not item.segments[1].silent and not window.strip.tiles[1].mute_button.isChecked()
+    assert window.strip.tiles[1].state.text() == "" and not window.undo_action.isEnabled()  # as the preview made it
+    keys(QKeySequence.StandardKey.Redo)
+    assert item.segments[1].silent and window.strip.tiles[1].mute_button.isChecked()
+    assert window.strip.tiles[1].state.text() == "edited: preview to hear it"
+    assert window.redo_action.toolTip().startswith("Redo locking segment 1 (")
+    window.strip.tiles[1].mute_button.click()  # a new change: what was undone cannot come back any more
+    assert not window.redo_action.isEnabled() and window.undo_action.toolTip().startswith("Undo un-muting segment 2")
+
+
+def test_an_undo_after_a_preview_brings_back_the_edits_by_the_segments_times():
+    from cotvtm_desktop.gui.history import EditHistory
+    from cotvtm_desktop.gui.queue import QueueItem, SegmentState
+
+    item = QueueItem("a.mp4", kind="video", duration=25.0,
+                     segments=[SegmentState(0, 0.0, 12.0, seed=0), SegmentState(1, 12.0, 25.0, seed=0)])
+    history = EditHistory()
+    history.seen(item)
+    item.segments[1].music_db = -6.0
+    history.record(item, "the edit of segment 2")
+    item.silences = [[3.0, 6.0]]
+    history.record(item, "the change to the stretches without music")
+    history.record(item, "nothing")  # no change, no step
+    # the preview cuts the stretch out of the plan: segments 0-3, 3-6 (in it), 6-12 and 12-25 (its edit kept)
+    item.segments = [SegmentState(0, 0.0, 3.0), SegmentState(1, 3.0, 6.0, in_silence=True), SegmentState(2, 6.0, 12.0),
+                     SegmentState(3, 12.0, 25.0, music_db=-6.0)]
+    history.seen(item)
+    assert history.undo(item) == "the change to the stretches without music"
+    assert item.silences == [] and not item.segments[1].in_silence  # its stretch is gone: it has music again
+    assert history.undo(item) == "the edit of segment 2"
+    assert item.segments[3].music_db == 0.0 and history.undo(item) is None
+    assert history.redo(item) == "the edit of segment 2" and item.segments[3].music_db == -6.0
 
 
 def test_stretches_without_music_add_and_give_way():

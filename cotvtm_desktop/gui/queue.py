@@ -3,6 +3,7 @@ data folder so it survives a restart."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import uuid
@@ -17,6 +18,9 @@ from cotvtm_desktop import config
 QUEUE_FILE = "queue.json"
 QUEUE_VERSION = 1
 THUMB_HEIGHT = 48
+# what the user sets on a segment (the rest is what the last preview made): kept across a preview by the segment's
+# times, and what Undo takes back
+USER_FIELDS = ("locked", "edit_seed", "earlier_seeds", "prompt", "brief_changes", "silent", "music_db")
 
 
 @dataclass
@@ -70,6 +74,14 @@ class SegmentState:
         """Whether the user changed it since the last preview."""
         return self.changes() != self.heard
 
+    def user_edits(self) -> dict:
+        """A copy of what the user set on it (USER_FIELDS), and whether it lies in a stretch without music."""
+        return copy.deepcopy({name: getattr(self, name) for name in (*USER_FIELDS, "in_silence")})
+
+    def take_edits(self, edits: dict) -> None:
+        for name, value in copy.deepcopy(edits).items():
+            setattr(self, name, value)
+
 
 @dataclass
 class QueueItem:
@@ -102,6 +114,22 @@ class QueueItem:
     def silences_unheard(self) -> bool:
         """Whether the user changed the stretches without music since the last preview."""
         return self.silences != self.heard_silences
+
+    def user_edits(self) -> dict:
+        """A copy of everything the user set on this file: its stretches without music, each segment's edits by its
+        times (a preview made with a stretch without music renumbers the segments after it)."""
+        return {"silences": copy.deepcopy(self.silences),
+                "segments": {(s.start, s.end): s.user_edits() for s in self.segments}}
+
+    def take_edits(self, edits: dict) -> None:
+        """Back to `edits` (user_edits() of before): a segment the last preview made anew keeps its own, but it is
+        no longer in a stretch without music that is gone."""
+        self.silences = copy.deepcopy(edits["silences"])
+        for segment in self.segments:
+            if (segment.start, segment.end) in edits["segments"]:
+                segment.take_edits(edits["segments"][(segment.start, segment.end)])
+            segment.in_silence = segment.in_silence and any(a < segment.end and b > segment.start
+                                                            for a, b in self.silences)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from cotvtm_desktop.gui.cli_process import CliProcess
-from cotvtm_desktop.gui.queue import QueueItem, QueueModel, SegmentState
+from cotvtm_desktop.gui.queue import USER_FIELDS, QueueItem, QueueModel, SegmentState
 from cotvtm_desktop.gui.settings import Settings, is_project
 
 SEGMENT_THUMB_HEIGHT = 72
@@ -279,9 +279,8 @@ class TaskRunner(QObject):
                                  in_silence=entry.get("in_silence", False))
             old = before.get((round(fresh.start, 2), round(fresh.end, 2)))
             if old is not None:
-                fresh.locked, fresh.edit_seed, fresh.prompt = old.locked, old.edit_seed, old.prompt
-                fresh.brief_changes, fresh.silent, fresh.thumbnail = old.brief_changes, old.silent, old.thumbnail
-                fresh.earlier_seeds, fresh.music_db = old.earlier_seeds, old.music_db
+                fresh.take_edits({name: getattr(old, name) for name in USER_FIELDS})
+                fresh.thumbnail = old.thumbnail
             fresh.heard = fresh.changes()  # edits are not possible while a job runs: these made the preview
             segments.append(fresh)
         item.segments = segments

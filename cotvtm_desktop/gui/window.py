@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cotvtm_desktop import __version__, config
+from cotvtm_desktop.gui.history import EditHistory
 from cotvtm_desktop.gui.preview import PreviewPane
 from cotvtm_desktop.gui.queue import QUEUE_FILE, THUMB_HEIGHT, QueueItem, QueueModel
 from cotvtm_desktop.gui.segment_dialog import SegmentDialog
@@ -46,6 +47,7 @@ class MainWindow(QMainWindow):
         self.queue = QueueModel(data_dir / QUEUE_FILE, self)
         self.queue.load()
         self.tasks = TaskRunner(self.queue, lambda: self.settings, data_dir, self)
+        self.history = EditHistory()
 
         self.table = QTableView()
         self.table.setModel(self.queue)
@@ -110,6 +112,8 @@ class MainWindow(QMainWindow):
         self.add_action = action("Add…", QKeySequence.StandardKey.Open, self._add_files, "Add videos or images")
         self.add_folder_action = action("Add folder…", "Ctrl+Shift+O", self._add_folder, "Add a folder")
         self.remove_action = action("Remove", QKeySequence.StandardKey.Delete, self._remove, "Remove from the queue")
+        self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")
+        self.redo_action = action("Redo", QKeySequence.StandardKey.Redo, self._redo, "Make the change again")
         bar.addSeparator()
         self.preview_action = action("Preview", "Ctrl+P", self._preview, "Make the music and play it")
         self.export_action = action("Export", "Ctrl+E", self._export, "Write the selected file's scored copy")
@@ -137,6 +141,11 @@ class MainWindow(QMainWindow):
         self.remove_action.setEnabled(item is not None and item.status not in ("working", "queued"))
         self.cancel_action.setEnabled(busy)
         self.open_action.setEnabled(item is not None and bool(item.output))
+        for act, what, verb in ((self.undo_action, self.history.next_undo(item), "Undo"),
+                                (self.redo_action, self.history.next_redo(item), "Redo")):
+            act.setEnabled(what is not None and not busy)
+            keys = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            act.setToolTip(f"{verb} {what} ({keys})" if what else f"{verb}: nothing to {verb.lower()} ({keys})")
         for tile in self.strip.tiles:
             tile.enable(not busy)
 
@@ -174,6 +183,7 @@ class MainWindow(QMainWindow):
             self.preview.stop()
             self.queue.remove(item)
             self.tasks.forget(item)
+            self.history.forget(item)
 
     def _item_changed(self, *_) -> None:
         item = self.selected()
@@ -185,6 +195,8 @@ class MainWindow(QMainWindow):
 
     def _selected(self, *_) -> None:
         item = self.selected()
+        if item is not None:
+            self.history.seen(item)
         self.preview.show_item(item)
         self.strip.show_item(item)
         self._update_actions()
@@ -219,6 +231,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _segments_changed(self, item_id: str) -> None:
+        for changed in self.queue.items:
+            if changed.id == item_id:  # a preview made its segments anew: the next change starts from them
+                self.history.seen(changed)
         item = self.selected()
         if item is not None and item.id == item_id:
             self.strip.show_item(item)
@@ -231,17 +246,19 @@ class MainWindow(QMainWindow):
 
     # --- segments -------------------------------------------------------------------------------------------------
     def _regenerate(self, index: int) -> None:
-        self._new_music(index, self.tasks.regenerate, "queued for new music")
+        self._new_music(index, self.tasks.regenerate, "queued for new music", f"new music for segment {index + 1}")
 
     def _back(self, index: int) -> None:
-        self._new_music(index, self.tasks.back, "queued: the music before")
+        self._new_music(index, self.tasks.back, "queued: the music before",
+                        f"going back to segment {index + 1}'s music before")
 
-    def _new_music(self, index: int, change, state: str) -> None:
+    def _new_music(self, index: int, change, state: str, what: str) -> None:
         """Change one segment's music (`change(item, index)` queues its preview) and say so on its tile."""
         item = self.selected()
         if item is not None and not self.tasks.busy():
             self.preview.stop()
             change(item, index)
+            self.history.record(item, what)
             self.strip.set_segment_state(index, state)
             self._update_actions()
 
@@ -253,6 +270,7 @@ class MainWindow(QMainWindow):
         dialog = SegmentDialog(segment, self)
         if dialog.exec():
             segment.brief_changes, segment.prompt, segment.music_db = dialog.changes(), dialog.prompt(), dialog.level()
+            self.history.record(item, f"the edit of segment {index + 1}")
             self.queue.changed(item)
             self.strip.show_item(item)
             self._update_actions()
@@ -261,6 +279,7 @@ class MainWindow(QMainWindow):
         item = self.selected()
         if item is not None:
             item.segments[index].locked = locked
+            self.history.record(item, f"{'locking' if locked else 'unlocking'} segment {index + 1}")
             self.queue.changed(item)
             self._update_actions()
 
@@ -279,6 +298,7 @@ class MainWindow(QMainWindow):
             segment.in_silence = False
             item.silences = without_silence(item.silences, segment.start, segment.end)
             self.preview.show_soundtrack(item)
+        self.history.record(item, f"{'muting' if silent else 'un-muting'} segment {index + 1}")
         self.queue.changed(item)
         self.strip.tiles[index].show_changes(segment)
         self._update_actions()
@@ -286,8 +306,30 @@ class MainWindow(QMainWindow):
     def _silences_changed(self, silences: list) -> None:
         item = self.selected()
         if item is not None:
+            self.history.record(item, "the change to the stretches without music")
             self.queue.changed(item)
             self.preview.show_soundtrack(item)
+            self._update_actions()
+
+    def _undo(self) -> None:
+        self._take(self.history.undo, "Undone")
+
+    def _redo(self) -> None:
+        self._take(self.history.redo, "Done again")
+
+    def _take(self, step, said: str) -> None:
+        """Undo or redo one change to the selected file's edits; its tiles and soundtrack bar show the result."""
+        item = self.selected()
+        if item is None or self.tasks.busy():
+            return
+        what = step(item)
+        if what is not None:
+            self.preview.stop()
+            self.queue.changed(item)
+            self.strip.show_item(item)
+            self.preview.show_soundtrack(item)
+            self.statusBar().showMessage(f"{said}: {what}", NOTICE_MS)
+        self._update_actions()
 
     # --- settings -------------------------------------------------------------------------------------------------
     def _edit_settings(self) -> None:
