@@ -737,6 +737,14 @@ def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two
     assert bar.menu.actions()[0].text() == "No music from 0:13.0 to 0:21.5"
     bar.menu.actions()[0].trigger()
     assert item.silences == [[13.0, 21.5]]
+    bar.menu.close()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keySequence(window, QKeySequence("Ctrl+="))  # closer around the play position, then all of it again
+    assert bar.view[1] - bar.view[0] == pytest.approx(12.5) and bar.view[0] < 21.5 < bar.view[1]
+    qtbot.keySequence(window, QKeySequence("Ctrl+0"))
+    qtbot.keyRelease(window, Qt.Key.Key_Control)
+    assert not bar.zoomed()
 
 
 def test_the_soundtrack_bar_draws_the_loudness_of_the_music_and_the_original(qtbot):
@@ -830,6 +838,73 @@ def test_an_undo_after_a_preview_brings_back_the_edits_by_the_segments_times():
     assert history.undo(item) == "the edit of segment 2"
     assert item.segments[3].music_db == 0.0 and history.undo(item) is None
     assert history.redo(item) == "the edit of segment 2" and item.segments[3].music_db == -6.0
+
+
+def test_the_soundtrack_bar_zooms_into_a_long_video(qtbot):
+    """The wheel zooms around the pointer (the moment under it stays there), sideways moves along, the view stays
+    inside the file and no closer than 5 s; drawing, dragging and the levels follow the view; the play position
+    takes the view along when it runs off its edge; Ctrl+0 shows the whole again."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QColor, QWheelEvent
+
+    from cotvtm_desktop.gui.queue import QueueItem, SegmentState
+    from cotvtm_desktop.gui.soundtrack_bar import LEVEL_ROW, ORIGINAL_LEVEL_COLOUR, SoundtrackBar
+
+    loud = range(3000, 3010)  # 600-602 s: the original loud, elsewhere quiet
+    levels = {"seconds": 0.2, "music": [-20] * 9000, "original": [-8 if i in loud else -48 for i in range(9000)]}
+    item = QueueItem("wedding.mp4", kind="video", duration=1800.0, levels=levels,
+                     segments=[SegmentState(k, 10.0 * k, 10.0 * k + 10) for k in range(180)])
+    bar = SoundtrackBar()
+    qtbot.addWidget(bar)
+    bar.resize(901, bar.height())
+    bar.show_item(item)
+    assert not bar.zoomed() and bar.seconds_at(450) == pytest.approx(900.0)
+
+    def wheel(x: float, dy: int = 0, dx: int = 0) -> None:
+        at = QPointF(x, bar.height() / 2)
+        bar.wheelEvent(QWheelEvent(at, bar.mapToGlobal(at), QPoint(), QPoint(dx, dy), Qt.MouseButton.NoButton,
+                                   Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+    under = bar.seconds_at(300)
+    for _ in range(20):
+        wheel(300, dy=120)
+    assert bar.zoomed() and bar.view[1] - bar.view[0] == pytest.approx(1800 / 1.25 ** 20)
+    assert bar.seconds_at(300) == pytest.approx(under)  # the moment under the pointer stays under it
+    for _ in range(10):
+        wheel(300, dy=120)
+    assert bar.view[1] - bar.view[0] == pytest.approx(5.0)  # no closer
+    bar.show_whole()
+    bar.zoom(1800 / 20, around=601.0)  # 20 s around the loud stretch, which stays where it was on the bar
+    start, end = bar.view
+    assert end - start == pytest.approx(20.0) and start < 601.0 < end
+    wheel(0, dx=-120)  # sideways: 10 % of the view later
+    assert bar.view[0] == pytest.approx(start + 2.0)
+
+    image = bar.grab().toImage()
+    top, bottom = (share * bar.height() for share in LEVEL_ROW)
+    y = round(bottom - 0.8 * (bottom - top))  # about -15 dB: the loud stretch reaches over it, the rest does not
+    grey = [x for x in range(bar.width()) if QColor(image.pixel(x, y)).name() == ORIGINAL_LEVEL_COLOUR]
+    assert grey and bar.seconds_at(min(grey)) == pytest.approx(600.0, abs=0.5)
+    assert bar.seconds_at(max(grey)) == pytest.approx(602.0, abs=0.5)
+
+    bar.set_position(bar.view[0] + 1.0)  # playing on past the view's end: the view follows
+    bar.set_position(bar.view[1] + 0.5)
+    assert bar.view[0] < bar.position < bar.view[1]
+    bar.pan(300)  # moved away from the play position by the user: it is left there
+    kept = bar.view
+    bar.set_position(bar.position + 5)
+    assert bar.view == kept
+
+    qtbot.mousePress(bar, Qt.MouseButton.LeftButton, pos=QPoint(round(bar.x_of(kept[0] + 2.0)), 5))
+    qtbot.mouseMove(bar, QPoint(round(bar.x_of(kept[0] + 7.0)), 5))
+    qtbot.mouseRelease(bar, Qt.MouseButton.LeftButton, pos=QPoint(round(bar.x_of(kept[0] + 7.0)), 5))
+    assert bar.selection[0] == pytest.approx(kept[0] + 2.0, abs=0.1)  # a drag chooses seconds of the view
+    assert bar.selection[1] == pytest.approx(kept[0] + 7.0, abs=0.1)
+    bar.menu.close()
+    bar.pan(-10 ** 6)
+    assert bar.view[0] == 0.0 and bar.zoomed()
+    bar.show_whole()
+    assert bar.view == (0.0, 1800.0) and not bar.zoomed()
 
 
 def test_stretches_without_music_add_and_give_way():

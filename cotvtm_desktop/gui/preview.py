@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QStacke
 from cotvtm_desktop.gui.queue import QueueItem
 from cotvtm_desktop.gui.soundtrack_bar import SoundtrackBar
 
+LONG_SECONDS = 60.0  # a file this long gets the soundtrack bar's zoom named in its words
+
 
 def _multimedia():
     """(QMediaPlayer, QAudioOutput, QVideoWidget or None) or the reason they cannot be used."""
@@ -124,6 +126,8 @@ class PreviewPane(QWidget):
             text += " Orange: where the music dips for a voice."
         if item.silences_unheard():
             text += " Changed: preview to hear it."
+        if item.duration > LONG_SECONDS:
+            text += " The wheel zooms (Ctrl+0: all of it)."
         self.bar_note.setText(text)
 
     def toggle(self) -> None:

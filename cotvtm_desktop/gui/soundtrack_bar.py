@@ -9,13 +9,18 @@ plays from there; a drag chooses a stretch, whose menu sets it without music or 
 scene cut nearby, as a silence usually belongs to a shot. While the preview plays, I and O mark a stretch's start
 and end where it is (an editor's in and out points): the moment a speech begins is easier to catch by watching than
 by dragging.
+
+A long video (a wedding's speeches) is seen closer by zooming: the wheel zooms around the pointer, sideways (or
+Shift and the wheel) moves along; Ctrl and +, - and 0 zoom around the play position and back to the whole. While
+zoomed, a thin thumb at the foot shows where the view lies, and the view follows the play position off its edge.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import (QAction, QBrush, QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QPolygonF,
+                           QWheelEvent)
 from PySide6.QtWidgets import QMenu, QToolTip, QWidget
 
 from cotvtm_desktop.gui.queue import QueueItem
@@ -24,8 +29,13 @@ from cotvtm_desktop.media.segments import clock, joined
 BAR_HEIGHT = 58
 DRAG_PIXELS = 4  # a press that moves less than this is a click
 SNAP_PIXELS = 6  # an end of a chosen stretch this close to a scene cut moves onto it
-# shares of the height: segments above, the loudness of the music and the original sound, voices below
-SEGMENT_ROW, LEVEL_ROW, VOICE_ROW = (0.0, 0.36), (0.4, 0.86), (0.88, 0.98)
+# shares of the height: segments above, the loudness of the music and the original sound, voices below, and at the
+# foot where a zoomed view lies in the whole
+SEGMENT_ROW, LEVEL_ROW, VOICE_ROW, VIEW_ROW = (0.0, 0.34), (0.38, 0.82), (0.84, 0.92), (0.95, 1.0)
+ZOOM_STEP = 1.25  # one notch of the wheel
+MIN_VIEW_SECONDS = 5.0  # zoomed in as far as it goes
+PAN_SHARE = 0.1  # one notch sideways moves the view by this share of it
+FOLLOW_MARGIN = 0.1  # the play position, run off the view's edge, reappears this share of it from the left
 LEVEL_RANGE_DB = (-50.0, -6.0)  # momentary loudness at the level row's foot and top (a -16 LUFS mix peaks near -8)
 SEGMENT_COLOURS = ("#8fb3d9", "#6b95c4")
 ORIGINAL_LEVEL_COLOUR, MUSIC_LEVEL_COLOUR = "#b4b4b4", "#1f5fa8"
@@ -61,14 +71,16 @@ class SoundtrackBar(QWidget):
         self._pressed_at: float | None = None
         self.marked: float | None = None  # a stretch's start marked at the play position (I), awaiting its end
         self.menu: QMenu | None = None
+        self.view = (0.0, 1.0)  # the seconds from and to which the bar shows the file (all of it unless zoomed)
         self.setToolTip("Drag to choose a stretch (or press I and O while it plays); right-click a stretch for its "
-                        "menu")
+                        "menu; the wheel zooms")
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
         """An item with a length (a video or a project; an image's music has no timeline to choose from)."""
         self.item = item if item is not None and item.kind in ("video", "timeline") and item.duration > 0 else None
         self.selection, self.position, self.marked = None, 0.0, None
+        self.view = (0.0, self.item.duration if self.item is not None else 1.0)
         self.setEnabled(self.item is not None)
         self.update()
 
@@ -91,17 +103,62 @@ class SoundtrackBar(QWidget):
         return self.open_menu((start, end), self.mapToGlobal(QPointF(self.x_of(end), self.height()).toPoint()))
 
     def set_position(self, seconds: float) -> None:
+        """The play position; running off the edge of a zoomed view, it takes the view along (unless the user
+        moved the view away from it)."""
+        start, end = self.view
+        if self.zoomed() and start <= self.position <= end and not start <= seconds <= end:
+            self._show_from(seconds - FOLLOW_MARGIN * (end - start), end - start)
         self.position = seconds
         self.update()
+
+    # --- zoom -----------------------------------------------------------------------------------------------------
+    def zoomed(self) -> bool:
+        return self.item is not None and self.view[1] - self.view[0] < self.item.duration - 1e-9
+
+    def zoom(self, factor: float, around: float | None = None) -> None:
+        """The view `factor` times closer (under 1: farther), `around` seconds (the play position by default)
+        staying where it is on the bar, or in the middle when it was out of view."""
+        if self.item is None:
+            return
+        around = self.position if around is None else around
+        start, end = self.view
+        span = min(max((end - start) / factor, min(MIN_VIEW_SECONDS, self.item.duration)), self.item.duration)
+        share = (around - start) / (end - start) if start <= around <= end else 0.5
+        self._show_from(around - share * span, span)
+
+    def pan(self, seconds: float) -> None:
+        self._show_from(self.view[0] + seconds, self.view[1] - self.view[0])
+
+    def show_whole(self) -> None:
+        if self.item is not None:
+            self._show_from(0.0, self.item.duration)
+
+    def _show_from(self, start: float, span: float) -> None:
+        start = min(max(start, 0.0), self.item.duration - span)
+        self.view = (start, start + span)
+        self.update()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if self.item is None:
+            return
+        delta = event.angleDelta()
+        sideways = delta.x() or (delta.y() if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0)
+        if sideways:
+            self.pan(-sideways / 120 * PAN_SHARE * (self.view[1] - self.view[0]))
+        elif delta.y():
+            self.zoom(ZOOM_STEP ** (delta.y() / 120), around=self.seconds_at(event.position().x()))
+        event.accept()
 
     # --- geometry -------------------------------------------------------------------------------------------------
     def seconds_at(self, x: float) -> float:
         if self.item is None or self.width() <= 1:
             return 0.0
-        return min(max(x / (self.width() - 1), 0.0), 1.0) * self.item.duration
+        start, end = self.view
+        return start + min(max(x / (self.width() - 1), 0.0), 1.0) * (end - start)
 
     def x_of(self, seconds: float) -> float:
-        return 0.0 if self.item is None else seconds / self.item.duration * (self.width() - 1)
+        start, end = self.view
+        return 0.0 if self.item is None else (seconds - start) / (end - start) * (self.width() - 1)
 
     def snapped(self, seconds: float) -> float:
         """`seconds` moved onto a scene cut within SNAP_PIXELS, or onto an end of the file; else to 0.1 s."""
@@ -228,6 +285,12 @@ class SoundtrackBar(QWidget):
             painter.drawLine(QPointF(x, 0), QPointF(x, 4))
         if self.selection is not None:
             painter.fillRect(self._span(*self.selection, 0, height), SELECTION_COLOUR)
+        if self.zoomed():  # where the view lies in the whole
+            whole = self.item.duration / (self.width() - 1)
+            top, bottom = VIEW_ROW[0] * height, VIEW_ROW[1] * height
+            painter.fillRect(QRectF(0, top, self.width(), bottom - top), QColor("#d8d8d8"))
+            painter.fillRect(QRectF(self.view[0] / whole, top, max(3.0, (self.view[1] - self.view[0]) / whole),
+                                    bottom - top), QColor("#505050"))
         painter.setPen(QPen(QColor(PLAYHEAD_COLOUR), 2))
         x = self.x_of(self.position)
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
@@ -254,10 +317,13 @@ class SoundtrackBar(QWidget):
 
     def _level_heights(self, values: list[int], seconds: float, top: float, bottom: float) -> np.ndarray:
         """The y of each pixel column: the loudest of the levels whose windows it covers, on LEVEL_RANGE_DB."""
-        columns = self.width()
-        starts = np.minimum((np.arange(columns) / (columns - 1) * self.item.duration / seconds).astype(int),
-                            len(values) - 1)
-        loudest = np.maximum.reduceat(np.asarray(values, float), starts)  # a column past the next one's start
+        columns, (start, end) = self.width(), self.view
+        times = start + np.arange(columns + 1) / (columns - 1) * (end - start)  # each column's start, and the end
+        bounds = np.minimum((times / seconds).astype(int), len(values) - 1)
+        if bounds[-1] == len(values) - 1:  # the last column goes on to the levels' end
+            bounds = bounds[:-1]
+        # a column reaches to the next one's start; one within a window (zoomed close) takes that window's level
+        loudest = np.maximum.reduceat(np.asarray(values, float), bounds)[:columns]
         floor, ceiling = LEVEL_RANGE_DB
         return bottom - np.clip((loudest - floor) / (ceiling - floor), 0.0, 1.0) * (bottom - top)
 

@@ -125,10 +125,15 @@ class MainWindow(QMainWindow):
                                       "Backend, loudness, output folder")
         if self.settings_action.shortcut().isEmpty():
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
-        # the soundtrack bar's in and out points, at the play position (keys only: the bar's tooltip names them)
-        for key, mark in (("I", self.preview.bar.mark_start), ("O", self.preview.bar.mark_end)):
-            act = QAction(self, shortcut=QKeySequence(key))
-            act.triggered.connect(mark)
+        # the soundtrack bar's in and out points at the play position, and its zoom around it (keys only: the bar's
+        # words name them)
+        bar = self.preview.bar
+        for keys, do in ((["I"], bar.mark_start), (["O"], bar.mark_end),
+                         ([QKeySequence.StandardKey.ZoomIn, "Ctrl+="], lambda: bar.zoom(2)),
+                         ([QKeySequence.StandardKey.ZoomOut], lambda: bar.zoom(1 / 2)), (["Ctrl+0"], bar.show_whole)):
+            act = QAction(self)
+            act.setShortcuts([QKeySequence(key) for key in keys])
+            act.triggered.connect(do)
             self.addAction(act)
 
     def _update_actions(self) -> None:
