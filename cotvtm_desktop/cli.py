@@ -70,6 +70,8 @@ _SHARED = [
                  "mix would put it (3 LU under its voices, 8 LU over background-only sound)."),
     click.option("--seed", type=int, default=config.SEED, help="Same seed, same music."),
     click.option("--midi", is_flag=True, help="Also write the arrangement as a .mid next to the output."),
+    click.option("--stems", is_flag=True, help="Also write the music's parts apart (melody, chords, bass, pad, "
+                 "drums), each a WAV as it sits in the result, in a NAME.stems folder next to the output."),
     click.option("--overwrite", is_flag=True, help="Replace outputs that already exist."),
     click.option("--resume", is_flag=True, help="Continue a run that was stopped, reusing its finished segments."),
     click.option("--duration", type=click.FloatRange(2.0, 600.0), default=config.IMAGE_SECONDS,
@@ -92,7 +94,7 @@ _SHARED = [
                  "every segment, instead of the one its picture suggests (default)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
-_SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi",
+_SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
                  "overwrite", "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm",
                  "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db", "silent_at",
                  "genre", "json_progress")

@@ -424,6 +424,39 @@ def test_a_segment_set_quieter_moves_its_music_alone(tmp_path):
     assert result.exit_code == 1 and "--segment-db '2=loud': write it as K=D" in " ".join(result.output.split())
 
 
+def test_stems_are_the_musics_parts_apart_as_they_sit_in_the_result(tmp_path):
+    """--stems: a WAV per part in NAME.stems/, each at its level in the result (dips, a segment's own level and the
+    silences as the music has them); summed, the music alone. A genre without drums has a silent drums stem."""
+    import numpy as np
+    import soundfile
+
+    from media import make_video
+
+    video = make_video(tmp_path / "v.mp4", 30, size="160x90", rate=10)
+    result = run("score", video, "-o", tmp_path / "music.wav", "--stems", "--silent", "2", "--segment-db", "3=-6")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "music.json").read_text())
+    names = ["melody", "chords", "bass", "pad", "drums"]
+    assert manifest["stems"] == {"folder": str(tmp_path / "music.stems"), "files": [f"{n}.wav" for n in names]}
+    music, rate = soundfile.read(tmp_path / "music.wav")
+    stems = {n: soundfile.read(tmp_path / "music.stems" / f"{n}.wav") for n in names}
+    assert all(r == rate and info.shape == music.shape for info, r in stems.values())
+    assert {soundfile.info(tmp_path / "music.stems" / f"{n}.wav").subtype for n in names} == {"FLOAT"}
+    together = sum(audio for audio, _ in stems.values())
+    off = np.abs(together - music).max(axis=1) > 1e-3  # more than float rounding in the filters (-60 dB)
+    clear = np.abs(together[off]) > 0.05
+    assert off.mean() < 0.01 and np.all(np.abs(music[off][clear]) <= 1.002 * np.abs(together[off][clear]))
+    # only where the limiter brought a peak of the music down: the stems are not limited (as float, never clip)
+    assert np.abs(together[11 * rate:19 * rate]).max() < 1e-4  # no music in the second segment
+    sounding = [n for n in names if np.abs(stems[n][0]).max() > 1e-3]
+    assert "melody" in sounding and "bass" in sounding
+
+    result = run("score", video, "-o", tmp_path / "calm.wav", "--stems", "--genre", "ambient")
+    assert result.exit_code == 0, result.output
+    drums, _ = soundfile.read(tmp_path / "calm.stems" / "drums.wav")
+    assert not drums.any() and not list(tmp_path.glob(".*stems*"))  # no partial folder left behind
+
+
 def test_the_manifest_never_overwrites_the_segments_file(tmp_path, silent_clip):
     edits = tmp_path / "edits.json"
     edits.write_text('{"segments": {"1": {"seed": 3}}}')

@@ -102,7 +102,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
                       precision="float32", segment_seconds=8.0, genre="lo-fi jazz",
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
-                      output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, music_only=True,
+                      output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
                       replace_existing=True)
     chosen.save(store)
     again = Settings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
@@ -139,7 +139,7 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path):
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
                       precision="float32", segment_seconds=8.0, genre="rock", keep_original_audio=False,
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, seed=42, output_dir=str(tmp_path),
-                      naming="{name}-music", midi=True, music_only=True, replace_existing=True)
+                      naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True)
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)
     assert dialog.settings() == chosen
@@ -209,11 +209,14 @@ def test_preview_then_export_with_progress(qtbot, window, app_home, two_shots, t
     assert item.status == "skipped" and "already exists" in item.message
 
     window.settings.music_only = True  # Settings › Music alone: the music as a WAV for an editor's track
+    window.settings.stems = True  # and Stems: its parts apart beside it
     window.export_action.trigger()
     wait_idle(qtbot, window)
     music = out / "two shots.scored.wav"
     assert item.status == "exported" and item.output == str(music), item.message
     assert streams(music)["video"] is None and abs(streams(music)["duration"] - 25.0) < 0.1
+    assert sorted(p.name for p in (out / "two shots.scored.stems").iterdir()) == [
+        "bass.wav", "chords.wav", "drums.wav", "melody.wav", "pad.wav"]
 
     kept = [window.tasks.work_dir(item), Path(item.preview), Path(item.segments[0].thumbnail)]
     assert all(p.exists() for p in kept)

@@ -489,3 +489,18 @@ def test_every_genre_renders_a_balanced_stereo_mix(genre):
     assert 0.6 < np.corrcoef(audio[:, 0], audio[:, 1])[0, 1] < 0.99
     assert -20 < 10 * np.log10(np.mean(side ** 2) / np.mean(mid ** 2)) < -6
     assert -30 < pyloudnorm.Meter(RATE).integrated_loudness(audio) < -10
+
+
+def test_the_stems_sum_to_the_mix():
+    """Each part in its place with its own share of the room: together, the mix."""
+    from cotvtm_desktop.music.mixdown import STEMS, Room, mixdown, stem_mixdown
+
+    rng = np.random.default_rng(3)
+    parts = {role: rng.standard_normal((RATE, 2)).astype(np.float32) * 0.1 for role in ("melody", "bass", "drums")}
+    room = Room(1.5, 0.4)
+    stems = stem_mixdown(parts, RATE, room, RATE)
+    assert stems.shape == (RATE, 2 * len(STEMS))
+    together = sum(stems[:, 2 * k:2 * k + 2] for k in range(len(STEMS)))
+    assert np.abs(together - mixdown(parts, RATE, room, RATE)).max() < 1e-5
+    chords = STEMS.index("chords")
+    assert not stems[:, 2 * chords:2 * chords + 2].any()  # a part the arrangement does not have is silence

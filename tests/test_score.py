@@ -353,6 +353,23 @@ def test_cancel_then_resume_reuses_finished_segments(tmp_path):
     assert streams(out)["duration"] == pytest.approx(32.0, abs=0.1)
 
 
+def test_cancel_while_writing_stems_leaves_nothing_behind(tmp_path, silent_clip, monkeypatch):
+    from cotvtm_desktop.media import audio
+
+    cancel = threading.Event()
+    original = audio.MasteredSoundtrack.write_stems
+
+    def cancelled_as_it_starts(self, stems, paths):
+        cancel.set()
+        return original(self, stems, paths)
+
+    monkeypatch.setattr(audio.MasteredSoundtrack, "write_stems", cancelled_as_it_starts)
+    out = tmp_path / "s.wav"
+    with pytest.raises(Cancelled):
+        score(silent_clip, out, ScoreOptions(stems=True), lambda event: None, cancel)
+    assert not out.exists() and not (tmp_path / "s.stems").exists() and not list(tmp_path.glob(".*partial*"))
+
+
 def test_cancel_while_writing_stops_within_a_block(tmp_path, silent_clip, monkeypatch):
     from cotvtm_desktop.media import mux
 

@@ -35,6 +35,7 @@ class Settings:
     output_dir: str = ""  # empty: beside each input
     naming: str = NAME_FIELD + config.OUTPUT_SUFFIX  # the output's name without extension
     midi: bool = False
+    stems: bool = False  # export the music's parts apart too (procedural)
     music_only: bool = False  # export a video's music alone (WAV, for an editor's track) instead of the video
     replace_existing: bool = False
 

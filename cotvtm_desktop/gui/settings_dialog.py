@@ -87,6 +87,10 @@ class SettingsDialog(QDialog):
         self.naming.setToolTip("{name} is the input's name; the extension is added")
         self.midi = QCheckBox("Also export the arrangement as MIDI (procedural backend)")
         self.midi.setChecked(settings.midi)
+        self.stems = QCheckBox("Also export the music's parts apart: melody, chords, bass, pad, drums (procedural)")
+        self.stems.setToolTip("A WAV per part in a NAME.stems folder beside the export, each as it sits in the mix: "
+                              "for an editor or a DAW where you want, say, the drums quieter")
+        self.stems.setChecked(settings.stems)
         self.music_only = QCheckBox("Export a video's music alone (WAV, for a track in your editor)")
         self.music_only.setToolTip("The music as it sits in the video's mix, ducked under the original sound, "
                                    "without it; previews still play the video")
@@ -99,7 +103,7 @@ class SettingsDialog(QDialog):
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
                 ("Loudness", self.loudness), ("Crossfade", self.crossfade),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
-                ("MIDI", self.midi), ("Music alone", self.music_only), ("", self.replace)]
+                ("MIDI", self.midi), ("Stems", self.stems), ("Music alone", self.music_only), ("", self.replace)]
         for label, widget in rows:
             form.addRow(label, widget)
         layout.addLayout(form)
@@ -167,7 +171,7 @@ class SettingsDialog(QDialog):
             music_db=self.music_db.value(), lufs=float(self.loudness.currentData()),
             crossfade=self.crossfade.value(), seed=self.seed.value(),
             output_dir=self.output_dir[1].text().strip(), naming=self.naming.text().strip() or self.base.naming,
-            midi=self.midi.isChecked(), music_only=self.music_only.isChecked(),
+            midi=self.midi.isChecked(), stems=self.stems.isChecked(), music_only=self.music_only.isChecked(),
             replace_existing=self.replace.isChecked())
 
 

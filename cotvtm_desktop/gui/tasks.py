@@ -175,7 +175,8 @@ class TaskRunner(QObject):
                                   "outputs)")
                 self._run_done += 1
                 return False
-            extra = (["--overwrite"] if settings.replace_existing else []) + (["--midi"] if settings.midi else [])
+            extra = [flag for flag, wanted in (("--overwrite", settings.replace_existing), ("--midi", settings.midi),
+                                               ("--stems", settings.stems)) if wanted]
         command = ["project", "score"] if kind == "export" and is_project(Path(item.path)) else ["score"]
         silent_at = [a for start, end in item.silences for a in ("--silent-at", f"{start:.3f}-{end:.3f}")]
         args = [*command, item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),

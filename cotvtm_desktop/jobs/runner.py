@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import platform
+import shutil
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +56,7 @@ class ScoreOptions:
     music_db: float = config.MUSIC_LEVEL_DB  # the music this much louder than the mix would put it
     seed: int = config.SEED
     midi: bool = False
+    stems: bool = False  # the music's parts apart, each as a WAV in a folder beside the output
     overwrite: bool = False
     resume: bool = False
     image_seconds: float = config.IMAGE_SECONDS
@@ -97,11 +99,19 @@ def midi_path(output: Path) -> Path:
     return output.with_suffix(".mid")
 
 
+def stems_folder(output: Path) -> Path:
+    """holiday.scored.mp4 -> holiday.scored.stems/ (melody.wav, chords.wav, ...)"""
+    return output.with_suffix(".stems")
+
+
 def written_files(output: Path, options: ScoreOptions) -> dict[Path, str]:
-    """Every file a job writes, named for a message: the output, its manifest, and its MIDI file with --midi."""
+    """Every file a job writes, named for a message: the output, its manifest, its MIDI file with --midi and its
+    stems' folder with --stems."""
     written = {output: "the output", manifest_path(output): f"the manifest {manifest_path(output).name}"}
     if options.midi:
         written[midi_path(output)] = f"the MIDI file {midi_path(output).name}"
+    if options.stems:
+        written[stems_folder(output)] = f"the stems' folder {stems_folder(output).name}"
     return written
 
 
@@ -129,6 +139,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.midi and not backend[0].makes_midi:
         raise UserError(f"--midi needs the procedural backend: the {backend[0].name} backend makes audio, not "
                         "notes (use --backend procedural, or leave out --midi)")
+    if options.stems and not backend[0].stems:
+        raise UserError(f"--stems needs the procedural backend: the {backend[0].name} backend makes its music as one "
+                        "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
     clips = read_clips(input_path) if is_timeline_path(input_path) else []
     info = timeline_info(input_path, clips) if clips else probe(input_path)
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
@@ -220,10 +233,11 @@ class Job:
 
     def segment_audio(self, index: int) -> np.ndarray:
         """A segment's music, rendered already, or the silence the user asked for there."""
-        if self.plan[index].silent:
-            samples = round((self.plan[index].segment.duration + 2 * self.padding) * self.backend.sample_rate)
-            return np.zeros((samples, 2), np.float32)
-        return self.cached_audio(index)
+        return self._silence(index, 2) if self.plan[index].silent else self.cached_audio(index)
+
+    def _silence(self, index: int, channels: int) -> np.ndarray:
+        samples = round((self.plan[index].segment.duration + 2 * self.padding) * self.backend.sample_rate)
+        return np.zeros((samples, channels), np.float32)
 
     def save_rendered(self, index: int, music: np.ndarray) -> None:
         with disk_errors(self.output):
@@ -296,6 +310,8 @@ class Job:
             "voices": [[round(a, 2), round(b, 2)] for a, b in self.voices],  # where the music dips
             "segments": self.segments_json(),
             "loudness": loudness, "timings": self.timings,
+            **({"stems": {"folder": str(stems_folder(self.output)),
+                          "files": [f"{name}.wav" for name in self.backend.stems]}} if self.options.stems else {}),
         }
 
     def segments_json(self) -> list[dict]:
@@ -379,11 +395,7 @@ class Job:
     def _premix(self, segment_audio: Iterable[np.ndarray]) -> None:
         """Stitch the segments (in order) into one stream at the output rate, ducked under the original audio."""
         rate = config.OUTPUT_SAMPLE_RATE
-        segments = [m.segment for m in self.plan]
-        pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
-        music = audio.stitch(pieces, segments, rate, self.padding, segments[-1].end,
-                             sharp_starts=self.backend.sharp_starts, silent={m.segment.index for m in self.plan
-                                                                             if m.silent})
+        music = self._stitched(segment_audio)
         original = self._original_sound(rate) if self.keep_original else None
         try:
             self.premixed = audio.premix(music, original, self.work.path, self.options.duck_db, rate,
@@ -391,6 +403,15 @@ class Job:
         finally:
             if original is not None:
                 original.close()
+
+    def _stitched(self, segment_audio: Iterable[np.ndarray], channels: int = 2) -> Iterator[np.ndarray]:
+        """The segments' audio (in order) as one stream at the output rate, as the music is stitched."""
+        rate = config.OUTPUT_SAMPLE_RATE
+        segments = [m.segment for m in self.plan]
+        pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
+        return audio.stitch(pieces, segments, rate, self.padding, segments[-1].end,
+                            sharp_starts=self.backend.sharp_starts, silent={m.segment.index for m in self.plan
+                                                                            if m.silent}, channels=channels)
 
     def _original_sound(self, rate: int) -> audio.OriginalAudio | audio.TimelineSound:
         return (audio.TimelineSound(self.clips, rate) if self.clips else
@@ -454,6 +475,8 @@ class Job:
                     mux.write_m4a(packets, tmp)
             if self.options.midi:
                 self._write_midi(plan)
+            if self.options.stems:
+                self._timed("stems", lambda: self._write_stems(soundtrack))
             self._check_cancel()
             os.replace(tmp, self.output)
         finally:
@@ -471,6 +494,35 @@ class Job:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _write_stems(self, soundtrack: audio.MasteredSoundtrack) -> None:
+        """The music's parts apart (--stems), rendered again each to its own channels, stitched as the music was and
+        set as it sits in the result: a WAV each in a folder beside the output, put in place whole."""
+        folder, names = stems_folder(self.output), self.backend.stems
+        tmp = _partial(folder)
+        shutil.rmtree(tmp, ignore_errors=True)
+        sounding = [m.segment.index for m in self.plan if not m.silent]
+        rendered = self.backend.render(self.plan, sounding, self.padding, self.cached_audio, self.cancel, stems=True)
+
+        def in_order() -> Iterator[np.ndarray]:
+            for m in self.plan:
+                if m.silent:
+                    yield self._silence(m.segment.index, 2 * len(names))
+                    continue
+                done = next(rendered, None)
+                if done is None:  # the render stops once cancelled
+                    raise Cancelled(self.info.path)
+                yield done[1]
+
+        try:
+            tmp.mkdir(parents=True)
+            soundtrack.write_stems(self._stitched(in_order(), 2 * len(names)), [tmp / f"{n}.wav" for n in names])
+            self._check_cancel()
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        finally:
+            rendered.close()
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # --- helpers --------------------------------------------------------------------------------------------------
     def _stage(self, name: str) -> None:

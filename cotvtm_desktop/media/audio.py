@@ -23,6 +23,7 @@ from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 
 import av
 import numpy as np
+import soundfile
 
 from cotvtm_desktop import config
 from cotvtm_desktop.media import biquads
@@ -42,7 +43,7 @@ def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
 def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: int, padding: float,
            total_seconds: float, fade_in: float = config.FADE_IN_SECONDS,
            fade_out: float = config.FADE_OUT_SECONDS, sharp_starts: bool = False,
-           silent: Collection[int] = ()) -> Iterator[np.ndarray]:
+           silent: Collection[int] = (), channels: int = 2) -> Iterator[np.ndarray]:
     """Overlap-add the segments into one stream of exactly `total_seconds`, in blocks.
 
     Each segment's audio covers [start - padding, end + padding]; neighbours cross-fade with equal power over the
@@ -52,12 +53,13 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
     is not softened, and the room's reverberation is not cut short.
     The music fades in and out at its ends, and around the `silent` segments (by index), where it stops: it ends
     at their start as it ends at the video's end, and begins again at their end as it begins at the start.
+    Stereo by default; `channels` for several streams stitched alike (the stems, two channels each).
     """
     total = int(round(total_seconds * rate))
     pad = int(round(padding * rate))
     runs = _sounding_runs(segments, silent, rate, total)
     fade_in_curve, fade_out_curve = equal_power_fades(2 * pad)
-    pending = np.zeros((0, 2), np.float32)  # accumulator starting at sample `emitted`
+    pending = np.zeros((0, channels), np.float32)  # accumulator starting at sample `emitted`
     emitted = 0
     for segment, audio in zip(segments, segment_audio):
         audio = audio.astype(np.float32, copy=True)
@@ -78,13 +80,14 @@ def stitch(segment_audio: Iterable[np.ndarray], segments: list[Segment], rate: i
         end = begin + len(audio)
         needed = max(end, emitted + ready) - emitted
         if needed > len(pending):  # grow the accumulator (silence where a segment's audio falls short)
-            pending = np.concatenate([pending, np.zeros((needed - len(pending), 2), np.float32)])
+            pending = np.concatenate([pending, np.zeros((needed - len(pending), channels), np.float32)])
         pending[begin - emitted:end - emitted] += audio
         if ready > 0:
             yield from _with_fades(pending[:ready], emitted, runs, rate, fade_in, fade_out)
             pending, emitted = pending[ready:], emitted + ready
     if emitted < total:  # fewer segments than planned: silence to the exact length
-        yield from _with_fades(np.zeros((total - emitted, 2), np.float32), emitted, runs, rate, fade_in, fade_out)
+        yield from _with_fades(np.zeros((total - emitted, channels), np.float32), emitted, runs, rate, fade_in,
+                               fade_out)
 
 
 def _sounding_runs(segments: list[Segment], silent: Collection[int], rate: int, total: int) -> list[tuple[int, int]]:
@@ -496,9 +499,7 @@ def premix(music_blocks: Iterable[np.ndarray], original: OriginalAudio | Timelin
     music_pcm, original_pcm = work / "music.f32", work / "original.f32"  # _write_pcm's scratch format
     meter = LoudnessMeter(rate, streams=1 if original is None else 2)
     sidechain = SidechainMeter(rate) if original is not None and ducking is None else None
-    # Below hearing, the music has nothing to give but a DC offset or rumble (a neural decoder can make either),
-    # which would take the limiter's headroom from everything else
-    subsonic = biquads.BiquadChain([biquads.butterworth_high_pass(config.MUSIC_HIGHPASS_HZ, rate)], rate, 2)
+    subsonic = _subsonic(rate, 2)
     size = int(BLOCK_SECONDS * rate)
     frames = 0
     # Stages overlap, a block apart: the original's next block decodes, and the last block is measured and written,
@@ -681,28 +682,49 @@ class MasteredSoundtrack:
         original = _read_blocks(self.original_pcm, self.block, grid, stop) if self.original_pcm is not None else None
         offset = grid
         for block in music:  # the two files hold the same number of samples
-            mix = block * np.float32(self.music_gain)
-            if self.music_dips is not None:
-                mix *= self._dips(offset, len(block))
+            mix = block * self.music_gains(offset, len(block))
             if original is not None:
                 mix += next(original) * np.float32(self.original_gain)
             limited = true_peak_limit(mix, config.TRUE_PEAK_DBTP, self.rate)
             yield limited[max(0, start - offset):stop - offset]
             offset += len(block)
 
-    def _dips(self, offset: int, n: int) -> np.ndarray:
-        """The music's dip gains for samples [offset, offset + n), offset on the hop grid; 1 past their end."""
-        first = offset // self.hop
-        hops = self.music_dips[first:first + -(-n // self.hop)]
-        gains = np.ones(n, np.float32)
-        held = np.repeat(hops, self.hop)[:n]
-        gains[:len(held)] = held
+    def music_gains(self, offset: int, n: int) -> np.ndarray:
+        """The music's gain in the result for samples [offset, offset + n), offset on the hop grid: (n, 1)."""
+        gains = np.full(n, self.music_gain, np.float32)
+        if self.music_dips is not None:  # dips and the user's segment levels, every hop; 1 past their end
+            first = offset // self.hop
+            held = np.repeat(self.music_dips[first:first + -(-n // self.hop)], self.hop)[:n]
+            gains[:len(held)] *= held
         return gains[:, None]
+
+    def write_stems(self, stems: Iterable[np.ndarray], paths: Sequence[Path]) -> None:
+        """The music's parts, stitched as the music was (blocks of (n, 2 x len(paths)) from its first sample),
+        each as it sits in the result: through the music's high-pass and its gains (level, dips, the user's). One
+        32-bit float WAV each: they never clip, and summed they are the music but for the true-peak limiter's
+        touch on the whole (where a peak of the mix needed it)."""
+        subsonic = [_subsonic(self.rate, 2) for _ in paths]  # a filter each: PyAV's frames hold up to 8 channels
+        with contextlib.ExitStack() as files:
+            outs = [files.enter_context(soundfile.SoundFile(path, "w", self.rate, 2, "FLOAT", format="WAV"))
+                    for path in paths]
+            offset = 0
+            for block in _reblocked(stems, self.block):
+                block = block[:self.frames - offset]
+                gains = self.music_gains(offset, len(block))
+                for k, (out, high_pass) in enumerate(zip(outs, subsonic)):
+                    out.write(high_pass(np.ascontiguousarray(block[:, 2 * k:2 * k + 2].T)).T * gains)
+                offset += len(block)
 
     def remove(self) -> None:
         for path in (self.music_pcm, self.original_pcm):
             if path is not None:
                 path.unlink(missing_ok=True)
+
+
+def _subsonic(rate: int, channels: int) -> biquads.BiquadChain:
+    """The music's high-pass. Below hearing, the music has nothing to give but a DC offset or rumble (a neural
+    decoder can make either), which would take the limiter's headroom from everything else."""
+    return biquads.BiquadChain([biquads.butterworth_high_pass(config.MUSIC_HIGHPASS_HZ, rate)], rate, channels)
 
 
 _PCM_FRAME_BYTES = 8  # a stereo float32 sample

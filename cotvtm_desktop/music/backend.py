@@ -65,6 +65,7 @@ class MusicBackend(Protocol):
     sample_rate: int  # of the audio `render` yields; stereo (n, 2) float32
     features_id: str  # identifies what keyframe_features computes, for the analysis cache
     makes_midi: bool  # whether write_midi can work (--midi)
+    stems: tuple[str, ...]  # the parts `render(..., stems=True)` gives apart, two channels each (--stems); () if none
     sharp_starts: bool  # whether each segment's audio begins from silence at its start (see media.audio.stitch)
     runs_on: str  # where and in what number format the music is made, for the manifest ("cpu, MusicGen in bfloat16")
 
@@ -83,7 +84,8 @@ class MusicBackend(Protocol):
                on_step: Callable[[int, int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Audio for the segments in `todo`, each covering [start - padding, end + padding]. `cached(i)` gives a
         finished segment's audio (a continuation may start from it). Stops early, yielding nothing more, once
-        `cancel` is set; `on_step(segment index, step, steps)` reports progress within a segment."""
+        `cancel` is set; `on_step(segment index, step, steps)` reports progress within a segment. A backend with
+        `stems` also takes `stems=True`: then each segment's parts apart, (n, 2 x len(stems))."""
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         """The arrangement as a MIDI file, where the backend has one."""

@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0.7}
+STEMS = tuple(ROLE_GAIN)  # the parts an export of stems (--stems) writes apart, in this order
 ROLE_PAN = {"melody": 0.2, "chords": -0.3, "bass": 0.0, "pad": 0.35, "drums": 0.0}  # -1 left .. 1 right
 ROLE_SEND = {"melody": 1.0, "chords": 1.0, "bass": 0.1, "pad": 1.0, "drums": 0.5}  # low end stays dry and clear
 PREDELAY_SECONDS = 0.02
@@ -46,6 +47,16 @@ def mixdown(parts: dict[str, np.ndarray], length: int, room: Room | None, rate: 
             send += audio.mean(axis=1) * np.float32(ROLE_SEND.get(role, 0.0))
     if room is not None and send.any():
         out += reverberate(send, room.seconds, rate) * np.float32(room.wet)
+    return out
+
+
+def stem_mixdown(parts: dict[str, np.ndarray], length: int, room: Room | None, rate: int) -> np.ndarray:
+    """As mixdown, each part of STEMS apart with its own share of the room: (length, 2 x len(STEMS)) float32, the
+    stem of STEMS[k] in channels 2k and 2k + 1. Summed, they are mixdown's mix (the reverb is linear in its send)."""
+    out = np.zeros((length, 2 * len(STEMS)), np.float32)
+    for k, role in enumerate(STEMS):
+        if role in parts:
+            out[:, 2 * k:2 * k + 2] = mixdown({role: parts[role]}, length, room, rate)
     return out
 
 

@@ -37,6 +37,7 @@ def resolve_device(device: str) -> str:
 class NeuralBackend:
     name = "neural"
     makes_midi = False
+    stems: tuple[str, ...] = ()  # MusicGen makes one mix
     sharp_starts = False  # MusicGen's audio sounds through a segment's lead-in: it cross-fades
 
     def __init__(self, paths: ModelPaths, seed: int = config.SEED, device: str = "auto", continuity: bool = True,

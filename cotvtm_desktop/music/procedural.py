@@ -28,7 +28,7 @@ from cotvtm_desktop.media.segments import Segment
 from cotvtm_desktop.music.arranger import SegmentPlan, arrange_segment, plan_video
 from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indices, silent_music
 from cotvtm_desktop.music.midi_export import join_segments
-from cotvtm_desktop.music.mixdown import ROLE_GAIN, Room, mixdown
+from cotvtm_desktop.music.mixdown import ROLE_GAIN, STEMS, Room, mixdown, stem_mixdown
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, music_rules, reason
 
@@ -75,13 +75,13 @@ class ProceduralBackend:
         return items
 
     def render(self, plan: list[SegmentMusic], todo: list[int], padding: float, cached=None, cancel=None,
-               on_step=None) -> Iterator[tuple[int, np.ndarray]]:
+               on_step=None, stems: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Each segment of `todo`, in order, from `padding` before its start (its silent lead-in) until its room
         has died away after its end: its last notes' release and reverberation ring out under the next segment
         (media.audio.stitch), as a band's do. A segment renders in a fraction of a second: cancel is checked
-        between segments."""
+        between segments. `stems`: each part apart (mixdown.stem_mixdown's channels) instead of their mix."""
         jobs = [(plan[i].state, plan[i].segment.duration + padding + genre_room(plan[i].state[0].genre).seconds,
-                 padding, self.sample_rate) for i in todo]
+                 padding, self.sample_rate, stems) for i in todo]
         workers = 1
         if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS:
             workers = min(len(todo), _usable_cores(), config.PARALLEL_RENDER_MAX_WORKERS)
@@ -93,6 +93,8 @@ class ProceduralBackend:
                 yield i, next(rendered)
         finally:
             rendered.close()  # stops the workers: cancelled, failed or abandoned
+
+    stems = STEMS  # the parts render(stems=True) gives apart
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         sounding = [m for m in plan if not m.silent]
@@ -114,9 +116,10 @@ class ProceduralBackend:
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def render_segment(state: tuple, seconds: float, padding: float, rate: int) -> np.ndarray:
-    """One planned segment's audio, (n, 2) float32: `state` is its (brief, arrangement plan, seed)."""
-    return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre))
+def render_segment(state: tuple, seconds: float, padding: float, rate: int, stems: bool = False) -> np.ndarray:
+    """One planned segment's audio, (n, 2) float32 (its stems: (n, 2 x len(STEMS))): `state` is its (brief,
+    arrangement plan, seed)."""
+    return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre), stems)
 
 
 def genre_room(genre: str) -> Room:
@@ -128,11 +131,12 @@ def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
     """render_segment over `jobs`, in order, in this process. All segments are arranged first and their notes
     announced to the soundfont, so that each oscillator renders once, at the longest length any segment needs."""
     font = load_soundfont(config.soundfont_path())
-    placed = [_placed_notes(arrange_segment(*state), seconds, padding, rate) for state, seconds, padding, rate in jobs]
+    placed = [_placed_notes(arrange_segment(*state), seconds, padding, rate) for state, seconds, padding, rate, _ in
+              jobs]
     for notes, job in zip(placed, jobs):
         _reserve(font, notes, job[3])
-    for notes, (state, seconds, _, rate) in zip(placed, jobs):
-        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre))
+    for notes, (state, seconds, _, rate, stems) in zip(placed, jobs):
+        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre), stems)
 
 
 def _in_workers(jobs: list[tuple], workers: int) -> Iterator[np.ndarray]:
@@ -174,13 +178,14 @@ def _ignore_interrupts() -> None:
 
 
 def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int,
-                room: Room | None = None) -> np.ndarray:
+                room: Room | None = None, stems: bool = False) -> np.ndarray:
     """Render `midi` through the General MIDI soundfont into a (n, 2) float32 buffer of `seconds`, notes shifted
-    by `offset` seconds, its tracks (named by role) mixed in `room` (dry if None)."""
+    by `offset` seconds, its tracks (named by role) mixed in `room` (dry if None); with `stems`, each role of STEMS
+    apart (mixdown.stem_mixdown)."""
     font = load_soundfont(config.soundfont_path())
     notes = _placed_notes(midi, seconds, offset, rate)
     _reserve(font, notes, rate)
-    return _mixed(font, notes, seconds, rate, room)
+    return _mixed(font, notes, seconds, rate, room, stems)
 
 
 _PlacedNote = tuple[int, int, str, pretty_midi.Note, int]  # bank, program, role, the note, its first sample
@@ -203,7 +208,8 @@ def _reserve(font: SoundFont, notes: list[_PlacedNote], rate: int) -> None:
         font.reserve(bank, program, note.pitch, note.velocity, note.end - note.start, rate)
 
 
-def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int, room: Room | None) -> np.ndarray:
+def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int, room: Room | None,
+           stems: bool = False) -> np.ndarray:
     length = int(round(seconds * rate))
     parts: dict[str, np.ndarray] = {}
     for bank, program, role, note, start in notes:
@@ -212,4 +218,4 @@ def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int,
         part = parts.setdefault(role, np.zeros((length, 2), np.float32))
         stop = min(length, start + len(audio))
         part[start:stop] += audio[:stop - start]
-    return mixdown(parts, length, room, rate)
+    return (stem_mixdown if stems else mixdown)(parts, length, room, rate)
