@@ -337,20 +337,50 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
 @click.option("-o", "--output-dir", "out_dir", type=_PATH, required=True,
               help="Where the scored files go (subfolders mirrored).")
 @click.option("-r", "--recursive", is_flag=True, help="Include subfolders.")
+@click.option("--watch", is_flag=True, help="Then keep watching FOLDER: score each video or image that arrives, once "
+              "it has finished copying, until Ctrl-C (or the line `cancel` with --json-progress).")
 @click.option("--format", "file_format", type=click.Choice([e[1:] for e in OUTPUT_EXTENSIONS_FOR_VIDEOS]),
               help="What each file becomes: mp4 (a video with its soundtrack; an image as a still video) or the "
               "music alone as m4a, wav or flac (a video's as it sits in its mix, for an editor's track). Default: mp4 "
               "for videos, m4a for images.")
 @_with_shared_options
-def batch(folder: Path, out_dir: Path, recursive: bool, file_format: str | None, shared: dict) -> None:
-    """Score every video and image in FOLDER into OUTDIR, then print a summary."""
+def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, shared: dict) -> None:
+    """Score every video and image in FOLDER into OUTDIR, then print a summary (with --watch, go on scoring what
+    arrives)."""
     from cotvtm_desktop.jobs.batch import batch_outputs
 
     json_progress = shared.pop("json_progress")
+    extension = f".{file_format}" if file_format else None
     with _Reporting(JsonLines() if json_progress else None, json_progress):
         options = _options(**shared)
-        outputs = batch_outputs(folder, out_dir, recursive, f".{file_format}" if file_format else None)
+        if watch:
+            _watch(folder, out_dir, options, recursive, extension, json_progress)
+            return
+        outputs = batch_outputs(folder, out_dir, recursive, extension)
         _score_many(outputs, folder, options, json_progress, f"cotvtm batch: {folder} -> {out_dir}", out_dir)
+
+
+def _watch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool, extension: str | None,
+           json_progress: bool) -> None:
+    """`batch --watch`: each round's files as JSON lines, or with progress bars and a summary table each."""
+    from cotvtm_desktop.jobs.backends import choose_backend
+    from cotvtm_desktop.jobs.batch import batch_outputs, watch_folder
+    from cotvtm_desktop.jobs.events import listen_for_cancel
+
+    batch_outputs(folder, out_dir, recursive, extension)  # a folder that is not one fails here, at once
+    chosen = choose_backend(options)
+    _announce(chosen, json_progress)
+    if json_progress:
+        for _ in watch_folder(folder, out_dir, options, recursive, JsonLines(), listen_for_cancel(), chosen,
+                              extension):
+            pass
+        return
+    err.print(f"watching {escape(str(folder))} for videos and images to score into {escape(str(out_dir))} "
+              "(Ctrl-C stops)", highlight=False)
+    with _Bars() as bars:
+        for results in watch_folder(folder, out_dir, options, recursive, bars, None, chosen, extension):
+            _summary(results, f"cotvtm batch --watch: {folder} -> {out_dir}", folder, out_dir)
+    err.print("stopped watching")
 
 
 @app.command()

@@ -105,6 +105,9 @@ MUSICGEN_GUIDANCE = 3.0
 # on the benchmark's 2-core CPU bfloat16 makes 4x the tokens per second at batch 1, 3x at 4 (benchmarks/RESULTS.md).
 MUSICGEN_PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 MUSICGEN_PRECISION = "auto"
+# `cotvtm batch --watch`: how often the folder is looked at; a file is scored once it has stopped changing for this
+# long (a copy from a phone or a card has finished)
+WATCH_POLL_SECONDS = 5.0
 NEURAL_MAX_BATCH = 8  # segments decoded together at most (cotvtm batch runs the batch across videos)
 CONTINUITY_SECONDS = 2.0  # each segment continues from this much of the previous one (--continuity)
 MODELS_SUBFOLDERS = {"clip": "clip", "musicgen": "musicgen", "cotvtm": "cotvtm"}  # inside --models DIR

@@ -169,6 +169,80 @@ def test_cancelling_a_batch_stops_the_file_finishing_in_the_background(tmp_path,
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.suffix in (".mp4", ".json")]
 
 
+def test_watching_a_folder_scores_each_file_once_it_has_arrived(tmp_path, folder, silent_clip, clip12):
+    """--watch: what is there is scored first (a broken file fails); a file still being copied waits until it has
+    stopped changing; a file tried here is tried again when it changes (the broken one mended, a video replaced),
+    and nothing else is scored twice; a file whose output was there before is left alone; a cancel ends it."""
+    import os
+    import threading
+    import time
+
+    from cotvtm_desktop.jobs.batch import watch_folder
+    from cotvtm_desktop.jobs.runner import ScoreOptions
+
+    old = time.time() - 60  # copied a minute ago
+    for path in folder.rglob("*.*"):
+        os.utime(path, (old, old))
+    out, cancel, events, rounds = tmp_path / "out", threading.Event(), [], []
+    shutil.copy(clip12, folder / "done before.mp4")
+    (out / "done before.scored.mp4").parent.mkdir(parents=True)
+    (out / "done before.scored.mp4").write_bytes(b"scored before the watch")
+
+    def watch() -> None:
+        for results in watch_folder(folder, out, ScoreOptions(), True, events.append, cancel, poll_seconds=0.4):
+            rounds.append({r.input.name: r.status for r in results})
+
+    def next_round(count: int) -> dict:
+        deadline = time.time() + 120
+        while len(rounds) < count and time.time() < deadline:
+            time.sleep(0.05)
+        return rounds[count - 1]
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert next_round(1) == {"a.mp4": "done", "b.mp4": "done", "broken.mov": "failed"}
+        data = silent_clip.read_bytes()
+        with open(folder / "c.mp4", "wb") as copy:  # a copy in progress, a chunk every 0.1 s
+            for start in range(0, len(data), len(data) // 20 + 1):
+                copy.write(data[start:start + len(data) // 20 + 1])
+                copy.flush()
+                time.sleep(0.1)
+        assert len(rounds) == 1  # not read while it grew
+        assert next_round(2) == {"c.mp4": "done"}
+        (folder / "broken.mov").write_bytes(silent_clip.read_bytes())  # mended: tried again
+        assert next_round(3) == {"broken.mov": "done"}
+        shutil.copy(clip12, folder / "a.mp4")  # replaced by a longer take: scored again
+        assert next_round(4) == {"a.mp4": "done"} and streams(out / "a.scored.mp4")["duration"] > 11.5
+        time.sleep(1.0)
+    finally:
+        cancel.set()
+        watcher.join(30)
+    assert not watcher.is_alive() and len(rounds) == 4  # nothing else scored again
+    assert (out / "done before.scored.mp4").read_bytes() == b"scored before the watch"
+    assert events[0] == {"type": "watching", "input": str(folder), "output": str(out)}
+
+
+def test_batch_watch_stops_cleanly_on_cancel(tmp_path, silent_clip):
+    """The command: JSON events, and the line `cancel` on stdin ends the watch with exit 0 when it is idle."""
+    import subprocess
+    import sys
+
+    (tmp_path / "in").mkdir()
+    shutil.copy(silent_clip, tmp_path / "in" / "a.mp4")
+    child = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "batch", str(tmp_path / "in"), "-o",
+                              str(tmp_path / "out"), "--watch", "--json-progress", "--backend", "procedural"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        if json.loads(line)["type"] == "batch_done":
+            break
+    child.stdin.write("cancel\n")
+    child.stdin.flush()
+    rest, _ = child.communicate(timeout=60)
+    assert child.returncode == 0 and (tmp_path / "out" / "a.scored.mp4").exists()
+    assert "error" not in rest
+
+
 def test_batch_without_recursive_stays_at_the_top(tmp_path, folder):
     (folder / "broken.mov").unlink()
     out = tmp_path / "out"

@@ -1,14 +1,14 @@
 """Score many files, every video and image in a folder or a list given on the command line; one bad file never stops
-the rest."""
+the rest. Or keep a folder scored: `watch_folder` scores each file that arrives in it."""
 
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import Cancelled, UserError
@@ -69,6 +69,50 @@ def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: boo
               backend: tuple[MusicBackend, str] | None = None, extension: str | None = None) -> list[BatchItem]:
     """Score `folder`'s files into `out_dir` (see batch_outputs)."""
     return score_files(batch_outputs(folder, out_dir, recursive, extension), folder, options, events, cancel, backend)
+
+
+def watch_folder(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool = False,
+                 events: EventSink = no_events, cancel: threading.Event | None = None,
+                 backend: tuple[MusicBackend, str] | None = None, extension: str | None = None,
+                 poll_seconds: float = config.WATCH_POLL_SECONDS) -> Iterator[list[BatchItem]]:
+    """Keep `folder` scored into `out_dir` (as run_batch does) until `cancel` is set or Ctrl-C while it waits: each
+    video or image without its output yet, once it has stopped changing (unchanged for `poll_seconds`: a copy in
+    progress is not read half-written). Yields each round's results. A file tried here is tried again when it
+    changes (a copy that stalled for longer, then went on; a file mended); one whose output was there before the
+    watch is left alone. An output's name, once given, stays (a later file that shares a name gets its own)."""
+    cancel = cancel or threading.Event()
+    backend = backend or choose_backend(options)  # models load once
+    outputs: dict[Path, Path] = {}
+    looked: dict[Path, tuple[int, int]] = {}  # size and modification time at the last look
+    tried: dict[Path, tuple[int, int]] = {}  # the same, when it was scored (or failed) here
+    events({"type": "watching", "input": str(folder), "output": str(out_dir)})
+    while not cancel.is_set():
+        ready = {}
+        for path, output in batch_outputs(folder, out_dir, recursive, extension).items():
+            output = outputs.setdefault(path, output)
+            before, now = looked.get(path), _signature(path)
+            looked[path] = now
+            settled = now == before or (now is not None and time.time() - now[1] / 1e9 > poll_seconds)
+            new = tried.get(path, now) != now if path in tried else not output.exists()
+            if now is not None and settled and new:
+                ready[path] = output
+        if ready:  # only files new or changed since they were tried here: their outputs may be replaced
+            round_results = score_files(ready, folder, replace(options, overwrite=True), events, cancel, backend)
+            tried.update({r.input: looked[r.input] for r in round_results})
+            yield round_results
+        try:
+            cancel.wait(poll_seconds)
+        except KeyboardInterrupt:  # while waiting, not working: a clean stop
+            return
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """A file's size and modification time (ns), None once it is gone."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def score_files(outputs: dict[Path, Path], source: Path, options: ScoreOptions, events: EventSink = no_events,
