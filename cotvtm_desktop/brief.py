@@ -55,6 +55,13 @@ def summary_line(brief: dict) -> str:
     return " · ".join(part for part in parts if part)
 
 
+def level_words(music_db: float) -> str:
+    """A segment's own music level (--segment-db) in words; "" where the mix sets it."""
+    if not music_db:
+        return ""
+    return f"music {abs(music_db):g} dB {'louder' if music_db > 0 else 'quieter'}"
+
+
 def _a(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 

@@ -277,7 +277,7 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
     segments: a table, or one `plan` event with the manifest's segment entries. Nothing is written beside it."""
     import tempfile
 
-    from cotvtm_desktop.brief import summary_line
+    from cotvtm_desktop.brief import level_words, summary_line
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.runner import start_job
     from cotvtm_desktop.media.segments import clock, follows_notes
@@ -307,6 +307,7 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
                                 [(start + a, start + b) for a, b in arrangement.get("voices", [])])
         # the procedural backend's music elements say it shorter than its description
         music = summary_line(entry["brief"]) if "brief" in entry else entry["description"]
+        music = " · ".join(part for part in (music, level_words(entry.get("music_db", 0.0))) if part)
         table.add_row(str(entry["index"] + 1), f"{clock(start)}–{clock(end)}", escape(music),
                       escape("; ".join(follows)))
     err.print(table)

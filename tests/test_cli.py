@@ -680,10 +680,10 @@ def test_plan_prints_the_segments_and_writes_nothing(tmp_path):
     from media import make_video
 
     video = make_video(tmp_path / "v.mp4", 30, size="160x90", rate=10, audio=False)
-    result = run("score", video, "--plan", "--silent", "2")
+    result = run("score", video, "--plan", "--silent", "2", "--segment-db", "3=-4")
     text = " ".join(result.output.split())
     assert result.exit_code == 0 and "v.mp4: 3 segments (procedural)" in text
-    assert "0:10.0–0:20.0" in text and "no music here, as you asked" in text
+    assert "0:10.0–0:20.0" in text and "no music here, as you asked" in text and "music 4 dB" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
     result = run("score", video, "--plan", "--json-progress", "--work", tmp_path / "work")
     [plan] = [e for e in map(json.loads, result.stdout.splitlines()) if e["type"] == "plan"]

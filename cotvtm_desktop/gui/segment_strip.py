@@ -7,7 +7,7 @@ from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QScrollArea,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
-from cotvtm_desktop.brief import summary_line
+from cotvtm_desktop.brief import level_words, summary_line
 from cotvtm_desktop.gui.queue import QueueItem, SegmentState
 from cotvtm_desktop.media.segments import clock, follows_notes
 
@@ -27,13 +27,6 @@ def brief_summary(segment: SegmentState) -> str:
         return "no music (a stretch you chose on the soundtrack bar)"
     line = summary_line({**(segment.brief or {}), **segment.brief_changes})
     return " · ".join(part for part in (line, level_words(segment.music_db)) if part)
-
-
-def level_words(music_db: float) -> str:
-    """A segment's own music level in words ("" when the mix's own)."""
-    if not music_db:
-        return ""
-    return f"music {abs(music_db):g} dB {'louder' if music_db > 0 else 'quieter'}"
 
 
 def picture_and_sound_notes(segment: SegmentState) -> str:
