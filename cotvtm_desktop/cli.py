@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import functools
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -25,7 +26,7 @@ from cotvtm_desktop import __version__, config
 from cotvtm_desktop.errors import Cancelled, UserError, disk_errors, is_out_of_memory, out_of_memory
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
-                                        written_files)
+                                        stems_folder, written_files)
 from cotvtm_desktop.media.timeline import is_project_path
 from cotvtm_desktop.reasoning.rules import music_rules
 
@@ -457,6 +458,7 @@ def project_score(project: Path, output: Path | None, segments: Path | None, wor
                   shared: dict) -> None:
     """Score a project's main video track and write a copy of the project with the music on a new audio track."""
     from cotvtm_desktop.editors import editor_for
+    from cotvtm_desktop.music.mixdown import STEMS
 
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
@@ -479,13 +481,14 @@ def project_score(project: Path, output: Path | None, segments: Path | None, wor
         except OutputExists as exc:
             _skipped(events, project, target, exc)
             return
+        stems = [stems_folder(music) / f"{name}.wav" for name in STEMS] if options.stems else []
         try:
             with disk_errors(target):
-                editor.write_with_music(edit, music, target)
+                editor.write_with_music(edit, music, target, stems)
         except BaseException:
             for written in written_files(music, options):  # without its project the music is half the output:
-                written.unlink(missing_ok=True)  # it goes too, so that running again writes both
-            raise
+                shutil.rmtree(written) if written.is_dir() else written.unlink(missing_ok=True)  # it goes too, so
+            raise  # that running again writes both
         if events is not None:
             events({"type": "project_done", "input": str(project), "output": str(target), "music": str(music)})
         else:

@@ -145,6 +145,20 @@ def test_a_copy_written_elsewhere_still_finds_files_named_relative_to_the_origin
     assert read_project(original).timeline()["clips"][0]["path"] == str(sources / "warm.mp4")
 
 
+def test_project_score_with_stems_gives_each_part_a_track(sources):
+    original = written(sources, "resolve.xml")
+    result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(sources / "parts.otio"),
+                                      "--stems"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    timeline = otio.adapters.read_from_file(str(sources / "parts.otio"))
+    parts = ["melody", "chords", "bass", "pad", "drums"]
+    assert [t.name for t in timeline.audio_tracks()] == [f"Music: {part} (cotvtm)" for part in parts]
+    files = [Path(otio.url_utils.filepath_from_url(list(t)[0].media_reference.target_url))
+             for t in timeline.audio_tracks()]
+    assert files == [(sources / "parts.stems" / f"{part}.wav").resolve() for part in parts]
+    assert all(f.exists() for f in files)
+
+
 def test_a_copy_in_the_other_format(sources):
     original = written(sources, "resolve.xml")
     result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(sources / "for otio.otio")],
@@ -232,9 +246,10 @@ def test_a_full_disk_while_writing_the_copy_is_one_message(sources, monkeypatch)
 
     original = written(sources, "full disk.otio")
     monkeypatch.setattr(otio.adapters, "write_to_file", full)
-    result = CliRunner().invoke(app, ["project", "score", str(original)])
+    result = CliRunner().invoke(app, ["project", "score", str(original), "--stems"])
     assert result.exit_code == 1 and "the disk is full" in said(result) and "Traceback" not in result.output
-    assert not [p for p in sources.iterdir() if p.name.startswith(("full disk.scored", ".full disk"))]  # nor music
+    assert not [p for p in sources.iterdir() if p.name.startswith(("full disk.scored", ".full disk"))]  # nor music,
+    # nor its stems
 
 
 # An EDL as Premiere Pro and Resolve export it: file names in comments, a black gap, picture and sound as events of

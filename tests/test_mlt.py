@@ -86,6 +86,33 @@ def test_project_score_writes_a_copy_with_the_music_track(sources):
     assert rerun.exit_code == 0 and "already exists" in rerun.output  # skipped, not overwritten
 
 
+def test_project_score_with_stems_puts_each_part_on_a_track_of_its_own(sources, tmp_path):
+    """--stems: the copy has a track per part (melody, chords, bass, pad, drums) instead of the one music track, each
+    mixed in; summed, they are the music beside them."""
+    import numpy as np
+
+    original = project_in(sources, "shotcut.mlt")
+    scored = tmp_path / "parts.mlt"
+    result = CliRunner().invoke(app, ["project", "score", str(original), "-o", str(scored), "--stems"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    root = ET.parse(scored).getroot()
+    parts = ["melody", "chords", "bass", "pad", "drums"]
+    resources = [root.find(f"producer[@id='{MUSIC_PRODUCER}_{part}']/property[@name='resource']").text
+                 for part in parts]
+    assert resources == [str(tmp_path / "parts.stems" / f"{part}.wav") for part in parts]  # the copy is elsewhere
+    assert root.find(f"producer[@id='{MUSIC_PRODUCER}']") is None  # the stems stand for the music
+    tractor = root.find("tractor")
+    assert [t.get("producer") for t in tractor.findall("track")][-5:] == [f"{MUSIC_PLAYLIST}_{p}" for p in parts]
+    mixes = [{p.get("name"): p.text for p in tractor.find(f"transition[@id='cotvtm_mix_{part}']")}
+             for part in parts]
+    assert [m["b_track"] for m in mixes] == ["4", "5", "6", "7", "8"] and all(m["a_track"] == "0" for m in mixes)
+    assert read_project(scored).timeline() == read_project(original).timeline()
+    music, _ = soundfile.read(tmp_path / "parts.wav")
+    together = sum(soundfile.read(tmp_path / "parts.stems" / f"{part}.wav")[0] for part in parts)
+    assert np.mean(np.abs(together - music).max(axis=1) < 1e-3) > 0.99
+
+
 def test_a_moved_clip_names_the_project_the_clip_and_the_file(sources, tmp_path):
     project = tmp_path / "edit.kdenlive"  # its clips are warm.mp4 and cool.mp4 beside it: not there
     shutil.copy(PROJECTS / "kdenlive.kdenlive", project)

@@ -1,8 +1,8 @@
 """Editor projects and plugins' shared pieces: reading an edit's main video track into a timeline input, writing a
 copy of the project with the music on a new audio track. MLT projects (Shotcut, Kdenlive) are read by mlt.py;
 interchange timelines (OpenTimelineIO, FCP 7 XML, CMX 3600 EDL) by interchange.py. Both modules offer
-`read_project(path)` (a project with `timeline()`), `write_with_music(project, music, output)` and the
-OUTPUT_SUFFIXES a copy may have.
+`read_project(path)` (a project with `timeline()`), `write_with_music(project, music, output, stems=())` (the
+music on one track, or its stems on a track each) and the OUTPUT_SUFFIXES a copy may have.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
@@ -69,9 +70,10 @@ def read_project(path: Path) -> InterchangeProject:
     return InterchangeProject(path, timeline, entries, duration)
 
 
-def write_with_music(project: InterchangeProject, music: Path, output: Path) -> None:
-    """A copy of the timeline with `music` (covering the main track from its start) on a new audio track, in the
-    format `output`'s extension names. Written under a temporary name, then renamed."""
+def write_with_music(project: InterchangeProject, music: Path, output: Path, stems: Sequence[Path] = ()) -> None:
+    """A copy of the timeline with `music` (covering the main track from its start) on a new audio track, or given
+    the music's `stems` (which sum to it) a track for each instead, in the format `output`'s extension names.
+    Written under a temporary name, then renamed."""
     timeline = project.timeline_object.deepcopy()
     adapter = FORMATS[output.suffix.lower()]
     if output.parent.resolve() != project.path.parent.resolve():
@@ -79,10 +81,11 @@ def write_with_music(project: InterchangeProject, music: Path, output: Path) -> 
     if adapter == "fcp_xml":
         _give_files_their_lengths(timeline, project.path.parent)
     length = TimeRange(RationalTime(0, project.duration.rate), project.duration)
-    reference = otio.schema.ExternalReference(target_url=music.resolve().as_uri(), available_range=length)
-    track = otio.schema.Track(name=MUSIC_TRACK, kind=otio.schema.TrackKind.Audio)
-    track.append(otio.schema.Clip(name=music.name, media_reference=reference, source_range=length))
-    timeline.tracks.append(track)
+    for name, audio in [(f"Music: {path.stem} (cotvtm)", path) for path in stems] or [(MUSIC_TRACK, music)]:
+        reference = otio.schema.ExternalReference(target_url=audio.resolve().as_uri(), available_range=length)
+        track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Audio)
+        track.append(otio.schema.Clip(name=audio.name, media_reference=reference, source_range=length))
+        timeline.tracks.append(track)
     tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
     try:
         otio.adapters.write_to_file(timeline, str(tmp), adapter_name=adapter)

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 from cotvtm_desktop.errors import UserError
 
@@ -87,35 +88,19 @@ def read_project(path: Path) -> MltProject:
     return MltProject(path, tree, fps, track, base)
 
 
-def write_with_music(project: MltProject, music: Path, output: Path) -> None:
+def write_with_music(project: MltProject, music: Path, output: Path, stems: Sequence[Path] = ()) -> None:
     """A copy of the project with `music` (covering the main track from frame 0) on a new audio track below the
-    others, mixed in. Written under a temporary name, then renamed."""
+    others, mixed in; or, given the music's `stems` (which sum to it), a track for each instead, to be balanced in
+    the editor. Written under a temporary name, then renamed."""
     tree = copy.deepcopy(project.tree)
     root = tree.getroot()
     main = _main_tractor(root, project.path)
-    last = project.frames - 1
     if root.get("root") is None and output.parent.resolve() != project.base.resolve():
         root.set("root", str(project.base.resolve()))  # a copy elsewhere finds the clips where the original does
-    reference = _relative(music, project.base if root.get("root") is None else Path(root.get("root")))
-    producer = ET.Element("producer", id=MUSIC_PRODUCER, attrib={"in": "0", "out": str(last)})
-    for name, value in (("length", str(project.frames)), ("eof", "pause"), ("resource", reference),
-                        ("mlt_service", "avformat-novalidate"), ("audio_index", "0"), ("video_index", "-1"),
-                        ("shotcut:caption", "cotvtm music"), ("kdenlive:clipname", "cotvtm music")):
-        _property(producer, name, value)
-    playlist = ET.Element("playlist", id=MUSIC_PLAYLIST)
-    _property(playlist, "shotcut:audio", "1")
-    _property(playlist, "shotcut:name", "Music (cotvtm)")
-    ET.SubElement(playlist, "entry", producer=MUSIC_PRODUCER, attrib={"in": "0", "out": str(last)})
-    position = list(root).index(main)
-    root.insert(position, playlist)
-    root.insert(position, producer)  # MLT needs a producer defined before the tracks that use it
-    tracks = main.findall("track")
-    track = ET.Element("track", producer=MUSIC_PLAYLIST, hide="video")
-    main.insert(list(main).index(tracks[-1]) + 1, track)
-    mix = ET.SubElement(main, "transition", id="cotvtm_mix")
-    for name, value in (("a_track", "0"), ("b_track", str(len(tracks))), ("mlt_service", "mix"),
-                        ("always_active", "1"), ("sum", "1")):
-        _property(mix, name, value)
+    base = project.base if root.get("root") is None else Path(root.get("root"))
+    named = [(f"_{path.stem}", f"music: {path.stem}", path) for path in stems] or [("", "music", music)]
+    for suffix, caption, audio in named:
+        _add_audio_track(root, main, project.frames, suffix, caption, _relative(audio, base))
     ET.indent(tree)
     tmp = output.with_name(f".{output.name}.partial")
     try:
@@ -123,6 +108,32 @@ def write_with_music(project: MltProject, music: Path, output: Path) -> None:
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _add_audio_track(root: ET.Element, main: ET.Element, frames: int, suffix: str, caption: str,
+                     reference: str) -> None:
+    """The audio file `reference` from frame 0 on a new track below the main tractor's others, mixed in (ids: the
+    MUSIC_ ones with `suffix`)."""
+    producer_id, playlist_id, last = MUSIC_PRODUCER + suffix, MUSIC_PLAYLIST + suffix, frames - 1
+    producer = ET.Element("producer", id=producer_id, attrib={"in": "0", "out": str(last)})
+    for name, value in (("length", str(frames)), ("eof", "pause"), ("resource", reference),
+                        ("mlt_service", "avformat-novalidate"), ("audio_index", "0"), ("video_index", "-1"),
+                        ("shotcut:caption", f"cotvtm {caption}"), ("kdenlive:clipname", f"cotvtm {caption}")):
+        _property(producer, name, value)
+    playlist = ET.Element("playlist", id=playlist_id)
+    _property(playlist, "shotcut:audio", "1")
+    _property(playlist, "shotcut:name", f"{caption[0].upper()}{caption[1:]} (cotvtm)")
+    ET.SubElement(playlist, "entry", producer=producer_id, attrib={"in": "0", "out": str(last)})
+    position = list(root).index(main)
+    root.insert(position, playlist)
+    root.insert(position, producer)  # MLT needs a producer defined before the tracks that use it
+    tracks = main.findall("track")
+    track = ET.Element("track", producer=playlist_id, hide="video")
+    main.insert(list(main).index(tracks[-1]) + 1, track)
+    mix = ET.SubElement(main, "transition", id=f"cotvtm_mix{suffix}")
+    for name, value in (("a_track", "0"), ("b_track", str(len(tracks))), ("mlt_service", "mix"),
+                        ("always_active", "1"), ("sum", "1")):
+        _property(mix, name, value)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
