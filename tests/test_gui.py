@@ -906,6 +906,12 @@ def test_the_soundtrack_bar_zooms_into_a_long_video(qtbot):
     bar.menu.close()
     bar.pan(-10 ** 6)
     assert bar.view[0] == 0.0 and bar.zoomed()
+    zoomed = bar.view
+    bar.show_item(item)  # its new preview: the view stays where the user is working
+    assert bar.view == zoomed
+    bar.show_item(QueueItem("other.mp4", kind="video", duration=60.0))
+    assert bar.view == (0.0, 60.0)
+    bar.show_item(item)
     bar.show_whole()
     assert bar.view == (0.0, 1800.0) and not bar.zoomed()
 

@@ -77,10 +77,15 @@ class SoundtrackBar(QWidget):
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
-        """An item with a length (a video or a project; an image's music has no timeline to choose from)."""
+        """An item with a length (a video or a project; an image's music has no timeline to choose from). The same
+        item again (its new preview) keeps the view zoomed as it was."""
+        before = self.item
         self.item = item if item is not None and item.kind in ("video", "timeline") and item.duration > 0 else None
         self.selection, self.position, self.marked = None, 0.0, None
-        self.view = (0.0, self.item.duration if self.item is not None else 1.0)
+        same = before is not None and self.item is not None and (before.id, before.duration) == (
+            self.item.id, self.item.duration)
+        if not same:
+            self.view = (0.0, self.item.duration if self.item is not None else 1.0)
         self.setEnabled(self.item is not None)
         self.update()
 
