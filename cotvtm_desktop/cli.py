@@ -80,6 +80,10 @@ _SHARED = [
     click.option("--crossfade", type=click.FloatRange(0.0, 4.0), default=config.CROSSFADE_SECONDS,
                  help="Seconds of equal-power crossfade between MusicGen's segments (a procedural segment comes "
                  "in whole on its downbeat, the one before ringing out under it)."),
+    click.option("--fade-in", type=click.FloatRange(*config.FADE_RANGE_SECONDS), default=config.FADE_IN_SECONDS,
+                 help="Seconds the music fades in over at its start (and after a stretch without music)."),
+    click.option("--fade-out", type=click.FloatRange(*config.FADE_RANGE_SECONDS), default=config.FADE_OUT_SECONDS,
+                 help="Seconds the music fades out over at its end (and before a stretch without music)."),
     _MODELS, _CLIP, _MUSICGEN, _COTVTM, _MUSICGEN_SIZE, _DEVICE, _PRECISION,
     click.option("--continuity/--no-continuity", default=True,
                  help="Neural: each segment continues from the end of the one before."),
@@ -96,9 +100,9 @@ _SHARED = [
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
-                 "overwrite", "resume", "duration", "crossfade", "models", "clip", "musicgen", "cotvtm",
-                 "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db", "silent_at",
-                 "genre", "json_progress")
+                 "overwrite", "resume", "duration", "crossfade", "fade_in", "fade_out", "models", "clip", "musicgen",
+                 "cotvtm", "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db",
+                 "silent_at", "genre", "json_progress")
 
 
 def _with_shared_options(command):

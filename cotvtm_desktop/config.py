@@ -32,8 +32,10 @@ PREVIEW_CRF = 26
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering
 CROSSFADE_SECONDS = 0.5  # equal-power crossfade between segments, centred on the boundary (media/audio.py stitch)
+# the music fades in at its start (and after a stretch without music) and out at its end (and before one)
 FADE_IN_SECONDS = 0.3
 FADE_OUT_SECONDS = 2.0
+FADE_RANGE_SECONDS = (0.0, 10.0)  # what --fade-in and --fade-out take
 TARGET_LUFS = -16.0  # integrated loudness of the export (EBU R128 / BS.1770)
 TRUE_PEAK_DBTP = -1.0
 DUCK_DB = 12.0  # how far the music dips under the original audio's foreground (voices, laughter) when it is kept

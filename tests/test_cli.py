@@ -531,6 +531,28 @@ def test_stems_are_the_musics_parts_apart_as_they_sit_in_the_result(tmp_path):
     assert not drums.any() and not list(tmp_path.glob(".*stems*"))  # no partial folder left behind
 
 
+def test_fades_at_the_ends_take_as_long_as_asked(tmp_path):
+    """--fade-in 3 --fade-out 6: the music comes in and goes out over that long (2 s at the end by default)."""
+    import numpy as np
+    import soundfile
+
+    from media import make_video
+
+    video = make_video(tmp_path / "v.mp4", 20, size="160x90", rate=10, audio=False)
+    levels = {}
+    for name, extra in (("plain", ()), ("slow", ("--fade-in", "3", "--fade-out", "6"))):
+        result = run("score", video, "-o", tmp_path / f"{name}.wav", *extra)
+        assert result.exit_code == 0, result.output
+        music, rate = soundfile.read(tmp_path / f"{name}.wav")
+        levels[name] = [20 * np.log10(np.sqrt(np.mean(music[int(a * rate):int(b * rate)] ** 2)))
+                        for a, b in ((0.3, 0.8), (8.0, 13.0), (17.0, 18.0))]
+    gained = levels["slow"][1] - levels["plain"][1]  # the mix is set to its loudness again: compare like with like
+    assert levels["slow"][0] - gained < levels["plain"][0] - 6  # a tenth to a quarter of the way in
+    assert levels["slow"][2] - gained < levels["plain"][2] - 3  # 2-3 s before the end: fading (by default, not yet)
+    result = run("score", video, "-o", tmp_path / "bad.wav", "--fade-out", "30")
+    assert result.exit_code == 2 and "--fade-out" in result.output
+
+
 def test_the_manifest_never_overwrites_the_segments_file(tmp_path, silent_clip):
     edits = tmp_path / "edits.json"
     edits.write_text('{"segments": {"1": {"seed": 3}}}')

@@ -102,6 +102,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
                       precision="float32", segment_seconds=8.0, genre="lo-fi jazz",
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
+                      fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
                       replace_existing=True)
     chosen.save(store)
@@ -112,7 +113,8 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
                         ("--genre", "lo-fi jazz"),
                         ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
-                        ("--music-db", "-4"), ("--musicgen-size", "medium"), ("--precision", "float32")):
+                        ("--music-db", "-4"), ("--musicgen-size", "medium"), ("--precision", "float32"),
+                        ("--fade-in", "1.5"), ("--fade-out", "4")):
         assert args[args.index(flag) + 1] == value
     assert "--replace-audio" in args
     assert again.output_for(Path("/videos/trip.mov"), "video") == tmp_path / "out" / "trip-music.wav"
@@ -138,7 +140,8 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path):
 
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
                       precision="float32", segment_seconds=8.0, genre="rock", keep_original_audio=False,
-                      duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, seed=42, output_dir=str(tmp_path),
+                      duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
+                      output_dir=str(tmp_path),
                       naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True)
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)

@@ -31,6 +31,8 @@ class Settings:
     music_db: float = config.MUSIC_LEVEL_DB
     lufs: float = config.TARGET_LUFS
     crossfade: float = config.CROSSFADE_SECONDS
+    fade_in: float = config.FADE_IN_SECONDS
+    fade_out: float = config.FADE_OUT_SECONDS
     seed: int = config.SEED
     output_dir: str = ""  # empty: beside each input
     naming: str = NAME_FIELD + config.OUTPUT_SUFFIX  # the output's name without extension
@@ -73,7 +75,8 @@ class Settings:
         args = ["--backend", self.backend, "--device", self.device, "--precision", self.precision,
                 "--segment-seconds", f"{self.segment_seconds:g}",
                 "--lufs", f"{self.lufs:g}", "--duck-db", f"{self.duck_db:g}", "--music-db", f"{self.music_db:g}",
-                "--crossfade", f"{self.crossfade:g}",
+                "--crossfade", f"{self.crossfade:g}", "--fade-in", f"{self.fade_in:g}",
+                "--fade-out", f"{self.fade_out:g}",
                 "--seed", str(self.seed), *self.models_args()]
         if not self.keep_original_audio:
             args.append("--replace-audio")

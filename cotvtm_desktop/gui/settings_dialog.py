@@ -80,6 +80,14 @@ class SettingsDialog(QDialog):
         self.crossfade.setValue(settings.crossfade)
         self.crossfade.setToolTip("Neural: how long MusicGen's segments cross-fade. A procedural segment comes in "
                                   "whole on its downbeat, the one before ringing out under it")
+        self.fade_in, self.fade_out = (QDoubleSpinBox(decimals=1, minimum=config.FADE_RANGE_SECONDS[0],
+                                                      maximum=config.FADE_RANGE_SECONDS[1], singleStep=0.5,
+                                                      suffix=" s") for _ in range(2))
+        self.fade_in.setValue(settings.fade_in)
+        self.fade_out.setValue(settings.fade_out)
+        self.fade_in.setToolTip("How long the music fades in at its start, and after a stretch without music")
+        self.fade_out.setToolTip("How long the music fades out at its end (its last chord rings out under it), and "
+                                 "before a stretch without music")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
         self.seed.setValue(settings.seed)
         self.output_dir = self._folder_field(settings.output_dir, "beside each input")
@@ -101,7 +109,8 @@ class SettingsDialog(QDialog):
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Genre", self.genre),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
-                ("Loudness", self.loudness), ("Crossfade", self.crossfade),
+                ("Loudness", self.loudness), ("Crossfade", self.crossfade), ("Fade in", self.fade_in),
+                ("Fade out", self.fade_out),
                 ("Seed", self.seed), ("Output folder", self.output_dir[0]), ("Output name", self.naming),
                 ("MIDI", self.midi), ("Stems", self.stems), ("Music alone", self.music_only), ("", self.replace)]
         for label, widget in rows:
@@ -169,7 +178,8 @@ class SettingsDialog(QDialog):
             segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             music_db=self.music_db.value(), lufs=float(self.loudness.currentData()),
-            crossfade=self.crossfade.value(), seed=self.seed.value(),
+            crossfade=self.crossfade.value(), fade_in=self.fade_in.value(), fade_out=self.fade_out.value(),
+            seed=self.seed.value(),
             output_dir=self.output_dir[1].text().strip(), naming=self.naming.text().strip() or self.base.naming,
             midi=self.midi.isChecked(), stems=self.stems.isChecked(), music_only=self.music_only.isChecked(),
             replace_existing=self.replace.isChecked())

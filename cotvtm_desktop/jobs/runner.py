@@ -61,6 +61,8 @@ class ScoreOptions:
     resume: bool = False
     image_seconds: float = config.IMAGE_SECONDS
     crossfade: float = config.CROSSFADE_SECONDS
+    fade_in: float = config.FADE_IN_SECONDS
+    fade_out: float = config.FADE_OUT_SECONDS
     keep_work: bool = False
     backend: str = "auto"  # auto, procedural or neural
     models_dir: Path | None = None  # neural: folder holding clip/, musicgen/, cotvtm/
@@ -409,9 +411,9 @@ class Job:
         rate = config.OUTPUT_SAMPLE_RATE
         segments = [m.segment for m in self.plan]
         pieces = self._until_cancelled(audio.resample(a, self.backend.sample_rate, rate) for a in segment_audio)
-        return audio.stitch(pieces, segments, rate, self.padding, segments[-1].end,
-                            sharp_starts=self.backend.sharp_starts, silent={m.segment.index for m in self.plan
-                                                                            if m.silent}, channels=channels)
+        return audio.stitch(pieces, segments, rate, self.padding, segments[-1].end, self.options.fade_in,
+                            self.options.fade_out, self.backend.sharp_starts,
+                            {m.segment.index for m in self.plan if m.silent}, channels)
 
     def _original_sound(self, rate: int) -> audio.OriginalAudio | audio.TimelineSound:
         return (audio.TimelineSound(self.clips, rate) if self.clips else
