@@ -246,8 +246,9 @@ def test_neural_segments_batched_or_continued(tiny, tmp_path):
 def test_auto_picks_neural_when_models_are_present_and_says_why(tiny, silent_clip, tmp_path):
     result = cli("models", "check", "--models", tiny)
     assert result.exit_code == 0 and "found" in result.output and "neural: all its models are present" in result.output
-    result = cli("score", silent_clip, "-o", tmp_path / "auto.mp4", "--models", tiny)
-    assert result.exit_code == 0 and "backend: neural" in result.output
+    result = cli("score", silent_clip, "-o", tmp_path / "auto.mp4", "--models", tiny, "--segment-db", "1=-6")
+    assert result.exit_code == 0 and "backend: neural" in result.output  # a segment's level is either backend's
+    assert json.loads((tmp_path / "auto.json").read_text())["segments"][0]["music_db"] == -6.0
     result = cli("score", silent_clip, "-o", tmp_path / "rock.mp4", "--models", tiny, "--genre", "rock")
     assert result.exit_code == 0 and "procedural, because --genre 'rock' asks for a genre" in " ".join(
         result.output.split())  # a genre is the procedural backend's to set
