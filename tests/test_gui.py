@@ -919,6 +919,37 @@ def test_the_soundtrack_bar_zooms_into_a_long_video(qtbot):
     assert bar.view == (0.0, 1800.0) and not bar.zoomed()
 
 
+def test_a_segment_on_the_soundtrack_bar_brings_its_tile_and_its_menu(qtbot, window, two_shots):
+    """Many segments: a click on the bar brings the tile of the segment there into view; a right click outside any
+    stretch opens the segment's menu, its tile's actions (enabled as its buttons are)."""
+    from dataclasses import replace
+
+    from PySide6.QtCore import QPoint
+
+    window.settings = replace(window.settings, segment_seconds=2.5)
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    bar, strip = window.preview.bar, window.strip
+    bar.seek.disconnect(window.preview.play_from)  # what a click asks for, not played (see the test above)
+    last = item.segments[-1]
+    assert len(strip.tiles) > 6 and strip.horizontalScrollBar().value() == 0
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(round(bar.x_of(last.start + 0.5)), 5))
+    assert strip.horizontalScrollBar().value() > 0  # the last tile, far to the right, in view
+
+    window.strip.tiles[last.index].lock_button.click()
+    qtbot.mousePress(bar, Qt.MouseButton.RightButton, pos=QPoint(round(bar.x_of(last.start + 0.5)), 5))
+    menu = window.segment_menu
+    texts = {a.text(): a.isEnabled() for a in menu.actions() if a.text()}
+    assert texts == {"Play from here": True, "Regenerate": False, "Back to the music before": False, "Edit…": False,
+                     "Unlock": True, "Mute": True}  # locked: its music is not regenerated or edited
+    [mute] = [a for a in menu.actions() if a.text() == "Mute"]
+    mute.trigger()
+    menu.close()
+    assert item.segments[last.index].silent and strip.tiles[last.index].mute_button.isChecked()
+    assert window.history.next_undo(item) == f"muting segment {last.index + 1}"  # as if its tile's button
+
+
 def test_stretches_without_music_add_and_give_way():
     from cotvtm_desktop.gui.soundtrack_bar import with_silence, without_silence
 

@@ -113,6 +113,23 @@ class SegmentTile(QFrame):
             layout.addWidget(widget)
         layout.addLayout(buttons)
 
+    def menu(self) -> QMenu:
+        """Its buttons' actions as a menu (the soundtrack bar's right click on the segment), enabled as they are."""
+        menu = QMenu(self)
+        play = menu.addAction("Play from here")
+        play.triggered.connect(lambda: self.play.emit(self.index))
+        menu.addSeparator()
+        for text, button in ((self.regenerate_button.text(), self.regenerate_button),
+                             (self.edit_button.text(), self.edit_button),
+                             ("Unlock" if self.lock_button.isChecked() else "Lock", self.lock_button),
+                             ("Give it music again" if self.mute_button.isChecked() else "Mute", self.mute_button)):
+            action = menu.addAction(text)
+            action.setEnabled(button.isEnabled())
+            action.triggered.connect(button.click)
+            if button is self.regenerate_button:
+                menu.addAction(self.back_action)  # the split button's own menu
+        return menu
+
     def show_changes(self, segment: SegmentState) -> None:
         """Its music as the user has now set it, and whether the last preview made it so."""
         self.summary.setText(brief_summary(segment))

@@ -18,7 +18,7 @@ zoomed, a thin thumb at the foot shows where the view lies, and the view follows
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QAction, QBrush, QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QPolygonF,
                            QWheelEvent)
 from PySide6.QtWidgets import QMenu, QToolTip, QWidget
@@ -60,6 +60,7 @@ def without_silence(silences: list[list[float]], start: float, end: float) -> li
 class SoundtrackBar(QWidget):
     seek = Signal(float)  # seconds: play from there
     silences_changed = Signal(list)  # the item's new stretches without music, [[start, end], ...]
+    segment_menu = Signal(int, QPoint)  # a right click on a segment outside any stretch: its index, where
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -72,8 +73,8 @@ class SoundtrackBar(QWidget):
         self.marked: float | None = None  # a stretch's start marked at the play position (I), awaiting its end
         self.menu: QMenu | None = None
         self.view = (0.0, 1.0)  # the seconds from and to which the bar shows the file (all of it unless zoomed)
-        self.setToolTip("Drag to choose a stretch (or press I and O while it plays); right-click a stretch for its "
-                        "menu; the wheel zooms")
+        self.setToolTip("Drag to choose a stretch (or press I and O while it plays); right-click a stretch or a "
+                        "segment for its menu; the wheel zooms")
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
@@ -179,7 +180,13 @@ class SoundtrackBar(QWidget):
         if self.item is None:
             return
         if event.button() == Qt.MouseButton.RightButton:
-            self.open_menu(self._stretch_at(self.seconds_at(event.position().x())), event.globalPosition().toPoint())
+            seconds, at = self.seconds_at(event.position().x()), event.globalPosition().toPoint()
+            stretch = self._stretch_at(seconds)
+            segment = next((s for s in self.item.segments if s.start <= seconds < s.end), None)
+            if stretch is not None:
+                self.open_menu(stretch, at)
+            elif segment is not None:  # the window opens the segment's own menu (its tile's actions)
+                self.segment_menu.emit(segment.index, at)
             return
         self._pressed_at = event.position().x()
 

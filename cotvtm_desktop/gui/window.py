@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QUrl
+from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QSplitter,
@@ -87,6 +88,9 @@ class MainWindow(QMainWindow):
         self.strip.play.connect(self._play_segment)
         self.strip.back.connect(self._back)
         self.preview.bar.silences_changed.connect(self._silences_changed)
+        self.preview.bar.segment_menu.connect(self._segment_menu)
+        self.preview.bar.seek.connect(self._show_tile_at)
+        self.segment_menu: QMenu | None = None
         self.tasks.notice.connect(lambda text: self.statusBar().showMessage(f"Note: {text}", NOTICE_MS))
         self.tasks.segments_changed.connect(self._segments_changed)
         self.tasks.segment_progress.connect(self._segment_progress)
@@ -307,6 +311,22 @@ class MainWindow(QMainWindow):
         self.queue.changed(item)
         self.strip.tiles[index].show_changes(segment)
         self._update_actions()
+
+    def _segment_menu(self, index: int, at: QPoint) -> None:
+        """A segment's tile, brought into view, and its actions as a menu where the soundtrack bar was clicked."""
+        if 0 <= index < len(self.strip.tiles):
+            tile = self.strip.tiles[index]
+            self.strip.ensureWidgetVisible(tile)
+            self.segment_menu = tile.menu()
+            self.segment_menu.popup(at)
+
+    def _show_tile_at(self, seconds: float) -> None:
+        """The tile of the segment playing from `seconds` (a click on the soundtrack bar), brought into view."""
+        item = self.selected()
+        if item is not None:
+            index = next((s.index for s in item.segments if s.start <= seconds < s.end), None)
+            if index is not None and index < len(self.strip.tiles):
+                self.strip.ensureWidgetVisible(self.strip.tiles[index])
 
     def _silences_changed(self, silences: list) -> None:
         item = self.selected()
