@@ -87,6 +87,8 @@ def main() -> None:
     item = window.queue.items[0]
     settle(lambda: all(s.thumbnail for s in item.segments))
     window.strip.show_item(item)
+    window.preview.bar.set_position(12.5)  # as if playing in the second segment: its tile outlined
+    window.strip.mark_playing(1)
     shot("segments")
     window.tasks.shut_down(20000)
     shutil.rmtree(home, ignore_errors=True)

@@ -937,6 +937,10 @@ def test_a_segment_on_the_soundtrack_bar_brings_its_tile_and_its_menu(qtbot, win
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(round(bar.x_of(last.start + 0.5)), 5))
     assert strip.horizontalScrollBar().value() > 0  # the last tile, far to the right, in view
 
+    strip.horizontalScrollBar().setValue(0)
+    window.preview._moved(round((last.start + 1.0) * 1000))  # as the playing preview reaches the last segment
+    assert strip.playing == last.index and strip.tiles[last.index].property("playing")
+    assert strip.horizontalScrollBar().value() > 0 and not strip.tiles[0].property("playing")
     window.strip.tiles[last.index].lock_button.click()
     qtbot.mousePress(bar, Qt.MouseButton.RightButton, pos=QPoint(round(bar.x_of(last.start + 0.5)), 5))
     menu = window.segment_menu

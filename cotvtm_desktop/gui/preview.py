@@ -6,7 +6,7 @@ client library, libpulse0), the pane shows the item's picture and says why it ca
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QStackedLayout, QVBoxLayout, QWidget
 
@@ -30,6 +30,7 @@ def _multimedia():
 
 
 class PreviewPane(QWidget):
+    playing_at = Signal(float)  # the play position moved (playing, or sought), seconds
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.player = None
@@ -161,3 +162,4 @@ class PreviewPane(QWidget):
         if not self.position.isSliderDown():
             self.position.setValue(ms)
         self.bar.set_position(ms / 1000)
+        self.playing_at.emit(ms / 1000)

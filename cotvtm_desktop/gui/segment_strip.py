@@ -48,6 +48,7 @@ class SegmentTile(QFrame):
         self.index = segment.index
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(TILE_WIDTH)
+        self.setObjectName("tile")  # the strip's style sheet outlines the playing one
         layout = QVBoxLayout(self)
         self.picture = QToolButton(autoRaise=True)  # its picture: click it to hear the segment in the preview
         self.picture.setFixedHeight(76)
@@ -169,10 +170,13 @@ class SegmentStrip(QScrollArea):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tiles: list[SegmentTile] = []
         self.item_id = self.shown_status = ""
+        self.playing: int | None = None  # the index of the tile outlined as playing
+        self.setStyleSheet('QFrame#tile[playing="true"] { border: 2px solid palette(highlight); border-radius: 3px; }')
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
         self.item_id = item.id if item else ""
+        self.playing = None
         self.shown_status = item.status if item else ""
         content = QWidget()
         row = QHBoxLayout(content)
@@ -207,6 +211,21 @@ class SegmentStrip(QScrollArea):
         tallest = max((tile.heightForWidth(TILE_WIDTH) for tile in self.tiles), default=0)
         margins = row.contentsMargins().top() + row.contentsMargins().bottom() + 2 * self.frameWidth()
         self.setMinimumHeight(max(MIN_HEIGHT, tallest + margins + self.horizontalScrollBar().sizeHint().height()))
+
+    def mark_playing(self, index: int | None) -> None:
+        """Outline the tile of the segment the preview plays (None: none) and bring it into view, once as it starts
+        playing (the user may scroll away while it plays)."""
+        if index == self.playing:
+            return
+        self.playing = index
+        for tile in self.tiles:
+            playing = tile.index == index
+            if tile.property("playing") != playing:
+                tile.setProperty("playing", playing)
+                tile.style().unpolish(tile)  # the style sheet's [playing="true"] follows the property
+                tile.style().polish(tile)
+            if playing:
+                self.ensureWidgetVisible(tile)
 
     def set_segment_state(self, index: int, text: str) -> None:
         if 0 <= index < len(self.tiles):

@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.preview.bar.silences_changed.connect(self._silences_changed)
         self.preview.bar.segment_menu.connect(self._segment_menu)
         self.preview.bar.seek.connect(self._show_tile_at)
+        self.preview.playing_at.connect(self._follow_playback)
         self.segment_menu: QMenu | None = None
         self.tasks.notice.connect(lambda text: self.statusBar().showMessage(f"Note: {text}", NOTICE_MS))
         self.tasks.segments_changed.connect(self._segments_changed)
@@ -322,11 +323,19 @@ class MainWindow(QMainWindow):
 
     def _show_tile_at(self, seconds: float) -> None:
         """The tile of the segment playing from `seconds` (a click on the soundtrack bar), brought into view."""
+        index = self._segment_at(seconds)
+        if index is not None:
+            self.strip.ensureWidgetVisible(self.strip.tiles[index])
+
+    def _follow_playback(self, seconds: float) -> None:
+        """The tiles follow the preview as it plays: the playing segment's outlined and in view."""
+        self.strip.mark_playing(self._segment_at(seconds))
+
+    def _segment_at(self, seconds: float) -> int | None:
+        """The index of the selected file's segment (and tile) running at `seconds`."""
         item = self.selected()
-        if item is not None:
-            index = next((s.index for s in item.segments if s.start <= seconds < s.end), None)
-            if index is not None and index < len(self.strip.tiles):
-                self.strip.ensureWidgetVisible(self.strip.tiles[index])
+        index = next((s.index for s in item.segments if s.start <= seconds < s.end), None) if item else None
+        return index if index is not None and index < len(self.strip.tiles) else None
 
     def _silences_changed(self, silences: list) -> None:
         item = self.selected()
