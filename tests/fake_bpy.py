@@ -55,7 +55,7 @@ class Editor:
 class Settings:
     def __init__(self):
         self.backend, self.segment_seconds, self.seed, self.keep_original = "procedural", 10.0, 0, True
-        self.genre = "picture"
+        self.genre, self.stems = "picture", False
         self.status, self.progress = "", 0.0
 
 

@@ -123,6 +123,26 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     assert not context.window_manager.timers
 
 
+def test_blender_puts_the_musics_parts_on_a_strip_each(addon, videos, cotvtm_program):
+    """"A strip per part": --stems, then the five parts on consecutive free channels from the range's start."""
+    warm, _ = videos
+    strips = [fake_bpy.Strip("warm", "MOVIE", 1, 1, 151, str(warm)), fake_bpy.Strip("sound", "SOUND", 2, 1, 151,
+                                                                                    str(warm))]
+    context = fake_bpy.context(strips, True, frame_start=1, frame_end=150, executable=cotvtm_program)
+    context.scene.cotvtm.stems = True
+    operator = addon.COTVTM_OT_score()
+    operator.what = "TIMELINE"
+    assert operator.invoke(context, None) == {"RUNNING_MODAL"} and "--stems" in operator.job.process.args
+    assert run_modal(operator, context) == {"FINISHED"}, context.scene.cotvtm.status
+    added = context.scene.sequence_editor.collection.added
+    parts = ["melody", "chords", "bass", "pad", "drums"]
+    assert [(a["name"], a["channel"], a["frame_start"]) for a in added] == [
+        (f"cotvtm {part}", 3 + k, 1) for k, part in enumerate(parts)]
+    assert [Path(a["filepath"]).name for a in added] == [f"{part}.wav" for part in parts]
+    assert all(Path(a["filepath"]).exists() for a in added) and not strips[1].mute  # its sound kept
+    assert context.scene.cotvtm.status == "The music's parts added on channels 3-7"
+
+
 def test_blender_score_strip_cancel_and_errors(addon, videos, cotvtm_program, tmp_path):
     warm, _ = videos
     strip = fake_bpy.Strip("warm", "MOVIE", 2, 10, 310, str(warm))

@@ -4,6 +4,7 @@ Blender's Python); Esc cancels. Works with Blender 4.x (`sequences`) and 5.x (`s
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -63,18 +64,23 @@ def flatten(strips, start: int, end: int, fps: float) -> list[dict]:
     return cotvtm_child.flatten([placed(s) for s in strips if s.type in VISUAL and not s.mute], start, end, fps)
 
 
-def free_channel(strips, start: int, end: int) -> int:
-    """The channel just above every strip between `start` and `end`."""
+def free_channel(strips, start: int, end: int, count: int = 1) -> int:
+    """The channel just above every strip between `start` and `end` (and the `count` - 1 above it)."""
     used = [s.channel for s in strips if s.frame_final_end > start and s.frame_final_start < end]
     channel = max(used, default=0) + 1
-    if channel > MAX_CHANNEL:
+    if channel + count - 1 > MAX_CHANNEL:
         raise RuntimeError("no free channel above the strips in this range")
     return channel
 
 
-def add_music(editor, path: Path, channel: int, frame_start: int):
-    return strips_of(editor).new_sound(name="cotvtm music", filepath=str(path), channel=channel,
-                                       frame_start=frame_start)
+def add_music(editor, path: Path, channel: int, frame_start: int, name: str = "cotvtm music"):
+    return strips_of(editor).new_sound(name=name, filepath=str(path), channel=channel, frame_start=frame_start)
+
+
+def stem_files(music: Path) -> list[Path]:
+    """The music's parts that `--stems` wrote beside it, in the order its manifest lists them."""
+    stems = json.loads(music.with_suffix(".json").read_text(encoding="utf-8"))["stems"]
+    return [Path(stems["folder"]) / name for name in stems["files"]]
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -99,6 +105,9 @@ class CotvtmSettings(bpy.types.PropertyGroup):
     seed: IntProperty(name="Seed", default=0, min=0)
     keep_original: BoolProperty(name="Keep original audio", default=True,
                                 description="Leave the clips' own sound strips playing (otherwise they are muted)")
+    stems: BoolProperty(name="A strip per part", default=False,
+                        description="Procedural backend: the music's parts (melody, chords, bass, pad, drums) on a "
+                        "sound strip each, to balance in the sequencer")
     status: StringProperty(name="Status", default="")
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
 
@@ -147,6 +156,8 @@ class COTVTM_OT_score(bpy.types.Operator):
             args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
         if settings.genre != "picture":
             args += ["--genre", settings.genre.replace("_", " ")]
+        if settings.stems:
+            args.append("--stems")
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
@@ -177,14 +188,19 @@ class COTVTM_OT_score(bpy.types.Operator):
             _redraw(context)
             return {"CANCELLED"}
         editor = context.scene.sequence_editor
-        channel = free_channel(all_strips(editor), self.start, self.end)
-        add_music(editor, self.output, channel, self.start)
+        parts = stem_files(self.output) if settings.stems else [self.output]
+        channel = free_channel(all_strips(editor), self.start, self.end, len(parts))
+        for offset, path in enumerate(parts):
+            add_music(editor, path, channel + offset, self.start, f"cotvtm {path.stem}" if settings.stems else
+                      "cotvtm music")
+        ours = range(channel, channel + len(parts))
         if not settings.keep_original:
             for strip in all_strips(editor):
                 if strip.type == "SOUND" and strip.frame_final_end > self.start and strip.frame_final_start < self.end \
-                        and strip.channel != channel:
+                        and strip.channel not in ours:
                     strip.mute = True
-        settings.status = f"Music added on channel {channel}"
+        settings.status = (f"Music added on channel {channel}" if len(parts) == 1 else
+                           f"The music's parts added on channels {channel}-{ours[-1]}")
         _redraw(context)
         return {"FINISHED"}
 
@@ -214,7 +230,7 @@ class COTVTM_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.cotvtm
-        for name in ("backend", "segment_seconds", "genre", "seed", "keep_original"):
+        for name in ("backend", "segment_seconds", "genre", "seed", "keep_original", "stems"):
             layout.prop(settings, name)
         layout.operator(COTVTM_OT_score.bl_idname, text="Score selected strip").what = "STRIP"
         layout.operator(COTVTM_OT_score.bl_idname, text="Score timeline").what = "TIMELINE"
