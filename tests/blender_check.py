@@ -29,12 +29,17 @@ scene.frame_start, scene.frame_end = 1, 350
 clips = addon.flatten(addon.all_strips(editor), 1, 351, addon.scene_fps(scene))
 timeline = addon.cotvtm_child.write_timeline(clips, Path(out_dir) / "timeline.json")
 music = Path(out_dir) / "music.wav"
-job = addon.cotvtm_child.CotvtmJob(["score", str(timeline), "-o", str(music), "--backend", "procedural"], program)
+job = addon.cotvtm_child.CotvtmJob(["score", str(timeline), "-o", str(music), "--backend", "procedural", "--stems"],
+                                   program)
 status = job.wait(300)
 channel = addon.free_channel(addon.all_strips(editor), 1, 351)
+parts = addon.stem_files(music)  # "A strip per part": the parts on the channels above
 try:
     added = addon.add_music(editor, music, channel, 1)
     sound = [added.type, added.channel, added.frame_final_start, added.frame_final_end]
+    for offset, part in enumerate(parts, 1):
+        addon.add_music(editor, part, channel + offset, 1, f"cotvtm {part.stem}")
+    sound.append(sorted(s.channel for s in addon.all_strips(editor) if s.type == "SOUND"))
 except RuntimeError as exc:  # the PyPI bpy 4.x module is built without audio: Blender itself has it
     sound = f"unavailable in this bpy build: {exc}"
 settings = scene.cotvtm
@@ -42,7 +47,9 @@ settings.backend, settings.seed = "procedural", 7
 result = {"blender": bpy.app.version_string, "api": "strips" if hasattr(editor, "strips") else "sequences",
           "clips": clips, "status": status, "message": job.message, "channel": channel,
           "sound": sound,
-          "settings": [settings.backend, settings.seed, settings.segment_seconds, settings.keep_original],
+          "settings": [settings.backend, settings.seed, settings.segment_seconds, settings.keep_original,
+                       settings.stems],
+          "parts": [p.name for p in parts] if all(p.exists() for p in parts) else "missing",
           "operator": hasattr(bpy.types, "SEQUENCER_OT_cotvtm_score")}
 addon.unregister()
 result["unregistered"] = not hasattr(bpy.types.Scene, "cotvtm")

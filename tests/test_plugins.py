@@ -311,8 +311,9 @@ def test_addon_in_real_blender(python, addon, videos, cotvtm_program, tmp_path):
     assert report["clips"] == [{"blank": 1.0}, {"path": str(warm), "in": 1.0, "out": 8.0},
                                {"path": str(cool), "in": 0.0, "out": 6.0}]
     assert report["status"] == "done" and report["channel"] == 2 and report["operator"] and report["unregistered"]
-    assert report["sound"] == ["SOUND", 2, 1, 351] or "without Audaspace" in report["sound"]
-    assert report["settings"] == ["procedural", 7, 10.0, True]
+    assert report["sound"] == ["SOUND", 2, 1, 351, [2, 3, 4, 5, 6, 7]] or "without Audaspace" in report["sound"]
+    assert report["settings"] == ["procedural", 7, 10.0, True, False]
+    assert report["parts"] == ["melody.wav", "chords.wav", "bass.wav", "pad.wav", "drums.wav"]
 
 
 def test_the_plugins_offer_the_genres_the_rules_have():
