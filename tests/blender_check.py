@@ -33,7 +33,7 @@ job = addon.cotvtm_child.CotvtmJob(["score", str(timeline), "-o", str(music), "-
                                    program)
 status = job.wait(300)
 channel = addon.free_channel(addon.all_strips(editor), 1, 351)
-parts = addon.stem_files(music)  # "A strip per part": the parts on the channels above
+parts = addon.cotvtm_child.stem_files(music)  # "A strip per part": the parts on the channels above
 try:
     added = addon.add_music(editor, music, channel, 1)
     sound = [added.type, added.channel, added.frame_final_start, added.frame_final_end]

@@ -278,6 +278,21 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
                      {"path": str(cool), "in": 0.0, "out": 6.0}]
 
 
+def test_resolve_script_puts_the_musics_parts_on_a_track_each(resolve_script, videos, cotvtm_program, tmp_path):
+    warm, _ = videos
+    timeline = FakeTimeline({1: [FakeTimelineItem(str(warm), 0, 150, 0)]})
+    resolve, pool = fake_resolve(timeline)
+    log = []
+    options = resolve_script.options(["--cotvtm", cotvtm_program, "--stems", "--output-dir", str(tmp_path)])
+    assert resolve_script.score_timeline(resolve, options, log.append), log
+    parts = ["melody", "chords", "bass", "pad", "drums"]
+    assert [Path(p).name for p in pool.imported] == [f"{part}.wav" for part in parts]
+    assert all(Path(p).exists() for p in pool.imported)
+    assert timeline.calls == [("AddTrack", "audio", "stereo")] * 5
+    assert [(c["trackIndex"], c["recordFrame"]) for c in pool.appended] == [(k, 0) for k in range(2, 7)]
+    assert log[-1].startswith("cotvtm: the music's parts on audio tracks 2-6")
+
+
 def test_resolve_script_reports_problems_instead_of_failing(resolve_script, tmp_path, cotvtm_program):
     options = resolve_script.options(["--cotvtm", cotvtm_program, "--output-dir", str(tmp_path)])
     log = []

@@ -86,6 +86,12 @@ def write_timeline(clips: list[dict], path: Path) -> Path:
     return path
 
 
+def stem_files(music: Path) -> list[Path]:
+    """The music's parts that `cotvtm score --stems` wrote beside `music`, in the order its manifest lists them."""
+    stems = json.loads(music.with_suffix(".json").read_text(encoding="utf-8"))["stems"]
+    return [Path(stems["folder"]) / name for name in stems["files"]]
+
+
 class CotvtmJob:
     """One running `cotvtm` command. Call `poll()` often (from a timer): it returns the new events and updates
     `fraction`, `status` ("running", "done", "cancelled", "failed") and `message`."""

@@ -72,6 +72,8 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
             "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName()))]
     if options.genre:
         args += ["--genre", options.genre]
+    if options.stems:
+        args.append("--stems")
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -88,19 +90,24 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
         log(f"cotvtm: {job.message}")
         return False
     media_pool = project.GetMediaPool()
-    imported = media_pool.ImportMedia([str(music)]) or []
-    if not imported:
-        log(f"cotvtm: Resolve could not import {music}")
-        return False
-    timeline.AddTrack("audio", "stereo")
-    track = int(timeline.GetTrackCount("audio"))
-    placed = media_pool.AppendToTimeline([{"mediaPoolItem": imported[0], "startFrame": 0,
-                                           "endFrame": end - start - 1, "mediaType": AUDIO, "trackIndex": track,
-                                           "recordFrame": start}])
-    if not placed:
-        log("cotvtm: Resolve could not place the music on the timeline")
-        return False
-    log(f"cotvtm: music on audio track {track} ({music})")
+    tracks = []
+    for audio in cotvtm_child.stem_files(music) if options.stems else [music]:  # each on a new track
+        imported = media_pool.ImportMedia([str(audio)]) or []
+        if not imported:
+            log(f"cotvtm: Resolve could not import {audio}")
+            return False
+        timeline.AddTrack("audio", "stereo")
+        tracks.append(int(timeline.GetTrackCount("audio")))
+        placed = media_pool.AppendToTimeline([{"mediaPoolItem": imported[0], "startFrame": 0,
+                                               "endFrame": end - start - 1, "mediaType": AUDIO,
+                                               "trackIndex": tracks[-1], "recordFrame": start}])
+        if not placed:
+            log("cotvtm: Resolve could not place the music on the timeline")
+            return False
+    if options.stems:
+        log(f"cotvtm: the music's parts on audio tracks {tracks[0]}-{tracks[-1]} ({music.with_suffix('.stems')})")
+    else:
+        log(f"cotvtm: music on audio track {tracks[0]} ({music})")
     return True
 
 
@@ -121,6 +128,8 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--genre", choices=cotvtm_child.GENRES, help="procedural: one genre for the whole timeline "
                         "(default: each segment's from its picture)")
+    parser.add_argument("--stems", action="store_true", help="procedural: the music's parts (melody, chords, bass, "
+                        "pad, drums) on an audio track each, to balance in Resolve")
     parser.add_argument("--output-dir", default=str(Path.home() / "cotvtm"), help="where the music files go")
     return parser.parse_args(argv)
 

@@ -4,7 +4,6 @@ Blender's Python); Esc cancels. Works with Blender 4.x (`sequences`) and 5.x (`s
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -75,12 +74,6 @@ def free_channel(strips, start: int, end: int, count: int = 1) -> int:
 
 def add_music(editor, path: Path, channel: int, frame_start: int, name: str = "cotvtm music"):
     return strips_of(editor).new_sound(name=name, filepath=str(path), channel=channel, frame_start=frame_start)
-
-
-def stem_files(music: Path) -> list[Path]:
-    """The music's parts that `--stems` wrote beside it, in the order its manifest lists them."""
-    stems = json.loads(music.with_suffix(".json").read_text(encoding="utf-8"))["stems"]
-    return [Path(stems["folder"]) / name for name in stems["files"]]
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -188,7 +181,7 @@ class COTVTM_OT_score(bpy.types.Operator):
             _redraw(context)
             return {"CANCELLED"}
         editor = context.scene.sequence_editor
-        parts = stem_files(self.output) if settings.stems else [self.output]
+        parts = cotvtm_child.stem_files(self.output) if settings.stems else [self.output]
         channel = free_channel(all_strips(editor), self.start, self.end, len(parts))
         for offset, path in enumerate(parts):
             add_music(editor, path, channel + offset, self.start, f"cotvtm {path.stem}" if settings.stems else
