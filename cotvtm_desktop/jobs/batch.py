@@ -93,7 +93,7 @@ def watch_folder(folder: Path, out_dir: Path, options: ScoreOptions, recursive: 
             before, now = looked.get(path), _signature(path)
             looked[path] = now
             settled = now == before or (now is not None and time.time() - now[1] / 1e9 > poll_seconds)
-            new = tried.get(path, now) != now if path in tried else not output.exists()
+            new = tried[path] != now if path in tried else not output.exists()
             if now is not None and settled and new:
                 ready[path] = output
         if ready:  # only files new or changed since they were tried here: their outputs may be replaced
