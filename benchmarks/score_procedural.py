@@ -2,6 +2,7 @@
 
     python benchmarks/score_procedural.py                    # 60 s and 600 s
     python benchmarks/score_procedural.py 60 --phone         # 3840x2160 30 fps 10-bit HEVC, a phone's default
+    python benchmarks/score_procedural.py 600 --stems        # with the music's parts written apart too
     python benchmarks/score_procedural.py 60 120             # other lengths
     python benchmarks/score_procedural.py --batch 600 600 60 # `cotvtm batch` over a folder of these
     python benchmarks/score_procedural.py 60 --repeat 8      # eight runs and their median
@@ -55,14 +56,14 @@ def synthetic_video(seconds: int, source: str = "720p") -> Path:
     return path
 
 
-def score_in_child(video: Path) -> tuple[float, float, dict]:
+def score_in_child(video: Path, extra: tuple[str, ...] = ()) -> tuple[float, float, dict]:
     """Wall seconds, peak RSS (MiB) and the manifest's stage timings of `cotvtm score video` run as a user runs it:
     a new Python process, so start-up, imports and exit count."""
     out = video.with_name(video.stem + ".scored.mp4")
     start = time.perf_counter()
     with tempfile.TemporaryFile() as messages:
         child = subprocess.Popen([sys.executable, "-m", "cotvtm_desktop", "score", str(video), "-o", str(out),
-                                  "--overwrite"], stdout=subprocess.DEVNULL, stderr=messages)
+                                  "--overwrite", *extra], stdout=subprocess.DEVNULL, stderr=messages)
         _, status, usage = os.wait4(child.pid, 0)  # its own rusage: the peak RSS of this one run
         wall = time.perf_counter() - start
         if status != 0:
@@ -103,6 +104,7 @@ def main() -> None:
                         "row (this machine's speed drifts by 10-15 %% from minute to minute)")
     parser.add_argument("--phone", action="store_const", const="phone", default="720p", dest="source",
                         help="4K 10-bit HEVC videos, as phones film by default, instead of 720p H.264")
+    parser.add_argument("--stems", action="store_true", help="also write the music's parts apart (--stems)")
     args = parser.parse_args()
     byte_compile_package()
     if args.batch:
@@ -114,13 +116,14 @@ def main() -> None:
     rows = []
     for seconds in args.lengths or [60, 600]:
         video = synthetic_video(seconds, args.source)
-        runs = [score_in_child(video) for _ in range(max(1, args.repeat))]
+        runs = [score_in_child(video, ("--stems",) if args.stems else ()) for _ in range(max(1, args.repeat))]
         rows += [(str(seconds), seconds, *run) for run in runs]
         if len(runs) > 1:
             walls = [wall for wall, _, _ in runs]
             stages = {n: statistics.median(run[2][n] for run in runs) for n in runs[0][2]}
             rows.append(("median", seconds, statistics.median(walls), max(rss for _, rss, _ in runs), stages))
-    print(f"\nprocedural backend, {SOURCES[args.source][0]}, {os.cpu_count()} CPU cores")
+    print(f"\nprocedural backend, {SOURCES[args.source][0]}{', with --stems' if args.stems else ''}, "
+          f"{os.cpu_count()} CPU cores")
     names = ("analysis", "music", "mixing", "writing")
     header = f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  "
     print(header + " ".join(f"{n:>9}" for n in names) + f" {'start+exit':>11}")

@@ -108,7 +108,7 @@ def iter_keyframe_pairs(path: Path, start_time: float = 0.0, begin: float = 0.0
     try:
         with av.open(str(path)) as container:
             stream = main_video_stream(container)
-            # frame and slice threads: a 4K HEVC keyframe (a phone's) decodes in two thirds of the time on 2 cores;
+            # frame and slice threads, as the full decoder: a phone's 4K HEVC analyses faster (benchmarks/RESULTS.md);
             # the pairs are the same, as each group is drained before the next
             stream.thread_type = "AUTO"
             if begin > 0:
