@@ -26,7 +26,7 @@ from cotvtm_desktop import __version__, config
 from cotvtm_desktop.errors import Cancelled, UserError, disk_errors, is_out_of_memory, out_of_memory
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
-                                        stems_folder, written_files)
+                                        stem_files, written_files)
 from cotvtm_desktop.media.timeline import is_project_path
 from cotvtm_desktop.reasoning.rules import music_rules
 
@@ -485,7 +485,7 @@ def project_score(project: Path, output: Path | None, segments: Path | None, wor
         except OutputExists as exc:
             _skipped(events, project, target, exc)
             return
-        stems = [stems_folder(music) / f"{name}.wav" for name in STEMS] if options.stems else []
+        stems = stem_files(music, STEMS) if options.stems else []
         try:
             with disk_errors(target):
                 editor.write_with_music(edit, music, target, stems)

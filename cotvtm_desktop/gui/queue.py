@@ -111,6 +111,10 @@ class QueueItem:
         """The `cotvtm score --segments` file's content for this item."""
         return {"segments": {str(s.index + 1): s.edit() for s in self.segments if s.edit()}}
 
+    def segment_at(self, seconds: float) -> SegmentState | None:
+        """The last preview's segment running at `seconds`."""
+        return next((s for s in self.segments if s.start <= seconds < s.end), None)
+
     def silences_unheard(self) -> bool:
         """Whether the user changed the stretches without music since the last preview."""
         return self.silences != self.heard_silences

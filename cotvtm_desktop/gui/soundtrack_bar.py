@@ -182,7 +182,7 @@ class SoundtrackBar(QWidget):
         if event.button() == Qt.MouseButton.RightButton:
             seconds, at = self.seconds_at(event.position().x()), event.globalPosition().toPoint()
             stretch = self._stretch_at(seconds)
-            segment = next((s for s in self.item.segments if s.start <= seconds < s.end), None)
+            segment = self.item.segment_at(seconds)
             if stretch is not None:
                 self.open_menu(stretch, at)
             elif segment is not None:  # the window opens the segment's own menu (its tile's actions)
@@ -251,7 +251,7 @@ class SoundtrackBar(QWidget):
     def _describe(self, seconds: float) -> str:
         """What is at `seconds`, for the tooltip."""
         words = [clock(seconds)]
-        segment = next((s for s in self.item.segments if s.start <= seconds < s.end), None)
+        segment = self.item.segment_at(seconds)
         if segment is not None:
             words.append(f"segment {segment.index + 1}")
         if any(a <= seconds <= b for a, b in self.item.silences):

@@ -334,8 +334,8 @@ class MainWindow(QMainWindow):
     def _segment_at(self, seconds: float) -> int | None:
         """The index of the selected file's segment (and tile) running at `seconds`."""
         item = self.selected()
-        index = next((s.index for s in item.segments if s.start <= seconds < s.end), None) if item else None
-        return index if index is not None and index < len(self.strip.tiles) else None
+        segment = item.segment_at(seconds) if item is not None else None
+        return segment.index if segment is not None and segment.index < len(self.strip.tiles) else None
 
     def _silences_changed(self, silences: list) -> None:
         item = self.selected()

@@ -106,6 +106,11 @@ def stems_folder(output: Path) -> Path:
     return output.with_suffix(".stems")
 
 
+def stem_files(output: Path, parts: Iterable[str]) -> list[Path]:
+    """Each part's file in the output's stems folder."""
+    return [stems_folder(output) / f"{part}.wav" for part in parts]
+
+
 def written_files(output: Path, options: ScoreOptions) -> dict[Path, str]:
     """Every file a job writes, named for a message: the output, its manifest, its MIDI file with --midi and its
     stems' folder with --stems."""
@@ -313,7 +318,8 @@ class Job:
             "segments": self.segments_json(),
             "loudness": loudness, "timings": self.timings,
             **({"stems": {"folder": str(stems_folder(self.output)),
-                          "files": [f"{name}.wav" for name in self.backend.stems]}} if self.options.stems else {}),
+                          "files": [f.name for f in stem_files(self.output, self.backend.stems)]}}
+               if self.options.stems else {}),
         }
 
     def segments_json(self) -> list[dict]:
@@ -518,7 +524,8 @@ class Job:
 
         try:
             tmp.mkdir(parents=True)
-            soundtrack.write_stems(self._stitched(in_order(), 2 * len(names)), [tmp / f"{n}.wav" for n in names])
+            soundtrack.write_stems(self._stitched(in_order(), 2 * len(names)),
+                                   [tmp / f.name for f in stem_files(self.output, names)])
             self._check_cancel()
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
