@@ -108,5 +108,5 @@ def test_a_damaged_video_gives_one_message_naming_the_output(tmp_path):
     out = tmp_path / "out.mp4"
     packets = aac.encode_aac(lambda start, stop: [np.zeros((stop - start, 2), np.float32)], RATE, RATE)
     with pytest.raises(UserError, match="writing the output failed") as caught:
-        mux._write_mp4(out, packets, damaged)
+        mux._write_mp4(out, packets, mux.Track(damaged, 0))
     assert caught.value.path == out

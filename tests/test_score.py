@@ -197,6 +197,73 @@ def test_the_video_comes_first_with_its_tags(tmp_path, clip12, container, tags):
             assert c.streams.video[0].metadata["language"] == "fra"
 
 
+def _chapters_file(path, *chapters):
+    text = ";FFMETADATA1\n" + "".join(f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={a}\nEND={b}\ntitle={t}\n"
+                                       for a, b, t in chapters)
+    path.write_text(text)
+    return path
+
+
+def test_the_sources_other_tracks_come_along(tmp_path):
+    """A second sound (a camera's PCM, starting late), subtitles (SubRip) and chapters are carried after the scored
+    sound, which takes the original's language and is the one a player plays."""
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:02,000 --> 00:00:04,000\nHappy birthday\n")
+    chapters = _chapters_file(tmp_path / "chapters.txt", (0, 5000, "Arrival"), (5000, 12000, "Cake"))
+    source = tmp_path / "party.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=12", "-f", "lavfi", "-i", "sine=f=440:d=12",
+           "-itsoffset", "1.5", "-f", "lavfi", "-i", "sine=f=660:d=8", "-i", str(srt), "-i", str(chapters),
+           "-map", "0", "-map", "1", "-map", "2", "-map", "3", "-map_chapters", "4", "-c:v", "libx264",
+           "-c:a:0", "aac", "-c:a:1", "pcm_s16le", "-c:s", "srt", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1",
+           "language=fra", "-metadata:s:s:0", "language=ger", str(source))
+    out = tmp_path / "party.scored.mp4"
+    events = []
+    score(source, out, events=events.append)
+    assert not [e for e in events if e["type"] == "notice"]
+    with av.open(str(out)) as c:
+        kinds = [(s.type, s.codec_context.name, s.metadata.get("language"), bool(s.disposition & 1))
+                 for s in c.streams if s.type != "data"]  # mp4 keeps chapters' titles in a text track of its own
+        assert kinds == [("video", "h264", "und", True), ("audio", "aac", "eng", True),
+                         ("audio", "aac", "fra", False), ("subtitle", "mov_text", "ger", True)]
+        assert [(ch["metadata"]["title"], ch["start"] * ch["time_base"]) for ch in c.chapters()] == [
+            ("Arrival", 0), ("Cake", 5)]
+        second = c.streams.audio[1]
+        # its first sound where it was against the picture (the AAC encoder's priming counts before it)
+        assert float(second.start_time * second.time_base) == pytest.approx(1.5, abs=0.03)
+        assert float(second.duration * second.time_base) == pytest.approx(8, abs=0.05)
+        cues = [(float(p.pts * p.time_base), bytes(p)[2:]) for p in c.demux(c.streams.subtitles[0]) if p.size > 2]
+        assert cues == [(2.0, b"Happy birthday")]
+    tracks = json.loads(out.with_suffix(".json").read_text())["tracks"]
+    assert tracks == [{"index": 2, "type": "audio", "codec": "pcm_s16le", "language": "fra"},
+                      {"index": 3, "type": "subtitle", "codec": "srt", "language": "ger"}]
+
+
+def test_tracks_an_mp4_cannot_carry_are_named(tmp_path):
+    """A second picture (a second camera's, cover art) is left out, said in a notice and the manifest; the picture
+    made H.264 (VP8 cannot go in an mp4) still gets the second sound, against its own start."""
+    source = tmp_path / "two cameras.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=6", "-f", "lavfi",
+           "-i", "smptebars=size=320x180:rate=25:duration=6", "-f", "lavfi", "-i", "sine=f=440:d=6",
+           "-f", "lavfi", "-i", "sine=f=660:d=6", "-map", "0", "-map", "1", "-map", "2", "-map", "3",
+           "-c:v", "libvpx", "-c:a", "libopus", "-output_ts_offset", "3", str(source))
+    out = tmp_path / "cams.mp4"
+    events = []
+    score(source, out, events=events.append)
+    notices = [e["message"] for e in events if e["type"] == "notice"]
+    assert notices == ["two cameras.mkv: its video track 2 (vp8) is not in the scored mp4: the scored mp4 has one "
+                       "picture (the original keeps it)"]
+    with av.open(str(out)) as c:
+        assert [(s.type, s.codec_context.name) for s in c.streams] == [("video", "h264"), ("audio", "aac"),
+                                                                         ("audio", "opus")]
+        second = c.streams.audio[1]
+        assert float(second.start_time * second.time_base) == pytest.approx(0, abs=0.03)
+        assert float(second.duration * second.time_base) == pytest.approx(6, abs=0.05)
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["video_stream"] == "re-encoded to H.264"
+    assert manifest["tracks"][0] == {"index": 1, "type": "video", "codec": "vp8",
+                                     "why_left_out": "the scored mp4 has one picture"}
+
+
 def test_rotation_is_preserved(tmp_path, clip12):
     rotated = tmp_path / "rotated.mp4"
     ffmpeg("-display_rotation", "90", "-i", str(clip12), "-c", "copy", str(rotated))
@@ -376,8 +443,8 @@ def test_cancel_while_writing_stops_within_a_block(tmp_path, silent_clip, monkey
     taken = []
     original = mux.mux_video
 
-    def counting(info, soundtrack, output, scratch):
-        return original(info, (taken.append(1) or packet for packet in soundtrack), output, scratch)
+    def counting(info, soundtrack, *args):
+        return original(info, (taken.append(1) or packet for packet in soundtrack), *args)
 
     monkeypatch.setattr(mux, "mux_video", counting)
     cancel = threading.Event()

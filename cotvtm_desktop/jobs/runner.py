@@ -190,6 +190,8 @@ class Job:
         self.premixed: audio.Premix | None = None
         self.ducking: audio.Ducking | None = None  # the music's dips under the kept original sound
         self.voices: list[tuple[float, float]] = []  # where they are: the original's foreground (a voice, laughter)
+        # a video's other tracks (more sound, subtitles), which the scored mp4 carries after its own sound
+        self.tracks = mux.source_tracks(info) if info.kind == "video" and not self.music_only else []
 
     def prepare(self) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="original-levels") as pool:
@@ -205,7 +207,11 @@ class Job:
             self.voices = self.ducking.foreground_spans()  # its pauses
         edits, left_out = place_edits(self.options.segments, segments)
         for sentence in left_out:  # named on a command line, or kept by a front end from before the input changed
-            self.events({"type": "notice", "input": self.input, "message": f"{self.info.path.name}: {sentence}"})
+            self._notice(sentence)
+        for track in self.tracks:  # what a viewer would miss; data tracks are named in the manifest only
+            if track.why_left_out and track.type != "data":
+                self._notice(f"{track.sentence()} is not in the scored mp4: {track.why_left_out} (the original "
+                             "keeps it)")
         self.plan = self.backend.plan(self.timeline, segments, self.visuals, self.padding, self.voices, edits)
         self.segment_db = {}  # a segment without music keeps the level before it: no ramp into its silence
         for m in self.plan:
@@ -215,6 +221,9 @@ class Job:
             raise UserError("every segment is set to have no music (--silent, --silent-at, the segments file's "
                             "\"silent\" or the app's Mute), so there is none to add", self.info.path)
         self._stage("rendering")
+
+    def _notice(self, sentence: str) -> None:
+        self.events({"type": "notice", "input": self.input, "message": f"{self.info.path.name}: {sentence}"})
 
     def _measure_original(self) -> tuple[np.ndarray, np.ndarray]:
         rate = config.OUTPUT_SAMPLE_RATE
@@ -313,6 +322,7 @@ class Job:
             "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
             "video_stream": None if self.info.kind != "video" or self.music_only else (
                 "copied" if copied else "re-encoded to H.264"),
+            **({"tracks": [t.to_json() for t in self.tracks]} if self.tracks else {}),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
             "voices": [[round(a, 2), round(b, 2)] for a, b in self.voices],  # where the music dips
             "segments": self.segments_json(),
@@ -476,7 +486,7 @@ class Job:
                 if picture is not None:
                     mux.mux_picture(picture, packets, tmp)
                 elif self.info.kind == "video" and suffix == ".mp4":
-                    copied = mux.mux_video(self.info, packets, tmp, self.work.path)
+                    copied = mux.mux_video(self.info, packets, tmp, self.work.path, self.tracks)
                 elif suffix == ".mp4":
                     mux.mux_still(self.info.path, packets, plan[-1].segment.end, tmp, self.work.path)
                 else:

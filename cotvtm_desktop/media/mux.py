@@ -7,6 +7,11 @@ and the source's tags come along (when it was filmed and where, its title, a pho
 sorts and maps like the original in a photo library. A video codec mp4 cannot carry, and a still image, first become
 H.264 in the job's work folder through the ffmpeg binary that imageio-ffmpeg ships; .wav and .flac are piped
 through it too.
+
+The source's other tracks come along after the scored sound, as they are: more sound (a second language, a separate
+microphone's track; only the first audio track is mixed with the music; sound in a codec an mp4 does not take,
+such as a camera's PCM, becomes AAC) and subtitles (text subtitles of other formats become mp4's own). Chapters
+too. What an mp4 cannot carry is named by `source_tracks`.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import contextlib
 import heapq
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import av
 import imageio_ffmpeg
@@ -37,23 +43,120 @@ _MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
 # iPhones keep the capture date and place under QuickTime 'mdta' keys, which FFmpeg writes only when asked; other
 # files keep the classic tags (an Android phone's place is '©xyz', which 'mdta' mode would not write)
 _MDTA_KEY_PREFIX = "com.apple.quicktime."
+# The source's other tracks that an mp4 carries as they are (audio in these codecs, subtitles as mp4's text)
+MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "alac", "opus", "flac")
+MP4_SUBTITLE_CODEC = "mov_text"
+_TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "text")  # made mp4's text on the way
 AacPackets = Iterable[av.Packet]  # from media/aac.py: in order, timestamps in samples
 AudioBlocks = Iterable[np.ndarray]
 
 
-def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Path) -> bool:
-    """Write `info`'s video with `soundtrack` as its only audio into mp4 `output`. Returns whether the video was
-    copied (True) or re-encoded to H.264 (False, made in the `scratch` folder first)."""
+@dataclass(frozen=True)
+class Track:
+    """One stream of a file, to be copied into the output as it is."""
+    path: Path
+    index: int
+
+
+@dataclass(frozen=True)
+class SourceTrack:
+    """A track of the source besides its picture and the sound that is mixed, as the manifest lists it."""
+    index: int  # among the file's streams
+    type: str  # audio, subtitle, video, data
+    codec: str
+    language: str | None
+    why_left_out: str | None = None  # None: the scored mp4 carries it
+
+    def to_json(self) -> dict:
+        return {key: value for key, value in vars(self).items() if value is not None}
+
+    def sentence(self) -> str:
+        """E.g. 'its audio track 3 (fra, ac3)'."""
+        details = ", ".join(filter(None, (self.language, self.codec)))
+        return f"its {self.type} track {self.index + 1} ({details})"
+
+
+def source_tracks(info: MediaInfo) -> list[SourceTrack]:
+    """The tracks of `info`'s file besides its picture and its first audio track (the sound mixed with the music,
+    or replaced by it), each saying whether a scored mp4 carries it."""
+    tracks = []
+    with av.open(str(info.path)) as source:
+        mixed = source.streams.audio[0].index if source.streams.audio else None
+        for stream in source.streams:
+            if stream.index in (info.video_stream, mixed):
+                continue
+            codec = stream.codec_context.name if stream.codec_context is not None else "data"
+            tracks.append(SourceTrack(stream.index, stream.type, codec, _language(stream),
+                                      _why_left_out(stream.type, codec)))
+    return tracks
+
+
+def _why_left_out(kind: str, codec: str) -> str | None:
+    if kind == "audio":
+        return None  # made AAC on the way where an mp4 cannot carry it as it is (a camera's PCM)
+    if kind == "subtitle":
+        return None if codec in (MP4_SUBTITLE_CODEC, *_TEXT_SUBTITLE_CODECS) else (
+            "an mp4 carries subtitles as text only, not as pictures")
+    if kind == "video":
+        return "the scored mp4 has one picture"  # cover art, or a second camera's
+    return "an mp4 does not carry data tracks (timecode, telemetry, chapter text: chapters come along as chapters)"
+
+
+def _language(stream) -> str | None:
+    language = stream.metadata.get("language")
+    return None if language in (None, "und") else language
+
+
+def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Path,
+              others: Sequence[SourceTrack] = ()) -> bool:
+    """Write `info`'s video with `soundtrack` as its first audio into mp4 `output`, then the `others` (from
+    `source_tracks`) that it carries. Returns whether the video was copied (True) or re-encoded to H.264 (False,
+    made in the `scratch` folder first)."""
     tags = source_tags(info.path)
-    if info.video_codec in MP4_COPYABLE_CODECS:
-        # Apple's players only open HEVC in mp4 under the 'hvc1' tag (iPhone videos are HEVC); the default is 'hev1'
-        _write_mp4(output, soundtrack, info.path, info.video_stream, info.start_time,
-                   "hvc1" if info.video_codec == "hevc" else None, tags=tags)
-        return True
-    # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
-    _via_h264(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
-              soundtrack, output, scratch, info.start_time, tags)
-    return False
+    carried = [t for t in others if t.why_left_out is None]
+    extra = []
+    try:
+        extra = [_as_mp4_track(info.path, t, scratch) for t in carried]
+        with av.open(str(info.path)) as source:
+            chapters = source.chapters()
+            sound = ({"language": _language(source.streams.audio[0]) or "und"} if source.streams.audio else {})
+        layout = Mp4Layout(info.start_time, info.duration, extra, chapters, sound)
+        if info.video_codec in MP4_COPYABLE_CODECS:
+            # Apple's players open HEVC in mp4 only under the 'hvc1' tag (iPhone videos are HEVC); FFmpeg's is 'hev1'
+            _write_mp4(output, soundtrack, Track(info.path, info.video_stream), layout,
+                       "hvc1" if info.video_codec == "hevc" else None, tags=tags)
+            return True
+        # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
+        _via_h264(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
+                  soundtrack, output, scratch, layout, tags)
+        return False
+    finally:
+        for track in extra:
+            if track.path != info.path:
+                track.path.unlink(missing_ok=True)
+
+
+def _as_mp4_track(source: Path, track: SourceTrack, scratch: Path) -> Track:
+    """`track` of `source` as an mp4 carries it: as it is, or made so in the `scratch` folder (text subtitles of
+    another format as mp4's text, sound in another codec as AAC), keeping the source's timestamps."""
+    if track.codec in (*MP4_AUDIO_CODECS, MP4_SUBTITLE_CODEC):
+        return Track(source, track.index)
+    codec = ["-c:a", "aac", "-b:a", str(config.AAC_BITRATE)] if track.type == "audio" else ["-c:s", MP4_SUBTITLE_CODEC]
+    converted = scratch / f"track-{track.index}.mp4"
+    run_ffmpeg(["-i", str(source), "-map", f"0:{track.index}", *codec, "-copyts", "-f", "mp4", str(converted)],
+               converted)
+    return Track(converted, 0)
+
+
+@dataclass(frozen=True)
+class Mp4Layout:
+    """Where a source's streams go in a scored mp4: `start` (seconds of the source) becomes 0, the other tracks
+    and the chapters stop at `end` (seconds after it), and the scored sound gets the `sound` metadata."""
+    start: float = 0.0
+    end: float = float("inf")
+    others: Sequence[Track] = ()
+    chapters: Sequence[dict] = ()  # as PyAV reads them
+    sound: dict | None = None
 
 
 def source_tags(path: Path) -> dict[str, str]:
@@ -66,22 +169,22 @@ def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path,
     """An mp4 showing `image` for the length of its music."""
     _via_h264(["-loop", "1", "-framerate", "2", "-i", str(image)],
               ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
-              soundtrack, output, scratch, 0.0)
+              soundtrack, output, scratch, Mp4Layout())
 
 
 def mux_picture(video: Path, soundtrack: AacPackets, output: Path) -> None:
     """An mp4 of a made picture (a timeline's, media/proxy.py) with the soundtrack."""
-    _write_mp4(output, soundtrack, video)
+    _write_mp4(output, soundtrack, Track(video, 0))
 
 
 def _via_h264(inputs: list[str], options: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
-              start: float, tags: dict[str, str] | None = None) -> None:
+              layout: Mp4Layout, tags: dict[str, str] | None = None) -> None:
     """The picture ffmpeg reads from `inputs`, made H.264 (with `options`) in the `scratch` folder first, then
     written with the soundtrack (and `tags`)."""
     h264 = scratch / "video.mp4"
     try:
         run_ffmpeg([*inputs, "-an", *_H264, *options, "-f", "mp4", str(h264)], output)
-        _write_mp4(output, soundtrack, h264, 0, start, tags=tags)
+        _write_mp4(output, soundtrack, Track(h264, 0), layout, tags=tags)
     finally:
         h264.unlink(missing_ok=True)
 
@@ -97,50 +200,79 @@ def write_pcm(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
              *_PCM_FORMATS[suffix], str(output)], output, soundtrack)
 
 
-def _write_mp4(output: Path, soundtrack: AacPackets, video: Path | None = None, stream_index: int = 0,
-               start: float = 0.0, tag: str | None = None, format: str = "mp4",
-               tags: dict[str, str] | None = None) -> None:
-    """Mux the AAC packets, and the packets of stream `stream_index` of `video` moved so that `start` (seconds)
-    becomes 0, in time order; `tag` is the video's codec tag, `tags` the container's."""
+def _write_mp4(output: Path, soundtrack: AacPackets, picture: Track | None = None, layout: Mp4Layout = Mp4Layout(),
+               tag: str | None = None, format: str = "mp4", tags: dict[str, str] | None = None) -> None:
+    """Mux the AAC packets with the `picture` stream and the layout's other tracks; `tag` is the picture's codec
+    tag, `tags` the container's."""
     try:
-        _mux_streams(output, soundtrack, video, stream_index, start, tag, format, tags or {})
+        _mux_streams(output, soundtrack, picture, layout, tag, format, tags or {})
     except av.FFmpegError as exc:
         if isinstance(exc, OSError):
             raise  # a full disk or a folder we may not write: the job says so in one message
         raise UserError(f"writing the output failed ({exc}); if the input is damaged, re-copy it", output) from None
 
 
-def _mux_streams(output: Path, soundtrack: AacPackets, video: Path | None, stream_index: int, start: float,
-                 tag: str | None, format: str, tags: dict[str, str]) -> None:
+def _mux_streams(output: Path, soundtrack: AacPackets, picture: Track | None, layout: Mp4Layout, tag: str | None,
+                 format: str, tags: dict[str, str]) -> None:
     mdta = any(key.startswith(_MDTA_KEY_PREFIX) for key in tags)
     with av.open(str(output), "w", format=format,
-                 options={"movflags": "+faststart+use_metadata_tags" if mdta else "+faststart"}) as out:
+                 options={"movflags": "+faststart+use_metadata_tags" if mdta else "+faststart"}) as out, \
+            contextlib.ExitStack() as sources:
         out.metadata.update(tags)
-        with av.open(str(video)) if video is not None else contextlib.nullcontext() as source:
-            if source is not None:  # the picture is the first track, as in the source
-                stream = source.streams[stream_index]
-                copy = out.add_stream_from_template(stream)
-                copy.metadata.update(stream.metadata)  # its language, handler name, creation time
-                if tag:
-                    copy.codec_context.codec_tag = tag
-            audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
-            audio.bit_rate = config.AAC_BITRATE
-            timed_audio = ((p.pts * p.time_base, p, audio) for p in soundtrack)
-            if source is None:
-                _mux(out, timed_audio)
-                return
-            offset = round(start / stream.time_base)
-            _mux(out, heapq.merge(timed_audio, _moved(source.demux(stream), offset, copy), key=lambda t: t[0]))
+
+        def copy_of(track: Track):  # the output stream for `track`, and its input stream
+            # a file of its own for each: demuxing one stream skips the others' packets
+            stream = sources.enter_context(av.open(str(track.path))).streams[track.index]
+            copy = out.add_stream_from_template(stream)
+            copy.metadata.update(stream.metadata)  # its language, handler name, creation time
+            return copy, stream
+
+        copies = [copy_of(picture)] if picture is not None else []  # the picture is the first track, as in the source
+        if tag:
+            copies[0][0].codec_context.codec_tag = tag
+        audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
+        audio.bit_rate = config.AAC_BITRATE
+        audio.metadata.update(layout.sound or {})
+        for track in layout.others:
+            copy, stream = copy_of(track)
+            copy.disposition = 0  # the scored sound is the one a player plays; these are there to choose
+            copies.append((copy, stream))
+        if layout.chapters:
+            out.set_chapters(_moved_chapters(layout.chapters, layout.start, layout.end))
+        timed = [((p.pts * p.time_base, p, audio) for p in soundtrack)]
+        for n, (copy, stream) in enumerate(copies):
+            timed.append(_moved(stream.container.demux(stream), round(layout.start / stream.time_base), copy,
+                                None if n == 0 and picture is not None else layout.end))
+        _mux(out, heapq.merge(*timed, key=lambda t: t[0]))
 
 
-def _moved(packets: Iterable[av.Packet], offset: int, stream) -> Iterator[tuple]:
-    """(decoding time in seconds, packet, output stream) of a demuxed stream's packets, `offset` earlier."""
+def _moved(packets: Iterable[av.Packet], offset: int, stream, until: float | None = None) -> Iterator[tuple]:
+    """(decoding time in seconds, packet, output stream) of a demuxed stream's packets, `offset` earlier. With
+    `until` (seconds), a track that follows the picture: what ends before the new 0 or starts at `until` or later is
+    left out."""
     for packet in packets:
         if packet.dts is None and packet.pts is None:
             continue  # the demuxer's end-of-stream marker
         packet.pts = None if packet.pts is None else packet.pts - offset
         packet.dts = None if packet.dts is None else packet.dts - offset
-        yield (packet.dts if packet.dts is not None else packet.pts) * packet.time_base, packet, stream
+        time = (packet.dts if packet.dts is not None else packet.pts) * packet.time_base
+        if until is not None:
+            if time >= until:
+                break
+            if (time + (packet.duration or 0) * packet.time_base) <= 0:
+                continue
+        yield time, packet, stream
+
+
+def _moved_chapters(chapters: Sequence[dict], start: float, end: float) -> list[dict]:
+    """The chapters made to count from `start` (seconds of the source), cut at `end` (seconds after it)."""
+    moved = []
+    for chapter in chapters:
+        base = chapter["time_base"]
+        first, last = max(chapter["start"] * base - start, 0), min(chapter["end"] * base - start, end)
+        if last > first:
+            moved.append({**chapter, "id": len(moved), "start": round(first / base), "end": round(last / base)})
+    return moved
 
 
 def _mux(out, timed: Iterable[tuple]) -> None:
