@@ -3,6 +3,7 @@
     python benchmarks/score_procedural.py                    # 60 s and 600 s
     python benchmarks/score_procedural.py 60 --phone         # 3840x2160 30 fps 10-bit HEVC, a phone's default
     python benchmarks/score_procedural.py 600 --stems        # with the music's parts written apart too
+    python benchmarks/score_procedural.py 600 --soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2   # another font
     python benchmarks/score_procedural.py 60 120             # other lengths
     python benchmarks/score_procedural.py --batch 600 600 60 # `cotvtm batch` over a folder of these
     python benchmarks/score_procedural.py 60 --repeat 8      # eight runs and their median
@@ -105,7 +106,9 @@ def main() -> None:
     parser.add_argument("--phone", action="store_const", const="phone", default="720p", dest="source",
                         help="4K 10-bit HEVC videos, as phones film by default, instead of 720p H.264")
     parser.add_argument("--stems", action="store_true", help="also write the music's parts apart (--stems)")
+    parser.add_argument("--soundfont", type=Path, help="play the music with this General MIDI .sf2 (--soundfont)")
     args = parser.parse_args()
+    options = ("--stems",) * args.stems + (("--soundfont", str(args.soundfont)) if args.soundfont else ())
     byte_compile_package()
     if args.batch:
         lengths = args.lengths or [600, 600, 60]
@@ -116,13 +119,13 @@ def main() -> None:
     rows = []
     for seconds in args.lengths or [60, 600]:
         video = synthetic_video(seconds, args.source)
-        runs = [score_in_child(video, ("--stems",) if args.stems else ()) for _ in range(max(1, args.repeat))]
+        runs = [score_in_child(video, options) for _ in range(max(1, args.repeat))]
         rows += [(str(seconds), seconds, *run) for run in runs]
         if len(runs) > 1:
             walls = [wall for wall, _, _ in runs]
             stages = {n: statistics.median(run[2][n] for run in runs) for n in runs[0][2]}
             rows.append(("median", seconds, statistics.median(walls), max(rss for _, rss, _ in runs), stages))
-    print(f"\nprocedural backend, {SOURCES[args.source][0]}{', with --stems' if args.stems else ''}, "
+    print(f"\nprocedural backend, {SOURCES[args.source][0]}{', with ' + ' '.join(options) if options else ''}, "
           f"{os.cpu_count()} CPU cores")
     names = ("analysis", "music", "mixing", "writing")
     header = f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  "

@@ -97,12 +97,14 @@ _SHARED = [
                  "1:20-1:45): segments end and begin there; repeat for more stretches."),
     click.option("--genre", type=click.Choice(list(music_rules()["genres"])), help="Procedural: this genre for "
                  "every segment, instead of the one its picture suggests (default)."),
+    click.option("--soundfont", type=click.Path(path_type=Path, dir_okay=False), help="Procedural: play the music "
+                 "with this General MIDI .sf2 soundfont instead of the small one shipped (FluidR3_GM, say)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
                  "overwrite", "resume", "duration", "crossfade", "fade_in", "fade_out", "models", "clip", "musicgen",
                  "cotvtm", "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db",
-                 "silent_at", "genre", "json_progress")
+                 "silent_at", "genre", "soundfont", "json_progress")
 
 
 def _with_shared_options(command):

@@ -117,3 +117,39 @@ def tone_level(audio: np.ndarray, frequency: float, rate: int = 48000) -> float:
     freqs = np.fft.rfftfreq(len(mono), 1 / rate)
     band = spectrum[(freqs > frequency - 3) & (freqs < frequency + 3)].max()
     return float(20 * np.log10(band / (np.median(spectrum) + 1e-12)))
+
+
+def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarray | None = None,
+                   version: tuple[int, int] = (2, 1)) -> Path:
+    """A SoundFont 2 file whose `presets` ((bank, program) pairs) all play one looped sample: one `period` of a
+    wave at 440 Hz (a sine unless given), recorded at A4 (key 69)."""
+    import struct
+
+    if period is None:
+        period = np.sin(2 * np.pi * np.arange(100) / 100)
+    pcm = np.concatenate([np.round(np.asarray(period) * 20000), np.zeros(46)]).astype("<i2")
+
+    def chunk(cid: bytes, body: bytes) -> bytes:
+        return cid + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+    def listed(kind: bytes, *chunks: bytes) -> bytes:
+        return chunk(b"LIST", kind + b"".join(chunks))
+
+    n = len(presets)
+    phdr = b"".join(struct.pack("<20sHHHIII", f"p{bank}-{program}".encode(), program, bank, i, 0, 0, 0)
+                    for i, (bank, program) in enumerate(presets)) + struct.pack("<20sHHHIII", b"EOP", 0, 0, n, 0, 0, 0)
+    pbag = b"".join(struct.pack("<HH", i, 0) for i in range(n + 1))
+    pgen = b"".join(struct.pack("<HH", 41, 0) for _ in range(n)) + struct.pack("<HH", 0, 0)  # instrument 0
+    inst = struct.pack("<20sH", b"wave", 0) + struct.pack("<20sH", b"EOI", 1)
+    ibag = struct.pack("<HH", 0, 0) + struct.pack("<HH", 2, 0)
+    igen = struct.pack("<HH", 54, 1) + struct.pack("<HH", 53, 0) + struct.pack("<HH", 0, 0)  # looped, sample 0
+    length = len(period)
+    shdr = (struct.pack("<20sIIIIIBbHH", b"wave", 0, length, 0, length, 440 * length, 69, 0, 0, 1)
+            + struct.pack("<20sIIIIIBbHH", b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    body = (b"sfbk" + listed(b"INFO", chunk(b"ifil", struct.pack("<HH", *version)), chunk(b"INAM", b"test\0\0"))
+            + listed(b"sdta", chunk(b"smpl", pcm.tobytes()))
+            + listed(b"pdta", chunk(b"phdr", phdr), chunk(b"pbag", pbag), chunk(b"pmod", bytes(10)),
+                     chunk(b"pgen", pgen), chunk(b"inst", inst), chunk(b"ibag", ibag), chunk(b"imod", bytes(10)),
+                     chunk(b"igen", igen), chunk(b"shdr", shdr)))
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path

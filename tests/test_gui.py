@@ -100,7 +100,7 @@ def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, windo
 def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
-                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz",
+                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz", soundfont="/fonts/FluidR3_GM.sf2",
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
                       fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
@@ -111,7 +111,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     assert Settings.load(QSettings(str(tmp_path / "none.ini"), QSettings.Format.IniFormat)) == Settings()
     args = again.score_args()
     for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
-                        ("--genre", "lo-fi jazz"),
+                        ("--genre", "lo-fi jazz"), ("--soundfont", "/fonts/FluidR3_GM.sf2"),
                         ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
                         ("--music-db", "-4"), ("--musicgen-size", "medium"), ("--precision", "float32"),
                         ("--fade-in", "1.5"), ("--fade-out", "4")):
@@ -135,11 +135,12 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
         "/card/101CANON/MVI_0001.scored.mp4")  # beside each input, nothing clashes
 
 
-def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path):
+def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkeypatch):
     from cotvtm_desktop.gui.settings_dialog import SettingsDialog
 
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
-                      precision="float32", segment_seconds=8.0, genre="rock", keep_original_audio=False,
+                      precision="float32", segment_seconds=8.0, genre="rock", soundfont="/fonts/GeneralUser.sf2",
+                      keep_original_audio=False,
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
                       output_dir=str(tmp_path),
                       naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True)
@@ -150,6 +151,14 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path):
     assert dialog.settings().precision == "bfloat16"
     dialog.genre.setCurrentIndex(0)  # from the picture
     assert dialog.settings().genre == "" and "--genre" not in dialog.settings().score_args()
+    dialog.soundfont[1].clear()  # the shipped one
+    assert dialog.settings().soundfont == "" and "--soundfont" not in dialog.settings().score_args()
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: asked.append(args) or ("/f/Fluid.sf2", ""))
+    qtbot.mouseClick(dialog.soundfont[0].findChild(QPushButton), Qt.MouseButton.LeftButton)
+    assert dialog.settings().soundfont == "/f/Fluid.sf2" and "*.sf2" in asked[0][-1]
 
 
 def test_settings_dialog_says_what_auto_uses_as_the_model_choices_change(qtbot, tmp_path):

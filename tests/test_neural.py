@@ -254,6 +254,11 @@ def test_auto_picks_neural_when_models_are_present_and_says_why(tiny, silent_cli
         result.output.split())  # a genre is the procedural backend's to set
     result = cli("score", silent_clip, "-o", tmp_path / "parts.mp4", "--models", tiny, "--stems", "--midi")
     assert result.exit_code == 0 and "procedural, which --midi and --stems need" in " ".join(result.output.split())
+    from cotvtm_desktop import config
+
+    result = cli("score", silent_clip, "-o", tmp_path / "font.mp4", "--models", tiny, "--soundfont",
+                 config.soundfont_path())
+    assert result.exit_code == 0 and "procedural, which --soundfont needs" in " ".join(result.output.split())
     empty = tmp_path / "no-models"
     empty.mkdir()
     result = cli("models", "check", "--models", empty)
@@ -305,6 +310,11 @@ def test_neural_refuses_midi_and_mismatched_models(tiny, silent_clip, tmp_path):
     result = cli("score", silent_clip, "-o", tmp_path / "m.mp4", "--backend", "neural", "--models", tiny, "--stems")
     assert result.exit_code == 1 and "--stems needs the procedural backend" in " ".join(result.output.split())
     assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "m.stems").exists()
+    from cotvtm_desktop import config
+
+    result = cli("score", silent_clip, "-o", tmp_path / "m.mp4", "--backend", "neural", "--models", tiny,
+                 "--soundfont", config.soundfont_path())
+    assert result.exit_code == 1 and "--soundfont needs the procedural backend" in " ".join(result.output.split())
     other = tmp_path / "other-clip"
     from cotvtm_desktop.testing.tiny_models import make_clip
 

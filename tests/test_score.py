@@ -3,6 +3,7 @@
 import hashlib
 import json
 import threading
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -505,3 +506,56 @@ def test_procedural_scoring_never_imports_torch_or_scipy_signal(clip12, tmp_path
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == "[]", result.stderr
     assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def sine_font(tmp_path_factory):
+    """A General MIDI soundfont (every program and a drum kit) whose every instrument is a sine."""
+    from media import make_soundfont
+
+    return make_soundfont(tmp_path_factory.mktemp("fonts") / "sines.sf2", [(0, p) for p in range(128)] + [(128, 0)])
+
+
+def _share_above(audio: np.ndarray, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(audio.mean(axis=1))) ** 2
+    return float(spectrum[np.fft.rfftfreq(len(audio), 1 / 48000) > hz].sum() / spectrum.sum())
+
+
+def test_a_soundfont_of_ones_own_plays_the_music(tmp_path, silent_clip, sine_font):
+    """--soundfont: the music is the font's sound (all sines: next to nothing above the notes, where the shipped
+    font's instruments have their overtones), and changing the font renders every segment again."""
+    import soundfile
+
+    work = tmp_path / "work"
+    options = ScoreOptions(genre="piano ballad", work_dir=work)
+    shipped = score(silent_clip, tmp_path / "shipped.wav", options)
+    events = []
+    own = score(silent_clip, tmp_path / "own.wav", replace(options, soundfont=sine_font), events.append)
+    assert own["runs_on"] == "cpu, the General MIDI soundfont sines.sf2"
+    assert shipped["runs_on"] == "cpu, the General MIDI soundfont TimGM6mb.sf2"
+    assert [e["cached"] for e in events if e["type"] == "segment_done"] == [False]  # not the shipped font's audio
+    ours, theirs = (soundfile.read(tmp_path / name, dtype="float32")[0] for name in ("own.wav", "shipped.wav"))
+    assert _share_above(ours, 1000) < 3e-4 < 1e-3 < _share_above(theirs, 1000)  # measured: 9e-5 and 2.7e-3
+
+
+def test_a_soundfont_it_cannot_use_is_named(tmp_path, silent_clip, sine_font):
+    from cotvtm_desktop.errors import UserError
+    from media import make_soundfont
+
+    pianos = make_soundfont(tmp_path / "piano.sf2", [(0, 0)])  # a piano alone: not General MIDI
+    sf3 = make_soundfont(tmp_path / "compressed.sf3", [(0, 0)], version=(3, 1))
+    cut = tmp_path / "cut.sf2"
+    cut.write_bytes(sine_font.read_bytes()[:-300])
+    text = tmp_path / "notes.sf2"
+    text.write_text("not a soundfont")
+    for font, words in [(tmp_path / "missing.sf2", "soundfont not found"),
+                        (text, "not a SoundFont 2 (.sf2) file"),
+                        (sf3, "a compressed SoundFont 3 (.sf3)"),
+                        (cut, "stops short of its end"),
+                        (pianos, "this soundfont has no cello (General MIDI program 43) or strings (General MIDI "
+                                 "program 49), which piano ballad needs; choose a General MIDI soundfont")]:
+        out = tmp_path / "out.mp4"
+        with pytest.raises(UserError) as caught:
+            score(silent_clip, out, ScoreOptions(genre="piano ballad", soundfont=font))
+        assert caught.value.path == font and words in str(caught.value), str(caught.value)
+        assert not out.exists() and not list(tmp_path.glob(".*partial*"))

@@ -26,6 +26,7 @@ class Settings:
     precision: str = config.MUSICGEN_PRECISION  # MusicGen's number format (neural)
     segment_seconds: float = config.SEGMENT_SECONDS
     genre: str = ""  # empty: each segment's from its picture (procedural)
+    soundfont: str = ""  # a General MIDI .sf2 to play the procedural music with; empty: the shipped one
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
     music_db: float = config.MUSIC_LEVEL_DB
@@ -82,6 +83,8 @@ class Settings:
             args.append("--replace-audio")
         if self.genre:
             args += ["--genre", self.genre]
+        if self.soundfont:
+            args += ["--soundfont", self.soundfont]
         return args
 
     def models_args(self) -> list[str]:

@@ -60,6 +60,10 @@ class SettingsDialog(QDialog):
         self.genre.setCurrentIndex(max(0, self.genre.findData(settings.genre)))
         self.genre.setToolTip("One genre for every segment (procedural backend: with a genre set, auto uses it); "
                               "a segment's own edit still wins")
+        self.soundfont = self._path_field(settings.soundfont, "the small one shipped (TimGM6mb)", self._pick_soundfont)
+        self.soundfont[1].setToolTip("A General MIDI .sf2 soundfont to play the procedural music with (FluidR3_GM or "
+                                     "GeneralUser GS sound fuller than the shipped one); with one set, auto uses "
+                                     "the procedural backend")
         self.keep_original = QCheckBox("Keep the original sound (the music makes room where someone speaks)")
         self.keep_original.setChecked(settings.keep_original_audio)
         self.duck_db = QDoubleSpinBox(decimals=0, minimum=0, maximum=40, suffix=" dB")
@@ -107,7 +111,7 @@ class SettingsDialog(QDialog):
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
-                ("Segment length", self.segment_seconds), ("Genre", self.genre),
+                ("Segment length", self.segment_seconds), ("Genre", self.genre), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
                 ("Loudness", self.loudness), ("Crossfade", self.crossfade), ("Fade in", self.fade_in),
                 ("Fade out", self.fade_out),
@@ -128,14 +132,22 @@ class SettingsDialog(QDialog):
         self._check_models()
 
     def _folder_field(self, value: str, placeholder: str) -> tuple[QWidget, QLineEdit]:
+        return self._path_field(value, placeholder,
+                                lambda start: QFileDialog.getExistingDirectory(self, "Choose a folder", start))
+
+    def _pick_soundfont(self, start: str) -> str:
+        return QFileDialog.getOpenFileName(self, "Choose a General MIDI soundfont", start,
+                                           "SoundFont 2 (*.sf2 *.SF2);;All files (*)")[0]
+
+    def _path_field(self, value: str, placeholder: str, pick) -> tuple[QWidget, QLineEdit]:
+        """A line to type a path in and a Browse… button that asks `pick(current text)` for one."""
         row = QWidget()
         line = QHBoxLayout(row)
         line.setContentsMargins(0, 0, 0, 0)
         edit = QLineEdit(value)
         edit.setPlaceholderText(placeholder)
         browse = QPushButton("Browse…")
-        browse.clicked.connect(lambda: edit.setText(QFileDialog.getExistingDirectory(self, "Choose a folder",
-                                                                                     edit.text()) or edit.text()))
+        browse.clicked.connect(lambda: edit.setText(pick(edit.text()) or edit.text()))
         line.addWidget(edit, 1)
         line.addWidget(browse)
         return row, edit
@@ -176,6 +188,7 @@ class SettingsDialog(QDialog):
             musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
+            soundfont=self.soundfont[1].text().strip(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             music_db=self.music_db.value(), lufs=float(self.loudness.currentData()),
             crossfade=self.crossfade.value(), fade_in=self.fade_in.value(), fade_out=self.fade_out.value(),

@@ -23,7 +23,7 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
             if options.backend == "neural":
                 raise
             reason = _fallback(exc)
-    return ProceduralBackend(options.seed, options.genre), reason
+    return ProceduralBackend(options.seed, options.genre, options.soundfont), reason
 
 
 def backend_choice(options) -> tuple[str, str]:
@@ -48,8 +48,9 @@ def _choice(options) -> tuple[str, str, ModelPaths | None]:
             raise UserError(f"--genre {options.genre!r}: the neural backend has no genre to set; steer its segments in "
                             "words with --prompt K=words, or use --backend procedural")
         return "procedural", f"procedural, because --genre {options.genre!r} asks for a genre", None
-    notes = [flag for flag, wanted in (("--midi", options.midi), ("--stems", options.stems)) if wanted]
-    if notes and options.backend == "auto":  # the neural backend makes audio, not notes or parts
+    notes = [flag for flag, wanted in (("--midi", options.midi), ("--stems", options.stems),
+                                       ("--soundfont", options.soundfont is not None)) if wanted]
+    if notes and options.backend == "auto":  # the neural backend makes audio, not notes, parts or a font's sound
         return "procedural", f"procedural, which {' and '.join(notes)} need{'s' * (len(notes) == 1)}", None
     briefs = sorted(k + 1 for k, edit in options.segments.items() if edit.brief)
     if briefs:  # a music brief is the procedural backend's; said before any model loads

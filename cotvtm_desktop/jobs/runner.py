@@ -76,6 +76,7 @@ class ScoreOptions:
     segments: dict[int, SegmentEdit] = field(default_factory=dict)  # segment index (from 0) -> the user's edit
     silences: tuple[tuple[float, float], ...] = ()  # (start, end) seconds to have no music in
     genre: str | None = None  # procedural: every segment's genre, not the measured one (a segment's own edit wins)
+    soundfont: Path | None = None  # procedural: a General MIDI .sf2 to play the music with (None: the shipped one)
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 
 
@@ -146,6 +147,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.midi and not backend[0].makes_midi:
         raise UserError(f"--midi needs the procedural backend: the {backend[0].name} backend makes audio, not "
                         "notes (use --backend procedural, or leave out --midi)")
+    if options.soundfont is not None and not backend[0].makes_midi:  # a backend that makes notes plays them
+        raise UserError(f"--soundfont needs the procedural backend: the {backend[0].name} backend makes its sound "
+                        "itself, not with a soundfont (use --backend procedural, or leave out --soundfont)")
     if options.stems and not backend[0].stems:
         raise UserError(f"--stems needs the procedural backend: the {backend[0].name} backend makes its music as one "
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import signal
+import struct
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -41,11 +42,17 @@ class ProceduralBackend:
     features_id = ""
     makes_midi = True
     sharp_starts = True  # a segment's notes begin on its first downbeat; it rings out under the next
-    runs_on = "cpu, the General MIDI soundfont"
 
-    def __init__(self, seed: int = config.SEED, genre: str | None = None):
+    def __init__(self, seed: int = config.SEED, genre: str | None = None, soundfont: Path | None = None):
+        """`soundfont`: a General MIDI .sf2 to play the music with (default: the one pretty_midi ships); read
+        here, so that a file it cannot use is said before any work."""
         self.seed = seed
         self.style = {"genre": genre} if genre else {}  # every segment's brief changes, under its own edit's
+        self.soundfont = Path(soundfont) if soundfont else config.soundfont_path()
+        self.font = open_soundfont(self.soundfont)
+        stat = self.soundfont.stat()  # a different font, or the same one changed, renders every segment again
+        self.font_identity = [str(self.soundfont.resolve()), stat.st_size, stat.st_mtime_ns]
+        self.runs_on = f"cpu, the General MIDI soundfont {self.soundfont.name}"
 
     def keyframe_features(self) -> None:
         return None  # the rules work from the scan's own measurements
@@ -62,6 +69,8 @@ class ProceduralBackend:
         spoken = [[(max(a, s.start) - s.start, min(b, s.end) - s.start) for a, b in voices if a < s.end and b > s.start]
                   for s in segments]
         silent = silent_indices(segments, edits)
+        self._check_instruments({(edited[i][0] if i in edited else measured[i]).genre
+                                 for i in range(len(segments)) if i not in silent})
         plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken, silent)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
@@ -81,7 +90,7 @@ class ProceduralBackend:
         (media.audio.stitch), as a band's do. A segment renders in a fraction of a second: cancel is checked
         between segments. `stems`: each part apart (mixdown.stem_mixdown's channels) instead of their mix."""
         jobs = [(plan[i].state, plan[i].segment.duration + padding + genre_room(plan[i].state[0].genre).seconds,
-                 padding, self.sample_rate, stems) for i in todo]
+                 padding, self.sample_rate, stems, self.soundfont) for i in todo]
         workers = 1
         if len(todo) >= config.PARALLEL_RENDER_MIN_SEGMENTS:
             workers = min(len(todo), _usable_cores(), config.PARALLEL_RENDER_MAX_WORKERS)
@@ -110,16 +119,46 @@ class ProceduralBackend:
         except UserError as exc:
             raise UserError(f"segment {index + 1}: {exc}") from None
 
+    def _check_instruments(self, genres: set[str]) -> None:
+        """A UserError naming the instruments these genres' music needs that the soundfont lacks (a font that is
+        not General MIDI: a piano alone, say), which would otherwise leave their parts silent."""
+        missing = []
+        for genre in sorted(genres):
+            spec = music_rules()["genres"][genre]
+            needed = [(0, entry[0], entry[1]) for entry in spec["instruments"].values() if entry]
+            needed += [(128, 0, "drums")] if spec["drums"] else []
+            lacking = dict.fromkeys(f"{name} (General MIDI {'drum kit 1' if bank else f'program {program + 1}'})"
+                                    for bank, program, name in needed if not self.font.plays(bank, program))
+            if lacking:
+                missing.append(f"{' or '.join(lacking)}, which {genre} needs")
+        if missing:
+            raise UserError(f"this soundfont has no {'; no '.join(missing)}; choose a General MIDI soundfont (one "
+                            "with all 128 instruments and a drum kit)", self.soundfont)
+
     def _cache_key(self, brief: MusicBrief, plan: SegmentPlan, seed: int, seconds: float, padding: float) -> str:
         payload = json.dumps([RENDERER_VERSION, seed, brief.to_json(), plan.to_json(), round(seconds, 4),
-                              padding, self.sample_rate], sort_keys=True)
+                              padding, self.sample_rate, self.font_identity], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def render_segment(state: tuple, seconds: float, padding: float, rate: int, stems: bool = False) -> np.ndarray:
+def open_soundfont(path: Path) -> SoundFont:
+    """The soundfont at `path`, or a UserError naming it and saying why it cannot be used."""
+    try:
+        return load_soundfont(Path(path))
+    except FileNotFoundError:
+        raise UserError("soundfont not found; give the path of a General MIDI .sf2 file", path) from None
+    except IsADirectoryError:
+        raise UserError("is a folder; give the path of a General MIDI .sf2 file in it", path) from None
+    except (ValueError, struct.error) as exc:
+        raise UserError(f"cannot be used as the soundfont: {exc}", path) from None
+
+
+def render_segment(state: tuple, seconds: float, padding: float, rate: int, stems: bool = False,
+                   soundfont: Path | None = None) -> np.ndarray:
     """One planned segment's audio, (n, 2) float32 (its stems: (n, 2 x len(STEMS))): `state` is its (brief,
-    arrangement plan, seed)."""
-    return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre), stems)
+    arrangement plan, seed), played with `soundfont` (default: the shipped one)."""
+    return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre), stems,
+                       soundfont)
 
 
 def genre_room(genre: str) -> Room:
@@ -130,12 +169,13 @@ def genre_room(genre: str) -> Room:
 def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
     """render_segment over `jobs`, in order, in this process. All segments are arranged first and their notes
     announced to the soundfont, so that each oscillator renders once, at the longest length any segment needs."""
-    font = load_soundfont(config.soundfont_path())
-    placed = [_placed_notes(arrange_segment(*state), seconds, padding, rate) for state, seconds, padding, rate, _ in
-              jobs]
+    if not jobs:
+        return
+    font = load_soundfont(jobs[0][5])  # one backend's jobs: one soundfont
+    placed = [_placed_notes(arrange_segment(*job[0]), *job[1:4]) for job in jobs]
     for notes, job in zip(placed, jobs):
         _reserve(font, notes, job[3])
-    for notes, (state, seconds, _, rate, stems) in zip(placed, jobs):
+    for notes, (state, seconds, _, rate, stems, _) in zip(placed, jobs):
         yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre), stems)
 
 
@@ -178,11 +218,11 @@ def _ignore_interrupts() -> None:
 
 
 def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int,
-                room: Room | None = None, stems: bool = False) -> np.ndarray:
-    """Render `midi` through the General MIDI soundfont into a (n, 2) float32 buffer of `seconds`, notes shifted
-    by `offset` seconds, its tracks (named by role) mixed in `room` (dry if None); with `stems`, each role of STEMS
-    apart (mixdown.stem_mixdown)."""
-    font = load_soundfont(config.soundfont_path())
+                room: Room | None = None, stems: bool = False, soundfont: Path | None = None) -> np.ndarray:
+    """Render `midi` through a General MIDI soundfont (default: the shipped one) into a (n, 2) float32 buffer of
+    `seconds`, notes shifted by `offset` seconds, its tracks (named by role) mixed in `room` (dry if None); with
+    `stems`, each role of STEMS apart (mixdown.stem_mixdown)."""
+    font = load_soundfont(Path(soundfont) if soundfont else config.soundfont_path())
     notes = _placed_notes(midi, seconds, offset, rate)
     _reserve(font, notes, rate)
     return _mixed(font, notes, seconds, rate, room, stems)

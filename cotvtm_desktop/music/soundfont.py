@@ -17,6 +17,7 @@ length), because arrangements repeat them constantly. Each cache keeps within it
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -77,14 +78,25 @@ class _SampleHeader:
 
 class SoundFont:
     def __init__(self, path: Path):
+        """Raises ValueError for a file that is not a SoundFont 2 this player reads."""
         self.path = Path(path)
-        data = self.path.read_bytes()
+        with open(self.path, "rb") as file:
+            head = file.read(12)
+            if head[8:12] != b"sfbk":
+                raise ValueError("not a SoundFont 2 (.sf2) file")
+            if struct.unpack("<I", head[4:8])[0] + 8 > self.path.stat().st_size:
+                raise ValueError("the file stops short of its end (an interrupted download or copy?); get it again")
+            # mapped, not read: a large font's samples (FluidR3_GM's are 140 MB) stay in the page cache, shared by
+            # the render workers, and only those played are read from disk
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         chunks = _riff_chunks(data)
-        # one zero past the end, so interpolation may read the sample after any sample (SF2 puts 46 zeros after
-        # each sample anyway)
-        pcm = np.frombuffer(chunks[b"smpl"], dtype="<i2")
-        self.samples = np.zeros(len(pcm) + 1, np.float32)
-        np.multiply(pcm, np.float32(1 / 32768.0), out=self.samples[:-1])
+        missing = {b"smpl", b"phdr", b"pbag", b"pgen", b"inst", b"ibag", b"igen", b"shdr"} - set(chunks)
+        if missing:
+            raise ValueError(f"a damaged SoundFont: it lacks its {', '.join(sorted(c.decode() for c in missing))}")
+        if b"ifil" in chunks and struct.unpack("<H", chunks[b"ifil"][:2])[0] >= 3:
+            raise ValueError("a compressed SoundFont 3 (.sf3), whose samples this player cannot read; use the "
+                             "font's .sf2 version")
+        self.samples = np.frombuffer(chunks[b"smpl"], dtype="<i2")  # 16-bit; _Playback makes them float
         self._presets = _records(chunks[b"phdr"], "<20sHHHIII")
         self._preset_bags = _records(chunks[b"pbag"], "<HH")
         self._preset_gens = _generators(chunks[b"pgen"])
@@ -94,17 +106,25 @@ class SoundFont:
         self._headers = [_SampleHeader(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
                          for r in _records(chunks[b"shdr"], "<20sIIIIIBbHH")]
         self._preset_index = {(r[2], r[1]): i for i, r in enumerate(self._presets[:-1])}
+        if any(h.end > len(self.samples) for h in self._headers[:-1]):
+            raise ValueError("a damaged SoundFont: its samples stop short (an interrupted download?)")
         self.oscillators, self.notes = _Cache(OSCILLATOR_CACHE_BYTES), _Cache(NOTE_CACHE_BYTES)
         self._reserved: dict[tuple, int] = {}  # oscillator key -> the most samples an announced note needs
 
     # --- zone lookup ---------------------------------------------------------------------------------------------
     def zones(self, bank: int, program: int, key: int, velocity: int) -> list[Zone]:
+        preset = self._preset(bank, program)
+        return [] if preset is None else self._zones_for(preset, key, velocity)
+
+    def plays(self, bank: int, program: int) -> bool:
+        """Whether the font has an instrument for `program` of `bank` (128: drum kits)."""
+        return self._preset(bank, program) is not None
+
+    def _preset(self, bank: int, program: int) -> int | None:
         preset = self._preset_index.get((bank, program))
         if preset is None:  # GM fallback: same program in bank 0, then the bank's first preset
             preset = self._preset_index.get((0 if bank != 128 else 128, program if bank != 128 else 0))
-        if preset is None:
-            return []
-        return self._zones_for(preset, key, velocity)
+        return preset
 
     @lru_cache(maxsize=4096)
     def _zones_for(self, preset: int, key: int, velocity: int) -> list[Zone]:
@@ -225,9 +245,8 @@ class _Playback:
     rate: int
 
     def render(self, samples: np.ndarray, n: int) -> np.ndarray:
-        """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter. `samples`
-        ends with a zero, so the sample after the last one may be read. In place where numpy allows: this is half
-        of all rendering."""
+        """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter, from the
+        font's 16-bit `samples`. In place where numpy allows: this is half of all rendering."""
         position = np.arange(n, dtype=np.float64)
         position *= self.step
         position += self.start
@@ -240,13 +259,14 @@ class _Playback:
         index = position.astype(np.int64)
         position -= index
         frac = position.astype(np.float32)
-        wave = samples[index]
+        wave = samples[index].astype(np.float32)
         index += 1
-        rise = samples[index]
+        np.minimum(index, len(samples) - 1, out=index)  # SF2 puts 46 zeros after each sample: only the last needs it
+        rise = samples[index].astype(np.float32)
         rise -= wave
         rise *= frac
         wave += rise  # samples[i] + (samples[i + 1] - samples[i]) * frac
-        wave *= np.float32(self.gain)
+        wave *= np.float32(self.gain / 32768.0)
         if self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
         return wave
@@ -318,10 +338,10 @@ def _timecents(value: int) -> float:
     return 0.0 if value <= -12000 else float(2.0 ** (value / 1200.0))
 
 
-def _riff_chunks(data: bytes) -> dict[bytes, memoryview]:
+def _riff_chunks(data: bytes | mmap.mmap) -> dict[bytes, memoryview]:
     """The leaf chunks of an SF2 RIFF file by id (all ids are unique in SF2), as views: no copies of the samples."""
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
-        raise ValueError("not a SoundFont 2 file")
+        raise ValueError("not a SoundFont 2 (.sf2) file")
     chunks: dict[bytes, memoryview] = {}
     view = memoryview(data)
 
