@@ -132,6 +132,32 @@ def test_a_filtered_signal_starts_the_same_whatever_its_length():
             assert np.array_equal(biquads.filtered(x[:n], section, 48000), whole[:n]), (cutoff, n)
 
 
+def test_a_filter_retuned_as_it_goes_keeps_its_state_across_each_change():
+    """filtered_varying = scipy running each stretch with its own coefficients from the state the last one left,
+    and a shorter signal is the start of a longer one, bit for bit."""
+    from scipy import signal
+
+    x = np.random.default_rng(5).normal(0, 0.3, 9001).astype(np.float32)
+    steps = [(0, biquads.butterworth_low_pass(3000.0, 48000)), (1000, biquads.butterworth_low_pass(1500.0, 48000)),
+             (1064, biquads.butterworth_low_pass(400.0, 48000)), (6000, biquads.butterworth_low_pass(900.0, 48000))]
+    ends = [first for first, _ in steps[1:]] + [len(x)]
+    expected = np.zeros(0)
+    for (first, (b0, b1, b2, a1, a2)), end in zip(steps, ends):
+        state = np.zeros((1, 2))
+        if first:  # the same past inputs and outputs (direct form I), seen through the new coefficients
+            past_in, past_out = x[first - 2:first].astype(float), expected[-2:]
+            state[0] = (b1 * past_in[1] + b2 * past_in[0] - a1 * past_out[1] - a2 * past_out[0],
+                        b2 * past_in[1] - a2 * past_out[1])
+        piece, _ = signal.sosfilt([[b0, b1, b2, 1.0, a1, a2]], x[first:end].astype(float), zi=state)
+        expected = np.concatenate([expected, piece])
+    varying = biquads.filtered_varying(x, steps, 48000)
+    assert np.abs(varying - expected).max() < 1e-5
+    for n in (999, 1001, 1063, 4000, 6001):
+        assert np.array_equal(biquads.filtered_varying(x[:n], steps, 48000), varying[:n]), n
+    single = [(0, biquads.butterworth_low_pass(700.0, 48000))]
+    assert np.array_equal(biquads.filtered_varying(x, single, 48000), biquads.filtered(x, [single[0][1]], 48000))
+
+
 def test_k_weighting_is_the_standards_at_48k_and_scales_to_other_rates():
     for (b, a), section in zip(BS1770_K_WEIGHTING_48K, biquads.k_weighting(48000)):
         assert np.allclose(section, [*b, *a[1:]], rtol=0, atol=1e-13)

@@ -58,15 +58,22 @@ class BiquadChain:
         # One thread: the callers already run beside other work (rendering, decoding) on every core.
         self._graph.threads = 1
         node = self._graph.add_abuffer(format="fltp", sample_rate=rate, layout=self._layout, time_base=f"1/{rate}")
+        self._sections = []
         for b0, b1, b2, a1, a2 in sections:
             # float32: a 100 ms step's energy within parts per million of float64's, at four fifths of its cost
             section = self._graph.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0=1:a1={a1!r}:a2={a2!r}"
                                                 ":precision=f32")
             node.link_to(section)
             node = section
+            self._sections.append(section)
         node.link_to(self._graph.add("abuffersink"))
         self._graph.configure()
         self._samples = 0
+
+    def retune(self, index: int, section: Section) -> None:
+        """Give section `index` new coefficients from the next block on; its state carries over."""
+        for name, value in zip(("b0", "b1", "b2", "a1", "a2"), section):
+            self._sections[index].process_command(name, repr(value))
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         if not block.shape[1]:
@@ -93,6 +100,26 @@ def filtered(signal: np.ndarray, sections: list[Section], rate: int) -> np.ndarr
     the signal's length (the soundfont reuses the start of a longer rendering for a shorter note): FFmpeg's biquad
     takes two samples per step and computes an odd block's last sample in another order, a last-bit difference,
     so an odd-length signal goes through with a zero after it."""
-    if len(signal) % 2:
-        return BiquadChain(sections, rate, 1)(np.append(signal, np.float32(0))[None])[0][:-1]
-    return BiquadChain(sections, rate, 1)(signal[None])[0]
+    return filtered_varying(signal, [(0, section) for section in sections[:1]], rate, sections[1:])
+
+
+def filtered_varying(signal: np.ndarray, steps: list[tuple[int, Section]], rate: int,
+                     after: list[Section] = ()) -> np.ndarray:
+    """A whole mono float32 signal through a biquad whose coefficients change as it goes (a filter a note's
+    envelope opens and closes), then through the fixed sections `after`, starting from rest. `steps` are (first
+    sample, section), the first at 0 and each at an even sample; the state carries across each change. As with
+    `filtered`, each sample comes out the same whatever the signal's length."""
+    if not len(signal):
+        return signal.copy()
+    odd = len(signal) % 2
+    if odd:
+        signal = np.append(signal, np.float32(0))
+    chain = BiquadChain([steps[0][1], *after], rate, 1)
+    starts = [first for first, _ in steps if first < len(signal)]
+    pieces = []
+    for k, (first, end) in enumerate(zip(starts, [*starts[1:], len(signal)])):
+        if k:
+            chain.retune(0, steps[k][1])
+        pieces.append(chain(signal[None, first:end])[0])
+    out = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    return out[:-1] if odd else out

@@ -6,8 +6,11 @@ PortAudio headers) or need a system FluidSynth, and the product must install wit
 Implemented: preset/instrument zones with key and velocity ranges, global zones, additive preset generators,
 sample offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune / pitch correction,
 the volume envelope (delay, attack, hold, decay, sustain, release), initial attenuation, pan, a 2-pole low-pass
-at the zone's initial filter cutoff, and the default velocity-to-attenuation curve. Not implemented: modulation
-envelopes and LFOs, chorus/reverb sends, modulators other than the velocity default.
+at the zone's initial filter cutoff, moved by the modulation envelope (modEnvToFilterFc: most General MIDI fonts
+open a piano's, a guitar's or a bass's filter as the note strikes and close it as it decays; without it they sound
+muffled), and the default velocity-to-attenuation curve. Not implemented: the modulation envelope's release (the
+filter follows the note as if still held while it dies away), its effect on pitch, LFOs (vibrato),
+chorus/reverb sends, modulators other than the velocity default.
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -30,13 +33,16 @@ from cotvtm_desktop.media import biquads
 
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
-_FILTER_FC, _END_COARSE, _PAN = 8, 12, 17
+_FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 11, 12, 17
+_MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
+_KEY_TO_MOD_HOLD, _KEY_TO_MOD_DECAY = 31, 32
 _DELAY, _ATTACK, _HOLD, _DECAY, _SUSTAIN, _RELEASE = 33, 34, 35, 36, 37, 38
 _INSTRUMENT, _KEY_RANGE, _VEL_RANGE, _LOOP_START_COARSE, _KEYNUM = 41, 43, 44, 45, 46
 _ATTENUATION, _LOOP_END_COARSE, _COARSE_TUNE, _FINE_TUNE, _SAMPLE_ID = 48, 50, 51, 52, 53
 _SAMPLE_MODES, _SCALE_TUNING, _ROOT_KEY = 54, 56, 58
 _DEFAULTS = {_FILTER_FC: 13500, _DELAY: -12000, _ATTACK: -12000, _HOLD: -12000, _DECAY: -12000,
-             _RELEASE: -12000, _SCALE_TUNING: 100, _ROOT_KEY: -1, _KEYNUM: -1}
+             _RELEASE: -12000, _SCALE_TUNING: 100, _ROOT_KEY: -1, _KEYNUM: -1, _MOD_DELAY: -12000,
+             _MOD_ATTACK: -12000, _MOD_HOLD: -12000, _MOD_DECAY: -12000}
 _RANGES = (_KEY_RANGE, _VEL_RANGE)
 _NOT_ADDITIVE = (_INSTRUMENT, _SAMPLE_ID, _SAMPLE_MODES, _ROOT_KEY, _KEYNUM, *_RANGES)
 # SF2 attenuation is specified in centibels, but the EMU hardware it was authored on applied 0.4 of it; players
@@ -48,6 +54,11 @@ _MAX_RELEASE_SECONDS = 2.0
 OSCILLATOR_CACHE_BYTES = 64 * 2**20
 NOTE_CACHE_BYTES = 64 * 2**20
 _LN10 = float(np.log(10.0))  # envelopes use exp(x ln 10) for 10**x: numpy's exp is three times faster than its power
+# A filter moved by the modulation envelope is retuned every _FILTER_BLOCK samples at most (FluidSynth's block), and
+# only once its cutoff has moved by _FILTER_STEP_CENTS: fine enough to be heard as a glide, not as steps
+_FILTER_BLOCK = 64
+_FILTER_STEP_CENTS = 20.0
+_FILTER_CENTS_RANGE = (1500, 13500)  # SF2's range of initialFilterFc
 
 
 @dataclass(frozen=True)
@@ -225,11 +236,12 @@ class SoundFont:
         cents = ((played - root) * zone.gen(_SCALE_TUNING) + 100 * zone.gen(_COARSE_TUNE) + zone.gen(_FINE_TUNE)
                  + h.correction)
         step = 2.0 ** (cents / 1200.0) * h.rate / rate
-        cutoff = 8.176 * 2 ** (zone.gen(_FILTER_FC) / 1200.0)
+        cutoff = _cutoff_hz(zone.gen(_FILTER_FC))
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
                          None if looping else int(max(0, end - 1 - start) / step),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
-                         biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate)
+                         biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
+                         _FilterEnvelope.of(zone, key))
 
 
 @dataclass(frozen=True)
@@ -243,6 +255,7 @@ class _Playback:
     gain: float
     low_pass: biquads.Section | None  # the zone's 2-pole filter, unless its cutoff is above hearing
     rate: int
+    filter_envelope: "_FilterEnvelope | None" = None  # how the modulation envelope moves the filter, if it does
 
     def render(self, samples: np.ndarray, n: int) -> np.ndarray:
         """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter, from the
@@ -267,9 +280,59 @@ class _Playback:
         rise *= frac
         wave += rise  # samples[i] + (samples[i + 1] - samples[i]) * frac
         wave *= np.float32(self.gain / 32768.0)
+        if self.filter_envelope is not None and n > 16:
+            steps = self.filter_envelope.cutoffs(n, self.rate)
+            return biquads.filtered_varying(wave, [(first, biquads.butterworth_low_pass(hz, self.rate))
+                                                   for first, hz in steps], self.rate)
         if self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
         return wave
+
+
+@dataclass(frozen=True)
+class _FilterEnvelope:
+    """A zone's modulation envelope as it moves the filter: the cutoff (cents) is the zone's initial cutoff plus
+    `depth` times the envelope, which waits `delay` seconds, rises linearly over `attack`, holds, then falls at one
+    full range per `decay` seconds to `sustain` (0-1), where it stays (its release is not followed: a note's
+    oscillator serves every length of it)."""
+
+    base: int
+    depth: int
+    delay: float
+    attack: float
+    hold: float
+    decay: float
+    sustain: float
+
+    @classmethod
+    def of(cls, zone: Zone, key: int) -> "_FilterEnvelope | None":
+        depth = zone.gen(_MOD_ENV_TO_FILTER_FC)
+        if not depth:
+            return None
+        # keynumToModEnvHold/Decay: timecents per key away from middle C (higher notes die sooner)
+        hold = _timecents(zone.gen(_MOD_HOLD) + zone.gen(_KEY_TO_MOD_HOLD) * (60 - key))
+        decay = max(_timecents(zone.gen(_MOD_DECAY) + zone.gen(_KEY_TO_MOD_DECAY) * (60 - key)), 1e-3)
+        return cls(zone.gen(_FILTER_FC), depth, _timecents(zone.gen(_MOD_DELAY)), _timecents(zone.gen(_MOD_ATTACK)),
+                   hold, decay, 1.0 - np.clip(zone.gen(_MOD_SUSTAIN), 0, 1000) / 1000.0)
+
+    def cutoffs(self, n: int, rate: int) -> list[tuple[int, float]]:
+        """(first sample, cutoff in Hz) over n samples: a new cutoff at a block's start wherever it has moved by
+        _FILTER_STEP_CENTS since the last, each taken at its block's middle."""
+        t = (np.arange(0, n, _FILTER_BLOCK) + _FILTER_BLOCK / 2) / rate
+        level = np.clip((t - self.delay) / max(self.attack, 1e-6), 0.0, 1.0)
+        falling = t - (self.delay + self.attack + self.hold)
+        level = np.where(falling > 0, np.maximum(self.sustain, 1.0 - falling / self.decay), level)
+        cents = np.clip(self.base + self.depth * level, *_FILTER_CENTS_RANGE)
+        firsts = [0]
+        for k in range(1, len(cents)):
+            if abs(cents[k] - cents[firsts[-1]]) >= _FILTER_STEP_CENTS:
+                firsts.append(k)
+        return [(k * _FILTER_BLOCK, min(_cutoff_hz(cents[k]), 0.45 * rate)) for k in firsts]
+
+
+def _cutoff_hz(cents: float) -> float:
+    """An SF2 filter cutoff in absolute cents as Hz."""
+    return 8.176 * 2 ** (cents / 1200.0)
 
 
 class _Cache:
