@@ -268,6 +268,21 @@ def test_the_modulation_envelope_opens_the_filter_as_a_note_strikes(monkeypatch,
     assert strike > 1.6 * _centroid(fixed[:quarter]) and strike > 1.1 * later
 
 
+def test_a_plucked_strings_high_notes_die_sooner():
+    """keynumToVolEnvDecay: the shipped font's pizzicato strings shorten their decay by 70 timecents a key above
+    middle C, so an octave higher it falls 2^(840/1200) = 1.62 times as fast."""
+    from cotvtm_desktop.music import soundfont
+
+    zone = soundfont.SoundFont(config.soundfont_path()).zones(0, 45, 60, 100)[0]
+    assert dict(zone.generators)[40] == 70
+
+    def seconds_to_fall_20_db(key: int) -> float:
+        gain = soundfont._envelope(zone, key, 4 * RATE, 3.0, RATE)
+        return float(np.argmax(gain[np.argmax(gain):] < gain.max() / 10)) / RATE
+
+    assert seconds_to_fall_20_db(60) / seconds_to_fall_20_db(72) == pytest.approx(2 ** (840 / 1200), rel=0.01)
+
+
 def test_a_filter_envelope_moves_in_small_steps_on_block_starts():
     from cotvtm_desktop.music import soundfont
 

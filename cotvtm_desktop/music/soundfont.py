@@ -3,14 +3,14 @@
 Why our own: the Python SF2 players on PyPI either declare pyaudio (no Linux wheel: `pip install` fails without
 PortAudio headers) or need a system FluidSynth, and the product must install with one pip command everywhere.
 
-Implemented: preset/instrument zones with key and velocity ranges, global zones, additive preset generators,
-sample offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune / pitch correction,
-the volume envelope (delay, attack, hold, decay, sustain, release), initial attenuation, pan, a 2-pole low-pass
-at the zone's initial filter cutoff, moved by the modulation envelope (modEnvToFilterFc: most General MIDI fonts
-open a piano's, a guitar's or a bass's filter as the note strikes and close it as it decays; without it they sound
-muffled), and the default velocity-to-attenuation curve. Not implemented: the modulation envelope's release (the
-filter follows the note as if still held while it dies away), its effect on pitch, LFOs (vibrato),
-chorus/reverb sends, modulators other than the velocity default.
+Implemented: preset/instrument zones with key and velocity ranges, global zones, additive preset generators, sample
+offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune / pitch correction, the volume
+envelope (delay, attack, hold, decay, sustain, release, and the key's effect on hold and decay), initial
+attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved by the modulation envelope
+(modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
+close it as it decays; without it they sound muffled), and the default velocity-to-attenuation curve. Not
+implemented: the modulation envelope's release (the filter follows the note as if still held while it dies away),
+its effect on pitch, LFOs (vibrato), chorus/reverb sends, modulators other than the velocity default.
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -36,7 +36,7 @@ _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
 _FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 11, 12, 17
 _MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
 _KEY_TO_MOD_HOLD, _KEY_TO_MOD_DECAY = 31, 32
-_DELAY, _ATTACK, _HOLD, _DECAY, _SUSTAIN, _RELEASE = 33, 34, 35, 36, 37, 38
+_DELAY, _ATTACK, _HOLD, _DECAY, _SUSTAIN, _RELEASE, _KEY_TO_HOLD, _KEY_TO_DECAY = 33, 34, 35, 36, 37, 38, 39, 40
 _INSTRUMENT, _KEY_RANGE, _VEL_RANGE, _LOOP_START_COARSE, _KEYNUM = 41, 43, 44, 45, 46
 _ATTENUATION, _LOOP_END_COARSE, _COARSE_TUNE, _FINE_TUNE, _SAMPLE_ID = 48, 50, 51, 52, 53
 _SAMPLE_MODES, _SCALE_TUNING, _ROOT_KEY = 54, 56, 58
@@ -199,7 +199,7 @@ class SoundFont:
         if cached is not None:
             return cached
         wave = self._oscillator(zone, key, _zone_samples(zone, seconds, rate), rate)
-        wave = wave * _envelope(zone, len(wave), seconds, rate)
+        wave = wave * _envelope(zone, key, len(wave), seconds, rate)
         pan = np.clip(zone.gen(_PAN), -500, 500) / 1000.0 + 0.5  # 0 left .. 1 right, equal power
         stereo = np.empty((len(wave), 2), np.float32)
         np.multiply(wave, np.float32(np.cos(pan * np.pi / 2)), out=stereo[:, 0])
@@ -358,11 +358,14 @@ class _Cache:
         return array
 
 
-def _envelope(zone: Zone, n: int, seconds: float, rate: int) -> np.ndarray:
+def _envelope(zone: Zone, key: int, n: int, seconds: float, rate: int) -> np.ndarray:
     """Delay, linear attack, hold, decay in dB to the sustain level, and a release in dB after note-off: each
-    computed over its own stretch of the n samples only."""
-    delay, attack, hold = (_timecents(zone.gen(g)) for g in (_DELAY, _ATTACK, _HOLD))
-    decay, release = max(_timecents(zone.gen(_DECAY)), 1e-3), max(_timecents(zone.gen(_RELEASE)), 1e-3)
+    computed over its own stretch of the n samples only. The hold and decay follow the key where the zone says
+    (keynumToVolEnvHold/Decay: a plucked string's high notes die sooner)."""
+    delay, attack = _timecents(zone.gen(_DELAY)), _timecents(zone.gen(_ATTACK))
+    hold = _timecents(zone.gen(_HOLD) + zone.gen(_KEY_TO_HOLD) * (60 - key))
+    decay = max(_timecents(zone.gen(_DECAY) + zone.gen(_KEY_TO_DECAY) * (60 - key)), 1e-3)
+    release = max(_timecents(zone.gen(_RELEASE)), 1e-3)
     sustain_db = -np.clip(zone.gen(_SUSTAIN), 0, 1440) / 10.0
     decay_from = _first_after(delay + attack + hold, n, rate)  # the level falls 100 dB per `decay` seconds...
     decay_to = max(decay_from, _first_after(delay + attack + hold - sustain_db * decay / 100.0, n, rate))
