@@ -75,11 +75,11 @@ class WindowManager:
 
 
 def context(strips: list[Strip], blender5: bool = True, active: Strip | None = None, fps: int = 25,
-            frame_start: int = 1, frame_end: int = 250, executable: str = ""):
+            frame_start: int = 1, frame_end: int = 250, executable: str = "", soundfont: str = ""):
     scene = types.SimpleNamespace(name="Scene", frame_start=frame_start, frame_end=frame_end, cotvtm=Settings(),
                                   render=types.SimpleNamespace(fps=fps, fps_base=1.0),
                                   sequence_editor=Editor(strips, blender5, active))
-    prefs = types.SimpleNamespace(preferences=types.SimpleNamespace(executable=executable))
+    prefs = types.SimpleNamespace(preferences=types.SimpleNamespace(executable=executable, soundfont=soundfont))
     return types.SimpleNamespace(scene=scene, window_manager=WindowManager(), window=None,
                                  screen=types.SimpleNamespace(areas=[]),
                                  preferences=types.SimpleNamespace(addons={"cotvtm_blender": prefs}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import sys
 import time
 import types
@@ -16,6 +17,8 @@ import fake_bpy
 import pytest
 import soundfile
 from media import make_two_shot_video
+
+from cotvtm_desktop import config
 
 REPO = Path(__file__).parent.parent
 CLI = [sys.executable, "-m", "cotvtm_desktop"]
@@ -123,17 +126,22 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     assert not context.window_manager.timers
 
 
-def test_blender_puts_the_musics_parts_on_a_strip_each(addon, videos, cotvtm_program):
-    """"A strip per part": --stems, then the five parts on consecutive free channels from the range's start."""
+def test_blender_puts_the_musics_parts_on_a_strip_each(addon, videos, cotvtm_program, tmp_path):
+    """"A strip per part": --stems, then the five parts on consecutive free channels from the range's start; the
+    preferences' soundfont plays them."""
     warm, _ = videos
     strips = [fake_bpy.Strip("warm", "MOVIE", 1, 1, 151, str(warm)), fake_bpy.Strip("sound", "SOUND", 2, 1, 151,
                                                                                     str(warm))]
-    context = fake_bpy.context(strips, True, frame_start=1, frame_end=150, executable=cotvtm_program)
+    font = tmp_path / "my font.sf2"
+    shutil.copy(config.soundfont_path(), font)
+    context = fake_bpy.context(strips, True, frame_start=1, frame_end=150, executable=cotvtm_program,
+                               soundfont=str(font))
     context.scene.cotvtm.stems = True
     operator = addon.COTVTM_OT_score()
     operator.what = "TIMELINE"
     assert operator.invoke(context, None) == {"RUNNING_MODAL"} and "--stems" in operator.job.process.args
     assert run_modal(operator, context) == {"FINISHED"}, context.scene.cotvtm.status
+    assert json.loads(operator.output.with_suffix(".json").read_text())["runs_on"].endswith("my font.sf2")
     added = context.scene.sequence_editor.collection.added
     parts = ["melody", "chords", "bass", "pad", "drums"]
     assert [(a["name"], a["channel"], a["frame_start"]) for a in added] == [
@@ -283,8 +291,14 @@ def test_resolve_script_puts_the_musics_parts_on_a_track_each(resolve_script, vi
     timeline = FakeTimeline({1: [FakeTimelineItem(str(warm), 0, 150, 0)]})
     resolve, pool = fake_resolve(timeline)
     log = []
-    options = resolve_script.options(["--cotvtm", cotvtm_program, "--stems", "--output-dir", str(tmp_path)])
+    font = tmp_path / "fonts" / "GeneralUser.sf2"  # a font of one's own plays them (a copy of the shipped one)
+    font.parent.mkdir()
+    shutil.copy(config.soundfont_path(), font)
+    options = resolve_script.options(["--cotvtm", cotvtm_program, "--stems", "--soundfont", str(font),
+                                      "--output-dir", str(tmp_path)])
     assert resolve_script.score_timeline(resolve, options, log.append), log
+    manifest = Path(pool.imported[0]).parent.with_suffix(".json")
+    assert json.loads(manifest.read_text())["runs_on"] == "cpu, the General MIDI soundfont GeneralUser.sf2"
     parts = ["melody", "chords", "bass", "pad", "drums"]
     assert [Path(p).name for p in pool.imported] == [f"{part}.wav" for part in parts]
     assert all(Path(p).exists() for p in pool.imported)

@@ -86,6 +86,13 @@ def write_timeline(clips: list[dict], path: Path) -> Path:
     return path
 
 
+def music_args(genre: str = "", stems: bool = False, soundfont: str = "") -> list[str]:
+    """The `cotvtm score` options for the music's style the editors let one choose: one genre for the whole
+    timeline, its parts apart, a General MIDI soundfont to play it with (each procedural; empty: not chosen)."""
+    return [*(["--genre", genre] if genre else []), *(["--stems"] if stems else []),
+            *(["--soundfont", soundfont] if soundfont else [])]
+
+
 def stem_files(music: Path) -> list[Path]:
     """The music's parts that `cotvtm score --stems` wrote beside `music`, in the order its manifest lists them."""
     stems = json.loads(music.with_suffix(".json").read_text(encoding="utf-8"))["stems"]

@@ -69,11 +69,8 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
     edit = cotvtm_child.write_timeline(cotvtm_child.flatten(clips, start, end, fps), folder / "timeline.json")
     args = ["score", str(edit), "-o", str(music), "--overwrite", "--backend", options.backend,
             "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed),
-            "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName()))]
-    if options.genre:
-        args += ["--genre", options.genre]
-    if options.stems:
-        args.append("--stems")
+            "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName())),
+            *cotvtm_child.music_args(options.genre or "", options.stems, options.soundfont)]
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -130,6 +127,8 @@ def options(argv: list[str]) -> argparse.Namespace:
                         "(default: each segment's from its picture)")
     parser.add_argument("--stems", action="store_true", help="procedural: the music's parts (melody, chords, bass, "
                         "pad, drums) on an audio track each, to balance in Resolve")
+    parser.add_argument("--soundfont", default="", help="procedural: a General MIDI .sf2 soundfont to play the "
+                        "music with (default: the small one cotvtm ships)")
     parser.add_argument("--output-dir", default=str(Path.home() / "cotvtm"), help="where the music files go")
     return parser.parse_args(argv)
 

@@ -81,9 +81,13 @@ class CotvtmPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__ or __name__
     executable: StringProperty(name="cotvtm program", default="cotvtm", subtype="FILE_PATH",
                                description="Path to the cotvtm program (found on PATH when just 'cotvtm')")
+    soundfont: StringProperty(name="SoundFont", default="", subtype="FILE_PATH",
+                              description="Procedural backend: a General MIDI .sf2 soundfont to play the music with "
+                              "(empty: the small one cotvtm ships)")
 
     def draw(self, context):
         self.layout.prop(self, "executable")
+        self.layout.prop(self, "soundfont")
 
 
 class CotvtmSettings(bpy.types.PropertyGroup):
@@ -147,10 +151,9 @@ class COTVTM_OT_score(bpy.types.Operator):
                 "--work", str(cotvtm_child.work_folder(self.output.parent, scene.name))]
         if not settings.keep_original:
             args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
-        if settings.genre != "picture":
-            args += ["--genre", settings.genre.replace("_", " ")]
-        if settings.stems:
-            args.append("--stems")
+        genre = "" if settings.genre == "picture" else settings.genre.replace("_", " ")
+        font = bpy.path.abspath(prefs.soundfont) if prefs is not None and prefs.soundfont else ""
+        args += cotvtm_child.music_args(genre, settings.stems, font)
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
