@@ -89,6 +89,24 @@ def soundfont_path() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
+# Where Linux distributions install General MIDI soundfonts (Debian's and Ubuntu's fluid-soundfont-gm, Fedora's and
+# Arch's soundfont-fluid), and where a user keeps their own: the app's Settings offer what is there
+SOUNDFONT_FOLDERS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/local/share/soundfonts",
+                     "~/.local/share/soundfonts")
+
+
+def installed_soundfonts() -> list[Path]:
+    """The .sf2 files in SOUNDFONT_FOLDERS, each once (a distribution's default-GM.sf2 is a link to another)."""
+    found: dict[Path, Path] = {}
+    for folder in SOUNDFONT_FOLDERS:
+        folder = Path(folder).expanduser()
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() == ".sf2" and path.is_file():
+                    found.setdefault(path.resolve(), path.resolve())
+    return list(found.values())
+
+
 def resource_path(name: str) -> Path:
     """A file in cotvtm_desktop/resources (rules, vocabularies, labels)."""
     return Path(str(resources.files("cotvtm_desktop") / "resources" / name))

@@ -60,7 +60,8 @@ class SettingsDialog(QDialog):
         self.genre.setCurrentIndex(max(0, self.genre.findData(settings.genre)))
         self.genre.setToolTip("One genre for every segment (procedural backend: with a genre set, auto uses it); "
                               "a segment's own edit still wins")
-        self.soundfont = self._path_field(settings.soundfont, "the small one shipped (TimGM6mb)", self._pick_soundfont)
+        self.soundfont = self._path_field(settings.soundfont, "the small one shipped (TimGM6mb)", self._pick_soundfont,
+                                          [str(path) for path in config.installed_soundfonts()])
         self.soundfont[1].setToolTip("A General MIDI .sf2 soundfont to play the procedural music with (FluidR3_GM or "
                                      "GeneralUser GS sound fuller than the shipped one); with one set, auto uses "
                                      "the procedural backend")
@@ -139,16 +140,24 @@ class SettingsDialog(QDialog):
         return QFileDialog.getOpenFileName(self, "Choose a General MIDI soundfont", start,
                                            "SoundFont 2 (*.sf2 *.SF2);;All files (*)")[0]
 
-    def _path_field(self, value: str, placeholder: str, pick) -> tuple[QWidget, QLineEdit]:
-        """A line to type a path in and a Browse… button that asks `pick(current text)` for one."""
+    def _path_field(self, value: str, placeholder: str, pick, choices: list[str] = ()) -> tuple[QWidget, QLineEdit]:
+        """A line to type a path in and a Browse… button that asks `pick(current text)` for one; with `choices`
+        (paths found on this computer), the line drops them down."""
         row = QWidget()
         line = QHBoxLayout(row)
         line.setContentsMargins(0, 0, 0, 0)
-        edit = QLineEdit(value)
+        if choices:
+            field = QComboBox(editable=True)
+            field.addItems(choices)
+            field.setCurrentIndex(-1)  # none chosen until the user picks one
+            edit = field.lineEdit()
+            edit.setText(value)
+        else:
+            field = edit = QLineEdit(value)
         edit.setPlaceholderText(placeholder)
         browse = QPushButton("Browse…")
         browse.clicked.connect(lambda: edit.setText(pick(edit.text()) or edit.text()))
-        line.addWidget(edit, 1)
+        line.addWidget(field, 1)
         line.addWidget(browse)
         return row, edit
 
