@@ -4,9 +4,11 @@
     python benchmarks/soundfont_vs_fluidsynth.py FluidR3_GM.sf2      # another General MIDI font
 
 Needs the `fluidsynth` program (apt install fluidsynth), the reference SF2 synthesiser. Each of the instruments
-the procedural genres use plays one note for 2 s in both (FluidSynth without its reverb and chorus); the table gives
-the spectral centroid (Hz: how bright the sound is) every quarter second, and the level of the whole note in dB
-relative to FluidSynth's.
+the procedural genres use plays one note for 2 s in both (FluidSynth without its reverb and chorus); the first table
+gives the spectral centroid (Hz: how bright the sound is) every quarter second, and the level of the whole note in
+dB relative to FluidSynth's. The second plays each part of a 20 s arrangement of every genre (the arranger's own
+notes, velocities and drums) in both, and gives where they differ most in their octave-band spectra, each
+spectrum taken relative to its own total (so a different overall level does not count).
 """
 
 from __future__ import annotations
@@ -44,11 +46,62 @@ def fluidsynth_note(font: Path, program: int, key: int, folder: Path) -> np.ndar
     instrument = pretty_midi.Instrument(program)
     instrument.notes.append(pretty_midi.Note(100, key, 0.0, 2.0))
     midi.instruments.append(instrument)
-    midi.write(str(folder / "note.mid"))
+    return fluidsynth(font, midi, folder)
+
+
+def fluidsynth(font: Path, midi: pretty_midi.PrettyMIDI, folder: Path) -> np.ndarray:
+    midi.write(str(folder / "played.mid"))
     subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1", "-r", str(RATE),
-                    "-F", str(folder / "note.wav"), str(font), str(folder / "note.mid")], check=True,
+                    "-F", str(folder / "played.wav"), str(font), str(folder / "played.mid")], check=True,
                    capture_output=True)
-    return soundfile.read(folder / "note.wav", dtype="float32", always_2d=True)[0]
+    return soundfile.read(folder / "played.wav", dtype="float32", always_2d=True)[0]
+
+
+OCTAVES = (63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
+
+
+def octave_levels(audio: np.ndarray) -> np.ndarray:
+    """dB in each octave band around OCTAVES, relative to the whole signal's energy."""
+    spectrum = np.abs(np.fft.rfft(audio.mean(axis=1))) ** 2
+    hz = np.fft.rfftfreq(len(audio), 1 / RATE)
+    bands = np.array([spectrum[(hz >= f / 2 ** 0.5) & (hz < f * 2 ** 0.5)].sum() for f in OCTAVES])
+    return 10 * np.log10(np.maximum(bands, 1e-20) / spectrum.sum())
+
+
+def arrangement_parts(genre: str, seconds: float = 20.0) -> dict[str, pretty_midi.PrettyMIDI]:
+    """A `seconds` arrangement of `genre` by the product's arranger, each part (role) on its own."""
+    from cotvtm_desktop.brief import MusicBrief
+    from cotvtm_desktop.music.arranger import arrange_segment, plan_video
+    from cotvtm_desktop.reasoning.rules import instruments_of, music_rules
+
+    spec = music_rules()["genres"][genre]
+    brief = MusicBrief(genre, instruments_of(spec), ["warm"], "steady", sum(spec["tempo"]) / 2, "D", "major", 0.6,
+                       0.6, 0.5)
+    whole = arrange_segment(brief, plan_video([seconds], [brief], [0])[0], 0)
+    parts = {}
+    for instrument in whole.instruments:
+        alone = pretty_midi.PrettyMIDI(initial_tempo=brief.tempo_bpm)
+        alone.instruments.append(instrument)
+        parts[instrument.name] = alone
+    return parts
+
+
+def compare_arrangements(font: Path, folder: Path) -> None:
+    from cotvtm_desktop.music.procedural import render_midi
+    from cotvtm_desktop.reasoning.rules import music_rules
+
+    print(f"\n{font.name}: each part of a 20 s arrangement, octave bands ({', '.join(map(str, OCTAVES))} Hz) "
+          "relative to the part's total; where this player differs most from FluidSynth")
+    print(f"{'genre':>22} {'part':>7} {'most different band':>20} {'by dB':>6} {'bands within 3 dB':>18}")
+    for genre in music_rules()["genres"]:
+        for role, midi in arrangement_parts(genre).items():
+            reference = fluidsynth(font, midi, folder)
+            played = render_midi(midi, len(reference) / RATE, 0.0, RATE, soundfont=font)
+            audible = octave_levels(reference) > -40  # bands holding a part's sound, not its rounding noise
+            difference = np.where(audible, octave_levels(played) - octave_levels(reference), 0.0)
+            worst = int(np.argmax(np.abs(difference)))
+            print(f"{genre:>22} {role:>7} {OCTAVES[worst]:>17} Hz {difference[worst]:>+6.1f} "
+                  f"{int((np.abs(difference[audible]) <= 3).sum()):>10} of {int(audible.sum())}")
 
 
 def main() -> None:
@@ -65,6 +118,7 @@ def main() -> None:
             level = 10 * np.log10(np.mean(played ** 2) / np.mean(reference ** 2))
             print(f"{name:>15} {'fluidsynth':>10} " + " ".join(f"{c:>5.0f}" for c in centroids(reference)))
             print(f"{'':>15} {'this':>10} " + " ".join(f"{c:>5.0f}" for c in centroids(played)) + f"   {level:+8.1f}")
+        compare_arrangements(font, Path(folder))
 
 
 if __name__ == "__main__":
