@@ -178,6 +178,20 @@ def test_note_caches_stay_within_their_budgets():
     assert np.array_equal(font.render_note(0, 48, 60, 100, 1.0, RATE), first)  # evicted, rendered again alike
 
 
+def test_a_large_fonts_note_cache_grows_with_its_samples(tmp_path, monkeypatch):
+    """Up to four times the budget: a large font's stereo pairs and velocity layers make more distinct notes."""
+    from media import make_soundfont
+
+    from cotvtm_desktop.music import soundfont
+
+    assert soundfont.SoundFont(config.soundfont_path()).notes.budget == 64 * 2**20  # the shipped font's 6 MB
+    monkeypatch.setattr(soundfont, "NOTE_CACHE_BYTES", 8000)
+    small = make_soundfont(tmp_path / "small.sf2", [(0, 0)], np.sin(np.arange(1000) / 10))
+    middle = make_soundfont(tmp_path / "middle.sf2", [(0, 0)], np.sin(np.arange(10000) / 10))
+    large = make_soundfont(tmp_path / "large.sf2", [(0, 0)], np.sin(np.arange(50000) / 10))
+    assert [soundfont.SoundFont(f).notes.budget for f in (small, middle, large)] == [8000, 2 * (10000 + 46), 32000]
+
+
 def _planned_segments(count: int, seconds: float = 3.0):
     from cotvtm_desktop.media.segments import Segment
     from cotvtm_desktop.music.backend import SegmentMusic
