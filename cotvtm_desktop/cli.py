@@ -515,7 +515,8 @@ def models_group() -> None:
 @click.option("--json", "json_output", is_flag=True, help="One JSON line instead of a table.")
 def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, cotvtm: Path | None,
                  musicgen_size: str, json_output: bool) -> None:
-    """List which model folders are present and which backend `--backend auto` will use, and why."""
+    """List which model folders are present and which backend `--backend auto` will use, and why; and the
+    General MIDI soundfonts installed here that the procedural backend can play its music with."""
     from cotvtm_desktop.jobs.backends import backend_choice
     from cotvtm_desktop.model.registry import describe, locate
 
@@ -523,11 +524,13 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
         paths = locate(models, clip, musicgen, cotvtm, musicgen_size)
         chosen = backend_choice(ScoreOptions(models_dir=models, clip=clip, musicgen=musicgen, cotvtm=cotvtm,
                                              musicgen_size=musicgen_size))
+        fonts = config.installed_soundfonts()
         if json_output:
             JsonLines()({"type": "models", "input": "", "backend": chosen[0], "reason": chosen[1],
                          **{name: {"folder": str(getattr(paths, name) or ""), "problem": paths.problems.get(name),
                                    "holds": describe(name, getattr(paths, name)) if getattr(paths, name) else ""}
-                            for name in ("clip", "musicgen", "cotvtm")}})
+                            for name in ("clip", "musicgen", "cotvtm")},
+                         "soundfonts": {"shipped": str(config.soundfont_path()), "installed": list(map(str, fonts))}})
             return
         table = Table(title="cotvtm models")
         for column in ("model", "folder", "status"):
@@ -539,6 +542,9 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
             table.add_row(name, escape(str(found or "-")), status)
         err.print(table)
         err.print(f"--backend auto uses {escape(chosen[1])}", highlight=False)
+        err.print(f"The procedural backend plays its music with the shipped {config.soundfont_path().name}"
+                  + (f"; also installed here, for --soundfont: {escape(', '.join(map(str, fonts)))}" if fonts else
+                     " (--soundfont FILE.sf2 takes any General MIDI soundfont)"), highlight=False)
 
 
 @models_group.command("fetch")

@@ -427,11 +427,21 @@ def test_inspect_describes_media_and_writes_thumbnails(tmp_path, clip12):
     assert missing["type"] == "error" and "not found" in missing["message"]
 
 
-def test_models_check_json_says_which_backend_and_why():
+def test_models_check_json_says_which_backend_and_why(tmp_path, monkeypatch):
+    from cotvtm_desktop import config
+
+    (tmp_path / "FluidR3_GM.sf2").write_bytes(b"RIFF")
+    monkeypatch.setattr(config, "SOUNDFONT_FOLDERS", (str(tmp_path),))
     result = run("models", "check", "--json")
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["backend"] == "procedural"
     assert "not found" in report["clip"]["problem"] and report["clip"]["folder"] == ""
+    assert report["soundfonts"] == {"shipped": str(config.soundfont_path()),
+                                    "installed": [str(tmp_path / "FluidR3_GM.sf2")]}  # for --soundfont
+    said = " ".join(run("models", "check").output.split())
+    assert f"also installed here, for --soundfont: {tmp_path / 'FluidR3_GM.sf2'}" in said
+    monkeypatch.setattr(config, "SOUNDFONT_FOLDERS", ())
+    assert "--soundfont FILE.sf2 takes any General MIDI soundfont" in " ".join(run("models", "check").output.split())
 
 
 @pytest.mark.parametrize("content, message", [
