@@ -10,7 +10,8 @@ attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved b
 (modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
 close it as it decays; without it they sound muffled), and the default velocity-to-attenuation curve. Not
 implemented: the modulation envelope's release (the filter follows the note as if still held while it dies away),
-its effect on pitch, LFOs (vibrato), chorus/reverb sends, modulators other than the velocity default.
+its effect on pitch, the LFOs' effect on the filter and the volume (their vibrato is played: a violin's or a cello's
+after the bow's attack), chorus/reverb sends, modulators other than the velocity default.
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -33,7 +34,9 @@ from cotvtm_desktop.media import biquads
 
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
+_MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH = 5, 6
 _FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 11, 12, 17
+_DELAY_MOD_LFO, _FREQ_MOD_LFO, _DELAY_VIB_LFO, _FREQ_VIB_LFO = 21, 22, 23, 24
 _MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
 _KEY_TO_MOD_HOLD, _KEY_TO_MOD_DECAY = 31, 32
 _DELAY, _ATTACK, _HOLD, _DECAY, _SUSTAIN, _RELEASE, _KEY_TO_HOLD, _KEY_TO_DECAY = 33, 34, 35, 36, 37, 38, 39, 40
@@ -42,7 +45,8 @@ _ATTENUATION, _LOOP_END_COARSE, _COARSE_TUNE, _FINE_TUNE, _SAMPLE_ID = 48, 50, 5
 _SAMPLE_MODES, _SCALE_TUNING, _ROOT_KEY = 54, 56, 58
 _DEFAULTS = {_FILTER_FC: 13500, _DELAY: -12000, _ATTACK: -12000, _HOLD: -12000, _DECAY: -12000,
              _RELEASE: -12000, _SCALE_TUNING: 100, _ROOT_KEY: -1, _KEYNUM: -1, _MOD_DELAY: -12000,
-             _MOD_ATTACK: -12000, _MOD_HOLD: -12000, _MOD_DECAY: -12000}
+             _MOD_ATTACK: -12000, _MOD_HOLD: -12000, _MOD_DECAY: -12000, _DELAY_MOD_LFO: -12000,
+             _DELAY_VIB_LFO: -12000}
 _RANGES = (_KEY_RANGE, _VEL_RANGE)
 _NOT_ADDITIVE = (_INSTRUMENT, _SAMPLE_ID, _SAMPLE_MODES, _ROOT_KEY, _KEYNUM, *_RANGES)
 # SF2 attenuation is specified in centibels, but the EMU hardware it was authored on applied 0.4 of it; players
@@ -240,11 +244,17 @@ class SoundFont:
                  + h.correction)
         step = 2.0 ** (cents / 1200.0) * h.rate / rate
         cutoff = _cutoff_hz(zone.gen(_FILTER_FC))
+        # the LFOs' vibrato (cents, delay seconds, Hz): a violin's or a cello's, starting after the bow's attack
+        vibrato = tuple((zone.gen(depth), _timecents(zone.gen(delay)), _cutoff_hz(zone.gen(frequency)))
+                        for depth, delay, frequency in ((_MOD_LFO_TO_PITCH, _DELAY_MOD_LFO, _FREQ_MOD_LFO),
+                                                        (_VIB_LFO_TO_PITCH, _DELAY_VIB_LFO, _FREQ_VIB_LFO))
+                        if zone.gen(depth))
+        fastest = step * 2 ** (sum(abs(depth) for depth, _, _ in vibrato) / 1200.0)  # an unlooped sample's end
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
-                         None if looping else int(max(0, end - 1 - start) / step),
+                         None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
                          biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
-                         _FilterEnvelope.of(zone, key))
+                         _FilterEnvelope.of(zone, key), vibrato)
 
 
 @dataclass(frozen=True)
@@ -259,13 +269,32 @@ class _Playback:
     low_pass: biquads.Section | None  # the zone's 2-pole filter, unless its cutoff is above hearing
     rate: int
     filter_envelope: "_FilterEnvelope | None" = None  # how the modulation envelope moves the filter, if it does
+    vibrato: tuple[tuple[float, float, float], ...] = ()  # (cents, delay seconds, Hz) of each LFO moving the pitch
+
+    def positions(self, n: int) -> np.ndarray:
+        """Where in the sample data each of the n output samples is read (before looping): `step` apart, or, with
+        vibrato, each step raised or lowered by the LFOs' triangles (SF2: from 0 upwards, after their delay)."""
+        if not self.vibrato or n == 0:
+            position = np.arange(n, dtype=np.float64)
+            position *= self.step
+            position += self.start
+            return position
+        t = np.arange(n, dtype=np.float64) / self.rate
+        cents = np.zeros(n)
+        for depth, delay, hz in self.vibrato:
+            cycles = np.maximum(t - delay, 0.0) * hz
+            cents += depth * (4 * np.abs((cycles + 0.75) % 1.0 - 0.5) - 1)
+        steps = self.step * np.exp2(cents / 1200.0)
+        position = np.empty(n)
+        position[0] = self.start
+        np.cumsum(steps[:-1], out=position[1:])
+        position[1:] += self.start
+        return position
 
     def render(self, samples: np.ndarray, n: int) -> np.ndarray:
         """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter, from the
         font's 16-bit `samples`. In place where numpy allows: this is half of all rendering."""
-        position = np.arange(n, dtype=np.float64)
-        position *= self.step
-        position += self.start
+        position = self.positions(n)
         if self.loop is not None:
             loop_start, loop_end = self.loop
             looped = position[int(np.searchsorted(position, loop_end)):]  # positions only grow: a tail
