@@ -149,6 +149,8 @@ def open_soundfont(path: Path) -> SoundFont:
         raise UserError("soundfont not found; give the path of a General MIDI .sf2 file", path) from None
     except IsADirectoryError:
         raise UserError("is a folder; give the path of a General MIDI .sf2 file in it", path) from None
+    except OSError as exc:  # not readable by this user, say
+        raise UserError(f"the soundfont cannot be read ({exc.strerror or exc})", path) from None
     except (ValueError, struct.error) as exc:
         raise UserError(f"cannot be used as the soundfont: {exc}", path) from None
 

@@ -243,9 +243,9 @@ class SoundFont:
         cents = ((played - root) * zone.gen(_SCALE_TUNING) + 100 * zone.gen(_COARSE_TUNE) + zone.gen(_FINE_TUNE)
                  + h.correction)
         step = 2.0 ** (cents / 1200.0) * h.rate / rate
-        cutoff = _cutoff_hz(zone.gen(_FILTER_FC))
+        cutoff = _absolute_cents_hz(zone.gen(_FILTER_FC))
         # the LFOs' vibrato (cents, delay seconds, Hz): a violin's or a cello's, starting after the bow's attack
-        vibrato = tuple((zone.gen(depth), _timecents(zone.gen(delay)), _cutoff_hz(zone.gen(frequency)))
+        vibrato = tuple((zone.gen(depth), _timecents(zone.gen(delay)), _absolute_cents_hz(zone.gen(frequency)))
                         for depth, delay, frequency in ((_MOD_LFO_TO_PITCH, _DELAY_MOD_LFO, _FREQ_MOD_LFO),
                                                         (_VIB_LFO_TO_PITCH, _DELAY_VIB_LFO, _FREQ_VIB_LFO))
                         if zone.gen(depth))
@@ -359,11 +359,11 @@ class _FilterEnvelope:
         for k in range(1, len(cents)):
             if abs(cents[k] - cents[firsts[-1]]) >= _FILTER_STEP_CENTS:
                 firsts.append(k)
-        return [(k * _FILTER_BLOCK, min(_cutoff_hz(cents[k]), 0.45 * rate)) for k in firsts]
+        return [(k * _FILTER_BLOCK, min(_absolute_cents_hz(cents[k]), 0.45 * rate)) for k in firsts]
 
 
-def _cutoff_hz(cents: float) -> float:
-    """An SF2 filter cutoff in absolute cents as Hz."""
+def _absolute_cents_hz(cents: float) -> float:
+    """An SF2 frequency in absolute cents (a filter's cutoff, an LFO's rate) as Hz."""
     return 8.176 * 2 ** (cents / 1200.0)
 
 
