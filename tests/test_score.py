@@ -559,3 +559,19 @@ def test_a_soundfont_it_cannot_use_is_named(tmp_path, silent_clip, sine_font):
             score(silent_clip, out, ScoreOptions(genre="piano ballad", soundfont=font))
         assert caught.value.path == font and words in str(caught.value), str(caught.value)
         assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize("genre", ["piano ballad", "ambient", "rock"])
+def test_the_tune_leads_the_mix(tmp_path, clip12, genre):
+    """Each part's loudness in the result (its --stems file) under the melody's: a sustained cello bass under a
+    decaying piano is turned down where the genre says (music_rules.json's "gain"); measured over 60 s before it
+    was, the piano ballad's bass stood 2.4 LU over its tune, the ambient's 1.4."""
+    import pyloudnorm
+    import soundfile
+
+    out = tmp_path / "music.wav"
+    score(clip12, out, ScoreOptions(genre=genre, stems=True))
+    meter = pyloudnorm.Meter(48000)
+    levels = {path.stem: meter.integrated_loudness(soundfile.read(path)[0])
+              for path in (tmp_path / "music.stems").iterdir() if np.abs(soundfile.read(path)[0]).max() > 1e-4}
+    assert all(level < levels["melody"] - 1 for part, level in levels.items() if part != "melody"), levels

@@ -33,7 +33,7 @@ from cotvtm_desktop.music.mixdown import ROLE_GAIN, STEMS, Room, mixdown, stem_m
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import edit_brief, music_rules, reason
 
-RENDERER_VERSION = 11  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 12  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -160,12 +160,18 @@ def render_segment(state: tuple, seconds: float, padding: float, rate: int, stem
     """One planned segment's audio, (n, 2) float32 (its stems: (n, 2 x len(STEMS))): `state` is its (brief,
     arrangement plan, seed), played with `soundfont` (default: the shipped one)."""
     return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre), stems,
-                       soundfont)
+                       soundfont, genre_gains(state[0].genre))
 
 
 def genre_room(genre: str) -> Room:
     """The room a genre's music plays in (resources/music_rules.json)."""
     return Room(**music_rules()["genres"][genre]["room"])
+
+
+def genre_gains(genre: str) -> dict[str, float]:
+    """Each part's level in a genre's mix: mixdown's, but where the genre sets its own (its "gain" in
+    resources/music_rules.json: a sustained cello under a decaying piano is turned down, so the tune leads)."""
+    return {**ROLE_GAIN, **music_rules()["genres"][genre].get("gain", {})}
 
 
 def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
@@ -178,7 +184,7 @@ def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
     for notes, job in zip(placed, jobs):
         _reserve(font, notes, job[3])
     for notes, (state, seconds, _, rate, stems, _) in zip(placed, jobs):
-        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre), stems)
+        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre), stems, genre_gains(state[0].genre))
 
 
 def _in_workers(jobs: list[tuple], workers: int) -> Iterator[np.ndarray]:
@@ -220,14 +226,15 @@ def _ignore_interrupts() -> None:
 
 
 def render_midi(midi: pretty_midi.PrettyMIDI, seconds: float, offset: float, rate: int,
-                room: Room | None = None, stems: bool = False, soundfont: Path | None = None) -> np.ndarray:
+                room: Room | None = None, stems: bool = False, soundfont: Path | None = None,
+                gains: Mapping[str, float] = ROLE_GAIN) -> np.ndarray:
     """Render `midi` through a General MIDI soundfont (default: the shipped one) into a (n, 2) float32 buffer of
-    `seconds`, notes shifted by `offset` seconds, its tracks (named by role) mixed in `room` (dry if None); with
-    `stems`, each role of STEMS apart (mixdown.stem_mixdown)."""
+    `seconds`, notes shifted by `offset` seconds, its tracks (named by role) at their `gains` and mixed in `room`
+    (dry if None); with `stems`, each role of STEMS apart (mixdown.stem_mixdown)."""
     font = load_soundfont(Path(soundfont) if soundfont else config.soundfont_path())
     notes = _placed_notes(midi, seconds, offset, rate)
     _reserve(font, notes, rate)
-    return _mixed(font, notes, seconds, rate, room, stems)
+    return _mixed(font, notes, seconds, rate, room, stems, gains)
 
 
 _PlacedNote = tuple[int, int, str, pretty_midi.Note, int]  # bank, program, role, the note, its first sample
@@ -251,12 +258,12 @@ def _reserve(font: SoundFont, notes: list[_PlacedNote], rate: int) -> None:
 
 
 def _mixed(font: SoundFont, notes: list[_PlacedNote], seconds: float, rate: int, room: Room | None,
-           stems: bool = False) -> np.ndarray:
+           stems: bool = False, gains: Mapping[str, float] = ROLE_GAIN) -> np.ndarray:
     length = int(round(seconds * rate))
     parts: dict[str, np.ndarray] = {}
     for bank, program, role, note, start in notes:
         audio = font.render_note(bank, program, note.pitch, note.velocity, note.end - note.start, rate,
-                                 ROLE_GAIN.get(role, 1.0))
+                                 gains.get(role, 1.0))
         part = parts.setdefault(role, np.zeros((length, 2), np.float32))
         stop = min(length, start + len(audio))
         part[start:stop] += audio[:stop - start]
