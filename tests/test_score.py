@@ -239,6 +239,24 @@ def test_the_sources_other_tracks_come_along(tmp_path):
                       {"index": 3, "type": "subtitle", "codec": "srt", "language": "ger"}]
 
 
+@pytest.mark.parametrize("codec", [("-c:v", "libx264"), ("-c:v", "prores_ks")])  # copied, or made H.264
+def test_the_cameras_timecode_is_kept(tmp_path, codec):
+    """A camera's (or an editor's) timecode track: the scored mp4 has the same timecode at its first frame, in a
+    timecode track of its own, so an editor lines the scored copy up with the original."""
+    source = tmp_path / "A001.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4", "-f", "lavfi", "-i", "sine=f=440:d=4",
+           *codec, "-c:a", "pcm_s16le", "-timecode", "10:00:00:00", str(source))
+    out = tmp_path / "A001.scored.mp4"
+    events = []
+    score(source, out, events=events.append)
+    assert not [e for e in events if e["type"] == "notice"]
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].metadata["timecode"] == "10:00:00:00"
+        assert [s.metadata.get("timecode") for s in c.streams if s.type == "data"] == ["10:00:00:00"]
+    assert json.loads(out.with_suffix(".json").read_text())["tracks"] == [
+        {"index": 2, "type": "data", "codec": "timecode", "language": "eng"}]
+
+
 def test_tracks_an_mp4_cannot_carry_are_named(tmp_path):
     """A second picture (a second camera's, cover art) is left out, said in a notice and the manifest; the picture
     made H.264 (VP8 cannot go in an mp4) still gets the second sound, against its own start."""

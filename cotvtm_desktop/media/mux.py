@@ -11,7 +11,7 @@ through it too.
 The source's other tracks come along after the scored sound, as they are: more sound (a second language, a separate
 microphone's track; only the first audio track is mixed with the music; sound in a codec an mp4 does not take,
 such as a camera's PCM, becomes AAC) and subtitles (text subtitles of other formats become mp4's own). Chapters
-too. What an mp4 cannot carry is named by `source_tracks`.
+and a camera's timecode too. What an mp4 cannot carry is named by `source_tracks`.
 """
 
 from __future__ import annotations
@@ -85,13 +85,16 @@ def source_tracks(info: MediaInfo) -> list[SourceTrack]:
         for stream in source.streams:
             if stream.index in (info.video_stream, mixed):
                 continue
-            codec = stream.codec_context.name if stream.codec_context is not None else "data"
+            codec = stream.codec_context.name if stream.codec_context is not None else (
+                "timecode" if "timecode" in stream.metadata else "data")
             tracks.append(SourceTrack(stream.index, stream.type, codec, _language(stream),
                                       _why_left_out(stream.type, codec)))
     return tracks
 
 
 def _why_left_out(kind: str, codec: str) -> str | None:
+    if codec == "timecode":
+        return None  # written again by the muxer from the picture's timecode (write_tmcd), for an editor to read
     if kind == "audio":
         return None  # made AAC on the way where an mp4 cannot carry it as it is (a camera's PCM)
     if kind == "subtitle":
@@ -99,7 +102,7 @@ def _why_left_out(kind: str, codec: str) -> str | None:
             "an mp4 carries subtitles as text only, not as pictures")
     if kind == "video":
         return "the scored mp4 has one picture"  # cover art, or a second camera's
-    return "an mp4 does not carry data tracks (timecode, telemetry, chapter text: chapters come along as chapters)"
+    return "an mp4 does not carry data tracks (telemetry, chapter text: chapters come along as chapters)"
 
 
 def _language(stream) -> str | None:
@@ -113,14 +116,15 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
     `source_tracks`) that it carries. Returns whether the video was copied (True) or re-encoded to H.264 (False,
     made in the `scratch` folder first)."""
     tags = source_tags(info.path)
-    carried = [t for t in others if t.why_left_out is None]
+    carried = [t for t in others if t.why_left_out is None and t.codec != "timecode"]
     extra = []
     try:
         extra = [_as_mp4_track(info.path, t, scratch) for t in carried]
         with av.open(str(info.path)) as source:
             chapters = source.chapters()
             sound = ({"language": _language(source.streams.audio[0]) or "und"} if source.streams.audio else {})
-        layout = Mp4Layout(info.start_time, info.duration, extra, chapters, sound)
+            timecode = source.streams[info.video_stream].metadata.get("timecode")
+        layout = Mp4Layout(info.start_time, info.duration, extra, chapters, sound, timecode)
         if info.video_codec in MP4_COPYABLE_CODECS:
             # Apple's players open HEVC in mp4 only under the 'hvc1' tag (iPhone videos are HEVC); FFmpeg's is 'hev1'
             _write_mp4(output, soundtrack, Track(info.path, info.video_stream), layout,
@@ -151,12 +155,14 @@ def _as_mp4_track(source: Path, track: SourceTrack, scratch: Path) -> Track:
 @dataclass(frozen=True)
 class Mp4Layout:
     """Where a source's streams go in a scored mp4: `start` (seconds of the source) becomes 0, the other tracks
-    and the chapters stop at `end` (seconds after it), and the scored sound gets the `sound` metadata."""
+    and the chapters stop at `end` (seconds after it), the scored sound gets the `sound` metadata and the picture
+    the `timecode`."""
     start: float = 0.0
     end: float = float("inf")
     others: Sequence[Track] = ()
     chapters: Sequence[dict] = ()  # as PyAV reads them
     sound: dict | None = None
+    timecode: str | None = None  # the camera's, at the first frame ("01:02:03:04"): kept for an editor to read
 
 
 def source_tags(path: Path) -> dict[str, str]:
@@ -215,9 +221,10 @@ def _write_mp4(output: Path, soundtrack: AacPackets, picture: Track | None = Non
 def _mux_streams(output: Path, soundtrack: AacPackets, picture: Track | None, layout: Mp4Layout, tag: str | None,
                  format: str, tags: dict[str, str]) -> None:
     mdta = any(key.startswith(_MDTA_KEY_PREFIX) for key in tags)
-    with av.open(str(output), "w", format=format,
-                 options={"movflags": "+faststart+use_metadata_tags" if mdta else "+faststart"}) as out, \
-            contextlib.ExitStack() as sources:
+    options = {"movflags": "+faststart+use_metadata_tags" if mdta else "+faststart"}
+    if layout.timecode and picture is not None:
+        options["write_tmcd"] = "1"  # FFmpeg writes a timecode track in mp4 only when asked
+    with av.open(str(output), "w", format=format, options=options) as out, contextlib.ExitStack() as sources:
         out.metadata.update(tags)
 
         def copy_of(track: Track):  # the output stream for `track`, and its input stream
@@ -230,6 +237,8 @@ def _mux_streams(output: Path, soundtrack: AacPackets, picture: Track | None, la
         copies = [copy_of(picture)] if picture is not None else []  # the picture is the first track, as in the source
         if tag:
             copies[0][0].codec_context.codec_tag = tag
+        if layout.timecode and copies:
+            copies[0][0].metadata["timecode"] = layout.timecode
         audio = out.add_stream("aac", rate=config.OUTPUT_SAMPLE_RATE, layout="stereo")
         audio.bit_rate = config.AAC_BITRATE
         audio.metadata.update(layout.sound or {})
