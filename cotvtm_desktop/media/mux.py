@@ -123,7 +123,9 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
         with av.open(str(info.path)) as source:
             chapters = source.chapters()
             sound = ({"language": _language(source.streams.audio[0]) or "und"} if source.streams.audio else {})
-            timecode = source.streams[info.video_stream].metadata.get("timecode")
+            timecode = next(filter(None, [source.streams[info.video_stream].metadata.get("timecode"),
+                                          *(source.streams[t.index].metadata.get("timecode") for t in others
+                                            if t.codec == "timecode")]), None)  # the picture's, or its track's
         layout = Mp4Layout(info.start_time, info.duration, extra, chapters, sound, timecode)
         if info.video_codec in MP4_COPYABLE_CODECS:
             # Apple's players open HEVC in mp4 only under the 'hvc1' tag (iPhone videos are HEVC); FFmpeg's is 'hev1'
