@@ -97,14 +97,12 @@ SOUNDFONT_FOLDERS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/loc
 
 def installed_soundfonts() -> list[Path]:
     """The .sf2 files in SOUNDFONT_FOLDERS, each once (a distribution's default-GM.sf2 is a link to another)."""
-    found: dict[Path, Path] = {}
-    for folder in SOUNDFONT_FOLDERS:
-        folder = Path(folder).expanduser()
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.suffix.lower() == ".sf2" and path.is_file():
-                    found.setdefault(path.resolve(), path.resolve())
-    return list(found.values())
+    found = []
+    for folder in map(Path, SOUNDFONT_FOLDERS):
+        if folder.expanduser().is_dir():
+            found += [path.resolve() for path in sorted(folder.expanduser().iterdir())
+                      if path.suffix.lower() == ".sf2" and path.is_file()]
+    return list(dict.fromkeys(found))
 
 
 def resource_path(name: str) -> Path:

@@ -115,12 +115,12 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
     """Write `info`'s video with `soundtrack` as its first audio into mp4 `output`, then the `others` (from
     `source_tracks`) that it carries. Returns whether the video was copied (True) or re-encoded to H.264 (False,
     made in the `scratch` folder first)."""
-    tags = source_tags(info.path)
     carried = [t for t in others if t.why_left_out is None and t.codec != "timecode"]
     extra = []
     try:
         extra = [_as_mp4_track(info.path, t, scratch) for t in carried]
-        with av.open(str(info.path)) as source:
+        with av.open(str(info.path)) as source:  # what comes along besides the tracks, read in one opening
+            tags = {key: value for key, value in source.metadata.items() if key.lower() not in _MUXER_TAGS}
             chapters = source.chapters()
             sound = ({"language": _language(source.streams.audio[0]) or "und"} if source.streams.audio else {})
             timecode = next(filter(None, [source.streams[info.video_stream].metadata.get("timecode"),
@@ -165,12 +165,6 @@ class Mp4Layout:
     chapters: Sequence[dict] = ()  # as PyAV reads them
     sound: dict | None = None
     timecode: str | None = None  # the camera's, at the first frame ("01:02:03:04"): kept for an editor to read
-
-
-def source_tags(path: Path) -> dict[str, str]:
-    """The container tags of `path` worth carrying into the scored file."""
-    with av.open(str(path)) as source:
-        return {key: value for key, value in source.metadata.items() if key.lower() not in _MUXER_TAGS}
 
 
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
