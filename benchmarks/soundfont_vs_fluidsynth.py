@@ -72,11 +72,11 @@ def arrangement_parts(genre: str, seconds: float = 20.0) -> dict[str, pretty_mid
     """A `seconds` arrangement of `genre` by the product's arranger, each part (role) on its own."""
     from cotvtm_desktop.brief import MusicBrief
     from cotvtm_desktop.music.arranger import arrange_segment, plan_video
-    from cotvtm_desktop.reasoning.rules import instruments_of, music_rules
+    from cotvtm_desktop.reasoning.rules import band_of, music_rules
 
     spec = music_rules()["genres"][genre]
-    brief = MusicBrief(genre, instruments_of(spec), ["warm"], "steady", sum(spec["tempo"]) / 2, "D", "major", 0.6,
-                       0.6, 0.5)
+    brief = MusicBrief(genre, band_of(genre).instruments(), ["warm"], "steady", sum(spec["tempo"]) / 2, "D", "major",
+                       0.6, 0.6, 0.5)
     whole = arrange_segment(brief, plan_video([seconds], [brief], [0])[0], 0)
     parts = {}
     for instrument in whole.instruments:

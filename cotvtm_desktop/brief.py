@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+PARTS = ("melody", "chords", "bass", "pad", "drums")  # the parts of an arrangement, as its stems name them
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class MusicBrief:
     intensity: float  # 0 quiet and sparse .. 1 loud and dense
     valence: float  # carried from the visual emotion; the arranger keeps one key per video unless it jumps
     arousal: float
+    lead: str = ""  # the melody's instrument the user chose (resources/music_rules.json "leads"); "": the genre's
+    without: list[str] = field(default_factory=list)  # PARTS the user left out of this segment's music
 
     @property
     def tonic(self) -> int:

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from cotvtm_desktop import __version__, config
+from cotvtm_desktop.brief import PARTS
 from cotvtm_desktop.errors import Cancelled, UserError, disk_errors, is_out_of_memory, out_of_memory
 from cotvtm_desktop.jobs.events import JsonLines
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
@@ -97,6 +98,10 @@ _SHARED = [
                  "1:20-1:45): segments end and begin there; repeat for more stretches."),
     click.option("--genre", type=click.Choice(list(music_rules()["genres"])), help="Procedural: this genre for "
                  "every segment, instead of the one its picture suggests (default)."),
+    click.option("--lead", type=click.Choice(list(music_rules()["leads"])), help="Procedural: this instrument plays "
+                 "every segment's tune, instead of its genre's."),
+    click.option("--without", type=click.Choice(PARTS), multiple=True, help="Procedural: leave this part out of "
+                 "the music (drums, say); repeat for more parts."),
     click.option("--soundfont", type=click.Path(path_type=Path, dir_okay=False), help="Procedural: play the music "
                  "with this General MIDI .sf2 soundfont instead of the small one shipped (FluidR3_GM, say)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
@@ -104,7 +109,7 @@ _SHARED = [
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
                  "overwrite", "resume", "duration", "crossfade", "fade_in", "fade_out", "models", "clip", "musicgen",
                  "cotvtm", "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db",
-                 "silent_at", "genre", "soundfont", "json_progress")
+                 "silent_at", "genre", "lead", "without", "soundfont", "json_progress")
 
 
 def _with_shared_options(command):

@@ -310,7 +310,32 @@ def test_genre_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "polka")
     assert result.exit_code == 2 and "'polka' is not one of" in said(result)
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "rock", "--backend", "neural")
-    assert result.exit_code == 1 and "the neural backend has no genre to set" in said(result)
+    assert result.exit_code == 1 and "the neural backend has no genre, lead or parts to set" in said(result)
+
+
+def test_a_lead_and_parts_left_out_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12):
+    import numpy as np
+    import soundfile
+
+    edits = tmp_path / "edits.json"
+    edits.write_text('{"segments": {"2": {"brief": {"lead": "flute", "without": ["pad"]}}}}')
+    result = run("score", clip12, "-o", tmp_path / "music.wav", "--segment-seconds", 6, "--genre", "upbeat pop",
+                 "--lead", "violin", "--without", "drums", "--stems", "--segments", edits)
+    assert result.exit_code == 0, result.output
+    assert "procedural, because --genre 'upbeat pop' asks for a genre and --lead 'violin' asks for a lead " \
+           "instrument and --without drums asks for parts left out" in said(result)
+    manifest = json.loads((tmp_path / "music.json").read_text())
+    first, second = (s["brief"] for s in manifest["segments"])
+    assert (first["lead"], first["without"]) == ("violin", ["drums"])
+    assert (second["lead"], second["without"]) == ("flute", ["pad"])  # its own edit wins
+    assert manifest["segments"][0]["description"].startswith("An upbeat pop piece led by violin, accompanied by "
+                                                             "acoustic guitar, electric bass and synth pad,")
+    drums = soundfile.read(tmp_path / "music.stems" / "drums.wav")[0]
+    assert np.abs(drums[: 6 * 48000 - 4800]).max() < 1e-6 < np.abs(drums[6 * 48000:]).max()  # in the second only
+    result = run("score", clip12, "-o", tmp_path / "x.mp4", "--lead", "kazoo")
+    assert result.exit_code == 2 and "'kazoo' is not one of" in said(result)
+    result = run("score", clip12, "-o", tmp_path / "x.mp4", "--without", "drums", "--backend", "neural")
+    assert result.exit_code == 1 and "--without drums: the neural backend has no genre, lead or parts" in said(result)
 
 
 def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):

@@ -16,7 +16,7 @@ pytest.importorskip("PySide6")
 from media import make_two_shot_video, make_video, streams
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from cotvtm_desktop.gui.settings import Settings
 from cotvtm_desktop.gui.window import MainWindow
@@ -100,7 +100,8 @@ def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, windo
 def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
-                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz", soundfont="/fonts/FluidR3_GM.sf2",
+                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz", lead="cello", without="drums,pad",
+                      soundfont="/fonts/FluidR3_GM.sf2",
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
                       fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
@@ -111,12 +112,13 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     assert Settings.load(QSettings(str(tmp_path / "none.ini"), QSettings.Format.IniFormat)) == Settings()
     args = again.score_args()
     for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
-                        ("--genre", "lo-fi jazz"), ("--soundfont", "/fonts/FluidR3_GM.sf2"),
+                        ("--genre", "lo-fi jazz"), ("--lead", "cello"), ("--soundfont", "/fonts/FluidR3_GM.sf2"),
                         ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
                         ("--music-db", "-4"), ("--musicgen-size", "medium"), ("--precision", "float32"),
                         ("--fade-in", "1.5"), ("--fade-out", "4")):
         assert args[args.index(flag) + 1] == value
     assert "--replace-audio" in args
+    assert " ".join(args).count("--without") == 2 and "--without drums --without pad" in " ".join(args)
     assert again.output_for(Path("/videos/trip.mov"), "video") == tmp_path / "out" / "trip-music.wav"
     assert Settings().output_for(Path("/p/cat.jpg"), "image") == Path("/p/cat.scored.m4a")
     assert Settings(musicgen_size="stereo-large").score_args()[-2:] == ["--musicgen-size", "stereo-large"]
@@ -139,7 +141,8 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
     from cotvtm_desktop.gui.settings_dialog import SettingsDialog
 
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
-                      precision="float32", segment_seconds=8.0, genre="rock", soundfont="/fonts/GeneralUser.sf2",
+                      precision="float32", segment_seconds=8.0, genre="rock", lead="trumpet", without="drums",
+                      soundfont="/fonts/GeneralUser.sf2",
                       keep_original_audio=False,
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
                       output_dir=str(tmp_path),
@@ -151,6 +154,16 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
     assert dialog.settings().precision == "bfloat16"
     dialog.genre.setCurrentIndex(0)  # from the picture
     assert dialog.settings().genre == "" and "--genre" not in dialog.settings().score_args()
+    dialog.lead.setCurrentIndex(0)  # each genre's own
+    dialog.parts.boxes["drums"].setChecked(True)
+    assert (dialog.settings().lead, dialog.settings().without) == ("", "")
+    assert "--lead" not in dialog.settings().score_args() and "--without" not in dialog.settings().score_args()
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    for box in dialog.parts.boxes.values():
+        box.setChecked(False)
+    assert not ok.isEnabled()  # no music at all is not a setting: a segment is muted on its own
+    dialog.parts.boxes["melody"].setChecked(True)
+    assert ok.isEnabled() and dialog.settings().without == "chords,bass,pad,drums"
     dialog.soundfont[1].clear()  # the shipped one
     assert dialog.settings().soundfont == "" and "--soundfont" not in dialog.settings().score_args()
     from PySide6.QtWidgets import QFileDialog, QPushButton
@@ -425,6 +438,58 @@ def test_editing_a_segment_brief_changes_its_music(qtbot, window, two_shots, mon
     assert new_genre in edited.description and edited.brief_changes  # the edit is kept for later renders
     assert json.loads((window.tasks.data_dir / "edits" / f"{item.id}.json").read_text()) == {
         "segments": {"1": {"brief": {"genre": new_genre, "tempo_bpm": 150}, "start": 0.0, "end": edited.end}}}
+
+
+def test_a_segment_given_another_lead_and_no_drums_keeps_them_when_edited_again(qtbot, window, two_shots,
+                                                                                 monkeypatch):
+    from cotvtm_desktop.gui import window as window_module
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    steps = iter([
+        lambda d: (d.genre.setCurrentText("upbeat pop"), d.lead.setCurrentText("cello"),
+                   d.parts["drums"].setChecked(False)),
+        lambda d: d.intensity.setValue(20),  # after the preview, from the brief it made
+    ])
+
+    class Accepting(window_module.SegmentDialog):
+        def exec(self) -> int:
+            next(steps)(self)
+            return 1
+
+    monkeypatch.setattr(window_module, "SegmentDialog", Accepting)
+    window.strip.tiles[0].edit_button.click()
+    first = item.segments[0]
+    assert first.brief_changes == {"genre": "upbeat pop", "lead": "cello", "without": ["drums"]}
+    preview(qtbot, window)
+    edited = item.segments[0]
+    assert (edited.brief["lead"], edited.brief["without"]) == ("cello", ["drums"])
+    assert edited.description.startswith("An upbeat pop piece led by cello,") and "drums" not in edited.description
+    window.strip.tiles[0].edit_button.click()
+    assert edited.brief_changes == {"genre": "upbeat pop", "lead": "cello", "without": ["drums"], "intensity": 0.2}
+
+
+def test_the_segment_dialog_follows_its_genre(qtbot):
+    from cotvtm_desktop.gui.queue import SegmentState
+    from cotvtm_desktop.gui.segment_dialog import SegmentDialog
+    from cotvtm_desktop.reasoning.rules import music_rules, tempo_for
+
+    brief = {"genre": "upbeat pop", "tempo_bpm": 118, "key": "D", "mode": "major", "intensity": 0.6,
+             "arousal": 0.7, "lead": "", "without": []}
+    dialog = SegmentDialog(SegmentState(0, 0.0, 10.0, brief=brief))
+    qtbot.addWidget(dialog)
+    assert dialog.lead.currentText() == "the genre's (electric piano)" and dialog.parts["pad"].isEnabled()
+    dialog.genre.setCurrentText("acoustic folk")  # a new genre: its tempo for the picture's pace, its lead, no pad
+    assert dialog.tempo.value() == round(tempo_for(music_rules()["genres"]["acoustic folk"], 0.7))
+    assert dialog.lead.currentText() == "the genre's (flute)" and not dialog.parts["pad"].isEnabled()
+    assert dialog.changes() == {"genre": "acoustic folk"}  # the tempo follows the genre: not an edit of its own
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    for part in ("melody", "chords", "bass", "drums"):
+        dialog.parts[part].setChecked(False)
+    assert not ok.isEnabled() and not dialog.no_part.isHidden()
+    dialog.parts["bass"].setChecked(True)
+    assert ok.isEnabled() and dialog.changes()["without"] == ["melody", "chords", "drums"]
 
 
 def test_a_segment_set_quieter_in_its_dialog(qtbot, window, two_shots, monkeypatch):

@@ -3,16 +3,15 @@ its music is (either backend)."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QSlider,
@@ -21,24 +20,55 @@ from PySide6.QtWidgets import (
 )
 
 from cotvtm_desktop import config
-from cotvtm_desktop.brief import NOTE_NAMES
+from cotvtm_desktop.brief import NOTE_NAMES, PARTS
 from cotvtm_desktop.gui.queue import SegmentState
 from cotvtm_desktop.gui.segment_strip import time_range
+from cotvtm_desktop.reasoning.rules import band_of, music_rules, tempo_for
 
 
-@lru_cache(maxsize=1)
 def genres() -> list[str]:
-    return list(json.loads(config.resource_path("music_rules.json").read_text())["genres"])
+    return list(music_rules()["genres"])
+
+
+def lead_choice() -> QComboBox:
+    """The instrument for the tune: the genre's own (first, data "") or one of music_rules.json's leads."""
+    combo = QComboBox()
+    combo.addItem("the genre's", "")
+    for name in music_rules()["leads"]:
+        combo.addItem(name, name)
+    combo.setToolTip("The instrument that plays the tune")
+    return combo
+
+
+class PartChoice(QWidget):
+    """A checkbox per part of the music (brief.PARTS): those unchecked are left out."""
+
+    changed = Signal()
+
+    def __init__(self, without: list[str] = ()):
+        super().__init__()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.boxes = {part: QCheckBox(part) for part in PARTS}
+        for part, box in self.boxes.items():
+            box.setChecked(part not in without)
+            box.toggled.connect(self.changed)
+            row.addWidget(box)
+        row.addStretch()
+
+    def without(self) -> list[str]:
+        return [part for part, box in self.boxes.items() if not box.isChecked()]
 
 
 class SegmentDialog(QDialog):
-    """Shows the segment's brief as measured, with the user's changes; `changes()` and `prompt()` read the result."""
+    """Shows the segment's brief as the last preview made it, with the user's changes; `changes()` and `prompt()`
+    read the result."""
 
     def __init__(self, segment: SegmentState, parent: QWidget | None = None):
         super().__init__(parent)
         self.segment = segment
         self.setWindowTitle(f"Segment {segment.index + 1} ({time_range(segment)})")
-        brief = {**(segment.brief or {}), **segment.brief_changes}
+        brief = {"lead": "", "without": [], **(segment.brief or {}), **segment.brief_changes}
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.genre = QComboBox()
@@ -49,21 +79,35 @@ class SegmentDialog(QDialog):
         self.mode = QComboBox()
         self.mode.addItems(["major", "minor"])
         self.intensity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
-        if brief:
+        self.lead = lead_choice()  # its first item, the genre's own, is named by _follow_genre
+        self.part_choice = PartChoice(brief["without"])
+        self.parts = self.part_choice.boxes
+        self.part_choice.changed.connect(self._check_parts)
+        self.no_part = QLabel("Keep at least one part playing (or Mute the segment).")
+        self.no_part.setVisible(False)
+        editable = (self.genre, self.tempo, self.key, self.mode, self.intensity, self.lead, *self.parts.values())
+        if segment.brief:
             self.genre.setCurrentText(brief["genre"])
             self.tempo.setValue(float(brief["tempo_bpm"]))
             self.key.setCurrentText(brief["key"])
             self.mode.setCurrentText(brief["mode"])
             self.intensity.setValue(round(100 * float(brief["intensity"])))
+            self.lead.setCurrentIndex(max(0, self.lead.findData(brief["lead"])))
+            self._follow_genre()
+            self.genre.currentTextChanged.connect(self._genre_chosen)
         else:
-            for widget in (self.genre, self.tempo, self.key, self.mode, self.intensity):
+            for widget in editable:
                 widget.setEnabled(False)
             form.addRow(QLabel("This backend has no music brief to edit; describe the music in words below."))
+        self.shown = self._chosen()  # what the dialog opened with: a field the user changes from it is an edit
         form.addRow("Genre", self.genre)
         form.addRow("Tempo", self.tempo)
         form.addRow("Key", self.key)
         form.addRow("Mode", self.mode)
         form.addRow("Intensity", self.intensity)
+        form.addRow("Lead", self.lead)
+        form.addRow("Parts", self.part_choice)
+        form.addRow(self.no_part)
         self.words = QPlainTextEdit(segment.prompt)
         self.words.setPlaceholderText("e.g. a gentle acoustic guitar with soft hand percussion")
         self.words.setFixedHeight(70)
@@ -75,21 +119,49 @@ class SegmentDialog(QDialog):
                                  "the mix puts it); the rest of the music stays where it is")
         form.addRow("Music level", self.music_db)
         layout.addLayout(form)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+    def _genre_chosen(self) -> None:
+        """A new genre brings its tempo for the picture's pace (as the backend gives it), unless a tempo was set."""
+        if "tempo_bpm" not in self.segment.brief_changes and self.tempo.value() == self.shown["tempo_bpm"]:
+            genre = music_rules()["genres"][self.genre.currentText()]
+            self.tempo.setValue(round(tempo_for(genre, float(self.segment.brief["arousal"]))))
+            self.shown["tempo_bpm"] = self.tempo.value()  # not the user's edit: it follows the genre
+        self._follow_genre()
+
+    def _follow_genre(self) -> None:
+        """Name the genre's own lead, and grey out the parts it does not have."""
+        band = band_of(self.genre.currentText())
+        self.lead.setItemText(0, f"the genre's ({band.melody[1]})")
+        has = {"melody": band.melody, "chords": band.chords, "bass": band.bass, "pad": band.pad, "drums": band.drums}
+        for part, box in self.parts.items():
+            box.setEnabled(bool(has[part]))
+            box.setToolTip("" if has[part] else f"{self.genre.currentText()} has no {part}")
+        self._check_parts()
+
+    def _check_parts(self) -> None:
+        playing = any(box.isChecked() and box.isEnabled() for box in self.parts.values())
+        self.no_part.setVisible(not playing)
+        if hasattr(self, "buttons"):
+            self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(playing)
+
+    def _chosen(self) -> dict:
+        return {"genre": self.genre.currentText(), "tempo_bpm": self.tempo.value(), "key": self.key.currentText(),
+                "mode": self.mode.currentText(), "intensity": self.intensity.value() / 100,
+                "lead": self.lead.currentData(),
+                "without": self.part_choice.without()}
 
     def changes(self) -> dict:
-        """The fields that differ from the measured brief."""
-        measured = self.segment.brief
-        if not measured:
+        """The segment's brief changes: those it had, and each field the user changed here."""
+        if not self.segment.brief:
             return {}
-        chosen = {"genre": self.genre.currentText(), "tempo_bpm": self.tempo.value(), "key": self.key.currentText(),
-                  "mode": self.mode.currentText(), "intensity": self.intensity.value() / 100}
         same = {"tempo_bpm": lambda a, b: round(float(a)) == round(float(b)),
                 "intensity": lambda a, b: round(100 * float(a)) == round(100 * float(b))}
-        return {k: v for k, v in chosen.items() if not same.get(k, lambda a, b: a == b)(v, measured[k])}
+        edited = {k: v for k, v in self._chosen().items() if not same.get(k, lambda a, b: a == b)(v, self.shown[k])}
+        return {**self.segment.brief_changes, **edited}
 
     def prompt(self) -> str:
         return self.words.toPlainText().strip()

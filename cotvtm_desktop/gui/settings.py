@@ -26,6 +26,8 @@ class Settings:
     precision: str = config.MUSICGEN_PRECISION  # MusicGen's number format (neural)
     segment_seconds: float = config.SEGMENT_SECONDS
     genre: str = ""  # empty: each segment's from its picture (procedural)
+    lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)
+    without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)
     soundfont: str = ""  # a General MIDI .sf2 to play the procedural music with; empty: the shipped one
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
@@ -83,6 +85,10 @@ class Settings:
             args.append("--replace-audio")
         if self.genre:
             args += ["--genre", self.genre]
+        if self.lead:
+            args += ["--lead", self.lead]
+        for part in filter(None, self.without.split(",")):
+            args += ["--without", part]
         if self.soundfont:
             args += ["--soundfont", self.soundfont]
         return args

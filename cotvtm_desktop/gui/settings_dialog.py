@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
-from cotvtm_desktop.gui.segment_dialog import genres
+from cotvtm_desktop.gui.segment_dialog import PartChoice, genres, lead_choice
 from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, LOUDNESS_PRESETS, Settings
 
 
@@ -60,6 +60,13 @@ class SettingsDialog(QDialog):
         self.genre.setCurrentIndex(max(0, self.genre.findData(settings.genre)))
         self.genre.setToolTip("One genre for every segment (procedural backend: with a genre set, auto uses it); "
                               "a segment's own edit still wins")
+        self.lead = lead_choice()
+        self.lead.setCurrentIndex(max(0, self.lead.findData(settings.lead)))
+        self.lead.setToolTip("The instrument that plays every segment's tune (procedural backend: with one set, auto "
+                             "uses it); a segment's own edit still wins")
+        self.parts = PartChoice(settings.without.split(","))
+        self.parts.setToolTip("The parts of the music to play; those unchecked are left out of every segment "
+                              "(procedural backend); a segment's own edit still wins")
         self.soundfont = self._path_field(settings.soundfont, "the small one shipped (TimGM6mb)", self._pick_soundfont,
                                           [str(path) for path in config.installed_soundfonts()])
         self.soundfont[1].setToolTip("A General MIDI .sf2 soundfont to play the procedural music with (FluidR3_GM or "
@@ -112,7 +119,8 @@ class SettingsDialog(QDialog):
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
-                ("Segment length", self.segment_seconds), ("Genre", self.genre), ("Soundfont", self.soundfont[0]),
+                ("Segment length", self.segment_seconds), ("Genre", self.genre), ("Lead", self.lead),
+                ("Parts", self.parts), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
                 ("Loudness", self.loudness), ("Crossfade", self.crossfade), ("Fade in", self.fade_in),
                 ("Fade out", self.fade_out),
@@ -125,6 +133,8 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.parts.changed.connect(lambda: ok.setEnabled(len(self.parts.without()) < len(self.parts.boxes)))
         # What `models check` says follows the model choices as they are edited.
         self.check: CliProcess | None = None
         self.checked_args: list[str] = []
@@ -197,6 +207,7 @@ class SettingsDialog(QDialog):
             musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
+            lead=self.lead.currentData(), without=",".join(self.parts.without()),
             soundfont=self.soundfont[1].text().strip(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             music_db=self.music_db.value(), lufs=float(self.loudness.currentData()),

@@ -23,7 +23,7 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
             if options.backend == "neural":
                 raise
             reason = _fallback(exc)
-    return ProceduralBackend(options.seed, options.genre, options.soundfont), reason
+    return ProceduralBackend(options.seed, options.style(), options.soundfont), reason
 
 
 def backend_choice(options) -> tuple[str, str]:
@@ -32,6 +32,14 @@ def backend_choice(options) -> tuple[str, str]:
     MusicGen-large."""
     name, reason, _ = _choice(options)
     return name, reason
+
+
+def _style_flags(options) -> list[tuple[str, str]]:
+    """The flags given that set the procedural brief of every segment, each with what it asks for."""
+    return [(flag, wants) for flag, wants, given in (
+        (f"--genre {options.genre!r}", "a genre", options.genre),
+        (f"--lead {options.lead!r}", "a lead instrument", options.lead),
+        (" ".join(f"--without {part}" for part in options.without), "parts left out", options.without)) if given]
 
 
 class _Missing(UserError):
@@ -43,11 +51,12 @@ def _choice(options) -> tuple[str, str, ModelPaths | None]:
         raise UserError(f"unknown backend {options.backend!r}; choose one of {', '.join(BACKENDS)}")
     if options.backend == "procedural":
         return "procedural", "procedural, as asked (--backend procedural)", None
-    if options.genre is not None:  # a genre is a choice in the procedural backend's music brief, which neural lacks
+    style = _style_flags(options)
+    if style:  # a genre, a lead, the parts are choices in the procedural backend's music brief, which neural lacks
         if options.backend == "neural":
-            raise UserError(f"--genre {options.genre!r}: the neural backend has no genre to set; steer its segments in "
-                            "words with --prompt K=words, or use --backend procedural")
-        return "procedural", f"procedural, because --genre {options.genre!r} asks for a genre", None
+            raise UserError(f"{' '.join(flag for flag, _ in style)}: the neural backend has no genre, lead or parts "
+                            "to set; steer its segments in words with --prompt K=words, or use --backend procedural")
+        return "procedural", f"procedural, because {' and '.join(f'{f} asks for {w}' for f, w in style)}", None
     notes = [flag for flag, wanted in (("--midi", options.midi), ("--stems", options.stems),
                                        ("--soundfont", options.soundfont is not None)) if wanted]
     if notes and options.backend == "auto":  # the neural backend makes audio, not notes, parts or a font's sound

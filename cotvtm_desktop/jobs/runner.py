@@ -76,8 +76,15 @@ class ScoreOptions:
     segments: dict[int, SegmentEdit] = field(default_factory=dict)  # segment index (from 0) -> the user's edit
     silences: tuple[tuple[float, float], ...] = ()  # (start, end) seconds to have no music in
     genre: str | None = None  # procedural: every segment's genre, not the measured one (a segment's own edit wins)
+    lead: str | None = None  # procedural: every segment's melody played by this instrument (music_rules.json leads)
+    without: tuple[str, ...] = ()  # procedural: parts (brief.PARTS) left out of every segment's music
     soundfont: Path | None = None  # procedural: a General MIDI .sf2 to play the music with (None: the shipped one)
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
+
+    def style(self) -> dict:
+        """The procedural brief's fields these options set for every segment (under each one's own edit)."""
+        style = {"genre": self.genre, "lead": self.lead, "without": list(self.without)}
+        return {name: value for name, value in style.items() if value}
 
 
 def default_output(input_path: Path, out_dir: Path | None = None, extension: str | None = None) -> Path:

@@ -15,9 +15,9 @@ from functools import lru_cache
 import numpy as np
 import pretty_midi
 
-from cotvtm_desktop.brief import MusicBrief
+from cotvtm_desktop.brief import PARTS, MusicBrief
 from cotvtm_desktop.music.theory import chord_pitch_classes, lead_voices, scale_pitches, voicings
-from cotvtm_desktop.reasoning.rules import music_rules
+from cotvtm_desktop.reasoning.rules import Band, brief_band, music_rules
 
 SHARP_MOOD_CHANGE = 0.3  # valence jump from the video's mean beyond which a segment takes its own key and mode
 TEMPO_FAMILY = 0.2  # relative tempo difference a segment may have and still share the video's tempo
@@ -135,10 +135,12 @@ def _weighted_median(values: list[float], weights: np.ndarray) -> float:
 
 
 class _Clip:
-    """Notes being written for one segment, on a beat grid, with seeded humanisation."""
+    """Notes being written for one segment, on a beat grid, with seeded humanisation: each part draws from its own
+    stream, so that leaving a part out (or giving the tune another instrument) leaves every other note as it was."""
 
-    def __init__(self, plan: SegmentPlan, swing: float, rng: np.random.Generator):
-        self.plan, self.swing, self.rng = plan, swing, rng
+    def __init__(self, plan: SegmentPlan, swing: float, seed: int):
+        self.plan, self.swing, self.seed = plan, swing, seed
+        self.streams: dict[str, np.random.Generator] = {}
         self.beat = 60.0 / plan.bpm
         self.midi = pretty_midi.PrettyMIDI(initial_tempo=plan.bpm)
         self.tracks: dict[str, pretty_midi.Instrument] = {}
@@ -148,6 +150,12 @@ class _Clip:
             self.tracks[role] = pretty_midi.Instrument(program, is_drum=role == "drums", name=role)
             self.midi.instruments.append(self.tracks[role])
         return self.tracks[role]
+
+    def random(self, role: str) -> np.random.Generator:
+        """The part's own random stream for this segment."""
+        if role not in self.streams:
+            self.streams[role] = np.random.default_rng([self.seed, self.plan.bar_offset, PARTS.index(role)])
+        return self.streams[role]
 
     def time(self, beats: float) -> float:
         whole, part = divmod(beats, 1.0)
@@ -159,19 +167,20 @@ class _Clip:
              jitter: float = 0.008, rest: bool = False) -> None:
         """A note; or, with `rest`, none, though its humanisation is drawn all the same, so that the notes after it
         come out as they would have."""
-        start = max(0.0, self.time(start_beat) + self.rng.normal(0, jitter))
+        rng = self.random(role)
+        start = max(0.0, self.time(start_beat) + rng.normal(0, jitter))
         end = self.time(start_beat + beats) - 0.01
-        vel = int(min(127.0, max(1.0, velocity + self.rng.normal(0, 5))))
+        vel = int(min(127.0, max(1.0, velocity + rng.normal(0, 5))))
         if not rest:
             self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
 
 
 def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_midi.PrettyMIDI:
-    """The arrangement of one segment; time 0 is the segment's start."""
+    """The arrangement of one segment, played by the band its brief asks for (a part it leaves out rests); time 0
+    is the segment's start."""
     genre = music_rules()["genres"][brief.genre]
-    rng = np.random.default_rng([seed, plan.bar_offset])
-    clip = _Clip(plan, genre["swing"], rng)
-    instruments = genre["instruments"]
+    clip = _Clip(plan, genre["swing"], seed)
+    band = brief_band(brief)
     chords = _chord_sequence(plan)
     base_velocity = 50 + 50 * brief.intensity
     voicing, bar_voicings = None, []
@@ -180,19 +189,21 @@ def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_m
         bar_voicings.append(voicing)
         beat0 = bar * plan.beats_per_bar
         closing = plan.final and bar == plan.bars - 1
-        _accompany(clip, genre["accompaniment"], instruments["chords"][0], voicing, beat0, plan.beats_per_bar,
-                   base_velocity * 0.9, brief.intensity, closing)
-        _bass(clip, instruments["bass"][0], classes, beat0, plan.beats_per_bar, base_velocity, brief, closing)
-        if instruments["pad"]:
-            clip.note("pad", instruments["pad"][0], voicing[0] - 12, beat0, plan.beats_per_bar,
-                      base_velocity * 0.7)
+        if band.chords:
+            _accompany(clip, genre["accompaniment"], band.chords[0], voicing, beat0, plan.beats_per_bar,
+                       base_velocity * 0.9, brief.intensity, closing)
+        if band.bass:
+            _bass(clip, band.bass[0], classes, beat0, plan.beats_per_bar, base_velocity, brief, closing)
+        if band.pad:
+            clip.note("pad", band.pad[0], voicing[0] - 12, beat0, plan.beats_per_bar, base_velocity * 0.7)
             for pitch in voicing[1:]:
-                clip.note("pad", instruments["pad"][0], pitch, beat0, plan.beats_per_bar, base_velocity * 0.7)
-        if genre["drums"]:
-            _drums(clip, genre["drums"], beat0, plan.beats_per_bar, base_velocity, brief.intensity,
+                clip.note("pad", band.pad[0], pitch, beat0, plan.beats_per_bar, base_velocity * 0.7)
+        if band.drums:
+            _drums(clip, band.drums, beat0, plan.beats_per_bar, base_velocity, brief.intensity,
                    first=bar == 0, closing=closing, fill=_fill(plan, bar, brief.intensity))
-    _melody(clip, instruments["melody"][0], chords, plan, brief, base_velocity)
-    _hits(clip, genre, chords, bar_voicings, base_velocity)
+    if band.melody:
+        _melody(clip, band.melody[0], chords, plan, brief, base_velocity, band.transpose)
+    _hits(clip, band, chords, bar_voicings, base_velocity)
     return clip.midi
 
 
@@ -347,37 +358,39 @@ _HIT_KIT = {"rock": ("crash", "kick"), "pop": ("crash", "kick"), "four_on_floor"
             "cinematic": ("crash", "floor_tom"), "jazz": ("crash", "kick"), "light": ("tambourine", "kick")}
 
 
-def _hits(clip: _Clip, genre: dict, chords: list[list[int]], bar_voicings: list[tuple[int, ...]],
+def _hits(clip: _Clip, band: Band, chords: list[list[int]], bar_voicings: list[tuple[int, ...]],
           velocity: float) -> None:
     """An accent on each of the plan's hits: the bass's root with the drums' crash (a stab of the chord where
-    the genre has no drums), on the sixteenth nearest the cut when that is near enough, else on the cut itself."""
-    plan, instruments = clip.plan, genre["instruments"]
+    there are no drums), on the sixteenth nearest the cut when that is near enough, else on the cut itself; a part
+    that rests plays no hit."""
+    plan = clip.plan
     for at in plan.hits:
         beat = at / clip.beat
         nearest = round(beat * 4) / 4
         if abs(nearest - beat) * clip.beat <= HIT_SNAP_SECONDS:
             beat = nearest
         bar = min(int(beat // plan.beats_per_bar), len(chords) - 1)
-        clip.note("bass", instruments["bass"][0], 36 + (chords[bar][0] - 36) % 12, beat, 1.0, velocity * 1.1,
-                  jitter=0.002)
-        if genre["drums"]:
-            for name in _HIT_KIT[genre["drums"]]:
+        if band.bass:
+            clip.note("bass", band.bass[0], 36 + (chords[bar][0] - 36) % 12, beat, 1.0, velocity * 1.1,
+                      jitter=0.002)
+        if band.drums:
+            for name in _HIT_KIT[band.drums]:
                 clip.note("drums", 0, _DRUM[name], beat, 0.25, min(127.0, velocity * 1.15), jitter=0.002)
-        else:
+        elif band.chords:
             for pitch in bar_voicings[bar]:
-                clip.note("chords", instruments["chords"][0], pitch, beat, 1.0, velocity * 1.05, jitter=0.002)
+                clip.note("chords", band.chords[0], pitch, beat, 1.0, velocity * 1.05, jitter=0.002)
 
 
 def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPlan, brief: MusicBrief,
-            velocity: float) -> None:
+            velocity: float, transpose: int = 0) -> None:
     """Four-bar phrases over the changes: a one-bar motif (strong beats on chord tones, steps of the scale between)
     stated, stated again, turned over, and answered by a bar that lands on a chord tone and breathes. It rests
     where someone speaks in the original sound (scoring under dialogue: the accompaniment goes on, the tune makes
-    room for the voice)."""
-    scale = scale_pitches(plan.tonic, plan.mode, 62, 86)
+    room for the voice). `transpose` moves its range (D4-D6) into the lead instrument's."""
+    scale = scale_pitches(plan.tonic, plan.mode, 62 + transpose, 86 + transpose)
     beats = plan.beats_per_bar
     density = 2 + int(round(brief.intensity * 4))  # notes per bar
-    rng = clip.rng
+    rng = clip.random("melody")
     onsets = sorted(rng.choice(np.arange(0, beats, 0.5), size=min(density, beats * 2), replace=False))
     contour = rng.integers(-2, 3, size=len(onsets))
     middle = scale[len(scale) // 2]

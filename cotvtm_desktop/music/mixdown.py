@@ -19,8 +19,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from cotvtm_desktop.brief import PARTS
+
 ROLE_GAIN = {"melody": 1.0, "chords": 0.55, "bass": 0.8, "pad": 0.35, "drums": 0.7}
-STEMS = tuple(ROLE_GAIN)  # the parts an export of stems (--stems) writes apart, in this order
+STEMS = PARTS  # the parts an export of stems (--stems) writes apart, in this order
 ROLE_PAN = {"melody": 0.2, "chords": -0.3, "bass": 0.0, "pad": 0.35, "drums": 0.0}  # -1 left .. 1 right
 ROLE_SEND = {"melody": 1.0, "chords": 1.0, "bass": 0.1, "pad": 1.0, "drums": 0.5}  # low end stays dry and clear
 PREDELAY_SECONDS = 0.02

@@ -31,9 +31,9 @@ from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indic
 from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.mixdown import ROLE_GAIN, STEMS, Room, mixdown, stem_mixdown
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
-from cotvtm_desktop.reasoning.rules import edit_brief, music_rules, reason
+from cotvtm_desktop.reasoning.rules import brief_band, edit_brief, music_rules, reason
 
-RENDERER_VERSION = 12  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 13  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -43,11 +43,12 @@ class ProceduralBackend:
     makes_midi = True
     sharp_starts = True  # a segment's notes begin on its first downbeat; it rings out under the next
 
-    def __init__(self, seed: int = config.SEED, genre: str | None = None, soundfont: Path | None = None):
-        """`soundfont`: a General MIDI .sf2 to play the music with (default: the one pretty_midi ships); read
-        here, so that a file it cannot use is said before any work."""
+    def __init__(self, seed: int = config.SEED, style: Mapping | None = None, soundfont: Path | None = None):
+        """`style`: brief changes for every segment, under each one's own edit (a genre, a lead, parts left out);
+        `soundfont`: a General MIDI .sf2 to play the music with (default: the one pretty_midi ships); read here, so
+        that a file it cannot use is said before any work."""
         self.seed = seed
-        self.style = {"genre": genre} if genre else {}  # every segment's brief changes, under its own edit's
+        self.style = dict(style or {})
         self.soundfont = Path(soundfont) if soundfont else config.soundfont_path()
         self.font = open_soundfont(self.soundfont)
         stat = self.soundfont.stat()  # a different font, or the same one changed, renders every segment again
@@ -69,8 +70,8 @@ class ProceduralBackend:
         spoken = [[(max(a, s.start) - s.start, min(b, s.end) - s.start) for a, b in voices if a < s.end and b > s.start]
                   for s in segments]
         silent = silent_indices(segments, edits)
-        self._check_instruments({(edited[i][0] if i in edited else measured[i]).genre
-                                 for i in range(len(segments)) if i not in silent})
+        self._check_instruments([edited[i][0] if i in edited else measured[i]
+                                 for i in range(len(segments)) if i not in silent])
         plans = plan_video([s.duration for s in segments], measured, seeds, edited, cuts, spoken, silent)
         items = []
         for s, v, b, p, seed in zip(segments, visuals, measured, plans, seeds):
@@ -119,16 +120,19 @@ class ProceduralBackend:
         except UserError as exc:
             raise UserError(f"segment {index + 1}: {exc}") from None
 
-    def _check_instruments(self, genres: set[str]) -> None:
-        """A UserError naming the instruments these genres' music needs that the soundfont lacks (a font that is
+    def _check_instruments(self, briefs: list[MusicBrief]) -> None:
+        """A UserError naming the instruments these briefs' music needs that the soundfont lacks (a font that is
         not General MIDI: a piano alone, say), which would otherwise leave their parts silent."""
+        needed: dict[str, dict[tuple[int, int, str], None]] = {}
+        for brief in briefs:
+            band = brief_band(brief)
+            wanted = [(0, program, name) for program, name in band.programs()]
+            wanted += [(128, 0, "drums")] if band.drums else []
+            needed.setdefault(brief.genre, {}).update(dict.fromkeys(wanted))
         missing = []
-        for genre in sorted(genres):
-            spec = music_rules()["genres"][genre]
-            needed = [(0, entry[0], entry[1]) for entry in spec["instruments"].values() if entry]
-            needed += [(128, 0, "drums")] if spec["drums"] else []
+        for genre in sorted(needed):
             lacking = dict.fromkeys(f"{name} (General MIDI {'drum kit 1' if bank else f'program {program + 1}'})"
-                                    for bank, program, name in needed if not self.font.plays(bank, program))
+                                    for bank, program, name in needed[genre] if not self.font.plays(bank, program))
             if lacking:
                 missing.append(f"{' or '.join(lacking)}, which {genre} needs")
         if missing:

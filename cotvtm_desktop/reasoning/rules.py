@@ -4,7 +4,7 @@ resources/music_rules.json, and step 3 (a description) through MusicBrief.descri
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -12,10 +12,11 @@ import numpy as np
 from cotvtm_desktop import config
 from cotvtm_desktop.analysis.colour import COLOUR_NAMES
 from cotvtm_desktop.analysis.visual import VisualElements
-from cotvtm_desktop.brief import NOTE_NAMES, MusicBrief
+from cotvtm_desktop.brief import NOTE_NAMES, PARTS, MusicBrief
 from cotvtm_desktop.errors import UserError
 
-EDITABLE = ("genre", "tempo_bpm", "key", "mode", "intensity")  # what a user may change in a segment's brief
+# what a user may change in a segment's brief
+EDITABLE = ("genre", "tempo_bpm", "key", "mode", "intensity", "lead", "without")
 TEMPO_RANGE = (40.0, 220.0)
 
 
@@ -64,7 +65,7 @@ def reason(visual: VisualElements) -> MusicBrief:
     intensity = float(np.clip(i["bias"] + i["arousal"] * visual.arousal + i["brightness"] * visual.brightness, 0, 1))
     return MusicBrief(
         genre=name,
-        instruments=instruments_of(genre),
+        instruments=band_of(name).instruments(),
         emotion=list(emotion),
         rhythm=_words(rules["rhythm_words"], visual.arousal),
         tempo_bpm=tempo_for(genre, visual.arousal),
@@ -76,15 +77,50 @@ def reason(visual: VisualElements) -> MusicBrief:
     )
 
 
-def instruments_of(genre: dict) -> list[str]:
-    """A genre's instruments by display name, lead first."""
-    roles = ("melody", "chords", "bass", "pad")
-    names = list(dict.fromkeys(genre["instruments"][r][1] for r in roles if genre["instruments"][r]))
-    return names + ["drums"] if genre["drums"] else names
+@dataclass(frozen=True)
+class Band:
+    """Who plays a segment's music: each pitched part's General MIDI program and name (None where it rests), the
+    semitones the melody moves from its usual range, and the drums' style (None: no drums)."""
+    melody: tuple[int, str] | None
+    chords: tuple[int, str] | None
+    bass: tuple[int, str] | None
+    pad: tuple[int, str] | None
+    drums: str | None
+    transpose: int = 0
+
+    def instruments(self) -> list[str]:
+        """The display names, lead first, as a brief lists them."""
+        names = [part[1] for part in (self.melody, self.chords, self.bass, self.pad) if part]
+        return list(dict.fromkeys(names)) + (["drums"] if self.drums else [])
+
+    def programs(self) -> list[tuple[int, str]]:
+        """The (program, name) of each pitched part that plays."""
+        return [part for part in (self.melody, self.chords, self.bass, self.pad) if part]
+
+
+def band_of(genre: str, lead: str = "", without: list[str] = ()) -> Band:
+    """A genre's band (resources/music_rules.json), its melody played by `lead` where one is named and the parts
+    in `without` left out."""
+    rules = music_rules()
+    spec = rules["genres"][genre]
+    parts = {role: tuple(spec["instruments"][role]) if spec["instruments"][role] else None
+             for role in ("melody", "chords", "bass", "pad")}
+    transpose = 0
+    if lead:
+        parts["melody"] = (rules["leads"][lead]["program"], lead)
+        transpose = rules["leads"][lead].get("transpose", 0)
+    parts = {role: None if role in without else part for role, part in parts.items()}
+    return Band(**parts, drums=None if "drums" in without else spec["drums"], transpose=transpose)
+
+
+def brief_band(brief: MusicBrief) -> Band:
+    """The band a brief asks for."""
+    return band_of(brief.genre, brief.lead, brief.without)
 
 
 def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
-    """`brief` with a user's changes (a subset of EDITABLE), checked; a new genre brings its instruments."""
+    """`brief` with a user's changes (a subset of EDITABLE), checked; its instruments follow the genre, the lead and
+    the parts left out, and a new genre brings its tempo for the picture's pace unless a tempo is given."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise UserError(f"a segment's brief cannot set {', '.join(unknown)}; it can set {', '.join(EDITABLE)}")
@@ -99,10 +135,21 @@ def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
         raise UserError(f"tempo_bpm {changes['tempo_bpm']} is outside {TEMPO_RANGE[0]:g}-{TEMPO_RANGE[1]:g} BPM")
     if "intensity" in changes and not 0.0 <= _number(changes, "intensity") <= 1.0:
         raise UserError(f"intensity {changes['intensity']} is outside 0-1")
+    leads = music_rules()["leads"]
+    if changes.get("lead") and changes["lead"] not in leads:
+        raise UserError(f"unknown lead {changes['lead']!r}; choose one of {', '.join(leads)}")
+    without = changes.get("without", [])
+    if not isinstance(without, list) or not set(without) <= set(PARTS):
+        raise UserError(f"without {without!r} must be a list of parts from {', '.join(PARTS)}")
     edited = replace(brief, **{k: float(v) if k in ("tempo_bpm", "intensity") else v for k, v in changes.items()})
-    if "genre" in changes:
-        edited = replace(edited, instruments=instruments_of(genres[changes["genre"]]))
-    return edited
+    if "genre" in changes and "tempo_bpm" not in changes:  # the new genre's tempo for the picture's pace
+        edited = replace(edited, tempo_bpm=tempo_for(genres[edited.genre], edited.arousal))
+    edited = replace(edited, lead=edited.lead or "", without=[p for p in PARTS if p in edited.without])
+    band = brief_band(edited)
+    if not band.programs() and not band.drums:
+        raise UserError(f"without {', '.join(edited.without)}, {edited.genre} has no part left to play; mute the "
+                        "segment instead")
+    return replace(edited, instruments=band.instruments())
 
 
 def _number(changes: dict, name: str) -> float:
