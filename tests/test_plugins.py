@@ -101,10 +101,14 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     context = fake_bpy.context(strips, blender5, frame_start=1, frame_end=350, executable=cotvtm_program)
     context.scene.cotvtm.keep_original = False
     context.scene.cotvtm.genre = "lo-fi_jazz"
+    context.scene.cotvtm.lead = "french_horn"
+    context.scene.cotvtm.parts = {"melody", "chords", "bass"}  # the pad and the drums switched off
     operator = addon.COTVTM_OT_score()
     operator.what = "TIMELINE"
     assert operator.invoke(context, None) == {"RUNNING_MODAL"}
-    assert operator.job.process.args[operator.job.process.args.index("--genre") + 1] == "lo-fi jazz"
+    args = operator.job.process.args
+    assert args[args.index("--genre") + 1] == "lo-fi jazz" and args[args.index("--lead") + 1] == "french horn"
+    assert [args[k + 1] for k, arg in enumerate(args) if arg == "--without"] == ["pad", "drums"]
     assert context.window_manager.handlers == [operator]
     assert run_modal(operator, context) == {"FINISHED"}, context.scene.cotvtm.status
     editor = context.scene.sequence_editor
@@ -269,8 +273,11 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
     resolve, pool = fake_resolve(timeline)
     log = []
     options = resolve_script.options(["--cotvtm", cotvtm_program, "--backend", "procedural", "--genre", "rock",
+                                      "--lead", "violin", "--without", "drums", "--without", "bass",
                                       "--output-dir", str(tmp_path / "music")])
     assert resolve_script.score_timeline(resolve, options, log.append), log
+    briefs = [s["brief"] for s in json.loads(Path(pool.imported[0]).with_suffix(".json").read_text())["segments"]]
+    assert {(b["genre"], b["lead"], tuple(b["without"])) for b in briefs} == {("rock", "violin", ("bass", "drums"))}
     assert timeline.calls == [("AddTrack", "audio", "stereo")]
     [music] = pool.imported
     assert Path(music).name == "Holiday cut-music-1.wav"
@@ -345,7 +352,8 @@ def test_addon_in_real_blender(python, addon, videos, cotvtm_program, tmp_path):
     assert report["parts"] == ["melody.wav", "chords.wav", "bass.wav", "pad.wav", "drums.wav"]
 
 
-def test_the_plugins_offer_the_genres_the_rules_have():
+def test_the_plugins_offer_the_genres_leads_and_parts_the_rules_have():
+    from cotvtm_desktop.brief import PARTS
     from cotvtm_desktop.reasoning.rules import music_rules
 
     sys.path.insert(0, str(REPO / "plugin" / "common"))
@@ -354,4 +362,6 @@ def test_the_plugins_offer_the_genres_the_rules_have():
     finally:
         sys.path.remove(str(REPO / "plugin" / "common"))
     assert cotvtm_child.GENRES == tuple(music_rules()["genres"])
+    assert cotvtm_child.LEADS == tuple(music_rules()["leads"]) and cotvtm_child.PARTS == PARTS
+    assert not any("_" in name for name in cotvtm_child.LEADS)
     assert not any("_" in name for name in cotvtm_child.GENRES)  # Blender's menu spells spaces as underscores

@@ -21,6 +21,12 @@ _ANALYSIS, _RENDER = 0.3, 0.6  # share of the progress bar for analysis and for 
 # editor's menu: `--genre G` gives every segment of the edit that genre instead of the one its picture suggests.
 GENRES = ("ambient", "piano ballad", "melancholic strings", "cinematic orchestral", "acoustic folk", "playful",
           "lo-fi jazz", "upbeat pop", "electronic dance", "rock")
+# ... its instruments for the tune (`--lead NAME`, "leads" there) and the parts of its music (`--without PART`).
+LEADS = ("piano", "electric piano", "music box", "vibraphone", "marimba", "organ", "accordion", "harmonica",
+         "nylon guitar", "electric guitar", "overdriven guitar", "violin", "cello", "strings", "choir", "trumpet",
+         "french horn", "alto saxophone", "tenor saxophone", "oboe", "clarinet", "flute", "pan flute", "square lead",
+         "saw lead")
+PARTS = ("melody", "chords", "bass", "pad", "drums")
 
 
 def cotvtm_command(executable: str = "") -> list[str]:
@@ -86,11 +92,14 @@ def write_timeline(clips: list[dict], path: Path) -> Path:
     return path
 
 
-def music_args(genre: str = "", stems: bool = False, soundfont: str = "") -> list[str]:
+def music_args(genre: str = "", stems: bool = False, soundfont: str = "", lead: str = "",
+               without: tuple[str, ...] = ()) -> list[str]:
     """The `cotvtm score` options for the music's style the editors let one choose: one genre for the whole
-    timeline, its parts apart, a General MIDI soundfont to play it with (each procedural; empty: not chosen)."""
+    timeline, its parts apart, a General MIDI soundfont to play it with, the instrument for its tune, the parts
+    left out (each procedural; empty: not chosen)."""
     return [*(["--genre", genre] if genre else []), *(["--stems"] if stems else []),
-            *(["--soundfont", soundfont] if soundfont else [])]
+            *(["--soundfont", soundfont] if soundfont else []), *(["--lead", lead] if lead else []),
+            *(arg for part in without for arg in ("--without", part))]
 
 
 def stem_files(music: Path) -> list[Path]:

@@ -70,7 +70,8 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
     args = ["score", str(edit), "-o", str(music), "--overwrite", "--backend", options.backend,
             "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed),
             "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName())),
-            *cotvtm_child.music_args(options.genre or "", options.stems, options.soundfont)]
+            *cotvtm_child.music_args(options.genre or "", options.stems, options.soundfont, options.lead or "",
+                                     tuple(options.without or ()))]
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -125,6 +126,10 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--genre", choices=cotvtm_child.GENRES, help="procedural: one genre for the whole timeline "
                         "(default: each segment's from its picture)")
+    parser.add_argument("--lead", choices=cotvtm_child.LEADS, help="procedural: the instrument that plays the tune "
+                        "(default: each genre's own)")
+    parser.add_argument("--without", choices=cotvtm_child.PARTS, action="append", help="procedural: leave this part "
+                        "of the music out (drums, say); repeat for more")
     parser.add_argument("--stems", action="store_true", help="procedural: the music's parts (melody, chords, bass, "
                         "pad, drums) on an audio track each, to balance in Resolve")
     parser.add_argument("--soundfont", default="", help="procedural: a General MIDI .sf2 soundfont to play the "

@@ -99,6 +99,13 @@ class CotvtmSettings(bpy.types.PropertyGroup):
                         "edit, or each segment's from its picture",
                         items=[("picture", "From the picture", "Each segment's genre from its picture")] + [
                             (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.GENRES])
+    lead: EnumProperty(name="Lead", default="genre", description="Procedural backend: the instrument that plays "
+                       "the tune",
+                       items=[("genre", "The genre's", "Each genre's own instrument for the tune")] + [
+                           (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.LEADS])
+    parts: EnumProperty(name="Parts", options={"ENUM_FLAG"}, default=set(cotvtm_child.PARTS),
+                        description="Procedural backend: the parts of the music to play (those off are left out)",
+                        items=[(name, name.capitalize(), "") for name in cotvtm_child.PARTS])
     seed: IntProperty(name="Seed", default=0, min=0)
     keep_original: BoolProperty(name="Keep original audio", default=True,
                                 description="Leave the clips' own sound strips playing (otherwise they are muted)")
@@ -153,7 +160,9 @@ class COTVTM_OT_score(bpy.types.Operator):
             args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
         genre = "" if settings.genre == "picture" else settings.genre.replace("_", " ")
         font = bpy.path.abspath(prefs.soundfont) if prefs is not None and prefs.soundfont else ""
-        args += cotvtm_child.music_args(genre, settings.stems, font)
+        lead = "" if settings.lead == "genre" else settings.lead.replace("_", " ")
+        without = tuple(part for part in cotvtm_child.PARTS if part not in settings.parts)
+        args += cotvtm_child.music_args(genre, settings.stems, font, lead, without)
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
@@ -226,7 +235,7 @@ class COTVTM_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.cotvtm
-        for name in ("backend", "segment_seconds", "genre", "seed", "keep_original", "stems"):
+        for name in ("backend", "segment_seconds", "genre", "lead", "parts", "seed", "keep_original", "stems"):
             layout.prop(settings, name)
         layout.operator(COTVTM_OT_score.bl_idname, text="Score selected strip").what = "STRIP"
         layout.operator(COTVTM_OT_score.bl_idname, text="Score timeline").what = "TIMELINE"
