@@ -309,7 +309,8 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
     if events is not None:
         events({"type": "plan", "input": str(input), "segments": planned})
         return
-    table = Table(title=escape(f"{input.name}: {len(planned)} segments ({chosen[0].name})"))
+    count = f"{len(planned)} segment{'s' * (len(planned) != 1)}"
+    table = Table(title=escape(f"{input.name}: {count} ({chosen[0].name})"))
     for column in ("#", "time", "music", "follows the picture and sound"):
         table.add_column(column, overflow="fold")
     for entry in planned:

@@ -752,3 +752,9 @@ def test_plan_prints_the_segments_and_writes_nothing(tmp_path):
                                           and e["type"] == "progress"]  # measured by the plan
     result = run("score", video, video, "--plan")
     assert result.exit_code == 1 and "--plan is for one input" in result.output
+    short = make_video(tmp_path / "short.mp4", 6, size="160x90", rate=10, audio=False)
+    result = run("score", short, "--plan", "--genre", "rock", "--lead", "trumpet", "--without", "drums", "--without",
+                 "bass")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "short.mp4: 1 segment (procedural)" in text
+    assert "rock ·" in text and "trumpet lead" in text  # the line: brief.summary_line

@@ -445,6 +445,16 @@ def test_a_brief_edit_that_leaves_nothing_or_names_no_instrument_is_refused():
     assert edit_brief(b, {"without": ["melody"]}).instruments == ["acoustic guitar", "acoustic bass", "drums"]
 
 
+def test_a_briefs_summary_names_the_lead_and_the_parts_left_out():
+    from cotvtm_desktop.brief import summary_line
+
+    b = edit_brief(brief(genre="upbeat pop", tempo=110.4, key="E", mode="minor"), {"lead": "violin",
+                                                                                  "without": ["drums", "pad"]})
+    assert summary_line(b.to_json()) == "upbeat pop · 110 BPM · E minor · violin lead · no pad and drums"
+    assert summary_line(brief(genre="rock", tempo=130).to_json()) == "rock · 130 BPM · D major"
+    assert summary_line({"genre": "rock"}) == "rock"  # a brief from before leads and parts: what it has
+
+
 def test_a_new_genre_brings_its_tempo_unless_one_is_given():
     b = brief(genre="electronic dance", tempo=130, arousal=0.5)
     jazz = music_rules()["genres"]["lo-fi jazz"]["tempo"]
