@@ -436,7 +436,7 @@ def test_a_lead_plays_the_tune_in_its_own_range():
 
 def test_a_brief_edit_that_leaves_nothing_or_names_no_instrument_is_refused():
     b = brief(genre="acoustic folk")  # no pad
-    with pytest.raises(UserError, match="acoustic folk has no part left to play; mute the segment instead"):
+    with pytest.raises(UserError, match="acoustic folk has no part left to play; keep a part"):
         edit_brief(b, {"without": ["melody", "chords", "bass", "drums"]})
     with pytest.raises(UserError, match="unknown lead 'kazoo'; choose one of piano, "):
         edit_brief(b, {"lead": "kazoo"})

@@ -147,8 +147,8 @@ def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
     edited = replace(edited, lead=edited.lead or "", without=[p for p in PARTS if p in edited.without])
     band = brief_band(edited)
     if not band.programs() and not band.drums:
-        raise UserError(f"without {', '.join(edited.without)}, {edited.genre} has no part left to play; mute the "
-                        "segment instead")
+        raise UserError(f"without {', '.join(edited.without)}, {edited.genre} has no part left to play; keep a part "
+                        "(or, for no music there, mute the segment)")
     return replace(edited, instruments=band.instruments())
 
 
