@@ -445,6 +445,29 @@ def test_a_brief_edit_that_leaves_nothing_or_names_no_instrument_is_refused():
     assert edit_brief(b, {"without": ["melody"]}).instruments == ["acoustic guitar", "acoustic bass", "drums"]
 
 
+def test_every_lead_plays_in_the_shipped_soundfont():
+    """Each instrument a user may give the tune is in TimGM6mb and sounds: the tune alone, in its range."""
+    font = load_soundfont(config.soundfont_path())
+    b = brief(genre="acoustic folk", tempo=100, intensity=0.6)
+    plan = plan_video([4.8], [b], seeds=[0])[0]
+    for name, lead in music_rules()["leads"].items():
+        assert font.plays(0, lead["program"]), name
+        tune = arrange_segment(edit_brief(b, {"lead": name, "without": ["chords", "bass", "drums"]}), plan, seed=0)
+        assert [i.name for i in tune.instruments] == ["melody"] and tune.instruments[0].program == lead["program"]
+        audio = render_midi(tune, 4.8, 0.0, RATE)
+        assert np.sqrt((audio ** 2).mean()) > 0.005, name  # measured: 0.012 (music box) to 0.09
+
+
+def test_a_samples_dc_offset_is_taken_away():
+    """TimGM6mb's alto saxophone (lo-fi jazz's tune) was recorded with a DC offset: played as it is, a quarter of
+    its energy lay under 20 Hz, a thump at each note's start and end."""
+    b = brief(genre="lo-fi jazz", tempo=84, intensity=0.6)
+    tune = arrange_segment(edit_brief(b, {"without": ["chords", "bass", "drums"]}), plan_video([4.8], [b], [0])[0], 0)
+    audio = render_midi(tune, 4.8, 0.0, RATE).mean(axis=1)
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    assert power[np.fft.rfftfreq(len(audio), 1 / RATE) < 20].sum() < 0.01 * power.sum()  # measured: 0.0034
+
+
 def test_a_briefs_summary_names_the_lead_and_the_parts_left_out():
     from cotvtm_desktop.brief import summary_line
 

@@ -8,10 +8,11 @@ offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune
 envelope (delay, attack, hold, decay, sustain, release, and the key's effect on hold and decay), initial
 attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved by the modulation envelope
 (modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
-close it as it decays; without it they sound muffled), and the default velocity-to-attenuation curve. Not
-implemented: the modulation envelope's release (the filter follows the note as if still held while it dies away),
-its effect on pitch, the LFOs' effect on the filter and the volume (their vibrato is played: a violin's or a cello's
-after the bow's attack), chorus/reverb sends, modulators other than the velocity default.
+close it as it decays; without it they sound muffled), the default velocity-to-attenuation curve, and (beyond SF2,
+as a mastering engineer's DC filter would) each sample's DC offset taken away. Not implemented: the modulation
+envelope's release (the filter follows the note as if still held while it dies away), its effect on pitch, the LFOs'
+effect on the filter and the volume (their vibrato is played: a violin's or a cello's after the bow's attack),
+chorus/reverb sends, modulators other than the velocity default.
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -254,7 +255,17 @@ class SoundFont:
                          None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
                          biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
+                         self._offset(loop_start, loop_end) if looping else self._offset(start, end),
                          _FilterEnvelope.of(zone, key), vibrato)
+
+    @lru_cache(maxsize=4096)
+    def _offset(self, first: int, last: int) -> float:
+        """The mean of the sample data from `first` to `last`: a sample recorded with a DC offset (TimGM6mb's alto
+        saxophone: a quarter of its energy under 20 Hz) would otherwise thump at each note's start and end, and take
+        headroom and loudness that no one hears. Over a looped sample's loop, the part that sustains."""
+        if last <= first:
+            return 0.0
+        return float(self.samples[first:last].mean(dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -268,6 +279,7 @@ class _Playback:
     gain: float
     low_pass: biquads.Section | None  # the zone's 2-pole filter, unless its cutoff is above hearing
     rate: int
+    offset: float  # the sample's DC offset, in its own units: taken away (see SoundFont._offset)
     filter_envelope: "_FilterEnvelope | None" = None  # how the modulation envelope moves the filter, if it does
     vibrato: tuple[tuple[float, float, float], ...] = ()  # (cents, delay seconds, Hz) of each LFO moving the pitch
 
@@ -311,6 +323,7 @@ class _Playback:
         rise -= wave
         rise *= frac
         wave += rise  # samples[i] + (samples[i + 1] - samples[i]) * frac
+        wave -= np.float32(self.offset)
         wave *= np.float32(self.gain / 32768.0)
         if self.filter_envelope is not None and n > 16:
             steps = self.filter_envelope.cutoffs(n, self.rate)
