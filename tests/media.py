@@ -120,9 +120,10 @@ def tone_level(audio: np.ndarray, frequency: float, rate: int = 48000) -> float:
 
 
 def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarray | None = None,
-                   version: tuple[int, int] = (2, 1)) -> Path:
+                   version: tuple[int, int] = (2, 1), generators: tuple[tuple[int, int], ...] = ()) -> Path:
     """A SoundFont 2 file whose `presets` ((bank, program) pairs) all play one looped sample: one `period` of a
-    wave at 440 Hz (a sine unless given), recorded at A4 (key 69)."""
+    wave at 440 Hz (a sine unless given), recorded at A4 (key 69); its instrument zone has these `generators`
+    ((operator, amount) pairs) too."""
     import struct
 
     if period is None:
@@ -141,8 +142,9 @@ def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarra
     pbag = b"".join(struct.pack("<HH", i, 0) for i in range(n + 1))
     pgen = b"".join(struct.pack("<HH", 41, 0) for _ in range(n)) + struct.pack("<HH", 0, 0)  # instrument 0
     inst = struct.pack("<20sH", b"wave", 0) + struct.pack("<20sH", b"EOI", 1)
-    ibag = struct.pack("<HH", 0, 0) + struct.pack("<HH", 2, 0)
-    igen = struct.pack("<HH", 54, 1) + struct.pack("<HH", 53, 0) + struct.pack("<HH", 0, 0)  # looped, sample 0
+    ibag = struct.pack("<HH", 0, 0) + struct.pack("<HH", 2 + len(generators), 0)
+    igen = (b"".join(struct.pack("<Hh", operator, amount) for operator, amount in generators)
+            + struct.pack("<HH", 54, 1) + struct.pack("<HH", 53, 0) + struct.pack("<HH", 0, 0))  # looped, sample 0
     length = len(period)
     shdr = (struct.pack("<20sIIIIIBbHH", b"wave", 0, length, 0, length, 440 * length, 69, 0, 0, 1)
             + struct.pack("<20sIIIIIBbHH", b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0))

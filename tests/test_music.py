@@ -299,6 +299,32 @@ def test_a_plucked_strings_high_notes_die_sooner():
     assert seconds_to_fall_20_db(60) / seconds_to_fall_20_db(72) == pytest.approx(2 ** (840 / 1200), rel=0.01)
 
 
+def test_a_fonts_tremolo_swings_the_volume_by_its_depth_at_its_rate(tmp_path):
+    """modLfoToVolume: 60 centibels, at 5 Hz after 0.25 s, swings a held sine 6 dB up and down (the LFO's upswing
+    louder, as FluidSynth plays it); the shipped font's vibraphone has such a motor."""
+    from cotvtm_desktop.music import soundfont
+    from media import make_soundfont
+
+    cents_5hz, timecents_quarter = round(1200 * np.log2(5 / 8.176)), round(1200 * np.log2(0.25))
+    path = make_soundfont(tmp_path / "tremolo.sf2", [(0, 0)], generators=((13, 60), (22, cents_5hz),
+                                                                          (21, timecents_quarter)))
+    note = soundfont.SoundFont(path).render_note(0, 0, 69, 127, 3.0, RATE).mean(axis=1)
+    hop, window = RATE // 200, RATE * 2 // 440  # a 440 Hz sine's level each 5 ms, over two of its cycles
+    level = np.array([np.sqrt((note[k:k + window] ** 2).mean()) for k in range(0, 2 * RATE, hop)])
+    centre = (np.arange(len(level)) * hop + window / 2) / RATE  # each window's middle, seconds
+    steady, swinging = level[10:48], level[60:]  # before the LFO's delay, and after
+    assert steady.max() / steady.min() < 1.01
+    swing_db = 20 * np.log10(swinging.max() / swinging.min())
+    assert 11.0 < swing_db < 12.1  # 6 dB either way, less the 4.5 ms windows' rounding of the peaks (measured 11.5)
+    first_peak = centre[50 + int(np.argmax(level[50:90]))]  # a quarter cycle after the delay: at its loudest
+    assert first_peak == pytest.approx(0.25 + 0.05, abs=0.01)
+    spectrum = np.abs(np.fft.rfft(swinging - swinging.mean()))
+    assert np.fft.rfftfreq(len(swinging), hop / RATE)[np.argmax(spectrum)] == pytest.approx(5, abs=0.3)
+    vibraphone = soundfont.SoundFont(config.soundfont_path())
+    playback = vibraphone._playback(vibraphone.zones(0, 11, 72, 100)[0], 72, RATE)
+    assert playback.tremolo is not None and playback.tremolo[0] > 0
+
+
 def test_a_violin_plays_its_fonts_vibrato_after_the_bows_attack():
     """The shipped font's violin moves its pitch 10 cents either way at 5.2 Hz from 0.38 s on (its modulation LFO);
     FluidSynth 2.3 plays the same E5 with the same pitch track, 40 ms by 40 ms (checked by hand: this machine has no

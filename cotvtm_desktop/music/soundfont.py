@@ -9,10 +9,11 @@ envelope (delay, attack, hold, decay, sustain, release, and the key's effect on 
 attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved by the modulation envelope
 (modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
 close it as it decays; without it they sound muffled), the default velocity-to-attenuation curve, and (beyond SF2,
-as a mastering engineer's DC filter would) each sample's DC offset taken away. Not implemented: the modulation
-envelope's release (the filter follows the note as if still held while it dies away), its effect on pitch, the LFOs'
-effect on the filter and the volume (their vibrato is played: a violin's or a cello's after the bow's attack),
-chorus/reverb sends, modulators other than the velocity default.
+as a mastering engineer's DC filter would) each sample's DC offset taken away. The LFOs' effect on pitch (a violin's
+or a cello's vibrato after the bow's attack) and the modulation LFO's on the volume (a vibraphone's motor) are
+played. Not implemented: the modulation envelope's release (the filter follows the note as if still held while it
+dies away), its effect on pitch, the modulation LFO's on the filter, chorus/reverb sends, modulators other than the
+velocity default.
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -35,7 +36,7 @@ from cotvtm_desktop.media import biquads
 
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
-_MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH = 5, 6
+_MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH, _MOD_LFO_TO_VOLUME = 5, 6, 13
 _FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 11, 12, 17
 _DELAY_MOD_LFO, _FREQ_MOD_LFO, _DELAY_VIB_LFO, _FREQ_VIB_LFO = 21, 22, 23, 24
 _MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
@@ -250,13 +251,16 @@ class SoundFont:
                         for depth, delay, frequency in ((_MOD_LFO_TO_PITCH, _DELAY_MOD_LFO, _FREQ_MOD_LFO),
                                                         (_VIB_LFO_TO_PITCH, _DELAY_VIB_LFO, _FREQ_VIB_LFO))
                         if zone.gen(depth))
+        # the modulation LFO's tremolo: a vibraphone's motor, an organ's or a violin section's shimmer
+        tremolo = ((float(np.clip(zone.gen(_MOD_LFO_TO_VOLUME), -960, 960)), _timecents(zone.gen(_DELAY_MOD_LFO)),
+                    _absolute_cents_hz(zone.gen(_FREQ_MOD_LFO))) if zone.gen(_MOD_LFO_TO_VOLUME) else None)
         fastest = step * 2 ** (sum(abs(depth) for depth, _, _ in vibrato) / 1200.0)  # an unlooped sample's end
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
                          None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
                          biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
                          self._offset(loop_start, loop_end) if looping else self._offset(start, end),
-                         _FilterEnvelope.of(zone, key), vibrato)
+                         _FilterEnvelope.of(zone, key), vibrato, tremolo)
 
     @lru_cache(maxsize=4096)
     def _offset(self, first: int, last: int) -> float:
@@ -282,6 +286,7 @@ class _Playback:
     offset: float  # the sample's DC offset, in its own units: taken away (see SoundFont._offset)
     filter_envelope: "_FilterEnvelope | None" = None  # how the modulation envelope moves the filter, if it does
     vibrato: tuple[tuple[float, float, float], ...] = ()  # (cents, delay seconds, Hz) of each LFO moving the pitch
+    tremolo: tuple[float, float, float] | None = None  # (centibels, delay seconds, Hz) of the LFO moving the volume
 
     def positions(self, n: int) -> np.ndarray:
         """Where in the sample data each of the n output samples is read (before looping): `step` apart, or, with
@@ -294,8 +299,7 @@ class _Playback:
         t = np.arange(n, dtype=np.float64) / self.rate
         cents = np.zeros(n)
         for depth, delay, hz in self.vibrato:
-            cycles = np.maximum(t - delay, 0.0) * hz
-            cents += depth * (4 * np.abs((cycles + 0.75) % 1.0 - 0.5) - 1)
+            cents += depth * _triangle(t, delay, hz)
         steps = self.step * np.exp2(cents / 1200.0)
         position = np.empty(n)
         position[0] = self.start
@@ -327,10 +331,14 @@ class _Playback:
         wave *= np.float32(self.gain / 32768.0)
         if self.filter_envelope is not None and n > 16:
             steps = self.filter_envelope.cutoffs(n, self.rate)
-            return biquads.filtered_varying(wave, [(first, biquads.butterworth_low_pass(hz, self.rate))
+            wave = biquads.filtered_varying(wave, [(first, biquads.butterworth_low_pass(hz, self.rate))
                                                    for first, hz in steps], self.rate)
-        if self.low_pass is not None and n > 16:
+        elif self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
+        if self.tremolo is not None:  # as FluidSynth: the LFO's upswing louder by its depth in centibels
+            depth, delay, hz = self.tremolo
+            wave *= np.exp2(_triangle(np.arange(n) / self.rate, delay, hz) * (depth / 200.0 * np.log2(10.0))
+                            ).astype(np.float32)
         return wave
 
 
@@ -373,6 +381,13 @@ class _FilterEnvelope:
             if abs(cents[k] - cents[firsts[-1]]) >= _FILTER_STEP_CENTS:
                 firsts.append(k)
         return [(k * _FILTER_BLOCK, min(_absolute_cents_hz(cents[k]), 0.45 * rate)) for k in firsts]
+
+
+def _triangle(t: np.ndarray, delay: float, hz: float) -> np.ndarray:
+    """An SF2 LFO at times `t` (seconds from the note's start): 0 until its delay, then a triangle from 0 upwards
+    between -1 and 1."""
+    cycles = np.maximum(t - delay, 0.0) * hz
+    return 4 * np.abs((cycles + 0.75) % 1.0 - 0.5) - 1
 
 
 def _absolute_cents_hz(cents: float) -> float:
