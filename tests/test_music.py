@@ -325,6 +325,33 @@ def test_a_fonts_tremolo_swings_the_volume_by_its_depth_at_its_rate(tmp_path):
     assert playback.tremolo is not None and playback.tremolo[0] > 0
 
 
+def test_the_modulation_envelope_moves_the_pitch_and_the_lfo_sweeps_the_filter(tmp_path):
+    """modEnvToPitch: an octave at the strike, gone over the envelope's half-second decay; modLfoToFilterFc: the
+    cutoff an octave either way of its own at the LFO's 5 Hz (the shipped font's saw lead, strings, organ and
+    vibraphone have them)."""
+    from cotvtm_desktop.music import soundfont
+    from media import make_soundfont
+
+    half_second, five_hz = round(1200 * np.log2(0.5)), round(1200 * np.log2(5 / 8.176))
+    path = make_soundfont(tmp_path / "moving.sf2", [(0, 0)], generators=(
+        (7, 1200), (28, half_second), (29, 1000),  # the pitch: up an octave, falling to nothing over 0.5 s
+        (8, 6000), (10, 1200), (22, five_hz)))  # the filter: at 261.6 Hz, an octave either way at 5 Hz
+    font = soundfont.SoundFont(path)
+    playback = font._playback(font.zones(0, 0, 69, 127)[0], 69, RATE)
+    cents = 1200 * np.log2(np.diff(playback.positions(RATE)) / playback.step)
+    at = [cents[int(t * RATE)] for t in (0.005, 0.25, 0.45, 0.6)]
+    assert at == pytest.approx([1200 * (1 - 0.004 / 0.5), 600 + 2, 120 + 2, 0], abs=8)  # the attack: about 1 ms
+    note = font.render_note(0, 0, 69, 127, 1.0, RATE).mean(axis=1)
+    late = np.abs(np.fft.rfft(note[int(0.6 * RATE):] * np.hanning(int(0.4 * RATE))))
+    assert np.fft.rfftfreq(int(0.4 * RATE), 1 / RATE)[np.argmax(late)] == pytest.approx(440, abs=3)
+    cutoffs = playback.filter_envelope.cutoffs(RATE, RATE)
+    hz = np.array([h for _, h in cutoffs])
+    assert hz.min() == pytest.approx(261.6 / 2, rel=0.02) and hz.max() == pytest.approx(261.6 * 2, rel=0.02)
+    lowest = np.array([first / RATE for (first, h) in cutoffs if h < 261.6 / 2 * 1.02])
+    troughs = lowest[np.r_[True, np.diff(lowest) > 0.05]]  # the first block of each stay at the bottom
+    assert np.diff(troughs) == pytest.approx(0.2, abs=0.01)  # once per cycle of the LFO
+
+
 def test_a_violin_plays_its_fonts_vibrato_after_the_bows_attack():
     """The shipped font's violin moves its pitch 10 cents either way at 5.2 Hz from 0.38 s on (its modulation LFO);
     FluidSynth 2.3 plays the same E5 with the same pitch track, 40 ms by 40 ms (checked by hand: this machine has no

@@ -9,11 +9,11 @@ envelope (delay, attack, hold, decay, sustain, release, and the key's effect on 
 attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved by the modulation envelope
 (modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
 close it as it decays; without it they sound muffled), the default velocity-to-attenuation curve, and (beyond SF2,
-as a mastering engineer's DC filter would) each sample's DC offset taken away. The LFOs' effect on pitch (a violin's
-or a cello's vibrato after the bow's attack) and the modulation LFO's on the volume (a vibraphone's motor) are
-played. Not implemented: the modulation envelope's release (the filter follows the note as if still held while it
-dies away), its effect on pitch, the modulation LFO's on the filter, chorus/reverb sends, modulators other than the
-velocity default.
+as a mastering engineer's DC filter would) each sample's DC offset taken away. The modulation envelope moves the
+pitch too (a synth lead's fall into its note), and the LFOs are played: on the pitch (a violin's or a cello's
+vibrato after the bow's attack), the volume (a vibraphone's motor) and the filter (an organ's sweep). Not
+implemented: the modulation envelope's release (the filter and the pitch follow the note as if still held while it
+dies away), chorus/reverb sends, modulators other than the velocity default.
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -36,8 +36,8 @@ from cotvtm_desktop.media import biquads
 
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
-_MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH, _MOD_LFO_TO_VOLUME = 5, 6, 13
-_FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 11, 12, 17
+_MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH, _MOD_ENV_TO_PITCH, _MOD_LFO_TO_VOLUME = 5, 6, 7, 13
+_FILTER_FC, _MOD_LFO_TO_FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 10, 11, 12, 17
 _DELAY_MOD_LFO, _FREQ_MOD_LFO, _DELAY_VIB_LFO, _FREQ_VIB_LFO = 21, 22, 23, 24
 _MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
 _KEY_TO_MOD_HOLD, _KEY_TO_MOD_DECAY = 31, 32
@@ -254,13 +254,16 @@ class SoundFont:
         # the modulation LFO's tremolo: a vibraphone's motor, an organ's or a violin section's shimmer
         tremolo = ((float(np.clip(zone.gen(_MOD_LFO_TO_VOLUME), -960, 960)), _timecents(zone.gen(_DELAY_MOD_LFO)),
                     _absolute_cents_hz(zone.gen(_FREQ_MOD_LFO))) if zone.gen(_MOD_LFO_TO_VOLUME) else None)
-        fastest = step * 2 ** (sum(abs(depth) for depth, _, _ in vibrato) / 1200.0)  # an unlooped sample's end
+        pitch_envelope = ((zone.gen(_MOD_ENV_TO_PITCH), _ModEnvelope.of(zone, key)) if zone.gen(_MOD_ENV_TO_PITCH)
+                          else None)
+        raised = sum(abs(depth) for depth, _, _ in vibrato) + max(0, zone.gen(_MOD_ENV_TO_PITCH))
+        fastest = step * 2 ** (raised / 1200.0)  # an unlooped sample's end
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
                          None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
                          biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
                          self._offset(loop_start, loop_end) if looping else self._offset(start, end),
-                         _FilterEnvelope.of(zone, key), vibrato, tremolo)
+                         _FilterEnvelope.of(zone, key), vibrato, tremolo, pitch_envelope)
 
     @lru_cache(maxsize=4096)
     def _offset(self, first: int, last: int) -> float:
@@ -287,11 +290,13 @@ class _Playback:
     filter_envelope: "_FilterEnvelope | None" = None  # how the modulation envelope moves the filter, if it does
     vibrato: tuple[tuple[float, float, float], ...] = ()  # (cents, delay seconds, Hz) of each LFO moving the pitch
     tremolo: tuple[float, float, float] | None = None  # (centibels, delay seconds, Hz) of the LFO moving the volume
+    pitch_envelope: tuple[int, _ModEnvelope] | None = None  # (cents, envelope): the modulation envelope on the pitch
 
     def positions(self, n: int) -> np.ndarray:
         """Where in the sample data each of the n output samples is read (before looping): `step` apart, or, with
-        vibrato, each step raised or lowered by the LFOs' triangles (SF2: from 0 upwards, after their delay)."""
-        if not self.vibrato or n == 0:
+        vibrato, each step raised or lowered by the LFOs' triangles (SF2: from 0 upwards, after their delay), and by
+        the modulation envelope where it moves the pitch (a string's or a synth's scoop or fall at the attack)."""
+        if not (self.vibrato or self.pitch_envelope) or n == 0:
             position = np.arange(n, dtype=np.float64)
             position *= self.step
             position += self.start
@@ -300,6 +305,9 @@ class _Playback:
         cents = np.zeros(n)
         for depth, delay, hz in self.vibrato:
             cents += depth * _triangle(t, delay, hz)
+        if self.pitch_envelope is not None:
+            depth, envelope = self.pitch_envelope
+            cents += depth * envelope.level(t)
         steps = self.step * np.exp2(cents / 1200.0)
         position = np.empty(n)
         position[0] = self.start
@@ -343,14 +351,11 @@ class _Playback:
 
 
 @dataclass(frozen=True)
-class _FilterEnvelope:
-    """A zone's modulation envelope as it moves the filter: the cutoff (cents) is the zone's initial cutoff plus
-    `depth` times the envelope, which waits `delay` seconds, rises linearly over `attack`, holds, then falls at one
-    full range per `decay` seconds to `sustain` (0-1), where it stays (its release is not followed: a note's
-    oscillator serves every length of it)."""
+class _ModEnvelope:
+    """A zone's modulation envelope at a key: it waits `delay` seconds, rises linearly over `attack`, holds, then
+    falls at one full range per `decay` seconds to `sustain` (0-1), where it stays (its release is not followed: a
+    note's oscillator serves every length of it)."""
 
-    base: int
-    depth: int
     delay: float
     attack: float
     hold: float
@@ -358,24 +363,48 @@ class _FilterEnvelope:
     sustain: float
 
     @classmethod
-    def of(cls, zone: Zone, key: int) -> "_FilterEnvelope | None":
-        depth = zone.gen(_MOD_ENV_TO_FILTER_FC)
-        if not depth:
-            return None
+    def of(cls, zone: Zone, key: int) -> "_ModEnvelope":
         # keynumToModEnvHold/Decay: timecents per key away from middle C (higher notes die sooner)
         hold = _timecents(zone.gen(_MOD_HOLD) + zone.gen(_KEY_TO_MOD_HOLD) * (60 - key))
         decay = max(_timecents(zone.gen(_MOD_DECAY) + zone.gen(_KEY_TO_MOD_DECAY) * (60 - key)), 1e-3)
-        return cls(zone.gen(_FILTER_FC), depth, _timecents(zone.gen(_MOD_DELAY)), _timecents(zone.gen(_MOD_ATTACK)),
-                   hold, decay, 1.0 - np.clip(zone.gen(_MOD_SUSTAIN), 0, 1000) / 1000.0)
+        return cls(_timecents(zone.gen(_MOD_DELAY)), _timecents(zone.gen(_MOD_ATTACK)), hold, decay,
+                   1.0 - np.clip(zone.gen(_MOD_SUSTAIN), 0, 1000) / 1000.0)
+
+    def level(self, t: np.ndarray) -> np.ndarray:
+        """Its value (0-1) at times `t`, seconds from the note's start."""
+        rising = np.clip((t - self.delay) / max(self.attack, 1e-6), 0.0, 1.0)
+        falling = t - (self.delay + self.attack + self.hold)
+        return np.where(falling > 0, np.maximum(self.sustain, 1.0 - falling / self.decay), rising)
+
+
+@dataclass(frozen=True)
+class _FilterEnvelope:
+    """How a zone's filter moves: the cutoff (cents) is the zone's initial cutoff plus `depth` times the modulation
+    envelope, plus the modulation LFO's triangle times its `lfo` depth (cents, delay seconds, Hz)."""
+
+    base: int
+    depth: int
+    envelope: _ModEnvelope
+    lfo: tuple[float, float, float] | None = None
+
+    @classmethod
+    def of(cls, zone: Zone, key: int) -> "_FilterEnvelope | None":
+        depth, lfo_depth = zone.gen(_MOD_ENV_TO_FILTER_FC), zone.gen(_MOD_LFO_TO_FILTER_FC)
+        if not depth and not lfo_depth:
+            return None
+        lfo = ((lfo_depth, _timecents(zone.gen(_DELAY_MOD_LFO)), _absolute_cents_hz(zone.gen(_FREQ_MOD_LFO)))
+               if lfo_depth else None)
+        return cls(zone.gen(_FILTER_FC), depth, _ModEnvelope.of(zone, key), lfo)
 
     def cutoffs(self, n: int, rate: int) -> list[tuple[int, float]]:
         """(first sample, cutoff in Hz) over n samples: a new cutoff at a block's start wherever it has moved by
         _FILTER_STEP_CENTS since the last, each taken at its block's middle."""
         t = (np.arange(0, n, _FILTER_BLOCK) + _FILTER_BLOCK / 2) / rate
-        level = np.clip((t - self.delay) / max(self.attack, 1e-6), 0.0, 1.0)
-        falling = t - (self.delay + self.attack + self.hold)
-        level = np.where(falling > 0, np.maximum(self.sustain, 1.0 - falling / self.decay), level)
-        cents = np.clip(self.base + self.depth * level, *_FILTER_CENTS_RANGE)
+        cents = self.base + self.depth * self.envelope.level(t)
+        if self.lfo is not None:
+            lfo_depth, delay, hz = self.lfo
+            cents += lfo_depth * _triangle(t, delay, hz)
+        cents = np.clip(cents, *_FILTER_CENTS_RANGE)
         firsts = [0]
         for k in range(1, len(cents)):
             if abs(cents[k] - cents[firsts[-1]]) >= _FILTER_STEP_CENTS:
