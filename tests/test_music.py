@@ -493,8 +493,9 @@ def test_a_brief_edit_that_leaves_nothing_or_names_no_instrument_is_refused():
         edit_brief(b, {"without": ["melody", "chords", "bass", "drums"]})
     with pytest.raises(UserError, match="unknown lead 'kazoo'; choose one of piano, "):
         edit_brief(b, {"lead": "kazoo"})
-    with pytest.raises(UserError, match="must be a list of parts from melody, chords, bass, pad, drums"):
-        edit_brief(b, {"without": "drums"})
+    for wrong in ("drums", ["drums", {"part": "pad"}], ["kazoo"]):
+        with pytest.raises(UserError, match="must be a list of parts from melody, chords, bass, pad, drums"):
+            edit_brief(b, {"without": wrong})
     assert edit_brief(b, {"without": ["melody"]}).instruments == ["acoustic guitar", "acoustic bass", "drums"]
 
 

@@ -139,7 +139,7 @@ def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
     if changes.get("lead") and changes["lead"] not in leads:
         raise UserError(f"unknown lead {changes['lead']!r}; choose one of {', '.join(leads)}")
     without = changes.get("without", [])
-    if not isinstance(without, list) or not set(without) <= set(PARTS):
+    if not isinstance(without, list) or not all(isinstance(p, str) and p in PARTS for p in without):
         raise UserError(f"without {without!r} must be a list of parts from {', '.join(PARTS)}")
     edited = replace(brief, **{k: float(v) if k in ("tempo_bpm", "intensity") else v for k, v in changes.items()})
     if "genre" in changes and "tempo_bpm" not in changes:  # the new genre's tempo for the picture's pace
