@@ -71,6 +71,7 @@ class SegmentDialog(QDialog):
         brief = {"lead": "", "without": [], **(segment.brief or {}), **segment.brief_changes}
         layout = QVBoxLayout(self)
         form = QFormLayout()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.genre = QComboBox()
         self.genre.addItems(genres())
         self.tempo = QDoubleSpinBox(decimals=0, minimum=40, maximum=220, suffix=" BPM")
@@ -119,7 +120,6 @@ class SegmentDialog(QDialog):
                                  "the mix puts it); the rest of the music stays where it is")
         form.addRow("Music level", self.music_db)
         layout.addLayout(form)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
@@ -145,8 +145,7 @@ class SegmentDialog(QDialog):
     def _check_parts(self) -> None:
         playing = any(box.isChecked() and box.isEnabled() for box in self.parts.values())
         self.no_part.setVisible(not playing)
-        if hasattr(self, "buttons"):
-            self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(playing)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(playing)
 
     def _chosen(self) -> dict:
         return {"genre": self.genre.currentText(), "tempo_bpm": self.tempo.value(), "key": self.key.currentText(),
