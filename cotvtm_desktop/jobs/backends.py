@@ -34,12 +34,14 @@ def backend_choice(options) -> tuple[str, str]:
     return name, reason
 
 
+_STYLE_WANTS = {"genre": "a genre", "lead": "a lead instrument", "without": "parts left out"}
+
+
 def _style_flags(options) -> list[tuple[str, str]]:
-    """The flags given that set the procedural brief of every segment, each with what it asks for."""
-    return [(flag, wants) for flag, wants, given in (
-        (f"--genre {options.genre!r}", "a genre", options.genre),
-        (f"--lead {options.lead!r}", "a lead instrument", options.lead),
-        (" ".join(f"--without {part}" for part in options.without), "parts left out", options.without)) if given]
+    """The flags given that set the procedural brief of every segment (options.style()), each with what it asks
+    for."""
+    return [(" ".join(f"--without {part}" for part in value) if name == "without" else f"--{name} {value!r}",
+             _STYLE_WANTS[name]) for name, value in options.style().items()]
 
 
 class _Missing(UserError):
