@@ -490,6 +490,9 @@ def test_the_segment_dialog_follows_its_genre(qtbot):
     assert not ok.isEnabled() and not dialog.no_part.isHidden()
     dialog.parts["bass"].setChecked(True)
     assert ok.isEnabled() and dialog.changes()["without"] == ["melody", "chords", "drums"]
+    assert not dialog.lead.isEnabled()  # no tune, no instrument to play it
+    dialog.parts["melody"].setChecked(True)
+    assert dialog.lead.isEnabled()
 
 
 def test_a_segment_set_quieter_in_its_dialog(qtbot, window, two_shots, monkeypatch):

@@ -143,9 +143,11 @@ class SegmentDialog(QDialog):
         self._check_parts()
 
     def _check_parts(self) -> None:
+        """OK only while some part plays; the lead only while the tune does."""
         playing = any(box.isChecked() and box.isEnabled() for box in self.parts.values())
         self.no_part.setVisible(not playing)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(playing)
+        self.lead.setEnabled(self.parts["melody"].isChecked())
 
     def _chosen(self) -> dict:
         return {"genre": self.genre.currentText(), "tempo_bpm": self.tempo.value(), "key": self.key.currentText(),
