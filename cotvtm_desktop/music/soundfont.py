@@ -39,6 +39,7 @@ _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
 _MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH, _MOD_ENV_TO_PITCH, _MOD_LFO_TO_VOLUME = 5, 6, 7, 13
 _FILTER_FC, _MOD_LFO_TO_FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 10, 11, 12, 17
 _DELAY_MOD_LFO, _FREQ_MOD_LFO, _DELAY_VIB_LFO, _FREQ_VIB_LFO = 21, 22, 23, 24
+_MOD_LFO, _VIB_LFO = (_DELAY_MOD_LFO, _FREQ_MOD_LFO), (_DELAY_VIB_LFO, _FREQ_VIB_LFO)
 _MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
 _KEY_TO_MOD_HOLD, _KEY_TO_MOD_DECAY = 31, 32
 _DELAY, _ATTACK, _HOLD, _DECAY, _SUSTAIN, _RELEASE, _KEY_TO_HOLD, _KEY_TO_DECAY = 33, 34, 35, 36, 37, 38, 39, 40
@@ -247,13 +248,10 @@ class SoundFont:
         step = 2.0 ** (cents / 1200.0) * h.rate / rate
         cutoff = _absolute_cents_hz(zone.gen(_FILTER_FC))
         # the LFOs' vibrato (cents, delay seconds, Hz): a violin's or a cello's, starting after the bow's attack
-        vibrato = tuple((zone.gen(depth), _timecents(zone.gen(delay)), _absolute_cents_hz(zone.gen(frequency)))
-                        for depth, delay, frequency in ((_MOD_LFO_TO_PITCH, _DELAY_MOD_LFO, _FREQ_MOD_LFO),
-                                                        (_VIB_LFO_TO_PITCH, _DELAY_VIB_LFO, _FREQ_VIB_LFO))
-                        if zone.gen(depth))
+        vibrato = tuple(lfo for lfo in (_lfo(zone, _MOD_LFO_TO_PITCH, _MOD_LFO),
+                                        _lfo(zone, _VIB_LFO_TO_PITCH, _VIB_LFO)) if lfo)
         # the modulation LFO's tremolo: a vibraphone's motor, an organ's or a violin section's shimmer
-        tremolo = ((float(np.clip(zone.gen(_MOD_LFO_TO_VOLUME), -960, 960)), _timecents(zone.gen(_DELAY_MOD_LFO)),
-                    _absolute_cents_hz(zone.gen(_FREQ_MOD_LFO))) if zone.gen(_MOD_LFO_TO_VOLUME) else None)
+        tremolo = _lfo(zone, _MOD_LFO_TO_VOLUME, _MOD_LFO)
         pitch_envelope = ((zone.gen(_MOD_ENV_TO_PITCH), _ModEnvelope.of(zone, key)) if zone.gen(_MOD_ENV_TO_PITCH)
                           else None)
         raised = sum(abs(depth) for depth, _, _ in vibrato) + max(0, zone.gen(_MOD_ENV_TO_PITCH))
@@ -345,6 +343,7 @@ class _Playback:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
         if self.tremolo is not None:  # as FluidSynth: the LFO's upswing louder by its depth in centibels
             depth, delay, hz = self.tremolo
+            depth = float(np.clip(depth, -960, 960))  # centibels, as FluidSynth bounds it
             wave *= np.exp2(_triangle(np.arange(n) / self.rate, delay, hz) * (depth / 200.0 * np.log2(10.0))
                             ).astype(np.float32)
         return wave
@@ -392,9 +391,7 @@ class _FilterEnvelope:
         depth, lfo_depth = zone.gen(_MOD_ENV_TO_FILTER_FC), zone.gen(_MOD_LFO_TO_FILTER_FC)
         if not depth and not lfo_depth:
             return None
-        lfo = ((lfo_depth, _timecents(zone.gen(_DELAY_MOD_LFO)), _absolute_cents_hz(zone.gen(_FREQ_MOD_LFO)))
-               if lfo_depth else None)
-        return cls(zone.gen(_FILTER_FC), depth, _ModEnvelope.of(zone, key), lfo)
+        return cls(zone.gen(_FILTER_FC), depth, _ModEnvelope.of(zone, key), _lfo(zone, _MOD_LFO_TO_FILTER_FC, _MOD_LFO))
 
     def cutoffs(self, n: int, rate: int) -> list[tuple[int, float]]:
         """(first sample, cutoff in Hz) over n samples: a new cutoff at a block's start wherever it has moved by
@@ -410,6 +407,16 @@ class _FilterEnvelope:
             if abs(cents[k] - cents[firsts[-1]]) >= _FILTER_STEP_CENTS:
                 firsts.append(k)
         return [(k * _FILTER_BLOCK, min(_absolute_cents_hz(cents[k]), 0.45 * rate)) for k in firsts]
+
+
+def _lfo(zone: Zone, depth_operator: int, lfo: tuple[int, int]) -> tuple[float, float, float] | None:
+    """(depth, delay seconds, Hz) of an LFO (`lfo`: its delay and frequency generators) on the destination whose
+    depth `depth_operator` sets; None where the zone sets none."""
+    depth = zone.gen(depth_operator)
+    if not depth:
+        return None
+    delay, frequency = lfo
+    return depth, _timecents(zone.gen(delay)), _absolute_cents_hz(zone.gen(frequency))
 
 
 def _triangle(t: np.ndarray, delay: float, hz: float) -> np.ndarray:
