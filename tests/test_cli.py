@@ -609,7 +609,7 @@ def test_work_folder_is_kept_and_reused_and_only_edited_segments_render(tmp_path
 
     first = score("a.mp4")
     assert [e["cached"] for e in first if e["type"] == "segment_done"] == [False, False]
-    assert len(list(work.glob("segment-*.wav"))) == 2 and list(work.glob("analysis-*.npz"))
+    assert len(list(work.glob("segment-*.flac"))) == 2 and list(work.glob("analysis-*.npz"))
     again = score("b.mp4")
     assert [e["cached"] for e in again if e["type"] == "segment_done"] == [True, True]
     edits = tmp_path / "edits.json"

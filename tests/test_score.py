@@ -439,6 +439,43 @@ def test_cancel_then_resume_reuses_finished_segments(tmp_path):
     assert streams(out)["duration"] == pytest.approx(32.0, abs=0.1)
 
 
+def test_a_result_resumed_from_the_work_folder_equals_one_made_afresh(tmp_path):
+    """The work folder keeps segments as 24-bit FLAC and the job mixes the very samples it keeps: the music after a
+    stop and --resume (two segments from the folder, one rendered) is the music made in one go, bit for bit."""
+    src = make_video(tmp_path / "long.mp4", 32, size="160x90", rate=12, audio=False)
+    cancel = threading.Event()
+
+    def stop_after_two(event):
+        if event["type"] == "segment_done" and event["index"] == 2:  # numbered from 1
+            cancel.set()
+
+    resumed, afresh = tmp_path / "resumed.wav", tmp_path / "afresh.wav"
+    with pytest.raises(Cancelled):
+        score(src, resumed, ScoreOptions(), stop_after_two, cancel)
+    events = []
+    score(src, resumed, ScoreOptions(resume=True), events.append)
+    assert [e["cached"] for e in events if e["type"] == "segment_done"] == [True, True, False]
+    score(src, afresh, ScoreOptions())
+    assert np.array_equal(decode_audio(resumed), decode_audio(afresh))
+
+
+def test_segment_audio_is_kept_within_a_24_bit_step(tmp_path):
+    from cotvtm_desktop.jobs.workdir import WorkDir, stored_audio
+
+    work = WorkDir(tmp_path / "out.mp4")
+    work.prepare(resume=False)
+    (work.path / "segment-0003-old.wav").write_bytes(b"a cache from before")
+    rng = np.random.default_rng(0)
+    for peak, scale in ((0.8, 1), (1.0, 1), (2.5, 4)):  # MusicGen's decoder can overshoot: kept scaled, not clipped
+        music = (rng.uniform(-1, 1, (4800, 2)) * peak).astype(np.float32)
+        work.save_segment(3, f"key{peak}", music, 48000)
+        kept = work.load_segment(3, f"key{peak}")
+        assert np.array_equal(kept, stored_audio(music)) and kept.dtype == np.float32
+        assert np.max(np.abs(kept - music)) <= scale * 2 ** -24  # half a step
+        assert [f.name for f in work.path.iterdir()] == [f"segment-0003-key{peak}.flac"]  # the stale one gone
+    assert work.load_segment(3, "another") is None
+
+
 def test_cancel_while_writing_stems_leaves_nothing_behind(tmp_path, silent_clip, monkeypatch):
     from cotvtm_desktop.media import audio
 

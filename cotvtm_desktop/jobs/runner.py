@@ -32,7 +32,7 @@ from cotvtm_desktop.errors import Cancelled, OutputError, UserError, disk_errors
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.edits import place_edits
 from cotvtm_desktop.jobs.events import EventSink, no_events
-from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint
+from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint, stored_audio
 from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
@@ -294,6 +294,7 @@ class Job:
                     if saving:
                         saving.pop().result()
                     self._check_cancel()  # a segment rendered after a stop is not kept
+                    music = stored_audio(music)  # mixed as kept, so a re-render from the work folder is the same
                     saving.append(saver.submit(self.save_rendered, index, music))
                     yield music
 
