@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pretty_midi
 import pytest
@@ -583,6 +585,32 @@ def test_drums_fill_into_the_next_segment_and_at_the_end_of_a_lively_phrase(genr
     quiet = brief(genre=genre, tempo=120, intensity=0.3)
     calm = arrange_segment(quiet, plan_video([16.0, 8.0], [quiet, quiet], seeds=[0, 0])[0], seed=0)
     assert not is_fill(strokes(calm, 3, 3))  # a calm phrase ends in its groove
+
+
+@pytest.mark.parametrize("genre", ["upbeat pop", "melancholic strings"])
+def test_phrases_swell_into_their_third_bar_and_ease_off(genre):
+    """Every part plays its phrase's third bar louder than its first, as players shape a phrase, and eases off
+    after; a segment that starts mid-phrase (bar_offset 2) follows the running phrase, not its own first bar."""
+    b = brief(genre=genre, tempo=120, intensity=0.6)
+    plan = plan_video([32.0, 8.0], [b, b], seeds=[0, 0])[0]  # 16 bars: four phrases
+    bar_seconds = plan.beats_per_bar * 60 / plan.bpm
+    for bar_offset in (0, 2):
+        midi = arrange_segment(b, replace(plan, bar_offset=bar_offset), seed=0)
+        for role in ("melody", "chords", "bass"):
+            by_place = {place: [n.velocity for n in notes_of(midi, role)
+                                if (bar_offset + int(n.start / bar_seconds + 0.01)) % 4 == place] for place in range(4)}
+            assert np.mean(by_place[2]) > 1.05 * np.mean(by_place[0]), (bar_offset, role)
+            # the tune's answer is one held note on the downbeat, fully accented: the parts that keep one rhythm
+            # through the phrase show the easing off
+            assert role == "melody" or np.mean(by_place[3]) < np.mean(by_place[2]), (bar_offset, role)
+
+
+def test_the_tune_plays_its_higher_notes_louder():
+    b = brief(genre="upbeat pop", tempo=120, intensity=0.6)
+    plan = plan_video([32.0, 8.0], [b, b], seeds=[0, 0])[0]
+    on_the_beat = [n for n in notes_of(arrange_segment(b, plan, seed=0), "melody")
+                   if abs(n.start * plan.bpm / 60 % 1 - 0.5) > 0.2]  # the offbeats' lighter accent left aside
+    assert np.corrcoef([n.pitch for n in on_the_beat], [n.velocity for n in on_the_beat])[0, 1] > 0.2
 
 
 def test_the_melody_moves_in_four_bar_phrases():

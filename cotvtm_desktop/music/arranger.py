@@ -26,6 +26,12 @@ PHRASE_BARS = 4  # the melody states, repeats, varies and answers; drums fill in
 # picture by more reads as out of sync); else on the cut itself, off the grid
 HIT_SNAP_SECONDS = 0.05
 VOICE_MARGIN_SECONDS = 0.15  # the melody keeps this clear of a voice on either side
+# Dynamics as players shape a phrase: each note's velocity is scaled by where it falls in its four-bar phrase (bars
+# from its start -> scale), growing into the third bar, where the tune turns, and easing off from there; the
+# scale averages 1 over a phrase, so the level a genre and an intensity set stays. Within that, the tune's higher
+# notes are played a little louder (this much velocity per semitone from the middle of its range, at most 8 %).
+PHRASE_ARC = ((0.0, 0.93), (2.0, 1.06), (4.0, 0.95))
+MELODY_RISE_PER_SEMITONE = 0.007
 _DRUM = {"kick": 36, "snare": 38, "clap": 39, "hat": 42, "pedal_hat": 44, "open_hat": 46, "crash": 49,
          "ride": 51, "tambourine": 54, "shaker": 70, "low_tom": 41, "floor_tom": 43, "mid_tom": 47}
 
@@ -163,6 +169,12 @@ class _Clip:
             part += self.swing / 6
         return (whole + part) * self.beat
 
+    def phrase_arc(self, beat: float) -> float:
+        """The velocity scale of a note starting on `beat` (PHRASE_ARC), from its place in the running phrase."""
+        bars = (self.plan.bar_offset + beat / self.plan.beats_per_bar) % PHRASE_BARS
+        where, scale = zip(*PHRASE_ARC)
+        return float(np.interp(bars, where, scale))
+
     def note(self, role: str, program: int, pitch: int, start_beat: float, beats: float, velocity: float,
              jitter: float = 0.008, rest: bool = False) -> None:
         """A note; or, with `rest`, none, though its humanisation is drawn all the same, so that the notes after it
@@ -170,7 +182,7 @@ class _Clip:
         rng = self.random(role)
         start = max(0.0, self.time(start_beat) + rng.normal(0, jitter))
         end = self.time(start_beat + beats) - 0.01
-        vel = int(min(127.0, max(1.0, velocity + rng.normal(0, 5))))
+        vel = int(min(127.0, max(1.0, velocity * self.phrase_arc(start_beat) + rng.normal(0, 5))))
         if not rest:
             self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
 
@@ -424,7 +436,8 @@ def _melody(clip: _Clip, program: int, chords: list[list[int]], plan: SegmentPla
             pitch = min(candidates, key=lambda p: abs(p - target))
             length = (onsets[i + 1] if i + 1 < len(onsets) else beats) - onset
             accent = 1.0 if onset % 1 == 0 else 0.85
-            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * accent,
+            lift = float(np.clip(1 + MELODY_RISE_PER_SEMITONE * (pitch - middle), 0.92, 1.08))
+            clip.note("melody", program, pitch, bar * beats + onset, length, velocity * accent * lift,
                       rest=_over_a_voice(clip, bar * beats + onset, length))
 
 
