@@ -72,7 +72,7 @@ def preview(qtbot, window: MainWindow, row: int = 0):
 
 
 def segment_audio(window: MainWindow, item) -> dict[int, np.ndarray]:
-    files = sorted(window.tasks.work_dir(item).glob("segment-*.wav"))
+    files = sorted(window.tasks.work_dir(item).glob("segment-*.flac"))
     return {int(f.name.split("-")[1]): soundfile.read(f, dtype="float32")[0] for f in files}
 
 

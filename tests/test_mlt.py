@@ -163,11 +163,11 @@ def test_project_score_reuses_a_work_folder_and_takes_segment_edits(sources, tmp
     args = ["project", "score", str(project), "-o", str(target), "--work", str(work), "--segments", str(edits),
             "--segment-seconds", "4", "--overwrite"]
     assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
-    first = {p.name: soundfile.read(p)[0] for p in work.glob("segment-*.wav")}
+    first = {p.name: soundfile.read(p)[0] for p in work.glob("segment-*.flac")}
     assert len(first) >= 2
     edits.write_text('{"segments": {"2": {"seed": 99}}}')  # new music for segment 2 alone
     assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
-    second = {p.name: soundfile.read(p)[0] for p in work.glob("segment-*.wav")}
+    second = {p.name: soundfile.read(p)[0] for p in work.glob("segment-*.flac")}
     new = sorted(set(second) - set(first))
     assert [name.split("-")[1] for name in new] == ["0001"]
     assert read_project(target).timeline() == read_project(project).timeline()  # written elsewhere, same clips

@@ -526,7 +526,7 @@ def test_neural_segment_seed_renders_only_that_segment_and_seeds_reproduce(tiny,
         return [e for e in map(json.loads, result.stdout.splitlines()) if e["type"] == "segment_done"]
 
     def audio(work: str) -> list:
-        return [soundfile.read(f)[0] for f in sorted((tmp_path / work).glob("segment-*.wav"))]
+        return [soundfile.read(f)[0] for f in sorted((tmp_path / work).glob("segment-*.flac"))]
 
     assert [e["cached"] for e in score("a.mp4", "w1")] == [False, False]
     assert [e["cached"] for e in score("b.mp4", "w2")] == [False, False]
@@ -662,7 +662,7 @@ def test_score_with_a_stereo_musicgen(tiny, stereo_musicgen_folder, tmp_path):
                      "--musicgen", stereo_musicgen_folder, continuity)
         assert result.exit_code == 0, result.output
         assert streams(out)["duration"] == pytest.approx(16, abs=0.1)
-        segments = sorted(work.glob("segment-*.wav"))
+        segments = sorted(work.glob("segment-*.flac"))
         assert len(segments) == 2
         for path in segments:
             audio, rate = soundfile.read(path, always_2d=True)

@@ -286,7 +286,7 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
     assert (placed["trackIndex"], placed["recordFrame"], placed["startFrame"], placed["endFrame"],
             placed["mediaType"]) == (2, 86400, 0, 349, 2)
     assert log[-1].startswith("cotvtm: music on audio track 2")
-    assert list((tmp_path / "music" / ".cotvtm-work" / "Holiday cut").glob("segment-*.wav"))  # for the next run
+    assert list((tmp_path / "music" / ".cotvtm-work" / "Holiday cut").glob("segment-*.flac"))  # for the next run
     clips = resolve_script.cotvtm_child.flatten(resolve_script.placed_clips(timeline, 25.0), 86400, 86750, 25.0)
     assert clips == [{"path": str(warm), "in": 1.0, "out": 5.0}, {"path": str(cool), "in": 2.0, "out": 4.0},
                      {"path": str(warm), "in": 7.0, "out": 8.0}, {"blank": 1.0},
