@@ -102,6 +102,9 @@ _SHARED = [
                  "every segment's tune, instead of its genre's."),
     click.option("--without", type=click.Choice(PARTS), multiple=True, help="Procedural: leave this part out of "
                  "the music (drums, say); repeat for more parts."),
+    click.option("--energy", type=click.FloatRange(*config.ENERGY_RANGE), default=0.0, help="Procedural: the "
+                 "picture's genre played calmer (down to -1: slower, softer, sparser) or livelier (up to 1) than "
+                 "the picture asks for."),
     click.option("--soundfont", type=click.Path(path_type=Path, dir_okay=False), help="Procedural: play the music "
                  "with this General MIDI .sf2 soundfont instead of the small one shipped (FluidR3_GM, say)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
@@ -109,7 +112,7 @@ _SHARED = [
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
                  "overwrite", "resume", "duration", "crossfade", "fade_in", "fade_out", "models", "clip", "musicgen",
                  "cotvtm", "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db",
-                 "silent_at", "genre", "lead", "without", "soundfont", "json_progress")
+                 "silent_at", "genre", "lead", "without", "energy", "soundfont", "json_progress")
 
 
 def _with_shared_options(command):

@@ -74,6 +74,7 @@ AAC_OPTIONS = {"aac_coder": "fast", "aac_ms": "0"}
 AAC_CHUNK_SECONDS = 30.0  # the soundtrack is encoded in chunks this long, in parallel (media/aac.py)
 
 # --- procedural backend -----------------------------------------------------------------------------------------
+ENERGY_RANGE = (-1.0, 1.0)  # --energy: calmer .. livelier than the picture asks (procedural; music_rules.json)
 SEED = 0
 # Segments render in worker processes, one per core, when there are at least this many to render (fewer finish
 # in less time than the workers take to start); at most this many workers, each holding ~200 MiB (the soundfont

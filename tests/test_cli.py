@@ -310,7 +310,7 @@ def test_genre_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "polka")
     assert result.exit_code == 2 and "'polka' is not one of" in said(result)
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "rock", "--backend", "neural")
-    assert result.exit_code == 1 and "the neural backend has no genre, lead or parts to set" in said(result)
+    assert result.exit_code == 1 and "the neural backend has no genre, lead, parts or energy to set" in said(result)
 
 
 def test_a_lead_and_parts_left_out_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12):
@@ -335,7 +335,28 @@ def test_a_lead_and_parts_left_out_for_the_whole_video_under_each_segments_own_e
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--lead", "kazoo")
     assert result.exit_code == 2 and "'kazoo' is not one of" in said(result)
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--without", "drums", "--backend", "neural")
-    assert result.exit_code == 1 and "--without drums: the neural backend has no genre, lead or parts" in said(result)
+    assert result.exit_code == 1 and "--without drums: the neural backend has no genre, lead, parts or" in said(result)
+
+
+def test_energy_plays_the_pictures_genre_calmer_or_livelier(tmp_path, clip12):
+    briefs = {}
+    for energy in ("-1", "0", "0.5"):
+        result = run("score", clip12, "-o", tmp_path / f"{energy}.wav", "--segment-seconds", 6, "--energy", energy)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((tmp_path / f"{energy}.json").read_text())
+        briefs[energy] = [s["brief"] for s in manifest["segments"]]
+        assert manifest["options"]["energy"] == float(energy)
+    assert "procedural, because --energy -1 asks for calmer music" in said(run(
+        "score", clip12, "-o", tmp_path / "again.wav", "--energy", "-1", "--overwrite"))
+    calm, measured, lively = briefs["-1"], briefs["0"], briefs["0.5"]
+    for name in ("genre", "key", "mode"):  # the picture's genre, in its key
+        assert [b[name] for b in calm] == [b[name] for b in measured] == [b[name] for b in lively]
+    for name in ("tempo_bpm", "intensity"):
+        assert all(c[name] < m[name] < l[name] for c, m, l in zip(calm, measured, lively)), name
+    result = run("score", clip12, "-o", tmp_path / "x.wav", "--energy", "2")
+    assert result.exit_code == 2 and "--energy" in said(result)
+    result = run("score", clip12, "-o", tmp_path / "x.wav", "--energy", "0.5", "--backend", "neural")
+    assert result.exit_code == 1 and "--energy 0.5: the neural backend has no genre, lead, parts or" in said(result)
 
 
 def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):

@@ -101,7 +101,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
                       precision="float32", segment_seconds=8.0, genre="lo-fi jazz", lead="cello", without="drums,pad",
-                      soundfont="/fonts/FluidR3_GM.sf2",
+                      energy=-0.5, soundfont="/fonts/FluidR3_GM.sf2",
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
                       fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
@@ -115,7 +115,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
                         ("--genre", "lo-fi jazz"), ("--lead", "cello"), ("--soundfont", "/fonts/FluidR3_GM.sf2"),
                         ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
                         ("--music-db", "-4"), ("--musicgen-size", "medium"), ("--precision", "float32"),
-                        ("--fade-in", "1.5"), ("--fade-out", "4")):
+                        ("--fade-in", "1.5"), ("--fade-out", "4"), ("--energy", "-0.5")):
         assert args[args.index(flag) + 1] == value
     assert "--replace-audio" in args
     assert " ".join(args).count("--without") == 2 and "--without drums --without pad" in " ".join(args)
@@ -142,7 +142,7 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
 
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
                       precision="float32", segment_seconds=8.0, genre="rock", lead="trumpet", without="drums",
-                      soundfont="/fonts/GeneralUser.sf2",
+                      energy=1.0, soundfont="/fonts/GeneralUser.sf2",
                       keep_original_audio=False,
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
                       output_dir=str(tmp_path),
@@ -158,6 +158,12 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
     dialog.parts.boxes["drums"].setChecked(True)
     assert (dialog.settings().lead, dialog.settings().without) == ("", "")
     assert "--lead" not in dialog.settings().score_args() and "--without" not in dialog.settings().score_args()
+    assert dialog.energy.currentText() == "Much livelier"
+    dialog.energy.setCurrentText("As the picture asks")
+    assert dialog.settings().energy == 0.0 and "--energy" not in dialog.settings().score_args()
+    dialog.energy.setCurrentText("Calmer")
+    args = dialog.settings().score_args()
+    assert args[args.index("--energy") + 1] == "-0.5"
     ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
     for box in dialog.parts.boxes.values():
         box.setChecked(False)

@@ -103,12 +103,14 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     context.scene.cotvtm.genre = "lo-fi_jazz"
     context.scene.cotvtm.lead = "french_horn"
     context.scene.cotvtm.parts = {"melody", "chords", "bass"}  # the pad and the drums switched off
+    context.scene.cotvtm.energy = -0.5
     operator = addon.COTVTM_OT_score()
     operator.what = "TIMELINE"
     assert operator.invoke(context, None) == {"RUNNING_MODAL"}
     args = operator.job.process.args
     assert args[args.index("--genre") + 1] == "lo-fi jazz" and args[args.index("--lead") + 1] == "french horn"
     assert [args[k + 1] for k, arg in enumerate(args) if arg == "--without"] == ["pad", "drums"]
+    assert args[args.index("--energy") + 1] == "-0.5"
     assert context.window_manager.handlers == [operator]
     assert run_modal(operator, context) == {"FINISHED"}, context.scene.cotvtm.status
     editor = context.scene.sequence_editor
@@ -274,10 +276,12 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
     log = []
     options = resolve_script.options(["--cotvtm", cotvtm_program, "--backend", "procedural", "--genre", "rock",
                                       "--lead", "violin", "--without", "drums", "--without", "bass",
-                                      "--output-dir", str(tmp_path / "music")])
+                                      "--energy", "0.5", "--output-dir", str(tmp_path / "music")])
     assert resolve_script.score_timeline(resolve, options, log.append), log
-    briefs = [s["brief"] for s in json.loads(Path(pool.imported[0]).with_suffix(".json").read_text())["segments"]]
+    manifest = json.loads(Path(pool.imported[0]).with_suffix(".json").read_text())
+    briefs = [s["brief"] for s in manifest["segments"]]
     assert {(b["genre"], b["lead"], tuple(b["without"])) for b in briefs} == {("rock", "violin", ("bass", "drums"))}
+    assert manifest["options"]["energy"] == 0.5
     assert timeline.calls == [("AddTrack", "audio", "stereo")]
     [music] = pool.imported
     assert Path(music).name == "Holiday cut-music-1.wav"

@@ -12,6 +12,8 @@ from cotvtm_desktop.jobs.naming import distinct_outputs
 
 LOUDNESS_PRESETS = {-14.0: "−14 LUFS (streaming platforms)", -16.0: "−16 LUFS (phones, web; default)",
                     -23.0: "−23 LUFS (broadcast, EBU R128)"}
+ENERGY_STOPS = {-1.0: "Much calmer", -0.5: "Calmer", 0.0: "As the picture asks", 0.5: "Livelier",
+                1.0: "Much livelier"}  # --energy
 BACKENDS = ("auto", "procedural", "neural")
 DEVICES = ("auto", "cpu", "cuda")
 NAME_FIELD = "{name}"
@@ -28,6 +30,7 @@ class Settings:
     genre: str = ""  # empty: each segment's from its picture (procedural)
     lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)
     without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)
+    energy: float = 0.0  # -1 calmer .. 1 livelier than the picture asks for, the same genre (procedural)
     soundfont: str = ""  # a General MIDI .sf2 to play the procedural music with; empty: the shipped one
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
@@ -89,6 +92,8 @@ class Settings:
             args += ["--lead", self.lead]
         for part in filter(None, self.without.split(",")):
             args += ["--without", part]
+        if self.energy:
+            args += ["--energy", f"{self.energy:g}"]
         if self.soundfont:
             args += ["--soundfont", self.soundfont]
         return args

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.segment_dialog import PartChoice, genres, lead_choice
-from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, LOUDNESS_PRESETS, Settings
+from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, ENERGY_STOPS, LOUDNESS_PRESETS, Settings
 
 
 class SettingsDialog(QDialog):
@@ -67,6 +67,15 @@ class SettingsDialog(QDialog):
         self.parts = PartChoice(settings.without.split(","))
         self.parts.setToolTip("The parts of the music to play; those unchecked are left out of every segment "
                               "(procedural backend); a segment's own edit still wins")
+        self.energy = QComboBox()
+        for value, label in ENERGY_STOPS.items():
+            self.energy.addItem(label, value)
+        if settings.energy not in ENERGY_STOPS:  # another value (from an older choice, say) is kept as it is
+            self.energy.addItem(f"{settings.energy:+g}", settings.energy)
+        self.energy.setCurrentIndex(self.energy.findData(settings.energy))
+        self.energy.setToolTip("Each segment's genre played calmer (slower, softer, sparser) or livelier than its "
+                               "picture asks for (procedural backend: with one set, auto uses it); a segment's own "
+                               "tempo or intensity still wins")
         self.soundfont = self._path_field(settings.soundfont, "the small one shipped (TimGM6mb)", self._pick_soundfont,
                                           [str(path) for path in config.installed_soundfonts()])
         self.soundfont[1].setToolTip("A General MIDI .sf2 soundfont to play the procedural music with (FluidR3_GM or "
@@ -120,7 +129,7 @@ class SettingsDialog(QDialog):
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Genre", self.genre), ("Lead", self.lead),
-                ("Parts", self.parts), ("Soundfont", self.soundfont[0]),
+                ("Parts", self.parts), ("Energy", self.energy), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
                 ("Loudness", self.loudness), ("Crossfade", self.crossfade), ("Fade in", self.fade_in),
                 ("Fade out", self.fade_out),
@@ -208,6 +217,7 @@ class SettingsDialog(QDialog):
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
             lead=self.lead.currentData(), without=",".join(self.parts.without()),
+            energy=float(self.energy.currentData()),
             soundfont=self.soundfont[1].text().strip(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),
             music_db=self.music_db.value(), lufs=float(self.loudness.currentData()),

@@ -23,7 +23,7 @@ def choose_backend(options) -> tuple[MusicBackend, str]:
             if options.backend == "neural":
                 raise
             reason = _fallback(exc)
-    return ProceduralBackend(options.seed, options.style(), options.soundfont), reason
+    return ProceduralBackend(options.seed, options.style(), options.soundfont, options.energy), reason
 
 
 def backend_choice(options) -> tuple[str, str]:
@@ -38,10 +38,13 @@ _STYLE_WANTS = {"genre": "a genre", "lead": "a lead instrument", "without": "par
 
 
 def _style_flags(options) -> list[tuple[str, str]]:
-    """The flags given that set the procedural brief of every segment (options.style()), each with what it asks
-    for."""
-    return [(" ".join(f"--without {part}" for part in value) if name == "without" else f"--{name} {value!r}",
-             _STYLE_WANTS[name]) for name, value in options.style().items()]
+    """The flags given that set the procedural brief of every segment (options.style(), --energy), each with what
+    it asks for."""
+    flags = [(" ".join(f"--without {part}" for part in value) if name == "without" else f"--{name} {value!r}",
+              _STYLE_WANTS[name]) for name, value in options.style().items()]
+    if options.energy:
+        flags.append((f"--energy {options.energy:g}", "calmer music" if options.energy < 0 else "livelier music"))
+    return flags
 
 
 class _Missing(UserError):
@@ -54,10 +57,11 @@ def _choice(options) -> tuple[str, str, ModelPaths | None]:
     if options.backend == "procedural":
         return "procedural", "procedural, as asked (--backend procedural)", None
     style = _style_flags(options)
-    if style:  # a genre, a lead, the parts are choices in the procedural backend's music brief, which neural lacks
+    if style:  # a genre, a lead, the parts, the energy are choices in the procedural backend's brief: neural lacks it
         if options.backend == "neural":
-            raise UserError(f"{' '.join(flag for flag, _ in style)}: the neural backend has no genre, lead or parts "
-                            "to set; steer its segments in words with --prompt K=words, or use --backend procedural")
+            raise UserError(f"{' '.join(flag for flag, _ in style)}: the neural backend has no genre, lead, parts or "
+                            "energy to set; steer its segments in words with --prompt K=words, or use --backend "
+                            "procedural")
         return "procedural", f"procedural, because {' and '.join(f'{f} asks for {w}' for f, w in style)}", None
     notes = [flag for flag, wanted in (("--midi", options.midi), ("--stems", options.stems),
                                        ("--soundfont", options.soundfont is not None)) if wanted]

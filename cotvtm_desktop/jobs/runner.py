@@ -78,6 +78,7 @@ class ScoreOptions:
     genre: str | None = None  # procedural: every segment's genre, not the measured one (a segment's own edit wins)
     lead: str | None = None  # procedural: every segment's melody played by this instrument (music_rules.json leads)
     without: tuple[str, ...] = ()  # procedural: parts (brief.PARTS) left out of every segment's music
+    energy: float = 0.0  # procedural: -1 calmer .. 1 livelier music than the picture asks for (the same genre)
     soundfont: Path | None = None  # procedural: a General MIDI .sf2 to play the music with (None: the shipped one)
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 

@@ -43,11 +43,13 @@ class ProceduralBackend:
     makes_midi = True
     sharp_starts = True  # a segment's notes begin on its first downbeat; it rings out under the next
 
-    def __init__(self, seed: int = config.SEED, style: Mapping | None = None, soundfont: Path | None = None):
+    def __init__(self, seed: int = config.SEED, style: Mapping | None = None, soundfont: Path | None = None,
+                 energy: float = 0.0):
         """`style`: brief changes for every segment, under each one's own edit (a genre, a lead, parts left out);
         `soundfont`: a General MIDI .sf2 to play the music with (default: the one pretty_midi ships); read here, so
-        that a file it cannot use is said before any work."""
-        self.seed = seed
+        that a file it cannot use is said before any work; `energy`: -1 calmer .. 1 livelier than the picture asks
+        for (reasoning.rules.reason)."""
+        self.seed, self.energy = seed, energy
         self.style = dict(style or {})
         self.soundfont = Path(soundfont) if soundfont else config.soundfont_path()
         self.font = open_soundfont(self.soundfont)
@@ -62,7 +64,7 @@ class ProceduralBackend:
              padding: float, voices: list[tuple[float, float]] = (),
              edits: Mapping[int, SegmentEdit] | None = None) -> list[SegmentMusic]:
         edits = edits or {}
-        measured = [reason(v) for v in visuals]
+        measured = [reason(v, self.energy) for v in visuals]
         changes = {s.index: {**self.style, **edits.get(s.index, SegmentEdit()).brief} for s in segments}
         edited = {i: (self._edited_brief(i, measured[i], c), set(c)) for i, c in changes.items() if c}
         seeds = [edits.get(s.index, SegmentEdit()).seed_or(self.seed) for s in segments]

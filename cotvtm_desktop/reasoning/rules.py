@@ -53,11 +53,15 @@ def _key(visual: VisualElements) -> str:
     return table[(chromatic or visual.palette or [COLOUR_NAMES[0]])[0]]
 
 
-def reason(visual: VisualElements) -> MusicBrief:
-    """Music elements for one segment's visual elements."""
+def reason(visual: VisualElements, energy: float = 0.0) -> MusicBrief:
+    """Music elements for one segment's visual elements; `energy` (-1 calmer .. 1 livelier) plays the picture's
+    genre as for a calmer or livelier picture (music_rules.json "energy")."""
     rules = music_rules()
     name = choose_genre(visual)
     genre = rules["genres"][name]
+    if energy:
+        arousal = visual.arousal + energy * rules["energy"]["arousal_per_unit"]
+        visual = replace(visual, arousal=float(np.clip(arousal, 0, 1)))
     emotion = next(row["words"] for row in rules["music_emotion_words"]
                    if row["valence"][0] <= visual.valence <= row["valence"][1]
                    and row["arousal"][0] <= visual.arousal <= row["arousal"][1])

@@ -93,13 +93,15 @@ def write_timeline(clips: list[dict], path: Path) -> Path:
 
 
 def music_args(genre: str = "", stems: bool = False, soundfont: str = "", lead: str = "",
-               without: tuple[str, ...] = ()) -> list[str]:
+               without: tuple[str, ...] = (), energy: float = 0.0) -> list[str]:
     """The `cotvtm score` options for the music's style the editors let one choose: one genre for the whole
     timeline, its parts apart, a General MIDI soundfont to play it with, the instrument for its tune, the parts
-    left out (each procedural; empty: not chosen)."""
+    left out, its energy (-1 calmer .. 1 livelier than the picture asks; each procedural; empty or 0: not
+    chosen)."""
     return [*(["--genre", genre] if genre else []), *(["--stems"] if stems else []),
             *(["--soundfont", soundfont] if soundfont else []), *(["--lead", lead] if lead else []),
-            *(arg for part in without for arg in ("--without", part))]
+            *(arg for part in without for arg in ("--without", part)),
+            *(["--energy", f"{energy:g}"] if energy else [])]
 
 
 def stem_files(music: Path) -> list[Path]:

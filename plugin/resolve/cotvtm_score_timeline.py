@@ -71,7 +71,7 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
             "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed),
             "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName())),
             *cotvtm_child.music_args(options.genre or "", options.stems, options.soundfont, options.lead or "",
-                                     tuple(options.without or ()))]
+                                     tuple(options.without or ()), options.energy)]
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -130,6 +130,8 @@ def options(argv: list[str]) -> argparse.Namespace:
                         "(default: each genre's own)")
     parser.add_argument("--without", choices=cotvtm_child.PARTS, action="append", help="procedural: leave this part "
                         "of the music out (drums, say); repeat for more")
+    parser.add_argument("--energy", type=float, default=0.0, help="procedural: -1 (calmer: slower, softer, "
+                        "sparser) to 1 (livelier) than the picture asks for, the same genre")
     parser.add_argument("--stems", action="store_true", help="procedural: the music's parts (melody, chords, bass, "
                         "pad, drums) on an audio track each, to balance in Resolve")
     parser.add_argument("--soundfont", default="", help="procedural: a General MIDI .sf2 soundfont to play the "

@@ -106,6 +106,9 @@ class CotvtmSettings(bpy.types.PropertyGroup):
     parts: EnumProperty(name="Parts", options={"ENUM_FLAG"}, default=set(cotvtm_child.PARTS),
                         description="Procedural backend: the parts of the music to play (those off are left out)",
                         items=[(name, name.capitalize(), "") for name in cotvtm_child.PARTS])
+    energy: FloatProperty(name="Energy", default=0.0, min=-1.0, max=1.0, step=50,
+                          description="Procedural backend: the picture's genre played calmer (down to -1: slower, "
+                          "softer, sparser) or livelier (up to 1) than the picture asks for")
     seed: IntProperty(name="Seed", default=0, min=0)
     keep_original: BoolProperty(name="Keep original audio", default=True,
                                 description="Leave the clips' own sound strips playing (otherwise they are muted)")
@@ -162,7 +165,7 @@ class COTVTM_OT_score(bpy.types.Operator):
         font = bpy.path.abspath(prefs.soundfont) if prefs is not None and prefs.soundfont else ""
         lead = "" if settings.lead == "genre" else settings.lead.replace("_", " ")
         without = tuple(part for part in cotvtm_child.PARTS if part not in settings.parts)
-        args += cotvtm_child.music_args(genre, settings.stems, font, lead, without)
+        args += cotvtm_child.music_args(genre, settings.stems, font, lead, without, settings.energy)
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
@@ -235,7 +238,8 @@ class COTVTM_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.cotvtm
-        for name in ("backend", "segment_seconds", "genre", "lead", "parts", "seed", "keep_original", "stems"):
+        for name in ("backend", "segment_seconds", "genre", "lead", "parts", "energy", "seed", "keep_original",
+                     "stems"):
             layout.prop(settings, name)
         layout.operator(COTVTM_OT_score.bl_idname, text="Score selected strip").what = "STRIP"
         layout.operator(COTVTM_OT_score.bl_idname, text="Score timeline").what = "TIMELINE"
