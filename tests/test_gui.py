@@ -785,6 +785,44 @@ def test_the_app_quits_cleanly_when_terminated(tmp_path):
     assert (tmp_path / "data" / "queue.json").is_file()  # the queue was saved on the way out
 
 
+def test_the_preview_says_when_the_settings_changed_since_it_was_made(qtbot, window, two_shots, monkeypatch):
+    """An export uses the settings as they are: after a change in Settings the preview no longer sounds as the
+    export will, and its pane says so until the settings are back or it is made again."""
+    from dataclasses import replace
+
+    from cotvtm_desktop.gui import window as window_module
+
+    drop(window, [two_shots])
+    wait_inspected(qtbot, window)
+    item = preview(qtbot, window)
+    made_with = window.settings
+    assert item.heard_settings == made_with.score_args()
+    chosen = [replace(made_with, energy=-0.5)]
+
+    class Accepted:  # the Settings window, closed with OK on what `chosen` holds
+        def __init__(self, settings, parent):
+            pass
+
+        def exec(self):
+            return True
+
+        def settings(self):
+            return chosen[0]
+
+    monkeypatch.setattr(window_module, "SettingsDialog", Accepted)
+    monkeypatch.setattr(window, "store", QSettings(str(two_shots.parent / "s.ini"), QSettings.Format.IniFormat))
+    window._edit_settings()
+    assert "The settings changed since this preview" in window.preview.bar_note.text()
+    chosen[0] = replace(made_with, midi=True, output_dir="/exports")  # what only an export does: not the music
+    window._edit_settings()
+    assert "settings changed" not in window.preview.bar_note.text()
+    chosen[0] = replace(made_with, genre="rock")
+    window._edit_settings()
+    preview(qtbot, window)
+    assert "settings changed" not in window.preview.bar_note.text()
+    assert "--genre" in item.heard_settings
+
+
 def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two_shots):
     """Drag across the bar, choose "No music from …": the next preview has a silent segment exactly there (its start
     snapped onto the cut), the segment before keeps its lock; the tile of the silence says so, and un-muting it gives

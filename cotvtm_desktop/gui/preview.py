@@ -6,6 +6,8 @@ client library, libpulse0), the pane shows the item's picture and says why it ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QStackedLayout, QVBoxLayout, QWidget
@@ -31,8 +33,10 @@ def _multimedia():
 
 class PreviewPane(QWidget):
     playing_at = Signal(float)  # the play position moved (playing, or sought), seconds
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, score_args: Callable[[], list[str]] = list, parent: QWidget | None = None):
+        """`score_args`: the settings' score options now, to say when a preview was made with others."""
         super().__init__(parent)
+        self.score_args = score_args
         self.player = None
         self.thumbnail = ""  # the picture shown
         self.shown: tuple[str, str, str] | None = None  # (item id, its picture, its preview) on show
@@ -127,6 +131,8 @@ class PreviewPane(QWidget):
             text += " Orange: where the music dips for a voice."
         if item.silences_unheard():
             text += " Changed: preview to hear it."
+        if item.settings_unheard(self.score_args()):
+            text += " The settings changed since this preview: preview to hear them (an export uses them)."
         if item.duration > LONG_SECONDS:
             text += " The wheel zooms (Ctrl+0: all of it)."
         self.bar_note.setText(text)

@@ -98,6 +98,7 @@ class QueueItem:
     segments: list[SegmentState] = field(default_factory=list)
     silences: list[list[float]] = field(default_factory=list)  # [start, end] seconds the user wants no music in
     heard_silences: list[list[float]] = field(default_factory=list)  # the silences the last preview was made with
+    heard_settings: list[str] = field(default_factory=list)  # the Settings' score options the last preview had
     cuts: list[float] = field(default_factory=list)  # scene cuts the last preview found, seconds
     voices: list[list[float]] = field(default_factory=list)  # where the last preview's music dips under a voice
     levels: dict = field(default_factory=dict)  # the last preview's loudness envelopes (the manifest's levels)
@@ -118,6 +119,11 @@ class QueueItem:
     def silences_unheard(self) -> bool:
         """Whether the user changed the stretches without music since the last preview."""
         return self.silences != self.heard_silences
+
+    def settings_unheard(self, score_args: list[str]) -> bool:
+        """Whether the settings' score options (Settings.score_args) differ from those the last preview was made
+        with: an export now would not sound as the preview does."""
+        return bool(self.preview and self.heard_settings) and self.heard_settings != score_args
 
     def user_edits(self) -> dict:
         """A copy of everything the user set on this file: its stretches without music, each segment's edits by its

@@ -184,7 +184,9 @@ class TaskRunner(QObject):
         self.current, self.current_item, self.backend = CliProcess(args, self), item, ""
         self._render_start = None
         self.current.event.connect(lambda event: self._on_event(kind, item, event))
-        self.current.finished.connect(lambda status, message: self._on_finished(kind, item, output, status, message))
+        made_with = settings.score_args()
+        self.current.finished.connect(lambda status, message: self._on_finished(kind, item, output, status, message,
+                                                                                made_with))
         item.status, item.progress, item.message, item.notices = "working", 0.0, "", []
         self.model.changed(item)
         self._report(item, "Previewing" if kind == "preview" else "Exporting")
@@ -218,11 +220,12 @@ class TaskRunner(QObject):
         self.model.changed(item, persist=False)
         self._report(item, "Previewing" if kind == "preview" else "Exporting")
 
-    def _on_finished(self, kind: str, item: QueueItem, output: Path, status: str, message: str) -> None:
+    def _on_finished(self, kind: str, item: QueueItem, output: Path, status: str, message: str,
+                     made_with: list[str]) -> None:
         self.current, self.current_item = None, None
         self._run_done += 1
         if status == "ok" and kind == "preview":
-            item.preview = str(output)
+            item.preview, item.heard_settings = str(output), made_with
             self._read_manifest(item, output.with_suffix(".json"))
             self._finish_item(item, "preview ready", "")
             self.segments_changed.emit(item.id)

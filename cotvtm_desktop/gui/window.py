@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
         header.resizeSection(1, 64)
         self.table.setIconSize(QSize(round(THUMB_HEIGHT * 16 / 9), THUMB_HEIGHT))
         self.table.selectionModel().selectionChanged.connect(self._selected)
-        self.preview = PreviewPane()
+        self.preview = PreviewPane(lambda: self.settings.score_args())
         self.strip = SegmentStrip()
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.preview)
@@ -371,6 +371,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.settings = dialog.settings()
             self.settings.save(self.store)
+            self.preview.show_soundtrack(self.selected())  # says whether the preview was made with these
 
     # --- drag and drop, closing -----------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
