@@ -823,6 +823,36 @@ def test_the_preview_says_when_the_settings_changed_since_it_was_made(qtbot, win
     assert "--genre" in item.heard_settings
 
 
+def test_a_long_videos_tiles_are_made_as_they_come_into_view(qtbot):
+    """A two-hour video's 720 segments: the strip makes the tiles in view (and a view's width either side), the
+    rest as they scroll into view or are asked for, each knowing what the strip was told before it was made."""
+    from cotvtm_desktop.gui.queue import QueueItem, SegmentState
+    from cotvtm_desktop.gui.segment_strip import SegmentStrip
+
+    brief = {"genre": "upbeat pop", "tempo_bpm": 110, "key": "D", "mode": "major", "intensity": 0.6}
+    segments = [SegmentState(k, 10.0 * k, 10.0 * k + 10, f"music {k}", dict(brief), seed=0) for k in range(720)]
+    strip = SegmentStrip()
+    qtbot.addWidget(strip)
+    strip.resize(900, 350)
+    strip.show()
+    strip.show_item(QueueItem("/v.mp4", segments=segments, status="preview ready"))
+    made = set(strip.tiles.made)
+    assert len(strip.tiles) == 720 and made and max(made) < 20 and 0 in made
+    assert "0:00.0–0:10.0" in strip.tiles[0].title.text()
+    strip.enable(False)  # a job runs
+    strip.set_segment_state(500, "rendering…")
+    bar = strip.horizontalScrollBar()
+    bar.setValue(bar.maximum())  # scrolled to the end
+    assert {715, 719} <= set(strip.tiles.made) and 500 not in strip.tiles.made
+    assert not strip.tiles[719].regenerate_button.isEnabled() and strip.tiles[719].description.text() == "music 719"
+    assert strip.tiles[500].state.text() == "rendering…"  # made when asked for
+    bar.setValue(0)
+    strip.mark_playing(300)
+    assert strip.tiles.made[300].property("playing") and bar.value() > 0  # made, outlined and in view
+    assert strip.tiles.made[300].x() == 0 and strip.places[300].x() > strip.places[299].x()
+    assert len(strip.tiles.made) < 100
+
+
 def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two_shots):
     """Drag across the bar, choose "No music from …": the next preview has a silent segment exactly there (its start
     snapped onto the cut), the segment before keeps its lock; the tile of the silence says so, and un-muting it gives

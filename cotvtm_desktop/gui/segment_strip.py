@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QScrollArea,
@@ -154,8 +156,32 @@ class SegmentTile(QFrame):
         self.state.setText(text)
 
 
+class Tiles(Sequence):
+    """A strip's tiles by segment index, each made the first time it is wanted (scrolled into view, or asked for):
+    a two-hour video's 720 tiles took 2.5-3 s to make and show at once, freezing the window on each selection and
+    edit; their empty places take 70 ms."""
+
+    def __init__(self, make: Callable[[int], SegmentTile], count: int, made: Callable[[SegmentTile], None]):
+        """`make(index)` makes a tile; `made(tile)` is told of it once it is in `made` (what it does may make
+        others: asking for this one again then finds it)."""
+        self._make, self._count, self._told = make, count, made
+        self.made: dict[int, SegmentTile] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> SegmentTile:
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        index %= self._count
+        if index not in self.made:
+            self.made[index] = self._make(index)
+            self._told(self.made[index])
+        return self.made[index]
+
+
 class SegmentStrip(QScrollArea):
-    """All tiles of the selected item, side by side, scrolling sideways."""
+    """All tiles of the selected item, side by side, scrolling sideways; a tile is made as it comes into view."""
 
     regenerate = Signal(int)
     edit = Signal(int)
@@ -168,49 +194,83 @@ class SegmentStrip(QScrollArea):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.tiles: list[SegmentTile] = []
+        self.idle = True  # no job runs: the tiles' buttons that change the music are enabled
         self.item_id = self.shown_status = ""
         self.playing: int | None = None  # the index of the tile outlined as playing
         self.setStyleSheet('QFrame#tile[playing="true"] { border: 2px solid palette(highlight); border-radius: 3px; }')
+        self.horizontalScrollBar().valueChanged.connect(lambda _: self._make_tiles_in_view())
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
         self.item_id = item.id if item else ""
         self.playing = None
         self.shown_status = item.status if item else ""
+        self.segments = list(item.segments) if item else []
+        self.states: dict[int, str] = {}  # a tile's state line, said before the tile was made
         content = QWidget()
-        row = QHBoxLayout(content)
-        self.tiles = []
-        if item is None or not item.segments:
+        self.row = QHBoxLayout(content)
+        self.places: list[QWidget] = []  # where each tile goes, TILE_WIDTH wide, empty until it is made
+        if not self.segments:
             if item is None:
                 hint = "Add videos or images (drop them here, or Add…), then Preview."
             elif item.status in ("working", "queued"):
                 hint = "Making the music… the segments appear here when it is ready."
             else:
                 hint = "Press Preview: this file's segments appear here, each with its music."
-            row.addWidget(QLabel(hint, alignment=Qt.AlignmentFlag.AlignCenter))
-        else:
-            for segment in item.segments:
-                tile = SegmentTile(segment)
-                tile.regenerate.connect(self.regenerate)
-                tile.edit.connect(self.edit)
-                tile.lock.connect(self.lock)
-                tile.mute.connect(self.mute)
-                tile.play.connect(self.play)
-                tile.back.connect(self.back)
-                tile.lock.connect(lambda index, on, t=tile: t._locked(on))
-                self.tiles.append(tile)
-                row.addWidget(tile)
-            row.addStretch(1)
+            self.row.addWidget(QLabel(hint, alignment=Qt.AlignmentFlag.AlignCenter))
+        for _ in self.segments:
+            place = QWidget()
+            place.setFixedWidth(TILE_WIDTH)
+            QVBoxLayout(place).setContentsMargins(0, 0, 0, 0)
+            self.places.append(place)
+            self.row.addWidget(place)
+        if self.segments:
+            self.row.addStretch(1)
+        self.tiles = Tiles(self._make_tile, len(self.segments), self._fit_tile)
+        self.setMinimumHeight(MIN_HEIGHT)
         self.setWidget(content)
-        self._fit_tiles(row)
+        self._make_tiles_in_view()
 
-    def _fit_tiles(self, row: QHBoxLayout) -> None:
-        """Ask for the height the tallest tile needs at its width (a tile's words wrap: a layout's plain size hint
-        would not know their height), so the window's splitter gives the strip room for every tile's buttons."""
-        tallest = max((tile.heightForWidth(TILE_WIDTH) for tile in self.tiles), default=0)
-        margins = row.contentsMargins().top() + row.contentsMargins().bottom() + 2 * self.frameWidth()
-        self.setMinimumHeight(max(MIN_HEIGHT, tallest + margins + self.horizontalScrollBar().sizeHint().height()))
+    def _make_tile(self, index: int) -> SegmentTile:
+        tile = SegmentTile(self.segments[index])
+        for signal, to in ((tile.regenerate, self.regenerate), (tile.edit, self.edit), (tile.lock, self.lock),
+                           (tile.mute, self.mute), (tile.play, self.play), (tile.back, self.back)):
+            signal.connect(to)
+        tile.lock.connect(lambda _, on, t=tile: t._locked(on))
+        tile.enable(self.idle)
+        if index in self.states:
+            tile.set_state(self.states[index])
+        if index == self.playing:
+            self._outline(tile, True)
+        self.places[index].layout().addWidget(tile)
+        return tile
+
+    def _make_tiles_in_view(self) -> None:
+        """Make the tiles in view, and a view's width of them either side (so a scroll shows them made)."""
+        if not self.places:
+            return
+        pitch = TILE_WIDTH + max(self.row.spacing(), 0)
+        left, width = self.horizontalScrollBar().value() - self.row.contentsMargins().left(), self.viewport().width()
+        first, last = max(0, (left - width) // pitch), min(len(self.places) - 1, (left + 2 * width) // pitch)
+        for index in range(first, last + 1):
+            self.tiles[index]  # made as it is asked for
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._make_tiles_in_view()
+
+    def _fit_tile(self, tile: SegmentTile) -> None:
+        """Ask for the height the tallest tile made so far needs at its width (a tile's words wrap: a layout's plain
+        size hint would not know their height), so the window's splitter gives the strip room for its buttons."""
+        margins = self.row.contentsMargins().top() + self.row.contentsMargins().bottom() + 2 * self.frameWidth()
+        needed = tile.heightForWidth(TILE_WIDTH) + margins + self.horizontalScrollBar().sizeHint().height()
+        self.setMinimumHeight(max(self.minimumHeight(), needed))
+
+    def enable(self, idle: bool) -> None:
+        """The tiles' buttons that change the music: none while a job runs (SegmentTile.enable)."""
+        self.idle = idle
+        for tile in self.tiles.made.values():
+            tile.enable(idle)
 
     def mark_playing(self, index: int | None) -> None:
         """Outline the tile of the segment the preview plays (None: none) and bring it into view, once as it starts
@@ -218,15 +278,19 @@ class SegmentStrip(QScrollArea):
         if index == self.playing:
             return
         self.playing = index
-        for tile in self.tiles:
-            playing = tile.index == index
-            if tile.property("playing") != playing:
-                tile.setProperty("playing", playing)
-                tile.style().unpolish(tile)  # the style sheet's [playing="true"] follows the property
-                tile.style().polish(tile)
-            if playing:
-                self.ensureWidgetVisible(tile)
+        for tile in self.tiles.made.values():
+            self._outline(tile, tile.index == index)
+        if index is not None:
+            self.ensureWidgetVisible(self.tiles[index])
+
+    @staticmethod
+    def _outline(tile: SegmentTile, playing: bool) -> None:
+        if tile.property("playing") != playing:
+            tile.setProperty("playing", playing)
+            tile.style().unpolish(tile)  # the style sheet's [playing="true"] follows the property
+            tile.style().polish(tile)
 
     def set_segment_state(self, index: int, text: str) -> None:
-        if 0 <= index < len(self.tiles):
-            self.tiles[index].set_state(text)
+        self.states[index] = text
+        if index in self.tiles.made:
+            self.tiles.made[index].set_state(text)

@@ -156,8 +156,7 @@ class MainWindow(QMainWindow):
             act.setEnabled(what is not None and not busy)
             keys = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             act.setToolTip(f"{verb} {what} ({keys})" if what else f"{verb}: nothing to {verb.lower()} ({keys})")
-        for tile in self.strip.tiles:
-            tile.enable(not busy)
+        self.strip.enable(not busy)
 
     # --- queue ----------------------------------------------------------------------------------------------------
     def add_paths(self, paths: list[Path]) -> list[QueueItem]:
