@@ -158,8 +158,8 @@ class SegmentTile(QFrame):
 
 class Tiles(Sequence):
     """A strip's tiles by segment index, each made the first time it is wanted (scrolled into view, or asked for):
-    a two-hour video's 720 tiles took 2.5-3 s to make and show at once, freezing the window on each selection and
-    edit; their empty places take 70 ms."""
+    made all at once, a two-hour video's 720 tiles froze the window for about 3 s on each selection and edit
+    (benchmarks/segment_strip.py)."""
 
     def __init__(self, make: Callable[[int], SegmentTile], count: int, made: Callable[[SegmentTile], None]):
         """`make(index)` makes a tile; `made(tile)` is told of it once it is in `made` (what it does may make
