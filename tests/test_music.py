@@ -605,6 +605,28 @@ def test_phrases_swell_into_their_third_bar_and_ease_off(genre):
             assert role == "melody" or np.mean(by_place[3]) < np.mean(by_place[2]), (bar_offset, role)
 
 
+def test_a_segment_goes_halfway_to_the_next_ones_level_over_its_last_bar():
+    """A crescendo into a livelier scene, a softening into a calmer one: the last bar's notes only, each louder (or
+    softer) the later it comes; the level the next segment's picture asks for, whatever an edit of it says."""
+    calm, lively = brief(intensity=0.3), brief(intensity=0.8)
+    into_lively = plan_video([16.0, 8.0], [calm, lively], seeds=[0, 0])
+    into_calm = plan_video([16.0, 8.0], [lively, calm], seeds=[0, 0])
+    assert (into_lively[0].into, into_calm[0].into, into_lively[1].into) == (0.8, 0.3, None)
+    edited = plan_video([16.0, 8.0], [calm, lively], seeds=[0, 0], edits={1: (calm, {"intensity"})})
+    assert edited[0] == into_lively[0]  # an edit of the next segment changes nothing here
+    for segment, plan, louder in ((calm, into_lively[0], True), (lively, into_calm[0], False)):
+        last_bar = (plan.bars - 1) * plan.beats_per_bar * 60 / plan.bpm
+        ramped, level = arrange_segment(segment, plan, 0), arrange_segment(segment, replace(plan, into=None), 0)
+        for role in ("chords", "bass", "drums"):
+            pairs = list(zip(notes_of(ramped, role), notes_of(level, role)))
+            assert all(a.velocity == b.velocity for a, b in pairs if a.start < last_bar - 0.05), role
+            changes = [(a.start, a.velocity - b.velocity) for a, b in pairs if a.start > last_bar + 0.05]
+            assert changes and all((d >= 0) if louder else (d <= 0) for _, d in changes), role
+            late = [d for t, d in changes if t > last_bar + 0.5 * (plan.bars * plan.beats_per_bar * 60 / plan.bpm
+                                                                     - last_bar)]
+            assert abs(np.mean(late)) >= 3, role  # the bar's second half clearly on its way
+
+
 def test_the_tune_plays_its_higher_notes_louder():
     b = brief(genre="upbeat pop", tempo=120, intensity=0.6)
     plan = plan_video([32.0, 8.0], [b, b], seeds=[0, 0])[0]

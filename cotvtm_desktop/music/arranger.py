@@ -48,6 +48,9 @@ class SegmentPlan:
     final: bool  # the last segment, and any before a silent one, ends on a cadence
     hits: tuple[float, ...] = ()  # seconds from the segment's start of the scene cuts its music marks
     voices: tuple[tuple[float, float], ...] = ()  # (start, end) seconds from its start where the original speaks
+    # the intensity the next segment's picture asks for: over its last bar the music goes halfway to that level (a
+    # crescendo into a livelier scene, a softening into a calmer one); None where it ends on a cadence
+    into: float | None = None
 
     def to_json(self) -> dict:
         return {**asdict(self), "bpm": round(self.bpm, 3), "progression": list(self.progression),
@@ -96,6 +99,8 @@ def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int
             plans.append(_plan_segment(edited, duration, context, bar_offset, final, seed, cuts[i], changed))
         else:
             plans.append(measured)
+        if not final:  # the next segment as its picture asks, not as edited: an edit changes no other segment
+            plans[-1] = replace(plans[-1], into=round(briefs[i + 1].intensity, 4))
         if voices[i]:
             plans[-1] = replace(plans[-1], voices=tuple((round(a, 3), round(b, 3)) for a, b in voices[i]))
         bar_offset += measured.bars
@@ -144,8 +149,8 @@ class _Clip:
     """Notes being written for one segment, on a beat grid, with seeded humanisation: each part draws from its own
     stream, so that leaving a part out (or giving the tune another instrument) leaves every other note as it was."""
 
-    def __init__(self, plan: SegmentPlan, swing: float, seed: int):
-        self.plan, self.swing, self.seed = plan, swing, seed
+    def __init__(self, plan: SegmentPlan, swing: float, seed: int, intensity: float):
+        self.plan, self.swing, self.seed, self.intensity = plan, swing, seed, intensity
         self.streams: dict[str, np.random.Generator] = {}
         self.beat = 60.0 / plan.bpm
         self.midi = pretty_midi.PrettyMIDI(initial_tempo=plan.bpm)
@@ -169,11 +174,17 @@ class _Clip:
             part += self.swing / 6
         return (whole + part) * self.beat
 
-    def phrase_arc(self, beat: float) -> float:
-        """The velocity scale of a note starting on `beat` (PHRASE_ARC), from its place in the running phrase."""
+    def dynamics(self, beat: float) -> float:
+        """The velocity scale of a note starting on `beat`: its place in the running phrase (PHRASE_ARC) and, over
+        the segment's last bar, the way halfway to the next segment's level (SegmentPlan.into)."""
         bars = (self.plan.bar_offset + beat / self.plan.beats_per_bar) % PHRASE_BARS
         where, scale = zip(*PHRASE_ARC)
-        return float(np.interp(bars, where, scale))
+        arc = float(np.interp(bars, where, scale))
+        last_bar = (self.plan.bars - 1) * self.plan.beats_per_bar
+        if self.plan.into is None or beat <= last_bar:
+            return arc
+        toward = base_velocity((self.intensity + self.plan.into) / 2) / base_velocity(self.intensity)
+        return arc * (1 + (toward - 1) * (beat - last_bar) / self.plan.beats_per_bar)
 
     def note(self, role: str, program: int, pitch: int, start_beat: float, beats: float, velocity: float,
              jitter: float = 0.008, rest: bool = False) -> None:
@@ -182,7 +193,7 @@ class _Clip:
         rng = self.random(role)
         start = max(0.0, self.time(start_beat) + rng.normal(0, jitter))
         end = self.time(start_beat + beats) - 0.01
-        vel = int(min(127.0, max(1.0, velocity * self.phrase_arc(start_beat) + rng.normal(0, 5))))
+        vel = int(min(127.0, max(1.0, velocity * self.dynamics(start_beat) + rng.normal(0, 5))))
         if not rest:
             self.track(role, program).notes.append(pretty_midi.Note(vel, int(pitch), start, max(end, start + 0.05)))
 
@@ -191,10 +202,10 @@ def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_m
     """The arrangement of one segment, played by the band its brief asks for (a part it leaves out rests); time 0
     is the segment's start."""
     genre = music_rules()["genres"][brief.genre]
-    clip = _Clip(plan, genre["swing"], seed)
+    clip = _Clip(plan, genre["swing"], seed, brief.intensity)
     band = brief_band(brief)
     chords = _chord_sequence(plan)
-    base_velocity = 50 + 50 * brief.intensity
+    velocity = base_velocity(brief.intensity)
     voicing, bar_voicings = None, []
     for bar, classes in enumerate(chords):
         voicing = lead_voices(voicing, voicings(classes, 52, 76))
@@ -203,20 +214,25 @@ def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_m
         closing = plan.final and bar == plan.bars - 1
         if band.chords:
             _accompany(clip, genre["accompaniment"], band.chords[0], voicing, beat0, plan.beats_per_bar,
-                       base_velocity * 0.9, brief.intensity, closing)
+                       velocity * 0.9, brief.intensity, closing)
         if band.bass:
-            _bass(clip, band.bass[0], classes, beat0, plan.beats_per_bar, base_velocity, brief, closing)
+            _bass(clip, band.bass[0], classes, beat0, plan.beats_per_bar, velocity, brief, closing)
         if band.pad:
-            clip.note("pad", band.pad[0], voicing[0] - 12, beat0, plan.beats_per_bar, base_velocity * 0.7)
+            clip.note("pad", band.pad[0], voicing[0] - 12, beat0, plan.beats_per_bar, velocity * 0.7)
             for pitch in voicing[1:]:
-                clip.note("pad", band.pad[0], pitch, beat0, plan.beats_per_bar, base_velocity * 0.7)
+                clip.note("pad", band.pad[0], pitch, beat0, plan.beats_per_bar, velocity * 0.7)
         if band.drums:
-            _drums(clip, band.drums, beat0, plan.beats_per_bar, base_velocity, brief.intensity,
+            _drums(clip, band.drums, beat0, plan.beats_per_bar, velocity, brief.intensity,
                    first=bar == 0, closing=closing, fill=_fill(plan, bar, brief.intensity))
     if band.melody:
-        _melody(clip, band.melody[0], chords, plan, brief, base_velocity, band.transpose)
-    _hits(clip, band, chords, bar_voicings, base_velocity)
+        _melody(clip, band.melody[0], chords, plan, brief, velocity, band.transpose)
+    _hits(clip, band, chords, bar_voicings, velocity)
     return clip.midi
+
+
+def base_velocity(intensity: float) -> float:
+    """The velocity a segment's notes are played at before accents, phrasing and humanisation."""
+    return 50 + 50 * intensity
 
 
 def _fill(plan: SegmentPlan, bar: int, intensity: float) -> int:

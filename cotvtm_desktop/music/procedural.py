@@ -33,7 +33,7 @@ from cotvtm_desktop.music.mixdown import ROLE_GAIN, STEMS, Room, mixdown, stem_m
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
 from cotvtm_desktop.reasoning.rules import brief_band, edit_brief, music_rules, reason
 
-RENDERER_VERSION = 17  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 18  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
