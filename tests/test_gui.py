@@ -825,7 +825,8 @@ def test_the_preview_says_when_the_settings_changed_since_it_was_made(qtbot, win
 
 def test_a_long_videos_tiles_are_made_as_they_come_into_view(qtbot):
     """A two-hour video's 720 segments: the strip makes the tiles in view (and a view's width either side), the
-    rest as they scroll into view or are asked for, each knowing what the strip was told before it was made."""
+    rest as they scroll into view or are asked for, each knowing what the strip was told before it was made; shown
+    again, the same file keeps its scroll."""
     from cotvtm_desktop.gui.queue import QueueItem, SegmentState
     from cotvtm_desktop.gui.segment_strip import SegmentStrip
 
@@ -851,6 +852,14 @@ def test_a_long_videos_tiles_are_made_as_they_come_into_view(qtbot):
     assert strip.tiles.made[300].property("playing") and bar.value() > 0  # made, outlined and in view
     assert strip.tiles.made[300].x() == 0 and strip.places[300].x() > strip.places[299].x()
     assert len(strip.tiles.made) < 100
+    item = QueueItem("/v.mp4", segments=segments, status="preview ready")
+    strip.show_item(item)
+    bar.setValue(bar.maximum() // 2)
+    where = bar.value()
+    strip.show_item(item)  # again, after an edit of a tile in view, say: the strip stays where the user was
+    assert bar.value() == where and min(strip.tiles.made) > 300
+    strip.show_item(QueueItem("/other.mp4", segments=segments, status="preview ready"))
+    assert bar.value() == 0 and 0 in strip.tiles.made
 
 
 def test_a_stretch_without_music_chosen_on_the_soundtrack_bar(qtbot, window, two_shots):

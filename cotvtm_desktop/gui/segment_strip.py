@@ -202,6 +202,8 @@ class SegmentStrip(QScrollArea):
         self.show_item(None)
 
     def show_item(self, item: QueueItem | None) -> None:
+        """Tiles for `item`'s segments; the same item shown again (after an edit, a preview) keeps its scroll."""
+        kept = self.horizontalScrollBar().value() if item is not None and item.id == self.item_id else 0
         self.item_id = item.id if item else ""
         self.playing = None
         self.shown_status = item.status if item else ""
@@ -209,7 +211,7 @@ class SegmentStrip(QScrollArea):
         self.states: dict[int, str] = {}  # a tile's state line, said before the tile was made
         content = QWidget()
         self.row = QHBoxLayout(content)
-        self.places: list[QWidget] = []  # where each tile goes, TILE_WIDTH wide, empty until it is made
+        places = []  # where each tile goes, TILE_WIDTH wide, empty until it is made
         if not self.segments:
             if item is None:
                 hint = "Add videos or images (drop them here, or Add…), then Preview."
@@ -222,13 +224,16 @@ class SegmentStrip(QScrollArea):
             place = QWidget()
             place.setFixedWidth(TILE_WIDTH)
             QVBoxLayout(place).setContentsMargins(0, 0, 0, 0)
-            self.places.append(place)
+            places.append(place)
             self.row.addWidget(place)
         if self.segments:
             self.row.addStretch(1)
         self.tiles = Tiles(self._make_tile, len(self.segments), self._fit_tile)
         self.setMinimumHeight(MIN_HEIGHT)
+        self.places: list[QWidget] = []  # none yet: setting the content scrolls to its start, making no tile there
         self.setWidget(content)
+        self.places = places
+        self.horizontalScrollBar().setValue(kept)
         self._make_tiles_in_view()
 
     def _make_tile(self, index: int) -> SegmentTile:
