@@ -431,7 +431,8 @@ def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[f
 
     from cotvtm_desktop.jobs.runner import read_clips
     from cotvtm_desktop.media.probe import probe
-    from cotvtm_desktop.media.thumbnails import save_thumbnail, thumbnail, timeline_thumbnail
+    from cotvtm_desktop.media.thumbnails import save_thumbnail, timeline_thumbnail
+    from cotvtm_desktop.media.thumbnails import thumbnails as media_thumbnails
     from cotvtm_desktop.media.timeline import is_timeline_path, timeline_info
 
     emit = JsonLines()
@@ -444,9 +445,11 @@ def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[f
                      "has_audio": info.has_audio, "thumbnails": []}
             if thumbnails is not None:
                 name = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-                for t in at or [min(config.POSTER_SECONDS, info.duration / 2)]:
+                times = list(at or [min(config.POSTER_SECONDS, info.duration / 2)])
+                pictures = ([timeline_thumbnail(info, clips, t, height) for t in times] if clips
+                            else media_thumbnails(info, times, height))
+                for t, picture in zip(times, pictures):
                     target = thumbnails / f"{name}-{t:09.3f}-{height}.jpg"
-                    picture = timeline_thumbnail(info, clips, t, height) if clips else thumbnail(info, t, height)
                     save_thumbnail(picture, target)
                     event["thumbnails"].append({"at": t, "path": str(target)})
             emit(event)

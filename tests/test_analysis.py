@@ -283,6 +283,27 @@ def test_frames_are_turned_upright(tmp_path):
     assert top[2] > top[0] and bottom[0] > bottom[2]  # blue on top, red at the bottom
 
 
+@pytest.mark.parametrize("gop", [25, 500])  # a keyframe every second, as phones; every 20 s
+def test_a_videos_pictures_come_from_one_opening_and_show_the_shot_at_each_time(tmp_path, monkeypatch, gop):
+    """A keyframe within 2 s before a time stands for it (one frame decoded); one farther back, and the file is
+    decoded up to the time: either way each picture shows the shot on screen then, red before the cut at 6 s and
+    blue after; the file is opened once for them all (a long video's hundreds of segment pictures)."""
+    import av
+
+    from cotvtm_desktop.media import frames
+    from cotvtm_desktop.media.thumbnails import thumbnails
+
+    video = make_two_shot_video(tmp_path / "cut.mp4", "red", "blue", 6.0, 12.0, gop=gop)
+    info = probe(video)
+    opened, real_open = [], av.open
+    monkeypatch.setattr(frames.av, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    pictures = thumbnails(info, [5.5, 6.5, 3.0, 11.9, 30.0], 32)
+    assert len(opened) == 1 and all(p.shape == (32, 57, 3) for p in pictures)
+    colours = [picture.mean(axis=(0, 1)) for picture in pictures]
+    assert all(colours[k][0] > 2 * colours[k][2] for k in (0, 2))  # 5.5 s and 3 s: red
+    assert all(colours[k][2] > 2 * colours[k][0] for k in (1, 3, 4))  # 6.5 s, 11.9 s and past the end: blue
+
+
 def test_image_scan(tmp_path):
     timeline = scan_image(probe(DATA / "coffee.jpg"))
     assert len(timeline.times) == 1 and timeline.keyframe_probabilities.shape == (1, 1000)

@@ -85,6 +85,45 @@ def decoded_frames(path: Path, start_time: float = 0.0, window: tuple[float, flo
         raise BadMediaError(f"decoding failed ({exc}); the file may be damaged, re-copy it", path) from None
 
 
+def frames_near(path: Path, times: list[float], start_time: float = 0.0, keyframe_within: float = 2.0,
+                look_ahead: float = 2.0) -> Iterator[av.VideoFrame | None]:
+    """A frame for each of `times` (seconds from the first frame), from one opening of the file: the keyframe at or
+    before the time where it lies within `keyframe_within` seconds (phones and cameras put one every 0.5-2 s: one
+    frame decoded, where decoding up to the time took five times as long), else the first frame at or after it
+    (within `look_ahead`); None where neither is found (past the last keyframe of a damaged tail, say)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = main_video_stream(container)
+            context = stream.codec_context
+            for at in times:
+                container.seek(int((at + start_time) / stream.time_base), stream=stream, backward=True)
+                context.skip_frame = "NONKEY"
+                found = _first_frame(container, stream, start_time, lambda t: True)
+                if found is not None and found[0] < at - keyframe_within:  # too long before: decode up to the time
+                    container.seek(int((at + start_time) / stream.time_base), stream=stream, backward=True)
+                    context.skip_frame = "NONREF"
+                    found = _first_frame(container, stream, start_time, lambda t: t >= at - 1e-6,
+                                         stop=at + look_ahead)
+                yield found[1] if found is not None else None
+    except av.FFmpegError as exc:
+        raise BadMediaError(f"decoding failed ({exc}); the file may be damaged, re-copy it", path) from None
+
+
+def _first_frame(container, stream, start_time: float, wanted, stop: float = float("inf")
+                 ) -> tuple[float, av.VideoFrame] | None:
+    """(seconds, frame) of the first decoded frame `wanted(seconds)` accepts, from where the container stands."""
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            if frame.pts is None:
+                continue
+            t = float(frame.pts * stream.time_base) - start_time
+            if t > stop:
+                return None
+            if wanted(t):
+                return t, frame
+    return None
+
+
 def _sample_clock(fps: float, window: tuple[float, float] | None):
     """A test of whether a frame at t seconds is the next sample at `fps` from the window's start (VFR-safe: a
     sample is the first frame at or after its time)."""

@@ -8,23 +8,37 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cotvtm_desktop.media.frames import iter_frames, load_image, to_rgb
+from cotvtm_desktop.media.frames import frames_near, iter_frames, load_image, to_rgb
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip, clip_at
 
-_LOOK_AHEAD_SECONDS = 2.0  # the first decoded frame this soon after the asked time is good enough
+_KEYFRAME_WITHIN_SECONDS = 2.0  # a keyframe this shortly before the asked time shows it well enough
+_LOOK_AHEAD_SECONDS = 2.0  # else the first decoded frame this soon after the asked time
 
 
 def thumbnail(info: MediaInfo, at: float, height: int) -> np.ndarray:
     """An RGB picture `height` pixels tall (width from the display aspect) of the frame at `at` seconds."""
+    return thumbnails(info, [at], height)[0]
+
+
+def thumbnails(info: MediaInfo, times: list[float], height: int) -> list[np.ndarray]:
+    """Pictures `height` pixels tall (width from the display aspect) at each of `times`: a video's from one opening
+    of it, each its keyframe at or shortly before the time (media.frames.frames_near): a long video's hundreds of
+    segment pictures come in seconds."""
     width = max(2, round(height * info.width / max(info.height, 1)))
     if info.kind == "image":
         image = Image.fromarray(load_image(info.path))
-        return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
-    at = min(max(at, 0.0), max(info.duration - 0.05, 0.0))
-    for _, frame in iter_frames(info.path, 1.0, info.start_time, (at, at + _LOOK_AHEAD_SECONDS)):
-        return to_rgb(frame, width, height, info.rotation)
-    for _, frame in iter_frames(info.path, 1.0, info.start_time):  # past the last keyframe: the first frame
+        return [np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))] * len(times)
+    last = max(info.duration - 0.05, 0.0)
+    frames = frames_near(info.path, [min(max(at, 0.0), last) for at in times], info.start_time,
+                         _KEYFRAME_WITHIN_SECONDS, _LOOK_AHEAD_SECONDS)
+    return [to_rgb(frame, width, height, info.rotation) if frame is not None else _first_picture(info, width, height)
+            for frame in frames]
+
+
+def _first_picture(info: MediaInfo, width: int, height: int) -> np.ndarray:
+    """The video's first frame (for a time past its last keyframe), or black."""
+    for _, frame in iter_frames(info.path, 1.0, info.start_time):
         return to_rgb(frame, width, height, info.rotation)
     return np.zeros((height, width, 3), np.uint8)
 
