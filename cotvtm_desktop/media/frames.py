@@ -89,8 +89,8 @@ def frames_near(path: Path, times: list[float], start_time: float = 0.0, keyfram
                 look_ahead: float = 2.0) -> Iterator[av.VideoFrame | None]:
     """A frame for each of `times` (seconds from the first frame), from one opening of the file: the keyframe at or
     before the time where it lies within `keyframe_within` seconds (phones and cameras put one every 0.5-2 s: one
-    frame decoded, where decoding up to the time took five times as long), else the first frame at or after it
-    (within `look_ahead`); None where neither is found (past the last keyframe of a damaged tail, say)."""
+    frame decoded, several times quicker than decoding up to the time: benchmarks/thumbnails.py), else the first
+    frame at or after it (within `look_ahead`); None where neither is found (past the end of a damaged file, say)."""
     try:
         with av.open(str(path)) as container:
             stream = main_video_stream(container)
