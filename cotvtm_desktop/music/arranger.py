@@ -31,6 +31,7 @@ VOICE_MARGIN_SECONDS = 0.15  # the melody keeps this clear of a voice on either 
 # scale averages 1 over a phrase, so the level a genre and an intensity set stays. Within that, the tune's higher
 # notes are played a little louder (this much velocity per semitone from the middle of its range, at most 8 %).
 PHRASE_ARC = ((0.0, 0.93), (2.0, 1.06), (4.0, 0.95))
+_ARC_BARS, _ARC_SCALES = zip(*PHRASE_ARC)  # as np.interp takes them, once rather than for every note
 MELODY_RISE_PER_SEMITONE = 0.007
 _DRUM = {"kick": 36, "snare": 38, "clap": 39, "hat": 42, "pedal_hat": 44, "open_hat": 46, "crash": 49,
          "ride": 51, "tambourine": 54, "shaker": 70, "low_tom": 41, "floor_tom": 43, "mid_tom": 47}
@@ -178,8 +179,7 @@ class _Clip:
         """The velocity scale of a note starting on `beat`: its place in the running phrase (PHRASE_ARC) and, over
         the segment's last bar, the way halfway to the next segment's level (SegmentPlan.into)."""
         bars = (self.plan.bar_offset + beat / self.plan.beats_per_bar) % PHRASE_BARS
-        where, scale = zip(*PHRASE_ARC)
-        arc = float(np.interp(bars, where, scale))
+        arc = float(np.interp(bars, _ARC_BARS, _ARC_SCALES))
         last_bar = (self.plan.bars - 1) * self.plan.beats_per_bar
         if self.plan.into is None or beat <= last_bar:
             return arc
