@@ -158,7 +158,8 @@ def cache_dir() -> Path:
 
 # --- files ------------------------------------------------------------------------------------------------------
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# .heic/.heif: the photos of iPhones (and many Android phones), read through pi-heif; .avif by Pillow itself
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml", ".edl")  # editor projects: timelines to score
 # A project's scored copy keeps its format, but an EDL's (no audio track to add the music to) is FCP 7 XML
 PROJECT_COPY_EXTENSIONS = {".edl": ".xml"}

@@ -67,7 +67,7 @@ def test_brief_description_reads_like_a_music_description():
 
 
 def test_objects_from_real_photos():
-    from cotvtm_desktop.media.frames import load_image
+    from cotvtm_desktop.media.images import load_image
 
     cat = objects.tag_objects(objects.class_probabilities([objects.prepare(load_image(DATA / "chelsea.jpg"))]))
     cup = objects.tag_objects(objects.class_probabilities([objects.prepare(load_image(DATA / "coffee.jpg"))]))
@@ -109,7 +109,7 @@ def _reference_probabilities(images: list[np.ndarray]) -> np.ndarray:
 
 
 def test_object_graph_gives_the_trained_networks_probabilities():
-    from cotvtm_desktop.media.frames import load_image
+    from cotvtm_desktop.media.images import load_image
 
     images = [objects.prepare(load_image(DATA / name)) for name in ("chelsea.jpg", "coffee.jpg")]
     images.append(np.random.default_rng(0).uniform(-1, 1, images[0].shape).astype(np.float32))
@@ -182,7 +182,7 @@ def test_object_graph_is_built_once_and_never_imports_torch(fresh_object_cache):
 
 
 def test_a_damaged_or_unwritable_object_cache_is_not_an_error(fresh_object_cache, tmp_path, monkeypatch):
-    from cotvtm_desktop.media.frames import load_image
+    from cotvtm_desktop.media.images import load_image
 
     image = [objects.prepare(load_image(DATA / "coffee.jpg"))]
     expected = _reference_probabilities(image)

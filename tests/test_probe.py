@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from cotvtm_desktop.errors import BadMediaError
@@ -122,6 +124,49 @@ def test_image(tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(BadMediaError, match="not a readable image"):
         probe(broken)
+
+
+def test_phone_photo_formats(tmp_path):
+    """HEIC (iPhones, many Android phones) and AVIF read upright: the HEIC stored turned a quarter as a phone stores
+    it, shown by its HEIF rotation; the AVIF by its EXIF orientation. A HEIC some exporter named .jpg opens too."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from cotvtm_desktop.media.images import load_image
+
+    data = Path(__file__).parent / "data"
+    info = probe(data / "coffee.heic")
+    assert (info.kind, info.width, info.height) == ("image", 300, 200)
+    jpeg = np.asarray(Image.open(data / "coffee.jpg").convert("RGB").resize((300, 200), Image.Resampling.LANCZOS),
+                      float)
+    heic = load_image(data / "coffee.heic").astype(float)
+    assert np.abs(heic - jpeg).mean() < 5 < 30 < np.abs(heic - jpeg[::-1, ::-1]).mean()  # upright, not upside down
+    renamed = tmp_path / "IMG_0001.jpg"
+    shutil.copy(data / "coffee.heic", renamed)
+    assert np.array_equal(load_image(renamed), load_image(data / "coffee.heic"))
+
+    avif = tmp_path / "phone.avif"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.zeros((48, 64, 3), np.uint8)
+    stored[:, :32] = (230, 0, 0)  # left half red: shown turned clockwise, the red is on top
+    Image.fromarray(stored).save(avif, exif=exif, quality=90)
+    assert (probe(avif).width, probe(avif).height) == (48, 64)
+    shown = load_image(avif).astype(float)
+    assert shown[:32, :, 0].mean() > 150 > shown[32:, :, 0].mean()
+
+    broken = tmp_path / "cut.heic"
+    broken.write_bytes((data / "coffee.heic").read_bytes()[:600])
+    with pytest.raises(BadMediaError, match="not a readable image"):
+        probe(broken)
+    cut = tmp_path / "cut.jpg"  # its header reads: cut short, it shows only as it is decoded, still named
+    cut.write_bytes((Path(__file__).parent / "data" / "coffee.jpg").read_bytes()[:20000])
+    from cotvtm_desktop.media.images import load_image
+
+    with pytest.raises(BadMediaError, match="cut.jpg.*not a readable image.*truncated"):
+        load_image(cut)
 
 
 def test_cover_art_is_not_a_video(tmp_path, clip12):

@@ -368,6 +368,23 @@ def test_images(tmp_path, suffix, codec):
     assert default_output(photo).name == "coffee.scored.m4a"
 
 
+def test_phone_photo(tmp_path):
+    """A phone's HEIC photo, stored turned a quarter: scored as it is shown, and the mp4 shows it upright."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    data = Path(__file__).parent / "data"
+    out = tmp_path / "coffee.mp4"
+    manifest = score(data / "coffee.heic", out, ScoreOptions(image_seconds=3.0))
+    assert manifest["segments"][0]["visual"]["objects"]["labels"][0][0] == "espresso"
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    jpeg = np.asarray(Image.open(data / "coffee.jpg").convert("RGB").resize((300, 200), Image.Resampling.LANCZOS),
+                      float)
+    assert frame.shape == (200, 300, 3) and np.abs(frame - jpeg).mean() < 8
+
+
 def test_existing_output_is_skipped_unless_overwrite(tmp_path, silent_clip):
     out = tmp_path / "exists.mp4"
     out.write_bytes(b"precious")

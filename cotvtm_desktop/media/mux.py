@@ -30,6 +30,7 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import OutputError, UserError
+from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.probe import MediaInfo
 
 # Video codecs an mp4 can carry as they are; anything else is re-encoded to H.264.
@@ -168,8 +169,9 @@ class Mp4Layout:
 
 
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
-    """An mp4 showing `image` for the length of its music."""
-    _via_h264(["-loop", "1", "-framerate", "2", "-i", str(image)],
+    """An mp4 showing `image` (upright, a phone's HEIC too) for the length of its music."""
+    upright = save_upright(image, scratch / "still.png")
+    _via_h264(["-loop", "1", "-framerate", "2", "-i", str(upright)],
               ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
               soundtrack, output, scratch, Mp4Layout())
 

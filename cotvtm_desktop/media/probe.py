@@ -14,6 +14,7 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media.images import open_image, unreadable_image
 
 # A file whose packets stop this much earlier than its header says was cut short (copy or download interrupted).
 _TRUNCATION_TOLERANCE_SECONDS = 1.0
@@ -70,17 +71,15 @@ _EXIF_ORIENTATION = 0x0112  # values 5-8 turn the picture by a quarter: its widt
 
 
 def _probe_image(path: Path) -> MediaInfo:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.verify()
-        with Image.open(path) as image:
+        with open_image(path) as image:
             width, height = image.size
             if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # a phone photo taken upright
                 width, height = height, width
-    except (UnidentifiedImageError, OSError) as exc:
-        raise BadMediaError(f"not a readable image ({exc}); re-save or re-copy it", path) from None
+    except OSError as exc:  # PIL's UnidentifiedImageError too
+        raise unreadable_image(path, exc) from None
     return MediaInfo(path, "image", 0.0, width, height, 0, 0.0, "image", False, 0.0)
 
 

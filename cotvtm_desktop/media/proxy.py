@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
-from cotvtm_desktop.media.frames import load_image
+from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import FfmpegFailed, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip
@@ -74,11 +74,8 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     upright = target.with_name(f"{target.stem}.upright.png")
     if piece.info is None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
-    elif piece.info.kind == "image":  # upright as load_image shows it, whichever ffmpeg build reads the file
-        from PIL import Image  # only here: every `cotvtm` command imports this module
-
-        Image.fromarray(load_image(piece.info.path)).save(upright)
-        source = ["-loop", "1", "-framerate", str(fps), "-i", str(upright)]
+    elif piece.info.kind == "image":
+        source = ["-loop", "1", "-framerate", str(fps), "-i", str(save_upright(piece.info.path, upright))]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
         source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
                   f"0:{piece.info.video_stream}"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cotvtm_desktop.media.frames import frames_near, iter_frames, load_image, to_rgb
+from cotvtm_desktop.media.frames import frames_near, iter_frames, to_rgb
+from cotvtm_desktop.media.images import load_image
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip, clip_at
 
