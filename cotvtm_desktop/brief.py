@@ -51,10 +51,12 @@ class MusicBrief:
 
 
 def summary_line(brief: dict) -> str:
-    """genre · tempo · key of a brief as JSON (MusicBrief.to_json), in short, for a list of segments, and the lead
-    and the parts left out where the user chose them; what it lacks is left out."""
+    """genre · tempo · key · intensity of a brief as JSON (MusicBrief.to_json), in short, for a list of segments, and
+    the lead and the parts left out where the user chose them; what it lacks is left out. Intensity in per cent, as
+    the app's Edit dialog sets it: how --energy or a livelier scene moved it shows."""
     parts = [brief.get("genre", ""), f"{round(float(brief['tempo_bpm']))} BPM" if "tempo_bpm" in brief else "",
              f"{brief.get('key', '')} {brief.get('mode', '')}".strip(),
+             f"intensity {round(100 * float(brief['intensity']))} %" if "intensity" in brief else "",
              f"{brief['lead']} lead" if brief.get("lead") else "",
              f"no {_join(brief['without'])}" if brief.get("without") else ""]
     return " · ".join(part for part in parts if part)

@@ -313,9 +313,11 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
         events({"type": "plan", "input": str(input), "segments": planned})
         return
     count = f"{len(planned)} segment{'s' * (len(planned) != 1)}"
-    table = Table(title=escape(f"{input.name}: {count} ({chosen[0].name})"))
-    for column in ("#", "time", "music", "follows the picture and sound"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=escape(f"{input.name}: {count} ({chosen[0].name})"), expand=True)
+    table.add_column("#", no_wrap=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("music", overflow="fold", ratio=3)  # most of the width: a brief's line is long
+    table.add_column("follows the picture and sound", overflow="fold", ratio=2)
     for entry in planned:
         start, end = entry["start"], entry["end"]
         arrangement = entry.get("arrangement", {})

@@ -524,13 +524,15 @@ def test_a_samples_dc_offset_is_taken_away():
     assert power[np.fft.rfftfreq(len(audio), 1 / RATE) < 20].sum() < 0.01 * power.sum()  # measured: 0.0034
 
 
-def test_a_briefs_summary_names_the_lead_and_the_parts_left_out():
+def test_a_briefs_summary_names_its_intensity_the_lead_and_the_parts_left_out():
     from cotvtm_desktop.brief import summary_line
 
     b = edit_brief(brief(genre="upbeat pop", tempo=110.4, key="E", mode="minor"), {"lead": "violin",
                                                                                   "without": ["drums", "pad"]})
-    assert summary_line(b.to_json()) == "upbeat pop · 110 BPM · E minor · violin lead · no pad and drums"
-    assert summary_line(brief(genre="rock", tempo=130).to_json()) == "rock · 130 BPM · D major"
+    assert summary_line(b.to_json()) == ("upbeat pop · 110 BPM · E minor · intensity 60 % · violin lead · no pad and "
+                                         "drums")
+    rock = brief(genre="rock", tempo=130, intensity=0.347).to_json()
+    assert summary_line(rock) == "rock · 130 BPM · D major · intensity 35 %"
     assert summary_line({"genre": "rock"}) == "rock"  # a brief from before leads and parts: what it has
 
 

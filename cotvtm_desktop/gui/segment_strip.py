@@ -22,7 +22,7 @@ def time_range(segment: SegmentState) -> str:
 
 
 def brief_summary(segment: SegmentState) -> str:
-    """genre · tempo · key, with the user's changes applied."""
+    """genre · tempo · key · intensity, with the user's changes applied."""
     if segment.silent:
         return "no music (muted)"
     if segment.in_silence:
