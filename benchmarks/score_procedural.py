@@ -2,6 +2,7 @@
 
     python benchmarks/score_procedural.py                    # 60 s and 600 s
     python benchmarks/score_procedural.py 60 --phone         # 3840x2160 30 fps 10-bit HEVC, a phone's default
+    python benchmarks/score_procedural.py 60 --phone-hdr     # the same tagged HLG, as iPhones film (HDR)
     python benchmarks/score_procedural.py 600 --stems        # with the music's parts written apart too
     python benchmarks/score_procedural.py 600 --soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2   # another font
     python benchmarks/score_procedural.py 60 120             # other lengths
@@ -43,6 +44,12 @@ SOURCES = {  # name: (what it is, its file's suffix, FFmpeg's picture source, it
               "testsrc2=size=3840x2160:rate=30,noise=alls=6:allf=t",
               ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=30:log-level=error",
                "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1"]),
+    # the same pixels tagged HLG in BT.2020, as iPhones film by default: its frames go through media/hdr.py
+    "phone-hdr": ("3840x2160 30 fps 10-bit HEVC HLG with audio", "2160p30-hevc-hlg.mov",
+                  "testsrc2=size=3840x2160:rate=30,noise=alls=6:allf=t,format=yuv420p10le,"
+                  "setparams=color_primaries=bt2020:color_trc=arib-std-b67:colorspace=bt2020nc:range=tv",
+                  ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=30:log-level=error",
+                   "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1"]),
 }
 
 
@@ -105,6 +112,8 @@ def main() -> None:
                         "row (this machine's speed drifts by 10-15 %% from minute to minute)")
     parser.add_argument("--phone", action="store_const", const="phone", default="720p", dest="source",
                         help="4K 10-bit HEVC videos, as phones film by default, instead of 720p H.264")
+    parser.add_argument("--phone-hdr", action="store_const", const="phone-hdr", dest="source",
+                        help="the same, tagged HLG (HDR) as iPhones film by default")
     parser.add_argument("--stems", action="store_true", help="also write the music's parts apart (--stems)")
     parser.add_argument("--soundfont", type=Path, help="play the music with this General MIDI .sf2 (--soundfont)")
     args = parser.parse_args()

@@ -20,6 +20,9 @@ SPARSE_KEYFRAME_GAP = (0.3, 2.5)
 # from the keyframe before it when that lies this close; else the cut is placed a few frames late at most
 CUT_LOCATE_MAX_DECODE_SECONDS = 2.5
 ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, motion and cuts
+# Bump when what is measured from the frames changes (2: HDR frames seen as SDR shows them), so an analysis kept in a
+# work folder (the desktop app's previews, --work) is measured again rather than reused
+ANALYSIS_VERSION = 2
 OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 OBJECT_TOP_K = 5
 IMAGE_SECONDS = 30.0  # music length for a still image unless --duration
@@ -28,6 +31,7 @@ POSTER_SECONDS = 3.0  # a video's thumbnail shows this moment (or its middle, if
 PREVIEW_SHORT_SIDE = 360  # pixels: 640x360 for a 16:9 edit, 360x640 for a phone's upright one
 PREVIEW_MAX_FPS = 30
 PREVIEW_CRF = 26
+PREVIEW_VERSION = 2  # bump when a piece renders differently (2: HDR clips as SDR shows them): kept ones go
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

@@ -24,6 +24,12 @@ def said(result) -> str:
     return " ".join(result.output.split())
 
 
+def table_text(result) -> str:
+    """The command's output with a table's borders taken out and its lines joined: a cell's wrapped lines read on
+    where only one column of the row wraps."""
+    return " ".join(result.output.replace("│", " ").split())
+
+
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and __version__ in result.output
@@ -759,7 +765,7 @@ def test_plan_prints_the_segments_and_writes_nothing(tmp_path):
 
     video = make_video(tmp_path / "v.mp4", 30, size="160x90", rate=10, audio=False)
     result = run("score", video, "--plan", "--silent", "2", "--segment-db", "3=-4")
-    text = " ".join(result.output.split())
+    text = table_text(result)
     assert result.exit_code == 0 and "v.mp4: 3 segments (procedural)" in text
     assert "0:10.0–0:20.0" in text and "no music here, as you asked" in text and "music 4 dB" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
@@ -776,6 +782,6 @@ def test_plan_prints_the_segments_and_writes_nothing(tmp_path):
     short = make_video(tmp_path / "short.mp4", 6, size="160x90", rate=10, audio=False)
     result = run("score", short, "--plan", "--genre", "rock", "--lead", "trumpet", "--without", "drums", "--without",
                  "bass")
-    text = " ".join(result.output.replace("│", " ").split())  # a cell's lines joined (its column is alone here)
+    text = table_text(result)
     assert result.exit_code == 0 and "short.mp4: 1 segment (procedural)" in text
     assert "rock ·" in text and "intensity" in text and "trumpet lead" in text  # the line: brief.summary_line

@@ -360,7 +360,7 @@ class Job:
         interval = self.options.segment_seconds / config.KEYFRAMES_PER_SEGMENT
         sources = [(input_fingerprint(c.info.path), c.source_in, c.source_out) for c in self.clips if c.info]
         key = input_fingerprint(self.info.path, interval, config.ANALYSIS_FPS, config.ANALYSIS_SIZE,
-                                self.backend.features_id, sources)
+                                config.ANALYSIS_VERSION, self.backend.features_id, sources)
         cached = self.work.load_arrays(key)
         if cached is not None:
             return Timeline.from_arrays(cached)
@@ -390,7 +390,7 @@ class Job:
         def remembered(what: list, scan: Callable[[], Timeline]) -> Timeline:
             path, *scope = what
             key = cache_key(input_fingerprint(path), scope, config.ANALYSIS_FPS, config.ANALYSIS_SIZE,
-                            self.backend.features_id)
+                            config.ANALYSIS_VERSION, self.backend.features_id)
             kept.add(key)
             arrays = self.work.load_arrays(key)
             if arrays is not None:
@@ -480,7 +480,7 @@ class Job:
 
         def piece_key(piece: proxy.Piece, shape: proxy.PictureFormat) -> str:
             version = input_fingerprint(piece.info.path) if piece.info else None
-            return cache_key(version, piece.identity(), asdict(shape))
+            return cache_key(version, piece.identity(), asdict(shape), config.PREVIEW_VERSION)
 
         self._check_cancel()
         return proxy.render_picture(self.clips, self.work.path, piece_key, progress)

@@ -22,6 +22,7 @@ from av.video.reformatter import VideoReformatter
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import load_image
 from cotvtm_desktop.media.probe import main_video_stream, probe
 
@@ -202,10 +203,14 @@ def _pair(frames: list[av.VideoFrame], time_base, start_time: float):
 
 
 def to_rgb(frame: av.VideoFrame, width: int, height: int, rotation: int) -> np.ndarray:
-    """The frame as an upright uint8 RGB array of the given display size."""
+    """The frame as an upright uint8 RGB array of the given display size; an HDR frame as SDR would show it."""
     if rotation in (90, 270):  # scale in stored orientation, then turn
         width, height = height, width
-    rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24").to_ndarray()
+    if hdr.is_hdr(frame.color_trc):  # scaled small in 16 bits first: the light is worked out on few pixels
+        rgb = hdr.to_sdr(_reformatter(width, height).reformat(frame, width, height, "rgb48le").to_ndarray(),
+                         frame.color_trc)
+    else:
+        rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24").to_ndarray()
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import open_image, unreadable_image
 
 # A file whose packets stop this much earlier than its header says was cut short (copy or download interrupted).
@@ -34,6 +35,7 @@ class MediaInfo:
     start_time: float  # first video timestamp, seconds
     video_stream: int = 0  # index of the picture stream among the file's streams (cover art is skipped)
     keyframe_interval: float = float("inf")  # median seconds between keyframes (inf: a single keyframe)
+    hdr: str = ""  # "pq" or "hlg" for HDR video (media/hdr.py), else ""
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -130,6 +132,7 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
         start_time=start,
         video_stream=stream.index,
         keyframe_interval=float(np.median(np.diff(keyframes))) if len(keyframes) > 1 else float("inf"),
+        hdr=hdr.name(first_frame.color_trc),
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
+from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import FfmpegFailed, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
@@ -80,6 +81,8 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
                   f"0:{piece.info.video_stream}"]
     fit = "" if piece.info is None else "scale={}:{},".format(*_fitted(piece.info, shape))
+    if piece.info is not None and piece.info.hdr:  # a phone's HDR clip as SDR shows it, like its pictures (hdr.py)
+        fit += hdr.ffmpeg_to_sdr() + ","
     shaped = (f"fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p,"
               "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
     try:
