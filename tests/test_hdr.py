@@ -163,3 +163,25 @@ def test_an_hdr_phone_clip_is_measured_as_its_sdr_twin_and_stays_hdr(tmp_path):
     with av.open(str(tmp_path / "hlg.scored.mp4")) as container:
         frame = next(container.decode(video=0))
     assert (frame.color_trc, frame.color_primaries) == (18, 9)  # HLG, BT.2020: the picture copied as it was
+
+
+def test_an_hdr_picture_mp4_cannot_carry_becomes_hevc_10bit_and_stays_hdr(tmp_path):
+    """An iPhone Pro's ProRes HLG (a codec an mp4 does not carry) is re-encoded as phones write HDR — HEVC Main 10
+    under Apple's 'hvc1' tag, its colour description kept — not as 8-bit H.264, which would band it."""
+    import json
+
+    from cotvtm_desktop.jobs.runner import score
+
+    prores = tmp_path / "pro.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "2", "-vf",
+           "format=yuv422p10le,setparams=color_primaries=bt2020:color_trc=arib-std-b67:colorspace=bt2020nc:range=tv",
+           "-c:v", "prores_ks", "-profile:v", "3", str(prores))
+    out = tmp_path / "pro.scored.mp4"
+    score(prores, out)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        frame = next(container.decode(video=0))
+        assert (stream.codec_context.name, stream.codec_tag, frame.format.name) == ("hevc", "hvc1", "yuv420p10le")
+        assert (frame.color_trc, frame.color_primaries, frame.colorspace) == (18, 9, 9)
+        assert float(stream.duration * stream.time_base) == pytest.approx(2.0, abs=0.05)
+    assert json.loads(out.with_suffix(".json").read_text())["video_stream"] == "re-encoded to HEVC 10-bit (HDR kept)"

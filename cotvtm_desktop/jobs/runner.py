@@ -315,8 +315,8 @@ class Job:
             self._stage("mixing")
             loudness, soundtrack = self._timed("mixing", self._master)
             self._stage("writing")
-            copied = self._timed("writing", lambda: self._write(soundtrack, self.plan, picture))
-            manifest = self._manifest(loudness, copied)
+            video_stream = self._timed("writing", lambda: self._write(soundtrack, self.plan, picture))
+            manifest = self._manifest(loudness, video_stream)
             _write_atomic_text(manifest_path(self.output),
                                json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
         if not (self.options.keep_work or self.options.work_dir):
@@ -325,7 +325,7 @@ class Job:
                      "seconds": manifest["timings"]["total"]})
         return manifest
 
-    def _manifest(self, loudness: dict, copied: bool) -> dict:
+    def _manifest(self, loudness: dict, video_stream: str | None) -> dict:
         self.timings["total"] = round(time.perf_counter() - self.started, 3)
         return {
             "versions": _versions(),
@@ -333,8 +333,7 @@ class Job:
             "runs_on": self.backend.runs_on,
             **({"clips": [c.to_json() for c in self.clips]} if self.clips else {}),
             "backend_reason": self.backend_reason, "seed": self.options.seed, "options": asdict(self.options),
-            "video_stream": None if self.info.kind != "video" or self.music_only else (
-                "copied" if copied else "re-encoded to H.264"),
+            "video_stream": video_stream,  # copied, or how it was re-encoded (None: no video picture written)
             **({"tracks": [t.to_json() for t in self.tracks]} if self.tracks else {}),
             "cuts": [round(c, 3) for c in self.timeline.cuts],
             "voices": [[round(a, 2), round(b, 2)] for a, b in self.voices],  # where the music dips
@@ -485,9 +484,11 @@ class Job:
         self._check_cancel()
         return proxy.render_picture(self.clips, self.work.path, piece_key, progress)
 
-    def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic], picture: Path | None) -> bool:
+    def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic], picture: Path | None
+               ) -> str | None:
+        """Write the output; returns how a video's picture came into it (mux.mux_video), else None."""
         tmp = _partial(self.output)
-        copied = False
+        video_stream = None
         try:
             self._check_cancel()
             suffix = self.output.suffix.lower()
@@ -499,7 +500,7 @@ class Job:
                 if picture is not None:
                     mux.mux_picture(picture, packets, tmp)
                 elif self.info.kind == "video" and suffix == ".mp4":
-                    copied = mux.mux_video(self.info, packets, tmp, self.work.path, self.tracks)
+                    video_stream = mux.mux_video(self.info, packets, tmp, self.work.path, self.tracks)
                 elif suffix == ".mp4":
                     mux.mux_still(self.info.path, packets, plan[-1].segment.end, tmp, self.work.path)
                 else:
@@ -515,7 +516,7 @@ class Job:
             soundtrack.remove()
             if picture is not None:
                 picture.unlink(missing_ok=True)  # made from its pieces again next time: they are what is kept
-        return copied
+        return video_stream
 
     def _write_midi(self, plan: list[SegmentMusic]) -> None:
         path = midi_path(self.output)

@@ -33,12 +33,18 @@ from cotvtm_desktop.errors import OutputError, UserError
 from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.probe import MediaInfo
 
-# Video codecs an mp4 can carry as they are; anything else is re-encoded to H.264.
+# Video codecs an mp4 can carry as they are; anything else is re-encoded: to H.264, or an HDR picture to HEVC.
 MP4_COPYABLE_CODECS = ("h264", "hevc", "av1", "mpeg4", "vp9")
 # 24-bit, what editors and DAWs import for a track to mix further: 16 bits would truncate the quiet ends of fades
 _PCM_FORMATS = {".wav": ["-c:a", "pcm_s24le", "-f", "wav"],
                 ".flac": ["-c:a", "flac", "-sample_fmt", "s32", "-f", "flac"]}  # FLAC stores s32 as 24-bit
 _H264 = ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+# An HDR picture (an iPhone Pro's ProRes HLG, say) as phones write HDR: HEVC Main 10, which keeps its 10 bits and its
+# colour description; 8-bit H.264 would band its gradients (and Apple's players do not decode 10-bit H.264). Its
+# colour tags come from the decoded frames.
+_HEVC_10BIT = ["-c:v", "libx265", "-crf", "20", "-preset", "veryfast", "-pix_fmt", "yuv420p10le",
+               "-x265-params", "log-level=error"]
+COPIED, AS_H264, AS_HEVC_10BIT = "copied", "re-encoded to H.264", "re-encoded to HEVC 10-bit (HDR kept)"
 # Container tags the muxer writes itself; every other tag of the source is carried over
 _MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
 # iPhones keep the capture date and place under QuickTime 'mdta' keys, which FFmpeg writes only when asked; other
@@ -112,10 +118,10 @@ def _language(stream) -> str | None:
 
 
 def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Path,
-              others: Sequence[SourceTrack] = ()) -> bool:
+              others: Sequence[SourceTrack] = ()) -> str:
     """Write `info`'s video with `soundtrack` as its first audio into mp4 `output`, then the `others` (from
-    `source_tracks`) that it carries. Returns whether the video was copied (True) or re-encoded to H.264 (False,
-    made in the `scratch` folder first)."""
+    `source_tracks`) that it carries. Returns how the picture came: COPIED, or made in the `scratch` folder first
+    AS_H264 or, an HDR picture, AS_HEVC_10BIT."""
     carried = [t for t in others if t.why_left_out is None and t.codec != "timecode"]
     extra = []
     try:
@@ -132,11 +138,11 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
             # Apple's players open HEVC in mp4 only under the 'hvc1' tag (iPhone videos are HEVC); FFmpeg's is 'hev1'
             _write_mp4(output, soundtrack, Track(info.path, info.video_stream), layout,
                        "hvc1" if info.video_codec == "hevc" else None, tags=tags)
-            return True
+            return COPIED
         # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
-        _via_h264(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
-                  soundtrack, output, scratch, layout, tags)
-        return False
+        _reencoded(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
+                   soundtrack, output, scratch, layout, tags, hdr=bool(info.hdr))
+        return AS_HEVC_10BIT if info.hdr else AS_H264
     finally:
         for track in extra:
             if track.path != info.path:
@@ -171,7 +177,7 @@ class Mp4Layout:
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
     """An mp4 showing `image` (upright, a phone's HEIC too) for the length of its music."""
     upright = save_upright(image, scratch / "still.png")
-    _via_h264(["-loop", "1", "-framerate", "2", "-i", str(upright)],
+    _reencoded(["-loop", "1", "-framerate", "2", "-i", str(upright)],
               ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
               soundtrack, output, scratch, Mp4Layout())
 
@@ -181,16 +187,16 @@ def mux_picture(video: Path, soundtrack: AacPackets, output: Path) -> None:
     _write_mp4(output, soundtrack, Track(video, 0))
 
 
-def _via_h264(inputs: list[str], options: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
-              layout: Mp4Layout, tags: dict[str, str] | None = None) -> None:
-    """The picture ffmpeg reads from `inputs`, made H.264 (with `options`) in the `scratch` folder first, then
-    written with the soundtrack (and `tags`)."""
-    h264 = scratch / "video.mp4"
+def _reencoded(inputs: list[str], options: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
+               layout: Mp4Layout, tags: dict[str, str] | None = None, hdr: bool = False) -> None:
+    """The picture ffmpeg reads from `inputs`, made H.264 (HEVC 10-bit if `hdr`; with `options`) in the `scratch`
+    folder first, then written with the soundtrack (and `tags`)."""
+    encoded = scratch / "video.mp4"
     try:
-        run_ffmpeg([*inputs, "-an", *_H264, *options, "-f", "mp4", str(h264)], output)
-        _write_mp4(output, soundtrack, Track(h264, 0), layout, tags=tags)
+        run_ffmpeg([*inputs, "-an", *(_HEVC_10BIT if hdr else _H264), *options, "-f", "mp4", str(encoded)], output)
+        _write_mp4(output, soundtrack, Track(encoded, 0), layout, "hvc1" if hdr else None, tags=tags)
     finally:
-        h264.unlink(missing_ok=True)
+        encoded.unlink(missing_ok=True)
 
 
 def write_m4a(soundtrack: AacPackets, output: Path) -> None:
