@@ -41,7 +41,7 @@ def make_party(path: Path) -> Path:
                "*(0.5+0.5*sin(2*PI*4*t))*(0.5+0.5*sin(2*PI*4*t))")
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
                     "-f", "lavfi", "-i", "mandelbrot=size=640x360:rate=25", "-f", "lavfi", "-i",
-                    "gradients=size=640x360:rate=25:speed=0.02", "-f", "lavfi", "-i",
+                    "gradients=size=640x360:rate=25:speed=0.02:seed=3", "-f", "lavfi", "-i",  # seeded: retakes compare
                     f"aevalsrc=exprs='{talking}':s=48000", "-filter_complex",
                     "[0:v]trim=0:15[a];[1:v]trim=0:17,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]",
                     "-map", "[v]", "-map", "2:a", "-t", "32", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
