@@ -7,6 +7,7 @@ from pathlib import Path
 
 # --- segmenting -------------------------------------------------------------------------------------------------
 SEGMENT_SECONDS = 10.0  # the paper's unit: one music segment per 10 s of video
+MIN_VIDEO_SECONDS = 1.0  # a shorter video or edit is refused: its fades alone would fill its music
 MIN_SEGMENT_SECONDS = 4.0  # a shorter tail is merged into the previous segment (10.048 s -> one segment)
 CUT_SNAP_SECONDS = 3.0  # a boundary moves to a scene cut lying this close, so music changes on cuts
 KEYFRAMES_PER_SEGMENT = 3

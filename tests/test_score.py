@@ -385,6 +385,19 @@ def test_phone_photo(tmp_path):
     assert frame.shape == (200, 300, 3) and np.abs(frame - jpeg).mean() < 8
 
 
+def test_a_video_too_short_for_music_is_refused_and_a_second_is_enough(tmp_path):
+    """A blink of a video (a fraction of a second) ends in one message naming it, nothing written; one second
+    long, it is scored (its single analysis sample is its keyframe)."""
+    blink = make_video(tmp_path / "blink.mp4", 0.2)
+    with pytest.raises(BadMediaError, match=r"blink.mp4.*0\.20 s long: too short to score"):
+        score(blink, tmp_path / "blink.scored.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blink.mp4"]
+    second = make_video(tmp_path / "second.mp4", 1.0)
+    manifest = score(second, tmp_path / "second.scored.mp4")
+    assert streams(tmp_path / "second.scored.mp4")["duration"] == pytest.approx(1.0, abs=0.05)
+    assert manifest["segments"][0]["visual"]["objects"]["labels"]
+
+
 def test_existing_output_is_skipped_unless_overwrite(tmp_path, silent_clip):
     out = tmp_path / "exists.mp4"
     out.write_bytes(b"precious")

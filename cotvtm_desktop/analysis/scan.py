@@ -126,7 +126,8 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
                 located[len(rows)] = _sharpest_change(chain)[:2]
             previous_hist = hist
             rows.append(stats)
-            if t >= next_keyframe or not key_times and t >= end - 1.0 / config.ANALYSIS_FPS:
+            last = t, frame
+            if t >= next_keyframe:
                 key_times.append(t)
                 key_batch.append(_keyframe_rgb(frame, info))
                 next_keyframe = max(next_keyframe + keyframe_interval, t + keyframe_interval / 2)
@@ -135,6 +136,9 @@ def scan_video(info: MediaInfo, keyframe_interval: float,
                     key_batch = []
             if on_progress:
                 on_progress(min(1.0, (t - begin) / max(end - begin, 1e-6)))
+        if not key_times and rows:  # shorter than half the keyframe interval: its last sample shows its objects
+            key_times.append(last[0])
+            key_batch.append(_keyframe_rgb(last[1], info))
         models.submit(key_batch)
         probabilities, features_rows = models.results()
     times = np.array([r["t"] for r in rows])

@@ -28,7 +28,7 @@ from cotvtm_desktop import __version__, config
 from cotvtm_desktop.analysis import objects
 from cotvtm_desktop.analysis.scan import RememberedPart, Timeline, scan_image, scan_timeline, scan_video
 from cotvtm_desktop.analysis.visual import describe_segment
-from cotvtm_desktop.errors import Cancelled, OutputError, UserError, disk_errors, os_error
+from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError, UserError, disk_errors, os_error
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.edits import place_edits
 from cotvtm_desktop.jobs.events import EventSink, no_events
@@ -163,6 +163,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
     clips = read_clips(input_path) if is_timeline_path(input_path) else []
     info = timeline_info(input_path, clips) if clips else probe(input_path)
+    if info.kind != "image" and info.duration < config.MIN_VIDEO_SECONDS:
+        raise BadMediaError(f"is {info.duration:.2f} s long: too short to score (music needs at least "
+                            f"{config.MIN_VIDEO_SECONDS:g} s)", input_path)
     events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
             "duration": info.duration})
     work = WorkDir(output, options.work_dir)

@@ -317,10 +317,16 @@ def plan_ducking(band: np.ndarray, full: np.ndarray, depth_db: float, hop_second
     return Ducking(reduction, held > depth_db / 2, hop_seconds)
 
 
+def _centred_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """The mean of `width` values around each value (zeros beyond the ends), as long as `values` however short:
+    np.convolve's "same" returns the kernel's length for fewer values (a video of a fraction of a second)."""
+    return np.convolve(values, np.ones(width) / width)[(width - 1) // 2:][:len(values)]
+
+
 def _over_100_ms(levels: np.ndarray) -> np.ndarray:
     """Levels (dB per hop) averaged in power over 100 ms: a syllable still stands out, the chance swells of a noise
     (wind's most of all) average away."""
-    return 10 * np.log10(np.convolve(10 ** (levels / 10), np.ones(5) / 5, mode="same") + 1e-12)
+    return 10 * np.log10(_centred_mean(10 ** (levels / 10), 5) + 1e-12)
 
 
 def _running_percentile(values: np.ndarray, percentile: float, window: int, stride: int,
@@ -635,7 +641,7 @@ def level_envelopes(**step_mean_squares: np.ndarray) -> dict:
     windows = -(-steps // per_window)
     levels: dict = {"seconds": round(per_window * 0.1, 1)}
     for name, mean_squares in step_mean_squares.items():
-        momentary = np.convolve(mean_squares, np.ones(4) / 4, mode="same")  # the 400 ms around each step
+        momentary = _centred_mean(mean_squares, 4)  # the 400 ms around each step
         padded = np.zeros(windows * per_window)
         padded[:len(momentary)] = np.maximum(momentary, 0)
         loudest = padded.reshape(windows, per_window).max(axis=1)
