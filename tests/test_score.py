@@ -4,6 +4,8 @@ import hashlib
 import json
 import threading
 from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
+from cotvtm_desktop.media.probe import probe
 from media import (decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, momentary_trace, streams,
                    tone_level)
 
@@ -310,8 +313,6 @@ def test_vfr_keeps_timestamps(tmp_path):
                                           ("late.webm", ("-c:v", "libvpx", "-deadline", "realtime"))])  # re-encoded
 def test_timestamps_that_do_not_start_at_zero(tmp_path, name, vcodec):
     """A file whose clock starts at 5 s (a cut from a recording), its sound 1 s after its first frame."""
-    from cotvtm_desktop.media.probe import probe
-
     src = tmp_path / name
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-itsoffset", "1", "-f", "lavfi", "-i",
            "sine=frequency=2500:sample_rate=48000", "-t", "6", *vcodec, "-output_ts_offset", "5", str(src))
@@ -343,6 +344,37 @@ def test_containers(tmp_path, name, vcodec, acodec, copied):
     assert info["duration"] == pytest.approx(4.0, abs=0.1)
 
 
+def combing(path: Path, frames: int = 12) -> float:
+    """How combed the picture looks: the difference between neighbouring lines (the two fields) over that between
+    lines two apart (one field), median over the first frames; about 1 or more when fields of different moments are
+    woven into one frame, about 0.5 for this picture shown whole."""
+    ratios = []
+    with av.open(str(path)) as container:
+        for _, frame in zip(range(frames), container.decode(video=0)):
+            y = frame.to_ndarray(format="gray").astype(float)
+            ratios.append(np.abs(y[:-2:2] - y[1:-1:2]).mean() / np.abs(y[:-2:2] - y[2::2]).mean())
+    return float(np.median(ratios))
+
+
+def test_a_camcorder_tapes_interlaced_picture_is_deinterlaced_when_re_encoded(tmp_path):
+    """A DV tape's 29.97 interlaced frames (two moments each, a field apiece; DV goes into no mp4) become 59.94
+    progressive frames, one from each field, at the tape's 4:3 shape: re-encoded as they were, every movement showed
+    combed on a phone or in a browser."""
+    tape = tmp_path / "tape.avi"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=720x480:rate=60000/1001", "-f", "lavfi", "-i", "sine=frequency=500",
+           "-t", "2", "-vf", "tinterlace=mode=interleave_bottom,setfield=bff", "-c:v", "dvvideo", "-pix_fmt",
+           "yuv411p", "-aspect", "4:3", "-c:a", "pcm_s16le", str(tape))
+    assert probe(tape).interlaced and combing(tape) > 0.9
+    out = tmp_path / "tape.scored.mp4"
+    manifest = score(tape, out)
+    assert manifest["video_stream"] == "re-encoded to H.264, deinterlaced (a frame from each field)"
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert float(stream.average_rate) == pytest.approx(60000 / 1001, rel=0.01)
+        assert stream.sample_aspect_ratio == Fraction(8, 9) and not next(container.decode(video=0)).interlaced_frame
+    assert combing(out) < 0.7 and streams(out)["duration"] == pytest.approx(2.0, abs=0.05)
+
+
 @pytest.mark.parametrize("seconds,segments", [(2, 1), (10.048, 1), (65, 7)])
 def test_lengths(tmp_path, seconds, segments):
     src = make_video(tmp_path / "clip.mp4", seconds, size="160x90", rate=12)
@@ -356,8 +388,6 @@ def test_lengths(tmp_path, seconds, segments):
 @pytest.mark.parametrize("suffix,codec", [(".m4a", "aac"), (".wav", "pcm_s24le"), (".flac", "flac"),
                                           (".mp4", "aac")])
 def test_images(tmp_path, suffix, codec):
-    from pathlib import Path
-
     photo = Path(__file__).parent / "data" / "coffee.jpg"
     out = tmp_path / f"coffee{suffix}"
     manifest = score(photo, out, ScoreOptions(image_seconds=8.0))
@@ -370,8 +400,6 @@ def test_images(tmp_path, suffix, codec):
 
 def test_phone_photo(tmp_path):
     """A phone's HEIC photo, stored turned a quarter: scored as it is shown, and the mp4 shows it upright."""
-    from pathlib import Path
-
     from PIL import Image
 
     data = Path(__file__).parent / "data"

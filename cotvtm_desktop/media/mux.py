@@ -45,6 +45,10 @@ _H264 = ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yu
 _HEVC_10BIT = ["-c:v", "libx265", "-crf", "20", "-preset", "veryfast", "-pix_fmt", "yuv420p10le",
                "-x265-params", "log-level=error"]
 COPIED, AS_H264, AS_HEVC_10BIT = "copied", "re-encoded to H.264", "re-encoded to HEVC 10-bit (HDR kept)"
+# An interlaced picture (a DV or HDV tape's, a DVD's) re-encoded is deinterlaced, a frame from each field (bwdif): a
+# phone, a browser or a computer's player does not weave fields apart, and would show every movement combed
+_DEINTERLACED = ["-vf", "bwdif=mode=send_field:parity=auto"]
+DEINTERLACED = ", deinterlaced (a frame from each field)"
 # Container tags the muxer writes itself; every other tag of the source is carried over
 _MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
 # iPhones keep the capture date and place under QuickTime 'mdta' keys, which FFmpeg writes only when asked; other
@@ -121,7 +125,7 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
               others: Sequence[SourceTrack] = ()) -> str:
     """Write `info`'s video with `soundtrack` as its first audio into mp4 `output`, then the `others` (from
     `source_tracks`) that it carries. Returns how the picture came: COPIED, or made in the `scratch` folder first
-    AS_H264 or, an HDR picture, AS_HEVC_10BIT."""
+    AS_H264 or, an HDR picture, AS_HEVC_10BIT (an interlaced one deinterlaced on the way, + DEINTERLACED)."""
     carried = [t for t in others if t.why_left_out is None and t.codec != "timecode"]
     extra = []
     try:
@@ -140,9 +144,10 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
                        "hvc1" if info.video_codec == "hevc" else None, tags=tags)
             return COPIED
         # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
-        _reencoded(["-i", str(info.path), "-map", f"0:{info.video_stream}"], ["-fps_mode", "passthrough", "-copyts"],
+        _reencoded(["-i", str(info.path), "-map", f"0:{info.video_stream}"],
+                   ["-fps_mode", "passthrough", "-copyts", *(_DEINTERLACED if info.interlaced else [])],
                    soundtrack, output, scratch, layout, tags, hdr=bool(info.hdr))
-        return AS_HEVC_10BIT if info.hdr else AS_H264
+        return (AS_HEVC_10BIT if info.hdr else AS_H264) + (DEINTERLACED if info.interlaced else "")
     finally:
         for track in extra:
             if track.path != info.path:

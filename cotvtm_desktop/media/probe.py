@@ -36,6 +36,7 @@ class MediaInfo:
     video_stream: int = 0  # index of the picture stream among the file's streams (cover art is skipped)
     keyframe_interval: float = float("inf")  # median seconds between keyframes (inf: a single keyframe)
     hdr: str = ""  # "pq" or "hlg" for HDR video (media/hdr.py), else ""
+    interlaced: bool = False  # fields, not frames: a DV or HDV camcorder's tape, a DVD
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -133,6 +134,7 @@ def _probe_video(path: Path, container: av.container.InputContainer) -> MediaInf
         video_stream=stream.index,
         keyframe_interval=float(np.median(np.diff(keyframes))) if len(keyframes) > 1 else float("inf"),
         hdr=hdr.name(first_frame.color_trc),
+        interlaced=bool(first_frame.interlaced_frame),
     )
 
 
