@@ -162,7 +162,10 @@ def cache_dir() -> Path:
 
 
 # --- files ------------------------------------------------------------------------------------------------------
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg")
+# (a folder's videos: a file named on its own is tried whatever its name.) .vob: a DVD's; .mod/.tod: JVC's and
+# Panasonic's MPEG-2 camcorders; .m2t: an HDV tape's capture; .dv: a DV tape's; .mxf: professional cameras'
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".3gp", ".wmv", ".flv", ".mpg",
+                    ".mpeg", ".vob", ".mod", ".tod", ".m2t", ".dv", ".mxf")
 # .heic/.heif: the photos of iPhones (and many Android phones), read through pi-heif; .avif by Pillow itself
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml", ".edl")  # editor projects: timelines to score

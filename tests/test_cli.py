@@ -365,6 +365,19 @@ def test_energy_plays_the_pictures_genre_calmer_or_livelier(tmp_path, clip12):
     assert result.exit_code == 1 and "--energy 0.5: the neural backend has no genre, lead, parts or" in said(result)
 
 
+def test_a_folder_gives_its_videos_and_photos_of_every_kind_a_home_has(tmp_path):
+    """A DVD's VOBs, camcorders' MOD/TOD/M2T/DV/MTS files and phones' HEIC photos are found by their names, in
+    either case; our outputs and anything else are not."""
+    from cotvtm_desktop.jobs.batch import find_inputs
+
+    names = ["VTS_01_1.VOB", "MOV001.MOD", "MOV002.TOD", "tape.m2t", "capture.dv", "00001.MTS", "IMG_0001.HEIC",
+             "IMG_0002.avif", "clip.mpeg", "notes.txt", "app.ts", "clip.scored.mp4"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    found = {p.name for p in find_inputs(tmp_path, recursive=False)}
+    assert found == set(names) - {"notes.txt", "app.ts", "clip.scored.mp4"}
+
+
 def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):
     (tmp_path / "sub").mkdir()
     shutil.copy(silent_clip, tmp_path / "a.mp4")
