@@ -328,6 +328,31 @@ def test_timestamps_that_do_not_start_at_zero(tmp_path, name, vcodec):
     assert tone_level(after, 2500) > tone_level(before, 2500) + 15  # the sound still starts 1 s in
 
 
+def test_a_video_trimmed_without_re_encoding_is_scored_as_it_plays(tmp_path):
+    """Trimmed without re-encoding (LosslessCut, `ffmpeg -ss -c copy`, an editor's quick trim), a video keeps the
+    frames from the keyframe before the cut, hidden by an edit list. It is scored as it plays: 5 s from the cut, its
+    first frame the cut's, its sound where it was; before, the 2 hidden seconds showed and had music."""
+    full = tmp_path / "full.mp4"
+    beep = "0.5*sin(2*PI*2500*t)*between(t,3,3.5)"  # 1 s after the cut
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi", "-i",
+           f"aevalsrc=exprs='{beep}':s=48000", "-t", "10", "-c:v", "libx264", "-g", "125", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", str(full))
+    trimmed = tmp_path / "trimmed.mov"
+    ffmpeg("-ss", "2", "-i", str(full), "-t", "5", "-c", "copy", str(trimmed))  # the keyframe before is at 0
+    assert (probe(trimmed).start_time, probe(trimmed).duration) == (pytest.approx(0, abs=0.01),
+                                                                     pytest.approx(5, abs=0.1))
+    out = tmp_path / "trimmed.scored.mp4"
+    manifest = score(trimmed, out)
+    assert manifest["video_stream"] == "copied" and streams(out)["duration"] == pytest.approx(5, abs=0.1)
+    with av.open(str(out)) as scored, av.open(str(full)) as source:
+        first = next(scored.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+        at_cut = next(f for f in source.decode(video=0) if f.time >= 2 - 1e-3).to_ndarray(format="rgb24")
+    assert np.abs(first - at_cut).mean() < 1
+    sound = decode_audio(out)
+    assert tone_level(sound[int(1.05 * 48000):int(1.45 * 48000)], 2500) > tone_level(sound[:int(0.9 * 48000)],
+                                                                                      2500) + 15
+
+
 @pytest.mark.parametrize("name,vcodec,acodec,copied", [
     ("clip.mkv", ("-c:v", "libx264"), ("-c:a", "aac"), True),
     ("clip.mov", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), ("-c:a", "aac"), True),

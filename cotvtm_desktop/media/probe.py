@@ -148,14 +148,16 @@ def _first_frame(path: Path, container, stream) -> av.VideoFrame:
 
 
 def _scan_timestamps(path: Path, container, stream) -> tuple[float, float, int, list[float]]:
-    """First pts, end of the last frame, frame count and keyframe times, read from packets without decoding."""
+    """First pts, end of the last frame, frame count and keyframe times, read from packets without decoding. A
+    packet an edit list hides (a video trimmed without re-encoding: the frames from the keyframe before the cut to
+    the cut are kept, marked not to show) does not count: the video starts where it plays from."""
     container.seek(0)
     starts: list[float] = []
     keyframes: list[float] = []
     last_end = 0.0
     try:
         for packet in container.demux(stream):
-            if packet.pts is None:
+            if packet.pts is None or packet.is_discard:
                 continue
             start = float(packet.pts * stream.time_base)
             starts.append(start)
