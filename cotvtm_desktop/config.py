@@ -32,7 +32,7 @@ POSTER_SECONDS = 3.0  # a video's thumbnail shows this moment (or its middle, if
 PREVIEW_SHORT_SIDE = 360  # pixels: 640x360 for a 16:9 edit, 360x640 for a phone's upright one
 PREVIEW_MAX_FPS = 30
 PREVIEW_CRF = 26
-PREVIEW_VERSION = 2  # bump when a piece renders differently (2: HDR clips as SDR shows them): kept ones go
+PREVIEW_VERSION = 3  # bump when a piece renders differently (2: HDR as SDR shows it, 3: deinterlaced): kept go
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

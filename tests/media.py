@@ -155,3 +155,15 @@ def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarra
                      chunk(b"igen", igen), chunk(b"shdr", shdr)))
     path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path
+
+
+def combing(path: Path, frames: int = 12) -> float:
+    """How combed the picture looks: the difference between neighbouring lines (the two fields) over that between
+    lines two apart (one field), median over the first frames; about 1 or more when fields of different moments are
+    woven into one frame, about 0.5 for FFmpeg's testsrc2 picture shown whole."""
+    ratios = []
+    with av.open(str(path)) as container:
+        for _, frame in zip(range(frames), container.decode(video=0)):
+            y = frame.to_ndarray(format="gray").astype(float)
+            ratios.append(np.abs(y[:-2:2] - y[1:-1:2]).mean() / np.abs(y[:-2:2] - y[2::2]).mean())
+    return float(np.median(ratios))

@@ -14,7 +14,7 @@ import pytest
 from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
 from cotvtm_desktop.media.probe import probe
-from media import (decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, momentary_trace, streams,
+from media import (combing, decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, momentary_trace, streams,
                    tone_level)
 
 
@@ -367,18 +367,6 @@ def test_containers(tmp_path, name, vcodec, acodec, copied):
     assert info["video"] == ("vp9" if "libvpx-vp9" in vcodec else "h264") and info["audio"] == "aac"
     assert manifest["video_stream"] == ("copied" if copied else "re-encoded to H.264")
     assert info["duration"] == pytest.approx(4.0, abs=0.1)
-
-
-def combing(path: Path, frames: int = 12) -> float:
-    """How combed the picture looks: the difference between neighbouring lines (the two fields) over that between
-    lines two apart (one field), median over the first frames; about 1 or more when fields of different moments are
-    woven into one frame, about 0.5 for this picture shown whole."""
-    ratios = []
-    with av.open(str(path)) as container:
-        for _, frame in zip(range(frames), container.decode(video=0)):
-            y = frame.to_ndarray(format="gray").astype(float)
-            ratios.append(np.abs(y[:-2:2] - y[1:-1:2]).mean() / np.abs(y[:-2:2] - y[2::2]).mean())
-    return float(np.median(ratios))
 
 
 def test_a_camcorder_tapes_interlaced_picture_is_deinterlaced_when_re_encoded(tmp_path):

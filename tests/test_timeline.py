@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 import soundfile
-from media import decode_audio, ffmpeg, lufs, make_two_shot_video, streams
+from media import combing, decode_audio, ffmpeg, lufs, make_two_shot_video, streams
 from PIL import Image
 
 from cotvtm_desktop.errors import UserError
@@ -147,6 +147,23 @@ def test_a_source_that_cannot_make_the_picture_is_named(sources, tmp_path):
     with pytest.raises(BadMediaError) as caught:
         render_piece(Piece(info, 0.0, 25), picture_format([Clip(info, 0.0, 1.0, 0.0)]), tmp_path / "piece.mp4")
     assert str(caught.value).startswith(f"{copy}: the preview's picture could not be made from it (")
+
+
+def test_an_interlaced_clip_shows_in_the_preview_without_combing(tmp_path):
+    """A DVD's or a tape's interlaced clip in an edit: its fields become frames before the preview takes its rate
+    from them (combing 1.0 in the source, 0.92 in a preview made as before, about 0.5 now)."""
+    from cotvtm_desktop.media.proxy import Piece, picture_format, render_piece
+    from cotvtm_desktop.media.timeline import Clip
+
+    source = tmp_path / "dvd.mpg"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=60", "-t", "2", "-vf",
+           "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-b:v", "8M",
+           str(source))
+    info = probe(source)
+    assert info.interlaced and combing(source) > 0.9
+    piece = tmp_path / "piece.mp4"
+    render_piece(Piece(info, 0.0, 30), picture_format([Clip(info, 0.0, 2.0, 0.0)]), piece)
+    assert streams(piece)["frame_size"] == (640, 360) and combing(piece) < 0.7
 
 
 def test_a_timelines_music_ducks_under_its_clips_own_sound(sources, tmp_path):

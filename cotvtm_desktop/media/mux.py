@@ -47,7 +47,7 @@ _HEVC_10BIT = ["-c:v", "libx265", "-crf", "20", "-preset", "veryfast", "-pix_fmt
 COPIED, AS_H264, AS_HEVC_10BIT = "copied", "re-encoded to H.264", "re-encoded to HEVC 10-bit (HDR kept)"
 # An interlaced picture (a DV or HDV tape's, a DVD's) re-encoded is deinterlaced, a frame from each field (bwdif): a
 # phone, a browser or a computer's player does not weave fields apart, and would show every movement combed
-_DEINTERLACED = ["-vf", "bwdif=mode=send_field:parity=auto"]
+DEINTERLACE_FILTER = "bwdif=mode=send_field:parity=auto"
 DEINTERLACED = ", deinterlaced (a frame from each field)"
 # Container tags the muxer writes itself; every other tag of the source is carried over
 _MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
@@ -145,7 +145,7 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
             return COPIED
         # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
         _reencoded(["-i", str(info.path), "-map", f"0:{info.video_stream}"],
-                   ["-fps_mode", "passthrough", "-copyts", *(_DEINTERLACED if info.interlaced else [])],
+                   ["-fps_mode", "passthrough", "-copyts", *(["-vf", DEINTERLACE_FILTER] if info.interlaced else [])],
                    soundtrack, output, scratch, layout, tags, hdr=bool(info.hdr))
         return (AS_HEVC_10BIT if info.hdr else AS_H264) + (DEINTERLACED if info.interlaced else "")
     finally:

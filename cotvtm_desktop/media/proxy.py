@@ -18,7 +18,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
-from cotvtm_desktop.media.mux import FfmpegFailed, run_ffmpeg
+from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip
 
@@ -83,7 +83,9 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     fit = "" if piece.info is None else "scale={}:{},".format(*_fitted(piece.info, shape))
     if piece.info is not None and piece.info.hdr:  # a phone's HDR clip as SDR shows it, like its pictures (hdr.py)
         fit += hdr.ffmpeg_to_sdr() + ","
-    shaped = (f"fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p,"
+    # a tape's fields made frames before the preview's rate is taken from them: not combed
+    fields = f"{DEINTERLACE_FILTER}," if piece.info is not None and piece.info.interlaced else ""
+    shaped = (f"{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p,"
               "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
     try:
         run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
