@@ -8,7 +8,7 @@ import pytest
 
 from cotvtm_desktop.media.frames import to_rgb
 from cotvtm_desktop.media.probe import probe
-from media import ffmpeg
+from media import ffmpeg, streams
 
 # sRGB colours of test patches: mid grey, brick red, sky blue, light grey, near black, leaf green; all under the
 # level where highlights begin to roll off (0.75 of SDR white in linear light)
@@ -62,9 +62,10 @@ def test_a_pq_video_looks_as_its_sdr_source(hdr10):
     assert probe(hdr10).hdr == "pq"
 
 
-def test_an_edits_preview_shows_an_hdr_clip_as_its_pictures_do(hdr10, tmp_path):
+def test_an_edits_preview_shows_an_hdr_clip_as_its_pictures_do(hdr10, tmp_path, monkeypatch):
     """The small render of an edit (ffmpeg's zscale and tonemap) shows an HDR clip as the analysis and the pictures
-    see it (within a few levels), not dim and grey."""
+    see it (within a few levels), not dim and grey; an ffmpeg built without zimg renders it as it is."""
+    from cotvtm_desktop.media import proxy
     from cotvtm_desktop.media.proxy import Piece, picture_format, render_piece
     from cotvtm_desktop.media.timeline import Clip
 
@@ -76,6 +77,9 @@ def test_an_edits_preview_shows_an_hdr_clip_as_its_pictures_do(hdr10, tmp_path):
     height, width = rendered.shape[:2]  # the preview's size: the patches scaled alike
     shown = np.array([rendered[height // 2, round((k + 0.5) * width / len(PATCHES))] for k in range(len(PATCHES))])
     assert np.abs(shown - first_frame_patches(hdr10, len(PATCHES))).max() <= 8
+    monkeypatch.setattr(proxy, "ffmpeg_has", lambda kind, name: name != "zscale")
+    render_piece(Piece(info, 0.0, 2), picture_format([Clip(info, 0.0, 0.2, 0.0)]), tmp_path / "raw.mp4")
+    assert streams(tmp_path / "raw.mp4")["frame_size"] == (width, height)
 
 
 def test_hlg_and_pq_agree_on_bt2408s_reference_levels(tmp_path):
@@ -165,12 +169,19 @@ def test_an_hdr_phone_clip_is_measured_as_its_sdr_twin_and_stays_hdr(tmp_path):
     assert (frame.color_trc, frame.color_primaries) == (18, 9)  # HLG, BT.2020: the picture copied as it was
 
 
-def test_an_hdr_picture_mp4_cannot_carry_becomes_hevc_10bit_and_stays_hdr(tmp_path):
+@pytest.mark.parametrize("with_x265", [True, False])
+def test_an_hdr_picture_mp4_cannot_carry_becomes_hevc_10bit_and_stays_hdr(tmp_path, monkeypatch, with_x265):
     """An iPhone Pro's ProRes HLG (a codec an mp4 does not carry) is re-encoded as phones write HDR — HEVC Main 10
-    under Apple's 'hvc1' tag, its colour description kept — not as 8-bit H.264, which would band it."""
+    under Apple's 'hvc1' tag, its colour description kept — not as 8-bit H.264, which would band it. With an ffmpeg
+    built without x265 it becomes H.264 after all, still tagged HLG, rather than failing."""
     import json
 
     from cotvtm_desktop.jobs.runner import score
+    from cotvtm_desktop.media import mux
+
+    assert mux.ffmpeg_has("encoders", "libx265") and not mux.ffmpeg_has("encoders", "no-such-encoder")
+    if not with_x265:
+        monkeypatch.setattr(mux, "ffmpeg_has", lambda kind, name: name != "libx265")
 
     prores = tmp_path / "pro.mov"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "2", "-vf",
@@ -181,7 +192,9 @@ def test_an_hdr_picture_mp4_cannot_carry_becomes_hevc_10bit_and_stays_hdr(tmp_pa
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
         frame = next(container.decode(video=0))
-        assert (stream.codec_context.name, stream.codec_tag, frame.format.name) == ("hevc", "hvc1", "yuv420p10le")
+        made = (stream.codec_context.name, stream.codec_tag, frame.format.name)
+        assert made == (("hevc", "hvc1", "yuv420p10le") if with_x265 else ("h264", "avc1", "yuv420p"))
         assert (frame.color_trc, frame.color_primaries, frame.colorspace) == (18, 9, 9)
         assert float(stream.duration * stream.time_base) == pytest.approx(2.0, abs=0.05)
-    assert json.loads(out.with_suffix(".json").read_text())["video_stream"] == "re-encoded to HEVC 10-bit (HDR kept)"
+    said = json.loads(out.with_suffix(".json").read_text())["video_stream"]
+    assert said == ("re-encoded to HEVC 10-bit (HDR kept)" if with_x265 else "re-encoded to H.264")

@@ -17,6 +17,7 @@ and a camera's timecode too. What an mp4 cannot carry is named by `source_tracks
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import subprocess
 import tempfile
@@ -144,10 +145,11 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
                        "hvc1" if info.video_codec == "hevc" else None, tags=tags)
             return COPIED
         # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
+        hdr = bool(info.hdr) and ffmpeg_has("encoders", "libx265")  # else 8-bit H.264, its HDR tags kept
         _reencoded(["-i", str(info.path), "-map", f"0:{info.video_stream}"],
                    ["-fps_mode", "passthrough", "-copyts", *(["-vf", DEINTERLACE_FILTER] if info.interlaced else [])],
-                   soundtrack, output, scratch, layout, tags, hdr=bool(info.hdr))
-        return (AS_HEVC_10BIT if info.hdr else AS_H264) + (DEINTERLACED if info.interlaced else "")
+                   soundtrack, output, scratch, layout, tags, hdr=hdr)
+        return (AS_HEVC_10BIT if hdr else AS_H264) + (DEINTERLACED if info.interlaced else "")
     finally:
         for track in extra:
             if track.path != info.path:
@@ -297,6 +299,15 @@ def _mux(out, timed: Iterable[tuple]) -> None:
     for _, packet, stream in timed:
         packet.stream = stream
         out.mux(packet)
+
+
+@functools.cache
+def ffmpeg_has(kind: str, name: str) -> bool:
+    """Whether the ffmpeg binary was built with the encoder or filter `name` (`kind` "encoders" or "filters"):
+    imageio-ffmpeg ships other builds on other systems, and an optional library (x265, zimg) may be missing."""
+    listing = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", f"-{kind}"], capture_output=True,
+                             text=True, errors="replace").stdout
+    return any(line.split()[1:2] == [name] for line in listing.splitlines())
 
 
 def run_ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks | None = None) -> None:

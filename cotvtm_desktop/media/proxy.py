@@ -18,7 +18,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
-from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, run_ffmpeg
+from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, ffmpeg_has, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip
 
@@ -81,8 +81,8 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
                   f"0:{piece.info.video_stream}"]
     fit = "" if piece.info is None else "scale={}:{},".format(*_fitted(piece.info, shape))
-    if piece.info is not None and piece.info.hdr:  # a phone's HDR clip as SDR shows it, like its pictures (hdr.py)
-        fit += hdr.ffmpeg_to_sdr() + ","
+    if piece.info is not None and piece.info.hdr and ffmpeg_has("filters", "zscale"):  # a phone's HDR clip as SDR
+        fit += hdr.ffmpeg_to_sdr() + ","  # shows it, like its pictures (hdr.py); an ffmpeg without zimg shows it raw
     # a tape's fields made frames before the preview's rate is taken from them: not combed
     fields = f"{DEINTERLACE_FILTER}," if piece.info is not None and piece.info.interlaced else ""
     shaped = (f"{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p,"
