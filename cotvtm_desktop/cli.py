@@ -213,9 +213,12 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @_one_input_options(" One input only.")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the segment plan (numbers, times, music) and stop "
               "before making music: to choose what --silent, --prompt or --segments change. One input only.")
+@click.option("--join", is_flag=True, help="The inputs are the parts of one recording that a camera split across "
+              "files (a GoPro's chapters, a DVD title's VOBs, 4 GB splits): score them, in the order given, as one "
+              "video, NAME.scored.mp4 after the first (its picture copied whole where the parts allow).")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
-          shared: dict) -> None:
+          join: bool, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -225,6 +228,13 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
     with _Reporting(events, json_progress):
         several = len(inputs) > 1 or any(path.is_dir() for path in inputs)
         inputs = _files_of(inputs)
+        if join:
+            if len(inputs) < 2:
+                raise UserError("--join puts together two or more parts of one recording; name them in order")
+            several = False
+            inputs, then = inputs[:1], inputs[1:]
+        else:
+            then = ()
         for flag, value in (("-o", output), ("--segments", segments), ("--work", work), ("--plan", plan_only or None)):
             if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
@@ -239,12 +249,12 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             return
         input, = inputs
         if plan_only:
-            _print_plan(input, options, events)
+            _print_plan(input, options, events, then)
             return
         target = output or default_output(input)
         _check_not_segments_file(target, segments, options)
         try:
-            _run_one(input, target, options, events)
+            _run_one(input, target, options, events, then)
         except OutputExists as exc:
             _skipped(events, input, target, exc)
             return
@@ -272,8 +282,9 @@ def _files_of(inputs: tuple[Path, ...]) -> tuple[Path, ...]:
     return tuple(named.values())
 
 
-def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
-    """One job, reporting as JSON lines (cancellable from stdin) when `events` is given, else as progress bars."""
+def _run_one(input: Path, target: Path, options: ScoreOptions, events, then: tuple[Path, ...] = ()) -> None:
+    """One job (`then`: the parts that continue `input`'s recording, --join), reporting as JSON lines (cancellable
+    from stdin) when `events` is given, else as progress bars."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.events import listen_for_cancel
     from cotvtm_desktop.jobs.runner import score as run_score
@@ -281,13 +292,13 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events) -> None:
     chosen = choose_backend(options)
     _announce(chosen, events is not None)
     if events is not None:
-        run_score(input, target, options, events, listen_for_cancel(), backend=chosen)
+        run_score(input, target, options, events, listen_for_cancel(), backend=chosen, then=then)
     else:
         with _Bars() as bars:
-            run_score(input, target, options, bars, backend=chosen)
+            run_score(input, target, options, bars, backend=chosen, then=then)
 
 
-def _print_plan(input: Path, options: ScoreOptions, events) -> None:
+def _print_plan(input: Path, options: ScoreOptions, events, then: tuple[Path, ...] = ()) -> None:
     """Analyse and plan `input` as a score would (with --work, the analysis is kept for it), then print its
     segments: a table, or one `plan` event with the manifest's segment entries. Nothing is written beside it."""
     import tempfile
@@ -302,10 +313,10 @@ def _print_plan(input: Path, options: ScoreOptions, events) -> None:
     with tempfile.TemporaryDirectory(prefix="cotvtm-plan-") as folder:
         target = Path(folder) / default_output(input).name
         if events is not None:
-            job = start_job(input, target, options, events, backend=chosen)
+            job = start_job(input, target, options, events, backend=chosen, then=then)
         else:
             with _Bars() as bars:
-                job = start_job(input, target, options, bars, backend=chosen)
+                job = start_job(input, target, options, bars, backend=chosen, then=then)
         planned = job.segments_json()
         if not options.work_dir:
             job.work.remove()

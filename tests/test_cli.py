@@ -378,6 +378,26 @@ def test_a_folder_gives_its_videos_and_photos_of_every_kind_a_home_has(tmp_path)
     assert found == set(names) - {"notes.txt", "app.ts", "clip.scored.mp4"}
 
 
+def test_score_join_makes_one_video_of_a_split_recording(tmp_path):
+    """`score A B --join`: one output after the first part, with --plan as for one input; one part alone is no
+    join."""
+    from media import ffmpeg, make_video
+
+    recording = make_video(tmp_path / "recording.mp4", 6, audio=False,
+                           vcodec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25"))
+    ffmpeg("-i", str(recording), "-c", "copy", "-f", "segment", "-segment_time", "2", "-reset_timestamps", "1",
+           str(tmp_path / "part%d.mp4"))
+    parts = sorted(tmp_path.glob("part*.mp4"))
+    assert len(parts) >= 2
+    result = run("score", *parts, "--join", "--plan")
+    assert result.exit_code == 0 and "part0.mp4: 1 segment" in said(result)
+    result = run("score", *parts, "--join")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "part0.scored.mp4").exists() and not (tmp_path / "part1.scored.mp4").exists()
+    result = run("score", parts[0], "--join")
+    assert result.exit_code == 1 and "two or more parts of one recording" in said(result)
+
+
 def test_score_a_folder_scores_its_videos_beside_them(tmp_path, silent_clip):
     (tmp_path / "sub").mkdir()
     shutil.copy(silent_clip, tmp_path / "a.mp4")

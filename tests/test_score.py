@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError
+from cotvtm_desktop.errors import BadMediaError, Cancelled, OutputError, UserError
 from cotvtm_desktop.jobs.runner import OutputExists, ScoreOptions, default_output, score
 from cotvtm_desktop.media.probe import probe
 from media import (combing, decode_audio, ffmpeg, lufs, make_two_shot_video, make_video, momentary_trace, streams,
@@ -351,6 +351,48 @@ def test_a_video_trimmed_without_re_encoding_is_scored_as_it_plays(tmp_path):
     sound = decode_audio(out)
     assert tone_level(sound[int(1.05 * 48000):int(1.45 * 48000)], 2500) > tone_level(sound[:int(0.9 * 48000)],
                                                                                       2500) + 15
+
+
+def test_a_recording_a_camera_split_across_files_is_scored_as_one_video(tmp_path):
+    """A 12 s recording in three 4 s files (as a GoPro splits its chapters), joined: one mp4 whose picture is the
+    recording's, copied packet for packet; the joins are no scene cuts (the music runs on through them) and the
+    sound goes on across them."""
+    recording = tmp_path / "ride.mp4"
+    beep = "0.4*sin(2*PI*2500*t)*between(t,3.5,4.5)"  # across the first join
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi", "-i", f"aevalsrc=exprs='{beep}':s=48000",
+           "-t", "12", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", str(recording))
+    ffmpeg("-i", str(recording), "-c", "copy", "-f", "segment", "-segment_time", "4", "-reset_timestamps", "1",
+           str(tmp_path / "GX0%d0042.MP4"))
+    parts = [tmp_path / f"GX0{k}0042.MP4" for k in range(3)]
+    out = tmp_path / "ride.scored.mp4"
+    manifest = score(parts[0], out, then=parts[1:])
+    assert manifest["video_stream"] == "copied" and len(manifest["clips"]) == 3 and manifest["cuts"] == []
+    assert streams(out)["duration"] == pytest.approx(12.0, abs=0.05)
+    with av.open(str(out)) as joined, av.open(str(recording)) as source:
+        assert ([bytes(p) for p in joined.demux(video=0) if p.size] ==
+                [bytes(p) for p in source.demux(video=0) if p.size])
+    sound = decode_audio(out)
+    at = {t: tone_level(sound[int(t * 48000):int((t + 0.3) * 48000)], 2500) for t in (3.6, 4.05, 6.0)}
+    assert at[3.6] > at[6.0] + 15 and at[4.05] > at[6.0] + 15  # the beep before and after the join
+
+
+def test_joined_parts_must_be_of_one_recording_and_a_dvds_are_re_encoded(tmp_path):
+    """A DVD title's VOBs (interlaced MPEG-2, which no mp4 carries) join into one deinterlaced H.264 picture;
+    files of different pictures are refused, named, before any work."""
+    vobs = []
+    for k in (1, 2):
+        vobs.append(tmp_path / f"VTS_01_{k}.VOB")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=720x480:rate=60000/1001", "-f", "lavfi", "-i",
+               "sine=frequency=500:sample_rate=48000", "-t", "2", "-vf", "tinterlace=mode=interleave_top,setfield=tff",
+               "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-c:a", "ac3", "-f", "vob", str(vobs[-1]))
+    out = tmp_path / "title.mp4"
+    manifest = score(vobs[0], out, then=vobs[1:])
+    assert manifest["video_stream"] == "re-encoded to H.264, deinterlaced (a frame from each field)"
+    assert streams(out)["duration"] == pytest.approx(4.0, abs=0.1)
+    other = make_video(tmp_path / "phone.mp4", 2)
+    with pytest.raises(UserError, match=r"phone.mp4: its picture \(h264 320x180.*differs from VTS_01_1.VOB's"):
+        score(vobs[0], tmp_path / "mixed.mp4", then=[other])
+    assert not (tmp_path / "mixed.mp4").exists()
 
 
 @pytest.mark.parametrize("name,vcodec,acodec,copied", [

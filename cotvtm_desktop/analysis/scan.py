@@ -297,11 +297,13 @@ _SHORTEST_WINDOW = 0.5  # seconds: a shorter clip is measured over this much of 
 
 
 def scan_timeline(clips: list, keyframe_interval: float, on_progress: Callable[[float], None] | None = None,
-                  features: Features | None = None, remembered: RememberedPart | None = None) -> Timeline:
+                  features: Features | None = None, remembered: RememberedPart | None = None,
+                  joins_are_cuts: bool = True) -> Timeline:
     """Measure a timeline's clips (media/timeline.py) in timeline time: each clip's range of its source, shifted
-    to its place; a gap is a black still; every join between clips is a cut. `remembered(what, scan)` may give a
-    clip's measurements (in its source's time) from an earlier scan, or scan and keep them: after an edit, only
-    changed clips are measured again."""
+    to its place; a gap is a black still; every join between clips is a cut, unless `joins_are_cuts` is False (the
+    parts of one recording that a camera split: it runs on). `remembered(what, scan)` may give a clip's
+    measurements (in its source's time) from an earlier scan, or scan and keep them: after an edit, only changed
+    clips are measured again."""
     total = sum(c.duration for c in clips)
     remembered = remembered or (lambda what, scan: scan())
     parts = []
@@ -324,7 +326,7 @@ def scan_timeline(clips: list, keyframe_interval: float, on_progress: Callable[[
             source_start = clip.source_in
         parts.append(_shifted(part, clip.offset - source_start, clip.offset, clip.offset + clip.duration))
         progress(1.0)
-    joins = [c.offset for c in clips[1:]]
+    joins = [c.offset for c in clips[1:]] if joins_are_cuts else []
     return _joined(parts, joins)
 
 

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,8 +36,8 @@ from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint, s
 from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, read_timeline,
-                                           timeline_info)
+from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, joined_clips,
+                                           read_timeline, timeline_info)
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
 
 OUTPUT_EXTENSIONS_FOR_IMAGES = (".m4a", ".wav", ".flac", ".mp4")
@@ -132,17 +132,19 @@ def written_files(output: Path, options: ScoreOptions) -> dict[Path, str]:
 
 
 def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(), events: EventSink = no_events,
-          cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None) -> dict:
+          cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None,
+          then: Sequence[Path] = ()) -> dict:
     """Score `input_path` into `output`. Returns the manifest. Raises UserError for every expected failure,
-    leaving no partial output behind. `backend` (from choose_backend) lets a batch load models once."""
-    job = start_job(input_path, output, options, events, cancel, backend)
+    leaving no partial output behind. `backend` (from choose_backend) lets a batch load models once. `then`: the
+    files that continue the recording `input_path` begins (a camera's split parts), scored with it as one video."""
+    job = start_job(input_path, output, options, events, cancel, backend, then)
     job.render()
     return job.finish()
 
 
 def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(),
               events: EventSink = no_events, cancel: threading.Event | None = None,
-              backend: tuple[MusicBackend, str] | None = None) -> "Job":
+              backend: tuple[MusicBackend, str] | None = None, then: Sequence[Path] = ()) -> "Job":
     """Check, probe, analyse and plan one input: a Job whose music can then be rendered (by itself, or together
     with other jobs' in one batch) and finished."""
     input_path, output = Path(input_path), Path(output)
@@ -161,7 +163,10 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.stems and not backend[0].stems:
         raise UserError(f"--stems needs the procedural backend: the {backend[0].name} backend makes its music as one "
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
-    clips = read_clips(input_path) if is_timeline_path(input_path) else []
+    if then:  # the parts of one recording, as one timeline whose picture is theirs, whole
+        clips = joined_clips([input_path, *map(Path, then)])
+    else:
+        clips = read_clips(input_path) if is_timeline_path(input_path) else []
     info = timeline_info(input_path, clips) if clips else probe(input_path)
     if info.kind != "image" and info.duration < config.MIN_VIDEO_SECONDS:
         raise BadMediaError(f"is {info.duration:.2f} s long: too short to score (music needs at least "
@@ -171,7 +176,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     work = WorkDir(output, options.work_dir)
     with disk_errors(output):
         work.prepare(reuse_work)
-        job = Job(info, output, options, events, cancel, work, backend, started, clips)
+        job = Job(info, output, options, events, cancel, work, backend, started, clips, joined=bool(then))
         job.prepare()
     return job
 
@@ -190,10 +195,11 @@ class Job:
 
     def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
                  cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str], started: float,
-                 clips: list[Clip] | None = None):
+                 clips: list[Clip] | None = None, joined: bool = False):
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
         self.clips = clips or []  # a timeline input's clips
+        self.joined = joined  # the clips are the parts of one recording: the mp4 shows their picture whole
         self.backend, self.backend_reason = backend
         self.started = started
         self.timings: dict[str, float] = {}
@@ -379,7 +385,8 @@ class Job:
 
         kept = {key}
         if self.clips:
-            timeline = scan_timeline(self.clips, interval, progress, features, self._remembered_part(kept))
+            timeline = scan_timeline(self.clips, interval, progress, features, self._remembered_part(kept),
+                                     joins_are_cuts=not self.joined)
         else:
             timeline = scan_video(self.info, interval, progress, features)
         self.work.save_arrays(key, timeline.to_arrays())
@@ -466,7 +473,7 @@ class Job:
         return report, soundtrack
 
     def _with_picture(self) -> bool:
-        return bool(self.clips) and self.output.suffix.lower() == ".mp4"
+        return bool(self.clips) and not self.joined and self.output.suffix.lower() == ".mp4"
 
     def _render_picture(self) -> Path:
         """A timeline's picture, small (media/proxy.py); its pieces stay in the work folder for the next preview."""
@@ -502,6 +509,8 @@ class Job:
                                          soundtrack.frames, soundtrack.rate)
                 if picture is not None:
                     mux.mux_picture(picture, packets, tmp)
+                elif self.joined and suffix == ".mp4":
+                    video_stream = mux.mux_joined([c.info for c in self.clips], packets, tmp, self.work.path)
                 elif self.info.kind == "video" and suffix == ".mp4":
                     video_stream = mux.mux_video(self.info, packets, tmp, self.work.path, self.tracks)
                 elif suffix == ".mp4":

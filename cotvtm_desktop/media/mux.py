@@ -132,7 +132,7 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
     try:
         extra = [_as_mp4_track(info.path, t, scratch) for t in carried]
         with av.open(str(info.path)) as source:  # what comes along besides the tracks, read in one opening
-            tags = {key: value for key, value in source.metadata.items() if key.lower() not in _MUXER_TAGS}
+            tags = _carried_tags(source)
             chapters = source.chapters()
             sound = ({"language": _language(source.streams.audio[0]) or "und"} if source.streams.audio else {})
             timecode = next(filter(None, [source.streams[info.video_stream].metadata.get("timecode"),
@@ -145,11 +145,8 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
                        "hvc1" if info.video_codec == "hevc" else None, tags=tags)
             return COPIED
         # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
-        hdr = bool(info.hdr) and ffmpeg_has("encoders", "libx265")  # else 8-bit H.264, its HDR tags kept
-        _reencoded(["-i", str(info.path), "-map", f"0:{info.video_stream}"],
-                   ["-fps_mode", "passthrough", "-copyts", *(["-vf", DEINTERLACE_FILTER] if info.interlaced else [])],
-                   soundtrack, output, scratch, layout, tags, hdr=hdr)
-        return (AS_HEVC_10BIT if hdr else AS_H264) + (DEINTERLACED if info.interlaced else "")
+        return _reencoded_picture(info, ["-i", str(info.path), "-map", f"0:{info.video_stream}", "-copyts"],
+                                  soundtrack, output, scratch, layout, tags)
     finally:
         for track in extra:
             if track.path != info.path:
@@ -179,6 +176,62 @@ class Mp4Layout:
     chapters: Sequence[dict] = ()  # as PyAV reads them
     sound: dict | None = None
     timecode: str | None = None  # the camera's, at the first frame ("01:02:03:04"): kept for an editor to read
+
+
+def mux_joined(parts: Sequence[MediaInfo], soundtrack: AacPackets, output: Path, scratch: Path) -> str:
+    """The pictures of `parts` — one recording a camera split across files, of one format (timeline.joined_clips)
+    — one after another in mp4 `output` with `soundtrack`, the first part's tags with them; each part lasts its
+    probed length (FFmpeg's concat demuxer, told each part's duration, so the picture meets the music at every
+    join). Copied when mp4 carries the codec and every part's decoder setup is the same, else re-encoded as
+    mux_video does. Returns how the picture came, as mux_video says it."""
+    listing = scratch / "parts.txt"
+    listing.write_text("".join(f"file '{concat_quoted(part.path)}'\nduration {part.duration:.6f}\n"
+                               for part in parts), encoding="utf-8")
+    first = parts[0]
+    with av.open(str(first.path)) as source:
+        tags = _carried_tags(source)
+    # -auto_convert 0: the packets as they are (its bitstream filter would put H.264's setup in every keyframe)
+    concat = ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing), "-map", "0:v:0"]
+    try:
+        if first.video_codec in MP4_COPYABLE_CODECS and len({_decoder_setup(p) for p in parts}) == 1:
+            joined = scratch / "joined.mp4"
+            try:
+                run_ffmpeg([*concat, "-an", "-c", "copy", "-f", "mp4", str(joined)], output)
+                _write_mp4(output, soundtrack, Track(joined, 0), Mp4Layout(),
+                           "hvc1" if first.video_codec == "hevc" else None, tags=tags)
+            finally:
+                joined.unlink(missing_ok=True)
+            return COPIED
+        return _reencoded_picture(first, concat, soundtrack, output, scratch, Mp4Layout(), tags)
+    finally:
+        listing.unlink(missing_ok=True)
+
+
+def _reencoded_picture(info: MediaInfo, inputs: list[str], soundtrack: AacPackets, output: Path, scratch: Path,
+                       layout: Mp4Layout, tags: dict[str, str]) -> str:
+    """A picture of `info`'s format that mp4 cannot carry as it is, read by ffmpeg from `inputs`, re-encoded (HDR
+    to HEVC 10-bit where the ffmpeg has x265, else to 8-bit H.264 with its HDR tags; interlaced deinterlaced) and
+    written with the soundtrack. Returns how, as mux_video says it."""
+    hdr = bool(info.hdr) and ffmpeg_has("encoders", "libx265")
+    _reencoded(inputs, ["-fps_mode", "passthrough", *(["-vf", DEINTERLACE_FILTER] if info.interlaced else [])],
+               soundtrack, output, scratch, layout, tags, hdr=hdr)
+    return (AS_HEVC_10BIT if hdr else AS_H264) + (DEINTERLACED if info.interlaced else "")
+
+
+def concat_quoted(path: Path) -> str:
+    """A path as the concat demuxer's list quotes it: inside single quotes, a quote written as '\\''."""
+    return str(path.resolve()).replace("'", "'\\''")
+
+
+def _decoder_setup(info: MediaInfo) -> bytes:
+    """A video stream's codec setup (H.264's SPS and PPS, say): parts copied into one mp4 track must share it."""
+    with av.open(str(info.path)) as container:
+        return bytes(container.streams[info.video_stream].codec_context.extradata or b"")
+
+
+def _carried_tags(source) -> dict[str, str]:
+    """The container tags of an opened source that a scored copy keeps (the muxer writes the rest itself)."""
+    return {key: value for key, value in source.metadata.items() if key.lower() not in _MUXER_TAGS}
 
 
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:

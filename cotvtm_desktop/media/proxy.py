@@ -18,7 +18,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
-from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, ffmpeg_has, run_ffmpeg
+from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, concat_quoted, ffmpeg_has, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip
 
@@ -110,7 +110,7 @@ def _fitted(info: MediaInfo, shape: PictureFormat) -> tuple[int, int]:
 def join_pieces(files: list[Path], target: Path) -> None:
     """The pieces, in order, as one video (copied: they share one format)."""
     listing = target.with_name(f"{target.stem}.pieces.txt")
-    quoted = ("file '" + str(f.resolve()).replace("'", "'\\''") + "'" for f in files)
+    quoted = (f"file '{concat_quoted(f)}'" for f in files)
     listing.write_text("\n".join(quoted) + "\n", encoding="utf-8")
     try:
         run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", "-f", "mp4", str(target)],

@@ -120,6 +120,32 @@ def _seconds(value: object, what: str, timeline: Path) -> float:
     return float(value)
 
 
+def joined_clips(paths: list[Path]) -> list[Clip]:
+    """The parts of one recording that a camera split across files (a GoPro's chapters, a DVD title's VOBs, a 4 GB
+    split), one after another in the order given, each whole. They must share one picture format (codec, size,
+    orientation, scan), as parts of one recording do; one clear error otherwise."""
+    clips, offset = [], 0.0
+    for path in paths:
+        info = probe(path)
+        if info.kind != "video":
+            raise UserError("is not a video: --join puts together the parts of one recording", path)
+        clips.append(Clip(info, 0.0, info.duration, offset))
+        offset += info.duration
+    first = clips[0].info
+    for clip in clips[1:]:
+        if _picture_format(clip.info) != _picture_format(first):
+            raise UserError(f"its picture ({_picture_format(clip.info)}) differs from {first.path.name}'s "
+                            f"({_picture_format(first)}), so they are not parts of one recording: put different "
+                            "clips together in an editor and score its project", clip.info.path)
+    return clips
+
+
+def _picture_format(info: MediaInfo) -> str:
+    described = [f"{info.video_codec} {info.width}x{info.height}", f"turned {info.rotation}°",
+                 "interlaced" if info.interlaced else "progressive", info.hdr.upper()]
+    return ", ".join(part for part in described if part)
+
+
 def clip_at(clips: list[Clip], at: float) -> tuple[Clip, float]:
     """The clip (or gap) showing `at` seconds into the timeline, and that moment's time in its source."""
     clip = next((c for c in clips if at < c.offset + c.duration), clips[-1])
