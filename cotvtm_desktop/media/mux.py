@@ -140,9 +140,8 @@ def mux_video(info: MediaInfo, soundtrack: AacPackets, output: Path, scratch: Pa
                                             if t.codec == "timecode")]), None)  # the picture's, or its track's
         layout = Mp4Layout(info.start_time, info.duration, extra, chapters, sound, timecode)
         if info.video_codec in MP4_COPYABLE_CODECS:
-            # Apple's players open HEVC in mp4 only under the 'hvc1' tag (iPhone videos are HEVC); FFmpeg's is 'hev1'
-            _write_mp4(output, soundtrack, Track(info.path, info.video_stream), layout,
-                       "hvc1" if info.video_codec == "hevc" else None, tags=tags)
+            _write_mp4(output, soundtrack, Track(info.path, info.video_stream), layout, _apple_tag(info.video_codec),
+                       tags=tags)
             return COPIED
         # -copyts keeps the source's timestamps, so the soundtrack stays aligned to the first frame
         return _reencoded_picture(info, ["-i", str(info.path), "-map", f"0:{info.video_stream}", "-copyts"],
@@ -197,8 +196,7 @@ def mux_joined(parts: Sequence[MediaInfo], soundtrack: AacPackets, output: Path,
             joined = scratch / "joined.mp4"
             try:
                 run_ffmpeg([*concat, "-an", "-c", "copy", "-f", "mp4", str(joined)], output)
-                _write_mp4(output, soundtrack, Track(joined, 0), Mp4Layout(),
-                           "hvc1" if first.video_codec == "hevc" else None, tags=tags)
+                _write_mp4(output, soundtrack, Track(joined, 0), Mp4Layout(), _apple_tag(first.video_codec), tags=tags)
             finally:
                 joined.unlink(missing_ok=True)
             return COPIED
@@ -229,6 +227,11 @@ def _decoder_setup(info: MediaInfo) -> bytes:
         return bytes(container.streams[info.video_stream].codec_context.extradata or b"")
 
 
+def _apple_tag(codec: str) -> str | None:
+    """Apple's players open HEVC in mp4 only under the 'hvc1' tag (iPhone videos are HEVC); FFmpeg's is 'hev1'."""
+    return "hvc1" if codec == "hevc" else None
+
+
 def _carried_tags(source) -> dict[str, str]:
     """The container tags of an opened source that a scored copy keeps (the muxer writes the rest itself)."""
     return {key: value for key, value in source.metadata.items() if key.lower() not in _MUXER_TAGS}
@@ -237,9 +240,12 @@ def _carried_tags(source) -> dict[str, str]:
 def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path, scratch: Path) -> None:
     """An mp4 showing `image` (upright, a phone's HEIC too) for the length of its music."""
     upright = save_upright(image, scratch / "still.png")
-    _reencoded(["-loop", "1", "-framerate", "2", "-i", str(upright)],
-              ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
-              soundtrack, output, scratch, Mp4Layout())
+    try:
+        _reencoded(["-loop", "1", "-framerate", "2", "-i", str(upright)],
+                   ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
+                   soundtrack, output, scratch, Mp4Layout())
+    finally:
+        upright.unlink(missing_ok=True)
 
 
 def mux_picture(video: Path, soundtrack: AacPackets, output: Path) -> None:
@@ -254,7 +260,7 @@ def _reencoded(inputs: list[str], options: list[str], soundtrack: AacPackets, ou
     encoded = scratch / "video.mp4"
     try:
         run_ffmpeg([*inputs, "-an", *(_HEVC_10BIT if hdr else _H264), *options, "-f", "mp4", str(encoded)], output)
-        _write_mp4(output, soundtrack, Track(encoded, 0), layout, "hvc1" if hdr else None, tags=tags)
+        _write_mp4(output, soundtrack, Track(encoded, 0), layout, _apple_tag("hevc" if hdr else "h264"), tags=tags)
     finally:
         encoded.unlink(missing_ok=True)
 
