@@ -143,6 +143,9 @@ def test_phone_photo_formats(tmp_path):
                       float)
     heic = load_image(data / "coffee.heic").astype(float)
     assert np.abs(heic - jpeg).mean() < 5 < 30 < np.abs(heic - jpeg[::-1, ::-1]).mean()  # upright, not upside down
+    from cotvtm_desktop.media.thumbnails import thumbnail
+
+    assert thumbnail(info, 0.0, 48).shape == (48, 72, 3)  # the app's picture of it: upright, landscape
     renamed = tmp_path / "IMG_0001.jpg"
     shutil.copy(data / "coffee.heic", renamed)
     assert np.array_equal(load_image(renamed), load_image(data / "coffee.heic"))
