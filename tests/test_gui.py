@@ -76,6 +76,33 @@ def segment_audio(window: MainWindow, item) -> dict[int, np.ndarray]:
     return {int(f.name.split("-")[1]): soundfile.read(f, dtype="float32")[0] for f in files}
 
 
+def test_join_scores_a_split_recordings_parts_as_one(qtbot, window, tmp_path):
+    """Select a camera's split parts, Join (Ctrl+J): one queue item of the whole recording, its length theirs
+    together; its preview is one video of them all. Join asks for two or more inspected videos."""
+    from media import ffmpeg
+
+    recording = make_video(tmp_path / "recording.mp4", 8, size="160x90",
+                           vcodec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25"))
+    ffmpeg("-i", str(recording), "-c", "copy", "-f", "segment", "-segment_time", "4", "-reset_timestamps", "1",
+           str(tmp_path / "GX0%d0042.MP4"))
+    drop(window, [tmp_path / "GX000042.MP4", tmp_path / "GX010042.MP4"])
+    wait_inspected(qtbot, window)
+    window.table.selectRow(0)
+    assert not window.join_action.isEnabled()  # one file: nothing to join
+    window.table.selectAll()
+    assert window.join_action.isEnabled()
+    window.join_action.trigger()
+    [item] = window.queue.items
+    assert item.name == "GX000042.MP4 + 1 part" and item.parts == [str(tmp_path / "GX010042.MP4")]
+    assert item.duration == pytest.approx(8.0, abs=0.1) and window.selected() is item
+    preview(qtbot, window)
+    assert streams(window.tasks.preview_path(item))["duration"] == pytest.approx(8.0, abs=0.1)
+    manifest = json.loads(window.tasks.preview_path(item).with_suffix(".json").read_text())
+    assert len(manifest["clips"]) == 2 and manifest["cuts"] == []
+    # the segment's picture, at 4 s, lies in the second part: inspected through a timeline of the parts
+    qtbot.waitUntil(lambda: bool(item.segments and item.segments[0].thumbnail), timeout=JOB_TIMEOUT_MS)
+
+
 def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, window, tmp_path, clip12):
     folder = tmp_path / "holiday"
     (folder / "day two").mkdir(parents=True)

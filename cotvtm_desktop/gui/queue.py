@@ -103,10 +103,16 @@ class QueueItem:
     voices: list[list[float]] = field(default_factory=list)  # where the last preview's music dips under a voice
     levels: dict = field(default_factory=dict)  # the last preview's loudness envelopes (the manifest's levels)
     notices: list[str] = field(default_factory=list)  # what the last job said was left out (an edit, say)
+    parts: list[str] = field(default_factory=list)  # the files that continue this one's recording (score --join)
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        more = len(self.parts)
+        return f"{Path(self.path).name} + {more} part{'s' * (more != 1)}" if more else Path(self.path).name
+
+    def score_inputs(self) -> list[str]:
+        """What `cotvtm score` is given for this item: its file, and its recording's other parts with --join."""
+        return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
     def edits(self) -> dict:
         """The `cotvtm score --segments` file's content for this item."""
@@ -196,6 +202,21 @@ class QueueModel(QAbstractTableModel):
             self.endInsertRows()
             self.save()
         return new
+
+    def join(self, items: list[QueueItem]) -> QueueItem:
+        """The inspected videos `items` (in queue order: the parts of one recording a camera split) become the first
+        of them, the others its parts, out of the queue; what was made or set for any of them goes (their picture
+        and timing change)."""
+        items = sorted(items, key=self.items.index)
+        first = items[0]
+        for other in items[1:]:
+            self.remove(other)
+        fresh = QueueItem(first.path, kind="video", status="ready", thumbnail=first.thumbnail,
+                          duration=sum(i.duration for i in items),
+                          parts=[path for i in items for path in ([i.path, *i.parts] if i is not first else i.parts)])
+        self.items[self.items.index(first)] = fresh
+        self.changed(fresh)
+        return fresh
 
     def remove(self, item: QueueItem) -> None:
         row = self.items.index(item)

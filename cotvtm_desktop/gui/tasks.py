@@ -65,6 +65,7 @@ class TaskRunner(QObject):
         exported files stay."""
         shutil.rmtree(self.work_dir(item), ignore_errors=True)
         for path in (self.preview_path(item), self.preview_path(item).with_suffix(".json"), self.edits_path(item),
+                     self.edits_path(item).with_suffix(".parts.json"),
                      *(Path(p) for p in [item.thumbnail, *(s.thumbnail for s in item.segments)] if p)):
             path.unlink(missing_ok=True)
 
@@ -73,15 +74,25 @@ class TaskRunner(QObject):
         """Duration, kind and a thumbnail for each item (or, with `at`, one item's segment pictures)."""
         if not items:
             return
-        args = ["inspect", *[i.path for i in items], "--thumbnails", str(self.thumbs_dir())]
+        by_path = {self._inspected_as(i): i for i in items}
+        args = ["inspect", *by_path, "--thumbnails", str(self.thumbs_dir())]
         if at is not None:
             args += [a for t in at for a in ("--at", f"{t:.3f}")] + ["--height", str(SEGMENT_THUMB_HEIGHT)]
         process = CliProcess(args, self)
-        by_path = {i.path: i for i in items}
         process.event.connect(lambda e: self._inspected(by_path, e, at is not None))
         process.finished.connect(lambda status, message: self._inspection_done(process, by_path, status, message))
         self.inspections.append(process)
         process.start()
+
+    def _inspected_as(self, item: QueueItem) -> str:
+        """The file `cotvtm inspect` reads for an item: its own, or for a joined recording a timeline of its parts
+        (a segment's picture may lie in any of them)."""
+        if not item.parts:
+            return item.path
+        timeline = self.edits_path(item).with_suffix(".parts.json")
+        timeline.parent.mkdir(parents=True, exist_ok=True)
+        timeline.write_text(json.dumps({"clips": [{"path": p} for p in [item.path, *item.parts]]}), encoding="utf-8")
+        return str(timeline)
 
     def preview(self, item: QueueItem) -> None:
         self._enqueue("preview", [item])
@@ -179,8 +190,8 @@ class TaskRunner(QObject):
                                                ("--stems", settings.stems)) if wanted]
         command = ["project", "score"] if kind == "export" and is_project(Path(item.path)) else ["score"]
         silent_at = [a for start, end in item.silences for a in ("--silent-at", f"{start:.3f}-{end:.3f}")]
-        args = [*command, item.path, "-o", str(output), "--work", str(self.work_dir(item)), "--segments", str(edits),
-                "--json-progress", *settings.score_args(), *silent_at, *extra]
+        args = [*command, *item.score_inputs(), "-o", str(output), "--work", str(self.work_dir(item)),
+                "--segments", str(edits), "--json-progress", *settings.score_args(), *silent_at, *extra]
         self.current, self.current_item, self.backend = CliProcess(args, self), item, ""
         self._render_start = None
         self.current.event.connect(lambda event: self._on_event(kind, item, event))

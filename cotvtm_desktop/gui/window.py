@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QUrl
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
         self.add_action = action("Add…", QKeySequence.StandardKey.Open, self._add_files, "Add videos or images")
         self.add_folder_action = action("Add folder…", "Ctrl+Shift+O", self._add_folder, "Add a folder")
         self.remove_action = action("Remove", QKeySequence.StandardKey.Delete, self._remove, "Remove from the queue")
+        self.join_action = action("Join", "Ctrl+J", self._join, "Score the selected videos as one recording, in "
+                                  "queue order: the parts a camera split it into (GoPro chapters, a DVD's VOBs)")
         self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")
         self.redo_action = action("Redo", QKeySequence.StandardKey.Redo, self._redo, "Make the change again")
         bar.addSeparator()
@@ -149,6 +152,7 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(usable)
         self.export_all_action.setEnabled(any(i.kind for i in self.queue.items))
         self.remove_action.setEnabled(item is not None and item.status not in ("working", "queued"))
+        self.join_action.setEnabled(not busy and self._joinable() is not None)
         self.cancel_action.setEnabled(busy)
         self.open_action.setEnabled(item is not None and bool(item.output))
         for act, what, verb in ((self.undo_action, self.history.next_undo(item), "Undo"),
@@ -193,6 +197,30 @@ class MainWindow(QMainWindow):
             self.queue.remove(item)
             self.tasks.forget(item)
             self.history.forget(item)
+
+    def all_selected(self) -> list[QueueItem]:
+        """The selected items, in queue order."""
+        return [self.queue.items[row] for row in sorted(i.row() for i in self.table.selectionModel().selectedRows())]
+
+    def _joinable(self) -> list[QueueItem] | None:
+        """The selected items, when they can join: two or more inspected videos, none at work."""
+        items = self.all_selected()
+        if len(items) < 2 or any(i.kind != "video" or i.status in ("working", "queued") for i in items):
+            return None
+        return items
+
+    def _join(self) -> None:
+        items = self._joinable()
+        if items is None:
+            return
+        self.preview.stop()
+        for item in items:  # what the app kept for each (previews, segment audio) no longer fits; the first's
+            self.tasks.forget(replace(item, thumbnail="") if item is items[0] else item)  # picture stays its
+            self.history.forget(item)
+        joined = self.queue.join(items)
+        self.table.selectRow(self.queue.items.index(joined))
+        self._selected()
+        self.activity.setText(f"Joined {len(items)} files as one recording: {joined.name}")
 
     def _item_changed(self, *_) -> None:
         item = self.selected()
