@@ -213,7 +213,7 @@ class QueueModel(QAbstractTableModel):
             self.remove(other)
         fresh = QueueItem(first.path, kind="video", status="ready", thumbnail=first.thumbnail,
                           duration=sum(i.duration for i in items),
-                          parts=[path for i in items for path in ([i.path, *i.parts] if i is not first else i.parts)])
+                          parts=[*first.parts, *(path for i in items[1:] for path in (i.path, *i.parts))])
         self.items[self.items.index(first)] = fresh
         self.changed(fresh)
         return fresh
