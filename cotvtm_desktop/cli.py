@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -216,9 +217,16 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @click.option("--join", is_flag=True, help="The inputs are the parts of one recording that a camera split across "
               "files (a GoPro's chapters, a DVD title's VOBs, 4 GB splits): score them, in the order given, as one "
               "video, NAME.scored.mp4 after the first (its picture copied whole where the parts allow).")
+@click.option("--slideshow", is_flag=True, help="Show the inputs one after another as one film, scored as one piece: "
+              "each photo for --photo-seconds with a slow zoom, each video whole, in the order given (a folder's in "
+              "the order they were taken), full HD. FOLDER.scored.mp4 beside a folder, else NAME.scored.mp4 after "
+              "the first.")
+@click.option("--photo-seconds", type=click.FloatRange(*config.SLIDESHOW_PHOTO_SECONDS_RANGE),
+              default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
+              help="With --slideshow: how long each photo is on screen.")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
-          join: bool, shared: dict) -> None:
+          join: bool, slideshow: bool, photo_seconds: float, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -227,19 +235,24 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
         several = len(inputs) > 1 or any(path.is_dir() for path in inputs)
-        inputs = _files_of(inputs)
-        if join:
-            if len(inputs) < 2:
+        named = inputs
+        if slideshow:
+            from cotvtm_desktop.media.slideshow import in_taken_order
+        inputs = _files_of(inputs, in_taken_order if slideshow else list)
+        together: dict = {}  # how the inputs make one film, for runner.score
+        if join and slideshow:
+            raise UserError("--join (the parts of one recording) and --slideshow (photos and clips one after "
+                            "another) cannot both be given; choose one")
+        if join or slideshow:
+            if join and len(inputs) < 2:
                 raise UserError("--join puts together two or more parts of one recording; name them in order")
             several = False
-            inputs, then = inputs[:1], inputs[1:]
-        else:
-            then = ()
+            inputs, together = inputs[:1], {"then": inputs[1:], "slideshow": slideshow}
         for flag, value in (("-o", output), ("--segments", segments), ("--work", work), ("--plan", plan_only or None)):
             if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
-        options = _options(segments, work_dir=work, **shared)
+        options = _options(segments, work_dir=work, photo_seconds=photo_seconds, **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
 
@@ -249,12 +262,14 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             return
         input, = inputs
         if plan_only:
-            _print_plan(input, options, events, then)
+            _print_plan(input, options, events, together)
             return
         target = output or default_output(input)
+        if slideshow and output is None:  # a film, named for the folder its pictures came from
+            target = default_output(named[0] if len(named) == 1 and named[0].is_dir() else input, extension=".mp4")
         _check_not_segments_file(target, segments, options)
         try:
-            _run_one(input, target, options, events, then)
+            _run_one(input, target, options, events, together)
         except OutputExists as exc:
             _skipped(events, input, target, exc)
             return
@@ -268,13 +283,14 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                       "music on an audio track)")
 
 
-def _files_of(inputs: tuple[Path, ...]) -> tuple[Path, ...]:
-    """The inputs, each folder replaced by its videos and images (not its subfolders'), each file once."""
+def _files_of(inputs: tuple[Path, ...], order: Callable[[list[Path]], list[Path]] = list) -> tuple[Path, ...]:
+    """The inputs, each folder replaced by its videos and images (not its subfolders'; by name, or in the `order`
+    given), each file once."""
     from cotvtm_desktop.jobs.batch import find_inputs
 
     named: dict[Path, Path] = {}
     for path in inputs:
-        found = find_inputs(path, recursive=False) if path.is_dir() else [path]
+        found = order(find_inputs(path, recursive=False)) if path.is_dir() else [path]
         if not found:
             raise UserError("has no videos or images (`cotvtm batch FOLDER -o OUTDIR -r` looks in subfolders)", path)
         for file in found:
@@ -282,9 +298,9 @@ def _files_of(inputs: tuple[Path, ...]) -> tuple[Path, ...]:
     return tuple(named.values())
 
 
-def _run_one(input: Path, target: Path, options: ScoreOptions, events, then: tuple[Path, ...] = ()) -> None:
-    """One job (`then`: the parts that continue `input`'s recording, --join), reporting as JSON lines (cancellable
-    from stdin) when `events` is given, else as progress bars."""
+def _run_one(input: Path, target: Path, options: ScoreOptions, events, together: dict | None = None) -> None:
+    """One job (`together`: runner.score's `then` and `slideshow`, for --join and --slideshow), reporting as JSON
+    lines (cancellable from stdin) when `events` is given, else as progress bars."""
     from cotvtm_desktop.jobs.backends import choose_backend
     from cotvtm_desktop.jobs.events import listen_for_cancel
     from cotvtm_desktop.jobs.runner import score as run_score
@@ -292,13 +308,13 @@ def _run_one(input: Path, target: Path, options: ScoreOptions, events, then: tup
     chosen = choose_backend(options)
     _announce(chosen, events is not None)
     if events is not None:
-        run_score(input, target, options, events, listen_for_cancel(), backend=chosen, then=then)
+        run_score(input, target, options, events, listen_for_cancel(), backend=chosen, **(together or {}))
     else:
         with _Bars() as bars:
-            run_score(input, target, options, bars, backend=chosen, then=then)
+            run_score(input, target, options, bars, backend=chosen, **(together or {}))
 
 
-def _print_plan(input: Path, options: ScoreOptions, events, then: tuple[Path, ...] = ()) -> None:
+def _print_plan(input: Path, options: ScoreOptions, events, together: dict | None = None) -> None:
     """Analyse and plan `input` as a score would (with --work, the analysis is kept for it), then print its
     segments: a table, or one `plan` event with the manifest's segment entries. Nothing is written beside it."""
     import tempfile
@@ -313,10 +329,10 @@ def _print_plan(input: Path, options: ScoreOptions, events, then: tuple[Path, ..
     with tempfile.TemporaryDirectory(prefix="cotvtm-plan-") as folder:
         target = Path(folder) / default_output(input).name
         if events is not None:
-            job = start_job(input, target, options, events, backend=chosen, then=then)
+            job = start_job(input, target, options, events, backend=chosen, **(together or {}))
         else:
             with _Bars() as bars:
-                job = start_job(input, target, options, bars, backend=chosen, then=then)
+                job = start_job(input, target, options, bars, backend=chosen, **(together or {}))
         planned = job.segments_json()
         if not options.work_dir:
             job.work.remove()

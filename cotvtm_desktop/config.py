@@ -32,7 +32,20 @@ POSTER_SECONDS = 3.0  # a video's thumbnail shows this moment (or its middle, if
 PREVIEW_SHORT_SIDE = 360  # pixels: 640x360 for a 16:9 edit, 360x640 for a phone's upright one
 PREVIEW_MAX_FPS = 30
 PREVIEW_CRF = 26
-PREVIEW_VERSION = 3  # bump when a piece renders differently (2: HDR as SDR shows it, 3: deinterlaced): kept go
+# Bump when a piece renders differently, so that kept pieces are made again (2: HDR as SDR shows it, 3: deinterlaced,
+# 4: converted to BT.709 and tagged so, as a slideshow's full-size picture must be)
+PREVIEW_VERSION = 4
+# A slideshow (`score --slideshow`, media/slideshow.py): its picture full size, each photo on screen for
+# SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back); a photo fills the frame when that
+# trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a blurred fill of itself
+SLIDESHOW_PHOTO_SECONDS = 4.0
+SLIDESHOW_PHOTO_SECONDS_RANGE = (1.0, 60.0)
+SLIDESHOW_SHORT_SIDE = 1080  # 1920x1080, or 1080x1920 when most of its pictures stand upright
+SLIDESHOW_FPS = 30  # of photos alone; with videos among them, the videos' rate (up to SLIDESHOW_MAX_FPS)
+SLIDESHOW_MAX_FPS = 60
+SLIDESHOW_CRF = 20
+SLIDESHOW_ZOOM = 1.08
+SLIDESHOW_COVER_CROP = 0.17  # a 3:2 camera photo fills 16:9 (16 % of its height trimmed), a 4:3 one shows whole
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

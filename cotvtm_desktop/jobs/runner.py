@@ -36,6 +36,7 @@ from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint, s
 from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
+from cotvtm_desktop.media.slideshow import slideshow_clips
 from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, joined_clips,
                                            read_timeline, timeline_info)
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
@@ -60,6 +61,7 @@ class ScoreOptions:
     overwrite: bool = False
     resume: bool = False
     image_seconds: float = config.IMAGE_SECONDS
+    photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # a slideshow's: each photo's time on screen
     crossfade: float = config.CROSSFADE_SECONDS
     fade_in: float = config.FADE_IN_SECONDS
     fade_out: float = config.FADE_OUT_SECONDS
@@ -133,18 +135,20 @@ def written_files(output: Path, options: ScoreOptions) -> dict[Path, str]:
 
 def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(), events: EventSink = no_events,
           cancel: threading.Event | None = None, backend: tuple[MusicBackend, str] | None = None,
-          then: Sequence[Path] = ()) -> dict:
+          then: Sequence[Path] = (), slideshow: bool = False) -> dict:
     """Score `input_path` into `output`. Returns the manifest. Raises UserError for every expected failure,
     leaving no partial output behind. `backend` (from choose_backend) lets a batch load models once. `then`: the
-    files that continue the recording `input_path` begins (a camera's split parts), scored with it as one video."""
-    job = start_job(input_path, output, options, events, cancel, backend, then)
+    files that continue the recording `input_path` begins (a camera's split parts), scored with it as one video;
+    with `slideshow`, the photos and videos shown after it (media/slideshow.py)."""
+    job = start_job(input_path, output, options, events, cancel, backend, then, slideshow)
     job.render()
     return job.finish()
 
 
 def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(),
               events: EventSink = no_events, cancel: threading.Event | None = None,
-              backend: tuple[MusicBackend, str] | None = None, then: Sequence[Path] = ()) -> "Job":
+              backend: tuple[MusicBackend, str] | None = None, then: Sequence[Path] = (),
+              slideshow: bool = False) -> "Job":
     """Check, probe, analyse and plan one input: a Job whose music can then be rendered (by itself, or together
     with other jobs' in one batch) and finished."""
     input_path, output = Path(input_path), Path(output)
@@ -163,7 +167,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.stems and not backend[0].stems:
         raise UserError(f"--stems needs the procedural backend: the {backend[0].name} backend makes its music as one "
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
-    if then:  # the parts of one recording, as one timeline whose picture is theirs, whole
+    if slideshow:  # one after another, a photo on screen for photo_seconds: a timeline whose picture is made
+        clips = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds)
+    elif then:  # the parts of one recording, as one timeline whose picture is theirs, whole
         clips = joined_clips([input_path, *map(Path, then)])
     else:
         clips = read_clips(input_path) if is_timeline_path(input_path) else []
@@ -176,7 +182,8 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     work = WorkDir(output, options.work_dir)
     with disk_errors(output):
         work.prepare(reuse_work)
-        job = Job(info, output, options, events, cancel, work, backend, started, clips, joined=bool(then))
+        job = Job(info, output, options, events, cancel, work, backend, started, clips,
+                  joined=bool(then) and not slideshow, slideshow=slideshow)
         job.prepare()
     return job
 
@@ -195,11 +202,12 @@ class Job:
 
     def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
                  cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str], started: float,
-                 clips: list[Clip] | None = None, joined: bool = False):
+                 clips: list[Clip] | None = None, joined: bool = False, slideshow: bool = False):
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
         self.clips = clips or []  # a timeline input's clips
         self.joined = joined  # the clips are the parts of one recording: the mp4 shows their picture whole
+        self.slideshow = slideshow  # the clips are photos and videos: the mp4 shows their picture made full size
         self.backend, self.backend_reason = backend
         self.started = started
         self.timings: dict[str, float] = {}
@@ -476,7 +484,8 @@ class Job:
         return bool(self.clips) and not self.joined and self.output.suffix.lower() == ".mp4"
 
     def _render_picture(self) -> Path:
-        """A timeline's picture, small (media/proxy.py); its pieces stay in the work folder for the next preview."""
+        """A timeline's picture (media/proxy.py), small for an edit's preview, full size for a slideshow; its pieces
+        stay in the work folder for the next preview."""
         self._stage("picture")
         reported = [-1.0]
 
@@ -492,7 +501,8 @@ class Job:
             return cache_key(version, piece.identity(), asdict(shape), config.PREVIEW_VERSION)
 
         self._check_cancel()
-        return proxy.render_picture(self.clips, self.work.path, piece_key, progress)
+        shape = proxy.slideshow_format(self.clips) if self.slideshow else proxy.picture_format(self.clips)
+        return proxy.render_picture(self.clips, shape, self.work.path, piece_key, progress)
 
     def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic], picture: Path | None
                ) -> str | None:

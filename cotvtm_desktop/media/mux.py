@@ -273,7 +273,8 @@ def write_m4a(soundtrack: AacPackets, output: Path) -> None:
 def write_pcm(soundtrack: AudioBlocks, output: Path, suffix: str) -> None:
     """The soundtrack alone as 24-bit .wav or .flac, from its float blocks."""
     run_ffmpeg(["-f", "f32le", "-ar", str(config.OUTPUT_SAMPLE_RATE), "-ac", "2", "-i", "pipe:0",
-             *_PCM_FORMATS[suffix], str(output)], output, soundtrack)
+                *_PCM_FORMATS[suffix], str(output)], output,
+               (np.ascontiguousarray(block, dtype="<f4").tobytes() for block in soundtrack))
 
 
 def _write_mp4(output: Path, soundtrack: AacPackets, picture: Track | None = None, layout: Mp4Layout = Mp4Layout(),
@@ -369,16 +370,16 @@ def ffmpeg_has(kind: str, name: str) -> bool:
     return any(line.split()[1:2] == [name] for line in listing.splitlines())
 
 
-def run_ffmpeg(arguments: list[str], output: Path, audio: AudioBlocks | None = None) -> None:
-    """Run the ffmpeg binary (writing `output`, named in its errors), with `audio` streamed to its standard input if
-    given."""
+def run_ffmpeg(arguments: list[str], output: Path, stdin: Iterable[bytes] | None = None) -> None:
+    """Run the ffmpeg binary (writing `output`, named in its errors), with `stdin` (raw audio or frames) streamed to
+    its standard input if given."""
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *arguments]
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL if audio is None else subprocess.PIPE,
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            for block in audio or ():
-                process.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+            for block in stdin or ():
+                process.stdin.write(block)
         except BrokenPipeError:
             pass  # ffmpeg stopped reading: its exit status and message say why
         finally:

@@ -1,11 +1,12 @@
-"""A small render of a timeline's picture, for previewing an edit with its music (`cotvtm score EDIT -o x.mp4`, and
-the desktop app's preview of a project).
+"""A render of a timeline's picture: small, for previewing an edit with its music (`cotvtm score EDIT -o x.mp4`, and
+the desktop app's preview of a project), or full size, a slideshow's (media/slideshow.py).
 
 The picture is cut into pieces of at most PIECE_SECONDS, each rendered by the ffmpeg binary on its own (a clip's
 range, or black for a gap; rotation applied, letterboxed, at one size and frame rate) and then joined without
 re-encoding. Pieces are small files a caller can keep: after an edit, only the pieces that changed render again.
 Piece lengths come from the timeline's frame grid, so the joined picture has round(length × fps) frames and every
-join sits within half a frame of its place however many clips there are.
+join sits within half a frame of its place however many clips there are. Every piece is converted to BT.709 and
+tagged so, as players take a picture of this size to be, so that pieces of any source join alike.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, concat_quoted, ffmpeg_has, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
+from cotvtm_desktop.media.slideshow import StillMove, still_frames, still_moves
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
+
+
+_BT709 = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
 
 
 @dataclass(frozen=True)
@@ -30,19 +35,24 @@ class PictureFormat:
     width: int
     height: int
     fps: int
+    crf: int = config.PREVIEW_CRF
+    moving_stills: bool = False  # a slideshow's: each photo slowly zooms (media/slideshow.py)
 
 
 @dataclass(frozen=True)
 class Piece:
-    """`frames` frames of the picture: of `info` from `source_in` seconds on, or black (`info` None)."""
+    """`frames` frames of the picture: of `info` from `source_in` seconds on (a photo moving by `move`), or black
+    (`info` None)."""
 
     info: MediaInfo | None
     source_in: float
     frames: int
+    move: StillMove | None = None
 
     def identity(self) -> list:
         """What the piece shows, for a cache key (with the file's version, which the caller adds)."""
-        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames]
+        move = [self.move.zoom_from, self.move.zoom_to, round(self.move.seconds, 4)] if self.move else None
+        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames, move]
 
 
 def picture_format(clips: list[Clip]) -> PictureFormat:
@@ -56,16 +66,35 @@ def picture_format(clips: list[Clip]) -> PictureFormat:
     return PictureFormat(width, height, fps)
 
 
-def plan_pieces(clips: list[Clip], fps: int) -> list[Piece]:
+def slideshow_format(clips: list[Clip]) -> PictureFormat:
+    """A slideshow's picture: 16:9 at SLIDESHOW_SHORT_SIDE lines, upright (9:16) when its pictures stand upright for
+    most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
+    SLIDESHOW_FPS."""
+    shown = [c for c in clips if c.info is not None]
+    upright = sum(c.duration for c in shown if c.info.height > c.info.width)
+    short, long = config.SLIDESHOW_SHORT_SIDE, 2 * round(config.SLIDESHOW_SHORT_SIDE * 16 / 9 / 2)
+    width, height = (short, long) if upright > sum(c.duration for c in shown) / 2 else (long, short)
+    rates: dict[int, float] = {}
+    for clip in shown:
+        if clip.info.kind == "video" and clip.info.fps >= 1:
+            rate = min(round(clip.info.fps), config.SLIDESHOW_MAX_FPS)
+            rates[rate] = rates.get(rate, 0.0) + clip.duration
+    fps = max(rates, key=rates.__getitem__) if rates else config.SLIDESHOW_FPS
+    return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True)
+
+
+def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     """The timeline's clips and gaps as pieces on its frame grid."""
+    fps = shape.fps
     longest = round(PIECE_SECONDS * fps)
+    moves = still_moves(clips) if shape.moving_stills else [None] * len(clips)
     pieces = []
-    for clip in clips:
+    for clip, move in zip(clips, moves):
         first, end = round(clip.offset * fps), round((clip.offset + clip.duration) * fps)
         for start in range(first, end, longest):
             frames = min(longest, end - start)
             source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
-            pieces.append(Piece(clip.info, source_in, frames))
+            pieces.append(Piece(clip.info, source_in, frames, move))
     return pieces
 
 
@@ -73,24 +102,30 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed."""
     w, h, fps = shape.width, shape.height, shape.fps
     upright = target.with_name(f"{target.stem}.upright.png")
+    frames = None  # a moving photo's, made here and piped in
     if piece.info is None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
+    elif piece.move is not None:
+        source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
+        frames = still_frames(piece.info.path, piece.move, piece.source_in, piece.frames, fps, w, h)
     elif piece.info.kind == "image":
         source = ["-loop", "1", "-framerate", str(fps), "-i", str(save_upright(piece.info.path, upright))]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
         source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
                   f"0:{piece.info.video_stream}"]
-    fit = "" if piece.info is None else "scale={}:{},".format(*_fitted(piece.info, shape))
+    fit = "" if piece.info is None or frames is not None else "scale={}:{},".format(*_fitted(piece.info, shape))
     if piece.info is not None and piece.info.hdr and ffmpeg_has("filters", "zscale"):  # a phone's HDR clip as SDR
         fit += hdr.ffmpeg_to_sdr() + ","  # shows it, like its pictures (hdr.py); an ffmpeg without zimg shows it raw
     # a tape's fields made frames before the preview's rate is taken from them: not combed
     fields = f"{DEINTERLACE_FILTER}," if piece.info is not None and piece.info.interlaced else ""
-    shaped = (f"{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,format=yuv420p,"
+    shaped = (f"{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,"
+              "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
               "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
     try:
         run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(config.PREVIEW_CRF),
-                    "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target)
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(shape.crf), *_BT709,
+                    "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target,
+                   None if frames is None else (frame.tobytes() for frame in frames))
     except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder
         if piece.info is None:
             raise
@@ -119,13 +154,13 @@ def join_pieces(files: list[Path], target: Path) -> None:
         listing.unlink(missing_ok=True)
 
 
-def render_picture(clips: list[Clip], folder: Path, piece_key: Callable[[Piece, PictureFormat], str],
+def render_picture(clips: list[Clip], shape: PictureFormat, folder: Path,
+                   piece_key: Callable[[Piece, PictureFormat], str],
                    progress: Callable[[float], None] = lambda fraction: None) -> Path:
     """The timeline's picture as folder/picture.mp4, from pieces kept in `folder` by `piece_key(piece, shape)` (a
     key that changes when the piece would): pieces already there are not rendered again, pieces of an earlier
     version of the edit are deleted."""
-    shape = picture_format(clips)
-    pieces = plan_pieces(clips, shape.fps)
+    pieces = plan_pieces(clips, shape)
     total = sum(p.frames for p in pieces)
     files, done = [], 0
     for piece in pieces:

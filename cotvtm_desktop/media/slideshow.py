@@ -1,0 +1,145 @@
+"""A slideshow: photos, and videos among them, shown one after another as one film and scored as one piece
+(`cotvtm score PHOTOS... --slideshow`, the app's Slideshow).
+
+The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal,
+a video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`
+with a slow zoom, in on one photo and out on the next, at a speed the eye sees as steady (the scale changes by a
+constant factor per frame), as slideshow makers move a still (the "Ken Burns" effect). A photo whose shape differs
+from the frame's by more than a trim shows whole over a blurred, darkened fill of itself, as phones show one; a video
+shows whole, with its sound. The changes are cuts, which the music marks (music/arranger.py). The picture is made full
+size by media/proxy.py's pieces; the frames of a moving photo are made here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import av
+import numpy as np
+
+from cotvtm_desktop import config
+from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.media.images import load_image, open_image
+from cotvtm_desktop.media.probe import is_image_path, probe
+from cotvtm_desktop.media.timeline import Clip
+
+_FRAME_WORKERS = 4  # threads making a moving photo's frames, at most one per core
+_EXIF_IFD, _DATE_TAKEN, _OFFSET_TAKEN = 0x8769, 36867, 36881  # Exif sub-IFD, DateTimeOriginal, OffsetTimeOriginal
+
+
+@dataclass(frozen=True)
+class StillMove:
+    """A photo's slow zoom over its time on screen: from `zoom_from` times the frame-filling size to `zoom_to`."""
+
+    zoom_from: float
+    zoom_to: float
+    seconds: float
+
+    def zoom(self, at: float) -> float:
+        """The zoom `at` seconds into the photo: geometric, so that each frame scales by the same factor."""
+        progress = min(max(at / self.seconds, 0.0), 1.0)
+        return self.zoom_from * (self.zoom_to / self.zoom_from) ** progress
+
+
+def slideshow_clips(paths: list[Path], photo_seconds: float) -> list[Clip]:
+    """The photos (each `photo_seconds` long) and videos (each whole) one after another, in the order given."""
+    if len(paths) < 2:
+        raise UserError("--slideshow shows two or more photos or videos one after another; name them, or a folder")
+    clips, offset = [], 0.0
+    for path in paths:
+        info = probe(path)
+        seconds = info.duration if info.kind == "video" else photo_seconds
+        clips.append(Clip(info, 0.0, seconds, offset))
+        offset += seconds
+    return clips
+
+
+def still_moves(clips: list[Clip]) -> list[StillMove | None]:
+    """Each clip's move: zooming in on the first photo, out on the next, and so on; None for a video."""
+    moves, photos = [], 0
+    for clip in clips:
+        if clip.info is None or clip.info.kind != "image":
+            moves.append(None)
+            continue
+        ends = (1.0, config.SLIDESHOW_ZOOM)
+        moves.append(StillMove(*(ends if photos % 2 == 0 else ends[::-1]), clip.duration))
+        photos += 1
+    return moves
+
+
+def in_taken_order(paths: list[Path]) -> list[Path]:
+    """`paths` in the order they were taken, when each says when; else as they are (a folder's: by name)."""
+    taken = [taken_at(path) for path in paths]
+    if any(moment is None for moment in taken):
+        return list(paths)
+    return [path for _, _, path in sorted(zip(taken, range(len(paths)), paths))]
+
+
+def taken_at(path: Path) -> datetime | None:
+    """When a photo or video was taken, in UTC: a photo's EXIF DateTimeOriginal (at its OffsetTimeOriginal, else
+    this computer's time zone, as the camera's clock most likely was), a video's creation_time; None if unstated."""
+    try:
+        if is_image_path(path):
+            with open_image(path) as image:
+                exif = image.getexif().get_ifd(_EXIF_IFD)
+            stamp = datetime.strptime(str(exif.get(_DATE_TAKEN, "")).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+            offset = str(exif.get(_OFFSET_TAKEN, "")).strip("\x00 ")
+            if offset:  # the camera's own: +02:00
+                sign, (hours, minutes) = (-1 if offset[0] == "-" else 1), map(int, offset[1:].split(":"))
+                return stamp - sign * timedelta(hours=hours, minutes=minutes)
+            return stamp.astimezone(timezone.utc).replace(tzinfo=None)  # a naive time is taken as local
+        with av.open(str(path)) as container:
+            stamp = container.metadata.get("creation_time", "")
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).replace(tzinfo=None) if stamp else None
+    except (OSError, ValueError, RuntimeError, av.FFmpegError):
+        return None  # unreadable or undated: the file is checked, and named if bad, as it is probed
+
+
+def still_frames(path: Path, move: StillMove, start: float, frames: int, fps: int, width: int,
+                 height: int) -> Iterator[np.ndarray]:
+    """`frames` frames (width × height RGB, uint8) of the photo at `path` moving by `move`, from `start` seconds
+    into its time on screen."""
+    from PIL import Image
+
+    largest = max(move.zoom_from, move.zoom_to)
+    still = composed_still(path, round(width * largest), round(height * largest))
+    middle_x, middle_y = still.width / 2, still.height / 2
+
+    def frame(number: int) -> np.ndarray:
+        # the window of `still` that fills the frame at this zoom, centred, to the sub-pixel (Pillow's box)
+        zoom = move.zoom(start + number / fps)
+        half_x, half_y = middle_x / zoom, middle_y / zoom
+        box = (middle_x - half_x, middle_y - half_y, middle_x + half_x, middle_y + half_y)
+        return np.asarray(still.resize((width, height), Image.Resampling.BICUBIC, box=box))
+
+    workers = min(_FRAME_WORKERS, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="still-frames") as pool:  # Pillow resizes without the GIL
+        ahead: deque[Future] = deque()
+        for number in range(frames):
+            ahead.append(pool.submit(frame, number))
+            if len(ahead) > 2 * workers:  # a few frames made ahead, in order
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def composed_still(path: Path, width: int, height: int):
+    """The photo filling a width × height picture (a PIL image): cropped to it when that trims little, else whole
+    over a blurred, darkened fill of itself."""
+    from PIL import Image, ImageFilter, ImageOps
+
+    photo = Image.fromarray(load_image(path))
+    fill = ImageOps.fit(photo, (width, height), Image.Resampling.LANCZOS)
+    ratio = photo.width / photo.height / (width / height)
+    if min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP:  # filling the frame keeps this much of it
+        return fill
+    backdrop = fill.filter(ImageFilter.GaussianBlur(max(width, height) / 40)).point(lambda v: round(v * 0.45))
+    shown = ImageOps.contain(photo, (width, height), Image.Resampling.LANCZOS)
+    backdrop.paste(shown, ((width - shown.width) // 2, (height - shown.height) // 2))
+    return backdrop

@@ -1,0 +1,161 @@
+"""Slideshows (media/slideshow.py): photos and clips one after another, in the order taken, each photo moving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cotvtm_desktop import config
+from cotvtm_desktop.cli import app
+from cotvtm_desktop.media.probe import MediaInfo, probe
+from cotvtm_desktop.media.slideshow import (StillMove, composed_still, in_taken_order, slideshow_clips,
+                                            still_frames, taken_at)
+from cotvtm_desktop.media.timeline import Clip
+from media import make_video, streams
+
+
+def save_photo(path: Path, picture: np.ndarray, taken: str | None = None, offset: str | None = None) -> Path:
+    """`picture` as a JPEG with the EXIF date a camera writes (and its time zone, as newer phones add)."""
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[36867] = taken
+    if offset:
+        exif.get_ifd(0x8769)[36881] = offset
+    Image.fromarray(picture).save(path, quality=95, exif=exif)
+    return path
+
+
+def plain(width: int, height: int, colour: tuple[int, int, int]) -> np.ndarray:
+    return np.full((height, width, 3), colour, np.uint8)
+
+
+def test_a_folder_comes_in_the_order_it_was_taken(tmp_path):
+    """By EXIF DateTimeOriginal at its OffsetTimeOriginal (UTC 08:00 and 09:00 here, against name order) and a
+    video's creation_time (08:30 UTC) between them; one undated file leaves the order as given."""
+    early = save_photo(tmp_path / "z_early.jpg", plain(64, 48, (200, 0, 0)), "2024:07:02 10:00:00", "+02:00")
+    late = save_photo(tmp_path / "a_late.jpg", plain(64, 48, (0, 200, 0)), "2024:07:02 09:00:00", "+00:00")
+    clip = make_video(tmp_path / "m_clip.mp4", 1, extra=("-metadata", "creation_time=2024-07-02T08:30:00Z"))
+    assert [p.name for p in in_taken_order([late, clip, early])] == ["z_early.jpg", "m_clip.mp4", "a_late.jpg"]
+    assert str(taken_at(early)) == "2024-07-02 08:00:00"
+    undated = save_photo(tmp_path / "b_undated.jpg", plain(64, 48, (0, 0, 200)))
+    assert in_taken_order([late, undated, early]) == [late, undated, early]
+
+
+def test_each_photo_shows_for_its_seconds_and_a_video_whole(tmp_path):
+    photo = save_photo(tmp_path / "p.jpg", plain(64, 48, (90, 90, 90)))
+    clip = make_video(tmp_path / "c.mp4", 2, audio=False)
+    clips = slideshow_clips([photo, clip, photo], 3.0)
+    assert [(c.offset, c.duration) for c in clips] == [(0.0, 3.0), (3.0, pytest.approx(2.0, abs=0.05)),
+                                                       (pytest.approx(5.0, abs=0.05), 3.0)]
+
+
+def test_a_photos_zoom_is_steady_to_the_eye_and_ends_where_it_says():
+    move = StillMove(1.0, 1.08, 4.0)
+    assert move.zoom(0) == 1.0 and move.zoom(4.0) == pytest.approx(1.08) and move.zoom(9.0) == pytest.approx(1.08)
+    steps = [move.zoom(t + 0.5) / move.zoom(t) for t in np.arange(0, 3.5, 0.5)]
+    assert max(steps) == pytest.approx(min(steps))  # the same factor each step: no slowing as it nears its end
+
+
+def test_the_frames_zoom_on_the_photos_middle(tmp_path):
+    """A square in the photo's middle grows by the zoom's 1.08 from the first frame to the last, and stays in the
+    middle; the frames go on from where a piece starts."""
+    picture = plain(1600, 900, (0, 0, 0))
+    picture[350:550, 700:900] = 255  # 200 px of 1600: 80 px wide in a 640x360 frame at zoom 1
+    photo = save_photo(tmp_path / "square.jpg", picture)
+    move = StillMove(1.0, 1.08, 2.0)
+    frames = list(still_frames(photo, move, 0.0, 50, 25, 640, 360))
+    assert len(frames) == 50 and frames[0].shape == (360, 640, 3)
+
+    def square_width(frame: np.ndarray) -> float:
+        return float(frame[180, :, 1].astype(float).sum() / 255)
+
+    assert square_width(frames[0]) == pytest.approx(80, abs=1)
+    assert square_width(frames[-1]) == pytest.approx(80 * move.zoom(49 / 25), abs=1)
+    lit = np.flatnonzero(frames[-1][180, :, 1] > 128)
+    assert (lit[0] + lit[-1]) / 2 == pytest.approx(319.5, abs=1)
+    later, = still_frames(photo, move, 49 / 25, 1, 25, 640, 360)  # a piece starting at that frame
+    assert np.abs(later.astype(int) - frames[-1].astype(int)).max() <= 1
+
+
+def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):
+    """An upright phone photo in a 16:9 frame: all of it in the middle, its own colours darkened and blurred at the
+    sides (not black bars, not cropped to a strip); a 3:2 photo, nearly the frame's shape, fills it."""
+    upright = save_photo(tmp_path / "upright.jpg", plain(900, 1600, (40, 160, 240)))
+    still = np.asarray(composed_still(upright, 640, 360))
+    shown = round(360 * 900 / 1600)  # 202 px wide
+    middle, side = still[:, 320 - shown // 2 + 4:320 + shown // 2 - 4], still[:, :320 - shown // 2 - 8]
+    assert np.abs(middle.astype(int) - (40, 160, 240)).max() <= 3
+    assert 0.3 < side.mean() / middle.mean() < 0.6 and side[..., 2].mean() > side[..., 0].mean() * 3
+    wide = save_photo(tmp_path / "wide.jpg", plain(1500, 1000, (200, 120, 60)))
+    assert np.abs(np.asarray(composed_still(wide, 640, 360)).astype(int) - (200, 120, 60)).max() <= 3
+
+
+def test_a_slideshows_frame_stands_upright_when_its_pictures_do_and_takes_its_videos_rate():
+    from cotvtm_desktop.media.proxy import PictureFormat, slideshow_format
+
+    def clip(width: int, height: int, seconds: float, fps: float = 0.0) -> Clip:
+        kind = "video" if fps else "image"
+        return Clip(MediaInfo(Path(f"{kind}.x"), kind, seconds, width, height, 0, fps, "", False, 0.0), 0, seconds, 0)
+
+    crf = config.SLIDESHOW_CRF
+    assert slideshow_format([clip(4000, 3000, 4), clip(3000, 4000, 4)]) == PictureFormat(1920, 1080, 30, crf, True)
+    assert slideshow_format([clip(1080, 1920, 9, 29.97), clip(4000, 3000, 4)]) == PictureFormat(1080, 1920, 30, crf,
+                                                                                                True)
+    assert slideshow_format([clip(1920, 1080, 2, 59.94), clip(1920, 1080, 6, 25)]).fps == 25  # most of the time
+    assert slideshow_format([clip(1920, 1080, 2, 120)]).fps == config.SLIDESHOW_MAX_FPS
+
+
+def test_a_piece_is_converted_to_bt709_and_tagged_so(tmp_path):
+    """A photo's colours come back as they were when decoded as the tag says: not shifted by a BT.601 matrix that a
+    player showing a full-HD picture would not use."""
+    from cotvtm_desktop.media.proxy import Piece, picture_format, render_piece
+
+    photo = save_photo(tmp_path / "red.png", plain(640, 360, (200, 60, 30)))
+    info = probe(photo)
+    piece = tmp_path / "piece.mp4"
+    render_piece(Piece(info, 0.0, 5), picture_format([Clip(info, 0.0, 1.0, 0.0)]), piece)
+    with av.open(str(piece)) as container:
+        frame = next(container.decode(video=0))
+        assert container.streams.video[0].codec_context.colorspace == 1  # AVCOL_SPC_BT709
+        rgb = frame.reformat(format="rgb24", src_colorspace="ITU709").to_ndarray()
+    assert np.abs(rgb[100:260, 200:440].reshape(-1, 3).mean(axis=0) - (200, 60, 30)).max() < 4
+
+
+def test_score_a_folder_as_a_slideshow(tmp_path):
+    """`cotvtm score FOLDER --slideshow`: FOLDER.scored.mp4 beside it, full HD at its video's 25 fps, the photos in
+    the order taken for their seconds and the video whole with its sound, a cut at each change; one input, or
+    --join with it, is refused."""
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, taken, colour in (("b.jpg", "2024:07:01 09:00:00", (230, 180, 60)),
+                                ("a.jpg", "2024:07:01 09:05:00", (40, 90, 220))):
+        picture = np.clip(plain(800, 600, colour) + rng.normal(0, 12, (600, 800, 3)), 0, 255).astype(np.uint8)
+        save_photo(folder / name, picture, taken)
+    make_video(folder / "c.mp4", 2, rate=25, extra=("-metadata", "creation_time=2024-07-01T09:10:00Z"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", str(folder), "--slideshow", "--photo-seconds", "1.5"])
+    assert result.exit_code == 0, result.output
+    output = tmp_path / "holiday.scored.mp4"
+    info = streams(output)
+    assert info["video"] == "h264" and info["audio"] == "aac" and info["frame_size"] == (1920, 1080)
+    assert info["video_duration"] == pytest.approx(5.0, abs=0.05)
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    assert [Path(c["path"]).name for c in manifest["clips"]] == ["b.jpg", "a.jpg", "c.mp4"]
+    assert manifest["cuts"] == pytest.approx([1.5, 3.0], abs=0.1)
+    assert manifest["options"]["photo_seconds"] == 1.5
+    with av.open(str(output)) as container:  # the first photo is yellow, the second blue
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 125
+    assert frames[20][540, 960, 0] > 150 > frames[20][540, 960, 2] and frames[60][540, 960, 2] > 150
+
+    result = runner.invoke(app, ["score", str(folder / "a.jpg"), "--slideshow"])
+    assert result.exit_code == 1 and "two or more photos or videos" in result.output
+    result = runner.invoke(app, ["score", str(folder), "--slideshow", "--join"])
+    assert result.exit_code == 1 and "choose one" in result.output
