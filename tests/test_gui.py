@@ -103,6 +103,45 @@ def test_join_scores_a_split_recordings_parts_as_one(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: bool(item.segments and item.segments[0].thumbnail), timeout=JOB_TIMEOUT_MS)
 
 
+def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, window, app_home, tmp_path):
+    """Select photos and a clip, Slideshow (Ctrl+L): one queue item, in the order they were taken, each photo for
+    the Settings' seconds; its preview is the full-size film and its segment pictures come from its parts; it
+    exports as an mp4."""
+    from PIL import Image
+
+    def photo(name: str, colour: tuple[int, int, int], taken: str) -> Path:
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[36867] = taken
+        Image.new("RGB", (400, 300), colour).save(tmp_path / name, exif=exif)
+        return tmp_path / name
+
+    window.settings.photo_seconds = 2.0
+    later = photo("a.jpg", (30, 60, 200), "2024:05:01 12:00:00")
+    earlier = photo("b.jpg", (220, 160, 40), "2024:05:01 11:00:00")
+    clip = make_video(tmp_path / "c.mp4", 3, size="160x90",
+                      extra=("-metadata", "creation_time=2024-05-01T13:00:00Z"))
+    drop(window, [later, earlier, clip])
+    wait_inspected(qtbot, window)
+    window.table.selectRow(0)
+    assert not window.slideshow_action.isEnabled()  # one file: no slideshow
+    window.table.selectAll()
+    assert window.slideshow_action.isEnabled() and not window.join_action.isEnabled()  # photos are no recording
+    window.slideshow_action.trigger()
+    [item] = window.queue.items
+    assert (item.kind, item.path, item.parts) == ("slideshow", str(earlier), [str(later), str(clip)])
+    assert item.name == "Slideshow: b.jpg + 2 more" and item.duration == pytest.approx(7.0, abs=0.1)
+    preview(qtbot, window)
+    made = window.tasks.preview_path(item)
+    assert streams(made)["frame_size"] == (1920, 1080) and streams(made)["duration"] == pytest.approx(7.0, abs=0.1)
+    manifest = json.loads(made.with_suffix(".json").read_text())
+    assert [Path(c["path"]).name for c in manifest["clips"]] == ["b.jpg", "a.jpg", "c.mp4"]
+    qtbot.waitUntil(lambda: bool(item.segments and all(s.thumbnail for s in item.segments)), timeout=JOB_TIMEOUT_MS)
+    window.export_action.trigger()
+    wait_idle(qtbot, window)
+    assert item.status == "exported", item.message
+    assert Path(item.output) == tmp_path / "b.scored.mp4" and streams(tmp_path / "b.scored.mp4")["video"] == "h264"
+
+
 def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, window, tmp_path, clip12):
     folder = tmp_path / "holiday"
     (folder / "day two").mkdir(parents=True)

@@ -87,7 +87,7 @@ class SegmentState:
 class QueueItem:
     path: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    kind: str = ""  # "video", "image" or "timeline" (an editor project) once inspected
+    kind: str = ""  # "video", "image" or "timeline" (an editor project) once inspected; or "slideshow"
     duration: float = 0.0
     thumbnail: str = ""
     status: str = "checking"  # checking, ready, working, preview ready, exported, failed, cancelled
@@ -103,15 +103,22 @@ class QueueItem:
     voices: list[list[float]] = field(default_factory=list)  # where the last preview's music dips under a voice
     levels: dict = field(default_factory=dict)  # the last preview's loudness envelopes (the manifest's levels)
     notices: list[str] = field(default_factory=list)  # what the last job said was left out (an edit, say)
-    parts: list[str] = field(default_factory=list)  # the files that continue this one's recording (score --join)
+    # the files that continue this one's recording (score --join), or that a slideshow shows after it
+    parts: list[str] = field(default_factory=list)
+    photo_seconds: float = 0.0  # a slideshow's: each photo's time on screen
 
     @property
     def name(self) -> str:
-        more = len(self.parts)
-        return f"{Path(self.path).name} + {more} part{'s' * (more != 1)}" if more else Path(self.path).name
+        more, name = len(self.parts), Path(self.path).name
+        if self.kind == "slideshow":
+            return f"Slideshow: {name} + {more} more"
+        return f"{name} + {more} part{'s' * (more != 1)}" if more else name
 
     def score_inputs(self) -> list[str]:
-        """What `cotvtm score` is given for this item: its file, and its recording's other parts with --join."""
+        """What `cotvtm score` is given for this item: its file, and its recording's other parts with --join (or
+        the photos and videos of its slideshow, with --slideshow)."""
+        if self.kind == "slideshow":
+            return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}"]
         return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
     def edits(self) -> dict:
@@ -217,6 +224,20 @@ class QueueModel(QAbstractTableModel):
         self.items[self.items.index(first)] = fresh
         self.changed(fresh)
         return fresh
+
+    def slideshow(self, items: list[QueueItem], photo_seconds: float) -> QueueItem:
+        """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
+        the first of them queued, each photo on screen for `photo_seconds`; they leave the queue."""
+        earliest = min(items, key=self.items.index)
+        for item in items:
+            if item is not earliest:
+                self.remove(item)
+        shown = QueueItem(items[0].path, kind="slideshow", status="ready", thumbnail=items[0].thumbnail,
+                          duration=sum(photo_seconds if i.kind == "image" else i.duration for i in items),
+                          parts=[i.path for i in items[1:]], photo_seconds=photo_seconds)
+        self.items[self.items.index(earliest)] = shown
+        self.changed(shown)
+        return shown
 
     def remove(self, item: QueueItem) -> None:
         row = self.items.index(item)

@@ -27,6 +27,7 @@ class Settings:
     device: str = "auto"
     precision: str = config.MUSICGEN_PRECISION  # MusicGen's number format (neural)
     segment_seconds: float = config.SEGMENT_SECONDS
+    photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # each photo's time on screen in a slideshow made from now on
     genre: str = ""  # empty: each segment's from its picture (procedural)
     lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)
     without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)
@@ -67,7 +68,8 @@ class Settings:
         kinds = {**(queued or {}), input_path: kind}
 
         def named(path: Path, name: str) -> Path:
-            extension = (config.IMAGE_OUTPUT_EXTENSION if kinds[path] == "image" else
+            extension = (".mp4" if kinds[path] == "slideshow" and not self.music_only else
+                         config.IMAGE_OUTPUT_EXTENSION if kinds[path] == "image" else
                          config.project_copy_suffix(path) if is_project(path) else  # a copy, the music beside it
                          config.TIMELINE_OUTPUT_EXTENSION if self.music_only or kinds[path] == "timeline" else ".mp4")
             stem = (self.naming or NAME_FIELD + config.OUTPUT_SUFFIX).replace(NAME_FIELD, name)

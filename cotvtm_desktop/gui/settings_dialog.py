@@ -53,6 +53,11 @@ class SettingsDialog(QDialog):
                                   "times faster on a CPU with AVX-512), else float16 on a GPU, float32 on a CPU")
         self.segment_seconds = QDoubleSpinBox(decimals=1, minimum=2, maximum=30, suffix=" s")
         self.segment_seconds.setValue(settings.segment_seconds)
+        low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
+        self.photo_seconds = QDoubleSpinBox(decimals=1, minimum=low, maximum=high, singleStep=0.5, suffix=" s")
+        self.photo_seconds.setValue(settings.photo_seconds)
+        self.photo_seconds.setToolTip("How long each photo is on screen in a slideshow made from now on (select "
+                                      "photos and videos, then Slideshow)")
         self.genre = QComboBox()
         self.genre.addItem("From the picture (each segment's own)", "")
         for name in genres():
@@ -128,7 +133,8 @@ class SettingsDialog(QDialog):
         self.replace.setChecked(settings.replace_existing)
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
-                ("Segment length", self.segment_seconds), ("Genre", self.genre), ("Lead", self.lead),
+                ("Segment length", self.segment_seconds), ("Slideshow photos", self.photo_seconds),
+                ("Genre", self.genre), ("Lead", self.lead),
                 ("Parts", self.parts), ("Energy", self.energy), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
                 ("Loudness", self.loudness), ("Crossfade", self.crossfade), ("Fade in", self.fade_in),
@@ -215,7 +221,8 @@ class SettingsDialog(QDialog):
             backend=self.backend.currentText(), models_dir=self.models_dir[1].text().strip(),
             musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
             precision=self.precision.currentText(),
-            segment_seconds=self.segment_seconds.value(), genre=self.genre.currentData(),
+            segment_seconds=self.segment_seconds.value(), photo_seconds=self.photo_seconds.value(),
+            genre=self.genre.currentData(),
             lead=self.lead.currentData(), without=",".join(self.parts.without()),
             energy=float(self.energy.currentData()),
             soundfont=self.soundfont[1].text().strip(),

@@ -81,7 +81,8 @@ class SoundtrackBar(QWidget):
         """An item with a length (a video or a project; an image's music has no timeline to choose from). The same
         item again (its new preview) keeps the view zoomed as it was."""
         before = self.item
-        self.item = item if item is not None and item.kind in ("video", "timeline") and item.duration > 0 else None
+        timed = item is not None and item.kind in ("video", "timeline", "slideshow") and item.duration > 0
+        self.item = item if timed else None
         self.selection, self.position, self.marked = None, 0.0, None
         same = before is not None and self.item is not None and (before.id, before.duration) == (
             self.item.id, self.item.duration)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.queue import USER_FIELDS, QueueItem, QueueModel, SegmentState
 from cotvtm_desktop.gui.settings import Settings, is_project
+from cotvtm_desktop.media.probe import is_image_path
 
 SEGMENT_THUMB_HEIGHT = 72
 # share of an item's progress bar each stage fills: analysis, segments, a project's picture; then mixing and writing
@@ -85,13 +86,15 @@ class TaskRunner(QObject):
         process.start()
 
     def _inspected_as(self, item: QueueItem) -> str:
-        """The file `cotvtm inspect` reads for an item: its own, or for a joined recording a timeline of its parts
-        (a segment's picture may lie in any of them)."""
+        """The file `cotvtm inspect` reads for an item: its own, or for a joined recording or a slideshow a timeline
+        of its parts (a segment's picture may lie in any of them)."""
         if not item.parts:
             return item.path
         timeline = self.edits_path(item).with_suffix(".parts.json")
         timeline.parent.mkdir(parents=True, exist_ok=True)
-        timeline.write_text(json.dumps({"clips": [{"path": p} for p in [item.path, *item.parts]]}), encoding="utf-8")
+        clips = [{"path": p, **({"in": 0, "out": item.photo_seconds} if is_image_path(Path(p)) else {})}
+                 for p in [item.path, *item.parts]]
+        timeline.write_text(json.dumps({"clips": clips}), encoding="utf-8")
         return str(timeline)
 
     def preview(self, item: QueueItem) -> None:

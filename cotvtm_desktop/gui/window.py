@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,6 +121,9 @@ class MainWindow(QMainWindow):
         self.remove_action = action("Remove", QKeySequence.StandardKey.Delete, self._remove, "Remove from the queue")
         self.join_action = action("Join", "Ctrl+J", self._join, "Score the selected videos as one recording, in "
                                   "queue order: the parts a camera split it into (GoPro chapters, a DVD's VOBs)")
+        self.slideshow_action = action("Slideshow", "Ctrl+L", self._slideshow, "Show the selected photos and videos "
+                                       "one after another as one scored film, in the order they were taken (else "
+                                       "queue order), each photo for the Settings' seconds with a slow zoom")
         self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")
         self.redo_action = action("Redo", QKeySequence.StandardKey.Redo, self._redo, "Make the change again")
         bar.addSeparator()
@@ -152,7 +156,8 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(usable)
         self.export_all_action.setEnabled(any(i.kind for i in self.queue.items))
         self.remove_action.setEnabled(item is not None and item.status not in ("working", "queued"))
-        self.join_action.setEnabled(not busy and self._joinable() is not None)
+        self.join_action.setEnabled(not busy and self._joinable(("video",)) is not None)
+        self.slideshow_action.setEnabled(not busy and self._joinable(("video", "image")) is not None)
         self.cancel_action.setEnabled(busy)
         self.open_action.setEnabled(item is not None and bool(item.output))
         for act, what, verb in ((self.undo_action, self.history.next_undo(item), "Undo"),
@@ -202,25 +207,41 @@ class MainWindow(QMainWindow):
         """The selected items, in queue order."""
         return [self.queue.items[row] for row in sorted(i.row() for i in self.table.selectionModel().selectedRows())]
 
-    def _joinable(self) -> list[QueueItem] | None:
-        """The selected items, when they can join: two or more inspected videos, none at work."""
+    def _joinable(self, kinds: tuple[str, ...]) -> list[QueueItem] | None:
+        """The selected items, when they can join as one: two or more inspected files of these kinds (not joined
+        already), none at work."""
         items = self.all_selected()
-        if len(items) < 2 or any(i.kind != "video" or i.status in ("working", "queued") for i in items):
+        if len(items) < 2 or any(i.kind not in kinds or i.parts or i.status in ("working", "queued") for i in items):
             return None
         return items
 
     def _join(self) -> None:
-        items = self._joinable()
-        if items is None:
-            return
+        items = self._joinable(("video",))
+        if items is not None:
+            joined = self._put_together(items, self.queue.join)
+            self.activity.setText(f"Joined {len(items)} files as one recording: {joined.name}")
+
+    def _slideshow(self) -> None:
+        from cotvtm_desktop.media.slideshow import in_taken_order
+
+        items = self._joinable(("video", "image"))
+        if items is not None:
+            by_path = {Path(i.path): i for i in items}
+            ordered = [by_path[path] for path in in_taken_order(list(by_path))]
+            shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds))
+            self.activity.setText(f"Made a slideshow of {len(items)} files: {shown.name}")
+
+    def _put_together(self, items: list[QueueItem], make: Callable[[list[QueueItem]], QueueItem]) -> QueueItem:
+        """One queue item made of `items` by `make`, selected; what the app kept for each (previews, segment audio)
+        no longer fits and goes, but the first one's picture, which stays the new item's."""
         self.preview.stop()
-        for item in items:  # what the app kept for each (previews, segment audio) no longer fits; the first's
-            self.tasks.forget(replace(item, thumbnail="") if item is items[0] else item)  # picture stays its
+        for item in items:
+            self.tasks.forget(replace(item, thumbnail="") if item is items[0] else item)
             self.history.forget(item)
-        joined = self.queue.join(items)
-        self.table.selectRow(self.queue.items.index(joined))
+        made = make(items)
+        self.table.selectRow(self.queue.items.index(made))
         self._selected()
-        self.activity.setText(f"Joined {len(items)} files as one recording: {joined.name}")
+        return made
 
     def _item_changed(self, *_) -> None:
         item = self.selected()
