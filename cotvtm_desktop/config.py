@@ -37,7 +37,8 @@ PREVIEW_CRF = 26
 PREVIEW_VERSION = 4
 # A slideshow (`score --slideshow`, media/slideshow.py): its picture full size, each photo on screen for
 # SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back); a photo fills the frame when that
-# trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a blurred fill of itself
+# trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a blurred fill of itself (so
+# does a video)
 SLIDESHOW_PHOTO_SECONDS = 4.0
 SLIDESHOW_PHOTO_SECONDS_RANGE = (1.0, 60.0)
 SLIDESHOW_SHORT_SIDE = 1080  # 1920x1080, or 1080x1920 when most of its pictures stand upright
@@ -46,6 +47,9 @@ SLIDESHOW_MAX_FPS = 60
 SLIDESHOW_CRF = 20
 SLIDESHOW_ZOOM = 1.08
 SLIDESHOW_COVER_CROP = 0.17  # a 3:2 camera photo fills 16:9 (16 % of its height trimmed), a 4:3 one shows whole
+# the fill behind a photo (or video) shown whole: blurred by this fraction of the frame's longer side (Gaussian
+# sigma), its levels scaled by this
+SLIDESHOW_BACKDROP_BLUR, SLIDESHOW_BACKDROP_LEVEL = 1 / 40, 0.45
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

@@ -96,6 +96,23 @@ def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):
     assert np.abs(np.asarray(composed_still(wide, 640, 360)).astype(int) - (200, 120, 60)).max() <= 3
 
 
+def test_an_upright_video_in_a_wide_slideshow_shows_as_its_photos_do(tmp_path):
+    """Whole, over a blurred and darkened fill of itself (as composed_still does a photo), not between black bars."""
+    from cotvtm_desktop.media.proxy import Piece, PictureFormat, render_piece
+    from media import ffmpeg
+
+    upright = tmp_path / "upright.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x28a0f0:size=180x320:rate=25", "-t", "1", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", "-colorspace", "bt709", str(upright))
+    piece = tmp_path / "piece.mp4"
+    render_piece(Piece(probe(upright), 0.0, 5), PictureFormat(640, 360, 25, 20, moving_stills=True), piece)
+    with av.open(str(piece)) as container:
+        frame = next(container.decode(video=0)).reformat(format="rgb24", src_colorspace="ITU709").to_ndarray()
+    middle, side = frame[20:340, 240:400].reshape(-1, 3).mean(0), frame[20:340, 10:200].reshape(-1, 3).mean(0)
+    assert np.abs(middle - (40, 160, 240)).max() < 6
+    assert np.abs(side - np.array((40, 160, 240)) * config.SLIDESHOW_BACKDROP_LEVEL).max() < 8
+
+
 def test_a_slideshows_frame_stands_upright_when_its_pictures_do_and_takes_its_videos_rate():
     from cotvtm_desktop.media.proxy import PictureFormat, slideshow_format
 

@@ -113,9 +113,15 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
         source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
                   f"0:{piece.info.video_stream}"]
-    fit = "" if piece.info is None or frames is not None else "scale={}:{},".format(*_fitted(piece.info, shape))
-    if piece.info is not None and piece.info.hdr and ffmpeg_has("filters", "zscale"):  # a phone's HDR clip as SDR
-        fit += hdr.ffmpeg_to_sdr() + ","  # shows it, like its pictures (hdr.py); an ffmpeg without zimg shows it raw
+    # a phone's HDR clip as SDR shows it, like its pictures (hdr.py); an ffmpeg without zimg shows it raw
+    tone = hdr.ffmpeg_to_sdr() + "," if piece.info is not None and piece.info.hdr and ffmpeg_has(
+        "filters", "zscale") else ""
+    if piece.info is None or frames is not None:
+        fit = ""
+    elif shape.moving_stills:  # a slideshow's video, shown as its photos are (tone-mapped before it is darkened)
+        fit = tone + _filled(piece.info, shape)
+    else:  # an edit's clip, letterboxed as the editor shows it (tone-mapped small: quicker)
+        fit = "scale={}:{},".format(*_fitted(piece.info, shape)) + tone
     # a tape's fields made frames before the preview's rate is taken from them: not combed
     fields = f"{DEINTERLACE_FILTER}," if piece.info is not None and piece.info.interlaced else ""
     shaped = (f"{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,"
@@ -133,6 +139,23 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
                             "elsewhere, re-copy it from its source", piece.info.path) from None
     finally:
         upright.unlink(missing_ok=True)
+
+
+def _filled(info: MediaInfo, shape: PictureFormat) -> str:
+    """The filters that fill the frame with a video as a slideshow's photo fills it (slideshow.composed_still):
+    cropped to it when that trims little, else whole over a blurred, darkened fill of itself (blurred small: quick)."""
+    w, h = shape.width, shape.height
+    ratio = info.width / info.height / (w / h)
+    cover = "scale={}:{}:force_original_aspect_ratio=increase,crop={}:{}"
+    if min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP:
+        return cover.format(w, h, w, h) + ","
+    small_w, small_h = 2 * round(w / 16), 2 * round(h / 16)
+    darker = ":".join(f"{plane}='{zero}+(val-{zero})*{config.SLIDESHOW_BACKDROP_LEVEL}'" for plane, zero in
+                      (("y", 16), ("u", 128), ("v", 128)))  # as the photo's RGB scaled, in video levels
+    return (f"split=2[fill][shown];[fill]{cover.format(small_w, small_h, small_w, small_h)},"
+            f"gblur=sigma={max(small_w, small_h) * config.SLIDESHOW_BACKDROP_BLUR:g},scale={w}:{h},"
+            f"lutyuv={darker}[backdrop];"
+            "[shown]scale={}:{}[whole];[backdrop][whole]overlay=(W-w)/2:(H-h)/2,".format(*_fitted(info, shape)))
 
 
 def _fitted(info: MediaInfo, shape: PictureFormat) -> tuple[int, int]:

@@ -139,7 +139,8 @@ def composed_still(path: Path, width: int, height: int):
     ratio = photo.width / photo.height / (width / height)
     if min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP:  # filling the frame keeps this much of it
         return fill
-    backdrop = fill.filter(ImageFilter.GaussianBlur(max(width, height) / 40)).point(lambda v: round(v * 0.45))
+    blurred = fill.filter(ImageFilter.GaussianBlur(max(width, height) * config.SLIDESHOW_BACKDROP_BLUR))
+    backdrop = blurred.point(lambda v: round(v * config.SLIDESHOW_BACKDROP_LEVEL))
     shown = ImageOps.contain(photo, (width, height), Image.Resampling.LANCZOS)
     backdrop.paste(shown, ((width - shown.width) // 2, (height - shown.height) // 2))
     return backdrop
