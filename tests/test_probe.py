@@ -172,6 +172,30 @@ def test_phone_photo_formats(tmp_path):
         load_image(cut)
 
 
+def test_a_photo_needed_small_decodes_small_and_upright(tmp_path):
+    """A phone's JPEG, stored sideways (EXIF 6), asked for at least 400x500 upright: decoded at a quarter of its size
+    (756x1008 upright; an eighth, 378 wide, would be too narrow), the same picture as the whole decode made that
+    small; a PNG, which cannot decode small, comes whole."""
+    import numpy as np
+    from PIL import Image
+
+    from cotvtm_desktop.media.images import load_image, load_picture
+
+    y, x = np.mgrid[0:3024, 0:4032]
+    stored = np.stack([x * 255 // 4032, y * 255 // 3024, np.full_like(x, 90)], -1).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = tmp_path / "IMG_0001.jpg"
+    Image.fromarray(stored).save(photo, exif=exif, quality=92)
+    small = load_image(photo, (400, 500))
+    assert small.shape == (1008, 756, 3)
+    whole = load_picture(photo).resize((756, 1008), Image.Resampling.BOX)
+    assert whole.size == (756, 1008) and np.abs(small.astype(float) - np.asarray(whole, float)).mean() < 2
+    png = tmp_path / "drawing.png"
+    Image.fromarray(stored[:300, :400]).save(png)
+    assert load_image(png, (40, 30)).shape == (300, 400, 3)
+
+
 def test_cover_art_is_not_a_video(tmp_path, clip12):
     from PIL import Image
 

@@ -69,7 +69,7 @@ def test_the_frames_zoom_on_the_photos_middle(tmp_path):
     picture[350:550, 700:900] = 255  # 200 px of 1600: 80 px wide in a 640x360 frame at zoom 1
     photo = save_photo(tmp_path / "square.jpg", picture)
     move = StillMove(1.0, 1.08, 2.0)
-    frames = list(still_frames(photo, move, 0.0, 50, 25, 640, 360))
+    frames = list(still_frames(probe(photo), move, 0.0, 50, 25, 640, 360))
     assert len(frames) == 50 and frames[0].shape == (360, 640, 3)
 
     def square_width(frame: np.ndarray) -> float:
@@ -79,7 +79,7 @@ def test_the_frames_zoom_on_the_photos_middle(tmp_path):
     assert square_width(frames[-1]) == pytest.approx(80 * move.zoom(49 / 25), abs=1)
     lit = np.flatnonzero(frames[-1][180, :, 1] > 128)
     assert (lit[0] + lit[-1]) / 2 == pytest.approx(319.5, abs=1)
-    later, = still_frames(photo, move, 49 / 25, 1, 25, 640, 360)  # a piece starting at that frame
+    later, = still_frames(probe(photo), move, 49 / 25, 1, 25, 640, 360)  # a piece starting at that frame
     assert np.abs(later.astype(int) - frames[-1].astype(int)).max() <= 1
 
 
@@ -87,13 +87,13 @@ def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):
     """An upright phone photo in a 16:9 frame: all of it in the middle, its own colours darkened and blurred at the
     sides (not black bars, not cropped to a strip); a 3:2 photo, nearly the frame's shape, fills it."""
     upright = save_photo(tmp_path / "upright.jpg", plain(900, 1600, (40, 160, 240)))
-    still = np.asarray(composed_still(upright, 640, 360))
+    still = np.asarray(composed_still(probe(upright), 640, 360))
     shown = round(360 * 900 / 1600)  # 202 px wide
     middle, side = still[:, 320 - shown // 2 + 4:320 + shown // 2 - 4], still[:, :320 - shown // 2 - 8]
     assert np.abs(middle.astype(int) - (40, 160, 240)).max() <= 3
     assert 0.3 < side.mean() / middle.mean() < 0.6 and side[..., 2].mean() > side[..., 0].mean() * 3
     wide = save_photo(tmp_path / "wide.jpg", plain(1500, 1000, (200, 120, 60)))
-    assert np.abs(np.asarray(composed_still(wide, 640, 360)).astype(int) - (200, 120, 60)).max() <= 3
+    assert np.abs(np.asarray(composed_still(probe(wide), 640, 360)).astype(int) - (200, 120, 60)).max() <= 3
 
 
 def test_an_upright_video_in_a_wide_slideshow_shows_as_its_photos_do(tmp_path):

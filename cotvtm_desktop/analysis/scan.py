@@ -262,7 +262,7 @@ def _sharpest_change(chain: list[tuple[float, np.ndarray]]) -> tuple[float, floa
 
 def scan_image(info: MediaInfo, features: Features | None = None) -> Timeline:
     """The same measurements for a still image: one frame, no motion, no cuts."""
-    return scan_still(load_image(info.path), info, features)
+    return scan_still(load_image(info.path, (config.PHOTO_ANALYSIS_SIDE,) * 2), info, features)
 
 
 def scan_still(rgb: np.ndarray, info: MediaInfo, features: Features | None = None) -> Timeline:

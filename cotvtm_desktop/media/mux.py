@@ -370,7 +370,7 @@ def ffmpeg_has(kind: str, name: str) -> bool:
     return any(line.split()[1:2] == [name] for line in listing.splitlines())
 
 
-def run_ffmpeg(arguments: list[str], output: Path, stdin: Iterable[bytes] | None = None) -> None:
+def run_ffmpeg(arguments: list[str], output: Path, stdin: Iterable[bytes | np.ndarray] | None = None) -> None:
     """Run the ffmpeg binary (writing `output`, named in its errors), with `stdin` (raw audio or frames) streamed to
     its standard input if given."""
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *arguments]

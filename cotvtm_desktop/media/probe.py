@@ -15,7 +15,7 @@ import numpy as np
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media import hdr
-from cotvtm_desktop.media.images import open_image, unreadable_image
+from cotvtm_desktop.media.images import open_image, quarter_turned, unreadable_image
 
 # A file whose packets stop this much earlier than its header says was cut short (copy or download interrupted).
 _TRUNCATION_TOLERANCE_SECONDS = 1.0
@@ -70,16 +70,13 @@ def probe(path: Path) -> MediaInfo:
         ) from None
 
 
-_EXIF_ORIENTATION = 0x0112  # values 5-8 turn the picture by a quarter: its width and height trade places
-
-
 def _probe_image(path: Path) -> MediaInfo:
     try:
         with open_image(path) as image:
             image.verify()
         with open_image(path) as image:
             width, height = image.size
-            if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # a phone photo taken upright
+            if quarter_turned(image):
                 width, height = height, width
     except OSError as exc:  # PIL's UnidentifiedImageError too
         raise unreadable_image(path, exc) from None

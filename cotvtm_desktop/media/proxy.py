@@ -107,7 +107,7 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
     elif piece.move is not None:
         source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
-        frames = still_frames(piece.info.path, piece.move, piece.source_in, piece.frames, fps, w, h)
+        frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h)
     elif piece.info.kind == "image":
         source = ["-loop", "1", "-framerate", str(fps), "-i", str(save_upright(piece.info.path, upright))]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
@@ -131,7 +131,7 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", str(shape.crf), *_BT709,
                     "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target,
-                   None if frames is None else (frame.tobytes() for frame in frames))
+                   frames)
     except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder
         if piece.info is None:
             raise

@@ -12,6 +12,7 @@ size by media/proxy.py's pieces; the frames of a moving photo are made here.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -25,8 +26,8 @@ import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import UserError
-from cotvtm_desktop.media.images import load_image, open_image
-from cotvtm_desktop.media.probe import is_image_path, probe
+from cotvtm_desktop.media.images import load_picture, open_image
+from cotvtm_desktop.media.probe import MediaInfo, is_image_path, probe
 from cotvtm_desktop.media.timeline import Clip
 
 _FRAME_WORKERS = 4  # threads making a moving photo's frames, at most one per core
@@ -101,14 +102,14 @@ def taken_at(path: Path) -> datetime | None:
         return None  # unreadable or undated: the file is checked, and named if bad, as it is probed
 
 
-def still_frames(path: Path, move: StillMove, start: float, frames: int, fps: int, width: int,
+def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fps: int, width: int,
                  height: int) -> Iterator[np.ndarray]:
-    """`frames` frames (width × height RGB, uint8) of the photo at `path` moving by `move`, from `start` seconds
-    into its time on screen."""
+    """`frames` frames (width × height RGB, uint8) of the photo `info` moving by `move`, from `start` seconds into
+    its time on screen."""
     from PIL import Image
 
     largest = max(move.zoom_from, move.zoom_to)
-    still = composed_still(path, round(width * largest), round(height * largest))
+    still = composed_still(info, round(width * largest), round(height * largest))
     middle_x, middle_y = still.width / 2, still.height / 2
 
     def frame(number: int) -> np.ndarray:
@@ -129,15 +130,18 @@ def still_frames(path: Path, move: StillMove, start: float, frames: int, fps: in
             yield ahead.popleft().result()
 
 
-def composed_still(path: Path, width: int, height: int):
-    """The photo filling a width × height picture (a PIL image): cropped to it when that trims little, else whole
-    over a blurred, darkened fill of itself."""
+def composed_still(info: MediaInfo, width: int, height: int):
+    """The photo `info` filling a width × height picture (a PIL image): cropped to it when that trims little, else
+    whole over a blurred, darkened fill of itself."""
     from PIL import Image, ImageFilter, ImageOps
 
-    photo = Image.fromarray(load_image(path))
+    ratio = info.width / info.height / (width / height)
+    fills = min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP  # filling the frame keeps this much of it
+    # decoded no larger than it shows (the fill behind a photo shown whole is blurred: its size does not matter)
+    scale = (max if fills else min)(width / info.width, height / info.height)
+    photo = load_picture(info.path, (math.ceil(info.width * scale), math.ceil(info.height * scale)))
     fill = ImageOps.fit(photo, (width, height), Image.Resampling.LANCZOS)
-    ratio = photo.width / photo.height / (width / height)
-    if min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP:  # filling the frame keeps this much of it
+    if fills:
         return fill
     blurred = fill.filter(ImageFilter.GaussianBlur(max(width, height) * config.SLIDESHOW_BACKDROP_BLUR))
     backdrop = blurred.point(lambda v: round(v * config.SLIDESHOW_BACKDROP_LEVEL))

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from cotvtm_desktop.media.frames import frames_near, iter_frames, to_rgb
-from cotvtm_desktop.media.images import load_image
+from cotvtm_desktop.media.images import load_picture
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.timeline import Clip, clip_at
 
@@ -28,7 +28,7 @@ def thumbnails(info: MediaInfo, times: list[float], height: int) -> list[np.ndar
     segment pictures come in seconds."""
     width = max(2, round(height * info.width / max(info.height, 1)))
     if info.kind == "image":
-        image = Image.fromarray(load_image(info.path))
+        image = load_picture(info.path, (width, height))
         return [np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))] * len(times)
     last = max(info.duration - 0.05, 0.0)
     frames = frames_near(info.path, [min(max(at, 0.0), last) for at in times], info.start_time,
