@@ -8,6 +8,7 @@
     python benchmarks/score_procedural.py 60 120             # other lengths
     python benchmarks/score_procedural.py --batch 600 600 60 # `cotvtm batch` over a folder of these
     python benchmarks/score_procedural.py 60 --repeat 8      # eight runs and their median
+    python benchmarks/score_procedural.py --slideshow 30     # a slideshow of 30 12-megapixel photos (score --slideshow)
 
 Each video is scored by the `cotvtm score` command in a child process, as a user runs it: its peak RSS is measured
 alone, and Python's start, the imports and the exit count. The stage columns come from the output's manifest;
@@ -64,6 +65,28 @@ def synthetic_video(seconds: int, source: str = "720p") -> Path:
     return path
 
 
+def synthetic_photos(count: int) -> Path:
+    """A folder of `count` 12-megapixel phone photos (4032x3024 JPEGs, every third one upright), a minute apart."""
+    import numpy as np
+    from PIL import Image
+
+    folder = WORK / f"photos-{count}"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        grain = rng.normal(0, 10, (504, 504, 3))  # tiled: noise for the encoders without drawing 12 M values each
+        for number in range(count):
+            width, height = (3024, 4032) if number % 3 == 2 else (4032, 3024)
+            y, x = np.mgrid[0:height, 0:width]
+            picture = np.stack([x / width * 255, y / height * 255, np.full((height, width), 40.0 * (number % 6))], -1)
+            picture += np.tile(grain, (height // 504, width // 504, 1))
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[36867] = f"2024:07:01 10:{number % 60:02d}:00"
+            Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(folder / f"IMG_{number:04d}.jpg",
+                                                                              quality=90, exif=exif)
+    return folder
+
+
 def score_in_child(video: Path, extra: tuple[str, ...] = ()) -> tuple[float, float, dict]:
     """Wall seconds, peak RSS (MiB) and the manifest's stage timings of `cotvtm score video` run as a user runs it:
     a new Python process, so start-up, imports and exit count."""
@@ -116,9 +139,14 @@ def main() -> None:
                         help="the same, tagged HLG (HDR) as iPhones film by default")
     parser.add_argument("--stems", action="store_true", help="also write the music's parts apart (--stems)")
     parser.add_argument("--soundfont", type=Path, help="play the music with this General MIDI .sf2 (--soundfont)")
+    parser.add_argument("--slideshow", type=int, metavar="PHOTOS", help="score a folder of this many 12-megapixel "
+                        "photos as a slideshow (4 s each, full HD) instead of videos")
     args = parser.parse_args()
     options = ("--stems",) * args.stems + (("--soundfont", str(args.soundfont)) if args.soundfont else ())
     byte_compile_package()
+    if args.slideshow:
+        slideshow(args.slideshow, max(1, args.repeat), options)
+        return
     if args.batch:
         lengths = args.lengths or [600, 600, 60]
         wall = batch_in_child([synthetic_video(seconds, args.source) for seconds in lengths])
@@ -136,15 +164,27 @@ def main() -> None:
             rows.append(("median", seconds, statistics.median(walls), max(rss for _, rss, _ in runs), stages))
     print(f"\nprocedural backend, {SOURCES[args.source][0]}{', with ' + ' '.join(options) if options else ''}, "
           f"{os.cpu_count()} CPU cores")
-    names = ("analysis", "music", "mixing", "writing")
+    print_rows(rows, ("analysis", "music", "mixing", "writing"))
+    firsts = [row for row in rows if row[0] != "median"]
+    if len({row[1] for row in firsts}) > 1:
+        print(f"peak RSS {firsts[-1][1]} s vs {firsts[0][1]} s: {firsts[-1][3] / firsts[0][3] - 1:+.0%}")
+
+
+def slideshow(photos: int, repeat: int, options: tuple[str, ...]) -> None:
+    folder = synthetic_photos(photos)
+    seconds = photos * 4
+    runs = [score_in_child(folder, ("--slideshow", "--photo-seconds", "4", *options)) for _ in range(repeat)]
+    print(f"\nprocedural backend, a slideshow of {photos} 4032x3024 JPEG photos, 4 s each, at 1920x1080 30 fps, "
+          f"{os.cpu_count()} CPU cores")
+    print_rows([(str(seconds), seconds, *run) for run in runs], ("analysis", "music", "picture", "mixing", "writing"))
+
+
+def print_rows(rows: list[tuple], names: tuple[str, ...]) -> None:
     header = f"{'video s':>8} {'wall s':>8} {'x realtime':>11} {'peak RSS MiB':>13}  "
     print(header + " ".join(f"{n:>9}" for n in names) + f" {'start+exit':>11}")
     for label, seconds, wall, rss, stages in rows:
         print(f"{label:>8} {wall:>8.2f} {seconds / wall:>11.1f} {rss:>13.0f}  "
               + " ".join(f"{stages[n]:>9.2f}" for n in names) + f" {wall - stages['total']:>11.2f}")
-    firsts = [row for row in rows if row[0] != "median"]
-    if len({row[1] for row in firsts}) > 1:
-        print(f"peak RSS {firsts[-1][1]} s vs {firsts[0][1]} s: {firsts[-1][3] / firsts[0][3] - 1:+.0%}")
 
 
 if __name__ == "__main__":
