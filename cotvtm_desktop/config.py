@@ -21,8 +21,8 @@ SPARSE_KEYFRAME_GAP = (0.3, 2.5)
 # from the keyframe before it when that lies this close; else the cut is placed a few frames late at most
 CUT_LOCATE_MAX_DECODE_SECONDS = 2.5
 ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, motion and cuts
-# Bump when what is measured from the frames changes (2: HDR frames seen as SDR shows them, 3: photos decoded small),
-# so an analysis kept in a work folder (the desktop app's previews, --work) is measured again rather than reused
+# Bump when what is measured from the frames changes (2: HDR frames seen as SDR shows them, 3: photos decoded small
+# and in sRGB), so an analysis kept in a work folder (the desktop app's previews, --work) is measured again
 ANALYSIS_VERSION = 3
 OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 # a photo is measured from a decode at least this many pixels wide and high (twice the models' input): a phone's
@@ -36,7 +36,7 @@ PREVIEW_SHORT_SIDE = 360  # pixels: 640x360 for a 16:9 edit, 360x640 for a phone
 PREVIEW_MAX_FPS = 30
 PREVIEW_CRF = 26
 # Bump when a piece renders differently, so that kept pieces are made again (2: HDR as SDR shows it, 3: deinterlaced,
-# 4: converted to BT.709 and tagged so, as a slideshow's full-size picture must be)
+# 4: converted to BT.709 and tagged so, as a slideshow's full-size picture must be; photos in sRGB)
 PREVIEW_VERSION = 4
 # A slideshow (`score --slideshow`, media/slideshow.py): its picture full size, each photo on screen for
 # SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back); a photo fills the frame when that

@@ -167,3 +167,45 @@ def combing(path: Path, frames: int = 12) -> float:
             y = frame.to_ndarray(format="gray").astype(float)
             ratios.append(np.abs(y[:-2:2] - y[1:-1:2]).mean() / np.abs(y[:-2:2] - y[2::2]).mean())
     return float(np.median(ratios))
+
+
+def icc_profile(primaries: tuple, white: tuple = (0.3127, 0.3290), name: str = "Test RGB") -> bytes:
+    """A minimal ICC v2 monitor profile (matrix and curves, as cameras and phones embed): RGB with these primaries
+    ((x, y) of red, green and blue) under `white`, with the sRGB curve; its colorants adapted to D50 (Bradford)."""
+    import struct
+
+    d50 = np.array([0.9642, 1.0, 0.8249])
+    bradford = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+    def xyz(x: float, y: float) -> np.ndarray:
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+
+    columns = np.stack([xyz(*p) for p in primaries], axis=1)
+    to_xyz = columns * np.linalg.solve(columns, xyz(*white))
+    adapt = np.linalg.inv(bradford) @ np.diag((bradford @ d50) / (bradford @ xyz(*white))) @ bradford
+    colorants = adapt @ to_xyz
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", int(round(value * 65536)))
+
+    def xyz_tag(values) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(v) for v in values)
+
+    code = np.linspace(0, 1, 1024)
+    light = np.where(code <= 0.04045, code / 12.92, ((code + 0.055) / 1.055) ** 2.4)
+    curve = b"curv\0\0\0\0" + struct.pack(">I", 1024) + np.round(light * 65535).astype(">u2").tobytes()
+    text = name.encode() + b"\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + struct.pack(">IIHB", 0, 0, 0, 0) + bytes(67)
+    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0none\0"), (b"wtpt", xyz_tag(d50)),
+            (b"rXYZ", xyz_tag(colorants[:, 0])), (b"gXYZ", xyz_tag(colorants[:, 1])),
+            (b"bXYZ", xyz_tag(colorants[:, 2])), (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    start = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        data += bytes(-(start + len(data)) % 4)  # each tag on a 4-byte boundary
+        table += struct.pack(">4sII", signature, start + len(data), len(body))
+        data += body
+    data += bytes(-len(data) % 4)
+    header = (struct.pack(">I", start + len(data)) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + bytes(12) + b"acspAPPL" + bytes(24) + b"".join(s15(v) for v in d50) + b"lcms" + bytes(44))
+    return header + struct.pack(">I", len(tags)) + table + data

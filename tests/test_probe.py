@@ -196,6 +196,38 @@ def test_a_photo_needed_small_decodes_small_and_upright(tmp_path):
     assert load_image(png, (40, 30)).shape == (300, 400, 3)
 
 
+def test_a_wide_gamut_photo_comes_in_srgb(tmp_path):
+    """An iPhone's Display P3 photo (its ICC profile embedded, as in its JPEGs) reads as sRGB: the colour a viewer
+    shows, more saturated than its numbers taken as sRGB; the same from a HEIF's nclx primaries (as in its HEICs);
+    an sRGB profile, or a broken one, leaves the numbers as they are."""
+    import numpy as np
+    from PIL import Image, ImageCms
+
+    from cotvtm_desktop.media.images import _nclx_to_srgb, load_image
+    from media import icc_profile
+
+    p3 = ((0.68, 0.32), (0.265, 0.69), (0.15, 0.06))
+    colour = (200, 120, 80)
+
+    def photo(name: str, icc: bytes) -> Path:
+        Image.new("RGB", (32, 24), colour).save(tmp_path / name, quality=100, subsampling=0, icc_profile=icc)
+        return tmp_path / name
+
+    seen = load_image(photo("p3.jpg", icc_profile(p3, name="Display P3")))[12, 16].astype(int)
+    assert np.abs(seen - (213, 115, 70)).max() <= 2  # Display P3 (200, 120, 80) in sRGB, from its primaries
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, icc in (("srgb.jpg", srgb), ("broken.jpg", b"not a profile")):
+        assert np.abs(load_image(photo(name, icc))[12, 16].astype(int) - colour).max() <= 2
+    nclx = {"color_primaries": 12, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1,
+            **{f"color_primary_{c}_{a}": v for c, xy in zip(("red", "green", "blue", "white"), (*p3, (0.3127, 0.329)))
+               for a, v in zip("xy", xy)}}
+    from_heif = np.asarray(_nclx_to_srgb(Image.new("RGB", (600, 4), colour), nclx))
+    assert from_heif.shape == (4, 600, 3) and np.abs(from_heif.astype(int) - (213, 115, 70)).max() <= 1
+    as_srgb = {**nclx, **{f"color_primary_{c}_{a}": v for c, xy in zip(("red", "green", "blue"),
+                          ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))) for a, v in zip("xy", xy)}}
+    assert np.asarray(_nclx_to_srgb(Image.new("RGB", (4, 4), colour), as_srgb))[0, 0].tolist() == list(colour)
+
+
 def test_cover_art_is_not_a_video(tmp_path, clip12):
     from PIL import Image
 
