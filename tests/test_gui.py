@@ -104,9 +104,9 @@ def test_join_scores_a_split_recordings_parts_as_one(qtbot, window, tmp_path):
 
 
 def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, window, app_home, tmp_path):
-    """Select photos and a clip, Slideshow (Ctrl+L): one queue item, in the order they were taken, each photo for
-    the Settings' seconds; its preview is the full-size film and its segment pictures come from its parts; it
-    exports as an mp4."""
+    """Select photos and a clip, Slideshow (Ctrl+L): one queue item, in the order they were taken, each photo for about
+    the Settings' seconds (whole bars of its music); its preview is the full-size film and its segment pictures come
+    from its parts; it exports as an mp4."""
     from PIL import Image
 
     def photo(name: str, colour: tuple[int, int, int], taken: str) -> Path:
@@ -132,9 +132,12 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     assert item.name == "Slideshow: b.jpg + 2 more" and item.duration == pytest.approx(7.0, abs=0.1)
     preview(qtbot, window)
     made = window.tasks.preview_path(item)
-    assert streams(made)["frame_size"] == (1920, 1080) and streams(made)["duration"] == pytest.approx(7.0, abs=0.1)
     manifest = json.loads(made.with_suffix(".json").read_text())
     assert [Path(c["path"]).name for c in manifest["clips"]] == ["b.jpg", "a.jpg", "c.mp4"]
+    photos = [c["out"] - c["in"] for c in manifest["clips"][:2]]  # whole bars of the music, about 2 s each
+    assert photos[0] == photos[1] and 1.0 <= photos[0] <= 3.0
+    assert streams(made)["frame_size"] == (1920, 1080) and streams(made)["duration"] == pytest.approx(
+        item.duration, abs=0.1) and item.duration == pytest.approx(sum(photos) + 3.0, abs=0.1)
     qtbot.waitUntil(lambda: bool(item.segments and all(s.thumbnail for s in item.segments)), timeout=JOB_TIMEOUT_MS)
     window.export_action.trigger()
     wait_idle(qtbot, window)

@@ -55,6 +55,48 @@ def test_each_photo_shows_for_its_seconds_and_a_video_whole(tmp_path):
                                                        (pytest.approx(5.0, abs=0.05), 3.0)]
 
 
+def test_photos_change_on_the_downbeat(tmp_path):
+    """With the procedural backend each photo stays for the whole number of the music's bars nearest
+    --photo-seconds, so that every change of picture falls on a bar line of the segment's music (checked against
+    each segment's own tempo and meter), and editing a segment's music moves none of them; --exact-seconds keeps the
+    seconds asked for."""
+    rng = np.random.default_rng(3)
+    photos = []
+    for number in range(6):
+        colour = rng.integers(30, 230, 3)
+        photos.append(save_photo(tmp_path / f"{number}.jpg", plain(96, 72, tuple(int(c) for c in colour))))
+    runner = CliRunner()
+    for extra, name in (((), "bars"), (("--exact-seconds",), "exact")):
+        music = tmp_path / f"{name}.wav"  # the music alone: the plan is what is looked at
+        result = runner.invoke(app, ["score", *map(str, photos), "--slideshow", "--photo-seconds", "3", "-o",
+                                     str(music), *extra])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(music.with_suffix(".json").read_text())
+        shown = [c["out"] - c["in"] for c in manifest["clips"]]
+        if extra:
+            assert shown == [3.0] * 6
+            continue
+        on_bars = 0
+        for segment in manifest["segments"]:
+            arrangement = segment["arrangement"]
+            bar = arrangement["beats_per_bar"] * 60 / arrangement["bpm"]
+            for cut in (c for c in manifest["cuts"] if segment["start"] < c < segment["end"]):
+                assert (cut - segment["start"]) / bar == pytest.approx(round((cut - segment["start"]) / bar),
+                                                                       abs=0.01)
+                on_bars += 1
+        assert on_bars >= 3 and shown != [3.0] * 6  # cuts inside segments, not only at their edges
+        assert all(abs(seconds - 3.0) <= 1.5 for seconds in shown)  # within half of a bar of 3 s at most
+        # a segment's music edited (another genre, another tempo), or muted: no photo moves
+        edits = tmp_path / "edits.json"
+        edits.write_text(json.dumps({"segments": {"1": {"brief": {"genre": "rock", "tempo_bpm": 150}},
+                                                  "2": {"silent": True}}}))
+        result = runner.invoke(app, ["score", *map(str, photos), "--slideshow", "--photo-seconds", "3", "-o",
+                                     str(tmp_path / "edited.wav"), "--segments", str(edits)])
+        assert result.exit_code == 0, result.output
+        edited = json.loads((tmp_path / "edited.json").read_text())
+        assert edited["clips"] == manifest["clips"] and edited["segments"][0]["brief"]["genre"] == "rock"
+
+
 def test_a_photos_zoom_is_steady_to_the_eye_and_ends_where_it_says():
     move = StillMove(1.0, 1.08, 4.0)
     assert move.zoom(0) == 1.0 and move.zoom(4.0) == pytest.approx(1.08) and move.zoom(9.0) == pytest.approx(1.08)
@@ -157,7 +199,7 @@ def test_score_a_folder_as_a_slideshow(tmp_path):
         save_photo(folder / name, picture, taken)
     make_video(folder / "c.mp4", 2, rate=25, extra=("-metadata", "creation_time=2024-07-01T09:10:00Z"))
     runner = CliRunner()
-    result = runner.invoke(app, ["score", str(folder), "--slideshow", "--photo-seconds", "1.5"])
+    result = runner.invoke(app, ["score", str(folder), "--slideshow", "--photo-seconds", "1.5", "--exact-seconds"])
     assert result.exit_code == 0, result.output
     output = tmp_path / "holiday.scored.mp4"
     info = streams(output)

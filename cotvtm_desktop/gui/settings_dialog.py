@@ -56,8 +56,9 @@ class SettingsDialog(QDialog):
         low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
         self.photo_seconds = QDoubleSpinBox(decimals=1, minimum=low, maximum=high, singleStep=0.5, suffix=" s")
         self.photo_seconds.setValue(settings.photo_seconds)
-        self.photo_seconds.setToolTip("How long each photo is on screen in a slideshow made from now on (select "
-                                      "photos and videos, then Slideshow)")
+        self.photo_seconds.setToolTip("About how long each photo is on screen in a slideshow made from now on (select "
+                                      "photos and videos, then Slideshow): procedural, the whole bars of its music "
+                                      "nearest it, so that the pictures change on the downbeat")
         self.genre = QComboBox()
         self.genre.addItem("From the picture (each segment's own)", "")
         for name in genres():

@@ -66,7 +66,7 @@ class TaskRunner(QObject):
         exported files stay."""
         shutil.rmtree(self.work_dir(item), ignore_errors=True)
         for path in (self.preview_path(item), self.preview_path(item).with_suffix(".json"), self.edits_path(item),
-                     self.edits_path(item).with_suffix(".parts.json"),
+                     self.parts_path(item),
                      *(Path(p) for p in [item.thumbnail, *(s.thumbnail for s in item.segments)] if p)):
             path.unlink(missing_ok=True)
 
@@ -87,15 +87,22 @@ class TaskRunner(QObject):
 
     def _inspected_as(self, item: QueueItem) -> str:
         """The file `cotvtm inspect` reads for an item: its own, or for a joined recording or a slideshow a timeline
-        of its parts (a segment's picture may lie in any of them)."""
+        of its parts (a segment's picture may lie in any of them): as its last preview placed them (a slideshow's
+        photos last whole bars of its music), else as queued."""
         if not item.parts:
             return item.path
-        timeline = self.edits_path(item).with_suffix(".parts.json")
-        timeline.parent.mkdir(parents=True, exist_ok=True)
-        clips = [{"path": p, **({"in": 0, "out": item.photo_seconds} if is_image_path(Path(p)) else {})}
-                 for p in [item.path, *item.parts]]
-        timeline.write_text(json.dumps({"clips": clips}), encoding="utf-8")
+        timeline = self.parts_path(item)
+        if not timeline.exists():
+            self._write_parts(item, [{"path": p, **({"in": 0, "out": item.photo_seconds} if is_image_path(Path(p))
+                                                    else {})} for p in [item.path, *item.parts]])
         return str(timeline)
+
+    def parts_path(self, item: QueueItem) -> Path:
+        return self.edits_path(item).with_suffix(".parts.json")
+
+    def _write_parts(self, item: QueueItem, clips: list[dict]) -> None:
+        self.parts_path(item).parent.mkdir(parents=True, exist_ok=True)
+        self.parts_path(item).write_text(json.dumps({"clips": clips}), encoding="utf-8")
 
     def preview(self, item: QueueItem) -> None:
         self._enqueue("preview", [item])
@@ -281,6 +288,8 @@ class TaskRunner(QObject):
         """The preview's segments, keeping the user's edits where the segment is still the same."""
         manifest = json.loads(path.read_text(encoding="utf-8"))
         item.duration = manifest["input"]["duration"]  # a project edited since it was queued has a new length
+        if item.parts:  # where the preview placed them
+            self._write_parts(item, manifest["clips"])
         item.cuts, item.voices = manifest.get("cuts", []), manifest.get("voices", [])
         item.levels = manifest.get("loudness", {}).get("levels", {})
         item.heard_silences = [list(s) for s in manifest["options"]["silences"]]

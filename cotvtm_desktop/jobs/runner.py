@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -36,7 +36,7 @@ from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint, s
 from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.media.slideshow import slideshow_clips
+from cotvtm_desktop.media.slideshow import fitted_to_bars, slideshow_clips
 from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, joined_clips,
                                            read_timeline, timeline_info)
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
@@ -62,6 +62,7 @@ class ScoreOptions:
     resume: bool = False
     image_seconds: float = config.IMAGE_SECONDS
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # a slideshow's: each photo's time on screen
+    exact_photo_seconds: bool = False  # a slideshow's photos exactly photo_seconds, not fitted to the music's bars
     crossfade: float = config.CROSSFADE_SECONDS
     fade_in: float = config.FADE_IN_SECONDS
     fade_out: float = config.FADE_OUT_SECONDS
@@ -145,6 +146,10 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
     return job.finish()
 
 
+_TIMING_PLANS = 3  # a slideshow's photos are timed to the music planned for them at most this often
+_SAME_BAR = 0.01  # a bar changed by less than this fraction from one plan to the next is taken as found
+
+
 def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions(),
               events: EventSink = no_events, cancel: threading.Event | None = None,
               backend: tuple[MusicBackend, str] | None = None, then: Sequence[Path] = (),
@@ -177,15 +182,40 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if info.kind != "image" and info.duration < config.MIN_VIDEO_SECONDS:
         raise BadMediaError(f"is {info.duration:.2f} s long: too short to score (music needs at least "
                             f"{config.MIN_VIDEO_SECONDS:g} s)", input_path)
-    events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
-            "duration": info.duration})
     work = WorkDir(output, options.work_dir)
     with disk_errors(output):
         work.prepare(reuse_work)
+        # a backend that makes notes plays to a beat it chooses (MusicGen's, none a plan states: not planned for)
+        if slideshow and not options.exact_photo_seconds and backend[0].makes_midi:
+            clips = _photos_on_bars(info, output, options, cancel, work, backend, started, clips)
+            info = timeline_info(input_path, clips)
+        events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
+                "duration": info.duration})
         job = Job(info, output, options, events, cancel, work, backend, started, clips,
                   joined=bool(then) and not slideshow, slideshow=slideshow)
         job.prepare()
     return job
+
+
+def _photos_on_bars(info: MediaInfo, output: Path, options: ScoreOptions, cancel: threading.Event | None,
+                    work: WorkDir, backend: tuple[MusicBackend, str], started: float, clips: list[Clip]
+                    ) -> list[Clip]:
+    """A slideshow's photos each on screen for whole bars of the music its picture asks for, so that they change on
+    the downbeat (slideshow.fitted_to_bars). That music is planned from the picture alone (no segment's edit, no
+    stretch without music, the original sound not measured: editing a segment never moves a photo), then again
+    with the photos so timed, whose music may move to another tempo, until the bar stays (three plans at most; the
+    clips' measurements stay in the work folder, and only the first plan measures them)."""
+    sketch_options = replace(options, segments={}, silences=(), replace_audio=True)
+    timed, bar = clips, None
+    for _ in range(_TIMING_PLANS):
+        sketch = Job(timeline_info(info.path, timed), output, sketch_options, no_events, cancel, work, backend,
+                     started, timed, slideshow=True)
+        sketch.prepare()
+        found = backend[0].bar_seconds(sketch.plan)
+        if found is None or (bar is not None and abs(found - bar) <= _SAME_BAR * bar):
+            break
+        bar, timed = found, fitted_to_bars(clips, found, options.photo_seconds)
+    return timed
 
 
 def read_clips(path: Path) -> list[Clip]:

@@ -1,13 +1,15 @@
-"""A slideshow: photos, and videos among them, shown one after another as one film and scored as one piece
-(`cotvtm score PHOTOS... --slideshow`, the app's Slideshow).
+"""A slideshow: photos, and videos among them, shown one after another as one film and scored as one piece (`cotvtm
+score PHOTOS... --slideshow`, the app's Slideshow).
 
-The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal,
-a video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`
-with a slow zoom, in on one photo and out on the next, at a speed the eye sees as steady (the scale changes by a
-constant factor per frame), as slideshow makers move a still (the "Ken Burns" effect). A photo whose shape differs
-from the frame's by more than a trim shows whole over a blurred, darkened fill of itself, as phones show one; a video
-shows whole, with its sound. The changes are cuts, which the music marks (music/arranger.py). The picture is made full
-size by media/proxy.py's pieces; the frames of a moving photo are made here.
+The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal, a
+video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`
+(with the procedural backend, the whole number of the music's bars nearest it, so that the pictures change on the
+downbeat: fitted_to_bars) with a slow zoom, in on one photo and out on the next, at a speed the eye sees as steady
+(the scale changes by a constant factor per frame), as slideshow makers move a still (the "Ken Burns" effect). A
+photo whose shape differs from the frame's by more than a trim shows whole over a blurred, darkened fill of itself,
+as phones show one; a video shows whole, with its sound. The changes are cuts, which the music marks
+(music/arranger.py). The picture is made full size by media/proxy.py's pieces; the frames of a moving photo are made
+here.
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ def slideshow_clips(paths: list[Path], photo_seconds: float) -> list[Clip]:
         clips.append(Clip(info, 0.0, seconds, offset))
         offset += seconds
     return clips
+
+
+def fitted_to_bars(clips: list[Clip], bar: float, photo_seconds: float) -> list[Clip]:
+    """The clips with each photo on screen for the whole number of `bar`s (the music's, seconds) nearest
+    `photo_seconds`, one at least, so that the pictures change on the downbeat; videos as they are."""
+    fitted, offset = [], 0.0
+    for clip in clips:
+        seconds = clip.duration
+        if clip.info is not None and clip.info.kind == "image":
+            seconds = max(1, round(photo_seconds / bar)) * bar
+        fitted.append(Clip(clip.info, clip.source_in, clip.source_in + seconds, offset))
+        offset += seconds
+    return fitted
 
 
 def still_moves(clips: list[Clip]) -> list[StillMove | None]:

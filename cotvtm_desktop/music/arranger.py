@@ -108,6 +108,17 @@ def plan_video(durations: list[float], briefs: list[MusicBrief], seeds: list[int
     return plans
 
 
+def video_bar_seconds(durations: list[float], briefs: list[MusicBrief]) -> float:
+    """A bar of the video's music at the tempo its segments share (plan_video's), in the meter most of it is in:
+    the unit a slideshow's photos are timed in, so that a segment of whole such bars keeps that tempo exactly."""
+    meters: dict[int, float] = {}
+    for brief, duration in zip(briefs, durations):
+        meter = music_rules()["genres"][brief.genre]["meter"]
+        meters[meter] = meters.get(meter, 0.0) + duration
+    bpm = _weighted_median([b.tempo_bpm for b in briefs], np.array(durations))
+    return max(meters, key=meters.__getitem__) * 60.0 / bpm
+
+
 @lru_cache(maxsize=64)
 def _progressions(seed: int) -> dict[str, tuple[int, ...]]:
     """The chord progression a seed picks for each mode."""

@@ -87,5 +87,9 @@ class MusicBackend(Protocol):
         `cancel` is set; `on_step(segment index, step, steps)` reports progress within a segment. A backend with
         `stems` also takes `stems=True`: then each segment's parts apart, (n, 2 x len(stems))."""
 
+    def bar_seconds(self, plan: list[SegmentMusic]) -> float | None:
+        """How long a bar of the planned music lasts at the tempo its segments share, where the backend plays to a
+        beat it chooses (a slideshow's photos are timed in it); None where it does not."""
+
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         """The arrangement as a MIDI file, where the backend has one."""

@@ -177,6 +177,9 @@ class NeuralBackend:
             out.append((j, i, prompt))
         return sorted(out, key=lambda row: row[2] is None)
 
+    def bar_seconds(self, plan: list[SegmentMusic]) -> None:
+        return None  # MusicGen keeps a beat of its own choosing, which no plan states
+
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         raise UserError("--midi needs the procedural backend: the neural backend makes audio, not notes")  # see score()
 

@@ -26,7 +26,7 @@ from cotvtm_desktop.analysis.visual import VisualElements
 from cotvtm_desktop.brief import MusicBrief
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.segments import Segment
-from cotvtm_desktop.music.arranger import SegmentPlan, arrange_segment, plan_video
+from cotvtm_desktop.music.arranger import SegmentPlan, arrange_segment, plan_video, video_bar_seconds
 from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indices, silent_music
 from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.mixdown import ROLE_GAIN, STEMS, Room, mixdown, stem_mixdown
@@ -107,6 +107,10 @@ class ProceduralBackend:
             rendered.close()  # stops the workers: cancelled, failed or abandoned
 
     stems = STEMS  # the parts render(stems=True) gives apart
+
+    def bar_seconds(self, plan: list[SegmentMusic]) -> float | None:
+        sounding = [m for m in plan if not m.silent]
+        return video_bar_seconds([m.segment.duration for m in sounding], [m.state[0] for m in sounding])
 
     def write_midi(self, plan: list[SegmentMusic], path: Path) -> None:
         sounding = [m for m in plan if not m.silent]
