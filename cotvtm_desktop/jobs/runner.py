@@ -186,13 +186,17 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     with disk_errors(output):
         work.prepare(reuse_work)
         # a backend that makes notes plays to a beat it chooses (MusicGen's, none a plan states: not planned for)
+        timing = time.perf_counter()
         if slideshow and not options.exact_photo_seconds and backend[0].makes_midi:
             clips = _photos_on_bars(info, output, options, cancel, work, backend, started, clips)
             info = timeline_info(input_path, clips)
+        timing = round(time.perf_counter() - timing, 3)
         events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
                 "duration": info.duration})
         job = Job(info, output, options, events, cancel, work, backend, started, clips,
                   joined=bool(then) and not slideshow, slideshow=slideshow)
+        if slideshow:  # the plans the photos were timed by measured the clips: the analysis after reuses that
+            job.timings["photo timing"] = timing
         job.prepare()
     return job
 
