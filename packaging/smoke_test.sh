@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
-# 1. the CLI answers --version and completes a command line; 2. it scores a tiny synthetic video on the procedural
-#    backend into a valid mp4, a phone's HEIC photo, and a 130 s video, whose 13 segments render in worker processes
-#    started through the frozen executable, and a timeline (.otio in, FCP 7 XML out; and its preview, the picture
-#    rendered small; an EDL in too); 3. the GUI starts (offscreen), inspects the video through its own CLI as a child
-#    process, and quits when terminated; 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models
-#    DIR`), the neural backend scores the video too.
+# 1. the CLI answers --version and completes a command line;
+# 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, a phone's HEIC photo, a slideshow,
+#    and a 130 s video, whose 13 segments render in worker processes started through the frozen executable, and a
+#    timeline (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL in too);
+# 3. the GUI starts (offscreen), inspects the video through its own CLI as a child process, and quits when
+#    terminated;
+# 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural backend scores the
+#    video too.
 set -euo pipefail
 app_dir="$(cd "${1:?usage: smoke_test.sh APP_FOLDER}" && pwd)"
 app="$app_dir/cotvtm"
@@ -36,6 +38,13 @@ COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/IMG_0001.HE
 "$ffmpeg" -nostdin -v error -i "$work/photo.mp4" -f null - 2> "$work/decode.txt"
 [ ! -s "$work/decode.txt" ] && [ -s "$work/photo.mp4" ]
 echo "scored a HEIC photo"
+# a slideshow of the HEIC, a Display P3 JPEG (its colours through the bundled Little CMS) and the tiny video
+cp "$(dirname "$0")/../tests/data/chelsea-p3.jpg" "$work/IMG_0002.jpg"
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/IMG_0001.HEIC" "$work/IMG_0002.jpg" \
+    "$work/tiny.mp4" --slideshow --photo-seconds 1.5 -o "$work/slideshow.mp4" > /dev/null
+"$ffmpeg" -nostdin -v error -i "$work/slideshow.mp4" -f null - 2> "$work/decode.txt"
+[ ! -s "$work/decode.txt" ] && [ -s "$work/slideshow.mp4" ]
+echo "scored a slideshow"
 "$ffmpeg" -nostdin -loglevel error -f lavfi -i testsrc2=size=160x90:rate=10 -t 130 -c:v libx264 -pix_fmt yuv420p \
     "$work/long.mp4"
 COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 timeout 300 "$app" score "$work/long.mp4" --json-progress \

@@ -146,7 +146,7 @@ def test_a_source_that_cannot_make_the_picture_is_named(sources, tmp_path):
     copy.write_bytes(b"no longer a video")
     with pytest.raises(BadMediaError) as caught:
         render_piece(Piece(info, 0.0, 25), picture_format([Clip(info, 0.0, 1.0, 0.0)]), tmp_path / "piece.mp4")
-    assert str(caught.value).startswith(f"{copy}: the preview's picture could not be made from it (")
+    assert str(caught.value).startswith(f"{copy}: no picture could be made from it (")
 
 
 def test_an_interlaced_clip_shows_in_the_preview_without_combing(tmp_path):

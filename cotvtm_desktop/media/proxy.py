@@ -99,7 +99,8 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
 
 
 def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
-    """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed."""
+    """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed (in a
+    slideshow's picture a video fills the frame as its photos do, see _filled, and a photo moves: still_frames)."""
     w, h, fps = shape.width, shape.height, shape.fps
     upright = target.with_name(f"{target.stem}.upright.png")
     frames = None  # a moving photo's, made here and piped in
@@ -135,7 +136,7 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder
         if piece.info is None:
             raise
-        raise BadMediaError(f"the preview's picture could not be made from it ({exc.detail}); if it plays "
+        raise BadMediaError(f"no picture could be made from it ({exc.detail}); if it plays "
                             "elsewhere, re-copy it from its source", piece.info.path) from None
     finally:
         upright.unlink(missing_ok=True)
