@@ -377,17 +377,25 @@ def test_a_recording_a_camera_split_across_files_is_scored_as_one_video(tmp_path
 
 
 def test_joined_parts_must_be_of_one_recording_and_a_dvds_are_re_encoded(tmp_path):
-    """A DVD title's VOBs (interlaced MPEG-2, which no mp4 carries) join into one deinterlaced H.264 picture;
-    files of different pictures are refused, named, before any work."""
+    """A DVD title's VOBs (interlaced MPEG-2, which no mp4 carries) join into one deinterlaced H.264 picture, their
+    second sound track (a commentary) named as left out; files of different pictures are refused, named, before any
+    work."""
     vobs = []
     for k in (1, 2):
         vobs.append(tmp_path / f"VTS_01_{k}.VOB")
         ffmpeg("-f", "lavfi", "-i", "testsrc2=size=720x480:rate=60000/1001", "-f", "lavfi", "-i",
-               "sine=frequency=500:sample_rate=48000", "-t", "2", "-vf", "tinterlace=mode=interleave_top,setfield=tff",
+               "sine=frequency=500:sample_rate=48000", "-f", "lavfi", "-i", "sine=frequency=700:sample_rate=48000",
+               "-t", "2", "-map", "0", "-map", "1", "-map", "2", "-vf", "tinterlace=mode=interleave_top,setfield=tff",
                "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-c:a", "ac3", "-f", "vob", str(vobs[-1]))
     out = tmp_path / "title.mp4"
-    manifest = score(vobs[0], out, then=vobs[1:])
+    events = []
+    manifest = score(vobs[0], out, events=events.append, then=vobs[1:])
     assert manifest["video_stream"] == "re-encoded to H.264, deinterlaced (a frame from each field)"
+    [track] = manifest["tracks"]
+    assert (track["type"], track["codec"]) == ("audio", "ac3") and "joined" in track["why_left_out"]
+    assert [e["message"] for e in events if e["type"] == "notice"] == [
+        f"VTS_01_1.VOB: its audio track 3 (ac3) is not in the scored mp4: {track['why_left_out']} (the original "
+        "keeps it)"]
     assert streams(out)["duration"] == pytest.approx(4.0, abs=0.1)
     other = make_video(tmp_path / "phone.mp4", 2)
     with pytest.raises(UserError, match=r"phone.mp4: its picture \(h264 320x180.*differs from VTS_01_1.VOB's"):

@@ -146,6 +146,7 @@ def score(input_path: Path, output: Path, options: ScoreOptions = ScoreOptions()
     return job.finish()
 
 
+_NOT_JOINED = "a recording joined from its parts has their picture and their first sound only"
 _TIMING_PLANS = 3  # a slideshow's photos are timed to the music planned for them at most this often
 _SAME_BAR = 0.01  # a bar changed by less than this fraction from one plan to the next is taken as found
 
@@ -255,6 +256,8 @@ class Job:
         self.voices: list[tuple[float, float]] = []  # where they are: the original's foreground (a voice, laughter)
         # a video's other tracks (more sound, subtitles), which the scored mp4 carries after its own sound
         self.tracks = mux.source_tracks(info) if info.kind == "video" and not self.music_only else []
+        if joined and not self.music_only:  # the parts' other tracks (more sound, GoPro telemetry) are not joined
+            self.tracks = [replace(t, why_left_out=_NOT_JOINED) for t in mux.source_tracks(self.clips[0].info)]
 
     def prepare(self) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="original-levels") as pool:
