@@ -21,8 +21,9 @@ SPARSE_KEYFRAME_GAP = (0.3, 2.5)
 # from the keyframe before it when that lies this close; else the cut is placed a few frames late at most
 CUT_LOCATE_MAX_DECODE_SECONDS = 2.5
 ANALYSIS_SIZE = (96, 54)  # width, height of the small frames used for colour, motion and cuts
-# Bump when what is measured from the frames changes (2: HDR frames seen as SDR shows them, 3: photos decoded small
-# and in sRGB), so an analysis kept in a work folder (the desktop app's previews, --work) is measured again
+# Bump when what is measured from the frames changes (2: HDR frames seen as SDR shows them, 3: photos decoded small,
+# in sRGB, 16-bit and transparent ones as shown), so an analysis kept in a work folder (the desktop app's previews,
+# --work) is measured again
 ANALYSIS_VERSION = 3
 OBJECT_INPUT_SIZE = 224  # EfficientNet-Lite0 input
 # a photo is measured from a decode at least this many pixels wide and high (twice the models' input): a phone's

@@ -196,6 +196,25 @@ def test_a_photo_needed_small_decodes_small_and_upright(tmp_path):
     assert load_image(png, (40, 30)).shape == (300, 400, 3)
 
 
+def test_a_16_bit_or_transparent_image_reads_as_a_viewer_shows_it(tmp_path):
+    """A 16-bit grey PNG (a scan) from its top eight bits, not clipped to white; a transparent PNG over black, not
+    the colour hidden under its transparency."""
+    import numpy as np
+    from PIL import Image
+
+    from cotvtm_desktop.media.images import load_image
+
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (4, 1))
+    Image.fromarray(ramp).save(tmp_path / "scan.png")
+    grey = load_image(tmp_path / "scan.png")
+    assert grey.shape == (4, 256, 3) and np.abs(grey[0, :, 0].astype(int) - np.arange(256)).max() <= 1
+    logo = Image.new("RGBA", (40, 30), (255, 0, 0, 0))
+    logo.paste((0, 200, 0, 255), (10, 10, 30, 20))
+    logo.save(tmp_path / "logo.png")
+    shown = load_image(tmp_path / "logo.png")
+    assert shown[0, 0].tolist() == [0, 0, 0] and shown[15, 20].tolist() == [0, 200, 0]
+
+
 def test_a_wide_gamut_photo_comes_in_srgb(tmp_path):
     """An iPhone's Display P3 photo (its ICC profile embedded, as in its JPEGs) reads as sRGB: the colour a viewer
     shows, more saturated than its numbers taken as sRGB; the same from a HEIF's nclx primaries (as in its HEICs);

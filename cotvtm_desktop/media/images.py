@@ -59,12 +59,28 @@ def load_picture(path: Path, at_least: tuple[int, int] | None = None):
                 width, height = at_least
                 image.draft("RGB", (height, width) if quarter_turned(image) else (width, height))
             icc, nclx = image.info.get("icc_profile"), image.info.get("nclx_profile")
-            picture = ImageOps.exif_transpose(image).convert("RGB")
+            picture = _as_rgb(ImageOps.exif_transpose(image))
     except OSError as exc:  # PIL's UnidentifiedImageError too; a truncated file shows only as it is decoded
         raise unreadable_image(path, exc) from None
     if icc:
         return _icc_to_srgb(picture, icc)
     return _nclx_to_srgb(picture, nclx) if isinstance(nclx, dict) else picture
+
+
+def _as_rgb(image):
+    """The PIL image as 8-bit RGB as a viewer shows it: a 16-bit grey one (a scan, a PNG export) from its top eight
+    bits, not clipped to white; a transparent one over black, not its hidden colours."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.getextrema()[1] > 255):
+        grey = np.asarray(image).astype(np.uint32) >> 8
+        return Image.fromarray(np.minimum(grey, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        shown = image.convert("RGBA")
+        picture = Image.new("RGB", shown.size)
+        picture.paste(shown, mask=shown.getchannel("A"))
+        return picture
+    return image.convert("RGB")
 
 
 def _icc_to_srgb(picture, icc: bytes):
