@@ -227,9 +227,12 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "music's bars nearest it, so that the pictures change on the downbeat).")
 @click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
               help="With --slideshow: each photo exactly --photo-seconds, not fitted to the music's bars.")
+@click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
+              f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it; a video still cuts.")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
-          join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, shared: dict) -> None:
+          join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
+          shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -256,7 +259,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds,
-                           exact_photo_seconds=exact_photo_seconds, **shared)
+                           exact_photo_seconds=exact_photo_seconds, dissolve=dissolve, **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
 

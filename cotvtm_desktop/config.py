@@ -50,6 +50,7 @@ SLIDESHOW_FPS = 30  # of photos alone; with videos among them, the videos' rate 
 SLIDESHOW_MAX_FPS = 60
 SLIDESHOW_CRF = 20
 SLIDESHOW_ZOOM = 1.08
+SLIDESHOW_DISSOLVE_SECONDS = 0.8  # with --dissolve: a photo into the next, centred on their join
 SLIDESHOW_COVER_CROP = 0.17  # a 3:2 camera photo fills 16:9 (16 % of its height trimmed), a 4:3 one shows whole
 # the fill behind a photo (or video) shown whole: blurred by this fraction of the frame's longer side (Gaussian
 # sigma), its levels scaled by this

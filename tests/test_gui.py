@@ -115,7 +115,7 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
         Image.new("RGB", (400, 300), colour).save(tmp_path / name, exif=exif)
         return tmp_path / name
 
-    window.settings.photo_seconds = 2.0
+    window.settings.photo_seconds, window.settings.photo_dissolve = 2.0, True
     later = photo("a.jpg", (30, 60, 200), "2024:05:01 12:00:00")
     earlier = photo("b.jpg", (220, 160, 40), "2024:05:01 11:00:00")
     clip = make_video(tmp_path / "c.mp4", 3, size="160x90",
@@ -130,6 +130,7 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     [item] = window.queue.items
     assert (item.kind, item.path, item.parts) == ("slideshow", str(earlier), [str(later), str(clip)])
     assert item.name == "Slideshow: b.jpg + 2 more" and item.duration == pytest.approx(7.0, abs=0.1)
+    assert item.score_inputs()[-4:] == ["--slideshow", "--photo-seconds", "2", "--dissolve"]
     preview(qtbot, window)
     made = window.tasks.preview_path(item)
     manifest = json.loads(made.with_suffix(".json").read_text())

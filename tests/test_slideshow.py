@@ -15,7 +15,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.cli import app
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.slideshow import (StillMove, composed_still, in_taken_order, slideshow_clips,
-                                            still_frames, taken_at)
+                                            still_frames, still_moves, taken_at)
 from cotvtm_desktop.media.timeline import Clip
 from media import make_video, streams
 
@@ -123,6 +123,37 @@ def test_the_frames_zoom_on_the_photos_middle(tmp_path):
     assert (lit[0] + lit[-1]) / 2 == pytest.approx(319.5, abs=1)
     later, = still_frames(probe(photo), move, 49 / 25, 1, 25, 640, 360)  # a piece starting at that frame
     assert np.abs(later.astype(int) - frames[-1].astype(int)).max() <= 1
+
+
+def test_photos_dissolve_into_each_other_and_a_video_cuts(tmp_path):
+    """With a dissolve, a photo blends into the next over 0.8 s centred on their join: half each at the join, the
+    photo alone 0.4 s either side, the same picture from the frames either side of the join; next to a video, a
+    cut. Each piece carries the dissolves that fall in it."""
+    from cotvtm_desktop.media.proxy import PictureFormat, plan_pieces
+
+    red = save_photo(tmp_path / "red.png", plain(160, 90, (220, 0, 0)))
+    blue = save_photo(tmp_path / "blue.png", plain(160, 90, (0, 0, 220)))
+    clip = make_video(tmp_path / "clip.mp4", 1, audio=False)
+    clips = slideshow_clips([red, blue, clip], 2.0)
+    (red_move, red_dissolves), (blue_move, blue_dissolves), (video_move, video_dissolves) = still_moves(clips, 0.8)
+    assert video_move is None and video_dissolves == () and len(blue_dissolves) == 1  # blue cuts to the video
+    assert (red_move.lead, red_move.seconds, blue_move.lead, blue_move.seconds) == (0.0, 2.4, 0.4, 2.4)
+
+    def colour(frames: list[np.ndarray]) -> list[tuple[int, ...]]:
+        return [tuple(int(v) for v in f[45, 80]) for f in frames]
+
+    fps = 25
+    before = colour(still_frames(clips[0].info, red_move, 1.5, 13, fps, 160, 90, red_dissolves))  # 1.5 to 1.98 s
+    after = colour(still_frames(clips[1].info, blue_move, 0.0, 12, fps, 160, 90, blue_dissolves))  # 0 to 0.44 s
+    assert before[0] == (220, 0, 0) and after[-1] == (0, 0, 220)  # outside the dissolve, each alone
+    assert before[-1][0] == pytest.approx(114, abs=3) and before[-1][2] == pytest.approx(106, abs=3)  # 1.98 s
+    assert after[0][0] == pytest.approx(110, abs=3) and after[0][2] == pytest.approx(110, abs=3)  # the join
+    reds = [c[0] for c in before + after]
+    assert all(a >= b for a, b in zip(reds, reds[1:]))  # a steady blend, no jump at the join
+    pieces = plan_pieces(clips, PictureFormat(160, 90, fps, moving_stills=True, dissolve=0.8))
+    assert [len(p.dissolves) for p in pieces] == [1, 1, 0]
+    cut = plan_pieces(clips, PictureFormat(160, 90, fps, moving_stills=True))
+    assert [len(p.dissolves) for p in cut] == [0, 0, 0]
 
 
 def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):

@@ -106,6 +106,7 @@ class QueueItem:
     # the files that continue this one's recording (score --join), or that a slideshow shows after it
     parts: list[str] = field(default_factory=list)
     photo_seconds: float = 0.0  # a slideshow's: each photo's time on screen
+    dissolve: bool = False  # a slideshow's: photos dissolve into each other
 
     @property
     def name(self) -> str:
@@ -118,7 +119,8 @@ class QueueItem:
         """What `cotvtm score` is given for this item: its file, and its recording's other parts with --join (or
         the photos and videos of its slideshow, with --slideshow)."""
         if self.kind == "slideshow":
-            return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}"]
+            return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}",
+                    *(["--dissolve"] if self.dissolve else [])]
         return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
     def edits(self) -> dict:
@@ -225,16 +227,17 @@ class QueueModel(QAbstractTableModel):
         self.changed(fresh)
         return fresh
 
-    def slideshow(self, items: list[QueueItem], photo_seconds: float) -> QueueItem:
+    def slideshow(self, items: list[QueueItem], photo_seconds: float, dissolve: bool = False) -> QueueItem:
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
-        the first of them queued, each photo on screen for `photo_seconds`; they leave the queue."""
+        the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
+        into the next); they leave the queue."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
                 self.remove(item)
         shown = QueueItem(items[0].path, kind="slideshow", status="ready", thumbnail=items[0].thumbnail,
                           duration=sum(photo_seconds if i.kind == "image" else i.duration for i in items),
-                          parts=[i.path for i in items[1:]], photo_seconds=photo_seconds)
+                          parts=[i.path for i in items[1:]], photo_seconds=photo_seconds, dissolve=dissolve)
         self.items[self.items.index(earliest)] = shown
         self.changed(shown)
         return shown

@@ -28,6 +28,7 @@ class Settings:
     precision: str = config.MUSICGEN_PRECISION  # MusicGen's number format (neural)
     segment_seconds: float = config.SEGMENT_SECONDS
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # each photo's time on screen in a slideshow made from now on
+    photo_dissolve: bool = False  # in a slideshow made from now on, photos dissolve into each other
     genre: str = ""  # empty: each segment's from its picture (procedural)
     lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)
     without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)

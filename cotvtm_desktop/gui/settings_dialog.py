@@ -59,6 +59,10 @@ class SettingsDialog(QDialog):
         self.photo_seconds.setToolTip("About how long each photo is on screen in a slideshow made from now on (select "
                                       "photos and videos, then Slideshow): procedural, the whole bars of its music "
                                       "nearest it, so that the pictures change on the downbeat")
+        self.photo_dissolve = QCheckBox("Photos dissolve into each other (a video still cuts)")
+        self.photo_dissolve.setChecked(settings.photo_dissolve)
+        self.photo_dissolve.setToolTip("In a slideshow made from now on, each photo dissolves into the next over "
+                                       f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s instead of cutting to it")
         self.genre = QComboBox()
         self.genre.addItem("From the picture (each segment's own)", "")
         for name in genres():
@@ -135,6 +139,7 @@ class SettingsDialog(QDialog):
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Slideshow photos", self.photo_seconds),
+                ("", self.photo_dissolve),
                 ("Genre", self.genre), ("Lead", self.lead),
                 ("Parts", self.parts), ("Energy", self.energy), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
@@ -223,6 +228,7 @@ class SettingsDialog(QDialog):
             musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), photo_seconds=self.photo_seconds.value(),
+            photo_dissolve=self.photo_dissolve.isChecked(),
             genre=self.genre.currentData(),
             lead=self.lead.currentData(), without=",".join(self.parts.without()),
             energy=float(self.energy.currentData()),

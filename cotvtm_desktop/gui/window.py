@@ -228,7 +228,8 @@ class MainWindow(QMainWindow):
         if items is not None:
             by_path = {Path(i.path): i for i in items}
             ordered = [by_path[path] for path in in_taken_order(list(by_path))]
-            shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds))
+            shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds,
+                                                                                self.settings.photo_dissolve))
             self.activity.setText(f"Made a slideshow of {len(items)} files: {shown.name}")
 
     def _put_together(self, items: list[QueueItem], make: Callable[[list[QueueItem]], QueueItem]) -> QueueItem:

@@ -21,7 +21,7 @@ from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, concat_quoted, ffmpeg_has, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
-from cotvtm_desktop.media.slideshow import StillMove, still_frames, still_moves
+from cotvtm_desktop.media.slideshow import Dissolve, StillMove, still_frames, still_moves
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
@@ -37,22 +37,26 @@ class PictureFormat:
     fps: int
     crf: int = config.PREVIEW_CRF
     moving_stills: bool = False  # a slideshow's: each photo slowly zooms (media/slideshow.py)
+    dissolve: float = 0.0  # a slideshow's: seconds a photo takes to dissolve into the next (0: a cut)
 
 
 @dataclass(frozen=True)
 class Piece:
-    """`frames` frames of the picture: of `info` from `source_in` seconds on (a photo moving by `move`), or black
-    (`info` None)."""
+    """`frames` frames of the picture: of `info` from `source_in` seconds on (a photo moving by `move`, dissolving
+    with a photo beside it by `dissolves`), or black (`info` None)."""
 
     info: MediaInfo | None
     source_in: float
     frames: int
     move: StillMove | None = None
+    dissolves: tuple[Dissolve, ...] = ()  # the photo's dissolves with those beside it that fall in this piece
 
     def identity(self) -> list:
         """What the piece shows, for a cache key (with the file's version, which the caller adds)."""
-        move = [self.move.zoom_from, self.move.zoom_to, round(self.move.seconds, 4)] if self.move else None
-        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames, move]
+        move = self.move
+        moving = [move.zoom_from, move.zoom_to, round(move.seconds, 4), round(move.lead, 4)] if move else None
+        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames, moving,
+                [d.identity() for d in self.dissolves]]
 
 
 def picture_format(clips: list[Clip]) -> PictureFormat:
@@ -66,10 +70,10 @@ def picture_format(clips: list[Clip]) -> PictureFormat:
     return PictureFormat(width, height, fps)
 
 
-def slideshow_format(clips: list[Clip]) -> PictureFormat:
+def slideshow_format(clips: list[Clip], dissolve: float = 0.0) -> PictureFormat:
     """A slideshow's picture: 16:9 at SLIDESHOW_SHORT_SIDE lines, upright (9:16) when its pictures stand upright for
     most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
-    SLIDESHOW_FPS."""
+    SLIDESHOW_FPS; its photos dissolving into each other over `dissolve` seconds (0: cut)."""
     shown = [c for c in clips if c.info is not None]
     upright = sum(c.duration for c in shown if c.info.height > c.info.width)
     short, long = config.SLIDESHOW_SHORT_SIDE, 2 * round(config.SLIDESHOW_SHORT_SIDE * 16 / 9 / 2)
@@ -80,21 +84,23 @@ def slideshow_format(clips: list[Clip]) -> PictureFormat:
             rate = min(round(clip.info.fps), config.SLIDESHOW_MAX_FPS)
             rates[rate] = rates.get(rate, 0.0) + clip.duration
     fps = max(rates, key=rates.__getitem__) if rates else config.SLIDESHOW_FPS
-    return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True)
+    return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True, dissolve=dissolve)
 
 
 def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     """The timeline's clips and gaps as pieces on its frame grid."""
     fps = shape.fps
     longest = round(PIECE_SECONDS * fps)
-    moves = still_moves(clips) if shape.moving_stills else [None] * len(clips)
+    moves = still_moves(clips, shape.dissolve) if shape.moving_stills else [(None, ())] * len(clips)
     pieces = []
-    for clip, move in zip(clips, moves):
+    for clip, (move, dissolves) in zip(clips, moves):
         first, end = round(clip.offset * fps), round((clip.offset + clip.duration) * fps)
         for start in range(first, end, longest):
             frames = min(longest, end - start)
             source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
-            pieces.append(Piece(clip.info, source_in, frames, move))
+            inside = tuple(d for d in dissolves if source_in - d.seconds / 2 < d.at < source_in + frames / fps +
+                           d.seconds / 2)
+            pieces.append(Piece(clip.info, source_in, frames, move, inside))
     return pieces
 
 
@@ -108,7 +114,7 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
     elif piece.move is not None:
         source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
-        frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h)
+        frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves)
     elif piece.info.kind == "image":
         source = ["-loop", "1", "-framerate", str(fps), "-i", str(save_upright(piece.info.path, upright))]
     else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)

@@ -38,16 +38,35 @@ _EXIF_IFD, _DATE_TAKEN, _OFFSET_TAKEN = 0x8769, 36867, 36881  # Exif sub-IFD, Da
 
 @dataclass(frozen=True)
 class StillMove:
-    """A photo's slow zoom over its time on screen: from `zoom_from` times the frame-filling size to `zoom_to`."""
+    """A photo's slow zoom over its time on screen (`seconds`, from `lead` seconds before its clip starts where it
+    dissolves in): from `zoom_from` times the frame-filling size to `zoom_to`."""
 
     zoom_from: float
     zoom_to: float
     seconds: float
+    lead: float = 0.0
 
     def zoom(self, at: float) -> float:
-        """The zoom `at` seconds into the photo: geometric, so that each frame scales by the same factor."""
-        progress = min(max(at / self.seconds, 0.0), 1.0)
+        """The zoom `at` seconds into the photo's clip: geometric, so that each frame scales by the same factor."""
+        progress = min(max((at + self.lead) / self.seconds, 0.0), 1.0)
         return self.zoom_from * (self.zoom_to / self.zoom_from) ** progress
+
+
+@dataclass(frozen=True)
+class Dissolve:
+    """A photo dissolving with the photo beside it over `seconds` centred on their join, which lies `at` seconds
+    into its own clip and `other_at` into the other's."""
+
+    other: MediaInfo
+    other_move: StillMove
+    seconds: float
+    at: float
+    other_at: float
+
+    def identity(self) -> list:
+        move = self.other_move
+        return [str(self.other.path), move.zoom_from, move.zoom_to, round(move.seconds, 4), round(move.lead, 4),
+                round(self.seconds, 4), round(self.at, 4), round(self.other_at, 4)]
 
 
 def slideshow_clips(paths: list[Path], photo_seconds: float) -> list[Clip]:
@@ -76,17 +95,29 @@ def fitted_to_bars(clips: list[Clip], bar: float, photo_seconds: float) -> list[
     return fitted
 
 
-def still_moves(clips: list[Clip]) -> list[StillMove | None]:
-    """Each clip's move: zooming in on the first photo, out on the next, and so on; None for a video."""
+def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMove | None, tuple[Dissolve, ...]]]:
+    """Each clip's move (zooming in on the first photo, out on the next, and so on; None for a video) and its
+    dissolves: with `dissolve` seconds, a photo beside a photo dissolves into it over that long (half the shorter
+    one's time at most), centred on their join; a join with a video stays a cut."""
+    photo = [c.info is not None and c.info.kind == "image" for c in clips]
+    joins = [min(dissolve, a.duration / 2, b.duration / 2) if photo[i] and photo[i + 1] else 0.0
+             for i, (a, b) in enumerate(zip(clips, clips[1:]))]
+    before, after = [0.0, *joins], [*joins, 0.0]  # each clip's dissolve with the one before, and the one after
     moves, photos = [], 0
-    for clip in clips:
-        if clip.info is None or clip.info.kind != "image":
-            moves.append(None)
-            continue
+    for clip, is_photo, lead, tail in zip(clips, photo, before, after):
         ends = (1.0, config.SLIDESHOW_ZOOM)
-        moves.append(StillMove(*(ends if photos % 2 == 0 else ends[::-1]), clip.duration))
-        photos += 1
-    return moves
+        moves.append(StillMove(*(ends if photos % 2 == 0 else ends[::-1]), lead / 2 + clip.duration + tail / 2,
+                               lead / 2) if is_photo else None)
+        photos += is_photo
+    result = []
+    for i, (clip, move) in enumerate(zip(clips, moves)):
+        dissolves = []
+        if before[i]:
+            dissolves.append(Dissolve(clips[i - 1].info, moves[i - 1], before[i], 0.0, clips[i - 1].duration))
+        if after[i]:
+            dissolves.append(Dissolve(clips[i + 1].info, moves[i + 1], after[i], clip.duration, 0.0))
+        result.append((move, tuple(dissolves)))
+    return result
 
 
 def in_taken_order(paths: list[Path]) -> list[Path]:
@@ -118,22 +149,36 @@ def taken_at(path: Path) -> datetime | None:
 
 
 def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fps: int, width: int,
-                 height: int) -> Iterator[np.ndarray]:
+                 height: int, dissolves: tuple[Dissolve, ...] = ()) -> Iterator[np.ndarray]:
     """`frames` frames (width × height RGB, uint8) of the photo `info` moving by `move`, from `start` seconds into
-    its time on screen."""
+    its clip; over its `dissolves`, blended with the photo beside it (half each at the join)."""
     from PIL import Image
 
-    largest = max(move.zoom_from, move.zoom_to)
-    still = composed_still(info, round(width * largest), round(height * largest))
-    middle_x, middle_y = still.width / 2, still.height / 2
+    stills: dict[Path, object] = {}  # each photo composed once, before the threads start
+
+    def picture(photo: MediaInfo, photo_move: StillMove, at: float):
+        # the window of the composed photo that fills the frame at this zoom, centred, to the sub-pixel
+        if photo.path not in stills:
+            largest = max(photo_move.zoom_from, photo_move.zoom_to)
+            stills[photo.path] = composed_still(photo, round(width * largest), round(height * largest))
+        still = stills[photo.path]
+        middle_x, middle_y, zoom = still.width / 2, still.height / 2, photo_move.zoom(at)
+        box = (middle_x - middle_x / zoom, middle_y - middle_y / zoom, middle_x + middle_x / zoom,
+               middle_y + middle_y / zoom)
+        return still.resize((width, height), Image.Resampling.BICUBIC, box=box)
 
     def frame(number: int) -> np.ndarray:
-        # the window of `still` that fills the frame at this zoom, centred, to the sub-pixel (Pillow's box)
-        zoom = move.zoom(start + number / fps)
-        half_x, half_y = middle_x / zoom, middle_y / zoom
-        box = (middle_x - half_x, middle_y - half_y, middle_x + half_x, middle_y + half_y)
-        return np.asarray(still.resize((width, height), Image.Resampling.BICUBIC, box=box))
+        at = start + number / fps
+        shown = picture(info, move, at)
+        for dissolve in dissolves:
+            off = at - dissolve.at
+            if abs(off) < dissolve.seconds / 2:  # its own weight from a half at the join to all at the end
+                other = picture(dissolve.other, dissolve.other_move, dissolve.other_at + off)
+                shown = Image.blend(other, shown, 0.5 + abs(off) / dissolve.seconds)
+        return np.asarray(shown)
 
+    for photo, photo_move in ((info, move), *((d.other, d.other_move) for d in dissolves)):
+        picture(photo, photo_move, 0.0)
     workers = min(_FRAME_WORKERS, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers, thread_name_prefix="still-frames") as pool:  # Pillow resizes without the GIL
         ahead: deque[Future] = deque()
