@@ -14,6 +14,7 @@ here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import deque
@@ -190,6 +191,7 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
             yield ahead.popleft().result()
 
 
+@functools.lru_cache(maxsize=3)  # a piece dissolving with its neighbours uses them: the next piece, two of them
 def composed_still(info: MediaInfo, width: int, height: int):
     """The photo `info` filling a width × height picture (a PIL image): cropped to it when that trims little, else
     whole over a blurred, darkened fill of itself."""
