@@ -187,8 +187,8 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     work = WorkDir(output, options.work_dir)
     with disk_errors(output):
         work.prepare(reuse_work)
-        # a backend that makes notes plays to a beat it chooses (MusicGen's, none a plan states: not planned for)
         timing = time.perf_counter()
+        # a backend that makes notes plays to a beat it chooses (MusicGen's, none a plan states: not planned for)
         if slideshow and not options.exact_photo_seconds and backend[0].makes_midi:
             clips = _photos_on_bars(info, output, options, cancel, work, backend, started, clips)
             info = timeline_info(input_path, clips)
