@@ -26,7 +26,7 @@ from rich.table import Table
 from cotvtm_desktop import __version__, config
 from cotvtm_desktop.brief import PARTS
 from cotvtm_desktop.errors import Cancelled, UserError, disk_errors, is_out_of_memory, out_of_memory
-from cotvtm_desktop.jobs.events import JsonLines
+from cotvtm_desktop.jobs.events import JsonLines, ProgressShares, progress_shares
 from cotvtm_desktop.jobs.runner import (OUTPUT_EXTENSIONS_FOR_VIDEOS, OutputExists, ScoreOptions, default_output,
                                         stem_files, written_files)
 from cotvtm_desktop.media.timeline import is_project_path
@@ -659,6 +659,7 @@ class _Bars:
                                  TimeRemainingColumn(compact=True, elapsed_when_finished=True), console=err,
                                  transient=False)
         self.files: dict[str, TaskID] = {}
+        self.shares: dict[str, ProgressShares] = {}  # each file's stages' shares of its bar
         self.finished: list[str] = []
         self.overall = None
 
@@ -672,23 +673,27 @@ class _Bars:
     def __call__(self, event: dict) -> None:
         kind, p = event["type"], self.progress
         task = self.files.get(event.get("input", ""))
+        shares = self.shares.get(event.get("input", ""))
         if kind == "batch_started":
             self.overall = p.add_task("all files", total=max(event["count"], 1))
         elif kind == "job_started":
             for done in self.finished:
                 p.remove_task(self.files.pop(done))
             self.finished = []
-            self.files[event["input"]] = p.add_task(escape(Path(event["input"]).name[:40]), total=100)
+            name = f"slideshow of {event['slideshow']}" if event.get("slideshow") else Path(event["input"]).name
+            self.files[event["input"]] = p.add_task(escape(name[:40]), total=100)
+            self.shares[event["input"]] = progress_shares(bool(event.get("slideshow")))
         elif task is not None and kind == "progress" and event["stage"] == "analysing":
-            p.update(task, completed=40 * event["fraction"])
+            p.update(task, completed=100 * shares.analysis * event["fraction"])
         elif task is not None and kind == "progress" and event["stage"] == "rendering":  # inside a segment (neural)
-            p.update(task, completed=40 + 45 * (event["segment"] - 1 + event["fraction"]) / event["count"])
-        elif task is not None and kind == "progress" and event["stage"] == "picture":  # a timeline's, for a preview
-            p.update(task, completed=85 + 10 * event["fraction"])
+            done = (event["segment"] - 1 + event["fraction"]) / event["count"]
+            p.update(task, completed=100 * (shares.analysis + shares.music * done))
+        elif task is not None and kind == "progress" and event["stage"] == "picture":  # a timeline's, a slideshow's
+            p.update(task, completed=100 * (shares.analysis + shares.music + shares.picture * event["fraction"]))
         elif task is not None and kind == "segment_done":
-            p.update(task, completed=40 + 45 * event["index"] / event["count"])
+            p.update(task, completed=100 * (shares.analysis + shares.music * event["index"] / event["count"]))
         elif task is not None and kind == "stage" and event["stage"] == "writing":
-            p.update(task, completed=95)
+            p.update(task, completed=100 * (shares.analysis + shares.music + shares.picture))
         elif task is not None and kind in ("file_done", "error", "cancelled"):
             if kind == "file_done":
                 p.update(task, completed=100)

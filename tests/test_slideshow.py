@@ -232,6 +232,7 @@ def test_score_a_folder_as_a_slideshow(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["score", str(folder), "--slideshow", "--photo-seconds", "1.5", "--exact-seconds"])
     assert result.exit_code == 0, result.output
+    assert "slideshow of 3" in result.output  # its progress bar, not the first photo's name
     output = tmp_path / "holiday.scored.mp4"
     info = streams(output)
     assert info["video"] == "h264" and info["audio"] == "aac" and info["frame_size"] == (1920, 1080)

@@ -16,11 +16,10 @@ from PySide6.QtCore import QObject, Signal
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.queue import USER_FIELDS, QueueItem, QueueModel, SegmentState
 from cotvtm_desktop.gui.settings import Settings, is_project
+from cotvtm_desktop.jobs.events import progress_shares
 from cotvtm_desktop.media.probe import is_image_path
 
 SEGMENT_THUMB_HEIGHT = 72
-# share of an item's progress bar each stage fills: analysis, segments, a project's picture; then mixing and writing
-_ANALYSIS, _RENDER, _PICTURE = 0.3, 0.6, 0.08
 _ETA_AFTER_SECONDS = 10  # a pace measured over less than this is not worth showing (and procedural jobs are done)
 
 
@@ -216,21 +215,22 @@ class TaskRunner(QObject):
 
     def _on_event(self, kind: str, item: QueueItem, event: dict) -> None:
         kind_of = event.get("type")
+        shares = progress_shares(item.kind == "slideshow")  # each stage's share of the item's progress bar
         if kind_of == "progress" and event.get("stage") == "analysing":
-            item.progress = _ANALYSIS * event["fraction"]
+            item.progress = shares.analysis * event["fraction"]
         elif kind_of == "progress" and event.get("stage") == "rendering":
             done = (event["segment"] - 1 + event["fraction"]) / event["count"]
-            item.progress = _ANALYSIS + _RENDER * done
+            item.progress = shares.analysis + shares.music * done
             self._render_start = self._render_start or (self.clock(), done)
             self.segment_progress.emit(item.id, event["segment"] - 1, "rendering")
         elif kind_of == "segment_done":
-            item.progress = _ANALYSIS + _RENDER * event["index"] / event["count"]
+            item.progress = shares.analysis + shares.music * event["index"] / event["count"]
             self._render_start = self._render_start or (self.clock(), event["index"] / event["count"])
             self.segment_progress.emit(item.id, event["index"] - 1, "done")
-        elif kind_of == "progress" and event.get("stage") == "picture":  # a project's, made for its preview
-            item.progress = _ANALYSIS + _RENDER + _PICTURE * event["fraction"]
+        elif kind_of == "progress" and event.get("stage") == "picture":  # a project's for its preview, a slideshow's
+            item.progress = shares.analysis + shares.music + shares.picture * event["fraction"]
         elif kind_of == "stage" and event.get("stage") in ("mixing", "writing"):
-            item.progress = max(item.progress, _ANALYSIS + _RENDER)
+            item.progress = max(item.progress, shares.analysis + shares.music)
         elif kind_of == "backend":
             self.backend = event["name"]  # which one `auto` chose
         elif kind_of == "notice":
@@ -275,7 +275,8 @@ class TaskRunner(QObject):
         if self._render_start is None:
             return ""
         started, done_then = self._render_start
-        elapsed, done = self.clock() - started, (item.progress - _ANALYSIS) / _RENDER
+        shares = progress_shares(item.kind == "slideshow")
+        elapsed, done = self.clock() - started, (item.progress - shares.analysis) / shares.music
         if elapsed < _ETA_AFTER_SECONDS or done - done_then < 0.02 or done >= 1:
             return ""
         seconds = elapsed * (1 - done) / (done - done_then)

@@ -194,7 +194,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
             info = timeline_info(input_path, clips)
         timing = round(time.perf_counter() - timing, 3)
         events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
-                "duration": info.duration})
+                "duration": info.duration, **({"slideshow": len(clips)} if slideshow else {})})
         job = Job(info, output, options, events, cancel, work, backend, started, clips,
                   joined=bool(then) and not slideshow, slideshow=slideshow)
         if slideshow:  # the plans the photos were timed by measured the clips: the analysis after reuses that
