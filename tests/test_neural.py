@@ -228,6 +228,23 @@ def test_score_with_the_neural_backend(tiny, tmp_path, clip12):
     assert manifest["segments"][0]["description_source"] == "your prompt"
 
 
+def test_a_slideshow_with_the_neural_backend_keeps_its_seconds(tiny, tmp_path):
+    """MusicGen keeps a beat of its own: a slideshow's photos last the seconds asked for, not bars."""
+    from PIL import Image
+
+    photos = []
+    for name, colour in (("a.jpg", (200, 120, 40)), ("b.jpg", (40, 90, 200))):
+        Image.new("RGB", (96, 72), colour).save(tmp_path / name)
+        photos.append(tmp_path / name)
+    out = tmp_path / "slideshow.wav"
+    result = cli("score", *photos, "--slideshow", "--photo-seconds", "3", "-o", out, "--backend", "neural",
+                 "--models", tiny, "--device", DEVICE)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["backend"] == "neural" and [c["out"] - c["in"] for c in manifest["clips"]] == [3.0, 3.0]
+    assert manifest["input"]["duration"] == pytest.approx(6.0)
+
+
 def test_neural_segments_batched_or_continued(tiny, tmp_path):
     from cotvtm_desktop.jobs.runner import ScoreOptions, score
     from media import make_video, streams
