@@ -331,15 +331,16 @@ def _print_plan(input: Path, options: ScoreOptions, events, together: dict | Non
     from cotvtm_desktop.jobs.runner import start_job
     from cotvtm_desktop.media.segments import clock, follows_notes
 
+    together = together or {}
     chosen = choose_backend(options)
     _announce(chosen, events is not None)
     with tempfile.TemporaryDirectory(prefix="cotvtm-plan-") as folder:
         target = Path(folder) / default_output(input).name
         if events is not None:
-            job = start_job(input, target, options, events, backend=chosen, **(together or {}))
+            job = start_job(input, target, options, events, backend=chosen, **together)
         else:
             with _Bars() as bars:
-                job = start_job(input, target, options, bars, backend=chosen, **(together or {}))
+                job = start_job(input, target, options, bars, backend=chosen, **together)
         planned = job.segments_json()
         if not options.work_dir:
             job.work.remove()
@@ -347,7 +348,8 @@ def _print_plan(input: Path, options: ScoreOptions, events, together: dict | Non
         events({"type": "plan", "input": str(input), "segments": planned})
         return
     count = f"{len(planned)} segment{'s' * (len(planned) != 1)}"
-    table = Table(title=escape(f"{input.name}: {count} ({chosen[0].name})"), expand=True)
+    name = f"slideshow of {1 + len(together['then'])}" if together.get("slideshow") else input.name
+    table = Table(title=escape(f"{name}: {count} ({chosen[0].name})"), expand=True)
     table.add_column("#", no_wrap=True)
     table.add_column("time", no_wrap=True)
     table.add_column("music", overflow="fold", ratio=3)  # most of the width: a brief's line is long

@@ -246,6 +246,8 @@ def test_score_a_folder_as_a_slideshow(tmp_path):
     assert len(frames) == 125
     assert frames[20][540, 960, 0] > 150 > frames[20][540, 960, 2] and frames[60][540, 960, 2] > 150
 
+    result = runner.invoke(app, ["score", str(folder), "--slideshow", "--plan"])
+    assert result.exit_code == 0 and "slideshow of 3:" in result.output
     result = runner.invoke(app, ["score", str(folder / "a.jpg"), "--slideshow"])
     assert result.exit_code == 1 and "two or more photos or videos" in result.output
     result = runner.invoke(app, ["score", str(folder), "--slideshow", "--join"])
