@@ -50,7 +50,7 @@ def test_a_folder_comes_in_the_order_it_was_taken(tmp_path):
 def test_each_photo_shows_for_its_seconds_and_a_video_whole(tmp_path):
     photo = save_photo(tmp_path / "p.jpg", plain(64, 48, (90, 90, 90)))
     clip = make_video(tmp_path / "c.mp4", 2, audio=False)
-    clips = slideshow_clips([photo, clip, photo], 3.0)
+    clips, _ = slideshow_clips([photo, clip, photo], 3.0)
     assert [(c.offset, c.duration) for c in clips] == [(0.0, 3.0), (3.0, pytest.approx(2.0, abs=0.05)),
                                                        (pytest.approx(5.0, abs=0.05), 3.0)]
 
@@ -97,6 +97,25 @@ def test_photos_change_on_the_downbeat(tmp_path):
         assert edited["clips"] == manifest["clips"] and edited["segments"][0]["brief"]["genre"] == "rock"
 
 
+def test_an_unreadable_file_is_left_out_of_the_slideshow_with_a_notice(tmp_path):
+    """A cut-short copy among the photos: the film is made of the rest, and a notice names it; with fewer than two
+    readable files left, the bad one's own message."""
+    good = [save_photo(tmp_path / f"{n}.jpg", plain(64, 48, (40 * n, 90, 200))) for n in (1, 2)]
+    broken = tmp_path / "3.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", *map(str, [good[0], broken, good[1]]), "--slideshow", "--exact-seconds",
+                                 "-o", str(tmp_path / "music.wav"), "--json-progress"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    [notice] = [e["message"] for e in events if e["type"] == "notice"]
+    assert notice.startswith(f"left out of the slideshow: {broken}: not a readable image")
+    manifest = json.loads((tmp_path / "music.json").read_text())
+    assert [Path(c["path"]).name for c in manifest["clips"]] == ["1.jpg", "2.jpg"]
+    result = runner.invoke(app, ["score", str(good[0]), str(broken), "--slideshow"])
+    assert result.exit_code == 1 and "3.jpg: not a readable image" in " ".join(result.output.split())
+
+
 def test_a_photos_zoom_is_steady_to_the_eye_and_ends_where_it_says():
     move = StillMove(1.0, 1.08, 4.0)
     assert move.zoom(0) == 1.0 and move.zoom(4.0) == pytest.approx(1.08) and move.zoom(9.0) == pytest.approx(1.08)
@@ -134,7 +153,7 @@ def test_photos_dissolve_into_each_other_and_a_video_cuts(tmp_path):
     red = save_photo(tmp_path / "red.png", plain(160, 90, (220, 0, 0)))
     blue = save_photo(tmp_path / "blue.png", plain(160, 90, (0, 0, 220)))
     clip = make_video(tmp_path / "clip.mp4", 1, audio=False)
-    clips = slideshow_clips([red, blue, clip], 2.0)
+    clips, _ = slideshow_clips([red, blue, clip], 2.0)
     (red_move, red_dissolves), (blue_move, blue_dissolves), (video_move, video_dissolves) = still_moves(clips, 0.8)
     assert video_move is None and video_dissolves == () and len(blue_dissolves) == 1  # blue cuts to the video
     assert (red_move.lead, red_move.seconds, blue_move.lead, blue_move.seconds) == (0.0, 2.4, 0.4, 2.4)

@@ -174,8 +174,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.stems and not backend[0].stems:
         raise UserError(f"--stems needs the procedural backend: the {backend[0].name} backend makes its music as one "
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
+    unreadable = []  # a slideshow's files left out of it
     if slideshow:  # one after another, a photo on screen for photo_seconds: a timeline whose picture is made
-        clips = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds)
+        clips, unreadable = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds)
     elif then:  # the parts of one recording, as one timeline whose picture is theirs, whole
         clips = joined_clips([input_path, *map(Path, then)])
     else:
@@ -195,6 +196,8 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
         timing = round(time.perf_counter() - timing, 3)
         events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
                 "duration": info.duration, **({"slideshow": len(clips)} if slideshow else {})})
+        for exc in unreadable:
+            events({"type": "notice", "input": str(input_path), "message": f"left out of the slideshow: {exc}"})
         job = Job(info, output, options, events, cancel, work, backend, started, clips,
                   joined=bool(then) and not slideshow, slideshow=slideshow)
         if slideshow:  # the plans the photos were timed by measured the clips: the analysis after reuses that

@@ -28,7 +28,7 @@ import av
 import numpy as np
 
 from cotvtm_desktop import config
-from cotvtm_desktop.errors import UserError
+from cotvtm_desktop.errors import BadMediaError, UserError
 from cotvtm_desktop.media.images import load_picture, open_image
 from cotvtm_desktop.media.probe import MediaInfo, is_image_path, probe
 from cotvtm_desktop.media.timeline import Clip
@@ -70,17 +70,25 @@ class Dissolve:
                 round(self.seconds, 4), round(self.at, 4), round(self.other_at, 4)]
 
 
-def slideshow_clips(paths: list[Path], photo_seconds: float) -> list[Clip]:
-    """The photos (each `photo_seconds` long) and videos (each whole) one after another, in the order given."""
-    if len(paths) < 2:
-        raise UserError("--slideshow shows two or more photos or videos one after another; name them, or a folder")
-    clips, offset = [], 0.0
+def slideshow_clips(paths: list[Path], photo_seconds: float) -> tuple[list[Clip], list[BadMediaError]]:
+    """The photos (each `photo_seconds` long) and videos (each whole) one after another, in the order given; and
+    why each file that cannot be read (a cut-short copy, not a picture) is left out: one bad photo in a folder of
+    hundreds does not stop the film."""
+    clips, unreadable, offset = [], [], 0.0
     for path in paths:
-        info = probe(path)
+        try:
+            info = probe(path)
+        except BadMediaError as exc:
+            unreadable.append(exc)
+            continue
         seconds = info.duration if info.kind == "video" else photo_seconds
         clips.append(Clip(info, 0.0, seconds, offset))
         offset += seconds
-    return clips
+    if len(clips) < 2:
+        if unreadable and len(paths) >= 2:
+            raise unreadable[0]
+        raise UserError("--slideshow shows two or more photos or videos one after another; name them, or a folder")
+    return clips, unreadable
 
 
 def fitted_to_bars(clips: list[Clip], bar: float, photo_seconds: float) -> list[Clip]:
