@@ -121,16 +121,22 @@ def _nclx_to_srgb(picture, nclx: dict):
             [*primaries, white], [*_SRGB_PRIMARIES, _D65], atol=2e-3):
         return picture
     matrix = np.linalg.solve(_rgb_to_xyz(_SRGB_PRIMARIES, _D65), _rgb_to_xyz(primaries, white)).astype(np.float32)
-    code = np.arange(256, dtype=np.float64) / 255
-    to_light = np.where(code <= 0.04045, code / 12.92, ((code + 0.055) / 1.055) ** 2.4).astype(np.float32)
-    light = np.linspace(0, 1, 4096)
-    to_code = np.round(255 * np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055))
-    to_code = to_code.astype(np.uint8)
+    to_light, to_code = _srgb_curves()
     rgb = np.array(picture)  # a copy, written over band by band
     for top in range(0, rgb.shape[0], _ROWS_AT_ONCE):
         band = to_light[rgb[top:top + _ROWS_AT_ONCE]] @ matrix.T
         rgb[top:top + _ROWS_AT_ONCE] = to_code[np.round(np.clip(band, 0, 1) * 4095).astype(np.int32)]
     return Image.fromarray(rgb)
+
+
+@functools.cache
+def _srgb_curves() -> tuple[np.ndarray, np.ndarray]:
+    """sRGB's 8-bit code values to linear light (256 entries), and linear light (in 4096 steps) back to them."""
+    code = np.arange(256, dtype=np.float64) / 255
+    to_light = np.where(code <= 0.04045, code / 12.92, ((code + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    light = np.linspace(0, 1, 4096)
+    to_code = np.round(255 * np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055))
+    return to_light, to_code.astype(np.uint8)
 
 
 def _rgb_to_xyz(primaries, white) -> np.ndarray:

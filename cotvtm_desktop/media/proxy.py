@@ -21,7 +21,7 @@ from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, concat_quoted, ffmpeg_has, run_ffmpeg
 from cotvtm_desktop.media.probe import MediaInfo
-from cotvtm_desktop.media.slideshow import Dissolve, StillMove, still_frames, still_moves
+from cotvtm_desktop.media.slideshow import Dissolve, StillMove, fills_frame, still_frames, still_moves
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
@@ -152,9 +152,8 @@ def _filled(info: MediaInfo, shape: PictureFormat) -> str:
     """The filters that fill the frame with a video as a slideshow's photo fills it (slideshow.composed_still):
     cropped to it when that trims little, else whole over a blurred, darkened fill of itself (blurred small: quick)."""
     w, h = shape.width, shape.height
-    ratio = info.width / info.height / (w / h)
     cover = "scale={}:{}:force_original_aspect_ratio=increase,crop={}:{}"
-    if min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP:
+    if fills_frame(info, w, h):
         return cover.format(w, h, w, h) + ","
     small_w, small_h = 2 * round(w / 16), 2 * round(h / 16)
     darker = ":".join(f"{plane}='{zero}+(val-{zero})*{config.SLIDESHOW_BACKDROP_LEVEL}'" for plane, zero in

@@ -199,14 +199,20 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
             yield ahead.popleft().result()
 
 
+def fills_frame(info: MediaInfo, width: int, height: int) -> bool:
+    """Whether a photo or video of `info`'s shape is shown filling a width × height frame (cropped to it), as it is
+    when that trims at most SLIDESHOW_COVER_CROP of it, rather than whole over a blurred fill of itself."""
+    ratio = info.width / info.height / (width / height)
+    return min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP
+
+
 @functools.lru_cache(maxsize=3)  # a piece dissolving with its neighbours uses them: the next piece, two of them
 def composed_still(info: MediaInfo, width: int, height: int):
     """The photo `info` filling a width × height picture (a PIL image): cropped to it when that trims little, else
     whole over a blurred, darkened fill of itself."""
     from PIL import Image, ImageFilter, ImageOps
 
-    ratio = info.width / info.height / (width / height)
-    fills = min(ratio, 1 / ratio) >= 1 - config.SLIDESHOW_COVER_CROP  # filling the frame keeps this much of it
+    fills = fills_frame(info, width, height)
     # decoded no larger than it shows (the fill behind a photo shown whole is blurred: its size does not matter)
     scale = (max if fills else min)(width / info.width, height / info.height)
     photo = load_picture(info.path, (math.ceil(info.width * scale), math.ceil(info.height * scale)))
