@@ -53,10 +53,8 @@ class Piece:
 
     def identity(self) -> list:
         """What the piece shows, for a cache key (with the file's version, which the caller adds)."""
-        move = self.move
-        moving = [move.zoom_from, move.zoom_to, round(move.seconds, 4), round(move.lead, 4)] if move else None
-        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames, moving,
-                [d.identity() for d in self.dissolves]]
+        return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames,
+                self.move.identity() if self.move else None, [d.identity() for d in self.dissolves]]
 
 
 def picture_format(clips: list[Clip]) -> PictureFormat:

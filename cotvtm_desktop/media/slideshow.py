@@ -52,6 +52,10 @@ class StillMove:
         progress = min(max((at + self.lead) / self.seconds, 0.0), 1.0)
         return self.zoom_from * (self.zoom_to / self.zoom_from) ** progress
 
+    def identity(self) -> list:
+        """What the move is, for a cache key."""
+        return [self.zoom_from, self.zoom_to, round(self.seconds, 4), round(self.lead, 4)]
+
 
 @dataclass(frozen=True)
 class Dissolve:
@@ -65,9 +69,9 @@ class Dissolve:
     other_at: float
 
     def identity(self) -> list:
-        move = self.other_move
-        return [str(self.other.path), move.zoom_from, move.zoom_to, round(move.seconds, 4), round(move.lead, 4),
-                round(self.seconds, 4), round(self.at, 4), round(self.other_at, 4)]
+        """What the dissolve is, for a cache key."""
+        return [str(self.other.path), *self.other_move.identity(), round(self.seconds, 4), round(self.at, 4),
+                round(self.other_at, 4)]
 
 
 def slideshow_clips(paths: list[Path], photo_seconds: float) -> tuple[list[Clip], list[BadMediaError]]:
@@ -112,9 +116,8 @@ def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMov
     joins = [min(dissolve, a.duration / 2, b.duration / 2) if photo[i] and photo[i + 1] else 0.0
              for i, (a, b) in enumerate(zip(clips, clips[1:]))]
     before, after = [0.0, *joins], [*joins, 0.0]  # each clip's dissolve with the one before, and the one after
-    moves, photos = [], 0
+    moves, photos, ends = [], 0, (1.0, config.SLIDESHOW_ZOOM)
     for clip, is_photo, lead, tail in zip(clips, photo, before, after):
-        ends = (1.0, config.SLIDESHOW_ZOOM)
         moves.append(StillMove(*(ends if photos % 2 == 0 else ends[::-1]), lead / 2 + clip.duration + tail / 2,
                                lead / 2) if is_photo else None)
         photos += is_photo
