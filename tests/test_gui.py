@@ -146,6 +146,113 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     assert Path(item.output) == tmp_path / "b.scored.mp4" and streams(tmp_path / "b.scored.mp4")["video"] == "h264"
 
 
+def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, window, tmp_path, monkeypatch):
+    """Arrange… (or a double-click) on a slideshow: its files in a new order, one left out, each photo longer; it
+    keeps its pictures and its work folder (pictures of its photos serve again) but not its preview, whose music and
+    segments were for the old order. Slideshow on it and more photos takes them in after its own. Remove then deletes
+    what the app kept for it."""
+    from PIL import Image
+
+    from cotvtm_desktop.gui import window as window_module
+
+    photos = []
+    for name, colour in (("a.jpg", (200, 40, 40)), ("b.png", (40, 200, 40)), ("c.jpg", (40, 40, 200)),
+                         ("d.jpg", (200, 200, 40))):
+        Image.new("RGB", (320, 240), colour).save(tmp_path / name)  # no dates: queue order
+        photos.append(str(tmp_path / name))
+    clip = make_video(tmp_path / "e.mp4", 3, size="160x90")
+    window.settings.photo_seconds = 2.0
+    drop(window, [Path(p) for p in photos[:3]] + [clip])
+    wait_inspected(qtbot, window)
+    window.table.selectAll()
+    window.slideshow_action.trigger()
+    [item] = window.queue.items
+    assert item.files() == [*photos[:3], str(clip)] and item.duration == pytest.approx(9.0, abs=0.1)
+    assert set(item.file_thumbnails) == set(item.files()) and all(map(Path.exists, map(Path, item.pictures())))
+    assert item.file_durations == {str(clip): pytest.approx(3.0, abs=0.1)}
+    assert window.arrange_action.isEnabled()
+    kept = window.tasks.work_dir(item) / "piece-kept.mp4"  # what a preview leaves for the next
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"picture")
+    window.tasks.preview_path(item).parent.mkdir(parents=True, exist_ok=True)
+    window.tasks.preview_path(item).write_bytes(b"old preview")
+    left_out = item.file_thumbnails[photos[1]]
+
+    class Arranging(window_module.SlideshowDialog):
+        def exec(self) -> int:
+            self.shown.setCurrentRow(3)  # the clip first
+            for _ in range(3):
+                self.move_selected(-1)
+            self.shown.setCurrentRow(2)  # b.png
+            self.leave_out_selected()
+            self.seconds.setValue(3.0)
+            return 1
+
+    monkeypatch.setattr(window_module, "SlideshowDialog", Arranging)
+    window.table.doubleClicked.emit(window.queue.index(0, 0))
+    [arranged] = window.queue.items
+    assert arranged.files() == [str(clip), photos[0], photos[2]] and arranged.id == item.id
+    assert arranged.photo_seconds == 3.0 and arranged.duration == pytest.approx(9.0, abs=0.1)
+    assert arranged.thumbnail == item.file_thumbnails[str(clip)] and window.selected() is arranged
+    assert kept.exists() and not window.tasks.preview_path(item).exists() and not arranged.preview
+    assert not Path(left_out).exists() and all(map(Path.exists, map(Path, arranged.pictures())))
+    assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--photo-seconds", "3"]
+
+    drop(window, [Path(photos[3])])
+    wait_inspected(qtbot, window)
+    window.table.selectAll()
+    window.slideshow_action.trigger()
+    [grown] = window.queue.items
+    assert grown.files() == [*arranged.files(), photos[3]] and grown.id == item.id and grown.photo_seconds == 3.0
+    assert kept.exists() and set(grown.file_thumbnails) == set(grown.files())
+    window.table.selectRow(0)
+    window.remove_action.trigger()
+    assert not window.queue.items and not kept.exists() and not any(map(Path.exists, map(Path, grown.pictures())))
+
+
+def test_slideshow_dialog_moves_sorts_and_keeps_two_files(qtbot, tmp_path):
+    """The dialog's buttons: a selection moves a place at a time and stops at the ends; sorting by name, or by when
+    they were taken (not when one says nothing: the order stays and the dialog names it); two files stay at least."""
+    from PIL import Image
+
+    from cotvtm_desktop.gui.queue import QueueItem
+    from cotvtm_desktop.gui.slideshow_dialog import SlideshowDialog
+
+    names = ["c.jpg", "a.jpg", "b.jpg"]
+    for name, hour in zip(names, (9, 11, 10)):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[36867] = f"2024:05:01 {hour:02}:00:00"
+        Image.new("RGB", (64, 48), (hour * 20, 80, 80)).save(tmp_path / name, exif=exif)
+    files = [str(tmp_path / n) for n in names]
+    item = QueueItem(files[0], kind="slideshow", parts=files[1:], photo_seconds=4.0)
+    dialog = SlideshowDialog(item)
+    qtbot.addWidget(dialog)
+    named = lambda: [Path(f).name for f in dialog.files()]  # noqa: E731
+    assert named() == names and not dialog.changed() and not dialog.earlier.isEnabled()  # the first is selected
+    dialog.shown.item(1).setSelected(True)  # the first two: together, nowhere earlier to go
+    assert not dialog.earlier.isEnabled() and dialog.later.isEnabled()
+    dialog.move_selected(1)
+    assert named() == ["b.jpg", "c.jpg", "a.jpg"] and dialog.changed()
+    dialog.move_selected(1)  # at the end: they stay
+    assert named() == ["b.jpg", "c.jpg", "a.jpg"] and not dialog.later.isEnabled()
+    dialog.sort_by_name()
+    assert named() == ["a.jpg", "b.jpg", "c.jpg"] and len(dialog.shown.selectedItems()) == 2
+    dialog.sort_by_taken()
+    assert named() == ["c.jpg", "b.jpg", "a.jpg"] and not dialog.said.text()
+    Image.new("RGB", (64, 48)).save(tmp_path / "b.jpg")  # its date gone
+    dialog.sort_by_name()
+    dialog.sort_by_taken()
+    assert named() == ["a.jpg", "b.jpg", "c.jpg"] and "b.jpg does not say when it was taken" in dialog.said.text()
+    dialog.shown.clearSelection()
+    dialog.shown.item(0).setSelected(True)
+    dialog.leave_out_selected()
+    assert named() == ["b.jpg", "c.jpg"] and "2 photos · about 0:08.0" in dialog.summary.text()
+    dialog.shown.selectAll()
+    assert not dialog.leave_out.isEnabled()
+    dialog.leave_out_selected()  # two stay at least
+    assert named() == ["b.jpg", "c.jpg"]
+
+
 def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, window, tmp_path, clip12):
     folder = tmp_path / "holiday"
     (folder / "day two").mkdir(parents=True)

@@ -107,6 +107,8 @@ class QueueItem:
     parts: list[str] = field(default_factory=list)
     photo_seconds: float = 0.0  # a slideshow's: each photo's time on screen
     dissolve: bool = False  # a slideshow's: photos dissolve into each other
+    file_thumbnails: dict[str, str] = field(default_factory=dict)  # a slideshow's: each file's picture, by path
+    file_durations: dict[str, float] = field(default_factory=dict)  # a slideshow's: each video's length, by path
 
     @property
     def name(self) -> str:
@@ -114,6 +116,14 @@ class QueueItem:
         if self.kind == "slideshow":
             return f"Slideshow: {name} + {more} more"
         return f"{name} + {more} part{'s' * (more != 1)}" if more else name
+
+    def files(self) -> list[str]:
+        """Its file, and the files that continue its recording or its slideshow, in order."""
+        return [self.path, *self.parts]
+
+    def pictures(self) -> set[str]:
+        """The thumbnails the app keeps for it: its own, its slideshow's files', its segments'."""
+        return {p for p in (self.thumbnail, *self.file_thumbnails.values(), *(s.thumbnail for s in self.segments)) if p}
 
     def score_inputs(self) -> list[str]:
         """What `cotvtm score` is given for this item: its file, and its recording's other parts with --join (or
@@ -230,15 +240,37 @@ class QueueModel(QAbstractTableModel):
     def slideshow(self, items: list[QueueItem], photo_seconds: float, dissolve: bool = False) -> QueueItem:
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
         the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
-        into the next); they leave the queue."""
+        into the next); they leave the queue. A slideshow among them brings its files, in its order, and its
+        seconds and dissolve."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
                 self.remove(item)
-        shown = QueueItem(items[0].path, kind="slideshow", status="ready", thumbnail=items[0].thumbnail,
-                          duration=sum(photo_seconds if i.kind == "image" else i.duration for i in items),
-                          parts=[i.path for i in items[1:]], photo_seconds=photo_seconds, dissolve=dissolve)
+        thumbnails, durations = {}, {}
+        for item in items:
+            thumbnails.update(item.file_thumbnails if item.kind == "slideshow" else {item.path: item.thumbnail})
+            durations.update(item.file_durations if item.kind == "slideshow" else
+                             {item.path: item.duration} if item.kind == "video" else {})
+        earlier = next((i for i in items if i.kind == "slideshow"), None)
+        if earlier is not None:
+            photo_seconds, dissolve = earlier.photo_seconds, earlier.dissolve
+        shown = QueueItem(items[0].path, id=earliest.id if earliest is earlier else uuid.uuid4().hex[:12],
+                          kind="slideshow", file_thumbnails=thumbnails, file_durations=durations)
         self.items[self.items.index(earliest)] = shown
+        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve)
+
+    def arrange(self, item: QueueItem, files: list[str], photo_seconds: float, dissolve: bool) -> QueueItem:
+        """The slideshow `item` anew, showing `files` (some of its own) in this order, each photo for about
+        `photo_seconds`, dissolving with `dissolve`: what its last preview made (its segments and their edits, its
+        stretches without music) fits it no more and goes; what it exported stays its output. It keeps its id
+        (and with it the app's work folder, whose pictures of its photos serve again where they move alike)."""
+        shown = QueueItem(files[0], id=item.id, kind="slideshow", status="ready", output=item.output,
+                          thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:],
+                          photo_seconds=photo_seconds, dissolve=dissolve,
+                          file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
+                          file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
+        shown.duration = sum(shown.file_durations.get(p, photo_seconds) for p in files)
+        self.items[self.items.index(item)] = shown
         self.changed(shown)
         return shown
 

@@ -61,12 +61,16 @@ class TaskRunner(QObject):
         return self.data_dir / "edits" / f"{item.id}.json"
 
     def forget(self, item: QueueItem) -> None:
-        """Delete what the app keeps for an item it no longer queues (its segment audio can take hundreds of MB);
+        """Delete what the app keeps for an item as it was, now out of the queue or made anew (joined, a slideshow
+        rearranged): its preview, and its segment audio (which can take hundreds of MB) and pictures unless the
+        queue still has them (an item made anew keeps its id, and its pictures of the files it still shows);
         exported files stay."""
-        shutil.rmtree(self.work_dir(item), ignore_errors=True)
+        queued = self.model.items
+        if all(i.id != item.id for i in queued):
+            shutil.rmtree(self.work_dir(item), ignore_errors=True)
+        pictures = item.pictures().difference(*(i.pictures() for i in queued))
         for path in (self.preview_path(item), self.preview_path(item).with_suffix(".json"), self.edits_path(item),
-                     self.parts_path(item),
-                     *(Path(p) for p in [item.thumbnail, *(s.thumbnail for s in item.segments)] if p)):
+                     self.parts_path(item), *map(Path, pictures)):
             path.unlink(missing_ok=True)
 
     # --- asking for work ------------------------------------------------------------------------------------------

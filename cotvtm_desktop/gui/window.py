@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QUrl
@@ -27,6 +26,7 @@ from cotvtm_desktop.gui.history import EditHistory
 from cotvtm_desktop.gui.preview import PreviewPane
 from cotvtm_desktop.gui.queue import QUEUE_FILE, THUMB_HEIGHT, QueueItem, QueueModel
 from cotvtm_desktop.gui.segment_dialog import SegmentDialog
+from cotvtm_desktop.gui.slideshow_dialog import SlideshowDialog
 from cotvtm_desktop.gui.segment_strip import SegmentStrip
 from cotvtm_desktop.gui.settings import Settings
 from cotvtm_desktop.gui.settings_dialog import SettingsDialog
@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         header.resizeSection(1, 64)
         self.table.setIconSize(QSize(round(THUMB_HEIGHT * 16 / 9), THUMB_HEIGHT))
         self.table.selectionModel().selectionChanged.connect(self._selected)
+        self.table.doubleClicked.connect(self._arrange)  # a slideshow's row: its files and their order
         self.preview = PreviewPane(lambda: self.settings.score_args())
         self.strip = SegmentStrip()
         right = QSplitter(Qt.Orientation.Vertical)
@@ -124,6 +125,8 @@ class MainWindow(QMainWindow):
         self.slideshow_action = action("Slideshow", "Ctrl+L", self._slideshow, "Show the selected photos and videos "
                                        "one after another as one scored film, in the order they were taken (else "
                                        "queue order), each photo for the Settings' seconds with a slow zoom")
+        self.arrange_action = action("Arrange…", "Ctrl+Shift+L", self._arrange, "Change the selected slideshow: "
+                                     "the order of its photos and videos, which it shows, each photo's seconds")
         self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")
         self.redo_action = action("Redo", QKeySequence.StandardKey.Redo, self._redo, "Make the change again")
         bar.addSeparator()
@@ -157,7 +160,8 @@ class MainWindow(QMainWindow):
         self.export_all_action.setEnabled(any(i.kind for i in self.queue.items))
         self.remove_action.setEnabled(item is not None and item.status not in ("working", "queued"))
         self.join_action.setEnabled(not busy and self._joinable(("video",)) is not None)
-        self.slideshow_action.setEnabled(not busy and self._joinable(("video", "image")) is not None)
+        self.slideshow_action.setEnabled(not busy and self._joinable(("video", "image", "slideshow")) is not None)
+        self.arrange_action.setEnabled(usable and not busy and item.kind == "slideshow" and item.status != "queued")
         self.cancel_action.setEnabled(busy)
         self.open_action.setEnabled(item is not None and bool(item.output))
         for act, what, verb in ((self.undo_action, self.history.next_undo(item), "Undo"),
@@ -208,10 +212,11 @@ class MainWindow(QMainWindow):
         return [self.queue.items[row] for row in sorted(i.row() for i in self.table.selectionModel().selectedRows())]
 
     def _joinable(self, kinds: tuple[str, ...]) -> list[QueueItem] | None:
-        """The selected items, when they can join as one: two or more inspected files of these kinds (not joined
-        already), none at work."""
+        """The selected items, when they can join as one: two or more inspected items of these kinds (not joined
+        recordings), none at work."""
         items = self.all_selected()
-        if len(items) < 2 or any(i.kind not in kinds or i.parts or i.status in ("working", "queued") for i in items):
+        if len(items) < 2 or any(i.kind not in kinds or (i.parts and i.kind != "slideshow")
+                                 or i.status in ("working", "queued") for i in items):
             return None
         return items
 
@@ -222,24 +227,39 @@ class MainWindow(QMainWindow):
             self.activity.setText(f"Joined {len(items)} files as one recording: {joined.name}")
 
     def _slideshow(self) -> None:
+        """The selected photos and videos as one slideshow, in the order they were taken (else queue order); a
+        slideshow among them takes them in after its own, in its order."""
         from cotvtm_desktop.media.slideshow import in_taken_order
 
-        items = self._joinable(("video", "image"))
+        items = self._joinable(("video", "image", "slideshow"))
         if items is not None:
-            by_path = {Path(i.path): i for i in items}
-            ordered = [by_path[path] for path in in_taken_order(list(by_path))]
+            shows = [i for i in items if i.kind == "slideshow"]
+            by_path = {Path(i.path): i for i in items if i.kind != "slideshow"}
+            ordered = [*shows, *(by_path[path] for path in in_taken_order(list(by_path)))]
             shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds,
                                                                                 self.settings.photo_dissolve))
-            self.activity.setText(f"Made a slideshow of {len(items)} files: {shown.name}")
+            self.activity.setText(f"Made a slideshow of {len(shown.files())} files: {shown.name}")
+
+    def _arrange(self, *_) -> None:
+        """The selected slideshow's files, their order, its photos' seconds and dissolve, changed in a dialog."""
+        item = self.selected()
+        if item is None or item.kind != "slideshow" or item.status in ("working", "queued") or self.tasks.busy():
+            return
+        dialog = SlideshowDialog(item, self)
+        if dialog.exec() and dialog.changed():
+            self._put_together([item], lambda i: self.queue.arrange(item, dialog.files(), dialog.photo_seconds(),
+                                                                    dialog.dissolve()))
+            self.activity.setText(f"Changed the slideshow ({len(dialog.files())} files): preview it to see and "
+                                  "hear it anew")
 
     def _put_together(self, items: list[QueueItem], make: Callable[[list[QueueItem]], QueueItem]) -> QueueItem:
         """One queue item made of `items` by `make`, selected; what the app kept for each (previews, segment audio)
-        no longer fits and goes, but the first one's picture, which stays the new item's."""
+        no longer fits and goes, but their pictures that the new item shows."""
         self.preview.stop()
-        for item in items:
-            self.tasks.forget(replace(item, thumbnail="") if item is items[0] else item)
-            self.history.forget(item)
         made = make(items)
+        for item in items:
+            self.tasks.forget(item)
+            self.history.forget(item)
         self.table.selectRow(self.queue.items.index(made))
         self._selected()
         return made
