@@ -469,8 +469,10 @@ def test_phone_photo(tmp_path):
     out = tmp_path / "coffee.mp4"
     manifest = score(data / "coffee.heic", out, ScoreOptions(image_seconds=3.0))
     assert manifest["segments"][0]["visual"]["objects"]["labels"][0][0] == "espresso"
-    with av.open(str(out)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    with av.open(str(out)) as container:  # in BT.709 and tagged so (matrix, primaries, transfer, video levels)
+        tags = container.streams.video[0].codec_context
+        assert (tags.colorspace, tags.color_primaries, tags.color_trc, tags.color_range) == (1, 1, 1, 1)
+        frame = next(container.decode(video=0)).reformat(format="rgb24", src_colorspace="ITU709").to_ndarray()
     jpeg = np.asarray(Image.open(data / "coffee.jpg").convert("RGB").resize((300, 200), Image.Resampling.LANCZOS),
                       float)
     assert frame.shape == (200, 300, 3) and np.abs(frame - jpeg).mean() < 8

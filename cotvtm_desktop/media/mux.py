@@ -49,6 +49,10 @@ COPIED, AS_H264, AS_HEVC_10BIT = "copied", "re-encoded to H.264", "re-encoded to
 # An interlaced picture (a DV or HDV tape's, a DVD's) re-encoded is deinterlaced, a frame from each field (bwdif): a
 # phone, a browser or a computer's player does not weave fields apart, and would show every movement combed
 DEINTERLACE_FILTER = "bwdif=mode=send_field:parity=auto"
+# A picture made here from RGB (a photo, a slideshow) in BT.709 as HD players take it, and tagged so: the filters say
+# it of the frames, which the encoder's colour tags come from (FFmpeg 7 on ignores -color_primaries against them)
+TO_BT709 = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+            "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
 DEINTERLACED = ", deinterlaced (a frame from each field)"
 # Container tags the muxer writes itself; every other tag of the source is carried over
 _MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
@@ -242,7 +246,8 @@ def mux_still(image: Path, soundtrack: AacPackets, seconds: float, output: Path,
     upright = save_upright(image, scratch / "still.png")
     try:
         _reencoded(["-loop", "1", "-framerate", "2", "-i", str(upright)],
-                   ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-tune", "stillimage", "-t", f"{seconds:.6f}"],
+                   ["-vf", f"scale=trunc(iw/2)*2:trunc(ih/2)*2,{TO_BT709}", "-tune", "stillimage", "-t",
+                    f"{seconds:.6f}"],
                    soundtrack, output, scratch, Mp4Layout())
     finally:
         upright.unlink(missing_ok=True)

@@ -19,15 +19,13 @@ from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
 from cotvtm_desktop.media import hdr
 from cotvtm_desktop.media.images import save_upright
-from cotvtm_desktop.media.mux import DEINTERLACE_FILTER, FfmpegFailed, concat_quoted, ffmpeg_has, run_ffmpeg
+from cotvtm_desktop.media.mux import (DEINTERLACE_FILTER, TO_BT709, FfmpegFailed, concat_quoted, ffmpeg_has,
+                                     run_ffmpeg)
 from cotvtm_desktop.media.probe import MediaInfo
 from cotvtm_desktop.media.slideshow import Dissolve, StillMove, fills_frame, still_frames, still_moves
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
-
-
-_BT709 = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     if piece.info is None:
         source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
     elif piece.move is not None:
-        source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
+        source = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
         frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves)
     elif piece.info.kind == "image":
         source = ["-loop", "1", "-framerate", str(fps), "-i", str(save_upright(piece.info.path, upright))]
@@ -129,12 +127,13 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         fit = "scale={}:{},".format(*_fitted(piece.info, shape)) + tone
     # a tape's fields made frames before the preview's rate is taken from them: not combed
     fields = f"{DEINTERLACE_FILTER}," if piece.info is not None and piece.info.interlaced else ""
-    shaped = (f"{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,"
-              "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+    # a moving photo's frames are BT.709 already (still_frames): said so, they pass through unchanged
+    made = "setparams=colorspace=bt709:range=tv," if frames is not None else ""
+    shaped = (f"{made}{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,{TO_BT709},"
               "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
     try:
         run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(shape.crf), *_BT709,
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(shape.crf),
                     "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target,
                    frames)
     except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder

@@ -162,22 +162,28 @@ def taken_at(path: Path) -> datetime | None:
 
 def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fps: int, width: int,
                  height: int, dissolves: tuple[Dissolve, ...] = ()) -> Iterator[np.ndarray]:
-    """`frames` frames (width × height RGB, uint8) of the photo `info` moving by `move`, from `start` seconds into
-    its clip; over its `dissolves`, blended with the photo beside it (half each at the join)."""
+    """`frames` frames of the photo `info` moving by `move`, from `start` seconds into its clip; over its
+    `dissolves`, blended with the photo beside it (half each at the join). Each frame is a width × height picture in
+    BT.709 video levels, 4:2:0 (I420: the Y' rows, then Cb's and Cr's at half size, as one uint8 array of
+    height × 3/2 rows), as H.264 takes it: resampling the photo's three planes at the sizes the encoder keeps them
+    is about half the work of resampling it in RGB, and the encoder converts nothing."""
     from PIL import Image
 
-    stills: dict[Path, object] = {}  # each photo composed once, before the threads start
+    stills: dict[Path, tuple] = {}  # each photo composed once, before the threads start
 
-    def picture(photo: MediaInfo, photo_move: StillMove, at: float):
+    def picture(photo: MediaInfo, photo_move: StillMove, at: float) -> list:
         # the window of the composed photo that fills the frame at this zoom, centred, to the sub-pixel
         if photo.path not in stills:
             largest = max(photo_move.zoom_from, photo_move.zoom_to)
-            stills[photo.path] = composed_still(photo, round(width * largest), round(height * largest))
-        still = stills[photo.path]
-        middle_x, middle_y, zoom = still.width / 2, still.height / 2, photo_move.zoom(at)
-        box = (middle_x - middle_x / zoom, middle_y - middle_y / zoom, middle_x + middle_x / zoom,
-               middle_y + middle_y / zoom)
-        return still.resize((width, height), Image.Resampling.BICUBIC, box=box)
+            stills[photo.path] = composed_planes(photo, round(width * largest), round(height * largest))
+        shown = []
+        for plane, size in zip(stills[photo.path], ((width, height), (width // 2, height // 2), (width // 2,
+                                                                                                   height // 2))):
+            middle_x, middle_y, zoom = plane.width / 2, plane.height / 2, photo_move.zoom(at)
+            box = (middle_x - middle_x / zoom, middle_y - middle_y / zoom, middle_x + middle_x / zoom,
+                   middle_y + middle_y / zoom)
+            shown.append(plane.resize(size, Image.Resampling.BICUBIC, box=box))
+        return shown
 
     def frame(number: int) -> np.ndarray:
         at = start + number / fps
@@ -186,8 +192,8 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
             off = at - dissolve.at
             if abs(off) < dissolve.seconds / 2:  # its own weight from a half at the join to all at the end
                 other = picture(dissolve.other, dissolve.other_move, dissolve.other_at + off)
-                shown = Image.blend(other, shown, 0.5 + abs(off) / dissolve.seconds)
-        return np.asarray(shown)
+                shown = [Image.blend(o, p, 0.5 + abs(off) / dissolve.seconds) for o, p in zip(other, shown)]
+        return np.concatenate([np.asarray(plane).reshape(-1) for plane in shown]).reshape(-1, width)
 
     for photo, photo_move in ((info, move), *((d.other, d.other_move) for d in dissolves)):
         picture(photo, photo_move, 0.0)
@@ -210,6 +216,22 @@ def fills_frame(info: MediaInfo, width: int, height: int) -> bool:
 
 
 @functools.lru_cache(maxsize=3)  # a piece dissolving with its neighbours uses them: the next piece, two of them
+def composed_planes(info: MediaInfo, width: int, height: int) -> tuple:
+    """composed_still in BT.709 video levels, as H.264 keeps a picture: Y' width × height, Cb and Cr at half that
+    (each the mean of a 2 × 2 block, centred on it), each an 8-bit greyscale PIL image."""
+    from PIL import Image
+
+    rgb = np.asarray(composed_still(info, width, height), dtype=np.float32) / 255
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    planes = [16 + 219 * luma]
+    for difference, scale in ((blue - luma, 1.8556), (red - luma, 1.5748)):  # 2 (1 - Kb), 2 (1 - Kr)
+        chroma = np.pad(difference, ((0, height % 2), (0, width % 2)), mode="edge")
+        chroma = chroma.reshape(chroma.shape[0] // 2, 2, chroma.shape[1] // 2, 2).mean(axis=(1, 3))
+        planes.append(128 + 224 / scale * chroma)
+    return tuple(Image.fromarray(np.clip(np.rint(plane), 0, 255).astype(np.uint8)) for plane in planes)
+
+
 def composed_still(info: MediaInfo, width: int, height: int):
     """The photo `info` filling a width × height picture (a PIL image): cropped to it when that trims little, else
     whole over a blurred, darkened fill of itself."""
