@@ -218,9 +218,9 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "files (a GoPro's chapters, a DVD title's VOBs, 4 GB splits): score them, in the order given, as one "
               "video, NAME.scored.mp4 after the first (its picture copied whole where the parts allow).")
 @click.option("--slideshow", is_flag=True, help="Show the inputs one after another as one film, scored as one piece: "
-              "each photo for --photo-seconds with a slow zoom, each video whole, in the order given (a folder's in "
-              "the order they were taken), full HD. FOLDER.scored.mp4 beside a folder, else NAME.scored.mp4 after "
-              "the first.")
+              "each photo for --photo-seconds slowly zooming or panning, each video whole, in the order given (a "
+              "folder's in the order they were taken), full HD. FOLDER.scored.mp4 beside a folder, else "
+              "NAME.scored.mp4 after the first.")
 @click.option("--photo-seconds", type=click.FloatRange(*config.SLIDESHOW_PHOTO_SECONDS_RANGE),
               default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
               help="With --slideshow: about how long each photo is on screen (procedural: the whole number of the "

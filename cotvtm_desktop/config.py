@@ -41,9 +41,9 @@ PREVIEW_CRF = 26
 # and transfer tagged too, a moving photo's frames made in BT.709 4:2:0)
 PREVIEW_VERSION = 5
 # A slideshow (`score --slideshow`, media/slideshow.py): its picture full size, each photo on screen for
-# SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back); a photo fills the frame when that
-# trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a blurred fill of itself (so
-# does a video)
+# SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back, or a pan at SLIDESHOW_ZOOM); a photo
+# fills the frame when that trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a
+# blurred fill of itself (so does a video)
 SLIDESHOW_PHOTO_SECONDS = 4.0
 SLIDESHOW_PHOTO_SECONDS_RANGE = (1.0, 60.0)
 SLIDESHOW_SHORT_SIDE = 1080  # 1920x1080, or 1080x1920 when most of its pictures stand upright

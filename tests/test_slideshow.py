@@ -155,6 +155,32 @@ def test_the_frames_zoom_on_the_photos_middle(tmp_path):
     assert np.abs(as_rgb(later, 640, 360).astype(int) - frames[-1].astype(int)).max() <= 1
 
 
+def test_every_third_photo_pans_across_along_the_frames_longer_side(tmp_path):
+    """The moves go in, out, across (and back across the sixth): a pan keeps the zoom's closest size and carries the
+    window from one edge of what the zoom leaves over to the other at a steady speed, sideways in a wide frame,
+    up and down in an upright one."""
+    picture = plain(1600, 900, (0, 0, 0))
+    picture[350:550, 700:900] = 255
+    photo = save_photo(tmp_path / "square.jpg", picture)
+    info = probe(photo)
+    clips = [Clip(info, 0.0, 2.0, 2.0 * k) for k in range(6)]
+    moves = [move for move, _ in still_moves(clips)]
+    assert [(m.zoom_from, m.zoom_to) for m in moves[:3]] == [(1.0, 1.08), (1.08, 1.0), (1.08, 1.08)]
+    assert [(m.pan_from, m.pan_to) for m in moves] == [(0, 0), (0, 0), (-1, 1), (0, 0), (0, 0), (1, -1)]
+    across = moves[2]
+    frames = [as_rgb(f, 640, 360) for f in still_frames(info, across, 0.0, 51, 25, 640, 360)]
+    lit = [np.flatnonzero(f[180, :, 1] > 128) for f in frames]
+    middles = [(row[0] + row[-1]) / 2 for row in lit]
+    # the composed photo is 691 px wide, its window 640 at this zoom: 25.5 px to travel either side of the middle
+    assert middles[0] == pytest.approx(319.5 + 25.5, abs=1) and middles[-1] == pytest.approx(319.5 - 25.5, abs=1)
+    assert middles[25] == pytest.approx(319.5, abs=1)
+    steps = np.diff(middles)
+    assert np.all(steps <= 0) and np.ptp([len(row) for row in lit]) <= 2  # steady one way, the square's size kept
+    upright = [as_rgb(f, 360, 640) for f in still_frames(info, across, 0.0, 2, 25, 360, 640)]
+    column = np.flatnonzero(upright[0][:, 180, 1] > 128)
+    assert (column[0] + column[-1]) / 2 > 319.5 + 20  # up and down, along the upright frame's longer side
+
+
 def test_photos_dissolve_into_each_other_and_a_video_cuts(tmp_path):
     """With a dissolve, a photo blends into the next over 0.8 s centred on their join: half each at the join, the
     photo alone 0.4 s either side, the same picture from the frames either side of the join; next to a video, a

@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
                                   "queue order: the parts a camera split it into (GoPro chapters, a DVD's VOBs)")
         self.slideshow_action = action("Slideshow", "Ctrl+L", self._slideshow, "Show the selected photos and videos "
                                        "one after another as one scored film, in the order they were taken (else "
-                                       "queue order), each photo for the Settings' seconds with a slow zoom")
+                                       "queue order), each photo for the Settings' seconds, slowly moving")
         self.arrange_action = action("Arrange…", "Ctrl+Shift+L", self._arrange, "Change the selected slideshow: "
                                      "the order of its photos and videos, which it shows, each photo's seconds")
         self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")

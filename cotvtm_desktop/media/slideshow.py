@@ -4,12 +4,12 @@ score PHOTOS... --slideshow`, the app's Slideshow).
 The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal, a
 video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`
 (with the procedural backend, the whole number of the music's bars nearest it, so that the pictures change on the
-downbeat: fitted_to_bars) with a slow zoom, in on one photo and out on the next, at a speed the eye sees as steady
-(the scale changes by a constant factor per frame), as slideshow makers move a still (the "Ken Burns" effect). A
-photo whose shape differs from the frame's by more than a trim shows whole over a blurred, darkened fill of itself,
-as phones show one; a video shows whole, with its sound. The changes are cuts, which the music marks
-(music/arranger.py). The picture is made full size by media/proxy.py's pieces; the frames of a moving photo are made
-here.
+downbeat: fitted_to_bars) moving slowly, as slideshow makers move a still (the "Ken Burns" effect): a zoom in on one
+photo, out on the next, at a speed the eye sees as steady (the scale changes by a constant factor per frame), and a
+pan across the third. A photo whose shape differs from the frame's by more than a trim shows whole over a blurred,
+darkened fill of itself, as phones show one; a video shows whole, with its sound. The changes are cuts, which the
+music marks (music/arranger.py). The picture is made full size by media/proxy.py's pieces; the frames of a moving
+photo are made here.
 """
 
 from __future__ import annotations
@@ -39,22 +39,34 @@ _EXIF_IFD, _DATE_TAKEN, _OFFSET_TAKEN = 0x8769, 36867, 36881  # Exif sub-IFD, Da
 
 @dataclass(frozen=True)
 class StillMove:
-    """A photo's slow zoom over its time on screen (`seconds`, from `lead` seconds before its clip starts where it
-    dissolves in): from `zoom_from` times the frame-filling size to `zoom_to`."""
+    """A photo's slow move over its time on screen (`seconds`, from `lead` seconds before its clip starts where it
+    dissolves in): a zoom from `zoom_from` times the frame-filling size to `zoom_to`, and a pan of its window across
+    the frame's longer side, from `pan_from` to `pan_to` (-1: the window against the photo's left or top edge, 0:
+    centred, 1: against the right or bottom edge)."""
 
     zoom_from: float
     zoom_to: float
     seconds: float
     lead: float = 0.0
+    pan_from: float = 0.0
+    pan_to: float = 0.0
+
+    def progress(self, at: float) -> float:
+        return min(max((at + self.lead) / self.seconds, 0.0), 1.0)
 
     def zoom(self, at: float) -> float:
         """The zoom `at` seconds into the photo's clip: geometric, so that each frame scales by the same factor."""
-        progress = min(max((at + self.lead) / self.seconds, 0.0), 1.0)
-        return self.zoom_from * (self.zoom_to / self.zoom_from) ** progress
+        return self.zoom_from * (self.zoom_to / self.zoom_from) ** self.progress(at)
+
+    def pan(self, at: float) -> float:
+        """Where the window lies along the frame's longer side `at` seconds into the photo's clip: at a steady
+        speed."""
+        return self.pan_from + (self.pan_to - self.pan_from) * self.progress(at)
 
     def identity(self) -> list:
         """What the move is, for a cache key."""
-        return [self.zoom_from, self.zoom_to, round(self.seconds, 4), round(self.lead, 4)]
+        return [self.zoom_from, self.zoom_to, round(self.seconds, 4), round(self.lead, 4), self.pan_from,
+                self.pan_to]
 
 
 @dataclass(frozen=True)
@@ -108,18 +120,26 @@ def fitted_to_bars(clips: list[Clip], bar: float, photo_seconds: float) -> list[
     return fitted
 
 
+# The photos' moves in turn, as (zoom from, to), (pan from, to): in, out, across (at the zoom's closest, so that the
+# window has room to travel), in, out, back across; a pan follows the longer side, as the eye reads a wide picture
+_NEAR = config.SLIDESHOW_ZOOM
+_MOVES = (((1.0, _NEAR), (0.0, 0.0)), ((_NEAR, 1.0), (0.0, 0.0)), ((_NEAR, _NEAR), (-1.0, 1.0)),
+          ((1.0, _NEAR), (0.0, 0.0)), ((_NEAR, 1.0), (0.0, 0.0)), ((_NEAR, _NEAR), (1.0, -1.0)))
+
+
 def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMove | None, tuple[Dissolve, ...]]]:
-    """Each clip's move (zooming in on the first photo, out on the next, and so on; None for a video) and its
+    """Each clip's move (zooming in on the first photo, out on the next, across the third, and so on: _MOVES; None
+    for a video) and its
     dissolves: with `dissolve` seconds, a photo beside a photo dissolves into it over that long (half the shorter
     one's time at most), centred on their join; a join with a video stays a cut."""
     photo = [c.info is not None and c.info.kind == "image" for c in clips]
     joins = [min(dissolve, a.duration / 2, b.duration / 2) if photo[i] and photo[i + 1] else 0.0
              for i, (a, b) in enumerate(zip(clips, clips[1:]))]
     before, after = [0.0, *joins], [*joins, 0.0]  # each clip's dissolve with the one before, and the one after
-    moves, photos, ends = [], 0, (1.0, config.SLIDESHOW_ZOOM)
+    moves, photos = [], 0
     for clip, is_photo, lead, tail in zip(clips, photo, before, after):
-        moves.append(StillMove(*(ends if photos % 2 == 0 else ends[::-1]), lead / 2 + clip.duration + tail / 2,
-                               lead / 2) if is_photo else None)
+        zooms, pans = _MOVES[photos % len(_MOVES)]
+        moves.append(StillMove(*zooms, lead / 2 + clip.duration + tail / 2, lead / 2, *pans) if is_photo else None)
         photos += is_photo
     result = []
     for i, (clip, move) in enumerate(zip(clips, moves)):
@@ -176,12 +196,16 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
         if photo.path not in stills:
             largest = max(photo_move.zoom_from, photo_move.zoom_to)
             stills[photo.path] = composed_planes(photo, round(width * largest), round(height * largest))
-        shown = []
+        zoom, pan, shown = photo_move.zoom(at), photo_move.pan(at), []
         for plane, size in zip(stills[photo.path], ((width, height), (width // 2, height // 2), (width // 2,
                                                                                                    height // 2))):
-            middle_x, middle_y, zoom = plane.width / 2, plane.height / 2, photo_move.zoom(at)
-            box = (middle_x - middle_x / zoom, middle_y - middle_y / zoom, middle_x + middle_x / zoom,
-                   middle_y + middle_y / zoom)
+            middle_x, middle_y = plane.width / 2, plane.height / 2
+            half_x, half_y = middle_x / zoom, middle_y / zoom  # the window's, which may move by what is left over
+            if width >= height:
+                middle_x += pan * (middle_x - half_x)
+            else:
+                middle_y += pan * (middle_y - half_y)
+            box = (middle_x - half_x, middle_y - half_y, middle_x + half_x, middle_y + half_y)
             shown.append(plane.resize(size, Image.Resampling.BICUBIC, box=box))
         return shown
 
