@@ -228,7 +228,8 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
               help="With --slideshow: each photo exactly --photo-seconds, not fitted to the music's bars.")
 @click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
-              f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it; a video still cuts.")
+              f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it, and into and out of a video "
+              "over its first and last seconds; two videos still cut.")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,

@@ -181,19 +181,28 @@ def test_every_third_photo_pans_across_along_the_frames_longer_side(tmp_path):
     assert (column[0] + column[-1]) / 2 > 319.5 + 20  # up and down, along the upright frame's longer side
 
 
-def test_photos_dissolve_into_each_other_and_a_video_cuts(tmp_path):
+def test_photos_dissolve_into_each_other_and_into_a_video(tmp_path):
     """With a dissolve, a photo blends into the next over 0.8 s centred on their join: half each at the join, the
-    photo alone 0.4 s either side, the same picture from the frames either side of the join; next to a video, a
-    cut. Each piece carries the dissolves that fall in it."""
-    from cotvtm_desktop.media.proxy import PictureFormat, plan_pieces
+    photo alone 0.4 s either side, the same picture from the frames either side of the join. A photo and a video
+    dissolve over the video's first seconds (half its length at most; it has no frames before its start), the photo
+    moving on into them: all photo at the join, all video at the end, in a piece of their own. Each piece carries
+    the dissolves that fall in it; two videos cut."""
+    from cotvtm_desktop.media.proxy import PictureFormat, plan_pieces, render_piece
+    from media import ffmpeg
 
     red = save_photo(tmp_path / "red.png", plain(160, 90, (220, 0, 0)))
     blue = save_photo(tmp_path / "blue.png", plain(160, 90, (0, 0, 220)))
-    clip = make_video(tmp_path / "clip.mp4", 1, audio=False)
-    clips, _ = slideshow_clips([red, blue, clip], 2.0)
-    (red_move, red_dissolves), (blue_move, blue_dissolves), (video_move, video_dissolves) = still_moves(clips, 0.8)
-    assert video_move is None and video_dissolves == () and len(blue_dissolves) == 1  # blue cuts to the video
-    assert (red_move.lead, red_move.seconds, blue_move.lead, blue_move.seconds) == (0.0, 2.4, 0.4, 2.4)
+    clip = tmp_path / "green.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x00c800:size=160x90:rate=25", "-t", "1", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", "-colorspace", "bt709", str(clip))
+    clips, _ = slideshow_clips([red, blue, clip, clip], 2.0)
+    (red_move, red_dissolves), (blue_move, blue_dissolves), (video_move, video_dissolves), (_, last) = still_moves(
+        clips, 0.8)
+    assert video_move is None and last == () and len(blue_dissolves) == 1  # the video does the dissolving
+    [into_video] = video_dissolves
+    assert (into_video.seconds, into_video.side, into_video.window()) == (0.5, 1, (0.0, 0.5))
+    # the blue photo moves on for the video's first half second
+    assert (red_move.lead, red_move.seconds, blue_move.lead, blue_move.seconds) == (0.0, 2.4, 0.4, 2.9)
 
     def colour(frames: list[np.ndarray]) -> list[tuple[int, ...]]:
         return [tuple(int(v) for v in as_rgb(f, 160, 90)[45, 80]) for f in frames]
@@ -208,9 +217,17 @@ def test_photos_dissolve_into_each_other_and_a_video_cuts(tmp_path):
     reds = [c[0] for c in before + after]
     assert all(a >= b for a, b in zip(reds, reds[1:]))  # a steady blend, no jump at the join
     pieces = plan_pieces(clips, PictureFormat(160, 90, fps, moving_stills=True, dissolve=0.8))
-    assert [len(p.dissolves) for p in pieces] == [1, 1, 0]
+    assert [(p.frames, len(p.dissolves)) for p in pieces] == [(50, 1), (50, 1), (13, 1), (12, 0), (25, 0)]
+    render_piece(pieces[2], PictureFormat(160, 90, fps, 20, moving_stills=True, dissolve=0.8), tmp_path / "in.mp4")
+    with av.open(str(tmp_path / "in.mp4")) as container:
+        seen = [f.reformat(format="rgb24", src_colorspace="ITU709").to_ndarray()[45, 80].astype(int)
+                for f in container.decode(video=0)]
+    assert len(seen) == 13 and np.abs(seen[0] - (0, 0, 220)).max() <= 6  # the photo whole at the join
+    assert np.abs(seen[6] - (0, 100, 115)).max() <= 8  # 0.24 s: about half each
+    greens = [c[1] for c in seen]
+    assert all(a <= b for a, b in zip(greens, greens[1:])) and np.abs(seen[12] - (0, 192, 9)).max() <= 8
     cut = plan_pieces(clips, PictureFormat(160, 90, fps, moving_stills=True))
-    assert [len(p.dissolves) for p in cut] == [0, 0, 0]
+    assert [len(p.dissolves) for p in cut] == [0, 0, 0, 0]
 
 
 def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):

@@ -59,7 +59,7 @@ class SettingsDialog(QDialog):
         self.photo_seconds.setToolTip("About how long each photo is on screen in a slideshow made from now on (select "
                                       "photos and videos, then Slideshow): procedural, the whole bars of its music "
                                       "nearest it, so that the pictures change on the downbeat")
-        self.photo_dissolve = QCheckBox("Photos dissolve into each other (a video still cuts)")
+        self.photo_dissolve = QCheckBox("Photos dissolve into each other and into videos")
         self.photo_dissolve.setChecked(settings.photo_dissolve)
         self.photo_dissolve.setToolTip("In a slideshow made from now on, each photo dissolves into the next over "
                                        f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s instead of cutting to it")

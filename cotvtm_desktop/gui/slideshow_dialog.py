@@ -71,7 +71,7 @@ class SlideshowDialog(QDialog):
         self.seconds.setValue(item.photo_seconds)
         self.seconds.setToolTip("About how long each photo is on screen (procedural: the whole bars of its music "
                                 "nearest this, so that the pictures change on the downbeat)")
-        self.dissolves = QCheckBox("Photos dissolve into each other")
+        self.dissolves = QCheckBox("Photos dissolve into each other and into videos")
         self.dissolves.setChecked(item.dissolve)
         self.dissolves.setToolTip(f"Each photo dissolves into the next over {config.SLIDESHOW_DISSOLVE_SECONDS:g} s "
                                   "instead of cutting to it")

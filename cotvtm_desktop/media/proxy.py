@@ -11,9 +11,12 @@ tagged so, as players take a picture of this size to be, so that pieces of any s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError
@@ -91,31 +94,66 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     pieces = []
     for clip, (move, dissolves) in zip(clips, moves):
         first, end = round(clip.offset * fps), round((clip.offset + clip.duration) * fps)
-        for start in range(first, end, longest):
-            frames = min(longest, end - start)
+        cuts = set(range(first, end, longest))
+        if move is None:  # a video's dissolves in pieces of their own, made frame by frame: the rest as it is
+            for dissolve in dissolves:
+                low, high = dissolve.window()
+                cuts.add(first + (math.ceil(high * fps) if dissolve.side > 0 else math.floor(low * fps)))
+        cuts = sorted(c for c in cuts if first <= c < end)
+        for start, stop in zip(cuts, [*cuts[1:], end]):
             source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
-            inside = tuple(d for d in dissolves if source_in - d.seconds / 2 < d.at < source_in + frames / fps +
-                           d.seconds / 2)
-            pieces.append(Piece(clip.info, source_in, frames, move, inside))
+            inside = tuple(d for d in dissolves if d.window()[0] < clip.source_in + (stop - first) / fps
+                           and d.window()[1] > source_in)
+            pieces.append(Piece(clip.info, source_in, stop - start, move, inside))
     return pieces
 
 
 def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed (in a
-    slideshow's picture a video fills the frame as its photos do, see _filled, and a photo moves: still_frames)."""
+    slideshow's picture a video fills the frame as its photos do, see _filled, and a photo moves: still_frames; a
+    video's stretch dissolving with a photo: _dissolving)."""
     w, h, fps = shape.width, shape.height, shape.fps
     upright = target.with_name(f"{target.stem}.upright.png")
-    frames = None  # a moving photo's, made here and piped in
+    raw = target.with_name(f"{target.stem}.frames.yuv")
+    frames = None  # a moving photo's (or a dissolve's), made here and piped in
+    made = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
+    try:
+        if piece.info is not None and piece.move is not None:
+            source = made
+            frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves)
+        elif piece.info is not None and piece.dissolves:
+            _encode(piece, shape, raw, _source(piece, shape, upright), as_raw=True)
+            source, frames = made, _dissolving(piece, shape, raw)
+        else:
+            source = _source(piece, shape, upright)
+        _encode(piece, shape, target, source, frames)
+    except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder
+        if piece.info is None:
+            raise
+        raise BadMediaError(f"no picture could be made from it ({exc.detail}); if it plays "
+                            "elsewhere, re-copy it from its source", piece.info.path) from None
+    finally:
+        if frames is not None:
+            frames.close()  # a dissolve's: its file of raw frames closed before it is deleted
+        upright.unlink(missing_ok=True)
+        raw.unlink(missing_ok=True)
+
+
+def _source(piece: Piece, shape: PictureFormat, upright: Path) -> list[str]:
+    """ffmpeg's input of a piece's picture: black, a still photo (saved upright as `upright`) or a video."""
     if piece.info is None:
-        source = ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}"]
-    elif piece.move is not None:
-        source = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
-        frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves)
-    elif piece.info.kind == "image":
-        source = ["-loop", "1", "-framerate", str(fps), "-i", str(save_upright(piece.info.path, upright))]
-    else:  # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
-        source = ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map",
-                  f"0:{piece.info.video_stream}"]
+        return ["-f", "lavfi", "-i", f"color=c=black:s={shape.width}x{shape.height}:r={shape.fps}"]
+    if piece.info.kind == "image":
+        return ["-loop", "1", "-framerate", str(shape.fps), "-i", str(save_upright(piece.info.path, upright))]
+    # -ss before -i: a fast seek, then decoding up to the exact time; frames come upright (autorotate)
+    return ["-ss", f"{piece.source_in:.6f}", "-i", str(piece.info.path), "-map", f"0:{piece.info.video_stream}"]
+
+
+def _encode(piece: Piece, shape: PictureFormat, target: Path, source: list[str],
+            frames: Iterator[np.ndarray] | None = None, as_raw: bool = False) -> None:
+    """The piece's picture from `source` (with `frames` piped in: made here, in BT.709 already) shaped to the
+    format and written as H.264, or as raw yuv420p frames with `as_raw`."""
+    w, h, fps = shape.width, shape.height, shape.fps
     # a phone's HDR clip as SDR shows it, like its pictures (hdr.py); an ffmpeg without zimg shows it raw
     tone = hdr.ffmpeg_to_sdr() + "," if piece.info is not None and piece.info.hdr and ffmpeg_has(
         "filters", "zscale") else ""
@@ -126,23 +164,35 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     else:  # an edit's clip, letterboxed as the editor shows it (tone-mapped small: quicker)
         fit = "scale={}:{},".format(*_fitted(piece.info, shape)) + tone
     # a tape's fields made frames before the preview's rate is taken from them: not combed
-    fields = f"{DEINTERLACE_FILTER}," if piece.info is not None and piece.info.interlaced else ""
-    # a moving photo's frames are BT.709 already (still_frames): said so, they pass through unchanged
-    made = "setparams=colorspace=bt709:range=tv," if frames is not None else ""
+    fields = f"{DEINTERLACE_FILTER}," if frames is None and piece.info is not None and piece.info.interlaced else ""
+    made = "setparams=colorspace=bt709:range=tv," if frames is not None else ""  # they pass through unchanged
     shaped = (f"{made}{fields}fps={fps},{fit}setsar=1,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,{TO_BT709},"
               "tpad=stop=-1:stop_mode=clone")  # a source that ends early holds its last frame
+    output = (["-f", "rawvideo", "-pix_fmt", "yuv420p"] if as_raw else
+              ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(shape.crf), "-video_track_timescale",
+               str(fps * 1000), "-f", "mp4"])
+    run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames), *output, str(target)],
+               target, frames)
+
+
+def _dissolving(piece: Piece, shape: PictureFormat, raw: Path) -> Iterator[np.ndarray]:
+    """A video's frames (read back from `raw`, where they were made as its piece would show them) blended with the
+    frames of the photos it dissolves with, each frame by its share (slideshow.Dissolve.weight)."""
+    w, h, fps = shape.width, shape.height, shape.fps
+    others = [still_frames(d.other, d.other_move, d.other_at + piece.source_in - d.at, piece.frames, fps, w, h)
+              for d in piece.dissolves]
     try:
-        run_ffmpeg([*source, "-an", "-sn", "-dn", "-vf", shaped, "-frames:v", str(piece.frames),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(shape.crf),
-                    "-video_track_timescale", str(fps * 1000), "-f", "mp4", str(target)], target,
-                   frames)
-    except FfmpegFailed as exc:  # named by its source, not by the piece in the work folder
-        if piece.info is None:
-            raise
-        raise BadMediaError(f"no picture could be made from it ({exc.detail}); if it plays "
-                            "elsewhere, re-copy it from its source", piece.info.path) from None
+        with raw.open("rb") as made:  # closed before the file is deleted (which Windows refuses while it is open)
+            for number in range(piece.frames):
+                shown = np.frombuffer(made.read(w * h * 3 // 2), np.uint8).reshape(h * 3 // 2, w)
+                for dissolve, frames in zip(piece.dissolves, others):
+                    other, weight = next(frames), dissolve.weight(piece.source_in + number / fps)
+                    if weight is not None:
+                        shown = np.rint(shown * np.float32(weight) + other * np.float32(1 - weight)).astype(np.uint8)
+                yield shown
     finally:
-        upright.unlink(missing_ok=True)
+        for frames in others:
+            frames.close()
 
 
 def _filled(info: MediaInfo, shape: PictureFormat) -> str:

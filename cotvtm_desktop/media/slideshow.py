@@ -71,19 +71,36 @@ class StillMove:
 
 @dataclass(frozen=True)
 class Dissolve:
-    """A photo dissolving with the photo beside it over `seconds` centred on their join, which lies `at` seconds
-    into its own clip and `other_at` into the other's."""
+    """A clip dissolving with the photo beside it over `seconds`, at their join, which lies `at` seconds into its own
+    clip and `other_at` into the other's: centred on the join between two photos (`side` 0); a video, which has no
+    frames beyond its ends, dissolves over its own first seconds (`side` 1) or last (-1), the photo held into them."""
 
     other: MediaInfo
     other_move: StillMove
     seconds: float
     at: float
     other_at: float
+    side: int = 0
+
+    def window(self) -> tuple[float, float]:
+        """Where the dissolve runs, in seconds of its own clip."""
+        if self.side == 0:
+            return self.at - self.seconds / 2, self.at + self.seconds / 2
+        return (self.at, self.at + self.seconds) if self.side > 0 else (self.at - self.seconds, self.at)
+
+    def weight(self, at: float) -> float | None:
+        """The clip's own share of the picture `at` seconds into it (the photo beside it has the rest), at a steady
+        pace; None outside the dissolve. Centred: from a half at the join to all at the window's ends; a video's:
+        from none at the join to all at the window's other end."""
+        off = at - self.at
+        if self.side == 0:
+            return 0.5 + abs(off) / self.seconds if abs(off) < self.seconds / 2 else None
+        return off * self.side / self.seconds if 0 <= off * self.side < self.seconds else None
 
     def identity(self) -> list:
         """What the dissolve is, for a cache key."""
         return [str(self.other.path), *self.other_move.identity(), round(self.seconds, 4), round(self.at, 4),
-                round(self.other_at, 4)]
+                round(self.other_at, 4), self.side]
 
 
 def slideshow_clips(paths: list[Path], photo_seconds: float) -> tuple[list[Clip], list[BadMediaError]]:
@@ -129,25 +146,37 @@ _MOVES = (((1.0, _NEAR), (0.0, 0.0)), ((_NEAR, 1.0), (0.0, 0.0)), ((_NEAR, _NEAR
 
 def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMove | None, tuple[Dissolve, ...]]]:
     """Each clip's move (zooming in on the first photo, out on the next, across the third, and so on: _MOVES; None
-    for a video) and its
-    dissolves: with `dissolve` seconds, a photo beside a photo dissolves into it over that long (half the shorter
-    one's time at most), centred on their join; a join with a video stays a cut."""
+    for a video) and its dissolves: with `dissolve` seconds, a photo dissolves into the photo or video beside it over
+    that long: two photos centred on their join (half the shorter one's time at most), a photo and a video over the
+    video's first or last seconds (half its time at most), the photo moving on into them; two videos cut."""
     photo = [c.info is not None and c.info.kind == "image" for c in clips]
-    joins = [min(dissolve, a.duration / 2, b.duration / 2) if photo[i] and photo[i + 1] else 0.0
-             for i, (a, b) in enumerate(zip(clips, clips[1:]))]
-    before, after = [0.0, *joins], [*joins, 0.0]  # each clip's dissolve with the one before, and the one after
+    joins = []  # (seconds, how far each side's picture runs past the join)
+    for a, b, a_photo, b_photo in zip(clips, clips[1:], photo, photo[1:]):
+        if a_photo and b_photo:
+            seconds = min(dissolve, a.duration / 2, b.duration / 2)
+            joins.append((seconds, seconds / 2, seconds / 2))
+        elif a_photo or b_photo:
+            seconds = min(dissolve, (b if a_photo else a).duration / 2)
+            joins.append((seconds, seconds * a_photo, seconds * b_photo))
+        else:
+            joins.append((0.0, 0.0, 0.0))
+    before = [(0.0, 0.0, 0.0), *joins]  # each clip's join with the one before, and with the one after
+    after = [*joins, (0.0, 0.0, 0.0)]
     moves, photos = [], 0
-    for clip, is_photo, lead, tail in zip(clips, photo, before, after):
+    for clip, is_photo, (_, _, lead), (_, tail, _) in zip(clips, photo, before, after):
         zooms, pans = _MOVES[photos % len(_MOVES)]
-        moves.append(StillMove(*zooms, lead / 2 + clip.duration + tail / 2, lead / 2, *pans) if is_photo else None)
+        moves.append(StillMove(*zooms, lead + clip.duration + tail, lead, *pans) if is_photo else None)
         photos += is_photo
     result = []
     for i, (clip, move) in enumerate(zip(clips, moves)):
         dissolves = []
-        if before[i]:
-            dissolves.append(Dissolve(clips[i - 1].info, moves[i - 1], before[i], 0.0, clips[i - 1].duration))
-        if after[i]:
-            dissolves.append(Dissolve(clips[i + 1].info, moves[i + 1], after[i], clip.duration, 0.0))
+        # a photo's picture holds none of a video's time: the video's clip does the dissolving
+        if before[i][0] and moves[i - 1] is not None:
+            dissolves.append(Dissolve(clips[i - 1].info, moves[i - 1], before[i][0], 0.0, clips[i - 1].duration,
+                                      0 if move is not None else 1))
+        if after[i][0] and moves[i + 1] is not None:
+            dissolves.append(Dissolve(clips[i + 1].info, moves[i + 1], after[i][0], clip.duration, 0.0,
+                                      0 if move is not None else -1))
         result.append((move, tuple(dissolves)))
     return result
 
@@ -213,10 +242,10 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
         at = start + number / fps
         shown = picture(info, move, at)
         for dissolve in dissolves:
-            off = at - dissolve.at
-            if abs(off) < dissolve.seconds / 2:  # its own weight from a half at the join to all at the end
-                other = picture(dissolve.other, dissolve.other_move, dissolve.other_at + off)
-                shown = [Image.blend(o, p, 0.5 + abs(off) / dissolve.seconds) for o, p in zip(other, shown)]
+            weight = dissolve.weight(at)
+            if weight is not None:
+                other = picture(dissolve.other, dissolve.other_move, dissolve.other_at + at - dissolve.at)
+                shown = [Image.blend(o, p, weight) for o, p in zip(other, shown)]
         return np.concatenate([np.asarray(plane).reshape(-1) for plane in shown]).reshape(-1, width)
 
     for photo, photo_move in ((info, move), *((d.other, d.other_move) for d in dissolves)):
