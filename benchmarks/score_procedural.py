@@ -10,6 +10,7 @@
     python benchmarks/score_procedural.py 60 --repeat 8      # eight runs and their median
     python benchmarks/score_procedural.py --slideshow 30     # a slideshow of 30 12-megapixel photos (score --slideshow)
     python benchmarks/score_procedural.py --slideshow 30 --dissolve   # the photos dissolving into each other
+    python benchmarks/score_procedural.py --slideshow 30 --slideshow-size 360   # the app's quick look at it
 
 Each video is scored by the `cotvtm score` command in a child process, as a user runs it: its peak RSS is measured
 alone, and Python's start, the imports and the exit count. The stage columns come from the output's manifest;
@@ -143,12 +144,14 @@ def main() -> None:
     parser.add_argument("--slideshow", type=int, metavar="PHOTOS", help="score a folder of this many 12-megapixel "
                         "photos as a slideshow (4 s each, full HD) instead of videos")
     parser.add_argument("--dissolve", action="store_true", help="with --slideshow: photos dissolve (--dissolve)")
+    parser.add_argument("--slideshow-size", type=int, default=1080, help="with --slideshow: the film's shorter "
+                        "side (--slideshow-size; the desktop app previews a slideshow at 360)")
     args = parser.parse_args()
     options = ("--stems",) * args.stems + (("--soundfont", str(args.soundfont)) if args.soundfont else ()) + (
         ("--dissolve",) * args.dissolve)
     byte_compile_package()
     if args.slideshow:
-        slideshow(args.slideshow, max(1, args.repeat), options)
+        slideshow(args.slideshow, max(1, args.repeat), (*options, "--slideshow-size", str(args.slideshow_size)))
         return
     if args.batch:
         lengths = args.lengths or [600, 600, 60]
@@ -182,8 +185,8 @@ def slideshow(photos: int, repeat: int, options: tuple[str, ...]) -> None:
         wall, rss, timings = score_in_child(folder, ("--slideshow", "--photo-seconds", "4", *options))
         manifest = json.loads(folder.with_name(folder.stem + ".scored.json").read_text())
         rows.append((f"{manifest['input']['duration']:.0f}", manifest["input"]["duration"], wall, rss, timings))
-    print(f"\nprocedural backend, a slideshow of {photos} 4032x3024 JPEG photos, about 4 s each, at 1920x1080 "
-          f"30 fps{', with ' + ' '.join(options) if options else ''}, {os.cpu_count()} CPU cores")
+    print(f"\nprocedural backend, a slideshow of {photos} 4032x3024 JPEG photos, about 4 s each, 30 fps, with "
+          f"{' '.join(options)}, {os.cpu_count()} CPU cores")
     print_rows(rows, ("photo timing", "analysis", "music", "picture", "mixing", "writing"))
 
 

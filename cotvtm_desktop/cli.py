@@ -219,8 +219,8 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "video, NAME.scored.mp4 after the first (its picture copied whole where the parts allow).")
 @click.option("--slideshow", is_flag=True, help="Show the inputs one after another as one film, scored as one piece: "
               "each photo for --photo-seconds slowly zooming or panning, each video whole, in the order given (a "
-              "folder's in the order they were taken), full HD. FOLDER.scored.mp4 beside a folder, else "
-              "NAME.scored.mp4 after the first.")
+              "folder's in the order they were taken), full HD (--slideshow-size). FOLDER.scored.mp4 beside a "
+              "folder, else NAME.scored.mp4 after the first.")
 @click.option("--photo-seconds", type=click.FloatRange(*config.SLIDESHOW_PHOTO_SECONDS_RANGE),
               default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
               help="With --slideshow: about how long each photo is on screen (procedural: the whole number of the "
@@ -230,10 +230,14 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
               f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it, and into and out of a video "
               "over its first and last seconds; two videos still cut.")
+@click.option("--slideshow-size", type=click.Choice([str(n) for n in config.SLIDESHOW_SIZES]),
+              default=str(config.SLIDESHOW_SHORT_SIDE), show_default=True,
+              help="With --slideshow: the film's shorter side in pixels (1080: full HD, 2160: 4K; 360 for a quick "
+              "look, made several times faster).")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
-          shared: dict) -> None:
+          slideshow_size: str, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -260,7 +264,8 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds,
-                           exact_photo_seconds=exact_photo_seconds, dissolve=dissolve, **shared)
+                           exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
+                           slideshow_size=int(slideshow_size), **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
 

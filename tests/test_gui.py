@@ -105,8 +105,8 @@ def test_join_scores_a_split_recordings_parts_as_one(qtbot, window, tmp_path):
 
 def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, window, app_home, tmp_path):
     """Select photos and a clip, Slideshow (Ctrl+L): one queue item, in the order they were taken, each photo for about
-    the Settings' seconds (whole bars of its music); its preview is the full-size film and its segment pictures come
-    from its parts; it exports as an mp4."""
+    the Settings' seconds (whole bars of its music); its preview is a quick look at the film (360 lines) and its
+    segment pictures come from its parts; it exports as a full HD mp4."""
     from PIL import Image
 
     def photo(name: str, colour: tuple[int, int, int], taken: str) -> Path:
@@ -137,13 +137,18 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     assert [Path(c["path"]).name for c in manifest["clips"]] == ["b.jpg", "a.jpg", "c.mp4"]
     photos = [c["out"] - c["in"] for c in manifest["clips"][:2]]  # whole bars of the music, about 2 s each
     assert photos[0] == photos[1] and 1.0 <= photos[0] <= 3.0
-    assert streams(made)["frame_size"] == (1920, 1080) and streams(made)["duration"] == pytest.approx(
+    # the preview a quick look (360 lines), the export full size; the pieces of both kept for the next of each
+    assert streams(made)["frame_size"] == (640, 360) and streams(made)["duration"] == pytest.approx(
         item.duration, abs=0.1) and item.duration == pytest.approx(sum(photos) + 3.0, abs=0.1)
     qtbot.waitUntil(lambda: bool(item.segments and all(s.thumbnail for s in item.segments)), timeout=JOB_TIMEOUT_MS)
     window.export_action.trigger()
     wait_idle(qtbot, window)
     assert item.status == "exported", item.message
-    assert Path(item.output) == tmp_path / "b.scored.mp4" and streams(tmp_path / "b.scored.mp4")["video"] == "h264"
+    exported = streams(tmp_path / "b.scored.mp4")
+    assert Path(item.output) == tmp_path / "b.scored.mp4" and (exported["video"], exported["frame_size"]) == (
+        "h264", (1920, 1080))
+    sizes = {p.name.split("-")[1] for p in window.tasks.work_dir(item).glob("piece-*.mp4")}
+    assert sizes == {"640x360", "1920x1080"}
 
 
 def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, window, tmp_path, monkeypatch):
@@ -282,7 +287,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
                       fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
-                      replace_existing=True)
+                      replace_existing=True, photo_seconds=6.5, photo_dissolve=True, slideshow_size=2160)
     chosen.save(store)
     again = Settings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert again == chosen
@@ -323,12 +328,15 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
                       keep_original_audio=False,
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
                       output_dir=str(tmp_path),
-                      naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True)
+                      naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True,
+                      photo_seconds=6.5, photo_dissolve=True, slideshow_size=2160)
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)
     assert dialog.settings() == chosen
     dialog.precision.setCurrentText("bfloat16")
     assert dialog.settings().precision == "bfloat16"
+    dialog.slideshow_size.setCurrentText("720p (HD)")
+    assert dialog.settings().slideshow_size == 720
     dialog.genre.setCurrentIndex(0)  # from the picture
     assert dialog.settings().genre == "" and "--genre" not in dialog.settings().score_args()
     dialog.lead.setCurrentIndex(0)  # each genre's own

@@ -14,6 +14,7 @@ LOUDNESS_PRESETS = {-14.0: "−14 LUFS (streaming platforms)", -16.0: "−16 LUF
                     -23.0: "−23 LUFS (broadcast, EBU R128)"}
 ENERGY_STOPS = {-1.0: "Much calmer", -0.5: "Calmer", 0.0: "As the picture asks", 0.5: "Livelier",
                 1.0: "Much livelier"}  # --energy
+SLIDESHOW_SIZE_NAMES = {720: "720p (HD)", 1080: "1080p (full HD)", 1440: "1440p", 2160: "2160p (4K)"}
 BACKENDS = ("auto", "procedural", "neural")
 DEVICES = ("auto", "cpu", "cuda")
 NAME_FIELD = "{name}"
@@ -29,6 +30,7 @@ class Settings:
     segment_seconds: float = config.SEGMENT_SECONDS
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # each photo's time on screen in a slideshow made from now on
     photo_dissolve: bool = False  # in a slideshow made from now on, photos dissolve into each other
+    slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # an exported slideshow's shorter side (its preview is small)
     genre: str = ""  # empty: each segment's from its picture (procedural)
     lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)
     without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.segment_dialog import PartChoice, genres, lead_choice
-from cotvtm_desktop.gui.settings import BACKENDS, DEVICES, ENERGY_STOPS, LOUDNESS_PRESETS, Settings
+from cotvtm_desktop.gui.settings import (BACKENDS, DEVICES, ENERGY_STOPS, LOUDNESS_PRESETS, SLIDESHOW_SIZE_NAMES,
+                                         Settings)
 
 
 class SettingsDialog(QDialog):
@@ -63,6 +64,12 @@ class SettingsDialog(QDialog):
         self.photo_dissolve.setChecked(settings.photo_dissolve)
         self.photo_dissolve.setToolTip("In a slideshow made from now on, each photo dissolves into the next over "
                                        f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s instead of cutting to it")
+        self.slideshow_size = QComboBox()
+        for lines in config.SLIDESHOW_SIZES[1:]:  # the quick look's is the preview's
+            self.slideshow_size.addItem(SLIDESHOW_SIZE_NAMES.get(lines, f"{lines}p"), lines)
+        self.slideshow_size.setCurrentIndex(max(0, self.slideshow_size.findData(settings.slideshow_size)))
+        self.slideshow_size.setToolTip("An exported slideshow's size (its preview is a quick look at "
+                                       f"{config.SLIDESHOW_PREVIEW_SIDE} lines, made several times faster)")
         self.genre = QComboBox()
         self.genre.addItem("From the picture (each segment's own)", "")
         for name in genres():
@@ -139,7 +146,7 @@ class SettingsDialog(QDialog):
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Slideshow photos", self.photo_seconds),
-                ("", self.photo_dissolve),
+                ("", self.photo_dissolve), ("Slideshow size", self.slideshow_size),
                 ("Genre", self.genre), ("Lead", self.lead),
                 ("Parts", self.parts), ("Energy", self.energy), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
@@ -228,7 +235,7 @@ class SettingsDialog(QDialog):
             musicgen_size=self.musicgen_size.currentText(), device=self.device.currentText(),
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), photo_seconds=self.photo_seconds.value(),
-            photo_dissolve=self.photo_dissolve.isChecked(),
+            photo_dissolve=self.photo_dissolve.isChecked(), slideshow_size=int(self.slideshow_size.currentData()),
             genre=self.genre.currentData(),
             lead=self.lead.currentData(), without=",".join(self.parts.without()),
             energy=float(self.energy.currentData()),

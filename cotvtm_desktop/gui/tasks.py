@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
 from cotvtm_desktop.gui.queue import USER_FIELDS, QueueItem, QueueModel, SegmentState
 from cotvtm_desktop.gui.settings import Settings, is_project
@@ -192,6 +193,8 @@ class TaskRunner(QObject):
             output = self.preview_path(item)
             output.parent.mkdir(parents=True, exist_ok=True)
             extra = ["--overwrite"]
+            if item.kind == "slideshow":  # a quick look: the export is full size
+                extra += ["--slideshow-size", str(config.SLIDESHOW_PREVIEW_SIDE)]
         else:
             output = settings.output_for(Path(item.path), item.kind, {Path(i.path): i.kind for i in self.model.items})
             if output.exists() and not settings.replace_existing:
@@ -201,6 +204,8 @@ class TaskRunner(QObject):
                 return False
             extra = [flag for flag, wanted in (("--overwrite", settings.replace_existing), ("--midi", settings.midi),
                                                ("--stems", settings.stems)) if wanted]
+            if item.kind == "slideshow":
+                extra += ["--slideshow-size", str(settings.slideshow_size)]
         command = ["project", "score"] if kind == "export" and is_project(Path(item.path)) else ["score"]
         silent_at = [a for start, end in item.silences for a in ("--silent-at", f"{start:.3f}-{end:.3f}")]
         args = [*command, *item.score_inputs(), "-o", str(output), "--work", str(self.work_dir(item)),

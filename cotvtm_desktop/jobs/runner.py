@@ -64,6 +64,7 @@ class ScoreOptions:
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # a slideshow's: each photo's time on screen
     exact_photo_seconds: bool = False  # a slideshow's photos exactly photo_seconds, not fitted to the music's bars
     dissolve: bool = False  # a slideshow's photos dissolve into each other (SLIDESHOW_DISSOLVE_SECONDS), not cut
+    slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # a slideshow's picture: the lines on its shorter side
     crossfade: float = config.CROSSFADE_SECONDS
     fade_in: float = config.FADE_IN_SECONDS
     fade_out: float = config.FADE_OUT_SECONDS
@@ -542,8 +543,9 @@ class Job:
             return cache_key(version, piece.identity(), asdict(shape), config.PREVIEW_VERSION)
 
         self._check_cancel()
-        shape = (proxy.slideshow_format(self.clips, config.SLIDESHOW_DISSOLVE_SECONDS * self.options.dissolve)
-                 if self.slideshow else proxy.picture_format(self.clips))
+        shape = (proxy.slideshow_format(self.clips, config.SLIDESHOW_DISSOLVE_SECONDS * self.options.dissolve,
+                                        self.options.slideshow_size) if self.slideshow else
+                 proxy.picture_format(self.clips))
         return proxy.render_picture(self.clips, shape, self.work.path, piece_key, progress)
 
     def _write(self, soundtrack: audio.MasteredSoundtrack, plan: list[SegmentMusic], picture: Path | None

@@ -69,13 +69,14 @@ def picture_format(clips: list[Clip]) -> PictureFormat:
     return PictureFormat(width, height, fps)
 
 
-def slideshow_format(clips: list[Clip], dissolve: float = 0.0) -> PictureFormat:
-    """A slideshow's picture: 16:9 at SLIDESHOW_SHORT_SIDE lines, upright (9:16) when its pictures stand upright for
-    most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
+def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = config.SLIDESHOW_SHORT_SIDE
+                     ) -> PictureFormat:
+    """A slideshow's picture: 16:9 with `lines` on its shorter side, upright (9:16) when its pictures stand upright
+    for most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
     SLIDESHOW_FPS; its photos dissolving into each other over `dissolve` seconds (0: cut)."""
     shown = [c for c in clips if c.info is not None]
     upright = sum(c.duration for c in shown if c.info.height > c.info.width)
-    short, long = config.SLIDESHOW_SHORT_SIDE, 2 * round(config.SLIDESHOW_SHORT_SIDE * 16 / 9 / 2)
+    short, long = lines, 2 * round(lines * 16 / 9 / 2)
     width, height = (short, long) if upright > sum(c.duration for c in shown) / 2 else (long, short)
     rates: dict[int, float] = {}
     for clip in shown:
@@ -235,12 +236,14 @@ def render_picture(clips: list[Clip], shape: PictureFormat, folder: Path,
                    progress: Callable[[float], None] = lambda fraction: None) -> Path:
     """The timeline's picture as folder/picture.mp4, from pieces kept in `folder` by `piece_key(piece, shape)` (a
     key that changes when the piece would): pieces already there are not rendered again, pieces of an earlier
-    version of the edit are deleted."""
+    version of the edit at this size are deleted (those of another stay: a slideshow's preview in the app is small,
+    its export full size)."""
     pieces = plan_pieces(clips, shape)
+    size = f"{shape.width}x{shape.height}"  # pieces of another size stay: a preview's small, an export's full
     total = sum(p.frames for p in pieces)
     files, done = [], 0
     for piece in pieces:
-        file = folder / f"piece-{piece_key(piece, shape)}.mp4"
+        file = folder / f"piece-{size}-{piece_key(piece, shape)}.mp4"
         if not file.exists():
             partial = folder / f".{file.stem}.partial.mp4"
             try:
@@ -251,7 +254,7 @@ def render_picture(clips: list[Clip], shape: PictureFormat, folder: Path,
         files.append(file)
         done += piece.frames
         progress(done / max(total, 1))
-    for stale in set(folder.glob("piece-*.mp4")) - set(files):
+    for stale in set(folder.glob(f"piece-{size}-*.mp4")) - set(files):
         stale.unlink()
     target = folder / "picture.mp4"
     join_pieces(files, target)
