@@ -234,10 +234,12 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               default=str(config.SLIDESHOW_SHORT_SIDE), show_default=True,
               help="With --slideshow: the film's shorter side in pixels (1080: full HD, 2160: 4K; 360 for a quick "
               "look, made several times faster).")
+@click.option("--title", default="", help="With --slideshow: words shown over the film's opening seconds (its name, "
+              "say: 'Rome, May 2024').")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
-          slideshow_size: str, shared: dict) -> None:
+          slideshow_size: str, title: str, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -254,6 +256,9 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
         if join and slideshow:
             raise UserError("--join (the parts of one recording) and --slideshow (photos and clips one after "
                             "another) cannot both be given; choose one")
+        if title.strip() and not slideshow:
+            raise UserError("--title is shown over a slideshow's opening; add --slideshow (a video keeps its own "
+                            "picture)")
         if join or slideshow:
             if join and len(inputs) < 2:
                 raise UserError("--join puts together two or more parts of one recording; name them in order")
@@ -265,7 +270,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds,
                            exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
-                           slideshow_size=int(slideshow_size), **shared)
+                           slideshow_size=int(slideshow_size), title=" ".join(title.split()), **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
 

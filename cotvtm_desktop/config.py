@@ -58,6 +58,9 @@ SLIDESHOW_COVER_CROP = 0.17  # a 3:2 camera photo fills 16:9 (16 % of its height
 # the fill behind a photo (or video) shown whole: blurred by this fraction of the frame's longer side (Gaussian
 # sigma), its levels scaled by this
 SLIDESHOW_BACKDROP_BLUR, SLIDESHOW_BACKDROP_LEVEL = 1 / 40, 0.45
+# --title: words over the film's opening, in from SLIDESHOW_TITLE_SECONDS[0] to out by [1], fading over
+# SLIDESHOW_TITLE_FADE; white letters SLIDESHOW_TITLE_HEIGHT of the frame's height (smaller if they would not fit)
+SLIDESHOW_TITLE_SECONDS, SLIDESHOW_TITLE_FADE, SLIDESHOW_TITLE_HEIGHT = (0.3, 4.0), 0.7, 0.11
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

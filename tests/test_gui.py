@@ -159,6 +159,7 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     from PIL import Image
 
     from cotvtm_desktop.gui import window as window_module
+    from cotvtm_desktop.gui.queue import SegmentState
 
     photos = []
     for name, colour in (("a.jpg", (200, 40, 40)), ("b.png", (40, 200, 40)), ("c.jpg", (40, 40, 200)),
@@ -203,12 +204,26 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     assert not Path(left_out).exists() and all(map(Path.exists, map(Path, arranged.pictures())))
     assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--photo-seconds", "3"]
 
+    class Titling(window_module.SlideshowDialog):
+        def exec(self) -> int:
+            self.title_words.setText("  Our   summer ")
+            return 1
+
+    # a title alone changes the picture, not the timing or the music: the segments and their edits stay
+    arranged.segments = [SegmentState(0, 0.0, 9.0, silent=True)]
+    monkeypatch.setattr(window_module, "SlideshowDialog", Titling)
+    window.arrange_action.trigger()
+    [titled] = window.queue.items
+    assert titled.title == "Our summer" and titled.segments == arranged.segments and titled.files() == arranged.files()
+    assert titled.score_inputs()[-2:] == ["--title", "Our summer"]
+
     drop(window, [Path(photos[3])])
     wait_inspected(qtbot, window)
     window.table.selectAll()
     window.slideshow_action.trigger()
     [grown] = window.queue.items
     assert grown.files() == [*arranged.files(), photos[3]] and grown.id == item.id and grown.photo_seconds == 3.0
+    assert grown.title == "Our summer"
     assert kept.exists() and set(grown.file_thumbnails) == set(grown.files())
     window.table.selectRow(0)
     window.remove_action.trigger()

@@ -230,6 +230,45 @@ def test_photos_dissolve_into_each_other_and_into_a_video(tmp_path):
     assert [len(p.dissolves) for p in cut] == [0, 0, 0, 0]
 
 
+def test_a_title_fades_in_over_the_opening_photo_and_video_and_out(tmp_path):
+    """--title: white words in the middle of the film's opening seconds, fading in and out (title_share), over a
+    photo's frames and over a video's (a piece of its own, made frame by frame); none after; refused without
+    --slideshow."""
+    from cotvtm_desktop.media.proxy import PictureFormat, plan_pieces, render_piece
+    from cotvtm_desktop.media.slideshow import title_share
+    from media import ffmpeg
+
+    (begin, end), fade = config.SLIDESHOW_TITLE_SECONDS, config.SLIDESHOW_TITLE_FADE
+    assert title_share(0.0) == 0 and title_share(begin + fade / 2) == pytest.approx(0.5)
+    assert title_share((begin + end) / 2) == 1 and title_share(end - fade / 4) == pytest.approx(0.25)
+    assert title_share(end + 1) == 0
+    dark = save_photo(tmp_path / "dark.png", plain(320, 180, (30, 40, 50)))
+    move = StillMove(1.0, 1.08, 6.0)
+
+    def middle(frame: np.ndarray) -> np.ndarray:  # the title's band across the middle
+        return as_rgb(frame, 320, 180)[80:100, 60:260]
+
+    titled = list(still_frames(probe(dark), move, 0.0, 150, 25, 320, 180, title="Rome 2024"))
+    lit = [float(middle(f).max()) for f in titled]
+    assert lit[0] < 60 and lit[50] > 200 and lit[125] < 60  # before, while it shows, after
+    assert lit[12] < lit[20] < lit[30]  # fading in
+    assert np.abs(as_rgb(titled[50], 320, 180)[:30].astype(int) - (30, 40, 50)).max() <= 2  # the rest untouched
+
+    clip = tmp_path / "grey.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x303030:size=320x180:rate=25", "-t", "6", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", "-colorspace", "bt709", str(clip))
+    clips, _ = slideshow_clips([clip, dark], 2.0)
+    shape = PictureFormat(320, 180, 25, 20, moving_stills=True, title="Rome 2024")
+    pieces = plan_pieces(clips, shape)
+    assert [(p.frames, p.title) for p in pieces[:2]] == [(100, "Rome 2024"), (50, "")]  # 4 s under it, then not
+    render_piece(pieces[0], shape, tmp_path / "titled.mp4")
+    with av.open(str(tmp_path / "titled.mp4")) as container:
+        seen = [f.to_ndarray(format="gray")[80:100, 60:260].max() for f in container.decode(video=0)]
+    assert len(seen) == 100 and seen[0] < 70 and seen[50] > 200
+    result = CliRunner().invoke(app, ["score", str(clip), "--title", "Rome"])
+    assert result.exit_code == 1 and "--title" in result.output and "--slideshow" in result.output
+
+
 def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):
     """An upright phone photo in a 16:9 frame: all of it in the middle, its own colours darkened and blurred at the
     sides (not black bars, not cropped to a strip); a 3:2 photo, nearly the frame's shape, fills it."""

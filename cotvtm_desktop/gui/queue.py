@@ -7,7 +7,7 @@ import copy
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
@@ -109,6 +109,7 @@ class QueueItem:
     dissolve: bool = False  # a slideshow's: photos dissolve into each other
     file_thumbnails: dict[str, str] = field(default_factory=dict)  # a slideshow's: each file's picture, by path
     file_durations: dict[str, float] = field(default_factory=dict)  # a slideshow's: each video's length, by path
+    title: str = ""  # a slideshow's: words over its opening seconds
 
     @property
     def name(self) -> str:
@@ -130,7 +131,7 @@ class QueueItem:
         the photos and videos of its slideshow, with --slideshow)."""
         if self.kind == "slideshow":
             return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}",
-                    *(["--dissolve"] if self.dissolve else [])]
+                    *(["--dissolve"] if self.dissolve else []), *(["--title", self.title] if self.title else [])]
         return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
     def edits(self) -> dict:
@@ -241,7 +242,7 @@ class QueueModel(QAbstractTableModel):
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
         the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
         into the next); they leave the queue. A slideshow among them brings its files, in its order, and its
-        seconds and dissolve."""
+        seconds, dissolve and title."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
@@ -252,21 +253,30 @@ class QueueModel(QAbstractTableModel):
             durations.update(item.file_durations if item.kind == "slideshow" else
                              {item.path: item.duration} if item.kind == "video" else {})
         earlier = next((i for i in items if i.kind == "slideshow"), None)
+        title = ""
         if earlier is not None:
-            photo_seconds, dissolve = earlier.photo_seconds, earlier.dissolve
+            photo_seconds, dissolve, title = earlier.photo_seconds, earlier.dissolve, earlier.title
         shown = QueueItem(items[0].path, id=earliest.id if earliest is earlier else uuid.uuid4().hex[:12],
                           kind="slideshow", file_thumbnails=thumbnails, file_durations=durations)
         self.items[self.items.index(earliest)] = shown
-        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve)
+        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve, title)
 
-    def arrange(self, item: QueueItem, files: list[str], photo_seconds: float, dissolve: bool) -> QueueItem:
+    def arrange(self, item: QueueItem, files: list[str], photo_seconds: float, dissolve: bool,
+                title: str = "") -> QueueItem:
         """The slideshow `item` anew, showing `files` (some of its own) in this order, each photo for about
-        `photo_seconds`, dissolving with `dissolve`: what its last preview made (its segments and their edits, its
-        stretches without music) fits it no more and goes; what it exported stays its output. It keeps its id
-        (and with it the app's work folder, whose pictures of its photos serve again where they move alike)."""
+        `photo_seconds`, dissolving with `dissolve`, under `title`: what its last preview made (its segments and their
+        edits, its stretches without music) fits it no more and goes — but for a new dissolve or title alone, which
+        change its picture, not its timing or its music; what it exported stays its output. It keeps its id (and
+        with it the app's work folder, whose pictures of its photos serve again where they move alike)."""
+        if (files, photo_seconds) == (item.files(), item.photo_seconds):
+            shown = replace(item, dissolve=dissolve, title=title, preview="", status="ready", message="",
+                            progress=0.0)
+            self.items[self.items.index(item)] = shown
+            self.changed(shown)
+            return shown
         shown = QueueItem(files[0], id=item.id, kind="slideshow", status="ready", output=item.output,
                           thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:],
-                          photo_seconds=photo_seconds, dissolve=dissolve,
+                          photo_seconds=photo_seconds, dissolve=dissolve, title=title,
                           file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
                           file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
         shown.duration = sum(shown.file_durations.get(p, photo_seconds) for p in files)

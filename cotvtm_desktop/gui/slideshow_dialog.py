@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -75,6 +76,10 @@ class SlideshowDialog(QDialog):
         self.dissolves.setChecked(item.dissolve)
         self.dissolves.setToolTip(f"Each photo dissolves into the next over {config.SLIDESHOW_DISSOLVE_SECONDS:g} s "
                                   "instead of cutting to it")
+        self.title_words = QLineEdit(item.title)
+        self.title_words.setPlaceholderText("none")
+        self.title_words.setToolTip("Words shown over the film's opening seconds: its name, say (a change of title "
+                                    "or dissolve keeps the music and your edits)")
         self.summary = QLabel()
         self.said = QLabel()  # why a sort left the order as it was
         self.said.setWordWrap(True)
@@ -101,6 +106,10 @@ class SlideshowDialog(QDialog):
         layout.addWidget(self.shown)
         layout.addLayout(moves)
         layout.addLayout(timing)
+        titled = QHBoxLayout()
+        titled.addWidget(QLabel("Title"))
+        titled.addWidget(self.title_words)
+        layout.addLayout(titled)
         layout.addWidget(self.said)
         layout.addWidget(buttons)
         self.shown.itemSelectionChanged.connect(self._update)
@@ -118,9 +127,12 @@ class SlideshowDialog(QDialog):
     def dissolve(self) -> bool:
         return self.dissolves.isChecked()
 
+    def film_title(self) -> str:
+        return " ".join(self.title_words.text().split())
+
     def changed(self) -> bool:
-        return (self.files(), self.photo_seconds(), self.dissolve()) != (
-            self.item.files(), self.item.photo_seconds, self.item.dissolve)
+        return (self.files(), self.photo_seconds(), self.dissolve(), self.film_title()) != (
+            self.item.files(), self.item.photo_seconds, self.item.dissolve, self.item.title)
 
     # --- what the buttons do --------------------------------------------------------------------------------------
     def move_selected(self, step: int) -> None:

@@ -247,10 +247,11 @@ class MainWindow(QMainWindow):
             return
         dialog = SlideshowDialog(item, self)
         if dialog.exec() and dialog.changed():
-            self._put_together([item], lambda i: self.queue.arrange(item, dialog.files(), dialog.photo_seconds(),
-                                                                    dialog.dissolve()))
-            self.activity.setText(f"Changed the slideshow ({len(dialog.files())} files): preview it to see and "
-                                  "hear it anew")
+            made = self._put_together([item], lambda i: self.queue.arrange(
+                item, dialog.files(), dialog.photo_seconds(), dialog.dissolve(), dialog.film_title()))
+            self.activity.setText(f"Changed the slideshow ({len(dialog.files())} files): preview it to see and hear "
+                                  "it anew" if not made.segments else "Changed the slideshow's picture (its music "
+                                  "and your edits stay): preview it to see it")
 
     def _put_together(self, items: list[QueueItem], make: Callable[[list[QueueItem]], QueueItem]) -> QueueItem:
         """One queue item made of `items` by `make`, selected; what the app kept for each (previews, segment audio)

@@ -65,6 +65,7 @@ class ScoreOptions:
     exact_photo_seconds: bool = False  # a slideshow's photos exactly photo_seconds, not fitted to the music's bars
     dissolve: bool = False  # a slideshow's photos dissolve into each other (SLIDESHOW_DISSOLVE_SECONDS), not cut
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # a slideshow's picture: the lines on its shorter side
+    title: str = ""  # a slideshow's: words over its opening seconds
     crossfade: float = config.CROSSFADE_SECONDS
     fade_in: float = config.FADE_IN_SECONDS
     fade_out: float = config.FADE_OUT_SECONDS
@@ -544,7 +545,7 @@ class Job:
 
         self._check_cancel()
         shape = (proxy.slideshow_format(self.clips, config.SLIDESHOW_DISSOLVE_SECONDS * self.options.dissolve,
-                                        self.options.slideshow_size) if self.slideshow else
+                                        self.options.slideshow_size, self.options.title) if self.slideshow else
                  proxy.picture_format(self.clips))
         return proxy.render_picture(self.clips, shape, self.work.path, piece_key, progress)
 

@@ -25,7 +25,8 @@ from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import (DEINTERLACE_FILTER, TO_BT709, FfmpegFailed, concat_quoted, ffmpeg_has,
                                      run_ffmpeg)
 from cotvtm_desktop.media.probe import MediaInfo
-from cotvtm_desktop.media.slideshow import Dissolve, StillMove, fills_frame, still_frames, still_moves
+from cotvtm_desktop.media.slideshow import (Dissolve, StillMove, fills_frame, still_frames, still_moves,
+                                            with_title)
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
@@ -39,6 +40,7 @@ class PictureFormat:
     crf: int = config.PREVIEW_CRF
     moving_stills: bool = False  # a slideshow's: each photo slowly zooms (media/slideshow.py)
     dissolve: float = 0.0  # a slideshow's: seconds a photo takes to dissolve into the next (0: a cut)
+    title: str = ""  # a slideshow's: words over its opening seconds (slideshow.with_title)
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,14 @@ class Piece:
     frames: int
     move: StillMove | None = None
     dissolves: tuple[Dissolve, ...] = ()  # the photo's dissolves with those beside it that fall in this piece
+    title: str = ""  # the film's title, where it shows in this piece
+    film_in: float = 0.0  # with a title: the film's time at the piece's first frame
 
     def identity(self) -> list:
         """What the piece shows, for a cache key (with the file's version, which the caller adds)."""
         return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames,
-                self.move.identity() if self.move else None, [d.identity() for d in self.dissolves]]
+                self.move.identity() if self.move else None, [d.identity() for d in self.dissolves],
+                *([self.title, round(self.film_in, 4)] if self.title else [])]
 
 
 def picture_format(clips: list[Clip]) -> PictureFormat:
@@ -69,11 +74,12 @@ def picture_format(clips: list[Clip]) -> PictureFormat:
     return PictureFormat(width, height, fps)
 
 
-def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = config.SLIDESHOW_SHORT_SIDE
-                     ) -> PictureFormat:
+def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = config.SLIDESHOW_SHORT_SIDE,
+                     title: str = "") -> PictureFormat:
     """A slideshow's picture: 16:9 with `lines` on its shorter side, upright (9:16) when its pictures stand upright
     for most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
-    SLIDESHOW_FPS; its photos dissolving into each other over `dissolve` seconds (0: cut)."""
+    SLIDESHOW_FPS; its photos dissolving into each other over `dissolve` seconds (0: cut); `title` over its
+    opening."""
     shown = [c for c in clips if c.info is not None]
     upright = sum(c.duration for c in shown if c.info.height > c.info.width)
     short, long = lines, 2 * round(lines * 16 / 9 / 2)
@@ -84,7 +90,8 @@ def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = conf
             rate = min(round(clip.info.fps), config.SLIDESHOW_MAX_FPS)
             rates[rate] = rates.get(rate, 0.0) + clip.duration
     fps = max(rates, key=rates.__getitem__) if rates else config.SLIDESHOW_FPS
-    return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True, dissolve=dissolve)
+    return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True, dissolve=dissolve,
+                         title=title)
 
 
 def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
@@ -96,23 +103,26 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     for clip, (move, dissolves) in zip(clips, moves):
         first, end = round(clip.offset * fps), round((clip.offset + clip.duration) * fps)
         cuts = set(range(first, end, longest))
-        if move is None:  # a video's dissolves in pieces of their own, made frame by frame: the rest as it is
+        titled_until = math.ceil(config.SLIDESHOW_TITLE_SECONDS[1] * fps) if shape.title else 0
+        if move is None:  # a video's dissolves and title in pieces of their own, made frame by frame: the rest as is
             for dissolve in dissolves:
                 low, high = dissolve.window()
                 cuts.add(first + (math.ceil(high * fps) if dissolve.side > 0 else math.floor(low * fps)))
+            cuts.add(titled_until)
         cuts = sorted(c for c in cuts if first <= c < end)
         for start, stop in zip(cuts, [*cuts[1:], end]):
             source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
             inside = tuple(d for d in dissolves if d.window()[0] < clip.source_in + (stop - first) / fps
                            and d.window()[1] > source_in)
-            pieces.append(Piece(clip.info, source_in, stop - start, move, inside))
+            title = shape.title if start < titled_until else ""
+            pieces.append(Piece(clip.info, source_in, stop - start, move, inside, title, start / fps))
     return pieces
 
 
 def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed (in a
     slideshow's picture a video fills the frame as its photos do, see _filled, and a photo moves: still_frames; a
-    video's stretch dissolving with a photo: _dissolving)."""
+    video's stretch dissolving with a photo, or under the title: _blended)."""
     w, h, fps = shape.width, shape.height, shape.fps
     upright = target.with_name(f"{target.stem}.upright.png")
     raw = target.with_name(f"{target.stem}.frames.yuv")
@@ -121,10 +131,11 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     try:
         if piece.info is not None and piece.move is not None:
             source = made
-            frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves)
-        elif piece.info is not None and piece.dissolves:
+            frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves,
+                                  piece.title, piece.film_in)
+        elif piece.info is not None and (piece.dissolves or piece.title):
             _encode(piece, shape, raw, _source(piece, shape, upright), as_raw=True)
-            source, frames = made, _dissolving(piece, shape, raw)
+            source, frames = made, _blended(piece, shape, raw)
         else:
             source = _source(piece, shape, upright)
         _encode(piece, shape, target, source, frames)
@@ -176,9 +187,10 @@ def _encode(piece: Piece, shape: PictureFormat, target: Path, source: list[str],
                target, frames)
 
 
-def _dissolving(piece: Piece, shape: PictureFormat, raw: Path) -> Iterator[np.ndarray]:
+def _blended(piece: Piece, shape: PictureFormat, raw: Path) -> Iterator[np.ndarray]:
     """A video's frames (read back from `raw`, where they were made as its piece would show them) blended with the
-    frames of the photos it dissolves with, each frame by its share (slideshow.Dissolve.weight)."""
+    frames of the photos it dissolves with, each frame by its share (slideshow.Dissolve.weight), and under the
+    film's title where it shows."""
     w, h, fps = shape.width, shape.height, shape.fps
     others = [still_frames(d.other, d.other_move, d.other_at + piece.source_in - d.at, piece.frames, fps, w, h)
               for d in piece.dissolves]
@@ -190,7 +202,7 @@ def _dissolving(piece: Piece, shape: PictureFormat, raw: Path) -> Iterator[np.nd
                     other, weight = next(frames), dissolve.weight(piece.source_in + number / fps)
                     if weight is not None:
                         shown = np.rint(shown * np.float32(weight) + other * np.float32(1 - weight)).astype(np.uint8)
-                yield shown
+                yield with_title(shown, piece.title, piece.film_in + number / fps)
     finally:
         for frames in others:
             frames.close()

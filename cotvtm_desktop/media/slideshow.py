@@ -210,9 +210,11 @@ def taken_at(path: Path) -> datetime | None:
 
 
 def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fps: int, width: int,
-                 height: int, dissolves: tuple[Dissolve, ...] = ()) -> Iterator[np.ndarray]:
-    """`frames` frames of the photo `info` moving by `move`, from `start` seconds into its clip; over its
-    `dissolves`, blended with the photo beside it (half each at the join). Each frame is a width × height picture in
+                 height: int, dissolves: tuple[Dissolve, ...] = (), title: str = "", film_start: float = 0.0
+                 ) -> Iterator[np.ndarray]:
+    """`frames` frames of the photo `info` moving by `move`, from `start` seconds into its clip (`film_start` into
+    the film); over its `dissolves`, blended with the photo beside it (half each at the join); under the film's
+    `title` while it shows (with_title). Each frame is a width × height picture in
     BT.709 video levels, 4:2:0 (I420: the Y' rows, then Cb's and Cr's at half size, as one uint8 array of
     height × 3/2 rows), as H.264 takes it: resampling the photo's three planes at the sizes the encoder keeps them
     is about half the work of resampling it in RGB, and the encoder converts nothing."""
@@ -246,7 +248,8 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
             if weight is not None:
                 other = picture(dissolve.other, dissolve.other_move, dissolve.other_at + at - dissolve.at)
                 shown = [Image.blend(o, p, weight) for o, p in zip(other, shown)]
-        return np.concatenate([np.asarray(plane).reshape(-1) for plane in shown]).reshape(-1, width)
+        made = np.concatenate([np.asarray(plane).reshape(-1) for plane in shown]).reshape(-1, width)
+        return with_title(made, title, film_start + number / fps)
 
     for photo, photo_move in ((info, move), *((d.other, d.other_move) for d in dissolves)):
         picture(photo, photo_move, 0.0)
@@ -274,15 +277,61 @@ def composed_planes(info: MediaInfo, width: int, height: int) -> tuple:
     (each the mean of a 2 × 2 block, centred on it), each an 8-bit greyscale PIL image."""
     from PIL import Image
 
-    rgb = np.asarray(composed_still(info, width, height), dtype=np.float32) / 255
+    planes = _video_levels(np.asarray(composed_still(info, width, height), dtype=np.float32) / 255)
+    return tuple(Image.fromarray(np.clip(np.rint(plane), 0, 255).astype(np.uint8)) for plane in planes)
+
+
+def _video_levels(rgb: np.ndarray) -> list[np.ndarray]:
+    """An RGB picture (floats 0 to 1, even sides) as BT.709 video levels: Y', and Cb and Cr each the mean of a
+    2 × 2 block."""
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     luma = 0.2126 * red + 0.7152 * green + 0.0722 * blue
     planes = [16 + 219 * luma]
     for difference, scale in ((blue - luma, 1.8556), (red - luma, 1.5748)):  # 2 (1 - Kb), 2 (1 - Kr)
-        chroma = np.pad(difference, ((0, height % 2), (0, width % 2)), mode="edge")
+        chroma = np.pad(difference, ((0, difference.shape[0] % 2), (0, difference.shape[1] % 2)), mode="edge")
         chroma = chroma.reshape(chroma.shape[0] // 2, 2, chroma.shape[1] // 2, 2).mean(axis=(1, 3))
         planes.append(128 + 224 / scale * chroma)
-    return tuple(Image.fromarray(np.clip(np.rint(plane), 0, 255).astype(np.uint8)) for plane in planes)
+    return planes
+
+
+def title_share(film_at: float) -> float:
+    """How much of the title shows `film_at` seconds into the film: fading in, held, fading out."""
+    (begin, end), fade = config.SLIDESHOW_TITLE_SECONDS, config.SLIDESHOW_TITLE_FADE
+    return float(np.clip(min(film_at - begin, end - film_at) / fade, 0.0, 1.0))
+
+
+def with_title(frame: np.ndarray, title: str, film_at: float) -> np.ndarray:
+    """An I420 frame (still_frames') under the film's `title` as it shows `film_at` seconds into the film."""
+    share = title_share(film_at) if title else 0.0
+    if share <= 0:
+        return frame
+    colour, alpha = title_layer(title, frame.shape[1], frame.shape[0] * 2 // 3)
+    flat = frame.reshape(-1).astype(np.float32)
+    return np.rint(flat + (colour - flat) * (alpha * share)).astype(np.uint8).reshape(frame.shape)
+
+
+@functools.lru_cache(maxsize=2)
+def title_layer(title: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The title as a width × height I420 layer: its colours and how much each covers what is under it (flat, in
+    I420's order): white letters in the middle, on a soft shadow that keeps them legible on a bright photo."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    size = round(height * config.SLIDESHOW_TITLE_HEIGHT)
+    font = ImageFont.load_default(size)  # Pillow's own scalable face: no font file to ship or find
+    wide = font.getlength(title)
+    if wide > width * 0.9:  # a long title smaller, to fit
+        font = ImageFont.load_default(max(8, int(size * width * 0.9 / wide)))
+    letters = Image.new("L", (width, height))
+    ImageDraw.Draw(letters).text((width / 2, height / 2), title, fill=255, font=font, anchor="mm")
+    shadow = np.asarray(letters.filter(ImageFilter.GaussianBlur(max(2, font.size // 8))), np.float32) / 255 * 0.7
+    cover = np.asarray(letters, np.float32) / 255
+    alpha = cover + shadow * (1 - cover)  # letters over their shadow
+    white = np.divide(cover, alpha, out=np.zeros_like(cover), where=alpha > 0)  # black shadow, white letters
+    colour = _video_levels(np.repeat(white[..., None], 3, axis=2))
+    alphas = [alpha, *[np.pad(alpha, ((0, height % 2), (0, width % 2)), mode="edge").reshape(
+        (height + 1) // 2, 2, (width + 1) // 2, 2).mean(axis=(1, 3))] * 2]
+    return (np.concatenate([plane.reshape(-1) for plane in colour]).astype(np.float32),
+            np.concatenate([plane.reshape(-1) for plane in alphas]).astype(np.float32))
 
 
 def composed_still(info: MediaInfo, width: int, height: int):
