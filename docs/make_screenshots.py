@@ -90,8 +90,39 @@ def main() -> None:
     window.preview.bar.set_position(12.5)  # as if playing in the second segment: its tile outlined
     window.strip.mark_playing(1)
     shot("segments")
+    arrange_slideshow(window, inputs, settle)
     window.tasks.shut_down(20000)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def arrange_slideshow(window: MainWindow, inputs: Path, settle) -> None:
+    """Photos (the cat, the coffee and frames of synthetic scenes) made a slideshow, its Arrange dialog open."""
+    from cotvtm_desktop.gui.slideshow_dialog import SlideshowDialog
+
+    photos = [inputs / "IMG_0412.jpg", inputs / "IMG_0415.jpg"]
+    shutil.copy(PHOTO, photos[0])
+    shutil.copy(DOCS.parent / "tests" / "data" / "coffee.jpg", photos[1])
+    for number, source in enumerate(("mandelbrot", "gradients=seed=5", "cellauto=rule=110", "life=mold=10",
+                                     "testsrc2"), 416):
+        photos.append(inputs / f"IMG_0{number}.jpg")
+        sized = source.replace("=", "=size=1200x900:", 1) if "=" in source else f"{source}=size=1200x900"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                        "-i", sized, "-ss", "3", "-frames:v", "1", str(photos[-1])], check=True)
+    new = window.add_paths(photos)
+    settle(lambda: all(i.status != "checking" for i in new))
+    window.table.clearSelection()
+    for item in new:
+        window.table.selectionModel().select(window.queue.index(window.queue.items.index(item), 0),
+                                             window.table.selectionModel().SelectionFlag.Select |
+                                             window.table.selectionModel().SelectionFlag.Rows)
+    window.slideshow_action.trigger()
+    dialog = SlideshowDialog(window.selected(), window)
+    dialog.title_words.setText("Summer at home")
+    dialog.shown.item(2).setSelected(True)
+    dialog.show()
+    settle()
+    dialog.grab().save(str(DOCS / "gui-arrange.png"))
+    dialog.close()
 
 
 if __name__ == "__main__":
