@@ -22,6 +22,8 @@ class MusicBrief:
     arousal: float
     lead: str = ""  # the melody's instrument the user chose (resources/music_rules.json "leads"); "": the genre's
     without: list[str] = field(default_factory=list)  # PARTS the user left out of this segment's music
+    chords: str = ""  # the chords' instrument the user chose (music_rules.json "chords"); "": the genre's
+    bass: str = ""  # the bass's instrument the user chose (music_rules.json "basses"); "": the genre's
 
     @property
     def tonic(self) -> int:
@@ -51,13 +53,16 @@ class MusicBrief:
 
 
 def summary_line(brief: dict) -> str:
-    """genre · tempo · key · intensity of a brief as JSON (MusicBrief.to_json), in short, for a list of segments, and
-    the lead and the parts left out where the user chose them; what it lacks is left out. Intensity in per cent, as
-    the app's Edit dialog sets it: how --energy or a livelier scene moved it shows."""
+    """genre · tempo · key · intensity of a brief as JSON (MusicBrief.to_json), in short, for a list of segments,
+    and the lead, the chords' and the bass's instruments and the parts left out where the user chose them; what it
+    lacks is left out. Intensity in per cent, as the app's Edit dialog sets it: how --energy or a livelier scene
+    moved it shows."""
     parts = [brief.get("genre", ""), f"{round(float(brief['tempo_bpm']))} BPM" if "tempo_bpm" in brief else "",
              f"{brief.get('key', '')} {brief.get('mode', '')}".strip(),
              f"intensity {round(100 * float(brief['intensity']))} %" if "intensity" in brief else "",
              f"{brief['lead']} lead" if brief.get("lead") else "",
+             f"{brief['chords']} chords" if brief.get("chords") else "",
+             f"{brief['bass']} bass" if brief.get("bass") else "",
              f"no {_join(brief['without'])}" if brief.get("without") else ""]
     return " · ".join(part for part in parts if part)
 

@@ -101,6 +101,10 @@ _SHARED = [
                  "every segment, instead of the one its picture suggests (default)."),
     click.option("--lead", type=click.Choice(list(music_rules()["leads"])), help="Procedural: this instrument plays "
                  "every segment's tune, instead of its genre's."),
+    click.option("--chords", type=click.Choice(list(music_rules()["chords"])), help="Procedural: this instrument "
+                 "plays every segment's chords, instead of its genre's (a guitar's strum, say, stays a strum)."),
+    click.option("--bass", type=click.Choice(list(music_rules()["basses"])), help="Procedural: this instrument "
+                 "plays every segment's bass line, instead of its genre's."),
     click.option("--without", type=click.Choice(PARTS), multiple=True, help="Procedural: leave this part out of "
                  "the music (drums, say); repeat for more parts."),
     click.option("--energy", type=click.FloatRange(*config.ENERGY_RANGE), default=0.0, help="Procedural: the "
@@ -113,7 +117,7 @@ _SHARED = [
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
                  "overwrite", "resume", "duration", "crossfade", "fade_in", "fade_out", "models", "clip", "musicgen",
                  "cotvtm", "musicgen_size", "device", "precision", "continuity", "prompt", "silent", "segment_db",
-                 "silent_at", "genre", "lead", "without", "energy", "soundfont", "json_progress")
+                 "silent_at", "genre", "lead", "chords", "bass", "without", "energy", "soundfont", "json_progress")
 
 
 def _with_shared_options(command):

@@ -316,32 +316,38 @@ def test_genre_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "polka")
     assert result.exit_code == 2 and "'polka' is not one of" in said(result)
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--genre", "rock", "--backend", "neural")
-    assert result.exit_code == 1 and "the neural backend has no genre, lead, parts or energy to set" in said(result)
+    assert result.exit_code == 1 and "the neural backend has no genre, instruments, parts or energy to set" in said(
+        result)
 
 
-def test_a_lead_and_parts_left_out_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12):
+def test_instruments_and_parts_left_out_for_the_whole_video_under_each_segments_own_edit(tmp_path, clip12):
     import numpy as np
     import soundfile
 
     edits = tmp_path / "edits.json"
-    edits.write_text('{"segments": {"2": {"brief": {"lead": "flute", "without": ["pad"]}}}}')
+    edits.write_text('{"segments": {"2": {"brief": {"lead": "flute", "chords": "harp", "without": ["pad"]}}}}')
     result = run("score", clip12, "-o", tmp_path / "music.wav", "--segment-seconds", 6, "--genre", "upbeat pop",
-                 "--lead", "violin", "--without", "drums", "--stems", "--segments", edits)
+                 "--lead", "violin", "--chords", "organ", "--bass", "tuba", "--without", "drums", "--stems",
+                 "--segments", edits)
     assert result.exit_code == 0, result.output
     assert "procedural, because --genre 'upbeat pop' asks for a genre and --lead 'violin' asks for a lead " \
+           "instrument and --chords 'organ' asks for a chords instrument and --bass 'tuba' asks for a bass " \
            "instrument and --without drums asks for parts left out" in said(result)
     manifest = json.loads((tmp_path / "music.json").read_text())
     first, second = (s["brief"] for s in manifest["segments"])
-    assert (first["lead"], first["without"]) == ("violin", ["drums"])
-    assert (second["lead"], second["without"]) == ("flute", ["pad"])  # its own edit wins
+    assert (first["lead"], first["chords"], first["bass"], first["without"]) == ("violin", "organ", "tuba", ["drums"])
+    # its own edit wins, the rest of the whole video's choice stays
+    assert (second["lead"], second["chords"], second["bass"], second["without"]) == ("flute", "harp", "tuba", ["pad"])
     assert manifest["segments"][0]["description"].startswith("An upbeat pop piece led by violin, accompanied by "
-                                                             "acoustic guitar, electric bass and synth pad,")
+                                                             "organ, tuba and synth pad,")
     drums = soundfile.read(tmp_path / "music.stems" / "drums.wav")[0]
     assert np.abs(drums[: 6 * 48000 - 4800]).max() < 1e-6 < np.abs(drums[6 * 48000:]).max()  # in the second only
-    result = run("score", clip12, "-o", tmp_path / "x.mp4", "--lead", "kazoo")
-    assert result.exit_code == 2 and "'kazoo' is not one of" in said(result)
+    for flag in ("--lead", "--chords", "--bass"):
+        result = run("score", clip12, "-o", tmp_path / "x.mp4", flag, "kazoo")
+        assert result.exit_code == 2 and "'kazoo' is not one of" in said(result)
     result = run("score", clip12, "-o", tmp_path / "x.mp4", "--without", "drums", "--backend", "neural")
-    assert result.exit_code == 1 and "--without drums: the neural backend has no genre, lead, parts or" in said(result)
+    assert result.exit_code == 1 and "--without drums: the neural backend has no genre, instruments, parts" in said(
+        result)
 
 
 def test_energy_plays_the_pictures_genre_calmer_or_livelier(tmp_path, clip12):
@@ -362,7 +368,8 @@ def test_energy_plays_the_pictures_genre_calmer_or_livelier(tmp_path, clip12):
     result = run("score", clip12, "-o", tmp_path / "x.wav", "--energy", "2")
     assert result.exit_code == 2 and "--energy" in said(result)
     result = run("score", clip12, "-o", tmp_path / "x.wav", "--energy", "0.5", "--backend", "neural")
-    assert result.exit_code == 1 and "--energy 0.5: the neural backend has no genre, lead, parts or" in said(result)
+    assert result.exit_code == 1 and "--energy 0.5: the neural backend has no genre, instruments, parts" in said(
+        result)
 
 
 def test_a_folder_gives_its_videos_and_photos_of_every_kind_a_home_has(tmp_path):

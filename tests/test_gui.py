@@ -297,7 +297,8 @@ def test_drop_queues_media_expands_folders_and_reports_broken_files(qtbot, windo
 def test_settings_round_trip_through_an_ini_file(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     chosen = Settings(backend="neural", models_dir="/models", musicgen_size="medium", device="cpu",
-                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz", lead="cello", without="drums,pad",
+                      precision="float32", segment_seconds=8.0, genre="lo-fi jazz", lead="cello", chords="organ",
+                      bass="tuba", without="drums,pad",
                       energy=-0.5, soundfont="/fonts/FluidR3_GM.sf2",
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
                       fade_in=1.5, fade_out=4.0,
@@ -310,6 +311,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
     args = again.score_args()
     for flag, value in (("--backend", "neural"), ("--lufs", "-23"), ("--seed", "42"), ("--models", "/models"),
                         ("--genre", "lo-fi jazz"), ("--lead", "cello"), ("--soundfont", "/fonts/FluidR3_GM.sf2"),
+                        ("--chords", "organ"), ("--bass", "tuba"),
                         ("--segment-seconds", "8"), ("--crossfade", "1"), ("--duck-db", "6"),
                         ("--music-db", "-4"), ("--musicgen-size", "medium"), ("--precision", "float32"),
                         ("--fade-in", "1.5"), ("--fade-out", "4"), ("--energy", "-0.5")):
@@ -338,7 +340,8 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
     from cotvtm_desktop.gui.settings_dialog import SettingsDialog
 
     chosen = Settings(backend="procedural", models_dir="/models", musicgen_size="large", device="cpu",
-                      precision="float32", segment_seconds=8.0, genre="rock", lead="trumpet", without="drums",
+                      precision="float32", segment_seconds=8.0, genre="rock", lead="trumpet", chords="harp",
+                      bass="fretless bass", without="drums",
                       energy=1.0, soundfont="/fonts/GeneralUser.sf2",
                       keep_original_audio=False,
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
@@ -697,8 +700,13 @@ def test_the_segment_dialog_follows_its_genre(qtbot):
     dialog.parts["bass"].setChecked(True)
     assert ok.isEnabled() and dialog.changes()["without"] == ["melody", "chords", "drums"]
     assert not dialog.lead.isEnabled()  # no tune, no instrument to play it
+    assert not dialog.instruments["chords"].isEnabled() and dialog.instruments["bass"].isEnabled()
     dialog.parts["melody"].setChecked(True)
     assert dialog.lead.isEnabled()
+    assert (dialog.instruments["chords"].currentText(), dialog.instruments["bass"].currentText()) == (
+        "the genre's (acoustic guitar)", "the genre's (acoustic bass)")
+    dialog.instruments["bass"].setCurrentText("tuba")
+    assert dialog.changes()["bass"] == "tuba" and "chords" not in dialog.changes()
 
 
 def test_a_segment_set_quieter_in_its_dialog(qtbot, window, two_shots, monkeypatch):

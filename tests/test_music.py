@@ -489,11 +489,66 @@ def test_a_lead_plays_the_tune_in_its_own_range():
     assert pitches(flute, "melody") == pitches(sax, "melody")  # no transposition: the melody's usual range
 
 
+def test_chosen_chords_and_bass_instruments_play_the_same_notes():
+    """--chords and --bass (a segment's chords and bass in its edit): the genre's parts played by another
+    instrument, every note as it was; the genre's own level for its instrument (a sustained cello under a piano
+    turned down) gives way to the usual level for the one chosen; a part left out stays out."""
+    from cotvtm_desktop.music.procedural import part_gains
+
+    b = brief(genre="piano ballad", tempo=72, intensity=0.5)
+    plan = plan_video([12.0], [b], seeds=[0])[0]
+    own = arrange_segment(b, plan, seed=0)
+    chosen = edit_brief(b, {"chords": "harp", "bass": "electric bass"})
+    assert chosen.instruments == ["piano", "harp", "electric bass", "strings"]
+    played = arrange_segment(chosen, plan, seed=0)
+    programs = {i.name: i.program for i in played.instruments}
+    assert (programs["chords"], programs["bass"]) == (46, 33) and programs["melody"] == 0
+    for role in ("melody", "chords", "bass", "pad"):
+        assert pitches(played, role) == pitches(own, role)
+    assert part_gains(b)["bass"] == 0.36 and part_gains(chosen)["bass"] != 0.36
+
+
+def test_a_chosen_instrument_sounds_as_loud_as_the_genres_own_in_the_mix():
+    """Sustained organ chords in place of the piano ballad's decaying piano ones would stand 10 dB above them and
+    over the tune: the chosen instrument is set to the level the genre's own had (the parts' stems, listened to by
+    numbers), and a music box's thin tune raised as far."""
+    from cotvtm_desktop.music.mixdown import STEMS
+    from cotvtm_desktop.music.procedural import part_gains
+
+    b = brief(genre="piano ballad", tempo=72, intensity=0.5)
+    plan = plan_video([9.6], [b], seeds=[0])[0]
+
+    def level(the_brief, part: str) -> float:
+        stems = render_midi(arrange_segment(the_brief, plan, seed=0), 9.6, 0.0, RATE, stems=True,
+                            gains=part_gains(the_brief))
+        k = STEMS.index(part)
+        return 20 * np.log10(np.sqrt((stems[:, 2 * k:2 * k + 2] ** 2).mean()))
+
+    for part, field_name, name in (("chords", "chords", "organ"), ("bass", "bass", "tuba"),
+                                   ("melody", "lead", "music box")):
+        assert abs(level(edit_brief(b, {field_name: name}), part) - level(b, part)) < 3, name
+    assert part_gains(edit_brief(b, {"chords": "organ"}))["chords"] < part_gains(b)["chords"] / 2
+    unplayed = edit_brief(b, {"chords": "harp", "without": ["chords"]})  # left out, whoever would play them
+    assert "harp" not in unplayed.instruments and "chords" not in [i.name for i in arrange_segment(
+        unplayed, plan, seed=0).instruments]
+    with pytest.raises(UserError, match="unknown chords instrument 'kazoo'; choose one of piano, "):
+        edit_brief(b, {"chords": "kazoo"})
+    with pytest.raises(UserError, match="unknown bass instrument 'kazoo'; choose one of acoustic bass, "):
+        edit_brief(b, {"bass": "kazoo"})
+
+
+def test_every_chords_and_bass_instrument_plays_in_the_shipped_soundfont():
+    font = load_soundfont(config.soundfont_path())
+    for listed in ("chords", "basses"):
+        for name, instrument in music_rules()[listed].items():
+            assert font.plays(0, instrument["program"]), name
+
+
 def test_a_brief_edit_that_leaves_nothing_or_names_no_instrument_is_refused():
     b = brief(genre="acoustic folk")  # no pad
     with pytest.raises(UserError, match="acoustic folk has no part left to play; keep a part"):
         edit_brief(b, {"without": ["melody", "chords", "bass", "drums"]})
-    with pytest.raises(UserError, match="unknown lead 'kazoo'; choose one of piano, "):
+    with pytest.raises(UserError, match="unknown lead instrument 'kazoo'; choose one of piano, "):
         edit_brief(b, {"lead": "kazoo"})
     for wrong in ("drums", ["drums", {"part": "pad"}], ["kazoo"]):
         with pytest.raises(UserError, match="must be a list of parts from melody, chords, bass, pad, drums"):

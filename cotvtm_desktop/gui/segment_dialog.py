@@ -23,20 +23,25 @@ from cotvtm_desktop import config
 from cotvtm_desktop.brief import NOTE_NAMES, PARTS
 from cotvtm_desktop.gui.queue import SegmentState
 from cotvtm_desktop.gui.segment_strip import time_range
-from cotvtm_desktop.reasoning.rules import band_of, music_rules, tempo_for
+from cotvtm_desktop.reasoning.rules import CHOSEN_INSTRUMENTS, band_of, music_rules, tempo_for
 
 
 def genres() -> list[str]:
     return list(music_rules()["genres"])
 
 
-def lead_choice() -> QComboBox:
-    """The instrument for the tune: the genre's own (first, data "") or one of music_rules.json's leads."""
+INSTRUMENT_PARTS = {"lead": ("melody", "tune"), "chords": ("chords", "chords"),
+                    "bass": ("bass", "bass line")}  # a brief's chosen instrument: its part, what it plays in words
+
+
+def instrument_choice(field_name: str) -> QComboBox:
+    """The instrument for a part (`field_name`: lead, chords or bass): the genre's own (first, data "") or one of
+    music_rules.json's list for it."""
     combo = QComboBox()
     combo.addItem("the genre's", "")
-    for name in music_rules()["leads"]:
+    for name in music_rules()[CHOSEN_INSTRUMENTS[field_name]]:
         combo.addItem(name, name)
-    combo.setToolTip("The instrument that plays the tune")
+    combo.setToolTip(f"The instrument that plays the {INSTRUMENT_PARTS[field_name][1]}")
     return combo
 
 
@@ -68,7 +73,8 @@ class SegmentDialog(QDialog):
         super().__init__(parent)
         self.segment = segment
         self.setWindowTitle(f"Segment {segment.index + 1} ({time_range(segment)})")
-        brief = {"lead": "", "without": [], **(segment.brief or {}), **segment.brief_changes}
+        brief = {"lead": "", "chords": "", "bass": "", "without": [], **(segment.brief or {}),
+                 **segment.brief_changes}
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -80,20 +86,24 @@ class SegmentDialog(QDialog):
         self.mode = QComboBox()
         self.mode.addItems(["major", "minor"])
         self.intensity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
-        self.lead = lead_choice()  # its first item, the genre's own, is named by _follow_genre
+        # the parts' instruments: each first item, the genre's own, is named by _follow_genre
+        self.instruments = {name: instrument_choice(name) for name in INSTRUMENT_PARTS}
+        self.lead = self.instruments["lead"]
         self.part_choice = PartChoice(brief["without"])
         self.parts = self.part_choice.boxes
         self.part_choice.changed.connect(self._check_parts)
         self.no_part = QLabel("Keep at least one part playing (or Mute the segment).")
         self.no_part.setVisible(False)
-        editable = (self.genre, self.tempo, self.key, self.mode, self.intensity, self.lead, *self.parts.values())
+        editable = (self.genre, self.tempo, self.key, self.mode, self.intensity, *self.instruments.values(),
+                    *self.parts.values())
         if segment.brief:
             self.genre.setCurrentText(brief["genre"])
             self.tempo.setValue(float(brief["tempo_bpm"]))
             self.key.setCurrentText(brief["key"])
             self.mode.setCurrentText(brief["mode"])
             self.intensity.setValue(round(100 * float(brief["intensity"])))
-            self.lead.setCurrentIndex(max(0, self.lead.findData(brief["lead"])))
+            for name, combo in self.instruments.items():
+                combo.setCurrentIndex(max(0, combo.findData(brief[name])))
             self._follow_genre()
             self.genre.currentTextChanged.connect(self._genre_chosen)
         else:
@@ -106,7 +116,8 @@ class SegmentDialog(QDialog):
         form.addRow("Key", self.key)
         form.addRow("Mode", self.mode)
         form.addRow("Intensity", self.intensity)
-        form.addRow("Lead", self.lead)
+        for name, combo in self.instruments.items():
+            form.addRow(name.capitalize(), combo)
         form.addRow("Parts", self.part_choice)
         form.addRow(self.no_part)
         self.words = QPlainTextEdit(segment.prompt)
@@ -133,26 +144,30 @@ class SegmentDialog(QDialog):
         self._follow_genre()
 
     def _follow_genre(self) -> None:
-        """Name the genre's own lead, and grey out the parts it does not have."""
+        """Name the genre's own instruments, and grey out the parts it does not have."""
         band = band_of(self.genre.currentText())
-        self.lead.setItemText(0, f"the genre's ({band.melody[1]})")
         has = {"melody": band.melody, "chords": band.chords, "bass": band.bass, "pad": band.pad, "drums": band.drums}
+        for name, combo in self.instruments.items():
+            own = has[INSTRUMENT_PARTS[name][0]]
+            combo.setItemText(0, f"the genre's ({own[1]})" if own else "the genre's (none)")
         for part, box in self.parts.items():
             box.setEnabled(bool(has[part]))
             box.setToolTip("" if has[part] else f"{self.genre.currentText()} has no {part}")
         self._check_parts()
 
     def _check_parts(self) -> None:
-        """OK only while some part plays; the lead only while the tune does."""
+        """OK only while some part plays; a part's instrument only while it plays."""
         playing = any(box.isChecked() and box.isEnabled() for box in self.parts.values())
         self.no_part.setVisible(not playing)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(playing)
-        self.lead.setEnabled(self.parts["melody"].isChecked())
+        for name, combo in self.instruments.items():
+            box = self.parts[INSTRUMENT_PARTS[name][0]]
+            combo.setEnabled(bool(self.segment.brief) and box.isChecked() and box.isEnabled())
 
     def _chosen(self) -> dict:
         return {"genre": self.genre.currentText(), "tempo_bpm": self.tempo.value(), "key": self.key.currentText(),
                 "mode": self.mode.currentText(), "intensity": self.intensity.value() / 100,
-                "lead": self.lead.currentData(),
+                **{name: combo.currentData() for name, combo in self.instruments.items()},
                 "without": self.part_choice.without()}
 
     def changes(self) -> dict:

@@ -33,6 +33,8 @@ class Settings:
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # an exported slideshow's shorter side (its preview is small)
     genre: str = ""  # empty: each segment's from its picture (procedural)
     lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)
+    chords: str = ""  # the instrument for every segment's chords; empty: each genre's own (procedural)
+    bass: str = ""  # the instrument for every segment's bass line; empty: each genre's own (procedural)
     without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)
     energy: float = 0.0  # -1 calmer .. 1 livelier than the picture asks for, the same genre (procedural)
     soundfont: str = ""  # a General MIDI .sf2 to play the procedural music with; empty: the shipped one
@@ -93,8 +95,9 @@ class Settings:
             args.append("--replace-audio")
         if self.genre:
             args += ["--genre", self.genre]
-        if self.lead:
-            args += ["--lead", self.lead]
+        for flag, chosen in (("--lead", self.lead), ("--chords", self.chords), ("--bass", self.bass)):
+            if chosen:
+                args += [flag, chosen]
         for part in filter(None, self.without.split(",")):
             args += ["--without", part]
         if self.energy:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from cotvtm_desktop import config
 from cotvtm_desktop.gui.cli_process import CliProcess
-from cotvtm_desktop.gui.segment_dialog import PartChoice, genres, lead_choice
+from cotvtm_desktop.gui.segment_dialog import INSTRUMENT_PARTS, PartChoice, genres, instrument_choice
 from cotvtm_desktop.gui.settings import (BACKENDS, DEVICES, ENERGY_STOPS, LOUDNESS_PRESETS, SLIDESHOW_SIZE_NAMES,
                                          Settings)
 
@@ -77,10 +77,12 @@ class SettingsDialog(QDialog):
         self.genre.setCurrentIndex(max(0, self.genre.findData(settings.genre)))
         self.genre.setToolTip("One genre for every segment (procedural backend: with a genre set, auto uses it); "
                               "a segment's own edit still wins")
-        self.lead = lead_choice()
-        self.lead.setCurrentIndex(max(0, self.lead.findData(settings.lead)))
-        self.lead.setToolTip("The instrument that plays every segment's tune (procedural backend: with one set, auto "
-                             "uses it); a segment's own edit still wins")
+        self.instruments = {name: instrument_choice(name) for name in INSTRUMENT_PARTS}
+        for name, combo in self.instruments.items():
+            combo.setCurrentIndex(max(0, combo.findData(getattr(settings, name))))
+            combo.setToolTip(f"The instrument that plays every segment's {INSTRUMENT_PARTS[name][1]} "
+                             "(procedural backend: with one set, auto uses it); a segment's own edit still wins")
+        self.lead = self.instruments["lead"]
         self.parts = PartChoice(settings.without.split(","))
         self.parts.setToolTip("The parts of the music to play; those unchecked are left out of every segment "
                               "(procedural backend); a segment's own edit still wins")
@@ -147,7 +149,8 @@ class SettingsDialog(QDialog):
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Slideshow photos", self.photo_seconds),
                 ("", self.photo_dissolve), ("Slideshow size", self.slideshow_size),
-                ("Genre", self.genre), ("Lead", self.lead),
+                ("Genre", self.genre), ("Lead", self.lead), ("Chords", self.instruments["chords"]),
+                ("Bass", self.instruments["bass"]),
                 ("Parts", self.parts), ("Energy", self.energy), ("Soundfont", self.soundfont[0]),
                 ("Original audio", self.keep_original), ("Ducking", self.duck_db), ("Music level", self.music_db),
                 ("Loudness", self.loudness), ("Crossfade", self.crossfade), ("Fade in", self.fade_in),
@@ -237,7 +240,8 @@ class SettingsDialog(QDialog):
             segment_seconds=self.segment_seconds.value(), photo_seconds=self.photo_seconds.value(),
             photo_dissolve=self.photo_dissolve.isChecked(), slideshow_size=int(self.slideshow_size.currentData()),
             genre=self.genre.currentData(),
-            lead=self.lead.currentData(), without=",".join(self.parts.without()),
+            lead=self.lead.currentData(), chords=self.instruments["chords"].currentData(),
+            bass=self.instruments["bass"].currentData(), without=",".join(self.parts.without()),
             energy=float(self.energy.currentData()),
             soundfont=self.soundfont[1].text().strip(),
             keep_original_audio=self.keep_original.isChecked(), duck_db=self.duck_db.value(),

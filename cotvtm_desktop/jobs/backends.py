@@ -34,7 +34,8 @@ def backend_choice(options) -> tuple[str, str]:
     return name, reason
 
 
-_STYLE_WANTS = {"genre": "a genre", "lead": "a lead instrument", "without": "parts left out"}
+_STYLE_WANTS = {"genre": "a genre", "lead": "a lead instrument", "chords": "a chords instrument",
+                "bass": "a bass instrument", "without": "parts left out"}
 
 
 def _style_flags(options) -> list[tuple[str, str]]:
@@ -59,9 +60,9 @@ def _choice(options) -> tuple[str, str, ModelPaths | None]:
     style = _style_flags(options)
     if style:  # a genre, a lead, the parts, the energy are choices in the procedural backend's brief: neural lacks it
         if options.backend == "neural":
-            raise UserError(f"{' '.join(flag for flag, _ in style)}: the neural backend has no genre, lead, parts or "
-                            "energy to set; steer its segments in words with --prompt K=words, or use --backend "
-                            "procedural")
+            raise UserError(f"{' '.join(flag for flag, _ in style)}: the neural backend has no genre, instruments, "
+                            "parts or energy to set; steer its segments in words with --prompt K=words, or use "
+                            "--backend procedural")
         return "procedural", f"procedural, because {' and '.join(f'{f} asks for {w}' for f, w in style)}", None
     notes = [flag for flag, wanted in (("--midi", options.midi), ("--stems", options.stems),
                                        ("--soundfont", options.soundfont is not None)) if wanted]

@@ -83,6 +83,8 @@ class ScoreOptions:
     silences: tuple[tuple[float, float], ...] = ()  # (start, end) seconds to have no music in
     genre: str | None = None  # procedural: every segment's genre, not the measured one (a segment's own edit wins)
     lead: str | None = None  # procedural: every segment's melody played by this instrument (music_rules.json leads)
+    chords: str | None = None  # procedural: every segment's chords played by this instrument (music_rules.json)
+    bass: str | None = None  # procedural: every segment's bass played by this instrument (music_rules.json basses)
     without: tuple[str, ...] = ()  # procedural: parts (brief.PARTS) left out of every segment's music
     energy: float = 0.0  # procedural: -1 calmer .. 1 livelier music than the picture asks for (the same genre)
     soundfont: Path | None = None  # procedural: a General MIDI .sf2 to play the music with (None: the shipped one)
@@ -90,7 +92,8 @@ class ScoreOptions:
 
     def style(self) -> dict:
         """The procedural brief's fields these options set for every segment (under each one's own edit)."""
-        style = {"genre": self.genre, "lead": self.lead, "without": list(self.without)}
+        style = {"genre": self.genre, "lead": self.lead, "chords": self.chords, "bass": self.bass,
+                 "without": list(self.without)}
         return {name: value for name, value in style.items() if value}
 
 

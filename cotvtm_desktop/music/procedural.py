@@ -7,6 +7,7 @@ threads would mostly wait for the GIL).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -31,9 +32,9 @@ from cotvtm_desktop.music.backend import SegmentEdit, SegmentMusic, silent_indic
 from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.mixdown import ROLE_GAIN, STEMS, Room, mixdown, stem_mixdown
 from cotvtm_desktop.music.soundfont import SoundFont, load_soundfont
-from cotvtm_desktop.reasoning.rules import brief_band, edit_brief, music_rules, reason
+from cotvtm_desktop.reasoning.rules import band_of, brief_band, edit_brief, music_rules, reason
 
-RENDERER_VERSION = 18  # bump when arranging or rendering changes, so cached segment audio is not reused
+RENDERER_VERSION = 19  # bump when arranging or rendering changes, so cached segment audio is not reused
 
 
 class ProceduralBackend:
@@ -170,7 +171,7 @@ def render_segment(state: tuple, seconds: float, padding: float, rate: int, stem
     """One planned segment's audio, (n, 2) float32 (its stems: (n, 2 x len(STEMS))): `state` is its (brief,
     arrangement plan, seed), played with `soundfont` (default: the shipped one)."""
     return render_midi(arrange_segment(*state), seconds, padding, rate, genre_room(state[0].genre), stems,
-                       soundfont, genre_gains(state[0].genre))
+                       soundfont, part_gains(state[0], soundfont))
 
 
 def genre_room(genre: str) -> Room:
@@ -178,10 +179,39 @@ def genre_room(genre: str) -> Room:
     return Room(**music_rules()["genres"][genre]["room"])
 
 
-def genre_gains(genre: str) -> dict[str, float]:
-    """Each part's level in a genre's mix: mixdown's, but where the genre sets its own (its "gain" in
-    resources/music_rules.json: a sustained cello under a decaying piano is turned down, so the tune leads)."""
-    return {**ROLE_GAIN, **music_rules()["genres"][genre].get("gain", {})}
+def part_gains(brief: MusicBrief, soundfont: Path | None = None) -> dict[str, float]:
+    """Each part's level in a brief's mix: mixdown's, but where its genre sets its own (its "gain" in
+    resources/music_rules.json: a sustained cello under a decaying piano is turned down, so the tune leads). A part
+    the user gave another instrument (--lead, --chords, --bass) sounds as loud as the genre's own instrument did in
+    `soundfont`, so the mix keeps its balance: sustained organ chords in place of a piano's decaying ones turned
+    down to where the piano sat, a music box's tune up (by 12 dB at most either way)."""
+    gains = {**ROLE_GAIN, **music_rules()["genres"][brief.genre].get("gain", {})}
+    own, chosen = band_of(brief.genre), brief_band(brief)
+    for role, pitches in _LEVEL_PITCHES.items():
+        genre_part, chosen_part = getattr(own, role), getattr(chosen, role)
+        if genre_part and chosen_part and genre_part[0] != chosen_part[0]:
+            shifted = tuple(p + chosen.transpose for p in pitches) if role == "melody" else pitches
+            ratio = instrument_level(soundfont, genre_part[0], pitches) / instrument_level(soundfont, chosen_part[0],
+                                                                                            shifted)
+            gains[role] *= float(np.clip(ratio, 1 / 4, 4))
+    return gains
+
+
+# where each part's instrument is heard for its level: the tune's register, a chord in the middle, a low bass note
+_LEVEL_PITCHES = {"melody": (72,), "chords": (60, 64, 67), "bass": (36,)}
+
+
+@functools.lru_cache(maxsize=64)
+def instrument_level(soundfont: Path | None, program: int, pitches: tuple[int, ...]) -> float:
+    """How loud a General MIDI `program` sounds in `soundfont` (None: the shipped one): the RMS of `pitches` held
+    together for two seconds at a middling velocity and let ring, dry. A piano's decay and an organ's sustain both
+    count, as they do in a part."""
+    midi = pretty_midi.PrettyMIDI()
+    played = pretty_midi.Instrument(program, name="melody")
+    played.notes = [pretty_midi.Note(90, pitch, 0.0, 2.0) for pitch in pitches]
+    midi.instruments.append(played)
+    audio = render_midi(midi, 3.0, 0.0, config.OUTPUT_SAMPLE_RATE, None, False, soundfont, {**ROLE_GAIN, "melody": 1})
+    return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) + 1e-9
 
 
 def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
@@ -193,8 +223,8 @@ def render_segments(jobs: list[tuple]) -> Iterator[np.ndarray]:
     placed = [_placed_notes(arrange_segment(*job[0]), *job[1:4]) for job in jobs]
     for notes, job in zip(placed, jobs):
         _reserve(font, notes, job[3])
-    for notes, (state, seconds, _, rate, stems, _) in zip(placed, jobs):
-        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre), stems, genre_gains(state[0].genre))
+    for notes, (state, seconds, _, rate, stems, soundfont) in zip(placed, jobs):
+        yield _mixed(font, notes, seconds, rate, genre_room(state[0].genre), stems, part_gains(state[0], soundfont))
 
 
 def _in_workers(jobs: list[tuple], workers: int) -> Iterator[np.ndarray]:

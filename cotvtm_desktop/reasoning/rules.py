@@ -16,7 +16,9 @@ from cotvtm_desktop.brief import NOTE_NAMES, PARTS, MusicBrief
 from cotvtm_desktop.errors import UserError
 
 # what a user may change in a segment's brief
-EDITABLE = ("genre", "tempo_bpm", "key", "mode", "intensity", "lead", "without")
+EDITABLE = ("genre", "tempo_bpm", "key", "mode", "intensity", "lead", "chords", "bass", "without")
+# the parts whose instrument a user may choose, with the music_rules.json list each is chosen from
+CHOSEN_INSTRUMENTS = {"lead": "leads", "chords": "chords", "bass": "basses"}
 TEMPO_RANGE = (40.0, 220.0)
 
 
@@ -102,9 +104,9 @@ class Band:
         return [part for part in (self.melody, self.chords, self.bass, self.pad) if part]
 
 
-def band_of(genre: str, lead: str = "", without: list[str] = ()) -> Band:
-    """A genre's band (resources/music_rules.json), its melody played by `lead` where one is named and the parts
-    in `without` left out."""
+def band_of(genre: str, lead: str = "", without: list[str] = (), chords: str = "", bass: str = "") -> Band:
+    """A genre's band (resources/music_rules.json), its melody played by `lead`, its chords by `chords` and its bass
+    by `bass` where one is named (a part the genre lacks stays out), and the parts in `without` left out."""
     rules = music_rules()
     spec = rules["genres"][genre]
     parts = {role: tuple(spec["instruments"][role]) if spec["instruments"][role] else None
@@ -113,18 +115,22 @@ def band_of(genre: str, lead: str = "", without: list[str] = ()) -> Band:
     if lead:
         parts["melody"] = (rules["leads"][lead]["program"], lead)
         transpose = rules["leads"][lead].get("transpose", 0)
+    for role, name, listed in (("chords", chords, "chords"), ("bass", bass, "basses")):
+        if name and parts[role]:
+            parts[role] = (rules[listed][name]["program"], name)
     parts = {role: None if role in without else part for role, part in parts.items()}
     return Band(**parts, drums=None if "drums" in without else spec["drums"], transpose=transpose)
 
 
 def brief_band(brief: MusicBrief) -> Band:
     """The band a brief asks for."""
-    return band_of(brief.genre, brief.lead, brief.without)
+    return band_of(brief.genre, brief.lead, brief.without, brief.chords, brief.bass)
 
 
 def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
-    """`brief` with a user's changes (a subset of EDITABLE), checked; its instruments follow the genre, the lead and
-    the parts left out, and a new genre brings its tempo for the picture's pace unless a tempo is given."""
+    """`brief` with a user's changes (a subset of EDITABLE), checked; its instruments follow the genre, the chosen
+    instruments and the parts left out, and a new genre brings its tempo for the picture's pace unless a tempo is
+    given."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise UserError(f"a segment's brief cannot set {', '.join(unknown)}; it can set {', '.join(EDITABLE)}")
@@ -139,16 +145,19 @@ def edit_brief(brief: MusicBrief, changes: dict) -> MusicBrief:
         raise UserError(f"tempo_bpm {changes['tempo_bpm']} is outside {TEMPO_RANGE[0]:g}-{TEMPO_RANGE[1]:g} BPM")
     if "intensity" in changes and not 0.0 <= _number(changes, "intensity") <= 1.0:
         raise UserError(f"intensity {changes['intensity']} is outside 0-1")
-    leads = music_rules()["leads"]
-    if changes.get("lead") and changes["lead"] not in leads:
-        raise UserError(f"unknown lead {changes['lead']!r}; choose one of {', '.join(leads)}")
+    for field_name, listed in CHOSEN_INSTRUMENTS.items():
+        names = music_rules()[listed]
+        if changes.get(field_name) and changes[field_name] not in names:
+            raise UserError(f"unknown {field_name} instrument {changes[field_name]!r}; choose one of "
+                            f"{', '.join(names)}")
     without = changes.get("without", [])
     if not isinstance(without, list) or not all(isinstance(p, str) and p in PARTS for p in without):
         raise UserError(f"without {without!r} must be a list of parts from {', '.join(PARTS)}")
     edited = replace(brief, **{k: float(v) if k in ("tempo_bpm", "intensity") else v for k, v in changes.items()})
     if "genre" in changes and "tempo_bpm" not in changes:  # the new genre's tempo for the picture's pace
         edited = replace(edited, tempo_bpm=tempo_for(genres[edited.genre], edited.arousal))
-    edited = replace(edited, lead=edited.lead or "", without=[p for p in PARTS if p in edited.without])
+    edited = replace(edited, lead=edited.lead or "", chords=edited.chords or "", bass=edited.bass or "",
+                     without=[p for p in PARTS if p in edited.without])
     band = brief_band(edited)
     if not band.programs() and not band.drums:
         raise UserError(f"without {', '.join(edited.without)}, {edited.genre} has no part left to play; keep a part "
