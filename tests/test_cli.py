@@ -449,7 +449,8 @@ def test_ctrl_c_leaves_no_output(tmp_path):
 
     from media import make_video
 
-    src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
+    # long enough that the work after its first segment outlasts the signal's way there on a busy machine
+    src = make_video(tmp_path / "long.mp4", 180, size="160x90", rate=5)
     out = tmp_path / "long.scored.mp4"
     # Ctrl-C as from a terminal: the default disposition, whatever this run inherited (a shell starts background
     # jobs, `cmd &`, with SIGINT ignored, and Python then never raises KeyboardInterrupt)
@@ -476,7 +477,8 @@ def test_a_parent_process_can_cancel_cleanly(tmp_path, how):
     """The GUI and editor plugins stop a job by writing `cancel` to its stdin (or terminating it)."""
     from media import make_video
 
-    src = make_video(tmp_path / "long.mp4", 60, size="160x90", rate=10)
+    # long enough that the work after its first segment outlasts the signal's way there on a busy machine
+    src = make_video(tmp_path / "long.mp4", 180, size="160x90", rate=5)
     out = tmp_path / "long.scored.mp4"
     process = _score_process(str(src), stdin=subprocess.PIPE)
     events = []
