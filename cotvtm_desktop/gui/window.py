@@ -26,10 +26,10 @@ from cotvtm_desktop.gui.history import EditHistory
 from cotvtm_desktop.gui.preview import PreviewPane
 from cotvtm_desktop.gui.queue import QUEUE_FILE, THUMB_HEIGHT, QueueItem, QueueModel
 from cotvtm_desktop.gui.segment_dialog import SegmentDialog
-from cotvtm_desktop.gui.slideshow_dialog import SlideshowDialog
 from cotvtm_desktop.gui.segment_strip import SegmentStrip
 from cotvtm_desktop.gui.settings import Settings
 from cotvtm_desktop.gui.settings_dialog import SettingsDialog
+from cotvtm_desktop.gui.slideshow_dialog import SlideshowDialog
 from cotvtm_desktop.gui.soundtrack_bar import without_silence
 from cotvtm_desktop.gui.tasks import TaskRunner
 
@@ -126,7 +126,7 @@ class MainWindow(QMainWindow):
                                        "one after another as one scored film, in the order they were taken (else "
                                        "queue order), each photo for the Settings' seconds, slowly moving")
         self.arrange_action = action("Arrange…", "Ctrl+Shift+L", self._arrange, "Change the selected slideshow: "
-                                     "the order of its photos and videos, which it shows, each photo's seconds")
+                                     "the order of its photos and videos, which it shows, each photo's seconds, its title")
         self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")
         self.redo_action = action("Redo", QKeySequence.StandardKey.Redo, self._redo, "Make the change again")
         bar.addSeparator()
@@ -241,7 +241,8 @@ class MainWindow(QMainWindow):
             self.activity.setText(f"Made a slideshow of {len(shown.files())} files: {shown.name}")
 
     def _arrange(self, *_) -> None:
-        """The selected slideshow's files, their order, its photos' seconds and dissolve, changed in a dialog."""
+        """The selected slideshow's files, their order, its photos' seconds, dissolve and title, changed in a
+        dialog."""
         item = self.selected()
         if item is None or item.kind != "slideshow" or item.status in ("working", "queued") or self.tasks.busy():
             return
