@@ -126,7 +126,8 @@ class MainWindow(QMainWindow):
                                        "one after another as one scored film, in the order they were taken (else "
                                        "queue order), each photo for the Settings' seconds, slowly moving")
         self.arrange_action = action("Arrange…", "Ctrl+Shift+L", self._arrange, "Change the selected slideshow: "
-                                     "the order of its photos and videos, which it shows, each photo's seconds, its title")
+                                     "the order of its photos and videos, which it shows, each photo's seconds, "
+                                     "its title")
         self.undo_action = action("Undo", QKeySequence.StandardKey.Undo, self._undo, "Take back the last change")
         self.redo_action = action("Redo", QKeySequence.StandardKey.Redo, self._redo, "Make the change again")
         bar.addSeparator()

@@ -112,12 +112,12 @@ def band_of(genre: str, lead: str = "", without: list[str] = (), chords: str = "
     parts = {role: tuple(spec["instruments"][role]) if spec["instruments"][role] else None
              for role in ("melody", "chords", "bass", "pad")}
     transpose = 0
-    if lead:
-        parts["melody"] = (rules["leads"][lead]["program"], lead)
-        transpose = rules["leads"][lead].get("transpose", 0)
-    for role, name, listed in (("chords", chords, "chords"), ("bass", bass, "basses")):
+    for role, field_name, name in (("melody", "lead", lead), ("chords", "chords", chords), ("bass", "bass", bass)):
         if name and parts[role]:
-            parts[role] = (rules[listed][name]["program"], name)
+            chosen = rules[CHOSEN_INSTRUMENTS[field_name]][name]
+            parts[role] = (chosen["program"], name)
+            if role == "melody":  # a lower instrument plays the tune an octave down (music_rules.json "transpose")
+                transpose = chosen.get("transpose", 0)
     parts = {role: None if role in without else part for role, part in parts.items()}
     return Band(**parts, drums=None if "drums" in without else spec["drums"], transpose=transpose)
 
