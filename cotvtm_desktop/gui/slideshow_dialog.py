@@ -155,17 +155,17 @@ class SlideshowDialog(QDialog):
         self._update()
 
     def sort_by_taken(self) -> None:
-        from cotvtm_desktop.media.slideshow import taken_at
+        from cotvtm_desktop.media.slideshow import in_taken_order, taken_at
 
-        files = self.files()
-        taken = [taken_at(Path(path)) for path in files]
-        undated = [Path(path).name for path, moment in zip(files, taken) if moment is None]
+        files = [Path(path) for path in self.files()]
+        taken = [taken_at(path) for path in files]
+        undated = [path.name for path, moment in zip(files, taken) if moment is None]
         if undated:
             named = ", ".join(undated[:3]) + " …" * (len(undated) > 3)
             self.said.setText(f"Not sorted: {named} {'does' if len(undated) == 1 else 'do'} not say when "
                               f"{'it was' if len(undated) == 1 else 'they were'} taken.")
             return
-        self._order([path for _, _, path in sorted(zip(taken, range(len(files)), files))])
+        self._order([str(path) for path in in_taken_order(files, taken)])
 
     def sort_by_name(self) -> None:
         self._order(sorted(self.files(), key=lambda path: (Path(path).name.casefold(), path)))

@@ -127,15 +127,15 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     upright = target.with_name(f"{target.stem}.upright.png")
     raw = target.with_name(f"{target.stem}.frames.yuv")
     frames = None  # a moving photo's (or a dissolve's), made here and piped in
-    made = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
+    piped = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
     try:
         if piece.info is not None and piece.move is not None:
-            source = made
+            source = piped
             frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves,
                                   piece.title, piece.film_in)
         elif piece.info is not None and (piece.dissolves or piece.title):
             _encode(piece, shape, raw, _source(piece, shape, upright), as_raw=True)
-            source, frames = made, _blended(piece, shape, raw)
+            source, frames = piped, _blended(piece, shape, raw)
         else:
             source = _source(piece, shape, upright)
         _encode(piece, shape, target, source, frames)

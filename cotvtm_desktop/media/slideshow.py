@@ -181,9 +181,10 @@ def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMov
     return result
 
 
-def in_taken_order(paths: list[Path]) -> list[Path]:
-    """`paths` in the order they were taken, when each says when; else as they are (a folder's: by name)."""
-    taken = [taken_at(path) for path in paths]
+def in_taken_order(paths: list[Path], taken: list[datetime | None] | None = None) -> list[Path]:
+    """`paths` in the order they were taken (`taken`, each one's taken_at, where the caller read them already),
+    when each says when; else as they are (a folder's: by name)."""
+    taken = [taken_at(path) for path in paths] if taken is None else taken
     if any(moment is None for moment in taken):
         return list(paths)
     return [path for _, _, path in sorted(zip(taken, range(len(paths)), paths))]
@@ -288,10 +289,15 @@ def _video_levels(rgb: np.ndarray) -> list[np.ndarray]:
     luma = 0.2126 * red + 0.7152 * green + 0.0722 * blue
     planes = [16 + 219 * luma]
     for difference, scale in ((blue - luma, 1.8556), (red - luma, 1.5748)):  # 2 (1 - Kb), 2 (1 - Kr)
-        chroma = np.pad(difference, ((0, difference.shape[0] % 2), (0, difference.shape[1] % 2)), mode="edge")
-        chroma = chroma.reshape(chroma.shape[0] // 2, 2, chroma.shape[1] // 2, 2).mean(axis=(1, 3))
-        planes.append(128 + 224 / scale * chroma)
+        planes.append(128 + 224 / scale * _halved(difference))
     return planes
+
+
+def _halved(plane: np.ndarray) -> np.ndarray:
+    """A plane at half its size, each value the mean of a 2 × 2 block (an odd side's last row or column doubled):
+    a picture's chroma as 4:2:0 keeps it."""
+    padded = np.pad(plane, ((0, plane.shape[0] % 2), (0, plane.shape[1] % 2)), mode="edge")
+    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3))
 
 
 def title_share(film_at: float) -> float:
@@ -328,8 +334,7 @@ def title_layer(title: str, width: int, height: int) -> tuple[np.ndarray, np.nda
     alpha = cover + shadow * (1 - cover)  # letters over their shadow
     white = np.divide(cover, alpha, out=np.zeros_like(cover), where=alpha > 0)  # black shadow, white letters
     colour = _video_levels(np.repeat(white[..., None], 3, axis=2))
-    alphas = [alpha, *[np.pad(alpha, ((0, height % 2), (0, width % 2)), mode="edge").reshape(
-        (height + 1) // 2, 2, (width + 1) // 2, 2).mean(axis=(1, 3))] * 2]
+    alphas = [alpha, *[_halved(alpha)] * 2]
     return (np.concatenate([plane.reshape(-1) for plane in colour]).astype(np.float32),
             np.concatenate([plane.reshape(-1) for plane in alphas]).astype(np.float32))
 
