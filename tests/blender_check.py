@@ -44,11 +44,12 @@ except RuntimeError as exc:  # the PyPI bpy 4.x module is built without audio: B
     sound = f"unavailable in this bpy build: {exc}"
 settings = scene.cotvtm
 settings.backend, settings.seed = "procedural", 7
+settings.chords, settings.bass = "harp", "fretless_bass"  # real Blender refuses a name its menu lacks
 result = {"blender": bpy.app.version_string, "api": "strips" if hasattr(editor, "strips") else "sequences",
           "clips": clips, "status": status, "message": job.message, "channel": channel,
           "sound": sound,
           "settings": [settings.backend, settings.seed, settings.segment_seconds, settings.keep_original,
-                       settings.stems],
+                       settings.stems, settings.chords, settings.bass],
           "parts": [p.name for p in parts] if all(p.exists() for p in parts) else "missing",
           "operator": hasattr(bpy.types, "SEQUENCER_OT_cotvtm_score")}
 addon.unregister()

@@ -56,7 +56,8 @@ class Settings:
     def __init__(self):
         self.backend, self.segment_seconds, self.seed, self.keep_original = "procedural", 10.0, 0, True
         self.genre, self.stems = "picture", False
-        self.lead, self.parts = "genre", {"melody", "chords", "bass", "pad", "drums"}
+        self.lead, self.chords, self.bass = "genre", "genre", "genre"
+        self.parts = {"melody", "chords", "bass", "pad", "drums"}
         self.energy = 0.0
         self.status, self.progress = "", 0.0
 

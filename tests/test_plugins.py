@@ -102,6 +102,8 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     context.scene.cotvtm.keep_original = False
     context.scene.cotvtm.genre = "lo-fi_jazz"
     context.scene.cotvtm.lead = "french_horn"
+    context.scene.cotvtm.chords = "pizzicato_strings"
+    context.scene.cotvtm.bass = "fretless_bass"
     context.scene.cotvtm.parts = {"melody", "chords", "bass"}  # the pad and the drums switched off
     context.scene.cotvtm.energy = -0.5
     operator = addon.COTVTM_OT_score()
@@ -109,6 +111,7 @@ def test_blender_score_timeline_adds_a_sound_strip_on_a_free_channel(addon, vide
     assert operator.invoke(context, None) == {"RUNNING_MODAL"}
     args = operator.job.process.args
     assert args[args.index("--genre") + 1] == "lo-fi jazz" and args[args.index("--lead") + 1] == "french horn"
+    assert args[args.index("--chords") + 1] == "pizzicato strings" and args[args.index("--bass") + 1] == "fretless bass"
     assert [args[k + 1] for k, arg in enumerate(args) if arg == "--without"] == ["pad", "drums"]
     assert args[args.index("--energy") + 1] == "-0.5"
     assert context.window_manager.handlers == [operator]
@@ -275,12 +278,14 @@ def test_resolve_script_places_the_music_on_a_new_audio_track(resolve_script, vi
     resolve, pool = fake_resolve(timeline)
     log = []
     options = resolve_script.options(["--cotvtm", cotvtm_program, "--backend", "procedural", "--genre", "rock",
-                                      "--lead", "violin", "--without", "drums", "--without", "bass",
+                                      "--lead", "violin", "--chords", "harp", "--bass", "tuba",
+                                      "--without", "drums", "--without", "pad",
                                       "--energy", "0.5", "--output-dir", str(tmp_path / "music")])
     assert resolve_script.score_timeline(resolve, options, log.append), log
     manifest = json.loads(Path(pool.imported[0]).with_suffix(".json").read_text())
     briefs = [s["brief"] for s in manifest["segments"]]
-    assert {(b["genre"], b["lead"], tuple(b["without"])) for b in briefs} == {("rock", "violin", ("bass", "drums"))}
+    assert {(b["genre"], b["lead"], b["chords"], b["bass"], tuple(b["without"])) for b in briefs} == {
+        ("rock", "violin", "harp", "tuba", ("pad", "drums"))}  # in PARTS order
     assert manifest["options"]["energy"] == 0.5
     assert timeline.calls == [("AddTrack", "audio", "stereo")]
     [music] = pool.imported
@@ -352,11 +357,11 @@ def test_addon_in_real_blender(python, addon, videos, cotvtm_program, tmp_path):
                                {"path": str(cool), "in": 0.0, "out": 6.0}]
     assert report["status"] == "done" and report["channel"] == 2 and report["operator"] and report["unregistered"]
     assert report["sound"] == ["SOUND", 2, 1, 351, [2, 3, 4, 5, 6, 7]] or "without Audaspace" in report["sound"]
-    assert report["settings"] == ["procedural", 7, 10.0, True, False]
+    assert report["settings"] == ["procedural", 7, 10.0, True, False, "harp", "fretless_bass"]
     assert report["parts"] == ["melody.wav", "chords.wav", "bass.wav", "pad.wav", "drums.wav"]
 
 
-def test_the_plugins_offer_the_genres_leads_and_parts_the_rules_have():
+def test_the_plugins_offer_the_genres_instruments_and_parts_the_rules_have():
     from cotvtm_desktop.brief import PARTS
     from cotvtm_desktop.reasoning.rules import music_rules
 
@@ -367,5 +372,7 @@ def test_the_plugins_offer_the_genres_leads_and_parts_the_rules_have():
         sys.path.remove(str(REPO / "plugin" / "common"))
     assert cotvtm_child.GENRES == tuple(music_rules()["genres"])
     assert cotvtm_child.LEADS == tuple(music_rules()["leads"]) and cotvtm_child.PARTS == PARTS
-    assert not any("_" in name for name in cotvtm_child.LEADS)
+    assert cotvtm_child.CHORDS == tuple(music_rules()["chords"])
+    assert cotvtm_child.BASSES == tuple(music_rules()["basses"])
+    assert not any("_" in name for name in cotvtm_child.LEADS + cotvtm_child.CHORDS + cotvtm_child.BASSES)
     assert not any("_" in name for name in cotvtm_child.GENRES)  # Blender's menu spells spaces as underscores

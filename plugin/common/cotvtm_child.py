@@ -26,6 +26,11 @@ LEADS = ("piano", "electric piano", "music box", "vibraphone", "marimba", "organ
          "nylon guitar", "electric guitar", "overdriven guitar", "violin", "cello", "strings", "choir", "trumpet",
          "french horn", "alto saxophone", "tenor saxophone", "oboe", "clarinet", "flute", "pan flute", "square lead",
          "saw lead")
+# ... the instruments for its chords and for its bass line (`--chords NAME`, `--bass NAME`: "chords", "basses").
+CHORDS = ("piano", "electric piano", "vibraphone", "marimba", "organ", "accordion", "nylon guitar", "acoustic guitar",
+          "electric guitar", "distorted guitar", "harp", "strings", "slow strings", "pizzicato strings", "choir",
+          "synth pad")
+BASSES = ("acoustic bass", "electric bass", "fretless bass", "synth bass", "cello", "contrabass", "tuba")
 PARTS = ("melody", "chords", "bass", "pad", "drums")
 
 
@@ -92,14 +97,16 @@ def write_timeline(clips: list[dict], path: Path) -> Path:
     return path
 
 
-def music_args(genre: str = "", stems: bool = False, soundfont: str = "", lead: str = "",
-               without: tuple[str, ...] = (), energy: float = 0.0) -> list[str]:
+def music_args(*, genre: str = "", stems: bool = False, soundfont: str = "", lead: str = "", chords: str = "",
+               bass: str = "", without: tuple[str, ...] = (), energy: float = 0.0) -> list[str]:
     """The `cotvtm score` options for the music's style the editors let one choose: one genre for the whole
-    timeline, its parts apart, a General MIDI soundfont to play it with, the instrument for its tune, the parts
-    left out, its energy (-1 calmer .. 1 livelier than the picture asks; each procedural; empty or 0: not
-    chosen)."""
+    timeline, its parts apart, a General MIDI soundfont to play it with, the instruments for its tune, its chords
+    and its bass line, the parts left out, its energy (-1 calmer .. 1 livelier than the picture asks; each
+    procedural; empty or 0: not chosen)."""
+    instruments = {"--lead": lead, "--chords": chords, "--bass": bass}
     return [*(["--genre", genre] if genre else []), *(["--stems"] if stems else []),
-            *(["--soundfont", soundfont] if soundfont else []), *(["--lead", lead] if lead else []),
+            *(["--soundfont", soundfont] if soundfont else []),
+            *(arg for option, name in instruments.items() if name for arg in (option, name)),
             *(arg for part in without for arg in ("--without", part)),
             *(["--energy", f"{energy:g}"] if energy else [])]
 

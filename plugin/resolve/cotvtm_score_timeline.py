@@ -70,8 +70,9 @@ def score_timeline(resolve, options: argparse.Namespace, log=print) -> bool:
     args = ["score", str(edit), "-o", str(music), "--overwrite", "--backend", options.backend,
             "--segment-seconds", str(options.segment_seconds), "--seed", str(options.seed),
             "--work", str(cotvtm_child.work_folder(music.parent, timeline.GetName())),
-            *cotvtm_child.music_args(options.genre or "", options.stems, options.soundfont, options.lead or "",
-                                     tuple(options.without or ()), options.energy)]
+            *cotvtm_child.music_args(genre=options.genre or "", stems=options.stems, soundfont=options.soundfont,
+                                     lead=options.lead or "", chords=options.chords or "", bass=options.bass or "",
+                                     without=tuple(options.without or ()), energy=options.energy)]
     job = cotvtm_child.CotvtmJob(args, options.cotvtm)
     shown = -1
     try:
@@ -128,6 +129,10 @@ def options(argv: list[str]) -> argparse.Namespace:
                         "(default: each segment's from its picture)")
     parser.add_argument("--lead", choices=cotvtm_child.LEADS, help="procedural: the instrument that plays the tune "
                         "(default: each genre's own)")
+    parser.add_argument("--chords", choices=cotvtm_child.CHORDS, help="procedural: the instrument that plays the "
+                        "chords (default: each genre's own)")
+    parser.add_argument("--bass", choices=cotvtm_child.BASSES, help="procedural: the instrument that plays the bass "
+                        "line (default: each genre's own)")
     parser.add_argument("--without", choices=cotvtm_child.PARTS, action="append", help="procedural: leave this part "
                         "of the music out (drums, say); repeat for more")
     parser.add_argument("--energy", type=float, default=0.0, help="procedural: -1 (calmer: slower, softer, "

@@ -103,6 +103,14 @@ class CotvtmSettings(bpy.types.PropertyGroup):
                        "the tune",
                        items=[("genre", "The genre's", "Each genre's own instrument for the tune")] + [
                            (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.LEADS])
+    chords: EnumProperty(name="Chords", default="genre", description="Procedural backend: the instrument that "
+                         "plays the chords",
+                         items=[("genre", "The genre's", "Each genre's own instrument for the chords")] + [
+                             (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.CHORDS])
+    bass: EnumProperty(name="Bass", default="genre", description="Procedural backend: the instrument that plays "
+                       "the bass line",
+                       items=[("genre", "The genre's", "Each genre's own instrument for the bass line")] + [
+                           (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.BASSES])
     parts: EnumProperty(name="Parts", options={"ENUM_FLAG"}, default=set(cotvtm_child.PARTS),
                         description="Procedural backend: the parts of the music to play (those off are left out)",
                         items=[(name, name.capitalize(), "") for name in cotvtm_child.PARTS])
@@ -163,9 +171,11 @@ class COTVTM_OT_score(bpy.types.Operator):
             args.append("--replace-audio")  # the clips' sound will be muted: the music need not duck under it
         genre = "" if settings.genre == "picture" else settings.genre.replace("_", " ")
         font = bpy.path.abspath(prefs.soundfont) if prefs is not None and prefs.soundfont else ""
-        lead = "" if settings.lead == "genre" else settings.lead.replace("_", " ")
+        chosen = {part: "" if getattr(settings, part) == "genre" else getattr(settings, part).replace("_", " ")
+                  for part in ("lead", "chords", "bass")}
         without = tuple(part for part in cotvtm_child.PARTS if part not in settings.parts)
-        args += cotvtm_child.music_args(genre, settings.stems, font, lead, without, settings.energy)
+        args += cotvtm_child.music_args(genre=genre, stems=settings.stems, soundfont=font, without=without,
+                                        energy=settings.energy, **chosen)
         try:
             self.job = cotvtm_child.CotvtmJob(args, prefs.executable if prefs else "")
         except OSError as exc:
@@ -238,8 +248,8 @@ class COTVTM_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.cotvtm
-        for name in ("backend", "segment_seconds", "genre", "lead", "parts", "energy", "seed", "keep_original",
-                     "stems"):
+        for name in ("backend", "segment_seconds", "genre", "lead", "chords", "bass", "parts", "energy", "seed",
+                     "keep_original", "stems"):
             layout.prop(settings, name)
         layout.operator(COTVTM_OT_score.bl_idname, text="Score selected strip").what = "STRIP"
         layout.operator(COTVTM_OT_score.bl_idname, text="Score timeline").what = "TIMELINE"
