@@ -174,6 +174,20 @@ def _segment_level(text: str) -> tuple[int, float]:
     return index, music_db
 
 
+def _photo_hold(text: str) -> tuple[str, float]:
+    """--hold's NAME=SECONDS: (NAME, seconds), or a UserError saying how to write it."""
+    name, _, seconds = text.rpartition("=")
+    low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
+    try:
+        held = float(seconds)
+    except ValueError:
+        held = -1.0
+    if not name.strip() or not low <= held <= high:
+        raise UserError(f"--hold {text!r}: write it as NAME=SECONDS, NAME a photo's file name (or path) and SECONDS "
+                        f"from {low:g} to {high:g} (IMG_0042.jpg=8: that photo 8 s on screen)")
+    return name.strip(), held
+
+
 def _time_range(text: str) -> tuple[float, float]:
     """'1:20-1:45' (or seconds, or h:mm:ss) as (80.0, 105.0), or a UserError saying how to write it."""
     start, sep, end = text.partition("-")
@@ -229,8 +243,11 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
               help="With --slideshow: about how long each photo is on screen (procedural: the whole number of the "
               "music's bars nearest it, so that the pictures change on the downbeat).")
+@click.option("--hold", "holds", multiple=True, metavar="NAME=SECONDS", help="With --slideshow: the photo NAME (its "
+              "file name, or its path) on screen for about SECONDS instead of --photo-seconds (IMG_0042.jpg=8: the "
+              "best one longer); repeat for more photos.")
 @click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
-              help="With --slideshow: each photo exactly --photo-seconds, not fitted to the music's bars.")
+              help="With --slideshow: each photo exactly its seconds, not fitted to the music's bars.")
 @click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
               f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it, and into and out of a video "
               "over its first and last seconds; two videos still cut.")
@@ -242,8 +259,8 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "say: 'Rome, May 2024').")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
-          join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
-          slideshow_size: str, title: str, shared: dict) -> None:
+          join: bool, slideshow: bool, photo_seconds: float, holds: tuple[str, ...], exact_photo_seconds: bool,
+          dissolve: bool, slideshow_size: str, title: str, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -263,6 +280,8 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
         if title.strip() and not slideshow:
             raise UserError("--title is shown over a slideshow's opening; add --slideshow (a video keeps its own "
                             "picture)")
+        if holds and not slideshow:
+            raise UserError("--hold sets a slideshow's photo's time on screen; add --slideshow")
         if join or slideshow:
             if join and len(inputs) < 2:
                 raise UserError("--join puts together two or more parts of one recording; name them in order")
@@ -272,7 +291,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
-        options = _options(segments, work_dir=work, photo_seconds=photo_seconds,
+        options = _options(segments, work_dir=work, photo_seconds=photo_seconds, held=dict(map(_photo_hold, holds)),
                            exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=" ".join(title.split()), **shared)
         if several:

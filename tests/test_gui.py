@@ -192,17 +192,21 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
             self.shown.setCurrentRow(2)  # b.png
             self.leave_out_selected()
             self.seconds.setValue(3.0)
+            self.shown.setCurrentRow(1)  # a.jpg, the best: longer
+            self.hold.setValue(6.0)
             return 1
 
     monkeypatch.setattr(window_module, "SlideshowDialog", Arranging)
     window.table.doubleClicked.emit(window.queue.index(0, 0))
     [arranged] = window.queue.items
     assert arranged.files() == [str(clip), photos[0], photos[2]] and arranged.id == item.id
-    assert arranged.photo_seconds == 3.0 and arranged.duration == pytest.approx(9.0, abs=0.1)
+    assert arranged.photo_seconds == 3.0 and arranged.duration == pytest.approx(12.0, abs=0.1)
+    assert arranged.held == {photos[0]: 6.0}
     assert arranged.thumbnail == item.file_thumbnails[str(clip)] and window.selected() is arranged
     assert kept.exists() and not window.tasks.preview_path(item).exists() and not arranged.preview
     assert not Path(left_out).exists() and all(map(Path.exists, map(Path, arranged.pictures())))
-    assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--photo-seconds", "3"]
+    assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--photo-seconds", "3",
+                                       "--hold", f"{photos[0]}=6"]
 
     class Titling(window_module.SlideshowDialog):
         def exec(self) -> int:
@@ -223,7 +227,7 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     window.slideshow_action.trigger()
     [grown] = window.queue.items
     assert grown.files() == [*arranged.files(), photos[3]] and grown.id == item.id and grown.photo_seconds == 3.0
-    assert grown.title == "Our summer"
+    assert grown.title == "Our summer" and grown.held == {photos[0]: 6.0}
     assert kept.exists() and set(grown.file_thumbnails) == set(grown.files())
     window.table.selectRow(0)
     window.remove_action.trigger()
@@ -267,6 +271,18 @@ def test_slideshow_dialog_moves_sorts_and_keeps_two_files(qtbot, tmp_path):
     dialog.shown.item(0).setSelected(True)
     dialog.leave_out_selected()
     assert named() == ["b.jpg", "c.jpg"] and "2 photos · about 0:08.0" in dialog.summary.text()
+    # a photo held longer: its own seconds under its name and in the film's length; another shows none of its own
+    dialog.shown.setCurrentRow(1)
+    assert dialog.hold.isEnabled() and dialog.hold.text() == "as the rest"
+    dialog.hold.setValue(7.5)
+    assert dialog.held() == {files[0]: 7.5} and dialog.shown.item(1).text() == "c.jpg · 7.5 s"
+    assert "about 0:11.5" in dialog.summary.text() and dialog.changed()
+    dialog.shown.setCurrentRow(0)
+    assert dialog.hold.text() == "as the rest" and dialog.held() == {files[0]: 7.5}  # showing it changes nothing
+    dialog.shown.setCurrentRow(1)
+    assert dialog.hold.value() == 7.5
+    dialog.hold.setValue(dialog.hold.minimum())  # as the rest again
+    assert dialog.held() == {} and dialog.shown.item(1).text() == "c.jpg"
     dialog.shown.selectAll()
     assert not dialog.leave_out.isEnabled()
     dialog.leave_out_selected()  # two stay at least

@@ -37,6 +37,15 @@ def test_far_cuts_are_ignored_and_segments_stay_long_enough():
     assert bounds(segments) == [(0, 10), (10, 20), (20, 30)]  # 4.5 is not within 3 s of 10; 28 leaves a 2 s tail
 
 
+def test_with_no_cut_near_a_boundary_lands_on_the_nearest_landing():
+    """A slideshow's photo held long: the boundary inside it falls on one of its bar lines (the `landings`), not
+    wherever 10 s ends; a cut near still wins, and a landing too far is not taken."""
+    landings = [4.5 + 2.3 * k for k in range(1, 8)]  # a photo from 4.5 s to 22.9 s, bars of 2.3 s
+    assert bounds(plan_segments(30.0, cuts=[4.5, 22.9], landings=landings)) == [(0, 9.1), (9.1, 18.3), (18.3, 30)]
+    assert bounds(plan_segments(30.0, cuts=[4.5, 11.0, 22.9], landings=landings))[0] == (0, 11.0)
+    assert bounds(plan_segments(30.0, landings=[14.0, 16.0])) == [(0, 10), (10, 20), (20, 30)]
+
+
 def test_custom_segment_length():
     segments = plan_segments(30.0, segment_seconds=5.0)
     assert len(segments) == 6 and all(s.duration == pytest.approx(5.0) for s in segments)

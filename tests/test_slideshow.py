@@ -13,6 +13,7 @@ from PIL import Image
 
 from cotvtm_desktop import config
 from cotvtm_desktop.cli import app
+from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.slideshow import (StillMove, composed_still, in_taken_order, slideshow_clips,
                                             still_frames, still_moves, taken_at)
@@ -66,6 +67,30 @@ def test_each_photo_shows_for_its_seconds_and_a_video_whole(tmp_path):
                                                        (pytest.approx(5.0, abs=0.05), 3.0)]
 
 
+def test_a_photo_held_by_name_or_path_shows_for_its_own_seconds(tmp_path):
+    """--hold NAME=SECONDS: the photo of that file name (or path) for its own seconds, the others for
+    --photo-seconds; a name the slideshow lacks, or a video's, is refused, naming it; so is a badly written hold."""
+    first = save_photo(tmp_path / "first.jpg", plain(64, 48, (90, 90, 90)))
+    best = save_photo(tmp_path / "best.jpg", plain(64, 48, (200, 90, 90)))
+    clip = make_video(tmp_path / "c.mp4", 2, audio=False)
+    for held in ({"best.jpg": 7.5}, {str(best): 7.5}, {"first.jpg": 3.0, "best.jpg": 7.5}):
+        clips, _ = slideshow_clips([first, best, clip, first], 3.0, held)
+        assert [c.duration for c in clips] == [3.0, 7.5, pytest.approx(2.0, abs=0.05), 3.0]
+    clips, _ = slideshow_clips([first, best, first], 3.0, {"first.jpg": 1.5})  # a photo shown twice: both times
+    assert [c.duration for c in clips] == [1.5, 3.0, 1.5]
+    with pytest.raises(UserError, match=r"--hold other.jpg: the slideshow shows no file of that name \(first.jpg, "):
+        slideshow_clips([first, best], 3.0, {"other.jpg": 5.0})
+    with pytest.raises(UserError, match="a video is shown whole"):
+        slideshow_clips([first, clip], 3.0, {"c.mp4": 5.0})
+    runner = CliRunner()
+    for hold, said in (("best.jpg", "write it as NAME=SECONDS"), ("best.jpg=90", "from 1 to 60"),
+                       ("=4", "NAME=SECONDS")):
+        result = runner.invoke(app, ["score", str(first), str(best), "--slideshow", "--hold", hold])
+        assert result.exit_code == 1 and said in " ".join(result.output.split()), result.output
+    result = runner.invoke(app, ["score", str(clip), "--hold", "best.jpg=4"])
+    assert result.exit_code == 1 and "add --slideshow" in result.output
+
+
 def test_photos_change_on_the_downbeat(tmp_path):
     """With the procedural backend each photo stays for the whole number of the music's bars nearest
     --photo-seconds, so that every change of picture falls on a bar line of the segment's music (checked against
@@ -77,15 +102,16 @@ def test_photos_change_on_the_downbeat(tmp_path):
         colour = rng.integers(30, 230, 3)
         photos.append(save_photo(tmp_path / f"{number}.jpg", plain(96, 72, tuple(int(c) for c in colour))))
     runner = CliRunner()
+    wanted = [3.0, 3.0, 8.0, 3.0, 3.0, 3.0]  # the third photo held longer
     for extra, name in (((), "bars"), (("--exact-seconds",), "exact")):
         music = tmp_path / f"{name}.wav"  # the music alone: the plan is what is looked at
         result = runner.invoke(app, ["score", *map(str, photos), "--slideshow", "--photo-seconds", "3", "-o",
-                                     str(music), *extra])
+                                     str(music), "--hold", "2.jpg=8", *extra])
         assert result.exit_code == 0, result.output
         manifest = json.loads(music.with_suffix(".json").read_text())
         shown = [c["out"] - c["in"] for c in manifest["clips"]]
         if extra:
-            assert shown == [3.0] * 6
+            assert shown == wanted
             continue
         on_bars = 0
         for segment in manifest["segments"]:
@@ -95,14 +121,14 @@ def test_photos_change_on_the_downbeat(tmp_path):
                 assert (cut - segment["start"]) / bar == pytest.approx(round((cut - segment["start"]) / bar),
                                                                        abs=0.01)
                 on_bars += 1
-        assert on_bars >= 3 and shown != [3.0] * 6  # cuts inside segments, not only at their edges
-        assert all(abs(seconds - 3.0) <= 1.5 for seconds in shown)  # within half of a bar of 3 s at most
+        assert on_bars >= 3 and shown != wanted  # cuts inside segments, not only at their edges
+        assert all(abs(seconds - want) <= 1.5 for seconds, want in zip(shown, wanted))  # within half of a bar
         # a segment's music edited (another genre, another tempo), or muted: no photo moves
         edits = tmp_path / "edits.json"
         edits.write_text(json.dumps({"segments": {"1": {"brief": {"genre": "rock", "tempo_bpm": 150}},
                                                   "2": {"silent": True}}}))
         result = runner.invoke(app, ["score", *map(str, photos), "--slideshow", "--photo-seconds", "3", "-o",
-                                     str(tmp_path / "edited.wav"), "--segments", str(edits)])
+                                     str(tmp_path / "edited.wav"), "--hold", "2.jpg=8", "--segments", str(edits)])
         assert result.exit_code == 0, result.output
         edited = json.loads((tmp_path / "edited.json").read_text())
         assert edited["clips"] == manifest["clips"] and edited["segments"][0]["brief"]["genre"] == "rock"

@@ -106,6 +106,7 @@ class QueueItem:
     # the files that continue this one's recording (score --join), or that a slideshow shows after it
     parts: list[str] = field(default_factory=list)
     photo_seconds: float = 0.0  # a slideshow's: each photo's time on screen
+    held: dict[str, float] = field(default_factory=dict)  # a slideshow's: photos on screen for their own seconds
     dissolve: bool = False  # a slideshow's: photos dissolve into each other
     file_thumbnails: dict[str, str] = field(default_factory=dict)  # a slideshow's: each file's picture, by path
     file_durations: dict[str, float] = field(default_factory=dict)  # a slideshow's: each video's length, by path
@@ -131,6 +132,7 @@ class QueueItem:
         the photos and videos of its slideshow, with --slideshow)."""
         if self.kind == "slideshow":
             return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}",
+                    *(arg for path, seconds in self.held.items() for arg in ("--hold", f"{path}={seconds:g}")),
                     *(["--dissolve"] if self.dissolve else []), *(["--title", self.title] if self.title else [])]
         return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
@@ -242,13 +244,14 @@ class QueueModel(QAbstractTableModel):
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
         the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
         into the next); they leave the queue. A slideshow among them brings its files, in its order, and its
-        seconds, dissolve and title."""
+        seconds (its photos' own too), dissolve and title."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
                 self.remove(item)
-        thumbnails, durations = {}, {}
+        thumbnails, durations, held = {}, {}, {}
         for item in items:
+            held.update(item.held)
             thumbnails.update(item.file_thumbnails if item.kind == "slideshow" else {item.path: item.thumbnail})
             durations.update(item.file_durations if item.kind == "slideshow" else
                              {item.path: item.duration} if item.kind == "video" else {})
@@ -259,16 +262,18 @@ class QueueModel(QAbstractTableModel):
         shown = QueueItem(items[0].path, id=earliest.id if earliest is earlier else uuid.uuid4().hex[:12],
                           kind="slideshow", file_thumbnails=thumbnails, file_durations=durations)
         self.items[self.items.index(earliest)] = shown
-        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve, title)
+        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve, title, held)
 
     def arrange(self, item: QueueItem, files: list[str], photo_seconds: float, dissolve: bool,
-                title: str = "") -> QueueItem:
+                title: str = "", held: dict[str, float] | None = None) -> QueueItem:
         """The slideshow `item` anew, showing `files` (some of its own) in this order, each photo for about
-        `photo_seconds`, dissolving with `dissolve`, under `title`: what its last preview made (its segments and their
-        edits, its stretches without music) fits it no more and goes — but for a new dissolve or title alone, which
-        change its picture, not its timing or its music; what it exported stays its output. It keeps its id (and
-        with it the app's work folder, whose pictures of its photos serve again where they move alike)."""
-        if (files, photo_seconds) == (item.files(), item.photo_seconds):
+        `photo_seconds` (those `held`, by path, for their own seconds), dissolving with `dissolve`, under `title`:
+        what its last preview made (its segments and their edits, its stretches without music) fits it no more and
+        goes — but for a new dissolve or title alone, which change its picture, not its timing or its music; what it
+        exported stays its output. It keeps its id (and with it the app's work folder, whose pictures of its photos
+        serve again where they move alike)."""
+        held = {path: seconds for path, seconds in (held or {}).items() if path in files}
+        if (files, photo_seconds, held) == (item.files(), item.photo_seconds, item.held):
             shown = replace(item, dissolve=dissolve, title=title, preview="", status="ready", message="",
                             progress=0.0)
             self.items[self.items.index(item)] = shown
@@ -276,10 +281,10 @@ class QueueModel(QAbstractTableModel):
             return shown
         shown = QueueItem(files[0], id=item.id, kind="slideshow", status="ready", output=item.output,
                           thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:],
-                          photo_seconds=photo_seconds, dissolve=dissolve, title=title,
+                          photo_seconds=photo_seconds, held=held, dissolve=dissolve, title=title,
                           file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
                           file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
-        shown.duration = sum(shown.file_durations.get(p, photo_seconds) for p in files)
+        shown.duration = sum(shown.file_durations.get(p, held.get(p, photo_seconds)) for p in files)
         self.items[self.items.index(item)] = shown
         self.changed(shown)
         return shown

@@ -1,5 +1,6 @@
 """Arrange a slideshow: the order of its photos and videos (dragged, moved a place at a time, or sorted by when they
-were taken or by name), which of them it shows, how long each photo is on screen and whether photos dissolve."""
+were taken or by name), which of them it shows, how long each photo is on screen (a chosen one longer or shorter)
+and whether photos dissolve."""
 
 from __future__ import annotations
 
@@ -30,15 +31,17 @@ from cotvtm_desktop.media.segments import clock
 
 _ICON = QSize(128, 72)  # a 16:9 picture; an upright photo's stands in it
 _CELL = QSize(148, 112)  # the picture and two lines of its name
+_AS_THE_REST = 0.5  # the held seconds' box this far under the shortest time says "as the rest"
 
 
 class SlideshowDialog(QDialog):
-    """Shows the slideshow `item`'s files in order; `files()`, `photo_seconds()` and `dissolve()` read the result,
-    `changed()` whether it differs from the item."""
+    """Shows the slideshow `item`'s files in order; `files()`, `photo_seconds()`, `held()`, `dissolve()` and
+    `film_title()` read the result, `changed()` whether it differs from the item."""
 
     def __init__(self, item: QueueItem, parent: QWidget | None = None):
         super().__init__(parent)
         self.item = item
+        self._held = dict(item.held)  # the photos on screen for their own seconds, by path
         self.setWindowTitle(f"Arrange the slideshow: {Path(item.path).name}")
         self.resize(720, 480)
         self.shown = QListWidget()
@@ -72,6 +75,12 @@ class SlideshowDialog(QDialog):
         self.seconds.setValue(item.photo_seconds)
         self.seconds.setToolTip("About how long each photo is on screen (procedural: the whole bars of its music "
                                 "nearest this, so that the pictures change on the downbeat)")
+        low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
+        self.hold = QDoubleSpinBox(decimals=1, singleStep=0.5, suffix=" s")
+        self.hold.setRange(low - _AS_THE_REST, high)  # its lowest: no time of their own
+        self.hold.setSpecialValueText("as the rest")
+        self.hold.setToolTip("How long the selected photos are on screen, each (the best one longer, say); "
+                             "'as the rest' gives them the time every photo has")
         self.dissolves = QCheckBox("Photos dissolve into each other and into videos")
         self.dissolves.setChecked(item.dissolve)
         self.dissolves.setToolTip(f"Each photo dissolves into the next over {config.SLIDESHOW_DISSOLVE_SECONDS:g} s "
@@ -97,6 +106,9 @@ class SlideshowDialog(QDialog):
         timing.addWidget(QLabel("Each photo about"))
         timing.addWidget(self.seconds)
         timing.addSpacing(16)
+        timing.addWidget(QLabel("The selected"))
+        timing.addWidget(self.hold)
+        timing.addSpacing(16)
         timing.addWidget(self.dissolves)
         timing.addStretch()
         timing.addWidget(self.summary)
@@ -115,6 +127,7 @@ class SlideshowDialog(QDialog):
         self.shown.itemSelectionChanged.connect(self._update)
         self.shown.model().rowsMoved.connect(self._update)
         self.seconds.valueChanged.connect(self._update)
+        self.hold.valueChanged.connect(self._hold_selected)
         self._update()
 
     # --- the result -----------------------------------------------------------------------------------------------
@@ -124,6 +137,10 @@ class SlideshowDialog(QDialog):
     def photo_seconds(self) -> float:
         return round(self.seconds.value(), 1)
 
+    def held(self) -> dict[str, float]:
+        """The shown photos on screen for their own seconds, by path."""
+        return {path: self._held[path] for path in dict.fromkeys(self.files()) if path in self._held}
+
     def dissolve(self) -> bool:
         return self.dissolves.isChecked()
 
@@ -131,8 +148,8 @@ class SlideshowDialog(QDialog):
         return " ".join(self.title_words.text().split())
 
     def changed(self) -> bool:
-        return (self.files(), self.photo_seconds(), self.dissolve(), self.film_title()) != (
-            self.item.files(), self.item.photo_seconds, self.item.dissolve, self.item.title)
+        return (self.files(), self.photo_seconds(), self.held(), self.dissolve(), self.film_title()) != (
+            self.item.files(), self.item.photo_seconds, self.item.held, self.item.dissolve, self.item.title)
 
     # --- what the buttons do --------------------------------------------------------------------------------------
     def move_selected(self, step: int) -> None:
@@ -170,6 +187,17 @@ class SlideshowDialog(QDialog):
     def sort_by_name(self) -> None:
         self._order(sorted(self.files(), key=lambda path: (Path(path).name.casefold(), path)))
 
+    def _hold_selected(self, seconds: float) -> None:
+        """The selected photos on screen for `seconds` each, or (at the spin box's lowest) as long as the rest."""
+        for path in self._selected_photos():
+            if seconds < config.SLIDESHOW_PHOTO_SECONDS_RANGE[0]:
+                self._held.pop(path, None)
+            else:
+                self._held[path] = round(seconds, 1)
+        for row in range(self.shown.count()):
+            self._label(self.shown.item(row))
+        self._update()
+
     # --- helpers --------------------------------------------------------------------------------------------------
     def _button(self, text: str, keys, slot, tip: str) -> QPushButton:
         button = QPushButton(text)
@@ -182,14 +210,25 @@ class SlideshowDialog(QDialog):
 
     def _entry(self, path: str) -> QListWidgetItem:
         picture = self.item.file_thumbnails.get(path, "")
-        seconds = self.item.file_durations.get(path)
-        entry = QListWidgetItem(f"{Path(path).name}" + (f" · {clock(seconds)}" if seconds is not None else ""))
+        entry = QListWidgetItem()
         if picture and Path(picture).exists():
             entry.setIcon(QIcon(QPixmap(picture)))
         entry.setData(Qt.ItemDataRole.UserRole, path)
         entry.setToolTip(path)
         entry.setFlags(entry.flags() & ~Qt.ItemFlag.ItemIsDropEnabled)  # dropped between pictures, not onto one
+        self._label(entry)
         return entry
+
+    def _label(self, entry: QListWidgetItem) -> None:
+        """A file's name, and a video's length or a held photo's own seconds."""
+        path = entry.data(Qt.ItemDataRole.UserRole)
+        seconds = self.item.file_durations.get(path)
+        said = clock(seconds) if seconds is not None else f"{self._held[path]:g} s" if path in self._held else ""
+        entry.setText(Path(path).name + (f" · {said}" if said else ""))
+
+    def _selected_photos(self) -> list[str]:
+        return [path for path in (entry.data(Qt.ItemDataRole.UserRole) for entry in self.shown.selectedItems())
+                if path not in self.item.file_durations]
 
     def _order(self, files: list[str]) -> None:
         chosen = self.shown.selectedItems()
@@ -212,7 +251,7 @@ class SlideshowDialog(QDialog):
     def _update(self, *_) -> None:
         files = self.files()
         photos = sum(path not in self.item.file_durations for path in files)
-        seconds = sum(self.item.file_durations.get(path, self.seconds.value()) for path in files)
+        seconds = sum(self.item.file_durations.get(path, self._held.get(path, self.seconds.value())) for path in files)
         videos = len(files) - photos
         counted = f"{photos} photo{'s' * (photos != 1)}" + (f", {videos} video{'s' * (videos != 1)}" if videos else "")
         self.summary.setText(f"{counted} · about {clock(seconds)}")
@@ -221,3 +260,8 @@ class SlideshowDialog(QDialog):
         self.earlier.setEnabled(bool(rows) and rows != list(range(len(rows))))
         self.later.setEnabled(bool(rows) and rows != list(range(len(files) - len(rows), len(files))))
         self.leave_out.setEnabled(bool(rows) and len(files) - len(rows) >= 2)
+        photos = self._selected_photos()
+        self.hold.setEnabled(bool(photos))
+        self.hold.blockSignals(True)  # showing the selection's time changes none
+        self.hold.setValue(self._held.get(photos[0], self.hold.minimum()) if photos else self.hold.minimum())
+        self.hold.blockSignals(False)

@@ -36,7 +36,7 @@ from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint, s
 from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.media.slideshow import fitted_to_bars, slideshow_clips
+from cotvtm_desktop.media.slideshow import bar_lines, fitted_to_bars, slideshow_clips
 from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, joined_clips,
                                            read_timeline, timeline_info)
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
@@ -62,7 +62,8 @@ class ScoreOptions:
     resume: bool = False
     image_seconds: float = config.IMAGE_SECONDS
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # a slideshow's: each photo's time on screen
-    exact_photo_seconds: bool = False  # a slideshow's photos exactly photo_seconds, not fitted to the music's bars
+    held: dict[str, float] = field(default_factory=dict)  # a slideshow's photos (by name or path) on screen this long
+    exact_photo_seconds: bool = False  # a slideshow's photos exactly their seconds, not fitted to the music's bars
     dissolve: bool = False  # a slideshow's photos dissolve into each other (SLIDESHOW_DISSOLVE_SECONDS), not cut
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # a slideshow's picture: the lines on its shorter side
     title: str = ""  # a slideshow's: words over its opening seconds
@@ -181,7 +182,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
     unreadable = []  # a slideshow's files left out of it
     if slideshow:  # one after another, a photo on screen for photo_seconds: a timeline whose picture is made
-        clips, unreadable = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds)
+        clips, unreadable = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds, options.held)
     elif then:  # the parts of one recording, as one timeline whose picture is theirs, whole
         clips = joined_clips([input_path, *map(Path, then)])
     else:
@@ -195,8 +196,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
         work.prepare(reuse_work)
         timing = time.perf_counter()
         # a backend that makes notes plays to a beat it chooses (MusicGen's, none a plan states: not planned for)
+        bar = None  # the music's bar the photos last whole numbers of
         if slideshow and not options.exact_photo_seconds and backend[0].makes_midi:
-            clips = _photos_on_bars(info, output, options, cancel, work, backend, started, clips)
+            clips, bar = _photos_on_bars(info, output, options, cancel, work, backend, started, clips)
             info = timeline_info(input_path, clips)
         timing = round(time.perf_counter() - timing, 3)
         events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
@@ -204,7 +206,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
         for exc in unreadable:
             events({"type": "notice", "input": str(input_path), "message": f"left out of the slideshow: {exc}"})
         job = Job(info, output, options, events, cancel, work, backend, started, clips,
-                  joined=bool(then) and not slideshow, slideshow=slideshow)
+                  joined=bool(then) and not slideshow, slideshow=slideshow, photo_bar=bar)
         if slideshow:  # the plans the photos were timed by measured the clips: the analysis after reuses that
             job.timings["photo timing"] = timing
         job.prepare()
@@ -213,23 +215,24 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
 
 def _photos_on_bars(info: MediaInfo, output: Path, options: ScoreOptions, cancel: threading.Event | None,
                     work: WorkDir, backend: tuple[MusicBackend, str], started: float, clips: list[Clip]
-                    ) -> list[Clip]:
+                    ) -> tuple[list[Clip], float | None]:
     """A slideshow's photos each on screen for whole bars of the music its picture asks for, so that they change on
     the downbeat (slideshow.fitted_to_bars). That music is planned from the picture alone (no segment's edit, no
     stretch without music, the original sound not measured: editing a segment never moves a photo), then again
     with the photos so timed, whose music may move to another tempo, until the bar stays (three plans at most; the
-    clips' measurements stay in the work folder, and only the first plan measures them)."""
+    clips' measurements stay in the work folder, and only the first plan measures them). Returns the clips so
+    timed and the bar (None where the backend has no bar to keep)."""
     sketch_options = replace(options, segments={}, silences=(), replace_audio=True)
     timed, bar = clips, None
     for _ in range(_TIMING_PLANS):
         sketch = Job(timeline_info(info.path, timed), output, sketch_options, no_events, cancel, work, backend,
-                     started, timed, slideshow=True)
+                     started, timed, slideshow=True, photo_bar=bar)
         sketch.prepare()
         found = backend[0].bar_seconds(sketch.plan)
         if found is None or (bar is not None and abs(found - bar) <= _SAME_BAR * bar):
             break
-        bar, timed = found, fitted_to_bars(clips, found, options.photo_seconds)
-    return timed
+        bar, timed = found, fitted_to_bars(clips, found)
+    return timed, bar
 
 
 def read_clips(path: Path) -> list[Clip]:
@@ -246,12 +249,14 @@ class Job:
 
     def __init__(self, info: MediaInfo, output: Path, options: ScoreOptions, events: EventSink,
                  cancel: threading.Event | None, work: WorkDir, backend: tuple[MusicBackend, str], started: float,
-                 clips: list[Clip] | None = None, joined: bool = False, slideshow: bool = False):
+                 clips: list[Clip] | None = None, joined: bool = False, slideshow: bool = False,
+                 photo_bar: float | None = None):
         self.info, self.output, self.options, self.events, self.cancel, self.work = (
             info, output, options, events, cancel, work)
         self.clips = clips or []  # a timeline input's clips
         self.joined = joined  # the clips are the parts of one recording: the mp4 shows their picture whole
         self.slideshow = slideshow  # the clips are photos and videos: the mp4 shows their picture made full size
+        self.photo_bar = photo_bar  # a slideshow's photos last whole bars of this many seconds (fitted_to_bars)
         self.backend, self.backend_reason = backend
         self.started = started
         self.timings: dict[str, float] = {}
@@ -467,7 +472,10 @@ class Job:
     def _segments(self, timeline: Timeline) -> list[Segment]:
         if self.info.kind == "image":
             return [Segment(0, 0.0, self.options.image_seconds)]
-        return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds, self.options.silences)
+        # a segment that begins inside a photo held for bars begins on one of them, so that its music keeps the bar
+        landings = bar_lines(self.clips, self.photo_bar) if self.photo_bar else []
+        return plan_segments(self.info.duration, timeline.cuts, self.options.segment_seconds, self.options.silences,
+                             landings=landings)
 
     def step_reporter(self):
         """Progress within a segment (neural decoding takes minutes on a CPU), about every 5 %."""

@@ -49,13 +49,15 @@ def plan_segments(
     silences: Sequence[tuple[float, float]] = (),
     min_seconds: float = config.MIN_SEGMENT_SECONDS,
     snap_seconds: float = config.CUT_SNAP_SECONDS,
+    landings: Sequence[float] = (),
 ) -> list[Segment]:
     """Split [0, duration] into segments of about `segment_seconds`.
 
-    Each boundary lies `segment_seconds` after the previous one, moved to the nearest scene cut within
-    `snap_seconds` so the music changes on a cut rather than mid-shot. No segment is shorter than `min_seconds`
-    (except a whole video shorter than that): a short tail is merged into the segment before it, so a 10.048 s video
-    is one segment, not 10 s + 48 ms.
+    Each boundary lies `segment_seconds` after the previous one, moved to the nearest scene cut within `snap_seconds` so
+    the music changes on a cut rather than mid-shot; with no cut that near, to the nearest of the `landings` within it
+    (a slideshow's bar lines in a photo held long, media/slideshow.bar_lines). No segment is shorter than `min_seconds`
+    (except a whole video shorter than that): a short tail is merged into the segment before it, so a 10.048 s video is
+    one segment, not 10 s + 48 ms.
 
     Each of the `silences` ((start, end) seconds the user wants no music in) is cut out of that plan as a silent
     segment of its own, boundaries exactly where it begins and ends; every segment it does not touch keeps its
@@ -66,7 +68,7 @@ def plan_segments(
     if duration <= 0:
         raise ValueError("duration must be positive")
     min_seconds = min(min_seconds, segment_seconds)
-    grid = _spans(0.0, duration, cuts, segment_seconds, min_seconds, snap_seconds)
+    grid = _spans(0.0, duration, cuts, segment_seconds, min_seconds, snap_seconds, landings)
     pieces = _without_scraps(_cut_out(grid, _merged(duration, silences)), min_seconds)
     return [Segment(k, a, b, silent) for k, (a, b, silent) in enumerate(pieces)]
 
@@ -134,14 +136,17 @@ def _without_scraps(pieces: list[list], min_seconds: float) -> list[tuple[float,
 
 
 def _spans(start: float, end: float, cuts: Sequence[float], segment_seconds: float, min_seconds: float,
-           snap_seconds: float) -> list[tuple[float, float]]:
+           snap_seconds: float, landings: Sequence[float] = ()) -> list[tuple[float, float]]:
     """[start, end] in spans of about `segment_seconds`, as plan_segments says."""
     bounds = [start]
     while end - bounds[-1] >= segment_seconds + min_seconds:
         previous = bounds[-1]
         target = previous + segment_seconds
-        usable = [c for c in cuts if abs(c - target) <= snap_seconds and c - previous >= min_seconds
-                  and end - c >= min_seconds]
-        bounds.append(min(usable, key=lambda c: abs(c - target)) if usable else target)
+        for places in (cuts, landings, [target]):
+            usable = [c for c in places if abs(c - target) <= snap_seconds and c - previous >= min_seconds
+                      and end - c >= min_seconds]
+            if usable:
+                bounds.append(min(usable, key=lambda c: abs(c - target)))
+                break
     bounds.append(end)
     return list(zip(bounds[:-1], bounds[1:]))

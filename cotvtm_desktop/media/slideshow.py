@@ -2,14 +2,14 @@
 score PHOTOS... --slideshow`, the app's Slideshow).
 
 The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal, a
-video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`
-(with the procedural backend, the whole number of the music's bars nearest it, so that the pictures change on the
-downbeat: fitted_to_bars) moving slowly, as slideshow makers move a still (the "Ken Burns" effect): a zoom in on one
-photo, out on the next, at a speed the eye sees as steady (the scale changes by a constant factor per frame), and a
-pan across the third. A photo whose shape differs from the frame's by more than a trim shows whole over a blurred,
-darkened fill of itself, as phones show one; a video shows whole, with its sound. The changes are cuts, which the
-music marks (music/arranger.py). The picture is made full size by media/proxy.py's pieces; the frames of a moving
-photo are made here.
+video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`, or for
+its own seconds where the user holds it longer or shorter (`--hold NAME=SECONDS`; with the procedural backend, the whole
+number of the music's bars nearest it, so that the pictures change on the downbeat: fitted_to_bars) moving slowly, as
+slideshow makers move a still (the "Ken Burns" effect): a zoom in on one photo, out on the next, at a speed the eye sees
+as steady (the scale changes by a constant factor per frame), and a pan across the third. A photo whose shape differs
+from the frame's by more than a trim shows whole over a blurred, darkened fill of itself, as phones show one; a video
+shows whole, with its sound. The changes are cuts, which the music marks (music/arranger.py). The picture is made full
+size by media/proxy.py's pieces; the frames of a moving photo are made here.
 """
 
 from __future__ import annotations
@@ -103,18 +103,28 @@ class Dissolve:
                 round(self.other_at, 4), self.side]
 
 
-def slideshow_clips(paths: list[Path], photo_seconds: float) -> tuple[list[Clip], list[BadMediaError]]:
-    """The photos (each `photo_seconds` long) and videos (each whole) one after another, in the order given; and
-    why each file that cannot be read (a cut-short copy, not a picture) is left out: one bad photo in a folder of
-    hundreds does not stop the film."""
+def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, float] | None = None
+                    ) -> tuple[list[Clip], list[BadMediaError]]:
+    """The photos (each `photo_seconds` long, or as long as `held` says: seconds by file name or path) and videos
+    (each whole) one after another, in the order given; and why each file that cannot be read (a cut-short copy, not
+    a picture) is left out: one bad photo in a folder of hundreds does not stop the film."""
+    holds = {name: (seconds, [_named(path, name) for path in paths]) for name, seconds in (held or {}).items()}
+    for name, (_, matches) in holds.items():
+        if not any(matches):
+            listed = ", ".join(path.name for path in paths[:5]) + (", …" if len(paths) > 5 else "")
+            raise UserError(f"--hold {name}: the slideshow shows no file of that name ({listed}); name a photo as "
+                            "its file is named, or give its path")
     clips, unreadable, offset = [], [], 0.0
-    for path in paths:
+    for k, path in enumerate(paths):
         try:
             info = probe(path)
         except BadMediaError as exc:
             unreadable.append(exc)
             continue
-        seconds = info.duration if info.kind == "video" else photo_seconds
+        own = [(name, seconds) for name, (seconds, matches) in holds.items() if matches[k]]
+        if own and info.kind == "video":
+            raise UserError(f"--hold {own[0][0]}: a video is shown whole; hold photos only", path)
+        seconds = info.duration if info.kind == "video" else own[-1][1] if own else photo_seconds
         clips.append(Clip(info, 0.0, seconds, offset))
         offset += seconds
     if len(clips) < 2:
@@ -124,17 +134,29 @@ def slideshow_clips(paths: list[Path], photo_seconds: float) -> tuple[list[Clip]
     return clips, unreadable
 
 
-def fitted_to_bars(clips: list[Clip], bar: float, photo_seconds: float) -> list[Clip]:
-    """The clips with each photo on screen for the whole number of `bar`s (the music's, seconds) nearest
-    `photo_seconds`, one at least, so that the pictures change on the downbeat; videos as they are."""
+def _named(path: Path, name: str) -> bool:
+    """Whether `name` (a --hold's) names the file `path`: its file name, or a path to it."""
+    return name == path.name or Path(name).expanduser().resolve() == path.resolve()
+
+
+def fitted_to_bars(clips: list[Clip], bar: float) -> list[Clip]:
+    """The clips with each photo on screen for the whole number of `bar`s (the music's, seconds) nearest the seconds
+    it was given, one at least, so that the pictures change on the downbeat; videos as they are."""
     fitted, offset = [], 0.0
     for clip in clips:
         seconds = clip.duration
         if clip.info is not None and clip.info.kind == "image":
-            seconds = max(1, round(photo_seconds / bar)) * bar
+            seconds = max(1, round(clip.duration / bar)) * bar
         fitted.append(Clip(clip.info, clip.source_in, clip.source_in + seconds, offset))
         offset += seconds
     return fitted
+
+
+def bar_lines(clips: list[Clip], bar: float) -> list[float]:
+    """The bar lines inside the photos that fitted_to_bars held for more than one `bar`: where a segment of the
+    music may begin mid-photo and keep the bar, so that the pictures after it still change on its downbeats."""
+    return [clip.offset + k * bar for clip in clips if clip.info is not None and clip.info.kind == "image"
+            for k in range(1, round(clip.duration / bar))]
 
 
 # The photos' moves in turn, as (zoom from, to), (pan from, to): in, out, across (at the zoom's closest, so that the
