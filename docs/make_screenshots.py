@@ -96,7 +96,8 @@ def main() -> None:
 
 
 def arrange_slideshow(window: MainWindow, inputs: Path, settle) -> None:
-    """Photos (the cat, the coffee and frames of synthetic scenes) made a slideshow, its Arrange dialog open."""
+    """Photos (the cat, the coffee and frames of synthetic scenes) made a slideshow, its Arrange dialog open, the
+    cat held longer."""
     from cotvtm_desktop.gui.slideshow_dialog import SlideshowDialog
 
     photos = [inputs / "IMG_0412.jpg", inputs / "IMG_0415.jpg"]
@@ -118,7 +119,8 @@ def arrange_slideshow(window: MainWindow, inputs: Path, settle) -> None:
     window.slideshow_action.trigger()
     dialog = SlideshowDialog(window.selected(), window)
     dialog.title_words.setText("Summer at home")
-    dialog.shown.item(2).setSelected(True)
+    dialog.shown.setCurrentRow(0)  # the cat, the best photo: longer on screen
+    dialog.hold.setValue(8.0)
     dialog.show()
     settle()
     dialog.grab().save(str(DOCS / "gui-arrange.png"))

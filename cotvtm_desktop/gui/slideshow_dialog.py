@@ -106,7 +106,7 @@ class SlideshowDialog(QDialog):
         timing.addWidget(QLabel("Each photo about"))
         timing.addWidget(self.seconds)
         timing.addSpacing(16)
-        timing.addWidget(QLabel("The selected"))
+        timing.addWidget(QLabel("Selected photos"))
         timing.addWidget(self.hold)
         timing.addSpacing(16)
         timing.addWidget(self.dissolves)
