@@ -83,9 +83,11 @@ _SHARED = [
                  help="Seconds of equal-power crossfade between MusicGen's segments (a procedural segment comes "
                  "in whole on its downbeat, the one before ringing out under it)."),
     click.option("--fade-in", type=click.FloatRange(*config.FADE_RANGE_SECONDS), default=config.FADE_IN_SECONDS,
-                 help="Seconds the music fades in over at its start (and after a stretch without music)."),
+                 help="Seconds the music fades in over at its start (and after a stretch without music); a "
+                 "slideshow's picture fades in from black with it."),
     click.option("--fade-out", type=click.FloatRange(*config.FADE_RANGE_SECONDS), default=config.FADE_OUT_SECONDS,
-                 help="Seconds the music fades out over at its end (and before a stretch without music)."),
+                 help="Seconds the music fades out over at its end (and before a stretch without music); a "
+                 "slideshow's picture, and its videos' sound, fade to black with it."),
     _MODELS, _CLIP, _MUSICGEN, _COTVTM, _MUSICGEN_SIZE, _DEVICE, _PRECISION,
     click.option("--continuity/--no-continuity", default=True,
                  help="Neural: each segment continues from the end of the one before."),

@@ -39,7 +39,7 @@ PREVIEW_CRF = 26
 # Bump when a piece renders differently, so that kept pieces are made again (2: HDR as SDR shows it, 3: deinterlaced,
 # 4: converted to BT.709 and tagged so, as a slideshow's full-size picture must be; photos in sRGB; 5: its primaries
 # and transfer tagged too, a moving photo's frames made in BT.709 4:2:0)
-PREVIEW_VERSION = 5
+PREVIEW_VERSION = 6
 # A slideshow (`score --slideshow`, media/slideshow.py): its picture full size, each photo on screen for
 # SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back, or a pan at SLIDESHOW_ZOOM); a photo
 # fills the frame when that trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a

@@ -15,7 +15,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.cli import app
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.probe import MediaInfo, probe
-from cotvtm_desktop.media.slideshow import (StillMove, composed_still, in_taken_order, slideshow_clips,
+from cotvtm_desktop.media.slideshow import (Overlay, StillMove, composed_still, in_taken_order, slideshow_clips,
                                             still_frames, still_moves, taken_at)
 from cotvtm_desktop.media.timeline import Clip
 from media import make_video, streams
@@ -274,7 +274,7 @@ def test_a_title_fades_in_over_the_opening_photo_and_video_and_out(tmp_path):
     def middle(frame: np.ndarray) -> np.ndarray:  # the title's band across the middle
         return as_rgb(frame, 320, 180)[80:100, 60:260]
 
-    titled = list(still_frames(probe(dark), move, 0.0, 150, 25, 320, 180, title="Rome 2024"))
+    titled = list(still_frames(probe(dark), move, 0.0, 150, 25, 320, 180, overlay=Overlay("Rome 2024")))
     lit = [float(middle(f).max()) for f in titled]
     assert lit[0] < 60 and lit[50] > 200 and lit[125] < 60  # before, while it shows, after
     assert lit[12] < lit[20] < lit[30]  # fading in
@@ -284,15 +284,79 @@ def test_a_title_fades_in_over_the_opening_photo_and_video_and_out(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "color=c=0x303030:size=320x180:rate=25", "-t", "6", "-c:v", "libx264", "-pix_fmt",
            "yuv420p", "-colorspace", "bt709", str(clip))
     clips, _ = slideshow_clips([clip, dark], 2.0)
-    shape = PictureFormat(320, 180, 25, 20, moving_stills=True, title="Rome 2024")
+    shape = PictureFormat(320, 180, 25, 20, moving_stills=True, overlay=Overlay("Rome 2024"))
     pieces = plan_pieces(clips, shape)
-    assert [(p.frames, p.title) for p in pieces[:2]] == [(100, "Rome 2024"), (50, "")]  # 4 s under it, then not
+    assert [(p.frames, p.overlay) for p in pieces[:2]] == [(100, Overlay("Rome 2024")), (50, None)]  # 4 s, then not
     render_piece(pieces[0], shape, tmp_path / "titled.mp4")
     with av.open(str(tmp_path / "titled.mp4")) as container:
         seen = [f.to_ndarray(format="gray")[80:100, 60:260].max() for f in container.decode(video=0)]
     assert len(seen) == 100 and seen[0] < 70 and seen[50] > 200
     result = CliRunner().invoke(app, ["score", str(clip), "--title", "Rome"])
     assert result.exit_code == 1 and "--title" in result.output and "--slideshow" in result.output
+
+
+def test_the_film_fades_in_from_black_and_out_to_black_with_its_music(tmp_path):
+    """A slideshow's picture fades from black over the music's fade-in and to black over its fade-out (Overlay),
+    over a photo's frames and a video's (its last stretch a piece of its own, made frame by frame), as the video's
+    own sound fades (TimelineSound's fades); a piece untouched by a fade or the title carries none of it, so a longer
+    film leaves its pieces as they were."""
+    from cotvtm_desktop.media.audio import TimelineSound
+    from cotvtm_desktop.media.proxy import plan_pieces, render_piece, slideshow_format
+    from media import ffmpeg
+
+    overlay = Overlay(fade_in=0.5, fade_out=2.0, seconds=10.0)
+    assert [overlay.light(t) for t in (0.0, 0.25, 0.5, 5.0, 9.0, 10.0)] == [0.0, 0.5, 1.0, 1.0, 0.5, 0.0]
+    assert overlay.within(0.0, 4.0) == Overlay(fade_in=0.5) and overlay.within(2.0, 6.0) is None
+    assert overlay.within(6.0, 10.0) == Overlay(fade_out=2.0, seconds=10.0)
+    grey = save_photo(tmp_path / "grey.png", plain(320, 180, (120, 120, 120)))
+    frames = list(still_frames(probe(grey), StillMove(1.0, 1.0, 10.0), 0.0, 250, 25, 320, 180, overlay=overlay))
+    luma = [float(f[:180].mean()) for f in frames]
+    assert luma[0] == pytest.approx(16, abs=0.5) and np.abs(frames[0][180:].astype(int) - 128).max() <= 1  # black
+    assert luma[6] == pytest.approx(16 + (luma[100] - 16) * 6 / 12.5, abs=1)  # rising steadily
+    assert luma[13] == luma[100] == luma[199] and luma[224] == pytest.approx(16 + (luma[100] - 16) * 26 / 50, abs=1)
+    assert luma[249] < 20
+
+    clip = tmp_path / "last.mp4"  # mid-grey, with a tone
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x808080:size=320x180:rate=25", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=48000", "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-colorspace",
+           "bt709", "-c:a", "aac", str(clip))
+    clips, _ = slideshow_clips([grey, clip], 3.0)
+    shape = slideshow_format(clips, lines=180, fades=(0.3, 2.0))
+    pieces = plan_pieces(clips, shape)
+    assert [(p.frames, p.overlay) for p in pieces] == [  # 30 fps for photos alone, the video's 25 here
+        (75, Overlay(fade_in=0.3)), (50, None), (50, Overlay(fade_out=2.0, seconds=7.0))]
+    render_piece(pieces[-1], shape, tmp_path / "ending.mp4")
+    with av.open(str(tmp_path / "ending.mp4")) as container:
+        seen = [float(f.to_ndarray(format="gray").mean()) for f in container.decode(video=0)]
+    assert seen[0] == pytest.approx(128, abs=4) and seen[25] == pytest.approx(seen[0] / 2, abs=3)  # full-range grey
+    assert seen[-1] < 8
+    rate = 48000
+    plain_sound = TimelineSound(clips, rate).read(7 * rate)
+    faded = TimelineSound(clips, rate, (0.3, 2.0)).read(7 * rate)
+    level = lambda a, b, sound: float(np.sqrt(np.mean(sound[int(a * rate):int(b * rate)] ** 2)))  # noqa: E731
+    assert level(3.5, 4.5, plain_sound) > 0.03 and level(3.5, 4.5, faded) == pytest.approx(level(3.5, 4.5, plain_sound))
+    assert level(6.95, 7.0, faded) < 0.05 * level(3.5, 4.5, faded) < level(5.9, 6.1, faded)
+
+
+def test_a_new_title_or_a_photo_more_renders_only_the_pieces_they_touch(tmp_path):
+    """The film's pieces kept in --work are made again only where what shows changed: a title, over the opening
+    photos alone; a photo more at the end, that one and the one before it (no longer fading out)."""
+    photos = [save_photo(tmp_path / f"{n}.jpg", plain(160, 90, (50 * n, 90, 160))) for n in range(5)]
+    work = tmp_path / "work"
+
+    def pieces(*extra: str) -> dict[str, int]:
+        result = CliRunner().invoke(app, ["score", *map(str, photos[:4]), *extra, "--slideshow", "--exact-seconds",
+                                          "--photo-seconds", "2", "--slideshow-size", "360", "--work", str(work),
+                                          "-o", str(tmp_path / "film.mp4"), "--overwrite"])
+        assert result.exit_code == 0, result.output
+        return {p.name: p.stat().st_mtime_ns for p in work.glob("piece-*.mp4")}
+
+    first = pieces()
+    assert len(first) == 4
+    titled = pieces("--title", "Home")  # shown from 0.3 s to 4 s: over the first two photos
+    assert len(titled) == 4 and len(set(titled) & set(first)) == 2
+    longer = pieces("--title", "Home", str(photos[4]))
+    assert len(longer) == 5 and len(set(longer) & set(titled)) == 3
 
 
 def test_a_photo_of_another_shape_shows_whole_over_a_blurred_fill(tmp_path):
@@ -389,6 +453,11 @@ def test_score_a_folder_as_a_slideshow(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 125
     assert frames[20][540, 960, 0] > 150 > frames[20][540, 960, 2] and frames[60][540, 960, 2] > 150
+    assert frames[0].max() < 30 and frames[-1].max() < 40  # from black and to black, as the music fades
+    with av.open(str(output)) as container:
+        sound = np.concatenate([f.to_ndarray().T for f in container.decode(audio=0)])
+    rate = 48000
+    assert np.sqrt(np.mean(sound[-rate // 20:] ** 2)) < 0.1 * np.sqrt(np.mean(sound[-3 * rate // 2:-rate] ** 2))
 
     result = runner.invoke(app, ["score", str(folder), "--slideshow", "--plan"])
     assert result.exit_code == 0 and "slideshow of 3:" in result.output

@@ -516,7 +516,8 @@ class Job:
                             {m.segment.index for m in self.plan if m.silent}, channels)
 
     def _original_sound(self, rate: int) -> audio.OriginalAudio | audio.TimelineSound:
-        return (audio.TimelineSound(self.clips, rate) if self.clips else
+        fades = (self.options.fade_in, self.options.fade_out) if self.slideshow else (0.0, 0.0)  # with the picture
+        return (audio.TimelineSound(self.clips, rate, fades) if self.clips else
                 audio.OriginalAudio(self.info.path, self.info.start_time, rate))
 
     def _master(self) -> tuple[dict, audio.MasteredSoundtrack]:
@@ -552,11 +553,12 @@ class Job:
 
         def piece_key(piece: proxy.Piece, shape: proxy.PictureFormat) -> str:
             version = input_fingerprint(piece.info.path) if piece.info else None
-            return cache_key(version, piece.identity(), asdict(shape), config.PREVIEW_VERSION)
+            return cache_key(version, piece.identity(), shape.identity(), config.PREVIEW_VERSION)
 
         self._check_cancel()
         shape = (proxy.slideshow_format(self.clips, config.SLIDESHOW_DISSOLVE_SECONDS * self.options.dissolve,
-                                        self.options.slideshow_size, self.options.title) if self.slideshow else
+                                        self.options.slideshow_size, self.options.title,
+                                        (self.options.fade_in, self.options.fade_out)) if self.slideshow else
                  proxy.picture_format(self.clips))
         return proxy.render_picture(self.clips, shape, self.work.path, piece_key, progress)
 

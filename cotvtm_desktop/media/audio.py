@@ -199,15 +199,31 @@ class OriginalAudio:
 class TimelineSound:
     """The clips' own sound along a timeline, with OriginalAudio's interface: each clip's range of its file's
     audio in turn, silence for gaps, stills and clips without sound. Clip lengths come from the timeline's sample
-    grid, so every clip's sound starts exactly where its picture does."""
+    grid, so every clip's sound starts exactly where its picture does. With `fades` (seconds in, out), it fades in
+    from silence at the timeline's start and out at its end, as a slideshow's picture fades from and to black."""
 
-    def __init__(self, clips: list[Clip], rate: int = config.OUTPUT_SAMPLE_RATE):
-        self.rate = rate
-        self._parts = iter([(c, round((c.offset + c.duration) * rate) - round(c.offset * rate)) for c in clips])
+    def __init__(self, clips: list[Clip], rate: int = config.OUTPUT_SAMPLE_RATE,
+                 fades: tuple[float, float] = (0.0, 0.0)):
+        self.rate, self.fades = rate, fades
+        parts = [(c, round((c.offset + c.duration) * rate) - round(c.offset * rate)) for c in clips]
+        self._parts = iter(parts)
+        self._total = sum(length for _, length in parts)
+        self._read = 0  # samples read so far
         self._source: OriginalAudio | None = None
         self._left = 0  # samples of the current part still to read
 
     def read(self, n: int) -> np.ndarray:
+        block = self._read_parts(n)
+        self._read += n
+        fade_in, fade_out = (round(seconds * self.rate) for seconds in self.fades)
+        if self._read - n >= fade_in and self._read <= self._total - fade_out:
+            return block
+        at = np.arange(self._read - n, self._read)
+        rising = np.clip(at / fade_in, 0, 1) if fade_in else 1.0
+        falling = np.clip((self._total - at) / fade_out, 0, 1) if fade_out else 1.0
+        return block * np.sin(rising * falling * np.pi / 2).astype(np.float32)[:, None]
+
+    def _read_parts(self, n: int) -> np.ndarray:
         blocks, wanted = [], n
         while wanted:
             if not self._left and not self._next_part():

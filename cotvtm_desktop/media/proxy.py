@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,7 @@ from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import (DEINTERLACE_FILTER, TO_BT709, FfmpegFailed, concat_quoted, ffmpeg_has,
                                      run_ffmpeg)
 from cotvtm_desktop.media.probe import MediaInfo
-from cotvtm_desktop.media.slideshow import (Dissolve, StillMove, fills_frame, still_frames, still_moves,
-                                            with_title)
+from cotvtm_desktop.media.slideshow import Dissolve, Overlay, StillMove, fills_frame, still_frames, still_moves
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
@@ -40,7 +39,11 @@ class PictureFormat:
     crf: int = config.PREVIEW_CRF
     moving_stills: bool = False  # a slideshow's: each photo slowly zooms (media/slideshow.py)
     dissolve: float = 0.0  # a slideshow's: seconds a photo takes to dissolve into the next (0: a cut)
-    title: str = ""  # a slideshow's: words over its opening seconds (slideshow.with_title)
+    overlay: Overlay | None = None  # a slideshow's: its title and fades, over the whole film
+
+    def identity(self) -> dict:
+        """What every piece's picture depends on, for a cache key (of the overlay, each piece has its own part)."""
+        return asdict(replace(self, overlay=None))
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,15 @@ class Piece:
     frames: int
     move: StillMove | None = None
     dissolves: tuple[Dissolve, ...] = ()  # the photo's dissolves with those beside it that fall in this piece
-    title: str = ""  # the film's title, where it shows in this piece
-    film_in: float = 0.0  # with a title: the film's time at the piece's first frame
+    overlay: Overlay | None = None  # what of the film's title and fades shows in this piece
+    film_in: float = 0.0  # the film's time at the piece's first frame
 
     def identity(self) -> list:
         """What the piece shows, for a cache key (with the file's version, which the caller adds)."""
         return [str(self.info.path) if self.info else None, round(self.source_in, 4), self.frames,
                 self.move.identity() if self.move else None, [d.identity() for d in self.dissolves],
-                *([self.title, round(self.film_in, 4)] if self.title else [])]
+                *([[round(v, 4) if isinstance(v, float) else v for v in astuple(self.overlay)],
+                   round(self.film_in, 4)] if self.overlay else [])]
 
 
 def picture_format(clips: list[Clip]) -> PictureFormat:
@@ -75,11 +79,11 @@ def picture_format(clips: list[Clip]) -> PictureFormat:
 
 
 def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = config.SLIDESHOW_SHORT_SIDE,
-                     title: str = "") -> PictureFormat:
+                     title: str = "", fades: tuple[float, float] = (0.0, 0.0)) -> PictureFormat:
     """A slideshow's picture: 16:9 with `lines` on its shorter side, upright (9:16) when its pictures stand upright
     for most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
     SLIDESHOW_FPS; its photos dissolving into each other over `dissolve` seconds (0: cut); `title` over its
-    opening."""
+    opening; `fades` (seconds in from black, out to black: the music's) at its ends."""
     shown = [c for c in clips if c.info is not None]
     upright = sum(c.duration for c in shown if c.info.height > c.info.width)
     short, long = lines, 2 * round(lines * 16 / 9 / 2)
@@ -90,8 +94,9 @@ def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = conf
             rate = min(round(clip.info.fps), config.SLIDESHOW_MAX_FPS)
             rates[rate] = rates.get(rate, 0.0) + clip.duration
     fps = max(rates, key=rates.__getitem__) if rates else config.SLIDESHOW_FPS
+    seconds = max(round((c.offset + c.duration) * fps) for c in clips) / fps  # on the frame grid, as plan_pieces
     return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True, dissolve=dissolve,
-                         title=title)
+                         overlay=Overlay(title, *fades, seconds) if title or any(fades) else None)
 
 
 def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
@@ -99,30 +104,40 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     fps = shape.fps
     longest = round(PIECE_SECONDS * fps)
     moves = still_moves(clips, shape.dissolve) if shape.moving_stills else [(None, ())] * len(clips)
+    overlaid = _overlay_edges(shape)
     pieces = []
     for clip, (move, dissolves) in zip(clips, moves):
         first, end = round(clip.offset * fps), round((clip.offset + clip.duration) * fps)
         cuts = set(range(first, end, longest))
-        titled_until = math.ceil(config.SLIDESHOW_TITLE_SECONDS[1] * fps) if shape.title else 0
-        if move is None:  # a video's dissolves and title in pieces of their own, made frame by frame: the rest as is
+        if move is None:  # a video's dissolves, title and fades in pieces of their own, made frame by frame
             for dissolve in dissolves:
                 low, high = dissolve.window()
                 cuts.add(first + (math.ceil(high * fps) if dissolve.side > 0 else math.floor(low * fps)))
-            cuts.add(titled_until)
+            cuts.update(overlaid)
         cuts = sorted(c for c in cuts if first <= c < end)
         for start, stop in zip(cuts, [*cuts[1:], end]):
             source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
             inside = tuple(d for d in dissolves if d.window()[0] < clip.source_in + (stop - first) / fps
                            and d.window()[1] > source_in)
-            title = shape.title if start < titled_until else ""
-            pieces.append(Piece(clip.info, source_in, stop - start, move, inside, title, start / fps))
+            overlay = shape.overlay.within(start / fps, stop / fps) if shape.overlay else None
+            pieces.append(Piece(clip.info, source_in, stop - start, move, inside, overlay, start / fps))
     return pieces
+
+
+def _overlay_edges(shape: PictureFormat) -> set[int]:
+    """The frames where the film's title or a fade begins or ends: a video is cut there, so that only its stretch
+    under them is made frame by frame."""
+    overlay, fps = shape.overlay, shape.fps
+    if overlay is None:
+        return set()
+    return {math.ceil(config.SLIDESHOW_TITLE_SECONDS[1] * fps) if overlay.title else 0,
+            math.ceil(overlay.fade_in * fps), math.floor((overlay.seconds - overlay.fade_out) * fps)}
 
 
 def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
     """One piece as an H.264 mp4, without sound: the picture upright, at its display aspect, letterboxed (in a
     slideshow's picture a video fills the frame as its photos do, see _filled, and a photo moves: still_frames; a
-    video's stretch dissolving with a photo, or under the title: _blended)."""
+    video's stretch dissolving with a photo, or under the title or a fade: _blended)."""
     w, h, fps = shape.width, shape.height, shape.fps
     upright = target.with_name(f"{target.stem}.upright.png")
     raw = target.with_name(f"{target.stem}.frames.yuv")
@@ -132,8 +147,8 @@ def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:
         if piece.info is not None and piece.move is not None:
             source = piped
             frames = still_frames(piece.info, piece.move, piece.source_in, piece.frames, fps, w, h, piece.dissolves,
-                                  piece.title, piece.film_in)
-        elif piece.info is not None and (piece.dissolves or piece.title):
+                                  piece.overlay, piece.film_in)
+        elif piece.info is not None and (piece.dissolves or piece.overlay):
             _encode(piece, shape, raw, _source(piece, shape, upright), as_raw=True)
             source, frames = piped, _blended(piece, shape, raw)
         else:
@@ -190,7 +205,7 @@ def _encode(piece: Piece, shape: PictureFormat, target: Path, source: list[str],
 def _blended(piece: Piece, shape: PictureFormat, raw: Path) -> Iterator[np.ndarray]:
     """A video's frames (read back from `raw`, where they were made as its piece would show them) blended with the
     frames of the photos it dissolves with, each frame by its share (slideshow.Dissolve.weight), and under the
-    film's title where it shows."""
+    film's overlay (its title, its fades) where it shows."""
     w, h, fps = shape.width, shape.height, shape.fps
     others = [still_frames(d.other, d.other_move, d.other_at + piece.source_in - d.at, piece.frames, fps, w, h)
               for d in piece.dissolves]
@@ -202,7 +217,7 @@ def _blended(piece: Piece, shape: PictureFormat, raw: Path) -> Iterator[np.ndarr
                     other, weight = next(frames), dissolve.weight(piece.source_in + number / fps)
                     if weight is not None:
                         shown = np.rint(shown * np.float32(weight) + other * np.float32(1 - weight)).astype(np.uint8)
-                yield with_title(shown, piece.title, piece.film_in + number / fps)
+                yield piece.overlay.over(shown, piece.film_in + number / fps) if piece.overlay else shown
     finally:
         for frames in others:
             frames.close()

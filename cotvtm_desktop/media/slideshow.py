@@ -232,15 +232,54 @@ def taken_at(path: Path) -> datetime | None:
         return None  # unreadable or undated: the file is checked, and named if bad, as it is probed
 
 
+@dataclass(frozen=True)
+class Overlay:
+    """What shows over a slideshow's pictures by the film's clock: its `title` over the opening (title_share), and
+    its fades, from black over its first `fade_in` seconds and to black over its last `fade_out` of `seconds`: the
+    music's own fades, so that picture and sound begin and end together."""
+
+    title: str = ""
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    seconds: float = 0.0  # the film's length, where it fades out
+
+    def within(self, start: float, end: float) -> Overlay | None:
+        """What of it shows from the film's `start` to `end` seconds (None: nothing), for the piece of the picture
+        there: what does not touch the piece is left out, so that a change elsewhere (a longer film) leaves it as it
+        was."""
+        begin, until = config.SLIDESHOW_TITLE_SECONDS
+        ending = self.fade_out > 0 and end > self.seconds - self.fade_out
+        shown = Overlay(self.title if start < until and end > begin else "", self.fade_in if start < self.fade_in
+                        else 0.0, self.fade_out if ending else 0.0, self.seconds if ending else 0.0)
+        return None if shown == Overlay() else shown
+
+    def light(self, film_at: float) -> float:
+        """How much of the picture shows `film_at` seconds into the film (0: black), as the music's fades go."""
+        rising = film_at / self.fade_in if self.fade_in > 0 else 1.0
+        falling = (self.seconds - film_at) / self.fade_out if self.fade_out > 0 else 1.0
+        return float(np.clip(rising, 0.0, 1.0) * np.clip(falling, 0.0, 1.0))
+
+    def over(self, frame: np.ndarray, film_at: float) -> np.ndarray:
+        """An I420 frame (still_frames') as it shows `film_at` seconds into the film: under the title, faded."""
+        frame = with_title(frame, self.title, film_at)
+        light = self.light(film_at)
+        if light >= 1:
+            return frame
+        luma = frame.shape[0] * 2 // 3  # Y' toward 16, Cb and Cr toward 128: video levels' black
+        black = np.full(frame.shape, 128, np.float32)
+        black[:luma] = 16
+        return np.rint(black + (frame - black) * np.float32(light)).astype(np.uint8)
+
+
 def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fps: int, width: int,
-                 height: int, dissolves: tuple[Dissolve, ...] = (), title: str = "", film_start: float = 0.0
-                 ) -> Iterator[np.ndarray]:
+                 height: int, dissolves: tuple[Dissolve, ...] = (), overlay: Overlay | None = None,
+                 film_start: float = 0.0) -> Iterator[np.ndarray]:
     """`frames` frames of the photo `info` moving by `move`, from `start` seconds into its clip (`film_start` into
     the film); over its `dissolves`, blended with the photo beside it (half each at the join); under the film's
-    `title` while it shows (with_title). Each frame is a width × height picture in
-    BT.709 video levels, 4:2:0 (I420: the Y' rows, then Cb's and Cr's at half size, as one uint8 array of
-    height × 3/2 rows), as H.264 takes it: resampling the photo's three planes at the sizes the encoder keeps them
-    is about half the work of resampling it in RGB, and the encoder converts nothing."""
+    `overlay` (its title, its fades). Each frame is a width × height picture in BT.709 video levels, 4:2:0 (I420:
+    the Y' rows, then Cb's and Cr's at half size, as one uint8 array of height × 3/2 rows), as H.264 takes it:
+    resampling the photo's three planes at the sizes the encoder keeps them is about half the work of resampling it
+    in RGB, and the encoder converts nothing."""
     from PIL import Image
 
     stills: dict[Path, tuple] = {}  # each photo composed once, before the threads start
@@ -272,7 +311,7 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
                 other = picture(dissolve.other, dissolve.other_move, dissolve.other_at + at - dissolve.at)
                 shown = [Image.blend(o, p, weight) for o, p in zip(other, shown)]
         made = np.concatenate([np.asarray(plane).reshape(-1) for plane in shown]).reshape(-1, width)
-        return with_title(made, title, film_start + number / fps)
+        return overlay.over(made, film_start + number / fps) if overlay else made
 
     for photo, photo_move in ((info, move), *((d.other, d.other_move) for d in dissolves)):
         picture(photo, photo_move, 0.0)
