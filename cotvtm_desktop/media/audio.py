@@ -216,10 +216,10 @@ class TimelineSound:
         block = self._read_parts(n)
         self._read += n
         fade_in, fade_out = (round(seconds * self.rate) for seconds in self.fades)
-        if self._read - n >= fade_in and self._read <= self._total - fade_out:
+        if not (fade_in or fade_out) or self._read - n >= fade_in and self._read <= self._total - fade_out:
             return block
         at = np.arange(self._read - n, self._read)
-        rising = np.clip(at / fade_in, 0, 1) if fade_in else 1.0
+        rising = np.clip(at / fade_in, 0, 1) if fade_in else 1.0  # one of them at least an array: a fade is set
         falling = np.clip((self._total - at) / fade_out, 0, 1) if fade_out else 1.0
         return block * np.sin(rising * falling * np.pi / 2).astype(np.float32)[:, None]
 
