@@ -46,6 +46,9 @@ PREVIEW_VERSION = 6
 # blurred fill of itself (so does a video)
 SLIDESHOW_PHOTO_SECONDS = 4.0
 SLIDESHOW_PHOTO_SECONDS_RANGE = (1.0, 60.0)
+# An iPhone keeps a Live Photo as a photo and a short video of the same name (IMG_1234.HEIC, IMG_1234.MOV: about 3 s);
+# a video this short beside a photo of its name is taken for one, and a slideshow shows the photo alone
+LIVE_PHOTO_SECONDS = 4.0
 SLIDESHOW_SHORT_SIDE = 1080  # 1920x1080, or 1080x1920 when most of its pictures stand upright
 SLIDESHOW_SIZES = (360, 720, 1080, 1440, 2160)  # --slideshow-size: the film's shorter side, from a quick look to 4K
 SLIDESHOW_PREVIEW_SIDE = 360  # the desktop app's preview of a slideshow: a quick look (the export is full size)

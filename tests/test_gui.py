@@ -151,6 +151,28 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     assert sizes == {"640x360", "1920x1080"}
 
 
+def test_a_live_photos_video_stays_out_of_the_slideshow_its_photo_is_in(qtbot, window, tmp_path):
+    """An iPhone's Live Photo (IMG_1.HEIC and IMG_1.MOV, 2 s) among the selection: the slideshow shows the photo,
+    and the video stays in the queue, the status line says so; a photo and its own video alone make no slideshow."""
+    from PIL import Image
+
+    for name, colour in (("IMG_1.jpg", (200, 40, 40)), ("IMG_2.jpg", (40, 200, 40))):
+        Image.new("RGB", (320, 240), colour).save(tmp_path / name)
+    motion = make_video(tmp_path / "IMG_1.mov", 2, size="160x120")
+    drop(window, [tmp_path / "IMG_1.jpg", motion])
+    wait_inspected(qtbot, window)
+    window.table.selectAll()
+    window.slideshow_action.trigger()
+    assert [i.kind for i in window.queue.items] == ["image", "video"] and "needs two" in window.activity.text()
+    drop(window, [tmp_path / "IMG_2.jpg"])
+    wait_inspected(qtbot, window)
+    window.table.selectAll()
+    window.slideshow_action.trigger()
+    shown, kept = window.queue.items
+    assert shown.kind == "slideshow" and shown.files() == [str(tmp_path / "IMG_1.jpg"), str(tmp_path / "IMG_2.jpg")]
+    assert kept.path == str(motion) and "1 Live Photo video left in the queue" in window.activity.text()
+
+
 def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, window, tmp_path, monkeypatch):
     """Arrange… (or a double-click) on a slideshow: its files in a new order, one left out, each photo longer; it
     keeps its pictures and its work folder (pictures of its photos serve again) but not its preview, whose music and

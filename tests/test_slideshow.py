@@ -91,6 +91,28 @@ def test_a_photo_held_by_name_or_path_shows_for_its_own_seconds(tmp_path):
     assert result.exit_code == 1 and "add --slideshow" in result.output
 
 
+def test_a_live_photos_video_is_left_out_for_its_photo(tmp_path):
+    """An iPhone's Live Photo, IMG_1.HEIC (here a JPEG) beside IMG_1.MOV (3 s): the film shows the photo once, and
+    a notice says why the video is left out; a longer video of a photo's name, or a short one of no photo's, stays."""
+    from PIL import Image
+
+    for name in ("IMG_1.JPG", "IMG_2.jpg", "IMG_4.jpg"):
+        Image.new("RGB", (96, 72), (60, 120, 180)).save(tmp_path / name)
+    make_video(tmp_path / "IMG_1.MOV", 3)
+    make_video(tmp_path / "IMG_3.mov", 3)
+    make_video(tmp_path / "IMG_4.mp4", 6)
+    result = CliRunner().invoke(app, ["score", str(tmp_path), "--slideshow", "--exact-seconds", "-o",
+                                      str(tmp_path / "music.wav"), "--json-progress"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    [notice] = [e["message"] for e in events if e["type"] == "notice"]
+    assert notice == (f"left out of the slideshow: {tmp_path / 'IMG_1.MOV'}: the moving part of the Live Photo "
+                      "IMG_1.JPG, which shows instead")
+    manifest = json.loads((tmp_path / "music.json").read_text())
+    assert sorted(Path(c["path"]).name for c in manifest["clips"]) == ["IMG_1.JPG", "IMG_2.jpg", "IMG_3.mov",
+                                                                        "IMG_4.jpg", "IMG_4.mp4"]
+
+
 def test_photos_change_on_the_downbeat(tmp_path):
     """With the procedural backend each photo stays for the whole number of the music's bars nearest
     --photo-seconds, so that every change of picture falls on a bar line of the segment's music (checked against

@@ -229,17 +229,26 @@ class MainWindow(QMainWindow):
 
     def _slideshow(self) -> None:
         """The selected photos and videos as one slideshow, in the order they were taken (else queue order); a
-        slideshow among them takes them in after its own, in its order."""
-        from cotvtm_desktop.media.slideshow import in_taken_order
+        slideshow among them takes them in after its own, in its order. The moving part of a Live Photo among them
+        stays in the queue: its photo shows."""
+        from cotvtm_desktop.media.slideshow import in_taken_order, live_photo_motions
 
         items = self._joinable(("video", "image", "slideshow"))
         if items is not None:
             shows = [i for i in items if i.kind == "slideshow"]
             by_path = {Path(i.path): i for i in items if i.kind != "slideshow"}
-            ordered = [*shows, *(by_path[path] for path in in_taken_order(list(by_path)))]
+            shown_paths = [*(Path(f) for show in shows for f in show.files()), *by_path]
+            motions = live_photo_motions(shown_paths, {p: i.duration for p, i in by_path.items() if i.kind == "video"})
+            if len(items) - len(motions) < 2:
+                self.activity.setText("A slideshow needs two photos or videos (a Live Photo's video is its photo's)")
+                return
+            ordered = [*shows, *(by_path[path] for path in in_taken_order(list(by_path)) if path not in motions)]
             shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds,
                                                                                 self.settings.photo_dissolve))
-            self.activity.setText(f"Made a slideshow of {len(shown.files())} files: {shown.name}")
+            several = len(motions) != 1
+            kept = (f" ({len(motions)} Live Photo video{'s' * several} left in the queue: "
+                    f"{'their photos show' if several else 'its photo shows'})" if motions else "")
+            self.activity.setText(f"Made a slideshow of {len(shown.files())} files: {shown.name}{kept}")
 
     def _arrange(self, *_) -> None:
         """The selected slideshow's files, their order, its photos' seconds, dissolve and title, changed in a

@@ -180,9 +180,9 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     if options.stems and not backend[0].stems:
         raise UserError(f"--stems needs the procedural backend: the {backend[0].name} backend makes its music as one "
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
-    unreadable = []  # a slideshow's files left out of it
+    left_out = []  # why each of a slideshow's files left out of it is
     if slideshow:  # one after another, a photo on screen for photo_seconds: a timeline whose picture is made
-        clips, unreadable = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds, options.held)
+        clips, left_out = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds, options.held)
     elif then:  # the parts of one recording, as one timeline whose picture is theirs, whole
         clips = joined_clips([input_path, *map(Path, then)])
     else:
@@ -203,8 +203,8 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
         timing = round(time.perf_counter() - timing, 3)
         events({"type": "job_started", "input": str(input_path), "output": str(output), "kind": info.kind,
                 "duration": info.duration, **({"slideshow": len(clips)} if slideshow else {})})
-        for exc in unreadable:
-            events({"type": "notice", "input": str(input_path), "message": f"left out of the slideshow: {exc}"})
+        for why in left_out:
+            events({"type": "notice", "input": str(input_path), "message": f"left out of the slideshow: {why}"})
         job = Job(info, output, options, events, cancel, work, backend, started, clips,
                   joined=bool(then) and not slideshow, slideshow=slideshow, photo_bar=bar)
         if slideshow:  # the plans the photos were timed by measured the clips: the analysis after reuses that

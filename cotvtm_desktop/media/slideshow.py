@@ -104,22 +104,32 @@ class Dissolve:
 
 
 def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, float] | None = None
-                    ) -> tuple[list[Clip], list[BadMediaError]]:
+                    ) -> tuple[list[Clip], list[str]]:
     """The photos (each `photo_seconds` long, or as long as `held` says: seconds by file name or path) and videos
-    (each whole) one after another, in the order given; and why each file that cannot be read (a cut-short copy, not
-    a picture) is left out: one bad photo in a folder of hundreds does not stop the film."""
+    (each whole) one after another, in the order given; and why each file left out is: one that cannot be read (a
+    cut-short copy, not a picture: one bad photo in a folder of hundreds does not stop the film), or the moving part
+    of a Live Photo whose photo shows (live_photo_motions)."""
     holds = {name: (seconds, [_named(path, name) for path in paths]) for name, seconds in (held or {}).items()}
     for name, (_, matches) in holds.items():
         if not any(matches):
             listed = ", ".join(path.name for path in paths[:5]) + (", …" if len(paths) > 5 else "")
             raise UserError(f"--hold {name}: the slideshow shows no file of that name ({listed}); name a photo as "
                             "its file is named, or give its path")
-    clips, unreadable, offset = [], [], 0.0
-    for k, path in enumerate(paths):
+    infos: list[MediaInfo | None] = []
+    unreadable: list[BadMediaError] = []
+    for path in paths:
         try:
-            info = probe(path)
+            infos.append(probe(path))
         except BadMediaError as exc:
             unreadable.append(exc)
+            infos.append(None)
+    read = {path: info for path, info in zip(paths, infos) if info is not None}
+    motions = live_photo_motions(list(read), {p: i.duration for p, i in read.items() if i.kind == "video"})
+    left_out = [str(exc) for exc in unreadable] + [f"{path}: the moving part of the Live Photo {photo.name}, which "
+                                                   "shows instead" for path, photo in motions.items()]
+    clips, offset = [], 0.0
+    for k, (path, info) in enumerate(zip(paths, infos)):
+        if info is None or path in motions:
             continue
         own = [(name, seconds) for name, (seconds, matches) in holds.items() if matches[k]]
         if own and info.kind == "video":
@@ -131,7 +141,17 @@ def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, flo
         if unreadable and len(paths) >= 2:
             raise unreadable[0]
         raise UserError("--slideshow shows two or more photos or videos one after another; name them, or a folder")
-    return clips, unreadable
+    return clips, left_out
+
+
+def live_photo_motions(paths: list[Path], video_seconds: dict[Path, float]) -> dict[Path, Path]:
+    """The videos among `paths` (those in `video_seconds`, with their lengths) that are the moving part of a Live
+    Photo among them, each with its photo: an iPhone keeps one as IMG_1234.HEIC and IMG_1234.MOV side by side (the
+    same name in the same folder, the video at most LIVE_PHOTO_SECONDS long). A slideshow shows the photo, moving as
+    its photos do, rather than the same moment twice."""
+    photos = {(path.parent, path.stem.casefold()): path for path in paths if is_image_path(path)}
+    return {path: photos[path.parent, path.stem.casefold()] for path, seconds in video_seconds.items()
+            if seconds <= config.LIVE_PHOTO_SECONDS and (path.parent, path.stem.casefold()) in photos}
 
 
 def _named(path: Path, name: str) -> bool:
