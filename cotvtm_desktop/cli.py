@@ -221,6 +221,23 @@ def _one_input_options(note: str = ""):
                      f"reuse them on the next run (only changed segments render).{note}")])
 
 
+# How a slideshow shows its pictures, for `score --slideshow` and `batch --slideshow` alike
+_slideshow_options = functools.partial(_applied, [
+    click.option("--photo-seconds", type=click.FloatRange(*config.SLIDESHOW_PHOTO_SECONDS_RANGE),
+                 default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
+                 help="With --slideshow: about how long each photo is on screen (procedural: the whole number of the "
+                 "music's bars nearest it, so that the pictures change on the downbeat)."),
+    click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
+                 help="With --slideshow: each photo exactly its seconds, not fitted to the music's bars."),
+    click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
+                 f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it, and into and out of a video "
+                 "over its first and last seconds; two videos still cut."),
+    click.option("--slideshow-size", type=click.Choice([str(n) for n in config.SLIDESHOW_SIZES]),
+                 default=str(config.SLIDESHOW_SHORT_SIDE), show_default=True,
+                 help="With --slideshow: the film's shorter side in pixels (1080: full HD, 2160: 4K; 360 for a quick "
+                 "look, made several times faster).")])
+
+
 def _check_not_segments_file(target: Path, segments: Path | None, options: ScoreOptions) -> None:
     for written, what in written_files(target, options).items():
         if segments is not None and written.resolve() == segments.resolve():
@@ -241,28 +258,16 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "each photo for --photo-seconds slowly zooming or panning, each video whole, in the order given (a "
               "folder's in the order they were taken), full HD (--slideshow-size). FOLDER.scored.mp4 beside a "
               "folder, else NAME.scored.mp4 after the first.")
-@click.option("--photo-seconds", type=click.FloatRange(*config.SLIDESHOW_PHOTO_SECONDS_RANGE),
-              default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
-              help="With --slideshow: about how long each photo is on screen (procedural: the whole number of the "
-              "music's bars nearest it, so that the pictures change on the downbeat).")
+@_slideshow_options
 @click.option("--hold", "holds", multiple=True, metavar="NAME=SECONDS", help="With --slideshow: the photo NAME (its "
               "file name, or its path) on screen for about SECONDS instead of --photo-seconds (IMG_0042.jpg=8: the "
               "best one longer); repeat for more photos.")
-@click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
-              help="With --slideshow: each photo exactly its seconds, not fitted to the music's bars.")
-@click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
-              f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it, and into and out of a video "
-              "over its first and last seconds; two videos still cut.")
-@click.option("--slideshow-size", type=click.Choice([str(n) for n in config.SLIDESHOW_SIZES]),
-              default=str(config.SLIDESHOW_SHORT_SIDE), show_default=True,
-              help="With --slideshow: the film's shorter side in pixels (1080: full HD, 2160: 4K; 360 for a quick "
-              "look, made several times faster).")
 @click.option("--title", default="", help="With --slideshow: words shown over the film's opening seconds (its name, "
               "say: 'Rome, May 2024').")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
-          join: bool, slideshow: bool, photo_seconds: float, holds: tuple[str, ...], exact_photo_seconds: bool,
-          dissolve: bool, slideshow_size: str, title: str, shared: dict) -> None:
+          join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
+          slideshow_size: str, holds: tuple[str, ...], title: str, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -434,20 +439,35 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
               help="What each file becomes: mp4 (a video with its soundtrack; an image as a still video) or the "
               "music alone as m4a, wav or flac (a video's as it sits in its mix, for an editor's track). Default: mp4 "
               "for videos, m4a for images.")
+@click.option("--slideshow", is_flag=True, help="Make a film of each folder instead: FOLDER, and with -r each "
+              "folder under it, that holds two or more photos or videos becomes OUTDIR/NAME.scored.mp4 (subfolders "
+              "mirrored), its pictures in the order they were taken, as `score FOLDER --slideshow` makes one.")
+@_slideshow_options
 @_with_shared_options
-def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, shared: dict) -> None:
+def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, slideshow: bool,
+          photo_seconds: float, exact_photo_seconds: bool, dissolve: bool, slideshow_size: str, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary (with --watch, go on scoring what
-    arrives)."""
-    from cotvtm_desktop.jobs.batch import batch_outputs
+    arrives; with --slideshow, make a film of each folder of photos)."""
+    from cotvtm_desktop.jobs.batch import batch_outputs, slideshow_outputs
 
     json_progress = shared.pop("json_progress")
     extension = f".{file_format}" if file_format else None
     with _Reporting(JsonLines() if json_progress else None, json_progress):
-        options = _options(**shared)
+        options = _options(photo_seconds=photo_seconds, exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
+                           slideshow_size=int(slideshow_size), **shared)
+        if watch and slideshow:
+            raise UserError("--watch scores each file as it arrives, --slideshow makes a film of each folder "
+                            "once its pictures are there; choose one")
         if watch:
             _watch(folder, out_dir, options, recursive, extension, json_progress)
             return
-        outputs = batch_outputs(folder, out_dir, recursive, extension)
+        if slideshow:
+            outputs = slideshow_outputs(folder, out_dir, recursive, extension)
+            if not outputs:
+                raise UserError("has no folder of two or more photos or videos to make a film of" +
+                                ("" if recursive else " (-r looks in subfolders)"), folder)
+        else:
+            outputs = batch_outputs(folder, out_dir, recursive, extension)
         _score_many(outputs, folder, options, json_progress, f"cotvtm batch: {folder} -> {out_dir}", out_dir)
 
 

@@ -508,6 +508,28 @@ def test_batch_runs_the_batch_dimension_across_videos(tiny, tmp_path, monkeypatc
     assert sorted(done) == [(False, 1), (True, 1), (True, 2), (True, 3)]
 
 
+def test_batch_of_slideshows_runs_the_batch_dimension_across_films(tiny, tmp_path, monkeypatch):
+    """`batch --slideshow` with the neural backend: each folder's film is a job, their segments decoded together,
+    each finished under its folder's name."""
+    from PIL import Image
+
+    from cotvtm_desktop.jobs.batch import score_files, slideshow_outputs
+    from cotvtm_desktop.jobs.runner import ScoreOptions
+    from media import streams
+
+    for folder in ("a", "b"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        for n in range(2):
+            Image.new("RGB", (96, 72), (60 * n, 90, 160)).save(tmp_path / "in" / folder / f"{n}.jpg")
+    calls = decoder_calls(monkeypatch)
+    outputs = slideshow_outputs(tmp_path / "in", tmp_path / "out", recursive=True)
+    options = ScoreOptions(backend="neural", models_dir=tiny, device=DEVICE, slideshow_size=360)
+    results = score_files(outputs, tmp_path / "in", options)
+    assert [(r.input.name, r.status) for r in results] == [("a", "done"), ("b", "done")]
+    assert calls == [(2, False)]  # one segment of each film, in one call
+    assert streams(tmp_path / "out" / "b.scored.mp4")["duration"] == pytest.approx(8, abs=0.1)
+
+
 def test_neural_music_after_a_silent_segment_begins_afresh(tiny, tmp_path, monkeypatch):
     """Continuity on, segment 2 of 3 without music: MusicGen decodes segments 1 and 3 only, and segment 3 starts
     from no audio prompt (there is nothing to continue); the silence is silent."""

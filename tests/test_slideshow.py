@@ -113,6 +113,37 @@ def test_a_live_photos_video_is_left_out_for_its_photo(tmp_path):
                                                                         "IMG_4.jpg", "IMG_4.mp4"]
 
 
+def test_batch_makes_a_film_of_each_folder_of_photos(tmp_path):
+    """`cotvtm batch PHOTOS -o FILMS -r --slideshow`: the folder itself and each folder under it holding two or more
+    photos or videos becomes one film, named for it, subfolders mirrored, in the order taken; a folder of one photo
+    none; run again, the films made are skipped. Refused with --watch; a folder of no such folder says so."""
+    root = tmp_path / "2024"
+    for folder, count in (("", 2), ("Rome", 3), ("Rome/day two", 2), ("one photo", 1)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for n in range(count):
+            save_photo(root / folder / f"{n}.jpg", plain(96, 72, (40 + 60 * n, 90, 160)))
+    make_video(root / "Rome" / "clip.mp4", 2, size="160x90")
+    films = tmp_path / "films"
+    runner = CliRunner()
+    args = ["batch", str(root), "-o", str(films), "-r", "--slideshow", "--exact-seconds", "--photo-seconds", "1.5",
+            "--slideshow-size", "360"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    made = sorted(str(p.relative_to(films)) for p in films.rglob("*.mp4"))
+    assert made == ["2024.scored.mp4", "Rome.scored.mp4", "Rome/day two.scored.mp4"]
+    rome = json.loads((films / "Rome.scored.json").read_text())
+    assert [Path(c["path"]).name for c in rome["clips"]] == ["0.jpg", "1.jpg", "2.jpg", "clip.mp4"]
+    assert streams(films / "Rome.scored.mp4")["frame_size"] == (640, 360)
+    assert streams(films / "Rome.scored.mp4")["video_duration"] == pytest.approx(6.5, abs=0.1)
+    again = runner.invoke(app, [*args, "--json-progress"])
+    assert again.exit_code == 0
+    assert [json.loads(line)["type"] for line in again.stdout.splitlines()].count("file_skipped") == 3
+    result = runner.invoke(app, [*args, "--watch"])
+    assert result.exit_code == 1 and "choose one" in result.output
+    result = runner.invoke(app, ["batch", str(root / "one photo"), "-o", str(films), "--slideshow"])
+    assert result.exit_code == 1 and "no folder of two or more photos" in " ".join(result.output.split())
+
+
 def test_photos_change_on_the_downbeat(tmp_path):
     """With the procedural backend each photo stays for the whole number of the music's bars nearest
     --photo-seconds, so that every change of picture falls on a bar line of the segment's music (checked against

@@ -1,5 +1,6 @@
 """Score many files, every video and image in a folder or a list given on the command line; one bad file never stops
-the rest. Or keep a folder scored: `watch_folder` scores each file that arrives in it."""
+the rest. Or keep a folder scored: `watch_folder` scores each file that arrives in it. Or make a film of each folder
+of photos (slideshow_outputs): an input that is a folder is scored as a slideshow of its pictures."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.naming import distinct_outputs
 from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, start_job
+from cotvtm_desktop.media.slideshow import in_taken_order
 from cotvtm_desktop.music.backend import MusicBackend
 
 
@@ -62,6 +64,21 @@ def batch_outputs(folder: Path, out_dir: Path, recursive: bool = False, extensio
         raise UserError("is not a folder", folder)
     inputs = find_inputs(folder, recursive, exclude=out_dir if out_dir.resolve() != folder.resolve() else None)
     return output_paths(inputs, lambda path: out_dir / path.parent.relative_to(folder), extension)
+
+
+def slideshow_outputs(folder: Path, out_dir: Path, recursive: bool = False, extension: str | None = None
+                      ) -> dict[Path, Path]:
+    """Each folder that holds two or more photos or videos — `folder`, and with `recursive` every folder under it —
+    and the film of them it becomes in `out_dir` (NAME.scored.mp4, or the music alone with `extension`; subfolders
+    mirrored): a family's folders of outings, each its own film."""
+    if not folder.is_dir():
+        raise UserError("is not a folder", folder)
+    outside = out_dir.resolve() != folder.resolve()
+    candidates = [folder, *(sorted(p for p in folder.rglob("*") if p.is_dir()) if recursive else [])]
+    shown = [f for f in candidates if config.WORK_DIR_NAME not in f.parts and not (
+        outside and out_dir.resolve() in (f.resolve(), *f.resolve().parents)) and len(find_inputs(f, False)) >= 2]
+    return output_paths(shown, lambda f: out_dir / f.parent.relative_to(folder) if f != folder else out_dir,
+                        extension or ".mp4")
 
 
 def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool = False,
@@ -180,9 +197,18 @@ def _one_after_another(outputs, folder, options, events, cancel, backend) -> lis
 
 def _rendered(path: Path, output: Path, options: ScoreOptions, events: EventSink, cancel: threading.Event,
               backend: tuple[MusicBackend, str]) -> Job:
-    job = start_job(path, output, options, events, cancel, backend)
+    job = _started(path, output, options, events, cancel, backend)
     job.render()
     return job
+
+
+def _started(path: Path, output: Path, options: ScoreOptions, events: EventSink, cancel: threading.Event | None,
+             backend: tuple[MusicBackend, str]) -> Job:
+    """A file's job; or a folder's: its photos and videos as one slideshow, in the order they were taken."""
+    if not path.is_dir():
+        return start_job(path, output, options, events, cancel, backend)
+    shown = in_taken_order(find_inputs(path, recursive=False))
+    return start_job(shown[0], output, options, events, cancel, backend, shown[1:], slideshow=True)
 
 
 def _batched_across_videos(outputs, folder, options, events, cancel, backend) -> list[BatchItem]:
@@ -190,10 +216,12 @@ def _batched_across_videos(outputs, folder, options, events, cancel, backend) ->
     finish each file."""
     results: dict[Path, BatchItem] = {}
     jobs: list[Job] = []
+    inputs: list[Path] = []  # each job's input: a file, or a slideshow's folder
     for number, (path, output) in enumerate(outputs.items(), 1):
         events({"type": "batch_item", "input": str(path), "number": number, "count": len(outputs)})
         results[path] = _attempt(path, output, events, cancel, lambda: jobs.append(
-            start_job(path, output, options, events, cancel, backend)))
+            _started(path, output, options, events, cancel, backend)))
+        inputs += [path] * (len(jobs) - len(inputs))
     if jobs:
         reporters = [job.step_reporter() for job in jobs]
         work = [(job.plan, job.todo(), job.padding, job.cached_audio) for job in jobs]
@@ -205,7 +233,6 @@ def _batched_across_videos(outputs, folder, options, events, cancel, backend) ->
             raise Cancelled(folder)
         for job in jobs:  # one shared rendering: each manifest shows its wall time
             job.timings["music"] = round(time.perf_counter() - started, 3)
-    for job in jobs:
-        path = job.info.path
+    for path, job in zip(inputs, jobs):
         results[path] = _attempt(path, job.output, events, cancel, job.finish)
     return [results[path] for path in outputs]
