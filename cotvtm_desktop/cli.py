@@ -263,7 +263,7 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "file name, or its path) on screen for about SECONDS instead of --photo-seconds (IMG_0042.jpg=8: the "
               "best one longer); repeat for more photos.")
 @click.option("--title", default="", help="With --slideshow: words shown over the film's opening seconds (its name, "
-              "say: 'Rome, May 2024').")
+              "say: 'Rome, May 2024'; {folder} stands for the name of the folder its pictures came from).")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
@@ -278,7 +278,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
         several = len(inputs) > 1 or any(path.is_dir() for path in inputs)
         named = inputs
         if slideshow:
-            from cotvtm_desktop.media.slideshow import in_taken_order
+            from cotvtm_desktop.media.slideshow import folder_title, in_taken_order
         inputs = _files_of(inputs, in_taken_order if slideshow else list)
         together: dict = {}  # how the inputs make one film, for runner.score
         if join and slideshow:
@@ -294,13 +294,15 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                 raise UserError("--join puts together two or more parts of one recording; name them in order")
             several = False
             inputs, together = inputs[:1], {"then": inputs[1:], "slideshow": slideshow}
+        if slideshow:  # {folder}: the named folder's name, else the first picture's folder's
+            title = folder_title(title, named[0] if named[0].is_dir() else inputs[0].resolve().parent)
         for flag, value in (("-o", output), ("--segments", segments), ("--work", work), ("--plan", plan_only or None)):
             if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds, held=dict(map(_photo_hold, holds)),
                            exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
-                           slideshow_size=int(slideshow_size), title=" ".join(title.split()), **shared)
+                           slideshow_size=int(slideshow_size), title=title, **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
 
@@ -443,9 +445,12 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
               "folder under it, that holds two or more photos or videos becomes OUTDIR/NAME.scored.mp4 (subfolders "
               "mirrored), its pictures in the order they were taken, as `score FOLDER --slideshow` makes one.")
 @_slideshow_options
+@click.option("--title", default="", help="With --slideshow: words shown over each film's opening seconds; {folder} "
+              "stands for its folder's name (--title '{folder}': each film titled as its folder is named).")
 @_with_shared_options
 def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, slideshow: bool,
-          photo_seconds: float, exact_photo_seconds: bool, dissolve: bool, slideshow_size: str, shared: dict) -> None:
+          photo_seconds: float, exact_photo_seconds: bool, dissolve: bool, slideshow_size: str, title: str,
+          shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary (with --watch, go on scoring what
     arrives; with --slideshow, make a film of each folder of photos)."""
     from cotvtm_desktop.jobs.batch import batch_outputs, slideshow_outputs
@@ -454,7 +459,10 @@ def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format
     extension = f".{file_format}" if file_format else None
     with _Reporting(JsonLines() if json_progress else None, json_progress):
         options = _options(photo_seconds=photo_seconds, exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
-                           slideshow_size=int(slideshow_size), **shared)
+                           slideshow_size=int(slideshow_size), title=title, **shared)
+        if title.strip() and not slideshow:
+            raise UserError("--title is shown over each film's opening; add --slideshow (a video keeps its own "
+                            "picture)")
         if watch and slideshow:
             raise UserError("--watch scores each file as it arrives, --slideshow makes a film of each folder "
                             "once its pictures are there; choose one")

@@ -115,8 +115,9 @@ def test_a_live_photos_video_is_left_out_for_its_photo(tmp_path):
 
 def test_batch_makes_a_film_of_each_folder_of_photos(tmp_path):
     """`cotvtm batch PHOTOS -o FILMS -r --slideshow`: the folder itself and each folder under it holding two or more
-    photos or videos becomes one film, named for it, subfolders mirrored, in the order taken; a folder of one photo
-    none; run again, the films made are skipped. Refused with --watch; a folder of no such folder says so."""
+    photos or videos becomes one film, named for it (and, with --title '{folder}', titled so), subfolders mirrored,
+    in the order taken; a folder of one photo none; run again, the films made are skipped. Refused with --watch; a
+    folder of no such folder says so."""
     root = tmp_path / "2024"
     for folder, count in (("", 2), ("Rome", 3), ("Rome/day two", 2), ("one photo", 1)):
         (root / folder).mkdir(parents=True, exist_ok=True)
@@ -126,13 +127,15 @@ def test_batch_makes_a_film_of_each_folder_of_photos(tmp_path):
     films = tmp_path / "films"
     runner = CliRunner()
     args = ["batch", str(root), "-o", str(films), "-r", "--slideshow", "--exact-seconds", "--photo-seconds", "1.5",
-            "--slideshow-size", "360"]
+            "--slideshow-size", "360", "--title", "{folder}"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     made = sorted(str(p.relative_to(films)) for p in films.rglob("*.mp4"))
     assert made == ["2024.scored.mp4", "Rome.scored.mp4", "Rome/day two.scored.mp4"]
     rome = json.loads((films / "Rome.scored.json").read_text())
     assert [Path(c["path"]).name for c in rome["clips"]] == ["0.jpg", "1.jpg", "2.jpg", "clip.mp4"]
+    assert rome["options"]["title"] == "Rome"  # each film titled as its folder is named
+    assert json.loads((films / "Rome" / "day two.scored.json").read_text())["options"]["title"] == "day two"
     assert streams(films / "Rome.scored.mp4")["frame_size"] == (640, 360)
     assert streams(films / "Rome.scored.mp4")["video_duration"] == pytest.approx(6.5, abs=0.1)
     again = runner.invoke(app, [*args, "--json-progress"])
@@ -140,6 +143,8 @@ def test_batch_makes_a_film_of_each_folder_of_photos(tmp_path):
     assert [json.loads(line)["type"] for line in again.stdout.splitlines()].count("file_skipped") == 3
     result = runner.invoke(app, [*args, "--watch"])
     assert result.exit_code == 1 and "choose one" in result.output
+    result = runner.invoke(app, ["batch", str(root), "-o", str(films), "--title", "Rome"])
+    assert result.exit_code == 1 and "add --slideshow" in result.output
     result = runner.invoke(app, ["batch", str(root / "one photo"), "-o", str(films), "--slideshow"])
     assert result.exit_code == 1 and "no folder of two or more photos" in " ".join(result.output.split())
 
@@ -512,6 +517,12 @@ def test_score_a_folder_as_a_slideshow(tmp_path):
     rate = 48000
     assert np.sqrt(np.mean(sound[-rate // 20:] ** 2)) < 0.1 * np.sqrt(np.mean(sound[-3 * rate // 2:-rate] ** 2))
 
+    assert manifest["options"]["title"] == ""
+    result = runner.invoke(app, ["score", str(folder / "a.jpg"), str(folder / "b.jpg"), "--slideshow", "--title",
+                                 " {folder}  in July ", "--exact-seconds", "--slideshow-size", "360", "-o",
+                                 str(tmp_path / "titled.wav")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "titled.json").read_text())["options"]["title"] == "holiday in July"
     result = runner.invoke(app, ["score", str(folder), "--slideshow", "--plan"])
     assert result.exit_code == 0 and "slideshow of 3:" in result.output
     result = runner.invoke(app, ["score", str(folder / "a.jpg"), "--slideshow"])

@@ -17,7 +17,7 @@ from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.naming import distinct_outputs
 from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, start_job
-from cotvtm_desktop.media.slideshow import in_taken_order
+from cotvtm_desktop.media.slideshow import folder_title, in_taken_order
 from cotvtm_desktop.music.backend import MusicBackend
 
 
@@ -208,7 +208,8 @@ def _started(path: Path, output: Path, options: ScoreOptions, events: EventSink,
     if not path.is_dir():
         return start_job(path, output, options, events, cancel, backend)
     shown = in_taken_order(find_inputs(path, recursive=False))
-    return start_job(shown[0], output, options, events, cancel, backend, shown[1:], slideshow=True)
+    titled = replace(options, title=folder_title(options.title, path))
+    return start_job(shown[0], output, titled, events, cancel, backend, shown[1:], slideshow=True)
 
 
 def _batched_across_videos(outputs, folder, options, events, cancel, backend) -> list[BatchItem]:

@@ -144,6 +144,12 @@ def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, flo
     return clips, left_out
 
 
+def folder_title(title: str, folder: Path) -> str:
+    """A film's title as shown: its words on one line, `{folder}` in it standing for the name of the `folder` its
+    pictures came from (`batch --slideshow --title '{folder}'`: each film titled as its folder is named)."""
+    return " ".join(title.replace("{folder}", folder.name).split())
+
+
 def live_photo_motions(paths: list[Path], video_seconds: dict[Path, float]) -> dict[Path, Path]:
     """The videos among `paths` (those in `video_seconds`, with their lengths) that are the moving part of a Live
     Photo among them, each with its photo: an iPhone keeps one as IMG_1234.HEIC and IMG_1234.MOV side by side (the
