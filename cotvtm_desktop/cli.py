@@ -190,14 +190,32 @@ def _photo_hold(text: str) -> tuple[str, float]:
     return name.strip(), held
 
 
+def _clock_seconds(text: str) -> float:
+    """'1:20' (or seconds, or h:mm:ss) as 80.0; ValueError when it is none of them."""
+    return sum(float(part) * 60 ** k for k, part in enumerate(reversed(text.strip().split(":"))))
+
+
+def _film_length(text: str | None) -> float | None:
+    """--film-length's seconds or m:ss as seconds, or a UserError saying how to write it."""
+    if text is None:
+        return None
+    try:
+        seconds = _clock_seconds(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds < config.MIN_VIDEO_SECONDS:
+        raise UserError(f"--film-length {text!r}: write it in seconds or m:ss (0:30, 1:00), "
+                        f"{config.MIN_VIDEO_SECONDS:g} s at least")
+    return seconds
+
+
 def _time_range(text: str) -> tuple[float, float]:
     """'1:20-1:45' (or seconds, or h:mm:ss) as (80.0, 105.0), or a UserError saying how to write it."""
     start, sep, end = text.partition("-")
     try:
         if not sep:
             raise ValueError(text)
-        times = [sum(float(part) * 60 ** k for k, part in enumerate(reversed(t.strip().split(":"))))
-                 for t in (start, end)]
+        times = [_clock_seconds(t) for t in (start, end)]
     except ValueError:
         raise UserError(f"--silent-at {text!r}: write it as START-END, in seconds or m:ss (1:20-1:45)") from None
     if not 0 <= times[0] < times[1]:
@@ -227,6 +245,9 @@ _slideshow_options = functools.partial(_applied, [
                  default=config.SLIDESHOW_PHOTO_SECONDS, show_default=True,
                  help="With --slideshow: about how long each photo is on screen (procedural: the whole number of the "
                  "music's bars nearest it, so that the pictures change on the downbeat)."),
+    click.option("--film-length", metavar="TIME", help="With --slideshow: the film about this long (seconds or "
+                 "m:ss: 0:30, 1:00 for a phone's story): its photos share what its videos leave, each as long as "
+                 "the others (a held one longer, in proportion) instead of --photo-seconds."),
     click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
                  help="With --slideshow: each photo exactly its seconds, not fitted to the music's bars."),
     click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
@@ -266,8 +287,8 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "say: 'Rome, May 2024'; {folder} stands for the name of the folder its pictures came from).")
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
-          join: bool, slideshow: bool, photo_seconds: float, exact_photo_seconds: bool, dissolve: bool,
-          slideshow_size: str, holds: tuple[str, ...], title: str, shared: dict) -> None:
+          join: bool, slideshow: bool, photo_seconds: float, film_length: str | None, exact_photo_seconds: bool,
+          dissolve: bool, slideshow_size: str, holds: tuple[str, ...], title: str, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -301,7 +322,8 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds, held=dict(map(_photo_hold, holds)),
-                           exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
+                           film_length=_film_length(film_length), exact_photo_seconds=exact_photo_seconds,
+                           dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=title, **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
@@ -449,8 +471,8 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
               "stands for its folder's name (--title '{folder}': each film titled as its folder is named).")
 @_with_shared_options
 def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, slideshow: bool,
-          photo_seconds: float, exact_photo_seconds: bool, dissolve: bool, slideshow_size: str, title: str,
-          shared: dict) -> None:
+          photo_seconds: float, film_length: str | None, exact_photo_seconds: bool, dissolve: bool,
+          slideshow_size: str, title: str, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary (with --watch, go on scoring what
     arrives; with --slideshow, make a film of each folder of photos)."""
     from cotvtm_desktop.jobs.batch import batch_outputs, slideshow_outputs
@@ -458,7 +480,8 @@ def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format
     json_progress = shared.pop("json_progress")
     extension = f".{file_format}" if file_format else None
     with _Reporting(JsonLines() if json_progress else None, json_progress):
-        options = _options(photo_seconds=photo_seconds, exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
+        options = _options(photo_seconds=photo_seconds, film_length=_film_length(film_length),
+                           exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=title, **shared)
         if title.strip() and not slideshow:
             raise UserError("--title is shown over each film's opening; add --slideshow (a video keeps its own "

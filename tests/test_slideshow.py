@@ -91,6 +91,37 @@ def test_a_photo_held_by_name_or_path_shows_for_its_own_seconds(tmp_path):
     assert result.exit_code == 1 and "add --slideshow" in result.output
 
 
+def test_a_film_length_is_shared_among_the_photos(tmp_path):
+    """--film-length: the photos share what the videos leave of it, a held one longer in proportion; fitted to the
+    music's bars, the film still lasts it to within half a bar (whole bars shared out, not each photo's rounded);
+    a length the photos cannot fit in is refused, saying why."""
+    from cotvtm_desktop.media.slideshow import fitted_to_bars
+
+    photos = [save_photo(tmp_path / f"{n}.jpg", plain(96, 72, (40 * n, 90, 160))) for n in range(4)]
+    clip = make_video(tmp_path / "c.mp4", 2, audio=False)
+    clips, _ = slideshow_clips([*photos[:2], clip, *photos[2:]], 3.0, {"1.jpg": 6.0}, film_length=20.0)
+    shown = [c.duration for c in clips]
+    assert shown[2] == pytest.approx(2.0, abs=0.05) and sum(shown) == pytest.approx(20.0)
+    assert shown[1] == pytest.approx(2 * shown[0]) and shown[0] == shown[3] == shown[4]
+    assert [c.offset for c in clips[1:]] == pytest.approx(np.cumsum(shown)[:-1].tolist())
+    for bar in (2.4, 2.9, 3.7):  # 1.3 bars a photo and less: each rounded alone, the film would end seconds early
+        fitted = fitted_to_bars(clips, bar, film_length=20.0)
+        assert abs(sum(c.duration for c in fitted) - 20.0) <= bar / 2 + 1e-9
+        assert all(c.duration / bar == pytest.approx(round(c.duration / bar)) for c in fitted if c.info.kind == "image")
+    with pytest.raises(UserError, match=r"gives its 4 photos less than 1 s each \(its videos alone last 0:02"):
+        slideshow_clips([*photos, clip], 3.0, film_length=5.0)
+    with pytest.raises(UserError, match="these are all videos"):
+        slideshow_clips([clip, clip], 3.0, film_length=5.0)
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", *map(str, photos), "--slideshow", "--film-length", "0:12", "--exact-seconds",
+                                 "-o", str(tmp_path / "music.wav")])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "music.json").read_text())
+    assert [c["out"] - c["in"] for c in manifest["clips"]] == [3.0] * 4 and manifest["options"]["film_length"] == 12
+    result = runner.invoke(app, ["score", *map(str, photos), "--slideshow", "--film-length", "soon"])
+    assert result.exit_code == 1 and "write it in seconds or m:ss" in result.output
+
+
 def test_a_live_photos_video_is_left_out_for_its_photo(tmp_path):
     """An iPhone's Live Photo, IMG_1.HEIC (here a JPEG) beside IMG_1.MOV (3 s): the film shows the photo once, and
     a notice says why the video is left out; a longer video of a photo's name, or a short one of no photo's, stays."""

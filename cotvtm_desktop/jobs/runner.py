@@ -63,6 +63,7 @@ class ScoreOptions:
     image_seconds: float = config.IMAGE_SECONDS
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # a slideshow's: each photo's time on screen
     held: dict[str, float] = field(default_factory=dict)  # a slideshow's photos (by name or path) on screen this long
+    film_length: float | None = None  # a slideshow's length: its photos share what its videos leave
     exact_photo_seconds: bool = False  # a slideshow's photos exactly their seconds, not fitted to the music's bars
     dissolve: bool = False  # a slideshow's photos dissolve into each other (SLIDESHOW_DISSOLVE_SECONDS), not cut
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # a slideshow's picture: the lines on its shorter side
@@ -182,7 +183,8 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
                         "mix, with no parts to write apart (use --backend procedural, or leave out --stems)")
     left_out = []  # why each of a slideshow's files left out of it is
     if slideshow:  # one after another, a photo on screen for photo_seconds: a timeline whose picture is made
-        clips, left_out = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds, options.held)
+        clips, left_out = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds, options.held,
+                                          options.film_length)
     elif then:  # the parts of one recording, as one timeline whose picture is theirs, whole
         clips = joined_clips([input_path, *map(Path, then)])
     else:
@@ -231,7 +233,7 @@ def _photos_on_bars(info: MediaInfo, output: Path, options: ScoreOptions, cancel
         found = backend[0].bar_seconds(sketch.plan)
         if found is None or (bar is not None and abs(found - bar) <= _SAME_BAR * bar):
             break
-        bar, timed = found, fitted_to_bars(clips, found)
+        bar, timed = found, fitted_to_bars(clips, found, options.film_length)
     return timed, bar
 
 

@@ -31,6 +31,7 @@ from cotvtm_desktop import config
 from cotvtm_desktop.errors import BadMediaError, UserError
 from cotvtm_desktop.media.images import load_picture, open_image
 from cotvtm_desktop.media.probe import MediaInfo, is_image_path, probe
+from cotvtm_desktop.media.segments import clock
 from cotvtm_desktop.media.timeline import Clip
 
 _FRAME_WORKERS = 4  # threads making a moving photo's frames, at most one per core
@@ -103,12 +104,13 @@ class Dissolve:
                 round(self.other_at, 4), self.side]
 
 
-def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, float] | None = None
-                    ) -> tuple[list[Clip], list[str]]:
-    """The photos (each `photo_seconds` long, or as long as `held` says: seconds by file name or path) and videos
-    (each whole) one after another, in the order given; and why each file left out is: one that cannot be read (a
-    cut-short copy, not a picture: one bad photo in a folder of hundreds does not stop the film), or the moving part
-    of a Live Photo whose photo shows (live_photo_motions)."""
+def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, float] | None = None,
+                    film_length: float | None = None) -> tuple[list[Clip], list[str]]:
+    """The photos (each `photo_seconds` long, or as long as `held` says: seconds by file name or path; with
+    `film_length`, sharing what the videos leave of it in those proportions: film_lasting) and videos (each whole)
+    one after another, in the order given; and why each file left out is: one that cannot be read (a cut-short copy,
+    not a picture: one bad photo in a folder of hundreds does not stop the film), or the moving part of a Live Photo
+    whose photo shows (live_photo_motions)."""
     holds = {name: (seconds, [_named(path, name) for path in paths]) for name, seconds in (held or {}).items()}
     for name, (_, matches) in holds.items():
         if not any(matches):
@@ -141,7 +143,29 @@ def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, flo
         if unreadable and len(paths) >= 2:
             raise unreadable[0]
         raise UserError("--slideshow shows two or more photos or videos one after another; name them, or a folder")
-    return clips, left_out
+    return (film_lasting(clips, film_length) if film_length else clips), left_out
+
+
+def film_lasting(clips: list[Clip], seconds: float) -> list[Clip]:
+    """The clips with their photos' times scaled alike, so that the film lasts `seconds` (videos whole; each photo
+    within SLIDESHOW_PHOTO_SECONDS_RANGE, so a film of few photos may stay shorter, of many, be longer)."""
+    photos = [c for c in clips if c.info.kind == "image"]
+    videos = sum(c.duration for c in clips if c.info.kind == "video")
+    low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
+    if not photos:
+        raise UserError("--film-length shares the film's time among its photos; these are all videos, each shown "
+                        "whole (leave out --film-length)")
+    if seconds - videos < low * len(photos):
+        raise UserError(f"--film-length {clock(seconds)} gives its {len(photos)} photos less than {low:g} s each" +
+                        (f" (its videos alone last {clock(videos)})" if videos else "") +
+                        "; give a longer length, or fewer files")
+    scale = (seconds - videos) / sum(c.duration for c in photos)
+    fitted, offset = [], 0.0
+    for clip in clips:
+        length = clip.duration if clip.info.kind == "video" else min(high, max(low, clip.duration * scale))
+        fitted.append(Clip(clip.info, clip.source_in, clip.source_in + length, offset))
+        offset += length
+    return fitted
 
 
 def folder_title(title: str, folder: Path) -> str:
@@ -165,17 +189,39 @@ def _named(path: Path, name: str) -> bool:
     return name == path.name or Path(name).expanduser().resolve() == path.resolve()
 
 
-def fitted_to_bars(clips: list[Clip], bar: float) -> list[Clip]:
+def fitted_to_bars(clips: list[Clip], bar: float, film_length: float | None = None) -> list[Clip]:
     """The clips with each photo on screen for the whole number of `bar`s (the music's, seconds) nearest the seconds
-    it was given, one at least, so that the pictures change on the downbeat; videos as they are."""
+    it was given, one at least, so that the pictures change on the downbeat; videos as they are. With
+    `film_length`, the photos share the whole bars nearest what the videos leave of it instead, each in proportion
+    to its seconds (rounding each alone could miss the length by half a bar a photo)."""
+    photos = [k for k, clip in enumerate(clips) if clip.info is not None and clip.info.kind == "image"]
+    wanted = [clips[k].duration / bar for k in photos]
+    if film_length is None or not photos:
+        counts = [max(1, round(bars)) for bars in wanted]
+    else:
+        videos = sum(clip.duration for k, clip in enumerate(clips) if k not in photos)
+        counts = _apportioned(wanted, max(len(photos), round((film_length - videos) / bar)))
+    bars = dict(zip(photos, counts))
     fitted, offset = [], 0.0
-    for clip in clips:
-        seconds = clip.duration
-        if clip.info is not None and clip.info.kind == "image":
-            seconds = max(1, round(clip.duration / bar)) * bar
+    for k, clip in enumerate(clips):
+        seconds = bars[k] * bar if k in bars else clip.duration
         fitted.append(Clip(clip.info, clip.source_in, clip.source_in + seconds, offset))
         offset += seconds
     return fitted
+
+
+def _apportioned(wanted: list[float], total: int) -> list[int]:
+    """`total` whole bars shared out in proportion to `wanted`, one each at least (the largest remainder method:
+    each its whole share, then one more to those left furthest short)."""
+    exact = [bars * total / sum(wanted) for bars in wanted]
+    counts = [max(1, math.floor(share)) for share in exact]
+    shortest = sorted(range(len(exact)), key=lambda k: counts[k] - exact[k])
+    for k in shortest[:max(0, total - sum(counts))]:
+        counts[k] += 1
+    for k in sorted(range(len(exact)), key=lambda k: exact[k] - counts[k]):  # over by the forced ones: take back
+        if sum(counts) > total and counts[k] > 1:
+            counts[k] -= 1
+    return counts
 
 
 def bar_lines(clips: list[Clip], bar: float) -> list[float]:
