@@ -46,6 +46,7 @@ PREVIEW_VERSION = 6
 # blurred fill of itself (so does a video)
 SLIDESHOW_PHOTO_SECONDS = 4.0
 SLIDESHOW_PHOTO_SECONDS_RANGE = (1.0, 60.0)
+SLIDESHOW_FILM_SECONDS_MAX = 3600  # the longest film length the app's Arrange offers
 # An iPhone keeps a Live Photo as a photo and a short video of the same name (IMG_1234.HEIC, IMG_1234.MOV: about 3 s);
 # a video this short beside a photo of its name is taken for one, and a slideshow shows the photo alone
 LIVE_PHOTO_SECONDS = 4.0

@@ -230,6 +230,18 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--photo-seconds", "3",
                                        "--hold", f"{photos[0]}=6"]
 
+    class Lengthening(window_module.SlideshowDialog):
+        def exec(self) -> int:
+            self.length.setValue(20)
+            return 1
+
+    monkeypatch.setattr(window_module, "SlideshowDialog", Lengthening)
+    window.arrange_action.trigger()
+    [arranged] = window.queue.items
+    assert arranged.film_length == 20 and arranged.duration == pytest.approx(20.0, abs=0.1)
+    assert arranged.photo_times() == pytest.approx({photos[0]: 11.33, photos[2]: 5.67}, abs=0.01)  # 2:1, as held
+    assert arranged.score_inputs()[-2:] == ["--film-length", "20"]
+
     class Titling(window_module.SlideshowDialog):
         def exec(self) -> int:
             self.title_words.setText("  Our   summer ")
@@ -305,6 +317,10 @@ def test_slideshow_dialog_moves_sorts_and_keeps_two_files(qtbot, tmp_path):
     assert dialog.hold.value() == 7.5
     dialog.hold.setValue(dialog.hold.minimum())  # as the rest again
     assert dialog.held() == {} and dialog.shown.item(1).text() == "c.jpg"
+    # the film's length set: its photos share it, their own seconds no longer asked
+    assert dialog.length.text() == "auto" and dialog.seconds.isEnabled()
+    dialog.length.setValue(30)
+    assert dialog.film_length() == 30 and "about 0:30.0" in dialog.summary.text() and not dialog.seconds.isEnabled()
     dialog.shown.selectAll()
     assert not dialog.leave_out.isEnabled()
     dialog.leave_out_selected()  # two stay at least

@@ -107,6 +107,7 @@ class QueueItem:
     parts: list[str] = field(default_factory=list)
     photo_seconds: float = 0.0  # a slideshow's: each photo's time on screen
     held: dict[str, float] = field(default_factory=dict)  # a slideshow's: photos on screen for their own seconds
+    film_length: float = 0.0  # a slideshow's length its photos share (0: theirs make it)
     dissolve: bool = False  # a slideshow's: photos dissolve into each other
     file_thumbnails: dict[str, str] = field(default_factory=dict)  # a slideshow's: each file's picture, by path
     file_durations: dict[str, float] = field(default_factory=dict)  # a slideshow's: each video's length, by path
@@ -123,6 +124,22 @@ class QueueItem:
         """Its file, and the files that continue its recording or its slideshow, in order."""
         return [self.path, *self.parts]
 
+    def photo_times(self) -> dict[str, float]:
+        """A slideshow's photos' seconds on screen, by path, before its music fits them to its bars: each its own
+        (held) or photo_seconds, scaled alike to fill film_length where one is set (as `score --film-length`)."""
+        from cotvtm_desktop.errors import UserError
+        from cotvtm_desktop.media.slideshow import photo_times
+
+        photos = [path for path in self.files() if path not in self.file_durations]
+        times = [self.held.get(path, self.photo_seconds) for path in photos]
+        if self.film_length and photos:
+            videos = sum(self.file_durations.get(path, 0.0) for path in self.files())
+            try:
+                times = photo_times(times, videos, self.film_length)
+            except UserError:
+                pass  # the files do not fit in it: their job says so
+        return dict(zip(photos, times))
+
     def pictures(self) -> set[str]:
         """The thumbnails the app keeps for it: its own, its slideshow's files', its segments'."""
         return {p for p in (self.thumbnail, *self.file_thumbnails.values(), *(s.thumbnail for s in self.segments)) if p}
@@ -133,6 +150,7 @@ class QueueItem:
         if self.kind == "slideshow":
             return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}",
                     *(arg for path, seconds in self.held.items() for arg in ("--hold", f"{path}={seconds:g}")),
+                    *(["--film-length", f"{self.film_length:g}"] if self.film_length else []),
                     *(["--dissolve"] if self.dissolve else []), *(["--title", self.title] if self.title else [])]
         return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
@@ -244,14 +262,15 @@ class QueueModel(QAbstractTableModel):
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
         the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
         into the next); they leave the queue. A slideshow among them brings its files, in its order, and its
-        seconds (its photos' own too), dissolve and title."""
+        seconds (its photos' own too, its length), dissolve and title."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
                 self.remove(item)
-        thumbnails, durations, held = {}, {}, {}
+        thumbnails, durations, held, length = {}, {}, {}, 0.0
         for item in items:
             held.update(item.held)
+            length = length or item.film_length
             thumbnails.update(item.file_thumbnails if item.kind == "slideshow" else {item.path: item.thumbnail})
             durations.update(item.file_durations if item.kind == "slideshow" else
                              {item.path: item.duration} if item.kind == "video" else {})
@@ -262,18 +281,21 @@ class QueueModel(QAbstractTableModel):
         shown = QueueItem(items[0].path, id=earliest.id if earliest is earlier else uuid.uuid4().hex[:12],
                           kind="slideshow", file_thumbnails=thumbnails, file_durations=durations)
         self.items[self.items.index(earliest)] = shown
-        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve, title, held)
+        return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve, title, held,
+                            length)
 
     def arrange(self, item: QueueItem, files: list[str], photo_seconds: float, dissolve: bool,
-                title: str = "", held: dict[str, float] | None = None) -> QueueItem:
+                title: str = "", held: dict[str, float] | None = None, film_length: float = 0.0) -> QueueItem:
         """The slideshow `item` anew, showing `files` (some of its own) in this order, each photo for about
-        `photo_seconds` (those `held`, by path, for their own seconds), dissolving with `dissolve`, under `title`:
+        `photo_seconds` (those `held`, by path, for their own seconds; all scaled alike to fill `film_length`, where
+        one is given), dissolving with `dissolve`, under `title`:
         what its last preview made (its segments and their edits, its stretches without music) fits it no more and
         goes — but for a new dissolve or title alone, which change its picture, not its timing or its music; what it
         exported stays its output. It keeps its id (and with it the app's work folder, whose pictures of its photos
         serve again where they move alike)."""
         held = {path: seconds for path, seconds in (held or {}).items() if path in files}
-        if (files, photo_seconds, held) == (item.files(), item.photo_seconds, item.held):
+        if (files, photo_seconds, held, film_length) == (item.files(), item.photo_seconds, item.held,
+                                                         item.film_length):
             shown = replace(item, dissolve=dissolve, title=title, preview="", status="ready", message="",
                             progress=0.0)
             self.items[self.items.index(item)] = shown
@@ -281,10 +303,12 @@ class QueueModel(QAbstractTableModel):
             return shown
         shown = QueueItem(files[0], id=item.id, kind="slideshow", status="ready", output=item.output,
                           thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:],
-                          photo_seconds=photo_seconds, held=held, dissolve=dissolve, title=title,
+                          photo_seconds=photo_seconds, held=held, film_length=film_length, dissolve=dissolve,
+                          title=title,
                           file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
                           file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
-        shown.duration = sum(shown.file_durations.get(p, held.get(p, photo_seconds)) for p in files)
+        times = shown.photo_times()
+        shown.duration = sum(shown.file_durations.get(p, times.get(p, 0.0)) for p in files)
         self.items[self.items.index(item)] = shown
         self.changed(shown)
         return shown

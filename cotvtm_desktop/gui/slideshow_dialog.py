@@ -1,9 +1,10 @@
 """Arrange a slideshow: the order of its photos and videos (dragged, moved a place at a time, or sorted by when they
 were taken or by name), which of them it shows, how long each photo is on screen (a chosen one longer or shorter)
-and whether photos dissolve."""
+or how long the whole film is, and whether photos dissolve."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -35,8 +37,8 @@ _AS_THE_REST = 0.5  # the held seconds' box this far under the shortest time say
 
 
 class SlideshowDialog(QDialog):
-    """Shows the slideshow `item`'s files in order; `files()`, `photo_seconds()`, `held()`, `dissolve()` and
-    `film_title()` read the result, `changed()` whether it differs from the item."""
+    """Shows the slideshow `item`'s files in order; `files()`, `photo_seconds()`, `held()`, `film_length()`,
+    `dissolve()` and `film_title()` read the result, `changed()` whether it differs from the item."""
 
     def __init__(self, item: QueueItem, parent: QWidget | None = None):
         super().__init__(parent)
@@ -81,6 +83,12 @@ class SlideshowDialog(QDialog):
         self.hold.setSpecialValueText("as the rest")
         self.hold.setToolTip("How long the selected photos are on screen, each (the best one longer, say); "
                              "'as the rest' gives them the time every photo has")
+        self.length = QSpinBox(suffix=" s", maximum=config.SLIDESHOW_FILM_SECONDS_MAX, singleStep=5)
+        self.length.setSpecialValueText("auto")  # 0: as long as its photos' seconds make it
+        self.length.setValue(round(item.film_length))
+        self.length.setToolTip("How long the whole film is (30 or 60 s for a phone's story, say): its photos share "
+                               "what its videos leave, a selected photo's own seconds in proportion; auto: "
+                               "as long as its photos' seconds make it")
         self.dissolves = QCheckBox("Photos dissolve into each other and into videos")
         self.dissolves.setChecked(item.dissolve)
         self.dissolves.setToolTip(f"Each photo dissolves into the next over {config.SLIDESHOW_DISSOLVE_SECONDS:g} s "
@@ -109,7 +117,8 @@ class SlideshowDialog(QDialog):
         timing.addWidget(QLabel("Selected photos"))
         timing.addWidget(self.hold)
         timing.addSpacing(16)
-        timing.addWidget(self.dissolves)
+        timing.addWidget(QLabel("Film length"))
+        timing.addWidget(self.length)
         timing.addStretch()
         timing.addWidget(self.summary)
         layout = QVBoxLayout(self)
@@ -121,12 +130,15 @@ class SlideshowDialog(QDialog):
         titled = QHBoxLayout()
         titled.addWidget(QLabel("Title"))
         titled.addWidget(self.title_words)
+        titled.addSpacing(16)
+        titled.addWidget(self.dissolves)
         layout.addLayout(titled)
         layout.addWidget(self.said)
         layout.addWidget(buttons)
         self.shown.itemSelectionChanged.connect(self._update)
         self.shown.model().rowsMoved.connect(self._update)
         self.seconds.valueChanged.connect(self._update)
+        self.length.valueChanged.connect(self._update)
         self.hold.valueChanged.connect(self._hold_selected)
         self._update()
 
@@ -141,6 +153,10 @@ class SlideshowDialog(QDialog):
         """The shown photos on screen for their own seconds, by path."""
         return {path: self._held[path] for path in dict.fromkeys(self.files()) if path in self._held}
 
+    def film_length(self) -> float:
+        """The film's length its photos share, seconds (0: as long as their own seconds make it)."""
+        return float(self.length.value())
+
     def dissolve(self) -> bool:
         return self.dissolves.isChecked()
 
@@ -148,8 +164,9 @@ class SlideshowDialog(QDialog):
         return " ".join(self.title_words.text().split())
 
     def changed(self) -> bool:
-        return (self.files(), self.photo_seconds(), self.held(), self.dissolve(), self.film_title()) != (
-            self.item.files(), self.item.photo_seconds, self.item.held, self.item.dissolve, self.item.title)
+        return (self.files(), self.photo_seconds(), self.held(), self.film_length(), self.dissolve(),
+                self.film_title()) != (self.item.files(), self.item.photo_seconds, self.item.held,
+                                       self.item.film_length, self.item.dissolve, self.item.title)
 
     # --- what the buttons do --------------------------------------------------------------------------------------
     def move_selected(self, step: int) -> None:
@@ -251,7 +268,11 @@ class SlideshowDialog(QDialog):
     def _update(self, *_) -> None:
         files = self.files()
         photos = sum(path not in self.item.file_durations for path in files)
-        seconds = sum(self.item.file_durations.get(path, self._held.get(path, self.seconds.value())) for path in files)
+        shown = replace(self.item, path=files[0], parts=files[1:], photo_seconds=self.seconds.value(),
+                        held=self.held(), film_length=self.film_length())
+        times = shown.photo_times()
+        seconds = sum(self.item.file_durations.get(path, times.get(path, 0.0)) for path in files)
+        self.seconds.setEnabled(not self.film_length())  # the length sets the photos' seconds
         videos = len(files) - photos
         counted = f"{photos} photo{'s' * (photos != 1)}" + (f", {videos} video{'s' * (videos != 1)}" if videos else "")
         self.summary.setText(f"{counted} · about {clock(seconds)}")

@@ -97,7 +97,8 @@ class TaskRunner(QObject):
             return item.path
         timeline = self.parts_path(item)
         if not timeline.exists():
-            self._write_parts(item, [{"path": p, **({"in": 0, "out": item.held.get(p, item.photo_seconds)}
+            times = item.photo_times()
+            self._write_parts(item, [{"path": p, **({"in": 0, "out": times.get(p, item.photo_seconds)}
                                                     if is_image_path(Path(p)) else {})} for p in item.files()])
         return str(timeline)
 

@@ -259,7 +259,8 @@ class MainWindow(QMainWindow):
         dialog = SlideshowDialog(item, self)
         if dialog.exec() and dialog.changed():
             made = self._put_together([item], lambda i: self.queue.arrange(
-                item, dialog.files(), dialog.photo_seconds(), dialog.dissolve(), dialog.film_title(), dialog.held()))
+                item, dialog.files(), dialog.photo_seconds(), dialog.dissolve(), dialog.film_title(), dialog.held(),
+                dialog.film_length()))
             self.activity.setText(f"Changed the slideshow ({len(dialog.files())} files): preview it to see and hear "
                                   "it anew" if not made.segments else "Changed the slideshow's picture (its music "
                                   "and your edits stay): preview it to see it")

@@ -147,25 +147,31 @@ def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, flo
 
 
 def film_lasting(clips: list[Clip], seconds: float) -> list[Clip]:
-    """The clips with their photos' times scaled alike, so that the film lasts `seconds` (videos whole; each photo
-    within SLIDESHOW_PHOTO_SECONDS_RANGE, so a film of few photos may stay shorter, of many, be longer)."""
-    photos = [c for c in clips if c.info.kind == "image"]
-    videos = sum(c.duration for c in clips if c.info.kind == "video")
-    low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
-    if not photos:
-        raise UserError("--film-length shares the film's time among its photos; these are all videos, each shown "
-                        "whole (leave out --film-length)")
-    if seconds - videos < low * len(photos):
-        raise UserError(f"--film-length {clock(seconds)} gives its {len(photos)} photos less than {low:g} s each" +
-                        (f" (its videos alone last {clock(videos)})" if videos else "") +
-                        "; give a longer length, or fewer files")
-    scale = (seconds - videos) / sum(c.duration for c in photos)
+    """The clips with their photos' times scaled alike (photo_times), so that the film lasts `seconds`."""
+    photos = [c.duration for c in clips if c.info.kind == "image"]
+    times = iter(photo_times(photos, sum(c.duration for c in clips if c.info.kind == "video"), seconds))
     fitted, offset = [], 0.0
     for clip in clips:
-        length = clip.duration if clip.info.kind == "video" else min(high, max(low, clip.duration * scale))
+        length = clip.duration if clip.info.kind == "video" else next(times)
         fitted.append(Clip(clip.info, clip.source_in, clip.source_in + length, offset))
         offset += length
     return fitted
+
+
+def photo_times(wanted: list[float], videos: float, seconds: float) -> list[float]:
+    """The photos' times, `wanted` scaled alike, for a film of `seconds` whose videos last `videos` in all: each
+    photo within SLIDESHOW_PHOTO_SECONDS_RANGE (so a film of few photos may stay shorter, of many, be longer); a
+    UserError, saying why, where they cannot fit."""
+    low, high = config.SLIDESHOW_PHOTO_SECONDS_RANGE
+    if not wanted:
+        raise UserError("--film-length shares the film's time among its photos; these are all videos, each shown "
+                        "whole (leave out --film-length)")
+    if seconds - videos < low * len(wanted):
+        raise UserError(f"--film-length {clock(seconds)} gives its {len(wanted)} photos less than {low:g} s each" +
+                        (f" (its videos alone last {clock(videos)})" if videos else "") +
+                        "; give a longer length, or fewer files")
+    scale = (seconds - videos) / sum(wanted)
+    return [min(high, max(low, time * scale)) for time in wanted]
 
 
 def folder_title(title: str, folder: Path) -> str:
