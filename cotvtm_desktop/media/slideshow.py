@@ -1,15 +1,18 @@
 """A slideshow: photos, and videos among them, shown one after another as one film and scored as one piece (`cotvtm
-score PHOTOS... --slideshow`, the app's Slideshow).
+score PHOTOS... --slideshow`, the app's Slideshow, `cotvtm batch --slideshow` for each folder).
 
 The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal, a
-video's creation_time), or by name when some of them carry no date. Each photo is on screen for `photo_seconds`, or for
-its own seconds where the user holds it longer or shorter (`--hold NAME=SECONDS`; with the procedural backend, the whole
-number of the music's bars nearest it, so that the pictures change on the downbeat: fitted_to_bars) moving slowly, as
-slideshow makers move a still (the "Ken Burns" effect): a zoom in on one photo, out on the next, at a speed the eye sees
-as steady (the scale changes by a constant factor per frame), and a pan across the third. A photo whose shape differs
-from the frame's by more than a trim shows whole over a blurred, darkened fill of itself, as phones show one; a video
-shows whole, with its sound. The changes are cuts, which the music marks (music/arranger.py). The picture is made full
-size by media/proxy.py's pieces; the frames of a moving photo are made here.
+video's creation_time), or by name when some of them carry no date; an iPhone's Live Photo shows as its photo,
+without its short video (live_photo_motions). Each photo is on screen for `photo_seconds`, or for its own seconds
+where the user holds it longer or shorter (`--hold NAME=SECONDS`), or for its share of the film's length
+(`--film-length`: photo_times); with the procedural backend, for whole bars of the music, so that the pictures
+change on the downbeat (fitted_to_bars). It moves slowly, as slideshow makers move a still (the "Ken Burns" effect):
+a zoom in on one photo, out on the next, at a speed the eye sees as steady (the scale changes by a constant factor
+per frame), and a pan across the third. A photo whose shape differs from the frame's by more than a trim shows whole
+over a blurred, darkened fill of itself, as phones show one; a video shows whole, with its sound. The changes are
+cuts (or dissolves), which the music marks (music/arranger.py); the film fades in from black and out to black with
+its music, under its title (Overlay). The picture is made full size by media/proxy.py's pieces; the frames of a
+moving photo are made here.
 """
 
 from __future__ import annotations
