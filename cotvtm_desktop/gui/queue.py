@@ -288,11 +288,10 @@ class QueueModel(QAbstractTableModel):
                 title: str = "", held: dict[str, float] | None = None, film_length: float = 0.0) -> QueueItem:
         """The slideshow `item` anew, showing `files` (some of its own) in this order, each photo for about
         `photo_seconds` (those `held`, by path, for their own seconds; all scaled alike to fill `film_length`, where
-        one is given), dissolving with `dissolve`, under `title`:
-        what its last preview made (its segments and their edits, its stretches without music) fits it no more and
-        goes — but for a new dissolve or title alone, which change its picture, not its timing or its music; what it
-        exported stays its output. It keeps its id (and with it the app's work folder, whose pictures of its photos
-        serve again where they move alike)."""
+        one is given), dissolving with `dissolve`, under `title`: what its last preview made (its segments and their
+        edits, its stretches without music) fits it no more and goes — but for a new dissolve or title alone, which
+        change its picture, not its timing or its music; what it exported stays its output. It keeps its id (and
+        with it the app's work folder, whose pictures of its photos serve again where they move alike)."""
         held = {path: seconds for path, seconds in (held or {}).items() if path in files}
         if (files, photo_seconds, held, film_length) == (item.files(), item.photo_seconds, item.held,
                                                          item.film_length):
@@ -302,9 +301,8 @@ class QueueModel(QAbstractTableModel):
             self.changed(shown)
             return shown
         shown = QueueItem(files[0], id=item.id, kind="slideshow", status="ready", output=item.output,
-                          thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:],
+                          thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:], title=title,
                           photo_seconds=photo_seconds, held=held, film_length=film_length, dissolve=dissolve,
-                          title=title,
                           file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
                           file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
         times = shown.photo_times()
