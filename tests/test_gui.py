@@ -106,7 +106,7 @@ def test_join_scores_a_split_recordings_parts_as_one(qtbot, window, tmp_path):
 def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, window, app_home, tmp_path):
     """Select photos and a clip, Slideshow (Ctrl+L): one queue item, in the order they were taken, each photo for about
     the Settings' seconds (whole bars of its music); its preview is a quick look at the film (360 lines) and its
-    segment pictures come from its parts; it exports as a full HD mp4."""
+    segment pictures come from its parts; it exports as a full HD mp4 named for the folder of its pictures."""
     from PIL import Image
 
     def photo(name: str, colour: tuple[int, int, int], taken: str) -> Path:
@@ -144,8 +144,9 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     window.export_action.trigger()
     wait_idle(qtbot, window)
     assert item.status == "exported", item.message
-    exported = streams(tmp_path / "b.scored.mp4")
-    assert Path(item.output) == tmp_path / "b.scored.mp4" and (exported["video"], exported["frame_size"]) == (
+    film = tmp_path.parent / f"{tmp_path.name}.scored.mp4"  # named for the folder its pictures lie in, beside it
+    exported = streams(film)
+    assert Path(item.output) == film and (exported["video"], exported["frame_size"]) == (
         "h264", (1920, 1080))
     sizes = {p.name.split("-")[1] for p in window.tasks.work_dir(item).glob("piece-*.mp4")}
     assert sizes == {"640x360", "1920x1080"}

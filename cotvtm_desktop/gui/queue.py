@@ -124,6 +124,12 @@ class QueueItem:
         """Its file, and the files that continue its recording or its slideshow, in order."""
         return [self.path, *self.parts]
 
+    def named_for(self) -> Path:
+        """What its export is named after: a slideshow's folder, where all its files lie in one (Rome.scored.mp4
+        beside Rome, as `score Rome --slideshow` names it); else its file."""
+        folders = {Path(path).parent for path in self.files()}
+        return folders.pop() if self.kind == "slideshow" and len(folders) == 1 else Path(self.path)
+
     def photo_times(self) -> dict[str, float]:
         """A slideshow's photos' seconds on screen, by path, before its music fits them to its bars: each its own
         (held) or photo_seconds, scaled alike to fill film_length where one is set (as `score --film-length`)."""

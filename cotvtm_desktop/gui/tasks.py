@@ -197,7 +197,7 @@ class TaskRunner(QObject):
             if item.kind == "slideshow":  # a quick look: the export is full size
                 extra += ["--slideshow-size", str(config.SLIDESHOW_PREVIEW_SIDE)]
         else:
-            output = settings.output_for(Path(item.path), item.kind, {Path(i.path): i.kind for i in self.model.items})
+            output = settings.output_for(item.named_for(), item.kind, {i.named_for(): i.kind for i in self.model.items})
             if output.exists() and not settings.replace_existing:
                 self._finish_item(item, "skipped", f"{output.name} already exists (Settings › Replace existing "
                                   "outputs)")
