@@ -90,6 +90,15 @@ class CotvtmPreferences(bpy.types.AddonPreferences):
         self.layout.prop(self, "soundfont")
 
 
+def _instrument_menu(name: str, plays: str, instruments: tuple[str, ...]):
+    """A procedural part's instrument: the genre's own, or one of `instruments` (Blender's names spell spaces as
+    underscores)."""
+    own = ("genre", "The genre's", f"Each genre's own instrument for {plays}")
+    menu = [own] + [(each.replace(" ", "_"), each.capitalize(), "") for each in instruments]
+    return EnumProperty(name=name, default="genre", items=menu,
+                        description=f"Procedural backend: the instrument that plays {plays}")
+
+
 class CotvtmSettings(bpy.types.PropertyGroup):
     backend: EnumProperty(name="Backend", items=[("auto", "Auto", "Neural when its models are present"),
                                                  ("procedural", "Procedural", "Instant, on the CPU"),
@@ -99,18 +108,9 @@ class CotvtmSettings(bpy.types.PropertyGroup):
                         "edit, or each segment's from its picture",
                         items=[("picture", "From the picture", "Each segment's genre from its picture")] + [
                             (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.GENRES])
-    lead: EnumProperty(name="Lead", default="genre", description="Procedural backend: the instrument that plays "
-                       "the tune",
-                       items=[("genre", "The genre's", "Each genre's own instrument for the tune")] + [
-                           (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.LEADS])
-    chords: EnumProperty(name="Chords", default="genre", description="Procedural backend: the instrument that "
-                         "plays the chords",
-                         items=[("genre", "The genre's", "Each genre's own instrument for the chords")] + [
-                             (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.CHORDS])
-    bass: EnumProperty(name="Bass", default="genre", description="Procedural backend: the instrument that plays "
-                       "the bass line",
-                       items=[("genre", "The genre's", "Each genre's own instrument for the bass line")] + [
-                           (name.replace(" ", "_"), name.capitalize(), "") for name in cotvtm_child.BASSES])
+    lead: _instrument_menu("Lead", "the tune", cotvtm_child.LEADS)
+    chords: _instrument_menu("Chords", "the chords", cotvtm_child.CHORDS)
+    bass: _instrument_menu("Bass", "the bass line", cotvtm_child.BASSES)
     parts: EnumProperty(name="Parts", options={"ENUM_FLAG"}, default=set(cotvtm_child.PARTS),
                         description="Procedural backend: the parts of the music to play (those off are left out)",
                         items=[(name, name.capitalize(), "") for name in cotvtm_child.PARTS])
