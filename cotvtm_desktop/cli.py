@@ -203,7 +203,7 @@ def _film_length(text: str | None) -> float | None:
         seconds = _clock_seconds(text)
     except ValueError:
         seconds = 0.0
-    if seconds < config.MIN_VIDEO_SECONDS:
+    if not config.MIN_VIDEO_SECONDS <= seconds < float("inf"):  # not nan or inf either
         raise UserError(f"--film-length {text!r}: write it in seconds or m:ss (0:30, 1:00), "
                         f"{config.MIN_VIDEO_SECONDS:g} s at least")
     return seconds
