@@ -147,14 +147,15 @@ def test_a_live_photos_video_is_left_out_for_its_photo(tmp_path):
 def test_batch_makes_a_film_of_each_folder_of_photos(tmp_path):
     """`cotvtm batch PHOTOS -o FILMS -r --slideshow`: the folder itself and each folder under it holding two or more
     photos or videos becomes one film, named for it (and, with --title '{folder}', titled so), subfolders mirrored,
-    in the order taken; a folder of one photo none; run again, the films made are skipped. Refused with --watch; a
-    folder of no such folder says so."""
+    in the order taken; a folder of one photo (or of one Live Photo) none; run again, the films made are skipped.
+    Refused with --watch; a folder of no such folder says so."""
     root = tmp_path / "2024"
-    for folder, count in (("", 2), ("Rome", 3), ("Rome/day two", 2), ("one photo", 1)):
+    for folder, count in (("", 2), ("Rome", 3), ("Rome/day two", 2), ("one photo", 1), ("one Live Photo", 1)):
         (root / folder).mkdir(parents=True, exist_ok=True)
         for n in range(count):
             save_photo(root / folder / f"{n}.jpg", plain(96, 72, (40 + 60 * n, 90, 160)))
     make_video(root / "Rome" / "clip.mp4", 2, size="160x90")
+    make_video(root / "one Live Photo" / "0.mov", 2, size="160x90")  # the photo's moving part: one picture
     films = tmp_path / "films"
     runner = CliRunner()
     args = ["batch", str(root), "-o", str(films), "-r", "--slideshow", "--exact-seconds", "--photo-seconds", "1.5",

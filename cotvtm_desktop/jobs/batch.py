@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from cotvtm_desktop import config
-from cotvtm_desktop.errors import Cancelled, UserError
+from cotvtm_desktop.errors import BadMediaError, Cancelled, UserError
 from cotvtm_desktop.jobs.backends import choose_backend
 from cotvtm_desktop.jobs.events import EventSink, no_events
 from cotvtm_desktop.jobs.naming import distinct_outputs
 from cotvtm_desktop.jobs.runner import Job, OutputExists, ScoreOptions, default_output, start_job
-from cotvtm_desktop.media.slideshow import folder_title, in_taken_order
+from cotvtm_desktop.media.probe import is_image_path, probe
+from cotvtm_desktop.media.slideshow import folder_title, in_taken_order, live_photo_motions
 from cotvtm_desktop.music.backend import MusicBackend
 
 
@@ -68,7 +69,7 @@ def batch_outputs(folder: Path, out_dir: Path, recursive: bool = False, extensio
 
 def slideshow_outputs(folder: Path, out_dir: Path, recursive: bool = False, extension: str | None = None
                       ) -> dict[Path, Path]:
-    """Each folder that holds two or more photos or videos — `folder`, and with `recursive` every folder under it —
+    """Each folder that shows two or more photos or videos — `folder`, and with `recursive` every folder under it —
     and the film of them it becomes in `out_dir` (NAME.scored.mp4, or the music alone with `extension`; subfolders
     mirrored): a family's folders of outings, each its own film."""
     if not folder.is_dir():
@@ -76,9 +77,24 @@ def slideshow_outputs(folder: Path, out_dir: Path, recursive: bool = False, exte
     outside = out_dir.resolve() != folder.resolve()
     candidates = [folder, *(sorted(p for p in folder.rglob("*") if p.is_dir()) if recursive else [])]
     shown = [f for f in candidates if config.WORK_DIR_NAME not in f.parts and not (
-        outside and out_dir.resolve() in (f.resolve(), *f.resolve().parents)) and len(find_inputs(f, False)) >= 2]
+        outside and out_dir.resolve() in (f.resolve(), *f.resolve().parents)) and _pictures_shown(f) >= 2]
     return output_paths(shown, lambda f: out_dir / f.parent.relative_to(folder) if f != folder else out_dir,
                         extension or ".mp4")
+
+
+def _pictures_shown(folder: Path) -> int:
+    """How many of the folder's photos and videos its film would show: all but the moving parts of Live Photos (a
+    video is probed only when a photo of its name lies beside it)."""
+    files = find_inputs(folder, recursive=False)
+    photos = {path.stem.casefold() for path in files if is_image_path(path)}
+    seconds = {}
+    for path in files:
+        if not is_image_path(path) and path.stem.casefold() in photos:
+            try:
+                seconds[path] = probe(path).duration
+            except BadMediaError:
+                pass  # the film's notice names it
+    return len(files) - len(live_photo_motions(files, seconds))
 
 
 def run_batch(folder: Path, out_dir: Path, options: ScoreOptions, recursive: bool = False,
