@@ -146,6 +146,11 @@ class QueueItem:
                 pass  # the files do not fit in it: their job says so
         return dict(zip(photos, times))
 
+    def film_seconds(self) -> float:
+        """About how long a slideshow's film is: its videos whole, its photos for their times (photo_times)."""
+        times = self.photo_times()
+        return sum(self.file_durations.get(path, times.get(path, 0.0)) for path in self.files())
+
     def pictures(self) -> set[str]:
         """The thumbnails the app keeps for it: its own, its slideshow's files', its segments'."""
         return {p for p in (self.thumbnail, *self.file_thumbnails.values(), *(s.thumbnail for s in self.segments)) if p}
@@ -311,8 +316,7 @@ class QueueModel(QAbstractTableModel):
                           photo_seconds=photo_seconds, held=held, film_length=film_length, dissolve=dissolve,
                           file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
                           file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
-        times = shown.photo_times()
-        shown.duration = sum(shown.file_durations.get(p, times.get(p, 0.0)) for p in files)
+        shown.duration = shown.film_seconds()
         self.items[self.items.index(item)] = shown
         self.changed(shown)
         return shown

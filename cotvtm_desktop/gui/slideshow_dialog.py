@@ -268,10 +268,8 @@ class SlideshowDialog(QDialog):
     def _update(self, *_) -> None:
         files = self.files()
         photos = sum(path not in self.item.file_durations for path in files)
-        shown = replace(self.item, path=files[0], parts=files[1:], photo_seconds=self.seconds.value(),
-                        held=self.held(), film_length=self.film_length())
-        times = shown.photo_times()
-        seconds = sum(self.item.file_durations.get(path, times.get(path, 0.0)) for path in files)
+        seconds = replace(self.item, path=files[0], parts=files[1:], photo_seconds=self.seconds.value(),
+                          held=self.held(), film_length=self.film_length()).film_seconds()
         self.seconds.setEnabled(not self.film_length())  # the length sets the photos' seconds
         videos = len(files) - photos
         counted = f"{photos} photo{'s' * (photos != 1)}" + (f", {videos} video{'s' * (videos != 1)}" if videos else "")
@@ -281,8 +279,8 @@ class SlideshowDialog(QDialog):
         self.earlier.setEnabled(bool(rows) and rows != list(range(len(rows))))
         self.later.setEnabled(bool(rows) and rows != list(range(len(files) - len(rows), len(files))))
         self.leave_out.setEnabled(bool(rows) and len(files) - len(rows) >= 2)
-        photos = self._selected_photos()
-        self.hold.setEnabled(bool(photos))
+        chosen = self._selected_photos()
+        self.hold.setEnabled(bool(chosen))
         self.hold.blockSignals(True)  # showing the selection's time changes none
-        self.hold.setValue(self._held.get(photos[0], self.hold.minimum()) if photos else self.hold.minimum())
+        self.hold.setValue(self._held.get(chosen[0], self.hold.minimum()) if chosen else self.hold.minimum())
         self.hold.blockSignals(False)
