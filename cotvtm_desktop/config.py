@@ -38,8 +38,9 @@ PREVIEW_MAX_FPS = 30
 PREVIEW_CRF = 26
 # Bump when a piece renders differently, so that kept pieces are made again (2: HDR as SDR shows it, 3: deinterlaced,
 # 4: converted to BT.709 and tagged so, as a slideshow's full-size picture must be; photos in sRGB; 5: its primaries
-# and transfer tagged too, a moving photo's frames made in BT.709 4:2:0)
-PREVIEW_VERSION = 6
+# and transfer tagged too, a moving photo's frames made in BT.709 4:2:0; 6: a slideshow's fades; 7: a photo framed
+# on its faces)
+PREVIEW_VERSION = 7
 # A slideshow (`score --slideshow`, media/slideshow.py): its picture full size, each photo on screen for
 # SLIDESHOW_PHOTO_SECONDS with a slow zoom from 1 to SLIDESHOW_ZOOM (or back, or a pan at SLIDESHOW_ZOOM); a photo
 # fills the frame when that trims at most SLIDESHOW_COVER_CROP of its width or height, else it shows whole over a
@@ -65,6 +66,14 @@ SLIDESHOW_BACKDROP_BLUR, SLIDESHOW_BACKDROP_LEVEL = 1 / 40, 0.45
 # --title: words over the film's opening, in from SLIDESHOW_TITLE_SECONDS[0] to out by [1], fading over
 # SLIDESHOW_TITLE_FADE; white letters SLIDESHOW_TITLE_HEIGHT of the frame's height (smaller if they would not fit)
 SLIDESHOW_TITLE_SECONDS, SLIDESHOW_TITLE_FADE, SLIDESHOW_TITLE_HEIGHT = (0.3, 4.0), 0.7, 0.11
+# A photo's faces (analysis/faces.py, MTCNN) frame it: looked for with the photo FACE_DETECT_SIDE pixels on its
+# longer side, faces of FACE_MIN_PIXELS or more (MTCNN's usual 20: at 800, 2.5 % of the side), kept where each stage
+# of the cascade is at least this sure (P-Net's and R-Net's as MTCNN's authors set them; O-Net's stricter, as a
+# zoom onto a face that is not one shows); a face under FACE_SMALLEST_SHARE of the largest one's height is someone
+# in the background, not whom the photo is of
+FACE_DETECT_SIDE, FACE_MIN_PIXELS = 800, 20
+FACE_THRESHOLDS = (0.6, 0.7, 0.9)
+FACE_SMALLEST_SHARE = 0.5
 
 # --- audio ------------------------------------------------------------------------------------------------------
 OUTPUT_SAMPLE_RATE = 48000  # the rate of the exported soundtrack (AAC in mp4) and of procedural rendering

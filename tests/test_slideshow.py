@@ -15,8 +15,10 @@ from cotvtm_desktop import config
 from cotvtm_desktop.cli import app
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.probe import MediaInfo, probe
-from cotvtm_desktop.media.slideshow import (Overlay, StillMove, composed_still, in_taken_order, slideshow_clips,
-                                            still_frames, still_moves, taken_at)
+from cotvtm_desktop.analysis.faces import find_faces
+from cotvtm_desktop.media.slideshow import (Overlay, StillMove, composed_focus, composed_still, crop_centring,
+                                            in_taken_order, photo_subjects, slideshow_clips, still_frames,
+                                            still_moves, taken_at)
 from cotvtm_desktop.media.timeline import Clip
 from media import make_video, streams
 
@@ -271,6 +273,65 @@ def test_the_frames_zoom_on_the_photos_middle(tmp_path):
     assert np.abs(as_rgb(later, 640, 360).astype(int) - frames[-1].astype(int)).max() <= 1
 
 
+def test_the_zoom_closes_in_on_the_faces_keeping_them_where_they_are(tmp_path):
+    """With a subject (the box around a photo's faces), the zoom keeps the subject's point of the picture where it
+    is in the frame as it grows by 1.08, so the frame closes in on it; without one the same square drifts outwards
+    from the middle."""
+    picture = plain(1600, 900, (0, 0, 0))
+    picture[150:250, 200:300] = 255
+    photo = probe(save_photo(tmp_path / "corner.jpg", picture))
+    subject = (200 / 1600, 150 / 900, 300 / 1600, 250 / 900)
+
+    def square(frame: np.ndarray) -> tuple[float, float, int]:
+        rows, columns = np.nonzero(frame[..., 1] > 128)
+        return (columns.min() + columns.max()) / 2, (rows.min() + rows.max()) / 2, columns.max() - columns.min() + 1
+
+    framed = [as_rgb(f, 640, 360) for f in still_frames(photo, StillMove(1.0, 1.08, 2.0, subject=subject), 0.0, 50,
+                                                        25, 640, 360)]
+    (x0, y0, w0), (x1, y1, w1) = square(framed[0]), square(framed[-1])
+    assert (x0, y0) == pytest.approx((99.5, 79.5), abs=1) and (x1, y1) == pytest.approx((x0, y0), abs=0.6)
+    assert w1 / w0 == pytest.approx(1.08, abs=0.03)
+    centred = [as_rgb(f, 640, 360) for f in still_frames(photo, StillMove(1.0, 1.08, 2.0), 49 / 25, 1, 25, 640, 360)]
+    assert square(centred[0])[0] < x0 - 10  # the middle's zoom pushes it out towards the edge
+    # a photo shown whole (upright in a wide frame): the subject's point in the composed picture, the photo being
+    # 202.5 of the frame's 640 px wide in its middle
+    upright = MediaInfo(Path("upright.jpg"), "image", 0.0, 900, 1600, 0, 0.0, "mjpeg", False, 0.0)
+    assert composed_focus(upright, 640, 360, (0.7, 0.1, 0.8, 0.2)) == pytest.approx((0.5 + 0.25 * 202.5 / 640, 0.15))
+
+
+def test_a_photo_is_cropped_around_the_faces_in_it(tmp_path):
+    """A 3:2 photo fills a 16:9 frame with 16 % of its height trimmed: with a face near its top, the crop keeps the
+    top, where trimming both edges alike would cut through the head."""
+    portrait = Image.open(Path(__file__).parent / "data" / "grace_hopper.jpg").convert("RGB").resize((300, 352))
+    picture = Image.new("RGB", (1500, 1000), (90, 110, 70))
+    picture.paste(portrait, (600, 0))  # her face from about 70 to 199 px down
+    photo = probe(save_photo(tmp_path / "grace.jpg", np.asarray(picture)))
+    subject = photo_subjects([photo])[photo.path]
+    assert subject is not None and subject[1] < 78 / 1000  # a centred crop would begin 78 px down
+    assert crop_centring(photo, 640, 360, subject) == (0.5, 0.0)
+    still = np.asarray(composed_still(photo, 640, 360, subject)).astype(int)
+    top = np.asarray(picture.resize((640, 427), Image.Resampling.LANCZOS)).astype(int)[:360]
+    assert np.abs(still - top).mean() < 3  # the photo's top 84 %, whole
+    [face] = find_faces(Image.fromarray(still.astype(np.uint8)))
+    assert face.box[1] == pytest.approx(70 / 844, abs=0.02)  # the whole face in the frame, where it was
+
+
+def test_a_pan_ends_on_the_side_where_the_faces_are(tmp_path):
+    """Every third photo pans across; a photo with its people to the left pans leftwards, to end on them, whichever
+    way its turn would have gone. Each photo's move carries its subject, in the pieces' cache keys."""
+    astronaut = Image.open(Path(__file__).parent / "data" / "astronaut.jpg").convert("RGB")
+    picture = Image.new("RGB", (1600, 900), (40, 40, 60))
+    picture.paste(astronaut, (100, 200))
+    left = probe(save_photo(tmp_path / "left.jpg", np.asarray(picture)))
+    empty = probe(save_photo(tmp_path / "empty.jpg", plain(1600, 900, (40, 40, 60))))
+    moves = [move for move, _ in still_moves([Clip(left, 0.0, 2.0, 2.0 * k) for k in range(6)], (640, 360))]
+    assert [(m.pan_from, m.pan_to) for m in moves] == [(0, 0), (0, 0), (1, -1), (0, 0), (0, 0), (1, -1)]
+    assert all(m.subject == moves[0].subject for m in moves) and moves[0].subject[2] < 0.5
+    assert moves[0].identity() != StillMove(1.0, 1.08, 2.0).identity()
+    plain_moves = [move for move, _ in still_moves([Clip(empty, 0.0, 2.0, 2.0 * k) for k in range(3)], (640, 360))]
+    assert (plain_moves[2].pan_from, plain_moves[2].pan_to, plain_moves[2].subject) == (-1, 1, None)
+
+
 def test_every_third_photo_pans_across_along_the_frames_longer_side(tmp_path):
     """The moves go in, out, across (and back across the sixth): a pan keeps the zoom's closest size and carries the
     window from one edge of what the zoom leaves over to the other at a steady speed, sideways in a wide frame,
@@ -280,7 +341,7 @@ def test_every_third_photo_pans_across_along_the_frames_longer_side(tmp_path):
     photo = save_photo(tmp_path / "square.jpg", picture)
     info = probe(photo)
     clips = [Clip(info, 0.0, 2.0, 2.0 * k) for k in range(6)]
-    moves = [move for move, _ in still_moves(clips)]
+    moves = [move for move, _ in still_moves(clips, (640, 360))]
     assert [(m.zoom_from, m.zoom_to) for m in moves[:3]] == [(1.0, 1.08), (1.08, 1.0), (1.08, 1.08)]
     assert [(m.pan_from, m.pan_to) for m in moves] == [(0, 0), (0, 0), (-1, 1), (0, 0), (0, 0), (1, -1)]
     across = moves[2]
@@ -313,7 +374,7 @@ def test_photos_dissolve_into_each_other_and_into_a_video(tmp_path):
            "yuv420p", "-colorspace", "bt709", str(clip))
     clips, _ = slideshow_clips([red, blue, clip, clip], 2.0)
     (red_move, red_dissolves), (blue_move, blue_dissolves), (video_move, video_dissolves), (_, last) = still_moves(
-        clips, 0.8)
+        clips, (160, 90), 0.8)
     assert video_move is None and last == () and len(blue_dissolves) == 1  # the video does the dissolving
     [into_video] = video_dissolves
     assert (into_video.seconds, into_video.side, into_video.window()) == (0.5, 1, (0.0, 0.5))

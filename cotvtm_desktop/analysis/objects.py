@@ -9,9 +9,7 @@ turned into an ONNX graph (analysis/efficientnet.py) that is kept in the user's 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cotvtm_desktop import config
-from cotvtm_desktop.analysis import efficientnet, torch_legacy
+from cotvtm_desktop.analysis import efficientnet, user_cache, torch_legacy
 
 _MEAN, _STD = 0.498, 0.502  # RangiLyu's Lite models were trained on inputs scaled to [-1, 1]
 _load_lock = threading.Lock()
@@ -34,21 +32,7 @@ def load_classifier():
 
 @lru_cache(maxsize=1)
 def _load_classifier():
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    # One thread: the model runs beside decoding (analysis/scan.py), and on one core it is as fast as torch was on
-    # two. No spinning between calls, which would take the decoder's core away.
-    options.intra_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    cached = _cached_graph_path()
-    try:
-        return onnxruntime.InferenceSession(cached.read_bytes(), options, providers=["CPUExecutionProvider"])
-    except Exception:  # noqa: BLE001 - missing, or damaged in any way onnxruntime rejects: built again below
-        pass
-    model = _build_graph()
-    _store(cached, model)
-    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return user_cache.cached_session(_cached_graph_path(), _build_graph)
 
 
 def _weights_path() -> Path:
@@ -66,19 +50,6 @@ def _build_graph() -> bytes:
     state = torch_legacy.read_state_dict(_weights_path())
     arrays = {name: array for name, array in state.items() if np.issubdtype(array.dtype, np.floating)}
     return efficientnet.onnx_model(arrays).SerializeToString()
-
-
-def _store(path: Path, model: bytes) -> None:
-    """Write the graph for later runs, atomically (two jobs may build it at once). A cache that cannot be written
-    (a read-only home) only means the graph is built again next time."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(model)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 @lru_cache(maxsize=1)

@@ -103,7 +103,8 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     """The timeline's clips and gaps as pieces on its frame grid."""
     fps = shape.fps
     longest = round(PIECE_SECONDS * fps)
-    moves = still_moves(clips, shape.dissolve) if shape.moving_stills else [(None, ())] * len(clips)
+    moves = (still_moves(clips, (shape.width, shape.height), shape.dissolve) if shape.moving_stills
+             else [(None, ())] * len(clips))
     overlaid = _overlay_edges(shape)
     pieces = []
     for clip, (move, dissolves) in zip(clips, moves):

@@ -46,7 +46,8 @@ class StillMove:
     """A photo's slow move over its time on screen (`seconds`, from `lead` seconds before its clip starts where it
     dissolves in): a zoom from `zoom_from` times the frame-filling size to `zoom_to`, and a pan of its window across
     the frame's longer side, from `pan_from` to `pan_to` (-1: the window against the photo's left or top edge, 0:
-    centred, 1: against the right or bottom edge)."""
+    centred, 1: against the right or bottom edge). With a `subject` (the box around the faces the photo is of, as
+    fractions of its width and height: analysis/faces.py), the photo is cropped around it and zooms on it."""
 
     zoom_from: float
     zoom_to: float
@@ -54,6 +55,7 @@ class StillMove:
     lead: float = 0.0
     pan_from: float = 0.0
     pan_to: float = 0.0
+    subject: tuple[float, float, float, float] | None = None
 
     def progress(self, at: float) -> float:
         return min(max((at + self.lead) / self.seconds, 0.0), 1.0)
@@ -70,7 +72,7 @@ class StillMove:
     def identity(self) -> list:
         """What the move is, for a cache key."""
         return [self.zoom_from, self.zoom_to, round(self.seconds, 4), round(self.lead, 4), self.pan_from,
-                self.pan_to]
+                self.pan_to, [round(edge, 4) for edge in self.subject] if self.subject else None]
 
 
 @dataclass(frozen=True)
@@ -241,17 +243,22 @@ def bar_lines(clips: list[Clip], bar: float) -> list[float]:
 
 
 # The photos' moves in turn, as (zoom from, to), (pan from, to): in, out, across (at the zoom's closest, so that the
-# window has room to travel), in, out, back across; a pan follows the longer side, as the eye reads a wide picture
+# window has room to travel), in, out, back across; a pan follows the longer side, as the eye reads a wide picture,
+# and ends on the side where the faces are, where they lie further than _PAN_TOWARDS from the middle (a fraction of
+# the frame's side)
+_PAN_TOWARDS = 0.05
 _NEAR = config.SLIDESHOW_ZOOM
 _MOVES = (((1.0, _NEAR), (0.0, 0.0)), ((_NEAR, 1.0), (0.0, 0.0)), ((_NEAR, _NEAR), (-1.0, 1.0)),
           ((1.0, _NEAR), (0.0, 0.0)), ((_NEAR, 1.0), (0.0, 0.0)), ((_NEAR, _NEAR), (1.0, -1.0)))
 
 
-def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMove | None, tuple[Dissolve, ...]]]:
-    """Each clip's move (zooming in on the first photo, out on the next, across the third, and so on: _MOVES; None
-    for a video) and its dissolves: with `dissolve` seconds, a photo dissolves into the photo or video beside it over
-    that long: two photos centred on their join (half the shorter one's time at most), a photo and a video over the
-    video's first or last seconds (half its time at most), the photo moving on into them; two videos cut."""
+def still_moves(clips: list[Clip], frame: tuple[int, int], dissolve: float = 0.0
+                ) -> list[tuple[StillMove | None, tuple[Dissolve, ...]]]:
+    """Each clip's move in a film of `frame`'s size (width, height): zooming in on the first photo, out on the next,
+    across the third, and so on (_MOVES), framed on the faces in it (photo_subjects); None for a video. And its
+    dissolves: with `dissolve` seconds, a photo dissolves into the photo or video beside it over that long: two
+    photos centred on their join (half the shorter one's time at most), a photo and a video over the video's first
+    or last seconds (half its time at most), the photo moving on into them; two videos cut."""
     photo = [c.info is not None and c.info.kind == "image" for c in clips]
     joins = []  # (seconds, how far each side's picture runs past the join)
     for a, b, a_photo, b_photo in zip(clips, clips[1:], photo, photo[1:]):
@@ -265,10 +272,18 @@ def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMov
             joins.append((0.0, 0.0, 0.0))
     before = [(0.0, 0.0, 0.0), *joins]  # each clip's join with the one before, and with the one after
     after = [*joins, (0.0, 0.0, 0.0)]
+    subjects = photo_subjects([clip.info for clip, is_photo in zip(clips, photo) if is_photo])
     moves, photos = [], 0
     for clip, is_photo, (_, _, lead), (_, tail, _) in zip(clips, photo, before, after):
         zooms, pans = _MOVES[photos % len(_MOVES)]
-        moves.append(StillMove(*zooms, lead + clip.duration + tail, lead, *pans) if is_photo else None)
+        if is_photo:
+            subject = subjects[clip.info.path]
+            towards = composed_focus(clip.info, *frame, subject)[0 if frame[0] >= frame[1] else 1] - 0.5
+            if pans[0] != pans[1] and abs(towards) > _PAN_TOWARDS:
+                pans = (-math.copysign(1.0, towards), math.copysign(1.0, towards))
+            moves.append(StillMove(*zooms, lead + clip.duration + tail, lead, *pans, subject))
+        else:
+            moves.append(None)
         photos += is_photo
     result = []
     for i, (clip, move) in enumerate(zip(clips, moves)):
@@ -282,6 +297,19 @@ def still_moves(clips: list[Clip], dissolve: float = 0.0) -> list[tuple[StillMov
                                       0 if move is not None else -1))
         result.append((move, tuple(dissolves)))
     return result
+
+
+def photo_subjects(photos: list[MediaInfo]) -> dict[Path, tuple[float, float, float, float] | None]:
+    """Each photo's subject: the box around the faces it is of (analysis/faces.py; None where there are none),
+    looked for on a few threads (the face detector's graphs and Pillow's decoding run without the GIL)."""
+    from cotvtm_desktop.analysis.faces import faces_in, subject
+
+    unique = list({photo.path: photo for photo in photos}.values())
+    if not unique:
+        return {}
+    with ThreadPoolExecutor(min(_FRAME_WORKERS, os.cpu_count() or 1, len(unique))) as pool:
+        found = pool.map(lambda photo: subject(faces_in(photo.path, (photo.width, photo.height))), unique)
+        return dict(zip((photo.path for photo in unique), found))
 
 
 def in_taken_order(paths: list[Path], taken: list[datetime | None] | None = None) -> list[Path]:
@@ -366,21 +394,28 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
     stills: dict[Path, tuple] = {}  # each photo composed once, before the threads start
 
     def picture(photo: MediaInfo, photo_move: StillMove, at: float) -> list:
-        # the window of the composed photo that fills the frame at this zoom, centred, to the sub-pixel
+        # the window of the composed photo that fills the frame at this zoom, to the sub-pixel: the zoom keeps the
+        # subject's point of the picture where it is in the frame (the middle's, without one), so that it closes in
+        # on the faces; a pan carries the window along the frame's longer side
         if photo.path not in stills:
             largest = max(photo_move.zoom_from, photo_move.zoom_to)
-            stills[photo.path] = composed_planes(photo, round(width * largest), round(height * largest))
+            stills[photo.path] = (composed_planes(photo, round(width * largest), round(height * largest),
+                                                  photo_move.subject),
+                                  composed_focus(photo, width, height, photo_move.subject))
+        planes, focus = stills[photo.path]
         zoom, pan, shown = photo_move.zoom(at), photo_move.pan(at), []
-        for plane, size in zip(stills[photo.path], ((width, height), (width // 2, height // 2), (width // 2,
-                                                                                                   height // 2))):
-            middle_x, middle_y = plane.width / 2, plane.height / 2
-            half_x, half_y = middle_x / zoom, middle_y / zoom  # the window's, which may move by what is left over
-            if width >= height:
-                middle_x += pan * (middle_x - half_x)
-            else:
-                middle_y += pan * (middle_y - half_y)
-            box = (middle_x - half_x, middle_y - half_y, middle_x + half_x, middle_y + half_y)
-            shown.append(plane.resize(size, Image.Resampling.BICUBIC, box=box))
+        along = 0 if width >= height else 1
+        for plane, size in zip(planes, ((width, height), (width // 2, height // 2), (width // 2, height // 2))):
+            box = []
+            for axis, (side, point) in enumerate(zip(plane.size, focus)):
+                half = side / 2 / zoom  # the window's, which may move by what the zoom leaves over
+                if axis == along and photo_move.pan_from != photo_move.pan_to:
+                    middle = side / 2 + pan * (side / 2 - half)
+                else:
+                    middle = point * side + (side / 2 - point * side) / zoom
+                box.append((middle - half, middle + half))
+            (left, right), (top, bottom) = box
+            shown.append(plane.resize(size, Image.Resampling.BICUBIC, box=(left, top, right, bottom)))
         return shown
 
     def frame(number: int) -> np.ndarray:
@@ -415,12 +450,13 @@ def fills_frame(info: MediaInfo, width: int, height: int) -> bool:
 
 
 @functools.lru_cache(maxsize=3)  # a piece dissolving with its neighbours uses them: the next piece, two of them
-def composed_planes(info: MediaInfo, width: int, height: int) -> tuple:
+def composed_planes(info: MediaInfo, width: int, height: int,
+                    subject: tuple[float, float, float, float] | None = None) -> tuple:
     """composed_still in BT.709 video levels, as H.264 keeps a picture: Y' width × height, Cb and Cr at half that
     (each the mean of a 2 × 2 block, centred on it), each an 8-bit greyscale PIL image."""
     from PIL import Image
 
-    planes = _video_levels(np.asarray(composed_still(info, width, height), dtype=np.float32) / 255)
+    planes = _video_levels(np.asarray(composed_still(info, width, height, subject), dtype=np.float32) / 255)
     return tuple(Image.fromarray(np.clip(np.rint(plane), 0, 255).astype(np.uint8)) for plane in planes)
 
 
@@ -481,20 +517,56 @@ def title_layer(title: str, width: int, height: int) -> tuple[np.ndarray, np.nda
             np.concatenate([plane.reshape(-1) for plane in alphas]).astype(np.float32))
 
 
-def composed_still(info: MediaInfo, width: int, height: int):
-    """The photo `info` filling a width × height picture (a PIL image): cropped to it when that trims little, else
-    whole over a blurred, darkened fill of itself."""
+def composed_still(info: MediaInfo, width: int, height: int,
+                   subject: tuple[float, float, float, float] | None = None):
+    """The photo `info` filling a width × height picture (a PIL image): cropped to it when that trims little (around
+    its `subject`, where it has one: crop_centring), else whole over a blurred, darkened fill of itself."""
     from PIL import Image, ImageFilter, ImageOps
 
     fills = fills_frame(info, width, height)
     # decoded no larger than it shows (the fill behind a photo shown whole is blurred: its size does not matter)
     scale = (max if fills else min)(width / info.width, height / info.height)
     photo = load_picture(info.path, (math.ceil(info.width * scale), math.ceil(info.height * scale)))
-    fill = ImageOps.fit(photo, (width, height), Image.Resampling.LANCZOS)
     if fills:
-        return fill
+        return ImageOps.fit(photo, (width, height), Image.Resampling.LANCZOS,
+                            centering=crop_centring(info, width, height, subject))
+    fill = ImageOps.fit(photo, (width, height), Image.Resampling.LANCZOS)
     blurred = fill.filter(ImageFilter.GaussianBlur(max(width, height) * config.SLIDESHOW_BACKDROP_BLUR))
     backdrop = blurred.point(lambda v: round(v * config.SLIDESHOW_BACKDROP_LEVEL))
     shown = ImageOps.contain(photo, (width, height), Image.Resampling.LANCZOS)
     backdrop.paste(shown, ((width - shown.width) // 2, (height - shown.height) // 2))
     return backdrop
+
+
+def crop_centring(info: MediaInfo, width: int, height: int,
+                  subject: tuple[float, float, float, float] | None) -> tuple[float, float]:
+    """Where a photo that fills a width × height frame is cropped, as Pillow's ImageOps.fit takes it (0: the left or
+    top edge kept, 0.5: the middle, 1: the right or bottom): with the crop's middle on its subject's middle, as near
+    as the photo allows; the middle without one."""
+    if subject is None:
+        return 0.5, 0.5
+    kept = _kept_share(info, width, height)
+    middle = ((subject[0] + subject[2]) / 2, (subject[1] + subject[3]) / 2)
+    return tuple(0.5 if share >= 1 else min(max((point - share / 2) / (1 - share), 0.0), 1.0)
+                 for point, share in zip(middle, kept))
+
+
+def composed_focus(info: MediaInfo, width: int, height: int,
+                   subject: tuple[float, float, float, float] | None) -> tuple[float, float]:
+    """The middle of the photo's subject in composed_still's picture, as fractions of its width and height; the
+    picture's middle without one."""
+    if subject is None:
+        return 0.5, 0.5
+    middle = ((subject[0] + subject[2]) / 2, (subject[1] + subject[3]) / 2)
+    if fills_frame(info, width, height):
+        centring, kept = crop_centring(info, width, height, subject), _kept_share(info, width, height)
+        return tuple((point - centre * (1 - share)) / share for point, centre, share in zip(middle, centring, kept))
+    scale = min(width / info.width, height / info.height)  # shown whole, in the middle of the frame
+    shown = (info.width * scale / width, info.height * scale / height)
+    return tuple(0.5 + (point - 0.5) * share for point, share in zip(middle, shown))
+
+
+def _kept_share(info: MediaInfo, width: int, height: int) -> tuple[float, float]:
+    """How much of a photo's width and height a width × height frame keeps when the photo fills it."""
+    ratio = info.width / info.height / (width / height)
+    return (1 / ratio, 1.0) if ratio > 1 else (1.0, ratio)
