@@ -250,6 +250,8 @@ _slideshow_options = functools.partial(_applied, [
                  "the others (a held one longer, in proportion) instead of --photo-seconds."),
     click.option("--exact-seconds", "exact_photo_seconds", is_flag=True,
                  help="With --slideshow: each photo exactly its seconds, not fitted to the music's bars."),
+    click.option("--keep-similar", is_flag=True, help="With --slideshow: show every shot of a burst (photos side by "
+                 "side, taken seconds apart, all but alike), not only the sharpest."),
     click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
                  f"{config.SLIDESHOW_DISSOLVE_SECONDS:g} s) instead of cutting to it, and into and out of a video "
                  "over its first and last seconds; two videos still cut."),
@@ -276,9 +278,9 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
               "files (a GoPro's chapters, a DVD title's VOBs, 4 GB splits): score them, in the order given, as one "
               "video, NAME.scored.mp4 after the first (its picture copied whole where the parts allow).")
 @click.option("--slideshow", is_flag=True, help="Show the inputs one after another as one film, scored as one piece: "
-              "each photo for --photo-seconds slowly zooming or panning, each video whole, in the order given (a "
-              "folder's in the order they were taken), full HD (--slideshow-size). FOLDER.scored.mp4 beside a "
-              "folder, else NAME.scored.mp4 after the first.")
+              "each photo for --photo-seconds slowly zooming or panning (towards the faces in it), each video whole, "
+              "in the order given (a folder's in the order they were taken; of a burst, the sharpest shot), full HD "
+              "(--slideshow-size). FOLDER.scored.mp4 beside a folder, else NAME.scored.mp4 after the first.")
 @_slideshow_options
 @click.option("--hold", "holds", multiple=True, metavar="NAME=SECONDS", help="With --slideshow: the photo NAME (its "
               "file name, or its path) on screen for about SECONDS instead of --photo-seconds (IMG_0042.jpg=8: the "
@@ -288,7 +290,8 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, film_length: str | None, exact_photo_seconds: bool,
-          dissolve: bool, slideshow_size: str, holds: tuple[str, ...], title: str, shared: dict) -> None:
+          keep_similar: bool, dissolve: bool, slideshow_size: str, holds: tuple[str, ...], title: str,
+          shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not
@@ -323,7 +326,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds, held=dict(map(_photo_hold, holds)),
                            film_length=_film_length(film_length), exact_photo_seconds=exact_photo_seconds,
-                           dissolve=dissolve,
+                           keep_similar=keep_similar, dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=title, **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
@@ -471,7 +474,7 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
               "stands for its folder's name (--title '{folder}': each film titled as its folder is named).")
 @_with_shared_options
 def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, slideshow: bool,
-          photo_seconds: float, film_length: str | None, exact_photo_seconds: bool, dissolve: bool,
+          photo_seconds: float, film_length: str | None, exact_photo_seconds: bool, keep_similar: bool, dissolve: bool,
           slideshow_size: str, title: str, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary (with --watch, go on scoring what
     arrives; with --slideshow, make a film of each folder of photos)."""
@@ -481,7 +484,7 @@ def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format
     extension = f".{file_format}" if file_format else None
     with _Reporting(JsonLines() if json_progress else None, json_progress):
         options = _options(photo_seconds=photo_seconds, film_length=_film_length(film_length),
-                           exact_photo_seconds=exact_photo_seconds, dissolve=dissolve,
+                           exact_photo_seconds=exact_photo_seconds, keep_similar=keep_similar, dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=title, **shared)
         if title.strip() and not slideshow:
             raise UserError("--title is shown over each film's opening; add --slideshow (a video keeps its own "

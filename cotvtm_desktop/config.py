@@ -51,6 +51,13 @@ SLIDESHOW_FILM_SECONDS_MAX = 3600  # the longest film length the app's Arrange o
 # An iPhone keeps a Live Photo as a photo and a short video of the same name (IMG_1234.HEIC, IMG_1234.MOV: about 3 s);
 # a video this short beside a photo of its name is taken for one, and a slideshow shows the photo alone
 LIVE_PHOTO_SECONDS = 4.0
+# A slideshow leaves out all but the sharpest of a run of shots of one moment (a burst, a pose taken twice): photos
+# next to each other, taken within SIMILAR_SHOT_SECONDS of each other (by their EXIF dates: an undated photo is
+# never left out), whose SIDE x SIDE pictures differ by under SIMILAR_SHOT_DIFFERENCE (mean absolute, of full
+# scale); --keep-similar shows them all
+SIMILAR_SHOT_SECONDS = 10.0
+SIMILAR_SHOT_SIDE = 24
+SIMILAR_SHOT_DIFFERENCE = 0.07  # benchmarks/similar_shots.py: simulated bursts 0.02-0.08, views taken again 0.1-0.2
 SLIDESHOW_SHORT_SIDE = 1080  # 1920x1080, or 1080x1920 when most of its pictures stand upright
 SLIDESHOW_SIZES = (360, 720, 1080, 1440, 2160)  # --slideshow-size: the film's shorter side, from a quick look to 4K
 SLIDESHOW_PREVIEW_SIDE = 360  # the desktop app's preview of a slideshow: a quick look (the export is full size)

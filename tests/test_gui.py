@@ -130,7 +130,7 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     [item] = window.queue.items
     assert (item.kind, item.path, item.parts) == ("slideshow", str(earlier), [str(later), str(clip)])
     assert item.name == "Slideshow: b.jpg + 2 more" and item.duration == pytest.approx(7.0, abs=0.1)
-    assert item.score_inputs()[-4:] == ["--slideshow", "--photo-seconds", "2", "--dissolve"]
+    assert item.score_inputs()[-5:] == ["--slideshow", "--keep-similar", "--photo-seconds", "2", "--dissolve"]
     preview(qtbot, window)
     made = window.tasks.preview_path(item)
     manifest = json.loads(made.with_suffix(".json").read_text())
@@ -172,6 +172,33 @@ def test_a_live_photos_video_stays_out_of_the_slideshow_its_photo_is_in(qtbot, w
     shown, kept = window.queue.items
     assert shown.kind == "slideshow" and shown.files() == [str(tmp_path / "IMG_1.jpg"), str(tmp_path / "IMG_2.jpg")]
     assert kept.path == str(motion) and "1 Live Photo video left in the queue" in window.activity.text()
+
+
+def test_a_bursts_other_shots_stay_out_of_the_slideshow(qtbot, window, tmp_path):
+    """Three shots of one moment (taken a second apart, all but alike) and another photo: the slideshow shows the
+    sharpest shot and the other photo, and the two other shots stay in the queue, the status line says so; the
+    command is told to keep what the app chose."""
+    from PIL import Image, ImageFilter
+
+    portrait = Image.open(Path(__file__).parent / "data" / "astronaut.jpg").convert("RGB")
+    for k, blur in enumerate((1.5, 0.0, 2.5)):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[36867] = f"2024:05:01 12:00:0{k}"
+        portrait.crop((3 * k, 2 * k, 500 + 3 * k, 500 + 2 * k)).filter(ImageFilter.GaussianBlur(blur)).save(
+            tmp_path / f"IMG_{k}.jpg", exif=exif)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = "2024:05:01 12:05:00"
+    Image.open(Path(__file__).parent / "data" / "coffee.jpg").save(tmp_path / "IMG_9.jpg", exif=exif)
+    drop(window, [tmp_path / f"IMG_{k}.jpg" for k in (0, 1, 2, 9)])
+    wait_inspected(qtbot, window)
+    window.table.selectAll()
+    window.slideshow_action.trigger()
+    [show] = [i for i in window.queue.items if i.kind == "slideshow"]
+    kept = [i for i in window.queue.items if i is not show]
+    assert show.files() == [str(tmp_path / "IMG_1.jpg"), str(tmp_path / "IMG_9.jpg")]
+    assert [i.path for i in kept] == [str(tmp_path / "IMG_0.jpg"), str(tmp_path / "IMG_2.jpg")]
+    assert "2 shots of a burst left in the queue: the sharpest shows" in window.activity.text()
+    assert "--keep-similar" in show.score_inputs()
 
 
 def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, window, tmp_path, monkeypatch):
@@ -228,8 +255,8 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     assert arranged.thumbnail == item.file_thumbnails[str(clip)] and window.selected() is arranged
     assert kept.exists() and not window.tasks.preview_path(item).exists() and not arranged.preview
     assert not Path(left_out).exists() and all(map(Path.exists, map(Path, arranged.pictures())))
-    assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--photo-seconds", "3",
-                                       "--hold", f"{photos[0]}=6"]
+    assert arranged.score_inputs() == [str(clip), photos[0], photos[2], "--slideshow", "--keep-similar",
+                                       "--photo-seconds", "3", "--hold", f"{photos[0]}=6"]
 
     class Lengthening(window_module.SlideshowDialog):
         def exec(self) -> int:

@@ -22,6 +22,8 @@ from cotvtm_desktop.media.slideshow import (Overlay, StillMove, composed_focus, 
 from cotvtm_desktop.media.timeline import Clip
 from media import make_video, streams
 
+DATA = Path(__file__).parent / "data"
+
 
 def save_photo(path: Path, picture: np.ndarray, taken: str | None = None, offset: str | None = None) -> Path:
     """`picture` as a JPEG with the EXIF date a camera writes (and its time zone, as newer phones add)."""
@@ -144,6 +146,66 @@ def test_a_live_photos_video_is_left_out_for_its_photo(tmp_path):
     manifest = json.loads((tmp_path / "music.json").read_text())
     assert sorted(Path(c["path"]).name for c in manifest["clips"]) == ["IMG_1.JPG", "IMG_2.jpg", "IMG_3.mov",
                                                                         "IMG_4.jpg", "IMG_4.mp4"]
+
+
+def burst(folder: Path, names: list[str], seconds: list[int], blurs: list[float]) -> list[Path]:
+    """Shots of one moment: the astronaut's portrait, each shifted a little further and blurred by its own radius
+    (a shaken shot), dated `seconds` after 10:00:00."""
+    from PIL import ImageFilter
+
+    portrait = Image.open(DATA / "astronaut.jpg").convert("RGB")
+    shots = []
+    for k, (name, second, blur) in enumerate(zip(names, seconds, blurs)):
+        shot = portrait.crop((3 * k, 2 * k, 500 + 3 * k, 500 + 2 * k)).filter(ImageFilter.GaussianBlur(blur))
+        shots.append(save_photo(folder / name, np.asarray(shot), f"2024:07:02 10:00:{second:02d}", "+00:00"))
+    return shots
+
+
+def test_of_a_burst_only_the_sharpest_shot_shows(tmp_path):
+    """Photos side by side, taken within 10 s of each other and all but alike, are one moment: the sharpest shows;
+    a held one shows instead; the same shots taken a minute apart, or without a date, or parted by a video, all
+    show; another picture between them parts the run."""
+    from cotvtm_desktop.media.slideshow import similar_shots
+
+    first, sharp, shaken = burst(tmp_path, ["a.jpg", "b.jpg", "c.jpg"], [0, 1, 3], [1.5, 0.0, 2.5])
+    coffee = save_photo(tmp_path / "coffee.jpg", np.asarray(Image.open(DATA / "coffee.jpg")), "2024:07:02 10:00:05",
+                        "+00:00")
+    assert similar_shots([first, sharp, shaken, coffee]) == {first: sharp, shaken: sharp}
+    assert similar_shots([first, sharp, shaken], keep={shaken}) == {first: shaken, sharp: shaken}
+    (tmp_path / "apart").mkdir()
+    assert similar_shots(burst(tmp_path / "apart", ["a.jpg", "b.jpg"], [0, 59], [1.5, 0.0])) == {}
+    undated = save_photo(tmp_path / "undated.jpg", np.asarray(Image.open(sharp)))
+    assert similar_shots([first, undated]) == {}
+    clip = make_video(tmp_path / "clip.mp4", 1, audio=False)
+    assert similar_shots([first, clip, sharp]) == {} and similar_shots([first, coffee, sharp]) == {}
+
+
+def test_a_slideshow_leaves_out_a_bursts_other_shots_and_says_so(tmp_path):
+    """The command shows the sharpest of a burst and names the others in a notice; --keep-similar shows them all; two
+    shots alone both show (a film of one picture would be none)."""
+    shots = burst(tmp_path, ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"], [0, 1, 2], [1.5, 0.0, 2.5])
+    save_photo(tmp_path / "IMG_4.jpg", np.asarray(Image.open(DATA / "coffee.jpg")), "2024:07:02 10:00:30", "+00:00")
+    runner = CliRunner()
+
+    def shown(*extra: str) -> tuple[list[str], list[str]]:
+        result = runner.invoke(app, ["score", str(tmp_path), "--slideshow", "--exact-seconds", "-o",
+                                     str(tmp_path / "music.wav"), "--json-progress", "--overwrite", *extra])
+        assert result.exit_code == 0, result.output
+        notices = [json.loads(line)["message"] for line in result.stdout.splitlines()
+                   if json.loads(line)["type"] == "notice"]
+        manifest = json.loads((tmp_path / "music.json").read_text())
+        return [Path(c["path"]).name for c in manifest["clips"]], notices
+
+    clips, notices = shown()
+    assert clips == ["IMG_2.jpg", "IMG_4.jpg"]
+    assert notices == [f"left out of the slideshow: {shots[0]}: a shot of the moment IMG_2.jpg shows, beside it (the "
+                       "sharper of them shows; --keep-similar shows every one)",
+                       f"left out of the slideshow: {shots[2]}: a shot of the moment IMG_2.jpg shows, beside it (the "
+                       "sharper of them shows; --keep-similar shows every one)"]
+    assert shown("--keep-similar") == (["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg", "IMG_4.jpg"], [])
+    assert shown("--hold", "IMG_3.jpg=6")[0] == ["IMG_3.jpg", "IMG_4.jpg"]
+    clips, _ = slideshow_clips(shots[:2], 2.0)
+    assert [c.info.path for c in clips] == shots[:2]
 
 
 def test_batch_makes_a_film_of_each_folder_of_photos(tmp_path):

@@ -159,7 +159,9 @@ class QueueItem:
         """What `cotvtm score` is given for this item: its file, and its recording's other parts with --join (or
         the photos and videos of its slideshow, with --slideshow)."""
         if self.kind == "slideshow":
-            return [self.path, *self.parts, "--slideshow", "--photo-seconds", f"{self.photo_seconds:g}",
+            # --keep-similar: the app chose its files (Slideshow leaves a burst's other shots out, in the queue)
+            return [self.path, *self.parts, "--slideshow", "--keep-similar",
+                    "--photo-seconds", f"{self.photo_seconds:g}",
                     *(arg for path, seconds in self.held.items() for arg in ("--hold", f"{path}={seconds:g}")),
                     *(["--film-length", f"{self.film_length:g}"] if self.film_length else []),
                     *(["--dissolve"] if self.dissolve else []), *(["--title", self.title] if self.title else [])]

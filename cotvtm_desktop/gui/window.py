@@ -230,8 +230,8 @@ class MainWindow(QMainWindow):
     def _slideshow(self) -> None:
         """The selected photos and videos as one slideshow, in the order they were taken (else queue order); a
         slideshow among them takes them in after its own, in its order. The moving part of a Live Photo among them
-        stays in the queue: its photo shows."""
-        from cotvtm_desktop.media.slideshow import in_taken_order, live_photo_motions
+        stays in the queue (its photo shows), and so do the other shots of a burst (the sharpest shows)."""
+        from cotvtm_desktop.media.slideshow import in_taken_order, live_photo_motions, similar_shots
 
         items = self._joinable(("video", "image", "slideshow"))
         if items is not None:
@@ -242,13 +242,21 @@ class MainWindow(QMainWindow):
             if len(items) - len(motions) < 2:
                 self.activity.setText("A slideshow needs two photos or videos (a Live Photo's video is its photo's)")
                 return
-            ordered = [*shows, *(by_path[path] for path in in_taken_order(list(by_path)) if path not in motions)]
+            taken = [path for path in in_taken_order(list(by_path)) if path not in motions]
+            similar = similar_shots(taken)
+            if len(shows) + len(taken) - len(similar) < 2:
+                similar = {}
+            ordered = [*shows, *(by_path[path] for path in taken if path not in similar)]
             shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds,
                                                                                 self.settings.photo_dissolve))
             several = len(motions) != 1
-            kept = (f" ({len(motions)} Live Photo video{'s' * several} left in the queue: "
-                    f"{'their photos show' if several else 'its photo shows'})" if motions else "")
-            self.activity.setText(f"Made a slideshow of {len(shown.files())} files: {shown.name}{kept}")
+            kept = [f"{len(motions)} Live Photo video{'s' * several} left in the queue: "
+                    f"{'their photos show' if several else 'its photo shows'}"] if motions else []
+            if similar:
+                kept.append(f"{len(similar)} shot{'s' * (len(similar) != 1)} of a burst left in the queue: the "
+                            "sharpest shows")
+            self.activity.setText(f"Made a slideshow of {len(shown.files())} files: {shown.name}"
+                                  + (f" ({'; '.join(kept)})" if kept else ""))
 
     def _arrange(self, *_) -> None:
         """The selected slideshow's files, their order, its photos' seconds, dissolve and title, changed in a

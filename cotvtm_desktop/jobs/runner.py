@@ -65,6 +65,7 @@ class ScoreOptions:
     held: dict[str, float] = field(default_factory=dict)  # a slideshow's photos (by name or path) on screen this long
     film_length: float | None = None  # a slideshow's length: its photos share what its videos leave
     exact_photo_seconds: bool = False  # a slideshow's photos exactly their seconds, not fitted to the music's bars
+    keep_similar: bool = False  # a slideshow shows every shot of a burst, not only the sharpest
     dissolve: bool = False  # a slideshow's photos dissolve into each other (SLIDESHOW_DISSOLVE_SECONDS), not cut
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # a slideshow's picture: the lines on its shorter side
     title: str = ""  # a slideshow's: words over its opening seconds
@@ -184,7 +185,7 @@ def start_job(input_path: Path, output: Path, options: ScoreOptions = ScoreOptio
     left_out = []  # why each of a slideshow's files left out of it is
     if slideshow:  # one after another, a photo on screen for photo_seconds: a timeline whose picture is made
         clips, left_out = slideshow_clips([input_path, *map(Path, then)], options.photo_seconds, options.held,
-                                          options.film_length)
+                                          options.film_length, options.keep_similar)
     elif then:  # the parts of one recording, as one timeline whose picture is theirs, whole
         clips = joined_clips([input_path, *map(Path, then)])
     else:

@@ -3,16 +3,17 @@ score PHOTOS... --slideshow`, the app's Slideshow, `cotvtm batch --slideshow` fo
 
 The order is the one given; a folder's photos and videos come in the order they were taken (EXIF DateTimeOriginal, a
 video's creation_time), or by name when some of them carry no date; an iPhone's Live Photo shows as its photo,
-without its short video (live_photo_motions). Each photo is on screen for `photo_seconds`, or for its own seconds
-where the user holds it longer or shorter (`--hold NAME=SECONDS`), or for its share of the film's length
-(`--film-length`: photo_times); with the procedural backend, for whole bars of the music, so that the pictures
-change on the downbeat (fitted_to_bars). It moves slowly, as slideshow makers move a still (the "Ken Burns" effect):
-a zoom in on one photo, out on the next, at a speed the eye sees as steady (the scale changes by a constant factor
-per frame), and a pan across the third. A photo whose shape differs from the frame's by more than a trim shows whole
-over a blurred, darkened fill of itself, as phones show one; a video shows whole, with its sound. The changes are
-cuts (or dissolves), which the music marks (music/arranger.py); the film fades in from black and out to black with
-its music, under its title (Overlay). The picture is made full size by media/proxy.py's pieces; the frames of a
-moving photo are made here.
+without its short video (live_photo_motions), and a burst as its sharpest shot (similar_shots). Each photo is on
+screen for `photo_seconds`, or for its own seconds where the user holds it longer or shorter (`--hold
+NAME=SECONDS`), or for its share of the film's length (`--film-length`: photo_times); with the procedural backend,
+for whole bars of the music, so that the pictures change on the downbeat (fitted_to_bars). It moves slowly, as
+slideshow makers move a still (the "Ken Burns" effect): a zoom in on one photo, out on the next, at a speed the eye
+sees as steady (the scale changes by a constant factor per frame), and a pan across the third, framed on the faces
+in it (analysis/faces.py). A photo whose shape differs from the frame's by more than a trim shows whole over a
+blurred, darkened fill of itself, as phones show one; a video shows whole, with its sound. The changes are cuts (or
+dissolves), which the music marks (music/arranger.py); the film fades in from black and out to black with its music,
+under its title (Overlay). The picture is made full size by media/proxy.py's pieces; the frames of a moving photo
+are made here.
 """
 
 from __future__ import annotations
@@ -110,12 +111,14 @@ class Dissolve:
 
 
 def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, float] | None = None,
-                    film_length: float | None = None) -> tuple[list[Clip], list[str]]:
+                    film_length: float | None = None, keep_similar: bool = False) -> tuple[list[Clip], list[str]]:
     """The photos (each `photo_seconds` long, or as long as `held` says: seconds by file name or path; with
     `film_length`, sharing what the videos leave of it in those proportions: film_lasting) and videos (each whole)
     one after another, in the order given; and why each file left out is: one that cannot be read (a cut-short copy,
-    not a picture: one bad photo in a folder of hundreds does not stop the film), or the moving part of a Live Photo
-    whose photo shows (live_photo_motions)."""
+    not a picture: one bad photo in a folder of hundreds does not stop the film), the moving part of a Live Photo
+    whose photo shows (live_photo_motions), or, unless `keep_similar`, a shot of the moment the photo beside it
+    shows (similar_shots: a burst's; never a held photo, nor one of two that would leave the film a single
+    picture)."""
     holds = {name: (seconds, [_named(path, name) for path in paths]) for name, seconds in (held or {}).items()}
     for name, (_, matches) in holds.items():
         if not any(matches):
@@ -132,11 +135,18 @@ def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, flo
             infos.append(None)
     read = {path: info for path, info in zip(paths, infos) if info is not None}
     motions = live_photo_motions(list(read), {p: i.duration for p, i in read.items() if i.kind == "video"})
+    shown = [path for path, info in zip(paths, infos) if info is not None and path not in motions]
+    similar = {} if keep_similar else similar_shots(
+        shown, {path for k, path in enumerate(paths) if any(matches[k] for _, matches in holds.values())})
+    if len(shown) - len(similar) < 2:
+        similar = {}
     left_out = [str(exc) for exc in unreadable] + [f"{path}: the moving part of the Live Photo {photo.name}, which "
                                                    "shows instead" for path, photo in motions.items()]
+    left_out += [f"{path}: a shot of the moment {kept.name} shows, beside it (the sharper of them shows; "
+                 "--keep-similar shows every one)" for path, kept in similar.items()]
     clips, offset = [], 0.0
     for k, (path, info) in enumerate(zip(paths, infos)):
-        if info is None or path in motions:
+        if info is None or path in motions or path in similar:
             continue
         own = [(name, seconds) for name, (seconds, matches) in holds.items() if matches[k]]
         if own and info.kind == "video":
@@ -310,6 +320,66 @@ def photo_subjects(photos: list[MediaInfo]) -> dict[Path, tuple[float, float, fl
     with ThreadPoolExecutor(min(_FRAME_WORKERS, os.cpu_count() or 1, len(unique))) as pool:
         found = pool.map(lambda photo: subject(faces_in(photo.path, (photo.width, photo.height))), unique)
         return dict(zip((photo.path for photo in unique), found))
+
+
+def similar_shots(paths: list[Path], keep: set[Path] = frozenset()) -> dict[Path, Path]:
+    """The photos among `paths` (in the order shown) that are shots of the moment the photo beside them shows, each
+    with the photo of their run that shows instead: a burst, or the same picture taken twice or three times — photos
+    next to each other, taken within SIMILAR_SHOT_SECONDS of each other (so both must say when: a photo without
+    EXIF's date is never left out) and all but alike (their small pictures differ by under SIMILAR_SHOT_DIFFERENCE
+    of the full scale, on average), the same way up.
+    Of each run the one in `keep` shows (a photo the user holds longer), else the sharpest; a video between two
+    photos parts them."""
+    shots = {}
+    for path in filter(is_image_path, paths):
+        try:
+            shots[path] = _shot(path)
+        except BadMediaError:
+            pass  # unreadable: it parts the shots beside it, and is named where it is shown
+    runs: list[list[Path]] = []
+    for before, path in zip([None, *paths], paths):
+        if before in shots and path in shots and before != path and shots[before].same_moment(shots[path]):
+            runs[-1].append(path)
+        else:
+            runs.append([path])
+    left_out = {}
+    for run in filter(lambda run: len(run) > 1, runs):
+        shown = next((path for path in run if path in keep), None) or max(run, key=lambda p: shots[p].sharpness)
+        left_out.update({path: shown for path in run if path != shown and path not in keep})
+    return left_out
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """What similar_shots compares of a photo: its picture at SIMILAR_SHOT_SIDE² (RGB, 0 to 1), how sharp it is (the
+    variance of the Laplacian of its grey picture at 256 pixels on its longer side: a shaken or missed-focus shot
+    has less fine detail), which way up it is, and when it was taken."""
+
+    small: np.ndarray
+    sharpness: float
+    wide: bool
+    taken: datetime | None
+
+    def same_moment(self, other: _Shot) -> bool:
+        if self.wide != other.wide:
+            return False
+        if self.taken is None or other.taken is None or abs((other.taken - self.taken).total_seconds()) > \
+                config.SIMILAR_SHOT_SECONDS:
+            return False
+        return float(np.abs(self.small - other.small).mean()) < config.SIMILAR_SHOT_DIFFERENCE
+
+
+def _shot(path: Path) -> _Shot:
+    from PIL import Image
+
+    picture = load_picture(path, (256, 256))  # a JPEG decoded at 1/8 of a phone photo's size
+    scale = 256 / max(picture.size)
+    size = (max(3, round(picture.width * scale)), max(3, round(picture.height * scale)))
+    grey = np.asarray(picture.convert("L").resize(size, Image.Resampling.BOX), np.float32)
+    laplacian = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1]
+    side = config.SIMILAR_SHOT_SIDE
+    small = np.asarray(picture.resize((side, side), Image.Resampling.BOX), np.float32) / 255
+    return _Shot(small, float(laplacian.var()), picture.width >= picture.height, taken_at(path))
 
 
 def in_taken_order(paths: list[Path], taken: list[datetime | None] | None = None) -> list[Path]:
