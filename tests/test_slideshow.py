@@ -161,10 +161,11 @@ def burst(folder: Path, names: list[str], seconds: list[int], blurs: list[float]
     return shots
 
 
-def test_of_a_burst_only_the_sharpest_shot_shows(tmp_path):
+def test_of_a_burst_only_the_sharpest_shot_shows(tmp_path, monkeypatch):
     """Photos side by side, taken within 10 s of each other and all but alike, are one moment: the sharpest shows;
     a held one shows instead; the same shots taken a minute apart, or without a date, or parted by a video, all
     show; another picture between them parts the run."""
+    from cotvtm_desktop.media import slideshow
     from cotvtm_desktop.media.slideshow import similar_shots
 
     first, sharp, shaken = burst(tmp_path, ["a.jpg", "b.jpg", "c.jpg"], [0, 1, 3], [1.5, 0.0, 2.5])
@@ -173,7 +174,11 @@ def test_of_a_burst_only_the_sharpest_shot_shows(tmp_path):
     assert similar_shots([first, sharp, shaken, coffee]) == {first: sharp, shaken: sharp}
     assert similar_shots([first, sharp, shaken], keep={shaken}) == {first: shaken, sharp: shaken}
     (tmp_path / "apart").mkdir()
-    assert similar_shots(burst(tmp_path / "apart", ["a.jpg", "b.jpg"], [0, 59], [1.5, 0.0])) == {}
+    apart = burst(tmp_path / "apart", ["a.jpg", "b.jpg"], [0, 59], [1.5, 0.0])
+    looked = []
+    monkeypatch.setattr(slideshow, "_shot", lambda path: looked.append(path))
+    assert similar_shots(apart) == {} and looked == []  # a minute apart: neither decoded
+    monkeypatch.undo()
     undated = save_photo(tmp_path / "undated.jpg", np.asarray(Image.open(sharp)))
     assert similar_shots([first, undated]) == {}
     clip = make_video(tmp_path / "clip.mp4", 1, audio=False)

@@ -327,18 +327,25 @@ def similar_shots(paths: list[Path], keep: set[Path] = frozenset()) -> dict[Path
     with the photo of their run that shows instead: a burst, or the same picture taken twice or three times — photos
     next to each other, taken within SIMILAR_SHOT_SECONDS of each other (so both must say when: a photo without
     EXIF's date is never left out) and all but alike (their small pictures differ by under SIMILAR_SHOT_DIFFERENCE
-    of the full scale, on average), the same way up.
-    Of each run the one in `keep` shows (a photo the user holds longer), else the sharpest; a video between two
-    photos parts them."""
-    shots = {}
-    for path in filter(is_image_path, paths):
-        try:
-            shots[path] = _shot(path)
-        except BadMediaError:
-            pass  # unreadable: it parts the shots beside it, and is named where it is shown
+    of the full scale, on average), the same way up. Of each run the one in `keep` shows (a photo the user holds
+    longer), else the sharpest; a video between two photos parts them. Only photos taken that close to the one
+    beside them are decoded (a phone's HEIC whole: a third of a second each)."""
+    taken = {path: taken_at(path) for path in paths if is_image_path(path)}
+    shots: dict[Path, _Shot | None] = {}
+
+    def shot(path: Path) -> _Shot | None:
+        if path not in shots:
+            try:
+                shots[path] = _shot(path)
+            except BadMediaError:
+                shots[path] = None  # unreadable: it parts the shots beside it, and is named where it is shown
+        return shots[path]
+
     runs: list[list[Path]] = []
     for before, path in zip([None, *paths], paths):
-        if before in shots and path in shots and before != path and shots[before].same_moment(shots[path]):
+        moments = taken.get(before), taken.get(path)
+        close = None not in moments and abs((moments[1] - moments[0]).total_seconds()) <= config.SIMILAR_SHOT_SECONDS
+        if close and before != path and shot(before) and shot(path) and shot(before).alike(shot(path)):
             runs[-1].append(path)
         else:
             runs.append([path])
@@ -353,20 +360,15 @@ def similar_shots(paths: list[Path], keep: set[Path] = frozenset()) -> dict[Path
 class _Shot:
     """What similar_shots compares of a photo: its picture at SIMILAR_SHOT_SIDE² (RGB, 0 to 1), how sharp it is (the
     variance of the Laplacian of its grey picture at 256 pixels on its longer side: a shaken or missed-focus shot
-    has less fine detail), which way up it is, and when it was taken."""
+    has less fine detail), and which way up it is."""
 
     small: np.ndarray
     sharpness: float
     wide: bool
-    taken: datetime | None
 
-    def same_moment(self, other: _Shot) -> bool:
-        if self.wide != other.wide:
-            return False
-        if self.taken is None or other.taken is None or abs((other.taken - self.taken).total_seconds()) > \
-                config.SIMILAR_SHOT_SECONDS:
-            return False
-        return float(np.abs(self.small - other.small).mean()) < config.SIMILAR_SHOT_DIFFERENCE
+    def alike(self, other: _Shot) -> bool:
+        return self.wide == other.wide and float(np.abs(self.small - other.small).mean()) < \
+            config.SIMILAR_SHOT_DIFFERENCE
 
 
 def _shot(path: Path) -> _Shot:
@@ -379,7 +381,7 @@ def _shot(path: Path) -> _Shot:
     laplacian = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1]
     side = config.SIMILAR_SHOT_SIDE
     small = np.asarray(picture.resize((side, side), Image.Resampling.BOX), np.float32) / 255
-    return _Shot(small, float(laplacian.var()), picture.width >= picture.height, taken_at(path))
+    return _Shot(small, float(laplacian.var()), picture.width >= picture.height)
 
 
 def in_taken_order(paths: list[Path], taken: list[datetime | None] | None = None) -> list[Path]:
