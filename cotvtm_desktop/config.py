@@ -73,6 +73,11 @@ SLIDESHOW_BACKDROP_BLUR, SLIDESHOW_BACKDROP_LEVEL = 1 / 40, 0.45
 # --title: words over the film's opening, in from SLIDESHOW_TITLE_SECONDS[0] to out by [1], fading over
 # SLIDESHOW_TITLE_FADE; white letters SLIDESHOW_TITLE_HEIGHT of the frame's height (smaller if they would not fit)
 SLIDESHOW_TITLE_SECONDS, SLIDESHOW_TITLE_FADE, SLIDESHOW_TITLE_HEIGHT = (0.3, 4.0), 0.7, 0.11
+# --dates: the day over the first picture of each day, from SLIDESHOW_CAPTION_SECONDS[0] into it for up to [1]
+# seconds, fading over SLIDESHOW_CAPTION_FADE; letters SLIDESHOW_CAPTION_HEIGHT of the frame's height, centred
+# across it, their middle SLIDESHOW_CAPTION_MIDDLE of the way down (the lower third, where captions go)
+SLIDESHOW_CAPTION_SECONDS, SLIDESHOW_CAPTION_FADE = (0.3, 3.5), 0.5
+SLIDESHOW_CAPTION_HEIGHT, SLIDESHOW_CAPTION_MIDDLE = 0.055, 0.86
 # A photo's faces (analysis/faces.py, MTCNN) frame it: looked for with the photo FACE_DETECT_SIDE pixels on its
 # longer side, faces of FACE_MIN_PIXELS or more (MTCNN's usual 20: at 800, 2.5 % of the side), kept where each stage
 # of the cascade is at least this sure (P-Net's and R-Net's as MTCNN's authors set them; O-Net's stricter, as a

@@ -283,13 +283,24 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     assert titled.title == "Our summer" and titled.segments == arranged.segments and titled.files() == arranged.files()
     assert titled.score_inputs()[-2:] == ["--title", "Our summer"]
 
+    class Dating(window_module.SlideshowDialog):
+        def exec(self) -> int:
+            self.dates.setChecked(True)
+            return 1
+
+    monkeypatch.setattr(window_module, "SlideshowDialog", Dating)  # the days' dates: the picture alone, too
+    window.arrange_action.trigger()
+    [dated] = window.queue.items
+    assert dated.dates and dated.segments == arranged.segments and dated.title == "Our summer"
+    assert dated.score_inputs()[-3:] == ["--dates", "--title", "Our summer"]
+
     drop(window, [Path(photos[3])])
     wait_inspected(qtbot, window)
     window.table.selectAll()
     window.slideshow_action.trigger()
     [grown] = window.queue.items
     assert grown.files() == [*arranged.files(), photos[3]] and grown.id == item.id and grown.photo_seconds == 3.0
-    assert grown.title == "Our summer" and grown.held == {photos[0]: 6.0}
+    assert grown.title == "Our summer" and grown.held == {photos[0]: 6.0} and grown.dates
     assert kept.exists() and set(grown.file_thumbnails) == set(grown.files())
     window.table.selectRow(0)
     window.remove_action.trigger()

@@ -513,6 +513,85 @@ def test_a_title_fades_in_over_the_opening_photo_and_video_and_out(tmp_path):
     assert result.exit_code == 1 and "--title" in result.output and "--slideshow" in result.output
 
 
+def test_dates_caption_the_first_picture_of_each_day(tmp_path, monkeypatch):
+    """--dates: the day low over the first picture taken that day, by the clock where it was taken (a photo's EXIF
+    time as it is, though its offset puts it on another day in UTC; a video's UTC time in this computer's zone); an
+    undated picture changes no day; each caption from 0.3 s into its picture for up to 3.5 s, as long as it lasts."""
+    import time
+
+    from cotvtm_desktop.media.slideshow import Caption, day_captions, day_taken
+
+    monkeypatch.setenv("TZ", "UTC")  # this computer's zone, where the video's UTC time is shown
+    time.tzset()
+    try:
+        morning = save_photo(tmp_path / "1.jpg", plain(96, 72, (200, 0, 0)), "2024:07:02 00:30:00", "+02:00")
+        evening = save_photo(tmp_path / "2.jpg", plain(96, 72, (0, 200, 0)), "2024:07:02 21:00:00", "+02:00")
+        undated = save_photo(tmp_path / "3.jpg", plain(96, 72, (0, 0, 200)))
+        clip = make_video(tmp_path / "4.mp4", 2, audio=False,
+                          extra=("-metadata", "creation_time=2024-07-03T23:30:00Z"))
+        short = save_photo(tmp_path / "5.jpg", plain(96, 72, (200, 200, 0)), "2024:07:04 10:00:00")
+        assert str(day_taken(morning)) == "2024-07-02" and str(taken_at(morning)) == "2024-07-01 22:30:00"
+        clips, _ = slideshow_clips([morning, evening, undated, clip, short], 4.0, {"5.jpg": 2.0})
+        assert day_captions(clips) == (Caption("Tuesday 2 July 2024", 0.3, 3.5),
+                                       Caption("Wednesday 3 July 2024", 12.3, 1.7),
+                                       Caption("Thursday 4 July 2024", 14.3, 1.7))
+        monkeypatch.setenv("TZ", "Asia/Tokyo")  # 08:30 on the 4th there
+        time.tzset()
+        assert str(day_taken(clip)) == "2024-07-04"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_score_dates_captions_the_film(tmp_path):
+    """`score --slideshow --dates`: the film shows the day low over its first photo, and nothing there without it."""
+    for name, taken in (("1.jpg", "2024:07:02 10:00:00"), ("2.jpg", "2024:07:03 10:00:00")):
+        save_photo(tmp_path / name, plain(320, 180, (30, 40, 50)), taken)
+
+    def low_band(*extra: str) -> float:
+        film = tmp_path / "film.mp4"
+        result = CliRunner().invoke(app, ["score", str(tmp_path / "1.jpg"), str(tmp_path / "2.jpg"), "--slideshow",
+                                          "--exact-seconds", "--photo-seconds", "3", "--slideshow-size", "360",
+                                          "-o", str(film), "--overwrite", *extra])
+        assert result.exit_code == 0, result.output
+        with av.open(str(film)) as container:
+            frame = next(f for f in container.decode(video=0) if f.time >= 1.5)
+        return float(frame.to_ndarray(format="gray")[290:330, 100:540].max())
+
+    assert low_band("--dates") > 200 and low_band() < 80
+
+
+def test_a_caption_shows_low_over_photos_and_videos_while_it_lasts(tmp_path):
+    """A caption's white words sit in the lower part of the frame, fading in and out, over a photo's frames and a
+    video's (cut into a piece of its own there); the rest of the picture is untouched; only the pieces it touches
+    carry it, so a caption added later re-renders those alone."""
+    from cotvtm_desktop.media.proxy import PictureFormat, plan_pieces, render_piece
+    from cotvtm_desktop.media.slideshow import Caption
+    from media import ffmpeg
+
+    dark = save_photo(tmp_path / "dark.png", plain(320, 180, (30, 40, 50)))
+    caption = Caption("Tuesday 2 July 2024", 0.3, 2.0)
+    frames = list(still_frames(probe(dark), StillMove(1.0, 1.0, 4.0), 0.0, 75, 25, 320, 180,
+                               overlay=Overlay(captions=(caption,))))
+    low = [float(as_rgb(f, 320, 180)[145:165, 60:260].max()) for f in frames]
+    assert low[0] < 60 and low[30] > 200 and low[70] < 60 and low[10] < low[14] < low[18]
+    assert np.abs(as_rgb(frames[30], 320, 180)[:120].astype(int) - (30, 40, 50)).max() <= 2
+    clip = tmp_path / "grey.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x303030:size=320x180:rate=25", "-t", "4", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", "-colorspace", "bt709", str(clip))
+    clips, _ = slideshow_clips([dark, clip], 2.0)
+    later = Caption("Wednesday 3 July 2024", 2.3, 1.0)
+    shape = PictureFormat(320, 180, 25, 20, moving_stills=True, overlay=Overlay(captions=(caption, later)))
+    pieces = plan_pieces(clips, shape)
+    assert [(round(p.film_in, 2), p.frames, p.overlay) for p in pieces] == [
+        (0.0, 50, Overlay(captions=(caption,))), (2.0, 7, Overlay(captions=(caption,))),
+        (2.28, 1, Overlay(captions=(caption, later))), (2.32, 25, Overlay(captions=(later,))), (3.32, 67, None)]
+    render_piece(pieces[3], shape, tmp_path / "captioned.mp4")
+    with av.open(str(tmp_path / "captioned.mp4")) as container:
+        seen = [f.to_ndarray(format="gray")[145:165, 60:260].max() for f in container.decode(video=0)]
+    assert len(seen) == 25 and max(seen) > 200
+
+
 def test_the_film_fades_in_from_black_and_out_to_black_with_its_music(tmp_path):
     """A slideshow's picture fades from black over the music's fade-in and to black over its fade-out (Overlay),
     over a photo's frames and a video's (its last stretch a piece of its own, made frame by frame), as the video's

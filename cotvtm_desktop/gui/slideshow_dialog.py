@@ -1,6 +1,6 @@
 """Arrange a slideshow: the order of its photos and videos (dragged, moved a place at a time, or sorted by when they
 were taken or by name), which of them it shows, how long each photo is on screen (a chosen one longer or shorter)
-or how long the whole film is, and whether photos dissolve."""
+or how long the whole film is, whether photos dissolve, and whether each day's date shows."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ _AS_THE_REST = 0.5  # the held seconds' box this far under the shortest time say
 
 class SlideshowDialog(QDialog):
     """Shows the slideshow `item`'s files in order; `files()`, `photo_seconds()`, `held()`, `film_length()`,
-    `dissolve()` and `film_title()` read the result, `changed()` whether it differs from the item."""
+    `dissolve()`, `show_dates()` and `film_title()` read the result, `changed()` whether it differs from the item."""
 
     def __init__(self, item: QueueItem, parent: QWidget | None = None):
         super().__init__(parent)
@@ -93,6 +93,9 @@ class SlideshowDialog(QDialog):
         self.dissolves.setChecked(item.dissolve)
         self.dissolves.setToolTip(f"Each photo dissolves into the next over {config.SLIDESHOW_DISSOLVE_SECONDS:g} s "
                                   "instead of cutting to it")
+        self.dates = QCheckBox("Dates")
+        self.dates.setChecked(item.dates)
+        self.dates.setToolTip("Each day's date (Tuesday 2 July 2024) low over the first picture taken that day")
         self.title_words = QLineEdit(item.title)
         self.title_words.setPlaceholderText("none")
         self.title_words.setToolTip("Words shown over the film's opening seconds: its name, say (a change of title "
@@ -132,6 +135,8 @@ class SlideshowDialog(QDialog):
         titled.addWidget(self.title_words)
         titled.addSpacing(16)
         titled.addWidget(self.dissolves)
+        titled.addSpacing(16)
+        titled.addWidget(self.dates)
         layout.addLayout(titled)
         layout.addWidget(self.said)
         layout.addWidget(buttons)
@@ -160,13 +165,17 @@ class SlideshowDialog(QDialog):
     def dissolve(self) -> bool:
         return self.dissolves.isChecked()
 
+    def show_dates(self) -> bool:
+        return self.dates.isChecked()
+
     def film_title(self) -> str:
         return " ".join(self.title_words.text().split())
 
     def changed(self) -> bool:
         return (self.files(), self.photo_seconds(), self.held(), self.film_length(), self.dissolve(),
-                self.film_title()) != (self.item.files(), self.item.photo_seconds, self.item.held,
-                                       self.item.film_length, self.item.dissolve, self.item.title)
+                self.show_dates(), self.film_title()) != (self.item.files(), self.item.photo_seconds, self.item.held,
+                                                          self.item.film_length, self.item.dissolve, self.item.dates,
+                                                          self.item.title)
 
     # --- what the buttons do --------------------------------------------------------------------------------------
     def move_selected(self, step: int) -> None:

@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.changed():
             made = self._put_together([item], lambda i: self.queue.arrange(
                 item, dialog.files(), dialog.photo_seconds(), dialog.dissolve(), dialog.film_title(), dialog.held(),
-                dialog.film_length()))
+                dialog.film_length(), dialog.show_dates()))
             self.activity.setText(f"Changed the slideshow ({len(dialog.files())} files): preview it to see and hear "
                                   "it anew" if not made.segments else "Changed the slideshow's picture (its music "
                                   "and your edits stay): preview it to see it")

@@ -25,7 +25,8 @@ from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import (DEINTERLACE_FILTER, TO_BT709, FfmpegFailed, concat_quoted, ffmpeg_has,
                                      run_ffmpeg)
 from cotvtm_desktop.media.probe import MediaInfo
-from cotvtm_desktop.media.slideshow import Dissolve, Overlay, StillMove, fills_frame, still_frames, still_moves
+from cotvtm_desktop.media.slideshow import (Caption, Dissolve, Overlay, StillMove, fills_frame, still_frames,
+                                            still_moves)
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
@@ -56,7 +57,7 @@ class Piece:
     frames: int
     move: StillMove | None = None
     dissolves: tuple[Dissolve, ...] = ()  # the photo's dissolves with those beside it that fall in this piece
-    overlay: Overlay | None = None  # what of the film's title and fades shows in this piece
+    overlay: Overlay | None = None  # what of the film's title, captions and fades shows in this piece
     film_in: float = 0.0  # the film's time at the piece's first frame
 
     def identity(self) -> list:
@@ -79,7 +80,8 @@ def picture_format(clips: list[Clip]) -> PictureFormat:
 
 
 def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = config.SLIDESHOW_SHORT_SIDE,
-                     title: str = "", fades: tuple[float, float] = (0.0, 0.0)) -> PictureFormat:
+                     title: str = "", fades: tuple[float, float] = (0.0, 0.0),
+                     captions: tuple[Caption, ...] = ()) -> PictureFormat:
     """A slideshow's picture: 16:9 with `lines` on its shorter side, upright (9:16) when its pictures stand upright
     for most of its time; at its videos' commonest frame rate (by time on screen, up to SLIDESHOW_MAX_FPS), else
     SLIDESHOW_FPS; its photos dissolving into each other over `dissolve` seconds (0: cut); `title` over its
@@ -96,7 +98,8 @@ def slideshow_format(clips: list[Clip], dissolve: float = 0.0, lines: int = conf
     fps = max(rates, key=rates.__getitem__) if rates else config.SLIDESHOW_FPS
     seconds = max(round((c.offset + c.duration) * fps) for c in clips) / fps  # on the frame grid, as plan_pieces
     return PictureFormat(width, height, fps, config.SLIDESHOW_CRF, moving_stills=True, dissolve=dissolve,
-                         overlay=Overlay(title, *fades, seconds) if title or any(fades) else None)
+                         overlay=Overlay(title, *fades, seconds, captions) if title or any(fades) or captions
+                         else None)
 
 
 def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
@@ -126,13 +129,16 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
 
 
 def _overlay_edges(shape: PictureFormat) -> set[int]:
-    """The frames where the film's title or a fade begins or ends: a video is cut there, so that only its stretch
-    under them is made frame by frame."""
+    """The frames where the film's title, a caption or a fade begins or ends: a video is cut there, so that only its
+    stretch under them is made frame by frame."""
     overlay, fps = shape.overlay, shape.fps
     if overlay is None:
         return set()
-    return {math.ceil(config.SLIDESHOW_TITLE_SECONDS[1] * fps) if overlay.title else 0,
-            math.ceil(overlay.fade_in * fps), math.floor((overlay.seconds - overlay.fade_out) * fps)}
+    edges = {math.ceil(config.SLIDESHOW_TITLE_SECONDS[1] * fps) if overlay.title else 0,
+             math.ceil(overlay.fade_in * fps), math.floor((overlay.seconds - overlay.fade_out) * fps)}
+    for caption in overlay.captions:
+        edges |= {math.floor(caption.start * fps), math.ceil((caption.start + caption.seconds) * fps)}
+    return edges
 
 
 def render_piece(piece: Piece, shape: PictureFormat, target: Path) -> None:

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import av
@@ -396,6 +396,23 @@ def in_taken_order(paths: list[Path], taken: list[datetime | None] | None = None
 def taken_at(path: Path) -> datetime | None:
     """When a photo or video was taken, in UTC: a photo's EXIF DateTimeOriginal (at its OffsetTimeOriginal, else
     this computer's time zone, as the camera's clock most likely was), a video's creation_time; None if unstated."""
+    stamp = _clock_taken(path)
+    if stamp is None:
+        return None
+    moment, offset = stamp
+    return moment - offset if offset is not None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def day_taken(path: Path) -> date | None:
+    """The day a photo or video was taken, on the clock where it was: a photo's by its camera's clock, a video's
+    (stated in UTC) in this computer's time zone; None if unstated."""
+    stamp = _clock_taken(path)
+    return stamp[0].date() if stamp else None
+
+
+def _clock_taken(path: Path) -> tuple[datetime, timedelta | None] | None:
+    """When a photo or video was taken, as the clock where it was showed it, and that clock's offset from UTC where
+    it is known (a photo's OffsetTimeOriginal; a video's UTC time is shown in this computer's time zone)."""
     try:
         if is_image_path(path):
             with open_image(path) as image:
@@ -404,25 +421,68 @@ def taken_at(path: Path) -> datetime | None:
             offset = str(exif.get(_OFFSET_TAKEN, "")).strip("\x00 ")
             if offset:  # the camera's own: +02:00
                 sign, (hours, minutes) = (-1 if offset[0] == "-" else 1), map(int, offset[1:].split(":"))
-                return stamp - sign * timedelta(hours=hours, minutes=minutes)
-            return stamp.astimezone(timezone.utc).replace(tzinfo=None)  # a naive time is taken as local
+                return stamp, sign * timedelta(hours=hours, minutes=minutes)
+            return stamp, None
         with av.open(str(path)) as container:
             stamp = container.metadata.get("creation_time", "")
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).replace(tzinfo=None) if stamp else None
+        if not stamp:
+            return None
+        local = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone()
+        return local.replace(tzinfo=None), local.utcoffset()
     except (OSError, ValueError, RuntimeError, av.FFmpegError):
         return None  # unreadable or undated: the file is checked, and named if bad, as it is probed
 
 
+# The words of a day's caption, in English as the app's are (not strftime's, which follow the process's locale)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def day_captions(clips: list[Clip]) -> tuple[Caption, ...]:
+    """The day each of the film's days begins on (`--dates`): a caption over the first picture taken that day, from
+    SLIDESHOW_CAPTION_SECONDS[0] into it for up to [1] seconds ("Tuesday 2 July 2024"); an undated picture changes no
+    day."""
+    captions, shown = [], None
+    delay, longest = config.SLIDESHOW_CAPTION_SECONDS
+    for clip in clips:
+        day = day_taken(clip.info.path) if clip.info is not None else None
+        if day is not None and day != shown:
+            seconds = min(longest, clip.duration - delay)
+            if seconds > 0:
+                words = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+                captions.append(Caption(words, round(clip.offset + delay, 4), round(seconds, 4)))
+            shown = day
+    return tuple(captions)
+
+
+@dataclass(frozen=True)
+class Caption:
+    """Words low over the film from `start` for `seconds` of its clock (the day its pictures were taken), fading in
+    and out over SLIDESHOW_CAPTION_FADE."""
+
+    text: str
+    start: float
+    seconds: float
+
+    def share(self, film_at: float) -> float:
+        """How much of it shows `film_at` seconds into the film."""
+        into, fade = film_at - self.start, config.SLIDESHOW_CAPTION_FADE
+        return float(np.clip(min(into, self.seconds - into) / fade, 0.0, 1.0))
+
+
 @dataclass(frozen=True)
 class Overlay:
-    """What shows over a slideshow's pictures by the film's clock: its `title` over the opening (title_share), and
-    its fades, from black over its first `fade_in` seconds and to black over its last `fade_out` of `seconds`: the
-    music's own fades, so that picture and sound begin and end together."""
+    """What shows over a slideshow's pictures by the film's clock: its `title` over the opening (title_share), its
+    `captions` (the days its pictures were taken: day_captions), and its fades, from black over its first `fade_in`
+    seconds and to black over its last `fade_out` of `seconds`: the music's own fades, so that picture and sound
+    begin and end together."""
 
     title: str = ""
     fade_in: float = 0.0
     fade_out: float = 0.0
     seconds: float = 0.0  # the film's length, where it fades out
+    captions: tuple[Caption, ...] = ()
 
     def within(self, start: float, end: float) -> Overlay | None:
         """What of it shows from the film's `start` to `end` seconds (None: nothing), for the piece of the picture
@@ -431,7 +491,8 @@ class Overlay:
         begin, until = config.SLIDESHOW_TITLE_SECONDS
         ending = self.fade_out > 0 and end > self.seconds - self.fade_out
         shown = Overlay(self.title if start < until and end > begin else "", self.fade_in if start < self.fade_in
-                        else 0.0, self.fade_out if ending else 0.0, self.seconds if ending else 0.0)
+                        else 0.0, self.fade_out if ending else 0.0, self.seconds if ending else 0.0,
+                        tuple(c for c in self.captions if c.start < end and c.start + c.seconds > start))
         return None if shown == Overlay() else shown
 
     def light(self, film_at: float) -> float:
@@ -441,8 +502,12 @@ class Overlay:
         return float(np.clip(rising, 0.0, 1.0) * np.clip(falling, 0.0, 1.0))
 
     def over(self, frame: np.ndarray, film_at: float) -> np.ndarray:
-        """An I420 frame (still_frames') as it shows `film_at` seconds into the film: under the title, faded."""
+        """An I420 frame (still_frames') as it shows `film_at` seconds into the film: under the title and captions,
+        faded."""
         frame = with_title(frame, self.title, film_at)
+        for caption in self.captions:
+            frame = under_words(frame, caption.text, caption.share(film_at), config.SLIDESHOW_CAPTION_HEIGHT,
+                                config.SLIDESHOW_CAPTION_MIDDLE)
         light = self.light(film_at)
         if light >= 1:
             return frame
@@ -558,29 +623,35 @@ def title_share(film_at: float) -> float:
 
 def with_title(frame: np.ndarray, title: str, film_at: float) -> np.ndarray:
     """An I420 frame (still_frames') under the film's `title` as it shows `film_at` seconds into the film."""
-    share = title_share(film_at) if title else 0.0
+    return under_words(frame, title, title_share(film_at) if title else 0.0, config.SLIDESHOW_TITLE_HEIGHT, 0.5)
+
+
+def under_words(frame: np.ndarray, words: str, share: float, letters: float, middle: float) -> np.ndarray:
+    """An I420 frame under `words` (letters that high, a fraction of the frame's height, centred across it and
+    `middle` of the way down), showing by `share` (0: not at all)."""
     if share <= 0:
         return frame
-    colour, alpha = title_layer(title, frame.shape[1], frame.shape[0] * 2 // 3)
+    colour, alpha = words_layer(words, frame.shape[1], frame.shape[0] * 2 // 3, letters, middle)
     flat = frame.reshape(-1).astype(np.float32)
     return np.rint(flat + (colour - flat) * (alpha * share)).astype(np.uint8).reshape(frame.shape)
 
 
-@functools.lru_cache(maxsize=2)
-def title_layer(title: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """The title as a width × height I420 layer: its colours and how much each covers what is under it (flat, in
-    I420's order): white letters in the middle, on a soft shadow that keeps them legible on a bright photo."""
+@functools.lru_cache(maxsize=4)
+def words_layer(words: str, width: int, height: int, letters: float, middle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Words as a width × height I420 layer: its colours and how much each covers what is under it (flat, in I420's
+    order): white letters `letters` of its height high (smaller if they would not fit across), centred across it
+    and `middle` of the way down, on a soft shadow that keeps them legible on a bright photo."""
     from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-    size = round(height * config.SLIDESHOW_TITLE_HEIGHT)
+    size = round(height * letters)
     font = ImageFont.load_default(size)  # Pillow's own scalable face: no font file to ship or find
-    wide = font.getlength(title)
-    if wide > width * 0.9:  # a long title smaller, to fit
+    wide = font.getlength(words)
+    if wide > width * 0.9:  # long words smaller, to fit
         font = ImageFont.load_default(max(8, int(size * width * 0.9 / wide)))
-    letters = Image.new("L", (width, height))
-    ImageDraw.Draw(letters).text((width / 2, height / 2), title, fill=255, font=font, anchor="mm")
-    shadow = np.asarray(letters.filter(ImageFilter.GaussianBlur(max(2, font.size // 8))), np.float32) / 255 * 0.7
-    cover = np.asarray(letters, np.float32) / 255
+    drawn = Image.new("L", (width, height))
+    ImageDraw.Draw(drawn).text((width / 2, height * middle), words, fill=255, font=font, anchor="mm")
+    shadow = np.asarray(drawn.filter(ImageFilter.GaussianBlur(max(2, font.size // 8))), np.float32) / 255 * 0.7
+    cover = np.asarray(drawn, np.float32) / 255
     alpha = cover + shadow * (1 - cover)  # letters over their shadow
     white = np.divide(cover, alpha, out=np.zeros_like(cover), where=alpha > 0)  # black shadow, white letters
     colour = _video_levels(np.repeat(white[..., None], 3, axis=2))
