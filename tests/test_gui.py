@@ -115,7 +115,7 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
         Image.new("RGB", (400, 300), colour).save(tmp_path / name, exif=exif)
         return tmp_path / name
 
-    window.settings.photo_seconds, window.settings.photo_dissolve = 2.0, True
+    window.settings.photo_seconds, window.settings.photo_dissolve, window.settings.photo_dates = 2.0, True, True
     later = photo("a.jpg", (30, 60, 200), "2024:05:01 12:00:00")
     earlier = photo("b.jpg", (220, 160, 40), "2024:05:01 11:00:00")
     clip = make_video(tmp_path / "c.mp4", 3, size="160x90",
@@ -130,7 +130,8 @@ def test_slideshow_makes_one_film_of_photos_and_clips_in_the_order_taken(qtbot, 
     [item] = window.queue.items
     assert (item.kind, item.path, item.parts) == ("slideshow", str(earlier), [str(later), str(clip)])
     assert item.name == "Slideshow: b.jpg + 2 more" and item.duration == pytest.approx(7.0, abs=0.1)
-    assert item.score_inputs()[-5:] == ["--slideshow", "--keep-similar", "--photo-seconds", "2", "--dissolve"]
+    assert item.score_inputs()[-6:] == ["--slideshow", "--keep-similar", "--photo-seconds", "2", "--dissolve",
+                                        "--dates"]
     preview(qtbot, window)
     made = window.tasks.preview_path(item)
     manifest = json.loads(made.with_suffix(".json").read_text())
@@ -396,7 +397,8 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
                       keep_original_audio=False, duck_db=6.0, music_db=-4.0, lufs=-23.0, crossfade=1.0, seed=42,
                       fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
-                      replace_existing=True, photo_seconds=6.5, photo_dissolve=True, slideshow_size=2160)
+                      replace_existing=True, photo_seconds=6.5, photo_dissolve=True, photo_dates=True,
+                      slideshow_size=2160)
     chosen.save(store)
     again = Settings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert again == chosen
@@ -440,7 +442,7 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
                       output_dir=str(tmp_path),
                       naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True,
-                      photo_seconds=6.5, photo_dissolve=True, slideshow_size=2160)
+                      photo_seconds=6.5, photo_dissolve=True, photo_dates=True, slideshow_size=2160)
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)
     assert dialog.settings() == chosen

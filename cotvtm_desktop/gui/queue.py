@@ -273,11 +273,13 @@ class QueueModel(QAbstractTableModel):
         self.changed(fresh)
         return fresh
 
-    def slideshow(self, items: list[QueueItem], photo_seconds: float, dissolve: bool = False) -> QueueItem:
+    def slideshow(self, items: list[QueueItem], photo_seconds: float, dissolve: bool = False,
+                  dates: bool = False) -> QueueItem:
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
         the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
-        into the next); they leave the queue. A slideshow among them brings its files, in its order, and its
-        seconds (its photos' own too, its length), dissolve, dates and title."""
+        into the next; with `dates`, each day's date over its first picture); they leave the queue. A slideshow
+        among them brings its files, in its order, and its seconds (its photos' own too, its length), dissolve,
+        dates and title."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
@@ -290,7 +292,7 @@ class QueueModel(QAbstractTableModel):
             durations.update(item.file_durations if item.kind == "slideshow" else
                              {item.path: item.duration} if item.kind == "video" else {})
         earlier = next((i for i in items if i.kind == "slideshow"), None)
-        title, dates = "", False
+        title = ""
         if earlier is not None:
             photo_seconds, dissolve, dates = earlier.photo_seconds, earlier.dissolve, earlier.dates
             title = earlier.title

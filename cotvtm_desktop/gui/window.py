@@ -248,7 +248,8 @@ class MainWindow(QMainWindow):
                 similar = {}
             ordered = [*shows, *(by_path[path] for path in taken if path not in similar)]
             shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds,
-                                                                                self.settings.photo_dissolve))
+                                                                                self.settings.photo_dissolve,
+                                                                                self.settings.photo_dates))
             several = len(motions) != 1
             kept = [f"{len(motions)} Live Photo video{'s' * several} left in the queue: "
                     f"{'their photos show' if several else 'its photo shows'}"] if motions else []
