@@ -252,6 +252,9 @@ _slideshow_options = functools.partial(_applied, [
                  help="With --slideshow: each photo exactly its seconds, not fitted to the music's bars."),
     click.option("--dates", is_flag=True, help="With --slideshow: the day its pictures were taken (Tuesday 2 July "
                  "2024) low over the first picture of each day."),
+    click.option("--places", is_flag=True, help="With --slideshow: the town its pictures were taken in (Florence, "
+                 "Italy: from their GPS tags, named offline) low over the first picture in each place; with --dates, "
+                 "each day's too."),
     click.option("--keep-similar", is_flag=True, help="With --slideshow: show every shot of a burst (photos side by "
                  "side, taken seconds apart, all but alike), not only the sharpest."),
     click.option("--dissolve", is_flag=True, help="With --slideshow: each photo dissolves into the next (over "
@@ -292,7 +295,8 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 @_with_shared_options
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, film_length: str | None, exact_photo_seconds: bool,
-          dates: bool, keep_similar: bool, dissolve: bool, slideshow_size: str, holds: tuple[str, ...], title: str,
+          dates: bool, places: bool, keep_similar: bool, dissolve: bool, slideshow_size: str, holds: tuple[str, ...],
+          title: str,
           shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
@@ -328,7 +332,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
                                 "(or score a folder into another: `cotvtm batch FOLDER -o OUTDIR`)")
         options = _options(segments, work_dir=work, photo_seconds=photo_seconds, held=dict(map(_photo_hold, holds)),
                            film_length=_film_length(film_length), exact_photo_seconds=exact_photo_seconds,
-                           dates=dates, keep_similar=keep_similar, dissolve=dissolve,
+                           dates=dates, places=places, keep_similar=keep_similar, dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=title, **shared)
         if several:
             from cotvtm_desktop.jobs.batch import output_paths
@@ -476,8 +480,8 @@ def _score_many(outputs: dict[Path, Path], folder: Path, options: ScoreOptions, 
               "stands for its folder's name (--title '{folder}': each film titled as its folder is named).")
 @_with_shared_options
 def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format: str | None, slideshow: bool,
-          photo_seconds: float, film_length: str | None, exact_photo_seconds: bool, dates: bool, keep_similar: bool,
-          dissolve: bool,
+          photo_seconds: float, film_length: str | None, exact_photo_seconds: bool, dates: bool, places: bool,
+          keep_similar: bool, dissolve: bool,
           slideshow_size: str, title: str, shared: dict) -> None:
     """Score every video and image in FOLDER into OUTDIR, then print a summary (with --watch, go on scoring what
     arrives; with --slideshow, make a film of each folder of photos)."""
@@ -487,8 +491,8 @@ def batch(folder: Path, out_dir: Path, recursive: bool, watch: bool, file_format
     extension = f".{file_format}" if file_format else None
     with _Reporting(JsonLines() if json_progress else None, json_progress):
         options = _options(photo_seconds=photo_seconds, film_length=_film_length(film_length),
-                           exact_photo_seconds=exact_photo_seconds, dates=dates, keep_similar=keep_similar,
-                           dissolve=dissolve,
+                           exact_photo_seconds=exact_photo_seconds, dates=dates, places=places,
+                           keep_similar=keep_similar, dissolve=dissolve,
                            slideshow_size=int(slideshow_size), title=title, **shared)
         if title.strip() and not slideshow:
             raise UserError("--title is shown over each film's opening; add --slideshow (a video keeps its own "

@@ -78,6 +78,9 @@ SLIDESHOW_TITLE_SECONDS, SLIDESHOW_TITLE_FADE, SLIDESHOW_TITLE_HEIGHT = (0.3, 4.
 # across it, their middle SLIDESHOW_CAPTION_MIDDLE of the way down (the lower third, where captions go)
 SLIDESHOW_CAPTION_SECONDS, SLIDESHOW_CAPTION_FADE = (0.3, 3.5), 0.5
 SLIDESHOW_CAPTION_HEIGHT, SLIDESHOW_CAPTION_MIDDLE = 0.055, 0.86
+# --places: a picture's town (media/places.py) is the nearest place of 1,000 people or more, but a city of
+# PLACE_CITY_PEOPLE or more within PLACE_CITY_KM of it goes first (a district goes by its city's name)
+PLACE_CITY_PEOPLE, PLACE_CITY_KM = 100_000, 15.0
 # A photo's faces (analysis/faces.py, MTCNN) frame it: looked for with the photo FACE_DETECT_SIDE pixels on its
 # longer side, faces of FACE_MIN_PIXELS or more (MTCNN's usual 20: at 800, 2.5 % of the side), kept where each stage
 # of the cascade is at least this sure (P-Net's and R-Net's as MTCNN's authors set them; O-Net's stricter, as a

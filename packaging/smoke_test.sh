@@ -39,11 +39,14 @@ COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/IMG_0001.HE
 [ ! -s "$work/decode.txt" ] && [ -s "$work/photo.mp4" ]
 echo "scored a HEIC photo"
 # a slideshow of the HEIC, a Display P3 JPEG (its colours through the bundled Little CMS), a portrait (framed on its
-# face: the face detector's graphs built from the bundled weights) and the tiny video
+# face: the face detector's graphs built from the bundled weights), a photo with a GPS position (its day and town
+# captioned) and the tiny video
 cp "$(dirname "$0")/../tests/data/chelsea-p3.jpg" "$work/IMG_0002.jpg"
 cp "$(dirname "$0")/../tests/data/astronaut.jpg" "$work/IMG_0003.jpg"
+cp "$(dirname "$0")/../tests/data/coffee-rome.jpg" "$work/IMG_0004.jpg"  # its town named from the bundled data
 COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/IMG_0001.HEIC" "$work/IMG_0002.jpg" \
-    "$work/IMG_0003.jpg" "$work/tiny.mp4" --slideshow --photo-seconds 1.5 -o "$work/slideshow.mp4" > /dev/null
+    "$work/IMG_0003.jpg" "$work/IMG_0004.jpg" "$work/tiny.mp4" --slideshow --photo-seconds 1.5 --dates --places \
+    -o "$work/slideshow.mp4" > /dev/null
 "$ffmpeg" -nostdin -v error -i "$work/slideshow.mp4" -f null - 2> "$work/decode.txt"
 [ ! -s "$work/decode.txt" ] && [ -s "$work/slideshow.mp4" ]
 [ "$(ls "$COTVTM_CACHE"/mtcnn-*.onnx | wc -l)" -eq 3 ] && ls "$COTVTM_CACHE"/faces/*.json > /dev/null

@@ -287,13 +287,14 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     class Dating(window_module.SlideshowDialog):
         def exec(self) -> int:
             self.dates.setChecked(True)
+            self.places.setChecked(True)
             return 1
 
     monkeypatch.setattr(window_module, "SlideshowDialog", Dating)  # the days' dates: the picture alone, too
     window.arrange_action.trigger()
     [dated] = window.queue.items
-    assert dated.dates and dated.segments == arranged.segments and dated.title == "Our summer"
-    assert dated.score_inputs()[-3:] == ["--dates", "--title", "Our summer"]
+    assert dated.dates and dated.places and dated.segments == arranged.segments and dated.title == "Our summer"
+    assert dated.score_inputs()[-4:] == ["--dates", "--places", "--title", "Our summer"]
 
     drop(window, [Path(photos[3])])
     wait_inspected(qtbot, window)
@@ -301,7 +302,7 @@ def test_arranging_a_slideshow_reorders_leaves_out_and_adds_its_files(qtbot, win
     window.slideshow_action.trigger()
     [grown] = window.queue.items
     assert grown.files() == [*arranged.files(), photos[3]] and grown.id == item.id and grown.photo_seconds == 3.0
-    assert grown.title == "Our summer" and grown.held == {photos[0]: 6.0} and grown.dates
+    assert grown.title == "Our summer" and grown.held == {photos[0]: 6.0} and grown.dates and grown.places
     assert kept.exists() and set(grown.file_thumbnails) == set(grown.files())
     window.table.selectRow(0)
     window.remove_action.trigger()
@@ -398,7 +399,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path):
                       fade_in=1.5, fade_out=4.0,
                       output_dir=str(tmp_path / "out"), naming="{name}-music", midi=True, stems=True, music_only=True,
                       replace_existing=True, photo_seconds=6.5, photo_dissolve=True, photo_dates=True,
-                      slideshow_size=2160)
+                      photo_places=True, slideshow_size=2160)
     chosen.save(store)
     again = Settings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert again == chosen
@@ -442,7 +443,8 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
                       duck_db=6.0, music_db=5.0, lufs=-23.0, crossfade=1.0, fade_in=0.0, fade_out=6.5, seed=42,
                       output_dir=str(tmp_path),
                       naming="{name}-music", midi=True, stems=True, music_only=True, replace_existing=True,
-                      photo_seconds=6.5, photo_dissolve=True, photo_dates=True, slideshow_size=2160)
+                      photo_seconds=6.5, photo_dissolve=True, photo_dates=True, photo_places=True,
+                      slideshow_size=2160)
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)
     assert dialog.settings() == chosen

@@ -519,7 +519,7 @@ def test_dates_caption_the_first_picture_of_each_day(tmp_path, monkeypatch):
     undated picture changes no day; each caption from 0.3 s into its picture for up to 3.5 s, as long as it lasts."""
     import time
 
-    from cotvtm_desktop.media.slideshow import Caption, day_captions, day_taken
+    from cotvtm_desktop.media.slideshow import Caption, day_taken, film_captions
 
     monkeypatch.setenv("TZ", "UTC")  # this computer's zone, where the video's UTC time is shown
     time.tzset()
@@ -532,7 +532,7 @@ def test_dates_caption_the_first_picture_of_each_day(tmp_path, monkeypatch):
         short = save_photo(tmp_path / "5.jpg", plain(96, 72, (200, 200, 0)), "2024:07:04 10:00:00")
         assert str(day_taken(morning)) == "2024-07-02" and str(taken_at(morning)) == "2024-07-01 22:30:00"
         clips, _ = slideshow_clips([morning, evening, undated, clip, short], 4.0, {"5.jpg": 2.0})
-        assert day_captions(clips) == (Caption("Tuesday 2 July 2024", 0.3, 3.5),
+        assert film_captions(clips) == (Caption("Tuesday 2 July 2024", 0.3, 3.5),
                                        Caption("Wednesday 3 July 2024", 12.3, 1.7),
                                        Caption("Thursday 4 July 2024", 14.3, 1.7))
         monkeypatch.setenv("TZ", "Asia/Tokyo")  # 08:30 on the 4th there
@@ -543,10 +543,54 @@ def test_dates_caption_the_first_picture_of_each_day(tmp_path, monkeypatch):
         time.tzset()
 
 
+def save_placed_photo(path: Path, taken: str, position: tuple[float, float],
+                      picture: np.ndarray | None = None) -> Path:
+    """A photo with the EXIF date and GPS position a phone writes (degrees, minutes, seconds and a hemisphere)."""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = taken
+    gps = exif.get_ifd(0x8825)
+    for (ref, value), (positive, negative) in zip(((1, position[0]), (3, position[1])), (("N", "S"), ("E", "W"))):
+        whole, minutes = int(abs(value)), abs(value) % 1 * 60
+        gps[ref] = positive if value >= 0 else negative
+        gps[ref + 1] = (float(whole), float(int(minutes)), round(minutes % 1 * 60, 3))
+    Image.fromarray(plain(96, 72, (90, 120, 150)) if picture is None else picture).save(path, exif=exif)
+    return path
+
+
+def test_places_caption_where_the_pictures_move_to(tmp_path):
+    """--places: the town at each picture's GPS position, named offline (by the Eiffel Tower: Paris, not the suburb
+    whose middle is nearest), over the first picture in each place; a video's ISO 6709 location counts too, a
+    picture without a position changes nothing; with --dates a new day says where it begins."""
+    from cotvtm_desktop.media.places import place_name, position_taken
+    from cotvtm_desktop.media.slideshow import Caption, film_captions
+
+    rome = save_placed_photo(tmp_path / "1.jpg", "2024:07:02 10:00:00", (41.8902, 12.4922))
+    forum = save_placed_photo(tmp_path / "2.jpg", "2024:07:02 11:00:00", (41.8925, 12.4853))
+    unplaced = save_photo(tmp_path / "3.jpg", plain(96, 72, (0, 0, 200)), "2024:07:02 15:00:00")
+    florence = make_video(tmp_path / "4.mp4", 2, audio=False, extra=(
+        "-metadata", "location=+43.7696+011.2558/", "-metadata", "creation_time=2024-07-02T12:00:00Z"))
+    next_day = save_placed_photo(tmp_path / "5.jpg", "2024:07:03 09:00:00", (43.7731, 11.2560))
+    eiffel = save_placed_photo(tmp_path / "6.jpg", "2024:07:03 19:00:00", (48.8584, 2.2945))
+    assert position_taken(rome) == pytest.approx((41.8902, 12.4922), abs=1e-4) and position_taken(unplaced) is None
+    assert position_taken(florence) == (43.7696, 11.2558)
+    clips, _ = slideshow_clips([rome, forum, unplaced, florence, next_day, eiffel], 3.0)
+    assert film_captions(clips, dates=False, places=True) == (
+        Caption("Rome, Italy", 0.3, 2.7), Caption("Florence, Italy", 9.3, 1.7), Caption("Paris, France", 14.3, 2.7))
+    assert [c.text for c in film_captions(clips, dates=True, places=True)] == [
+        "Tuesday 2 July 2024 · Rome, Italy", "Florence, Italy", "Wednesday 3 July 2024 · Florence, Italy",
+        "Paris, France"]
+    sydney = save_placed_photo(tmp_path / "7.jpg", "2024:07:04 09:00:00", (-33.8568, 151.2153))
+    assert position_taken(sydney) == pytest.approx((-33.8568, 151.2153), abs=1e-4)
+    assert place_name(position_taken(sydney)) == "Sydney, Australia"  # not The Rocks, the nearest suburb's middle
+    nowhere = save_placed_photo(tmp_path / "8.jpg", "2024:07:04 09:00:00", (0.0, 0.0))  # no fix: zeros
+    assert position_taken(nowhere) is None
+
+
 def test_score_dates_captions_the_film(tmp_path):
-    """`score --slideshow --dates`: the film shows the day low over its first photo, and nothing there without it."""
+    """`score --slideshow --dates` (or `--places`): the film shows the day (or the town) low over its first photo,
+    and nothing there without it."""
     for name, taken in (("1.jpg", "2024:07:02 10:00:00"), ("2.jpg", "2024:07:03 10:00:00")):
-        save_photo(tmp_path / name, plain(320, 180, (30, 40, 50)), taken)
+        save_placed_photo(tmp_path / name, taken, (41.8902, 12.4922), plain(320, 180, (30, 40, 50)))
 
     def low_band(*extra: str) -> float:
         film = tmp_path / "film.mp4"
@@ -558,7 +602,7 @@ def test_score_dates_captions_the_film(tmp_path):
             frame = next(f for f in container.decode(video=0) if f.time >= 1.5)
         return float(frame.to_ndarray(format="gray")[290:330, 100:540].max())
 
-    assert low_band("--dates") > 200 and low_band() < 80
+    assert low_band("--dates") > 200 and low_band("--places") > 200 and low_band() < 80
 
 
 def test_a_caption_shows_low_over_photos_and_videos_while_it_lasts(tmp_path):

@@ -110,6 +110,7 @@ class QueueItem:
     film_length: float = 0.0  # a slideshow's length its photos share (0: theirs make it)
     dissolve: bool = False  # a slideshow's: photos dissolve into each other
     dates: bool = False  # a slideshow's: each day's date over its first picture
+    places: bool = False  # a slideshow's: each place's town over its first picture
     file_thumbnails: dict[str, str] = field(default_factory=dict)  # a slideshow's: each file's picture, by path
     file_durations: dict[str, float] = field(default_factory=dict)  # a slideshow's: each video's length, by path
     title: str = ""  # a slideshow's: words over its opening seconds
@@ -166,6 +167,7 @@ class QueueItem:
                     *(arg for path, seconds in self.held.items() for arg in ("--hold", f"{path}={seconds:g}")),
                     *(["--film-length", f"{self.film_length:g}"] if self.film_length else []),
                     *(["--dissolve"] if self.dissolve else []), *(["--dates"] if self.dates else []),
+                    *(["--places"] if self.places else []),
                     *(["--title", self.title] if self.title else [])]
         return [self.path, *self.parts, "--join"] if self.parts else [self.path]
 
@@ -274,12 +276,12 @@ class QueueModel(QAbstractTableModel):
         return fresh
 
     def slideshow(self, items: list[QueueItem], photo_seconds: float, dissolve: bool = False,
-                  dates: bool = False) -> QueueItem:
+                  dates: bool = False, places: bool = False) -> QueueItem:
         """The inspected photos and videos `items`, in that order, become one slideshow item in the queue place of
         the first of them queued, each photo on screen for about `photo_seconds` (and, with `dissolve`, dissolving
-        into the next; with `dates`, each day's date over its first picture); they leave the queue. A slideshow
-        among them brings its files, in its order, and its seconds (its photos' own too, its length), dissolve,
-        dates and title."""
+        into the next; with `dates` and `places`, each day's date and each place's town over its first picture);
+        they leave the queue. A slideshow among them brings its files, in its order, and its seconds (its photos'
+        own too, its length), dissolve, dates and title."""
         earliest = min(items, key=self.items.index)
         for item in items:
             if item is not earliest:
@@ -294,36 +296,36 @@ class QueueModel(QAbstractTableModel):
         earlier = next((i for i in items if i.kind == "slideshow"), None)
         title = ""
         if earlier is not None:
-            photo_seconds, dissolve, dates = earlier.photo_seconds, earlier.dissolve, earlier.dates
-            title = earlier.title
+            photo_seconds, dissolve, title = earlier.photo_seconds, earlier.dissolve, earlier.title
+            dates, places = earlier.dates, earlier.places
         shown = QueueItem(items[0].path, id=earliest.id if earliest is earlier else uuid.uuid4().hex[:12],
                           kind="slideshow", file_thumbnails=thumbnails, file_durations=durations)
         self.items[self.items.index(earliest)] = shown
         return self.arrange(shown, [path for i in items for path in i.files()], photo_seconds, dissolve, title, held,
-                            length, dates)
+                            length, dates, places)
 
     def arrange(self, item: QueueItem, files: list[str], photo_seconds: float, dissolve: bool,
                 title: str = "", held: dict[str, float] | None = None, film_length: float = 0.0,
-                dates: bool = False) -> QueueItem:
+                dates: bool = False, places: bool = False) -> QueueItem:
         """The slideshow `item` anew, showing `files` (some of its own) in this order, each photo for about
         `photo_seconds` (those `held`, by path, for their own seconds; all scaled alike to fill `film_length`, where
-        one is given), dissolving with `dissolve`, under `title` (and each day's date, with `dates`): what its last
-        preview made (its segments and their edits, its stretches without music) fits it no more and goes — but for
-        a new dissolve, title or dates alone, which change its picture, not its timing or its music; what it
-        exported stays its output. It keeps its id (and with it the app's work folder, whose pictures of its photos
-        serve again where they move alike)."""
+        one is given), dissolving with `dissolve`, under `title` (and each day's date and each place's town, with
+        `dates` and `places`): what its last preview made (its segments and their edits, its stretches without
+        music) fits it no more and goes — but for a new dissolve, title, dates or places alone, which change its
+        picture, not its timing or its music; what it exported stays its output. It keeps its id (and with it the
+        app's work folder, whose pictures of its photos serve again where they move alike)."""
         held = {path: seconds for path, seconds in (held or {}).items() if path in files}
         if (files, photo_seconds, held, film_length) == (item.files(), item.photo_seconds, item.held,
                                                          item.film_length):
-            shown = replace(item, dissolve=dissolve, title=title, dates=dates, preview="", status="ready", message="",
-                            progress=0.0)
+            shown = replace(item, dissolve=dissolve, title=title, dates=dates, places=places, preview="",
+                            status="ready", message="", progress=0.0)
             self.items[self.items.index(item)] = shown
             self.changed(shown)
             return shown
         shown = QueueItem(files[0], id=item.id, kind="slideshow", status="ready", output=item.output,
                           thumbnail=item.file_thumbnails.get(files[0], ""), parts=files[1:], title=title,
                           photo_seconds=photo_seconds, held=held, film_length=film_length, dissolve=dissolve,
-                          dates=dates,
+                          dates=dates, places=places,
                           file_thumbnails={p: item.file_thumbnails[p] for p in files if item.file_thumbnails.get(p)},
                           file_durations={p: item.file_durations[p] for p in files if p in item.file_durations})
         shown.duration = shown.film_seconds()

@@ -31,6 +31,7 @@ class Settings:
     photo_seconds: float = config.SLIDESHOW_PHOTO_SECONDS  # each photo's time on screen in a slideshow made from now on
     photo_dissolve: bool = False  # in a slideshow made from now on, photos dissolve into each other
     photo_dates: bool = False  # in a slideshow made from now on, each day's date over its first picture
+    photo_places: bool = False  # in a slideshow made from now on, each place's town over its first picture
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # an exported slideshow's shorter side (its preview is small)
     genre: str = ""  # empty: each segment's from its picture (procedural)
     lead: str = ""  # the instrument for every segment's tune; empty: each genre's own (procedural)

@@ -68,6 +68,11 @@ class SettingsDialog(QDialog):
         self.photo_dates.setChecked(settings.photo_dates)
         self.photo_dates.setToolTip("In a slideshow made from now on, the day its pictures were taken (Tuesday 2 July "
                                     "2024) low over the first picture of each day")
+        self.photo_places = QCheckBox("Each place's town over its first picture")
+        self.photo_places.setChecked(settings.photo_places)
+        self.photo_places.setToolTip("In a slideshow made from now on, the town its pictures were taken in (Florence, "
+                                     "Italy: from their GPS tags, named offline) low over the first picture in each "
+                                     "place")
         self.slideshow_size = QComboBox()
         for lines in config.SLIDESHOW_SIZES[1:]:  # the quick look's is the preview's
             self.slideshow_size.addItem(SLIDESHOW_SIZE_NAMES.get(lines, f"{lines}p"), lines)
@@ -152,7 +157,8 @@ class SettingsDialog(QDialog):
         rows = [("Backend", self.backend), ("", self.models_status), ("Model folder", self.models_dir[0]),
                 ("MusicGen", self.musicgen_size), ("Device", self.device), ("Precision", self.precision),
                 ("Segment length", self.segment_seconds), ("Slideshow photos", self.photo_seconds),
-                ("", self.photo_dissolve), ("", self.photo_dates), ("Slideshow size", self.slideshow_size),
+                ("", self.photo_dissolve), ("", self.photo_dates), ("", self.photo_places),
+                ("Slideshow size", self.slideshow_size),
                 ("Genre", self.genre), ("Lead", self.lead), ("Chords", self.instruments["chords"]),
                 ("Bass", self.instruments["bass"]),
                 ("Parts", self.parts), ("Energy", self.energy), ("Soundfont", self.soundfont[0]),
@@ -243,6 +249,7 @@ class SettingsDialog(QDialog):
             precision=self.precision.currentText(),
             segment_seconds=self.segment_seconds.value(), photo_seconds=self.photo_seconds.value(),
             photo_dissolve=self.photo_dissolve.isChecked(), photo_dates=self.photo_dates.isChecked(),
+            photo_places=self.photo_places.isChecked(),
             slideshow_size=int(self.slideshow_size.currentData()),
             genre=self.genre.currentData(),
             lead=self.lead.currentData(), chords=self.instruments["chords"].currentData(),

@@ -1,6 +1,6 @@
 """Arrange a slideshow: the order of its photos and videos (dragged, moved a place at a time, or sorted by when they
 were taken or by name), which of them it shows, how long each photo is on screen (a chosen one longer or shorter)
-or how long the whole film is, whether photos dissolve, and whether each day's date shows."""
+or how long the whole film is, whether photos dissolve, and whether each day's date and each place's town show."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ _AS_THE_REST = 0.5  # the held seconds' box this far under the shortest time say
 
 class SlideshowDialog(QDialog):
     """Shows the slideshow `item`'s files in order; `files()`, `photo_seconds()`, `held()`, `film_length()`,
-    `dissolve()`, `show_dates()` and `film_title()` read the result, `changed()` whether it differs from the item."""
+    `dissolve()`, `show_dates()`, `show_places()` and `film_title()` read the result, `changed()` whether it differs
+    from the item."""
 
     def __init__(self, item: QueueItem, parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,6 +97,10 @@ class SlideshowDialog(QDialog):
         self.dates = QCheckBox("Dates")
         self.dates.setChecked(item.dates)
         self.dates.setToolTip("Each day's date (Tuesday 2 July 2024) low over the first picture taken that day")
+        self.places = QCheckBox("Places")
+        self.places.setChecked(item.places)
+        self.places.setToolTip("The town its pictures were taken in (Florence, Italy: from their GPS tags, named "
+                               "offline) low over the first picture in each place")
         self.title_words = QLineEdit(item.title)
         self.title_words.setPlaceholderText("none")
         self.title_words.setToolTip("Words shown over the film's opening seconds: its name, say (a change of title "
@@ -137,6 +142,7 @@ class SlideshowDialog(QDialog):
         titled.addWidget(self.dissolves)
         titled.addSpacing(16)
         titled.addWidget(self.dates)
+        titled.addWidget(self.places)
         layout.addLayout(titled)
         layout.addWidget(self.said)
         layout.addWidget(buttons)
@@ -168,14 +174,17 @@ class SlideshowDialog(QDialog):
     def show_dates(self) -> bool:
         return self.dates.isChecked()
 
+    def show_places(self) -> bool:
+        return self.places.isChecked()
+
     def film_title(self) -> str:
         return " ".join(self.title_words.text().split())
 
     def changed(self) -> bool:
         return (self.files(), self.photo_seconds(), self.held(), self.film_length(), self.dissolve(),
-                self.show_dates(), self.film_title()) != (self.item.files(), self.item.photo_seconds, self.item.held,
-                                                          self.item.film_length, self.item.dissolve, self.item.dates,
-                                                          self.item.title)
+                self.show_dates(), self.show_places(), self.film_title()) != (
+            self.item.files(), self.item.photo_seconds, self.item.held, self.item.film_length, self.item.dissolve,
+            self.item.dates, self.item.places, self.item.title)
 
     # --- what the buttons do --------------------------------------------------------------------------------------
     def move_selected(self, step: int) -> None:

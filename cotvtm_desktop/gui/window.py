@@ -249,7 +249,8 @@ class MainWindow(QMainWindow):
             ordered = [*shows, *(by_path[path] for path in taken if path not in similar)]
             shown = self._put_together(ordered, lambda i: self.queue.slideshow(i, self.settings.photo_seconds,
                                                                                 self.settings.photo_dissolve,
-                                                                                self.settings.photo_dates))
+                                                                                self.settings.photo_dates,
+                                                                                self.settings.photo_places))
             several = len(motions) != 1
             kept = [f"{len(motions)} Live Photo video{'s' * several} left in the queue: "
                     f"{'their photos show' if several else 'its photo shows'}"] if motions else []
@@ -269,7 +270,7 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.changed():
             made = self._put_together([item], lambda i: self.queue.arrange(
                 item, dialog.files(), dialog.photo_seconds(), dialog.dissolve(), dialog.film_title(), dialog.held(),
-                dialog.film_length(), dialog.show_dates()))
+                dialog.film_length(), dialog.show_dates(), dialog.show_places()))
             self.activity.setText(f"Changed the slideshow ({len(dialog.files())} files): preview it to see and hear "
                                   "it anew" if not made.segments else "Changed the slideshow's picture (its music "
                                   "and your edits stay): preview it to see it")

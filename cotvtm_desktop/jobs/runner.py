@@ -36,7 +36,7 @@ from cotvtm_desktop.jobs.workdir import WorkDir, cache_key, input_fingerprint, s
 from cotvtm_desktop.media import aac, audio, mux, proxy
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.media.segments import Segment, plan_segments
-from cotvtm_desktop.media.slideshow import bar_lines, day_captions, fitted_to_bars, slideshow_clips
+from cotvtm_desktop.media.slideshow import bar_lines, film_captions, fitted_to_bars, slideshow_clips
 from cotvtm_desktop.media.timeline import (Clip, clips_of, is_project_path, is_timeline_path, joined_clips,
                                            read_timeline, timeline_info)
 from cotvtm_desktop.music.backend import MusicBackend, SegmentEdit, SegmentMusic
@@ -67,6 +67,7 @@ class ScoreOptions:
     exact_photo_seconds: bool = False  # a slideshow's photos exactly their seconds, not fitted to the music's bars
     keep_similar: bool = False  # a slideshow shows every shot of a burst, not only the sharpest
     dates: bool = False  # a slideshow shows the day over the first picture of each day it was taken on
+    places: bool = False  # a slideshow shows the town over the first picture taken in each place
     dissolve: bool = False  # a slideshow's photos dissolve into each other (SLIDESHOW_DISSOLVE_SECONDS), not cut
     slideshow_size: int = config.SLIDESHOW_SHORT_SIDE  # a slideshow's picture: the lines on its shorter side
     title: str = ""  # a slideshow's: words over its opening seconds
@@ -564,7 +565,7 @@ class Job:
             shape = proxy.slideshow_format(self.clips, config.SLIDESHOW_DISSOLVE_SECONDS * self.options.dissolve,
                                            self.options.slideshow_size, self.options.title,
                                            (self.options.fade_in, self.options.fade_out),
-                                           day_captions(self.clips) if self.options.dates else ())
+                                           film_captions(self.clips, self.options.dates, self.options.places))
         else:
             shape = proxy.picture_format(self.clips)
         return proxy.render_picture(self.clips, shape, self.work.path, piece_key, progress)

@@ -439,27 +439,36 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "November", "December")
 
 
-def day_captions(clips: list[Clip]) -> tuple[Caption, ...]:
-    """The day each of the film's days begins on (`--dates`): a caption over the first picture taken that day, from
-    SLIDESHOW_CAPTION_SECONDS[0] into it for up to [1] seconds ("Tuesday 2 July 2024"); an undated picture changes no
-    day."""
-    captions, shown = [], None
+def film_captions(clips: list[Clip], dates: bool = True, places: bool = False) -> tuple[Caption, ...]:
+    """The film's captions, each over the picture where something it says begins, from SLIDESHOW_CAPTION_SECONDS[0]
+    into it for up to [1] seconds: with `dates`, the day each of the film's days begins on ("Tuesday 2 July
+    2024"); with `places`, the town where its pictures move to ("Florence, Italy": media/places.py), and with both,
+    a new day says where it begins too ("Wednesday 3 July 2024 · Florence, Italy"). A picture that does not say
+    when or where it was taken changes neither."""
+    from cotvtm_desktop.media.places import place_name, position_taken
+
+    captions, day_shown, place_shown = [], None, None
     delay, longest = config.SLIDESHOW_CAPTION_SECONDS
     for clip in clips:
-        day = day_taken(clip.info.path) if clip.info is not None else None
-        if day is not None and day != shown:
-            seconds = min(longest, clip.duration - delay)
-            if seconds > 0:
-                words = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
-                captions.append(Caption(words, round(clip.offset + delay, 4), round(seconds, 4)))
-            shown = day
+        if clip.info is None:
+            continue
+        day = day_taken(clip.info.path) if dates else None
+        position = position_taken(clip.info.path) if places else None
+        place = place_name(position) if position else None
+        new_day, new_place = day not in (None, day_shown), place not in (None, place_shown)
+        seconds = min(longest, clip.duration - delay)
+        if (new_day or new_place) and seconds > 0:
+            words = [f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"] if new_day else []
+            captions.append(Caption(" · ".join([*words, *([place] if place else [])]), round(clip.offset + delay, 4),
+                                    round(seconds, 4)))
+        day_shown, place_shown = day or day_shown, place or place_shown
     return tuple(captions)
 
 
 @dataclass(frozen=True)
 class Caption:
-    """Words low over the film from `start` for `seconds` of its clock (the day its pictures were taken), fading in
-    and out over SLIDESHOW_CAPTION_FADE."""
+    """Words low over the film from `start` for `seconds` of its clock (the day or place its pictures were taken),
+    fading in and out over SLIDESHOW_CAPTION_FADE."""
 
     text: str
     start: float
@@ -474,9 +483,9 @@ class Caption:
 @dataclass(frozen=True)
 class Overlay:
     """What shows over a slideshow's pictures by the film's clock: its `title` over the opening (title_share), its
-    `captions` (the days its pictures were taken: day_captions), and its fades, from black over its first `fade_in`
-    seconds and to black over its last `fade_out` of `seconds`: the music's own fades, so that picture and sound
-    begin and end together."""
+    `captions` (the days and places its pictures were taken: film_captions), and its fades, from black over its
+    first `fade_in` seconds and to black over its last `fade_out` of `seconds`: the music's own fades, so that
+    picture and sound begin and end together."""
 
     title: str = ""
     fade_in: float = 0.0
