@@ -203,10 +203,10 @@ def test_a_slideshow_leaves_out_a_bursts_other_shots_and_says_so(tmp_path):
 
     clips, notices = shown()
     assert clips == ["IMG_2.jpg", "IMG_4.jpg"]
-    assert notices == [f"left out of the slideshow: {shots[0]}: a shot of the moment IMG_2.jpg shows, beside it (the "
-                       "sharper of them shows; --keep-similar shows every one)",
-                       f"left out of the slideshow: {shots[2]}: a shot of the moment IMG_2.jpg shows, beside it (the "
-                       "sharper of them shows; --keep-similar shows every one)"]
+    assert notices == [f"left out of the slideshow: {shots[0]}: a shot of the moment IMG_2.jpg shows, beside it (of a "
+                       "burst the sharpest shows, or the one held; --keep-similar shows every one)",
+                       f"left out of the slideshow: {shots[2]}: a shot of the moment IMG_2.jpg shows, beside it (of a "
+                       "burst the sharpest shows, or the one held; --keep-similar shows every one)"]
     assert shown("--keep-similar") == (["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg", "IMG_4.jpg"], [])
     assert shown("--hold", "IMG_3.jpg=6")[0] == ["IMG_3.jpg", "IMG_4.jpg"]
     clips, _ = slideshow_clips(shots[:2], 2.0)

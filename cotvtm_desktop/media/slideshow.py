@@ -142,8 +142,8 @@ def slideshow_clips(paths: list[Path], photo_seconds: float, held: dict[str, flo
         similar = {}
     left_out = [str(exc) for exc in unreadable] + [f"{path}: the moving part of the Live Photo {photo.name}, which "
                                                    "shows instead" for path, photo in motions.items()]
-    left_out += [f"{path}: a shot of the moment {kept.name} shows, beside it (the sharper of them shows; "
-                 "--keep-similar shows every one)" for path, kept in similar.items()]
+    left_out += [f"{path}: a shot of the moment {kept.name} shows, beside it (of a burst the sharpest "
+                 "shows, or the one held; --keep-similar shows every one)" for path, kept in similar.items()]
     clips, offset = [], 0.0
     for k, (path, info) in enumerate(zip(paths, infos)):
         if info is None or path in motions or path in similar:
