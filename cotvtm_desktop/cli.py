@@ -296,8 +296,7 @@ def _check_not_segments_file(target: Path, segments: Path | None, options: Score
 def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, work: Path | None, plan_only: bool,
           join: bool, slideshow: bool, photo_seconds: float, film_length: str | None, exact_photo_seconds: bool,
           dates: bool, places: bool, keep_similar: bool, dissolve: bool, slideshow_size: str, holds: tuple[str, ...],
-          title: str,
-          shared: dict) -> None:
+          title: str, shared: dict) -> None:
     """Score videos or images: NAME.scored.mp4 appears beside each (NAME.scored.wav, the music alone, for a timeline
     .json or an editor project; see media/timeline.py and `cotvtm project score`).
     Several inputs, or a folder's videos and images, are scored like a batch (models load once; a bad file does not

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cotvtm_desktop import config
-from cotvtm_desktop.analysis import efficientnet, user_cache, torch_legacy
+from cotvtm_desktop.analysis import efficientnet, torch_legacy, user_cache
 
 _MEAN, _STD = 0.498, 0.502  # RangiLyu's Lite models were trained on inputs scaled to [-1, 1]
 _load_lock = threading.Lock()

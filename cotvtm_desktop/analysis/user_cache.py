@@ -17,8 +17,9 @@ def cached_session(cached: Path, build: Callable[[], bytes]):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    # One thread: the models run beside decoding (analysis/scan.py) or the picture's encoder, and on one core they
-    # are as fast as torch was on two. No spinning between calls, which would take another thread's core away.
+    # One thread: the object model runs beside decoding (analysis/scan.py), the face detector on a thread per core
+    # (media/slideshow.py photo_subjects), and on one core each is as fast as torch was on two. No spinning between
+    # calls, which would take another thread's core away.
     options.intra_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
