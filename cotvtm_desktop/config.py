@@ -71,13 +71,17 @@ SLIDESHOW_COVER_CROP = 0.17  # a 3:2 camera photo fills 16:9 (16 % of its height
 # sigma), its levels scaled by this
 SLIDESHOW_BACKDROP_BLUR, SLIDESHOW_BACKDROP_LEVEL = 1 / 40, 0.45
 # --title: words over the film's opening, in from SLIDESHOW_TITLE_SECONDS[0] to out by [1], fading over
-# SLIDESHOW_TITLE_FADE; white letters SLIDESHOW_TITLE_HEIGHT of the frame's height (smaller if they would not fit)
+# SLIDESHOW_TITLE_FADE; white letters SLIDESHOW_TITLE_HEIGHT of the frame's height (smaller if they would not fit),
+# centred across it, their middle the first of SLIDESHOW_TITLE_MIDDLES of the way down that keeps them off the faces
+# in the pictures under them (the middle; else low, where faces seldom are; else high), or that covers least of them
 SLIDESHOW_TITLE_SECONDS, SLIDESHOW_TITLE_FADE, SLIDESHOW_TITLE_HEIGHT = (0.3, 4.0), 0.7, 0.11
+SLIDESHOW_TITLE_MIDDLES = (0.5, 0.8, 0.2)
 # --dates: the day over the first picture of each day, from SLIDESHOW_CAPTION_SECONDS[0] into it for up to [1]
 # seconds, fading over SLIDESHOW_CAPTION_FADE; letters SLIDESHOW_CAPTION_HEIGHT of the frame's height, centred
-# across it, their middle SLIDESHOW_CAPTION_MIDDLE of the way down (the lower third, where captions go)
+# across it, their middle SLIDESHOW_CAPTION_MIDDLES[0] of the way down (the lower third, where captions go), or [1]
+# (the top) where that keeps them off the faces under them, as the title is placed
 SLIDESHOW_CAPTION_SECONDS, SLIDESHOW_CAPTION_FADE = (0.3, 3.5), 0.5
-SLIDESHOW_CAPTION_HEIGHT, SLIDESHOW_CAPTION_MIDDLE = 0.055, 0.86
+SLIDESHOW_CAPTION_HEIGHT, SLIDESHOW_CAPTION_MIDDLES = 0.055, (0.86, 0.14)
 # --places: a picture's town (media/places.py) is the nearest place of 1,000 people or more, but a city of
 # PLACE_CITY_PEOPLE or more within PLACE_CITY_KM of it goes first (a district goes by its city's name)
 PLACE_CITY_PEOPLE, PLACE_CITY_KM = 100_000, 15.0

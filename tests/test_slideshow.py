@@ -17,8 +17,8 @@ from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media.probe import MediaInfo, probe
 from cotvtm_desktop.analysis.faces import find_faces
 from cotvtm_desktop.media.slideshow import (Overlay, StillMove, composed_focus, composed_still, crop_centring,
-                                            in_taken_order, photo_subjects, slideshow_clips, still_frames,
-                                            still_moves, taken_at)
+                                            in_taken_order, off_faces, photo_subjects, slideshow_clips,
+                                            still_frames, still_moves, taken_at)
 from cotvtm_desktop.media.timeline import Clip
 from media import make_video, streams
 
@@ -646,6 +646,45 @@ def test_a_caption_shows_low_over_photos_and_videos_while_it_lasts(tmp_path):
     with av.open(str(tmp_path / "captioned.mp4")) as container:
         seen = [f.to_ndarray(format="gray")[145:165, 60:260].max() for f in container.decode(video=0)]
     assert len(seen) == 25 and max(seen) > 200
+
+
+def test_the_title_and_captions_keep_off_the_faces_under_them(tmp_path):
+    """The title sits in the middle of the frame unless faces are there while it shows, then low (0.8 of the way
+    down), else high; a caption low, else at the top. Grace Hopper's portrait, shown whole in a wide frame, has her
+    face from about a fifth to over half the way down: the title goes below it and her face shows as it would
+    untitled; a caption over a photo without faces stays low."""
+    from cotvtm_desktop.media.proxy import plan_pieces, slideshow_format
+    from cotvtm_desktop.media.slideshow import Caption
+
+    grace, dark = probe(DATA / "grace_hopper.jpg"), probe(save_photo(tmp_path / "dark.png", plain(320, 180, (30,) * 3)))
+    clips = [Clip(grace, 0.0, 5.0, 0.0), Clip(dark, 0.0, 5.0, 5.0)]
+    shape = slideshow_format(clips, 0.0, 360, "Grace Hopper at work", captions=(Caption("Monday", 5.3, 3.5),))
+    first, second = plan_pieces(clips, shape)
+    assert first.overlay.title_middle == 0.8 and second.overlay.captions[0].middle == 0.86
+
+    def frame_at(overlay: Overlay | None) -> np.ndarray:
+        [frame] = still_frames(grace, first.move, 2.0, 1, 25, 640, 360, overlay=overlay, film_start=2.0)
+        return as_rgb(frame, 640, 360).astype(int)
+
+    titled, untitled = frame_at(first.overlay), frame_at(None)
+    changed = np.abs(titled - untitled).max(axis=(1, 2))
+    assert changed[:240].max() <= 2 and changed[270:310].max() > 150  # the face untouched, the words below it
+
+    def placed(subject: tuple[float, float, float, float] | None, shown_from: float = 0.0) -> Overlay:
+        photo = MediaInfo(Path("wide.jpg"), "image", 0.0, 1600, 900, 0, 0.0, "mjpeg", False, 0.0)
+        overlay = Overlay("Rome 2024", captions=(Caption("Tuesday 2 July 2024", 0.3, 3.5),))
+        return off_faces(overlay, [Clip(photo, 0.0, 4.0, shown_from)], [StillMove(1.0, 1.08, 4.0, subject=subject)],
+                         (640, 360))
+
+    assert placed(None) == placed((0.3, 0.4, 0.7, 0.6), shown_from=4.0) == Overlay(
+        "Rome 2024", captions=(Caption("Tuesday 2 July 2024", 0.3, 3.5),))  # no faces, or none on screen then
+    in_middle = placed((0.3, 0.4, 0.7, 0.6))
+    assert in_middle.title_middle == 0.8 and in_middle.captions[0].middle == 0.86
+    low = placed((0.35, 0.7, 0.65, 0.98))
+    assert low.title_middle == 0.5 and low.captions[0].middle == 0.14
+    everywhere = placed((0.0, 0.0, 1.0, 1.0))  # nowhere clear: where the words go without faces
+    assert everywhere.title_middle == 0.5 and everywhere.captions[0].middle == 0.86
+    assert in_middle.within(0.0, 2.0).title_middle == 0.8 and in_middle.within(4.5, 6.0) is None
 
 
 def test_the_film_fades_in_from_black_and_out_to_black_with_its_music(tmp_path):

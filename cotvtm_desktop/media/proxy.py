@@ -25,8 +25,8 @@ from cotvtm_desktop.media.images import save_upright
 from cotvtm_desktop.media.mux import (DEINTERLACE_FILTER, TO_BT709, FfmpegFailed, concat_quoted, ffmpeg_has,
                                      run_ffmpeg)
 from cotvtm_desktop.media.probe import MediaInfo
-from cotvtm_desktop.media.slideshow import (Caption, Dissolve, Overlay, StillMove, fills_frame, still_frames,
-                                            still_moves)
+from cotvtm_desktop.media.slideshow import (Caption, Dissolve, Overlay, StillMove, fills_frame, off_faces,
+                                            still_frames, still_moves)
 from cotvtm_desktop.media.timeline import Clip
 
 PIECE_SECONDS = 20.0  # a piece renders in a few seconds: cancelling and progress are never far away
@@ -108,6 +108,8 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
     longest = round(PIECE_SECONDS * fps)
     moves = (still_moves(clips, (shape.width, shape.height), shape.dissolve) if shape.moving_stills
              else [(None, ())] * len(clips))
+    overlay = off_faces(shape.overlay, clips, [move for move, _ in moves], (shape.width, shape.height)
+                        ) if shape.overlay else None
     overlaid = _overlay_edges(shape)
     pieces = []
     for clip, (move, dissolves) in zip(clips, moves):
@@ -123,8 +125,8 @@ def plan_pieces(clips: list[Clip], shape: PictureFormat) -> list[Piece]:
             source_in = clip.source_in + (start - first) / fps if clip.info else 0.0
             inside = tuple(d for d in dissolves if d.window()[0] < clip.source_in + (stop - first) / fps
                            and d.window()[1] > source_in)
-            overlay = shape.overlay.within(start / fps, stop / fps) if shape.overlay else None
-            pieces.append(Piece(clip.info, source_in, stop - start, move, inside, overlay, start / fps))
+            shown = overlay.within(start / fps, stop / fps) if overlay else None
+            pieces.append(Piece(clip.info, source_in, stop - start, move, inside, shown, start / fps))
     return pieces
 
 

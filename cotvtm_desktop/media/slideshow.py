@@ -12,8 +12,8 @@ sees as steady (the scale changes by a constant factor per frame), and a pan acr
 in it (analysis/faces.py). A photo whose shape differs from the frame's by more than a trim shows whole over a
 blurred, darkened fill of itself, as phones show one; a video shows whole, with its sound. The changes are cuts (or
 dissolves), which the music marks (music/arranger.py); the film fades in from black and out to black with its music,
-under its title (Overlay). The picture is made full size by media/proxy.py's pieces; the frames of a moving photo
-are made here.
+under its title and captions (Overlay), which keep off the faces (off_faces). The picture is made full size by
+media/proxy.py's pieces; the frames of a moving photo are made here.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -69,6 +69,22 @@ class StillMove:
         """Where the window lies along the frame's longer side `at` seconds into the photo's clip: at a steady
         speed."""
         return self.pan_from + (self.pan_to - self.pan_from) * self.progress(at)
+
+    def window(self, at: float, focus: tuple[float, float], along: int) -> list[tuple[float, float]]:
+        """The part of the composed photo (composed_still) the frame shows `at` seconds into the photo's clip: where
+        it begins and ends across and down, as fractions of the picture's width and height. The zoom keeps the
+        subject's point of the picture (`focus`: composed_focus) where it is in the frame, so that it closes in on
+        the faces; a pan carries the window along the frame's longer side (`along`: 0 across, 1 down) by what the
+        zoom leaves over."""
+        zoom, pan, edges = self.zoom(at), self.pan(at), []
+        half = 0.5 / zoom
+        for axis, point in enumerate(focus):
+            if axis == along and self.pan_from != self.pan_to:
+                middle = 0.5 + pan * (0.5 - half)
+            else:
+                middle = point + (0.5 - point) / zoom
+            edges.append((middle - half, middle + half))
+        return edges
 
     def identity(self) -> list:
         """What the move is, for a cache key."""
@@ -468,11 +484,12 @@ def film_captions(clips: list[Clip], dates: bool = True, places: bool = False) -
 @dataclass(frozen=True)
 class Caption:
     """Words low over the film from `start` for `seconds` of its clock (the day or place its pictures were taken),
-    fading in and out over SLIDESHOW_CAPTION_FADE."""
+    fading in and out over SLIDESHOW_CAPTION_FADE; their `middle` that far down the frame (off_faces places it)."""
 
     text: str
     start: float
     seconds: float
+    middle: float = config.SLIDESHOW_CAPTION_MIDDLES[0]
 
     def share(self, film_at: float) -> float:
         """How much of it shows `film_at` seconds into the film."""
@@ -492,16 +509,19 @@ class Overlay:
     fade_out: float = 0.0
     seconds: float = 0.0  # the film's length, where it fades out
     captions: tuple[Caption, ...] = ()
+    title_middle: float = config.SLIDESHOW_TITLE_MIDDLES[0]  # how far down the frame (off_faces places it)
 
     def within(self, start: float, end: float) -> Overlay | None:
         """What of it shows from the film's `start` to `end` seconds (None: nothing), for the piece of the picture
         there: what does not touch the piece is left out, so that a change elsewhere (a longer film) leaves it as it
         was."""
         begin, until = config.SLIDESHOW_TITLE_SECONDS
+        titled = bool(self.title) and start < until and end > begin
         ending = self.fade_out > 0 and end > self.seconds - self.fade_out
-        shown = Overlay(self.title if start < until and end > begin else "", self.fade_in if start < self.fade_in
-                        else 0.0, self.fade_out if ending else 0.0, self.seconds if ending else 0.0,
-                        tuple(c for c in self.captions if c.start < end and c.start + c.seconds > start))
+        shown = Overlay(self.title if titled else "", self.fade_in if start < self.fade_in else 0.0,
+                        self.fade_out if ending else 0.0, self.seconds if ending else 0.0,
+                        tuple(c for c in self.captions if c.start < end and c.start + c.seconds > start),
+                        self.title_middle if titled else Overlay.title_middle)
         return None if shown == Overlay() else shown
 
     def light(self, film_at: float) -> float:
@@ -513,10 +533,12 @@ class Overlay:
     def over(self, frame: np.ndarray, film_at: float) -> np.ndarray:
         """An I420 frame (still_frames') as it shows `film_at` seconds into the film: under the title and captions,
         faded."""
-        frame = with_title(frame, self.title, film_at)
+        if self.title:
+            frame = under_words(frame, self.title, title_share(film_at), config.SLIDESHOW_TITLE_HEIGHT,
+                                self.title_middle)
         for caption in self.captions:
             frame = under_words(frame, caption.text, caption.share(film_at), config.SLIDESHOW_CAPTION_HEIGHT,
-                                config.SLIDESHOW_CAPTION_MIDDLE)
+                                caption.middle)
         light = self.light(film_at)
         if light >= 1:
             return frame
@@ -540,29 +562,17 @@ def still_frames(info: MediaInfo, move: StillMove, start: float, frames: int, fp
     stills: dict[Path, tuple] = {}  # each photo composed once, before the threads start
 
     def picture(photo: MediaInfo, photo_move: StillMove, at: float) -> list:
-        # the window of the composed photo that fills the frame at this zoom, to the sub-pixel: the zoom keeps the
-        # subject's point of the picture where it is in the frame (the middle's, without one), so that it closes in
-        # on the faces; a pan carries the window along the frame's longer side
+        # the window of the composed photo that fills the frame at this moment, to the sub-pixel
         if photo.path not in stills:
             largest = max(photo_move.zoom_from, photo_move.zoom_to)
             stills[photo.path] = (composed_planes(photo, round(width * largest), round(height * largest),
                                                   photo_move.subject),
                                   composed_focus(photo, width, height, photo_move.subject))
         planes, focus = stills[photo.path]
-        zoom, pan, shown = photo_move.zoom(at), photo_move.pan(at), []
-        along = 0 if width >= height else 1
-        for plane, size in zip(planes, ((width, height), (width // 2, height // 2), (width // 2, height // 2))):
-            box = []
-            for axis, (side, point) in enumerate(zip(plane.size, focus)):
-                half = side / 2 / zoom  # the window's, which may move by what the zoom leaves over
-                if axis == along and photo_move.pan_from != photo_move.pan_to:
-                    middle = side / 2 + pan * (side / 2 - half)
-                else:
-                    middle = point * side + (side / 2 - point * side) / zoom
-                box.append((middle - half, middle + half))
-            (left, right), (top, bottom) = box
-            shown.append(plane.resize(size, Image.Resampling.BICUBIC, box=(left, top, right, bottom)))
-        return shown
+        (left, right), (top, bottom) = photo_move.window(at, focus, 0 if width >= height else 1)
+        return [plane.resize(size, Image.Resampling.BICUBIC, box=(left * plane.width, top * plane.height,
+                                                                  right * plane.width, bottom * plane.height))
+                for plane, size in zip(planes, ((width, height), (width // 2, height // 2), (width // 2, height // 2)))]
 
     def frame(number: int) -> np.ndarray:
         at = start + number / fps
@@ -630,11 +640,6 @@ def title_share(film_at: float) -> float:
     return float(np.clip(min(film_at - begin, end - film_at) / fade, 0.0, 1.0))
 
 
-def with_title(frame: np.ndarray, title: str, film_at: float) -> np.ndarray:
-    """An I420 frame (still_frames') under the film's `title` as it shows `film_at` seconds into the film."""
-    return under_words(frame, title, title_share(film_at) if title else 0.0, config.SLIDESHOW_TITLE_HEIGHT, 0.5)
-
-
 def under_words(frame: np.ndarray, words: str, share: float, letters: float, middle: float) -> np.ndarray:
     """An I420 frame under `words` (letters that high, a fraction of the frame's height, centred across it and
     `middle` of the way down), showing by `share` (0: not at all)."""
@@ -650,16 +655,12 @@ def words_layer(words: str, width: int, height: int, letters: float, middle: flo
     """Words as a width × height I420 layer: its colours and how much each covers what is under it (flat, in I420's
     order): white letters `letters` of its height high (smaller if they would not fit across), centred across it
     and `middle` of the way down, on a soft shadow that keeps them legible on a bright photo."""
-    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+    from PIL import Image, ImageDraw, ImageFilter
 
-    size = round(height * letters)
-    font = ImageFont.load_default(size)  # Pillow's own scalable face: no font file to ship or find
-    wide = font.getlength(words)
-    if wide > width * 0.9:  # long words smaller, to fit
-        font = ImageFont.load_default(max(8, int(size * width * 0.9 / wide)))
+    font = _words_font(words, width, height, letters)
     drawn = Image.new("L", (width, height))
     ImageDraw.Draw(drawn).text((width / 2, height * middle), words, fill=255, font=font, anchor="mm")
-    shadow = np.asarray(drawn.filter(ImageFilter.GaussianBlur(max(2, font.size // 8))), np.float32) / 255 * 0.7
+    shadow = np.asarray(drawn.filter(ImageFilter.GaussianBlur(_shadow_blur(font))), np.float32) / 255 * 0.7
     cover = np.asarray(drawn, np.float32) / 255
     alpha = cover + shadow * (1 - cover)  # letters over their shadow
     white = np.divide(cover, alpha, out=np.zeros_like(cover), where=alpha > 0)  # black shadow, white letters
@@ -667,6 +668,81 @@ def words_layer(words: str, width: int, height: int, letters: float, middle: flo
     alphas = [alpha, *[_halved(alpha)] * 2]
     return (np.concatenate([plane.reshape(-1) for plane in colour]).astype(np.float32),
             np.concatenate([plane.reshape(-1) for plane in alphas]).astype(np.float32))
+
+
+def words_box(words: str, width: int, height: int, letters: float, middle: float) -> tuple[float, float, float, float]:
+    """The box words_layer's `words` and their shadow cover (left, top, right, bottom, as fractions of the frame's
+    width and height)."""
+    font = _words_font(words, width, height, letters)
+    left, top, right, bottom = font.getbbox(words, anchor="mm")
+    reach = 2 * _shadow_blur(font)
+    return ((width / 2 + left - reach) / width, (height * middle + top - reach) / height,
+            (width / 2 + right + reach) / width, (height * middle + bottom + reach) / height)
+
+
+def _words_font(words: str, width: int, height: int, letters: float):
+    """Pillow's own scalable face (no font file to ship or find), `letters` of the frame's height, smaller where the
+    words would not fit across nine tenths of its width."""
+    from PIL import ImageFont
+
+    size = round(height * letters)
+    font = ImageFont.load_default(size)
+    wide = font.getlength(words)
+    return ImageFont.load_default(max(8, int(size * width * 0.9 / wide))) if wide > width * 0.9 else font
+
+
+def _shadow_blur(font) -> int:
+    return max(2, font.size // 8)
+
+
+def off_faces(overlay: Overlay, clips: list[Clip], moves: list[StillMove | None], frame: tuple[int, int]) -> Overlay:
+    """`overlay` with its title and each caption where it covers the faces in the pictures under it least: the first
+    of its places down the frame (SLIDESHOW_TITLE_MIDDLES, SLIDESHOW_CAPTION_MIDDLES) clear of them, as the photos
+    move (`moves`: still_moves' for `clips`, each with its subject) in a `frame` (width, height) picture; words over
+    a face hide the person the photo is of."""
+    faced = [(clip, move) for clip, move in zip(clips, moves) if move is not None and move.subject is not None]
+    if not faced or not (overlay.title or overlay.captions):
+        return overlay
+
+    def placed(words: str, letters: float, start: float, end: float, middles: tuple[float, ...]) -> float:
+        faces = list(_faces_shown(faced, frame, start, end))
+        covered = [sum(_overlap(words_box(words, *frame, letters, middle), face) for face in faces)
+                   for middle in middles]
+        return middles[covered.index(min(covered))]
+
+    title_middle = (placed(overlay.title, config.SLIDESHOW_TITLE_HEIGHT, *config.SLIDESHOW_TITLE_SECONDS,
+                           config.SLIDESHOW_TITLE_MIDDLES) if overlay.title else overlay.title_middle)
+    captions = tuple(replace(caption, middle=placed(caption.text, config.SLIDESHOW_CAPTION_HEIGHT, caption.start,
+                                                    caption.start + caption.seconds, config.SLIDESHOW_CAPTION_MIDDLES))
+                     for caption in overlay.captions)
+    return replace(overlay, title_middle=title_middle, captions=captions)
+
+
+_FACE_LOOKS = 5  # times a photo's faces are looked at over the words' time (the photo moves under them)
+
+
+def _faces_shown(faced: list[tuple[Clip, StillMove]], frame: tuple[int, int], start: float, end: float
+                 ) -> Iterator[tuple[float, float, float, float]]:
+    """Where the photos' subjects are in the frame (boxes as fractions of its width and height) at a few moments
+    of the film from `start` to `end` seconds, in the photos on screen then (a dissolving one too)."""
+    along = 0 if frame[0] >= frame[1] else 1
+    for clip, move in faced:
+        shown_from = clip.offset - move.lead
+        begin, until = max(start, shown_from), min(end, shown_from + move.seconds)
+        if begin >= until:
+            continue
+        focus = composed_focus(clip.info, *frame, move.subject)
+        corners = [in_composed(clip.info, *frame, move.subject, point)
+                   for point in (move.subject[:2], move.subject[2:])]
+        for at in np.linspace(begin, until, _FACE_LOOKS):
+            (left, right), (top, bottom) = move.window(at - clip.offset, focus, along)
+            (x0, y0), (x1, y1) = [((x - left) / (right - left), (y - top) / (bottom - top)) for x, y in corners]
+            yield x0, y0, x1, y1
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The area two boxes (left, top, right, bottom) share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def composed_still(info: MediaInfo, width: int, height: int,
@@ -709,13 +785,19 @@ def composed_focus(info: MediaInfo, width: int, height: int,
     picture's middle without one."""
     if subject is None:
         return 0.5, 0.5
-    middle = ((subject[0] + subject[2]) / 2, (subject[1] + subject[3]) / 2)
+    return in_composed(info, width, height, subject, ((subject[0] + subject[2]) / 2, (subject[1] + subject[3]) / 2))
+
+
+def in_composed(info: MediaInfo, width: int, height: int, subject: tuple[float, float, float, float] | None,
+                point: tuple[float, float]) -> tuple[float, float]:
+    """Where a `point` of the photo (fractions of its width and height) lies in composed_still's picture of it
+    (cropped around `subject`), as fractions of that picture's width and height."""
     if fills_frame(info, width, height):
         centring, kept = crop_centring(info, width, height, subject), _kept_share(info, width, height)
-        return tuple((point - centre * (1 - share)) / share for point, centre, share in zip(middle, centring, kept))
+        return tuple((at - centre * (1 - share)) / share for at, centre, share in zip(point, centring, kept))
     scale = min(width / info.width, height / info.height)  # shown whole, in the middle of the frame
     shown = (info.width * scale / width, info.height * scale / height)
-    return tuple(0.5 + (point - 0.5) * share for point, share in zip(middle, shown))
+    return tuple(0.5 + (at - 0.5) * share for at, share in zip(point, shown))
 
 
 def _kept_share(info: MediaInfo, width: int, height: int) -> tuple[float, float]:
