@@ -687,6 +687,22 @@ def test_the_title_and_captions_keep_off_the_faces_under_them(tmp_path):
     assert in_middle.within(0.0, 2.0).title_middle == 0.8 and in_middle.within(4.5, 6.0) is None
 
 
+def test_the_title_keeps_off_the_faces_in_a_video_under_it(tmp_path):
+    """A video opening the film is looked at in a few frames under the title: with Grace Hopper's face across its
+    middle the title goes low; over a video without faces it stays in the middle."""
+    from cotvtm_desktop.media.proxy import plan_pieces, slideshow_format
+    from media import ffmpeg
+
+    grace = tmp_path / "grace.mp4"
+    ffmpeg("-loop", "1", "-i", str(DATA / "grace_hopper.jpg"), "-vf", "scale=-2:360,pad=640:360:(ow-iw)/2:0",
+           "-t", "4", "-r", "25", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(grace))
+    grey = make_video(tmp_path / "grey.mp4", 4, size="640x360", source="color", audio=False)
+    for video, middle in ((grace, 0.8), (grey, 0.5)):
+        clips, _ = slideshow_clips([video, DATA / "coffee.jpg"], 3.0)
+        [first, *_] = plan_pieces(clips, slideshow_format(clips, 0.0, 360, "Summer"))
+        assert first.overlay.title_middle == middle, video.name
+
+
 def test_the_film_fades_in_from_black_and_out_to_black_with_its_music(tmp_path):
     """A slideshow's picture fades from black over the music's fade-in and to black over its fade-out (Overlay),
     over a photo's frames and a video's (its last stretch a piece of its own, made frame by frame), as the video's

@@ -74,6 +74,21 @@ def faces_in(path: Path, size: tuple[int, int]) -> list[Face]:
     return found
 
 
+def faces_in_video(path: Path, size: tuple[int, int], rotation: int, start_time: float, times: list[float]
+                   ) -> list[list[Face]]:
+    """find_faces on the frames of the video at `path` near `times` (seconds from its first frame: frames.frames_near;
+    `size` its upright display width and height, `rotation` and `start_time` as probe gives them), each scaled to
+    no more than FACE_DETECT_SIDE on its longer side as it is decoded; none for a time without a frame."""
+    from PIL import Image
+
+    from cotvtm_desktop.media.frames import frames_near, to_rgb
+
+    scale = min(1.0, config.FACE_DETECT_SIDE / max(size))
+    width, height = (max(1, round(side * scale)) for side in size)
+    return [find_faces(Image.fromarray(to_rgb(frame, width, height, rotation))) if frame is not None else []
+            for frame in frames_near(path, times, start_time)]
+
+
 def subject(found: list[Face]) -> tuple[float, float, float, float] | None:
     """The box around the faces that a photo is of (left, top, right, bottom, as fractions of its width and
     height): all found, but for faces under FACE_SMALLEST_SHARE of the largest one's height (people in the

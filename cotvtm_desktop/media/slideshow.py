@@ -698,14 +698,13 @@ def _shadow_blur(font) -> int:
 def off_faces(overlay: Overlay, clips: list[Clip], moves: list[StillMove | None], frame: tuple[int, int]) -> Overlay:
     """`overlay` with its title and each caption where it covers the faces in the pictures under it least: the first
     of its places down the frame (SLIDESHOW_TITLE_MIDDLES, SLIDESHOW_CAPTION_MIDDLES) clear of them, as the photos
-    move (`moves`: still_moves' for `clips`, each with its subject) in a `frame` (width, height) picture; words over
-    a face hide the person the photo is of."""
-    faced = [(clip, move) for clip, move in zip(clips, moves) if move is not None and move.subject is not None]
-    if not faced or not (overlay.title or overlay.captions):
+    move (`moves`: still_moves' for `clips`, each with its subject) and in a video's frames under the words, in a
+    `frame` (width, height) picture; words over a face hide the person the picture is of."""
+    if not (overlay.title or overlay.captions):
         return overlay
 
     def placed(words: str, letters: float, start: float, end: float, middles: tuple[float, ...]) -> float:
-        faces = list(_faces_shown(faced, frame, start, end))
+        faces = list(_faces_shown(clips, moves, frame, start, end))
         covered = [sum(_overlap(words_box(words, *frame, letters, middle), face) for face in faces)
                    for middle in middles]
         return middles[covered.index(min(covered))]
@@ -719,25 +718,50 @@ def off_faces(overlay: Overlay, clips: list[Clip], moves: list[StillMove | None]
 
 
 _FACE_LOOKS = 5  # times a photo's faces are looked at over the words' time (the photo moves under them)
+_VIDEO_FACE_LOOKS = 3  # frames of a video looked for faces in over it (each decoded and looked at: ~0.1 s)
 
 
-def _faces_shown(faced: list[tuple[Clip, StillMove]], frame: tuple[int, int], start: float, end: float
-                 ) -> Iterator[tuple[float, float, float, float]]:
-    """Where the photos' subjects are in the frame (boxes as fractions of its width and height) at a few moments
-    of the film from `start` to `end` seconds, in the photos on screen then (a dissolving one too)."""
-    along = 0 if frame[0] >= frame[1] else 1
-    for clip, move in faced:
-        shown_from = clip.offset - move.lead
-        begin, until = max(start, shown_from), min(end, shown_from + move.seconds)
-        if begin >= until:
+def _faces_shown(clips: list[Clip], moves: list[StillMove | None], frame: tuple[int, int], start: float,
+                 end: float) -> Iterator[tuple[float, float, float, float]]:
+    """Where faces are in the frame (boxes as fractions of its width and height) at a few moments of the film from
+    `start` to `end` seconds: the subjects of the photos on screen then (a dissolving one too) as they move, and
+    those found in the videos' frames."""
+    for clip, move in zip(clips, moves):
+        if clip.info is None or (move is None and clip.info.kind != "video"):
             continue
-        focus = composed_focus(clip.info, *frame, move.subject)
-        corners = [in_composed(clip.info, *frame, move.subject, point)
-                   for point in (move.subject[:2], move.subject[2:])]
-        for at in np.linspace(begin, until, _FACE_LOOKS):
-            (left, right), (top, bottom) = move.window(at - clip.offset, focus, along)
-            (x0, y0), (x1, y1) = [((x - left) / (right - left), (y - top) / (bottom - top)) for x, y in corners]
-            yield x0, y0, x1, y1
+        shown_from, seconds = (clip.offset - move.lead, move.seconds) if move else (clip.offset, clip.duration)
+        begin, until = max(start, shown_from), min(end, shown_from + seconds)
+        if begin < until and move:
+            yield from _photo_faces(clip, move, frame, begin, until)
+        elif begin < until:
+            yield from _video_faces(clip, frame, begin, until)
+
+
+def _photo_faces(clip: Clip, move: StillMove, frame: tuple[int, int], begin: float, until: float
+                 ) -> Iterator[tuple[float, float, float, float]]:
+    """A photo's subject in the frame at _FACE_LOOKS moments of the film from `begin` to `until`, as it moves."""
+    if move.subject is None:
+        return
+    focus = composed_focus(clip.info, *frame, move.subject)
+    corners = [in_composed(clip.info, *frame, move.subject, point) for point in (move.subject[:2], move.subject[2:])]
+    for at in np.linspace(begin, until, _FACE_LOOKS):
+        (left, right), (top, bottom) = move.window(at - clip.offset, focus, 0 if frame[0] >= frame[1] else 1)
+        (x0, y0), (x1, y1) = [((x - left) / (right - left), (y - top) / (bottom - top)) for x, y in corners]
+        yield x0, y0, x1, y1
+
+
+def _video_faces(clip: Clip, frame: tuple[int, int], begin: float, until: float
+                 ) -> Iterator[tuple[float, float, float, float]]:
+    """The faces in a video's frames at _VIDEO_FACE_LOOKS moments of the film from `begin` to `until` (a video does
+    not move in its frame: each face is where the frame shows it)."""
+    from cotvtm_desktop.analysis.faces import faces_in_video, subject
+
+    info = clip.info
+    times = [clip.source_in + at - clip.offset for at in np.linspace(begin, until, _VIDEO_FACE_LOOKS)]
+    for found in faces_in_video(info.path, (info.width, info.height), info.rotation, info.start_time, times):
+        box = subject(found)
+        if box is not None:
+            yield *in_composed(info, *frame, None, box[:2]), *in_composed(info, *frame, None, box[2:])
 
 
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
