@@ -31,14 +31,10 @@ RATE = 48000
 
 def offset_samples(font: SoundFont) -> tuple[int, int]:
     """(samples with a DC offset over 10 % of their RMS, samples)."""
-    data = font.samples.astype(np.float64)
-    headers = [h for h in font._headers[:-1] if h.end - h.start >= 100]
-    offset = 0
-    for h in headers:
-        wave = data[h.start:h.end]
-        mean = wave.mean()
-        offset += abs(mean) > 0.1 * np.sqrt(((wave - mean) ** 2).mean())
-    return offset, len(headers)
+    samples = [font.sample(index) for index in range(len(font._headers) - 1)]
+    waves = [data[h.start:h.end].astype(np.float64) for data, h in samples if h.end - h.start >= 100]
+    offset = sum(abs(wave.mean()) > 0.1 * np.sqrt(((wave - wave.mean()) ** 2).mean()) for wave in waves)
+    return int(offset), len(waves)
 
 
 def low_share(audio: np.ndarray) -> float:

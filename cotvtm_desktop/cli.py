@@ -113,7 +113,8 @@ _SHARED = [
                  "picture's genre played calmer (down to -1: slower, softer, sparser) or livelier (up to 1) than "
                  "the picture asks for."),
     click.option("--soundfont", type=click.Path(path_type=Path, dir_okay=False), help="Procedural: play the music "
-                 "with this General MIDI .sf2 soundfont instead of the small one shipped (FluidR3_GM, say)."),
+                 "with this General MIDI soundfont (.sf2, or MuseScore's compressed .sf3) instead of the small one "
+                 "shipped (FluidR3_GM or MuseScore_General, say)."),
     click.option("--json-progress", is_flag=True, help="Print one JSON event per line instead of progress bars."),
 ]
 _SHARED_NAMES = ("backend", "segment_seconds", "lufs", "replace_audio", "duck_db", "music_db", "seed", "midi", "stems",
@@ -691,7 +692,7 @@ def models_check(models: Path | None, clip: Path | None, musicgen: Path | None, 
         err.print(f"--backend auto uses {escape(chosen[1])}", highlight=False)
         err.print(f"The procedural backend plays its music with the shipped {config.soundfont_path().name}"
                   + (f"; also installed here, for --soundfont: {escape(', '.join(map(str, fonts)))}" if fonts else
-                     " (--soundfont FILE.sf2 takes any General MIDI soundfont)"), highlight=False)
+                     " (--soundfont FILE.sf2 takes any General MIDI soundfont, .sf3 too)"), highlight=False)
 
 
 @models_group.command("fetch")

@@ -155,19 +155,21 @@ def soundfont_path() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
-# Where Linux distributions install General MIDI soundfonts (Debian's and Ubuntu's fluid-soundfont-gm, Fedora's and
-# Arch's soundfont-fluid), and where a user keeps their own: the app's Settings offer what is there
-SOUNDFONT_FOLDERS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/local/share/soundfonts",
-                     "~/.local/share/soundfonts")
+# Where Linux distributions install General MIDI soundfonts (Debian's and Ubuntu's fluid-soundfont-gm and
+# musescore-general-soundfont, Fedora's and Arch's soundfont-fluid), and where a user keeps their own: the app's
+# Settings offer what is there
+SOUNDFONT_FOLDERS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3", "/usr/share/soundfonts",
+                     "/usr/local/share/soundfonts", "~/.local/share/soundfonts")
 
 
 def installed_soundfonts() -> list[Path]:
-    """The .sf2 files in SOUNDFONT_FOLDERS, each once (a distribution's default-GM.sf2 is a link to another)."""
+    """The .sf2 and .sf3 files in SOUNDFONT_FOLDERS, each once (a distribution's default-GM.sf2 is a link to
+    another)."""
     found = []
     for folder in map(Path, SOUNDFONT_FOLDERS):
         if folder.expanduser().is_dir():
             found += [path.resolve() for path in sorted(folder.expanduser().iterdir())
-                      if path.suffix.lower() == ".sf2" and path.is_file()]
+                      if path.suffix.lower() in (".sf2", ".sf3") and path.is_file()]
     return list(dict.fromkeys(found))
 
 

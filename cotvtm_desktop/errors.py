@@ -17,6 +17,16 @@ class UserError(Exception):
         self.path = Path(path) if path is not None else None
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
+    def __reduce__(self):  # from a worker process (a soundfont's render) with its path, whatever the subclass takes
+        return _rebuilt, (type(self), self.args, self.path)
+
+
+def _rebuilt(kind: type[UserError], args: tuple, path: Path | None) -> UserError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.path = path
+    return error
+
 
 class BadMediaError(UserError):
     """The input is not a readable video or image."""

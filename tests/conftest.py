@@ -17,6 +17,15 @@ def media_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def compressed_font(tmp_path_factory) -> Path:
+    """The shipped TimGM6mb.sf2 compressed into a SoundFont 3, as MuseScore's sftools makes one."""
+    from cotvtm_desktop import config
+    from media import compressed_soundfont
+
+    return compressed_soundfont(config.soundfont_path(), tmp_path_factory.mktemp("sf3") / "TimGM6mb.sf3")
+
+
+@pytest.fixture(scope="session")
 def clip12(media_dir) -> Path:
     """12 s of colour bars with a 440 Hz tone: the everyday test video."""
     return make_video(media_dir / "bars tone 12s.mp4", 12)

@@ -477,33 +477,39 @@ def test_settings_dialog_shows_and_returns_every_setting(qtbot, tmp_path, monkey
     asked = []
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: asked.append(args) or ("/f/Fluid.sf2", ""))
     qtbot.mouseClick(dialog.soundfont[0].findChild(QPushButton), Qt.MouseButton.LeftButton)
-    assert dialog.settings().soundfont == "/f/Fluid.sf2" and "*.sf2" in asked[0][-1]
+    assert dialog.settings().soundfont == "/f/Fluid.sf2" and "*.sf2" in asked[0][-1] and "*.sf3" in asked[0][-1]
 
 
 def test_settings_offer_the_soundfonts_installed_on_this_computer(qtbot, tmp_path, monkeypatch):
     """A distribution's fonts (Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 and a default-GM.sf2 link to it in
-    /usr/share/sounds/sf2) drop down under the Soundfont line, each once; the shipped one stays the default."""
+    /usr/share/sounds/sf2, musescore-general-soundfont its .sf3 in /usr/share/sounds/sf3) drop down under the
+    Soundfont line, each once; the shipped one stays the default."""
     from PySide6.QtWidgets import QComboBox
 
     from cotvtm_desktop import config
     from cotvtm_desktop.gui.settings_dialog import SettingsDialog
 
-    system, mine = tmp_path / "sf2", tmp_path / "home" / "soundfonts"
+    system, compressed, mine = tmp_path / "sf2", tmp_path / "sf3", tmp_path / "home" / "soundfonts"
     system.mkdir()
+    compressed.mkdir()
+    (compressed / "MuseScore_General.sf3").write_bytes(b"RIFF")
     mine.mkdir(parents=True)
     (system / "FluidR3_GM.sf2").write_bytes(b"RIFF")
     (system / "default-GM.sf2").symlink_to(system / "FluidR3_GM.sf2")
     (system / "readme.txt").write_text("not a font")
     (mine / "GeneralUser GS.SF2").write_bytes(b"RIFF")
-    monkeypatch.setattr(config, "SOUNDFONT_FOLDERS", (str(system), str(tmp_path / "none"), str(mine)))
-    assert config.installed_soundfonts() == [system / "FluidR3_GM.sf2", mine / "GeneralUser GS.SF2"]
+    monkeypatch.setattr(config, "SOUNDFONT_FOLDERS", (str(system), str(compressed), str(tmp_path / "none"),
+                                                      str(mine)))
+    assert config.installed_soundfonts() == [system / "FluidR3_GM.sf2", compressed / "MuseScore_General.sf3",
+                                             mine / "GeneralUser GS.SF2"]
     dialog = SettingsDialog(Settings())
     qtbot.addWidget(dialog)
     offered = dialog.soundfont[0].findChild(QComboBox)
     assert [offered.itemText(i) for i in range(offered.count())] == [str(system / "FluidR3_GM.sf2"),
+                                                                     str(compressed / "MuseScore_General.sf3"),
                                                                      str(mine / "GeneralUser GS.SF2")]
     assert dialog.settings().soundfont == ""  # the shipped one until one is chosen
-    offered.setCurrentIndex(1)
+    offered.setCurrentIndex(2)
     assert dialog.settings().soundfont == str(mine / "GeneralUser GS.SF2")
     elsewhere = SettingsDialog(Settings(soundfont="/elsewhere/font.sf2"))
     qtbot.addWidget(elsewhere)

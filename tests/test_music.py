@@ -1,3 +1,4 @@
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -851,3 +852,45 @@ def test_the_stems_sum_to_the_mix():
     assert np.abs(together - mixdown(parts, RATE, room, RATE)).max() < 1e-5
     chords = STEMS.index("chords")
     assert not stems[:, 2 * chords:2 * chords + 2].any()  # a part the arrangement does not have is silence
+
+
+def test_a_soundfont_3_plays_as_the_soundfont_2_it_was_compressed_from(compressed_font):
+    """MuseScore's compressed fonts (.sf3: each sample Ogg Vorbis, its loop counted from its own start): each note
+    lasts as long as the .sf2's, as loud (within 0.5 dB) and all but the same wave (the codec's loss alone), looped
+    notes held past their samples' ends too; only the samples a note needs are decoded."""
+    from cotvtm_desktop.music.soundfont import SoundFont
+
+    sf2, sf3 = SoundFont(config.soundfont_path()), SoundFont(compressed_font)
+    assert compressed_font.stat().st_size < config.soundfont_path().stat().st_size
+    SoundFont.sample.cache_clear()
+    # piano, nylon guitar, flute, strings held 4 s (looped), acoustic bass, a snare and a closed hi-hat
+    for bank, program, key, seconds in [(0, 0, 60, 1.5), (0, 24, 67, 1.5), (0, 73, 72, 1.0), (0, 48, 55, 4.0),
+                                        (0, 32, 40, 1.0), (128, 0, 38, 0.5), (128, 0, 42, 0.3)]:
+        ours, theirs = (font.render_note(bank, program, key, 100, seconds, RATE) for font in (sf3, sf2))
+        assert len(ours) == len(theirs) > RATE * seconds * 0.2
+        assert np.corrcoef(ours[:, 0], theirs[:, 0])[0, 1] > 0.99, (bank, program, key)
+        level = 20 * np.log10(np.sqrt((ours ** 2).mean()) / np.sqrt((theirs ** 2).mean()))
+        assert abs(level) < 0.5, (bank, program, key, level)
+    decoded = SoundFont.sample.cache_info().currsize
+    assert 0 < decoded < len(sf3._headers) / 10
+
+
+def test_a_damaged_soundfont_3_is_named(compressed_font, tmp_path):
+    """A sample that is not Ogg Vorbis is found as the font is opened; one whose stream is damaged, as the first note
+    that needs it is played (samples are decoded as they are needed): each error names the sample, and the font."""
+    from cotvtm_desktop.music.soundfont import SoundFont
+
+    data = compressed_font.read_bytes()
+    first = data.index(b"OggS")
+    not_ogg = tmp_path / "not-ogg.sf3"
+    not_ogg.write_bytes(data[:first] + b"RIFF" + data[first + 4:])
+    with pytest.raises(ValueError, match="a damaged SoundFont 3: its sample 'FluteG6' is not Ogg Vorbis"):
+        SoundFont(not_ogg)
+    damaged = tmp_path / "damaged.sf3"
+    damaged.write_bytes(data.replace(b"\x01vorbis", b"\x01Vorbis"))  # every stream's identification header
+    font = SoundFont(damaged)
+    with pytest.raises(UserError, match="a damaged SoundFont 3: its sample '.+' cannot be decoded") as caught:
+        font.render_note(0, 0, 60, 100, 0.5, RATE)
+    assert caught.value.path == damaged
+    crossed = pickle.loads(pickle.dumps(caught.value))  # as a render worker's error reaches the job
+    assert (type(crossed), str(crossed), crossed.path) == (UserError, str(caught.value), damaged)

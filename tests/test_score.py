@@ -717,19 +717,34 @@ def test_a_soundfont_of_ones_own_plays_the_music(tmp_path, silent_clip, sine_fon
     assert _share_above(ours, 2000) < 1e-4 < 1e-3 < _share_above(theirs, 2000)  # measured: 2.5e-5 and 6.9e-3
 
 
+def test_a_soundfont_3_plays_the_music_as_its_soundfont_2(tmp_path, silent_clip, compressed_font):
+    """--soundfont with a compressed .sf3 (MuseScore's): the shipped font compressed plays the same music, the
+    codec's loss alone apart, as loud."""
+    import soundfile
+
+    options = ScoreOptions(genre="acoustic folk")
+    score(silent_clip, tmp_path / "sf2.wav", options)
+    report = score(silent_clip, tmp_path / "sf3.wav", replace(options, soundfont=compressed_font))
+    assert report["runs_on"] == "cpu, the General MIDI soundfont TimGM6mb.sf3"
+    ours, theirs = (soundfile.read(tmp_path / name, dtype="float64")[0] for name in ("sf3.wav", "sf2.wav"))
+    assert ours.shape == theirs.shape and np.corrcoef(ours[:, 0], theirs[:, 0])[0, 1] > 0.99
+    assert abs(10 * np.log10((ours ** 2).mean() / (theirs ** 2).mean())) < 0.2
+
+
 def test_a_soundfont_it_cannot_use_is_named(tmp_path, silent_clip, sine_font):
     from cotvtm_desktop.errors import UserError
-    from media import make_soundfont
+    from media import compressed_soundfont, make_soundfont
 
     pianos = make_soundfont(tmp_path / "piano.sf2", [(0, 0)])  # a piano alone: not General MIDI
-    sf3 = make_soundfont(tmp_path / "compressed.sf3", [(0, 0)], version=(3, 1))
+    sf3 = compressed_soundfont(sine_font, tmp_path / "damaged.sf3")
+    sf3.write_bytes(sf3.read_bytes().replace(b"\x01vorbis", b"\x01Vorbis"))  # its stream's identification header
     cut = tmp_path / "cut.sf2"
     cut.write_bytes(sine_font.read_bytes()[:-300])
     text = tmp_path / "notes.sf2"
     text.write_text("not a soundfont")
     for font, words in [(tmp_path / "missing.sf2", "soundfont not found"),
-                        (text, "not a SoundFont 2 (.sf2) file"),
-                        (sf3, "a compressed SoundFont 3 (.sf3)"),
+                        (text, "not a SoundFont (.sf2 or .sf3) file"),
+                        (sf3, "a damaged SoundFont 3: its sample 'wave' cannot be decoded"),
                         (cut, "stops short of its end"),
                         (pianos, "this soundfont has no cello (General MIDI program 43) or strings (General MIDI "
                                  "program 49), which piano ballad needs; choose a General MIDI soundfont")]:

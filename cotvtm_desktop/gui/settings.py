@@ -39,7 +39,7 @@ class Settings:
     bass: str = ""  # the instrument for every segment's bass line; empty: each genre's own (procedural)
     without: str = ""  # the parts left out of the music, comma-separated ("drums,pad"; procedural)
     energy: float = 0.0  # -1 calmer .. 1 livelier than the picture asks for, the same genre (procedural)
-    soundfont: str = ""  # a General MIDI .sf2 to play the procedural music with; empty: the shipped one
+    soundfont: str = ""  # a General MIDI .sf2 or .sf3 to play the procedural music with; empty: the shipped one
     keep_original_audio: bool = True
     duck_db: float = config.DUCK_DB
     music_db: float = config.MUSIC_LEVEL_DB

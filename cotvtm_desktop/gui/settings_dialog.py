@@ -106,9 +106,9 @@ class SettingsDialog(QDialog):
                                "tempo or intensity still wins")
         self.soundfont = self._path_field(settings.soundfont, "the small one shipped (TimGM6mb)", self._pick_soundfont,
                                           [str(path) for path in config.installed_soundfonts()])
-        self.soundfont[1].setToolTip("A General MIDI .sf2 soundfont to play the procedural music with (FluidR3_GM or "
-                                     "GeneralUser GS sound fuller than the shipped one); with one set, auto uses "
-                                     "the procedural backend")
+        self.soundfont[1].setToolTip("A General MIDI soundfont (.sf2 or .sf3) to play the procedural music with "
+                                     "(FluidR3_GM, GeneralUser GS or MuseScore General sound fuller than the shipped "
+                                     "one); with one set, auto uses the procedural backend")
         self.keep_original = QCheckBox("Keep the original sound (the music makes room where someone speaks)")
         self.keep_original.setChecked(settings.keep_original_audio)
         self.duck_db = QDoubleSpinBox(decimals=0, minimum=0, maximum=40, suffix=" dB")
@@ -189,7 +189,7 @@ class SettingsDialog(QDialog):
 
     def _pick_soundfont(self, start: str) -> str:
         return QFileDialog.getOpenFileName(self, "Choose a General MIDI soundfont", start,
-                                           "SoundFont 2 (*.sf2 *.SF2);;All files (*)")[0]
+                                           "SoundFont (*.sf2 *.SF2 *.sf3 *.SF3);;All files (*)")[0]
 
     def _path_field(self, value: str, placeholder: str, pick, choices: list[str] = ()) -> tuple[QWidget, QLineEdit]:
         """A line to type a path in and a Browse… button that asks `pick(current text)` for one; with `choices`

@@ -92,7 +92,7 @@ class ScoreOptions:
     bass: str | None = None  # procedural: every segment's bass played by this instrument (music_rules.json basses)
     without: tuple[str, ...] = ()  # procedural: parts (brief.PARTS) left out of every segment's music
     energy: float = 0.0  # procedural: -1 calmer .. 1 livelier music than the picture asks for (the same genre)
-    soundfont: Path | None = None  # procedural: a General MIDI .sf2 to play the music with (None: the shipped one)
+    soundfont: Path | None = None  # procedural: a General MIDI .sf2 or .sf3 to play the music with (None: shipped)
     work_dir: Path | None = None  # where segment audio and analysis are cached; kept when given (the GUI's)
 
     def style(self) -> dict:

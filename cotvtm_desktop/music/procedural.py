@@ -47,9 +47,9 @@ class ProceduralBackend:
     def __init__(self, seed: int = config.SEED, style: Mapping | None = None, soundfont: Path | None = None,
                  energy: float = 0.0):
         """`style`: brief changes for every segment, under each one's own edit (a genre, a lead, parts left out);
-        `soundfont`: a General MIDI .sf2 to play the music with (default: the one pretty_midi ships); read here, so
-        that a file it cannot use is said before any work; `energy`: -1 calmer .. 1 livelier than the picture asks
-        for (reasoning.rules.reason)."""
+        `soundfont`: a General MIDI .sf2 or .sf3 to play the music with (default: the one pretty_midi ships); read
+        here, so that a file it cannot use is said before any work; `energy`: -1 calmer .. 1 livelier than the
+        picture asks for (reasoning.rules.reason)."""
         self.seed, self.energy = seed, energy
         self.style = dict(style or {})
         self.soundfont = Path(soundfont) if soundfont else config.soundfont_path()
@@ -157,9 +157,9 @@ def open_soundfont(path: Path) -> SoundFont:
     try:
         return load_soundfont(Path(path))
     except FileNotFoundError:
-        raise UserError("soundfont not found; give the path of a General MIDI .sf2 file", path) from None
+        raise UserError("soundfont not found; give the path of a General MIDI .sf2 or .sf3 file", path) from None
     except IsADirectoryError:
-        raise UserError("is a folder; give the path of a General MIDI .sf2 file in it", path) from None
+        raise UserError("is a folder; give the path of a General MIDI .sf2 or .sf3 file in it", path) from None
     except OSError as exc:  # not readable by this user, say
         raise UserError(f"the soundfont cannot be read ({exc.strerror or exc})", path) from None
     except (ValueError, struct.error) as exc:

@@ -1,4 +1,6 @@
 """A SoundFont 2 sample player in numpy: enough of the SF2 2.04 synthesis model to play General MIDI arrangements.
+It plays SoundFont 3 files too (.sf3, MuseScore's: an SF2 whose samples are each an Ogg Vorbis stream, a fifth of the
+size), decoding each sample the first time a note needs it.
 
 Why our own: the Python SF2 players on PyPI either declare pyaudio (no Linux wheel: `pip install` fails without
 PortAudio headers) or need a system FluidSynth, and the product must install with one pip command everywhere.
@@ -23,15 +25,17 @@ length), because arrangements repeat them constantly. Each cache keeps within it
 
 from __future__ import annotations
 
+import io
 import mmap
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media import biquads
 
 # generator operators (SF2 2.04, section 8.1.2)
@@ -68,6 +72,11 @@ _LN10 = float(np.log(10.0))  # envelopes use exp(x ln 10) for 10**x: numpy's exp
 _FILTER_BLOCK = 64
 _FILTER_STEP_CENTS = 20.0
 _FILTER_CENTS_RANGE = (1500, 13500)  # SF2's range of initialFilterFc
+# SoundFont 3 (MuseScore's sftools, read by FluidSynth since 1.1.7): a sample whose type has this bit is an Ogg
+# Vorbis stream, its header's start and end are byte offsets into the sample chunk, its loop points count from its
+# own first decoded sample
+_VORBIS = 0x10
+_GUARD = 46  # zero samples after each decoded sample, as an SF2 keeps after each of its own (SF2 2.04, 6.1)
 
 
 @dataclass(frozen=True)
@@ -94,16 +103,18 @@ class _SampleHeader:
     rate: int
     pitch: int
     correction: int
+    kind: int = 1  # SF2's sfSampleType (1: mono), with _VORBIS in an SF3
+    name: str = ""
 
 
 class SoundFont:
     def __init__(self, path: Path):
-        """Raises ValueError for a file that is not a SoundFont 2 this player reads."""
+        """Raises ValueError for a file that is not a SoundFont 2 or 3 this player reads."""
         self.path = Path(path)
         with open(self.path, "rb") as file:
             head = file.read(12)
             if head[8:12] != b"sfbk":
-                raise ValueError("not a SoundFont 2 (.sf2) file")
+                raise ValueError("not a SoundFont (.sf2 or .sf3) file")
             if struct.unpack("<I", head[4:8])[0] + 8 > self.path.stat().st_size:
                 raise ValueError("the file stops short of its end (an interrupted download or copy?); get it again")
             # mapped, not read: a large font's samples (FluidR3_GM's are 140 MB) stay in the page cache, shared by
@@ -113,23 +124,26 @@ class SoundFont:
         missing = {b"smpl", b"phdr", b"pbag", b"pgen", b"inst", b"ibag", b"igen", b"shdr"} - set(chunks)
         if missing:
             raise ValueError(f"a damaged SoundFont: it lacks its {', '.join(sorted(c.decode() for c in missing))}")
-        if b"ifil" in chunks and struct.unpack("<H", chunks[b"ifil"][:2])[0] >= 3:
-            raise ValueError("a compressed SoundFont 3 (.sf3), whose samples this player cannot read; use the "
-                             "font's .sf2 version")
-        self.samples = np.frombuffer(chunks[b"smpl"], dtype="<i2")  # 16-bit; _Playback makes them float
+        self._compressed = b"ifil" in chunks and struct.unpack("<H", chunks[b"ifil"][:2])[0] >= 3
+        self._smpl = chunks[b"smpl"]
+        self._pcm = np.frombuffer(self._smpl[:len(self._smpl) // 2 * 2], dtype="<i2")  # _Playback makes them float
         self._presets = _records(chunks[b"phdr"], "<20sHHHIII")
         self._preset_bags = _records(chunks[b"pbag"], "<HH")
         self._preset_gens = _generators(chunks[b"pgen"])
         self._instruments = _records(chunks[b"inst"], "<20sH")
         self._instrument_bags = _records(chunks[b"ibag"], "<HH")
         self._instrument_gens = _generators(chunks[b"igen"])
-        self._headers = [_SampleHeader(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+        self._headers = [_SampleHeader(*r[1:8], r[9], r[0].split(b"\0")[0].decode("latin-1"))
                          for r in _records(chunks[b"shdr"], "<20sIIIIIBbHH")]
         self._preset_index = {(r[2], r[1]): i for i, r in enumerate(self._presets[:-1])}
-        if any(h.end > len(self.samples) for h in self._headers[:-1]):
-            raise ValueError("a damaged SoundFont: its samples stop short (an interrupted download?)")
+        for h in self._headers[:-1]:
+            compressed = self._compressed and h.kind & _VORBIS
+            if h.end > (len(self._smpl) if compressed else len(self._pcm)):
+                raise ValueError("a damaged SoundFont: its samples stop short (an interrupted download?)")
+            if compressed and self._smpl[h.start:h.start + 4] != b"OggS":
+                raise ValueError(f"a damaged SoundFont 3: its sample {h.name!r} is not Ogg Vorbis")
         self.oscillators = _Cache(OSCILLATOR_CACHE_BYTES)
-        self.notes = _Cache(min(max(NOTE_CACHE_BYTES, self.samples.nbytes), 4 * NOTE_CACHE_BYTES))
+        self.notes = _Cache(min(max(NOTE_CACHE_BYTES, len(self._smpl)), 4 * NOTE_CACHE_BYTES))
         self._reserved: dict[tuple, int] = {}  # oscillator key -> the most samples an announced note needs
 
     # --- zone lookup ---------------------------------------------------------------------------------------------
@@ -176,6 +190,21 @@ class SoundFont:
             g0, g1 = bags[bag][0], bags[bag + 1][0]
             zones.append(dict(gens[g0:g1]))
         return zones
+
+    @lru_cache(maxsize=None)
+    def sample(self, index: int) -> tuple[np.ndarray, _SampleHeader]:
+        """Sample `index`'s data (16-bit values, as int16 or float32) and its header, whose offsets index that data:
+        in an SF2, the font's whole sample chunk; in an SF3, the sample's own, decoded from its Ogg Vorbis the first
+        time it is asked for (so only the instruments an arrangement plays are decoded), with _GUARD zeros after."""
+        h = self._headers[index]
+        if not self._compressed:
+            return self._pcm, h
+        if h.kind & _VORBIS:
+            data, loop = _vorbis_samples(self._smpl[h.start:h.end], h.name, self.path), (h.loop_start, h.loop_end)
+        else:  # an SF3 may keep a sample uncompressed, where SF2's offsets hold
+            data, loop = self._pcm[h.start:h.end].astype(np.float32), (h.loop_start - h.start, h.loop_end - h.start)
+        return np.concatenate([data, np.zeros(_GUARD, np.float32)]), replace(h, start=0, end=len(data),
+                                                                             loop_start=loop[0], loop_end=loop[1])
 
     # --- rendering -----------------------------------------------------------------------------------------------
     def render_note(self, bank: int, program: int, key: int, velocity: int, seconds: float, rate: int,
@@ -231,11 +260,11 @@ class SoundFont:
         length = max(n, self._reserved.get(cache_key, 0), 2 * len(cached) if cached is not None else 0)
         if playback.available is not None:
             length = min(length, playback.available)
-        return self.oscillators.put(cache_key, playback.render(self.samples, length))[:n]
+        return self.oscillators.put(cache_key, playback.render(self.sample(zone.sample)[0], length))[:n]
 
     @lru_cache(maxsize=4096)
     def _playback(self, zone: Zone, key: int, rate: int) -> "_Playback":
-        h = self._headers[zone.sample]
+        h = self.sample(zone.sample)[1]
         start = h.start + zone.gen(_START) + 32768 * zone.gen(_START_COARSE)
         end = h.end + zone.gen(_END) + 32768 * zone.gen(_END_COARSE)
         loop_start = h.loop_start + zone.gen(_LOOP_START) + 32768 * zone.gen(_LOOP_START_COARSE)
@@ -260,17 +289,17 @@ class SoundFont:
                          None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
                          biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
-                         self._offset(loop_start, loop_end) if looping else self._offset(start, end),
+                         self._offset(zone.sample, *((loop_start, loop_end) if looping else (start, end))),
                          _FilterEnvelope.of(zone, key), vibrato, tremolo, pitch_envelope)
 
     @lru_cache(maxsize=4096)
-    def _offset(self, first: int, last: int) -> float:
+    def _offset(self, sample: int, first: int, last: int) -> float:
         """The mean of the sample data from `first` to `last`: a sample recorded with a DC offset (TimGM6mb's alto
         saxophone: a quarter of its energy under 20 Hz) would otherwise thump at each note's start and end, and take
         headroom and loudness that no one hears. Over a looped sample's loop, the part that sustains."""
         if last <= first:
             return 0.0
-        return float(self.samples[first:last].mean(dtype=np.float64))
+        return float(self.sample(sample)[0][first:last].mean(dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -500,10 +529,24 @@ def _timecents(value: int) -> float:
     return 0.0 if value <= -12000 else float(2.0 ** (value / 1200.0))
 
 
+def _vorbis_samples(stream: memoryview, name: str, font: Path) -> np.ndarray:
+    """An SF3 sample's Ogg Vorbis stream decoded, mono float32 in 16-bit units: by libsndfile's libvorbis, as
+    FluidSynth decodes it (the stream was checked to be Ogg first: libsndfile would guess any other format). A
+    stream it cannot decode is a UserError naming the `font` (found as a note is played, in a render worker too)."""
+    import soundfile
+
+    try:
+        decoded, _ = soundfile.read(io.BytesIO(stream), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise UserError(f"a damaged SoundFont 3: its sample {name!r} cannot be decoded "
+                        f"({getattr(exc, 'error_string', exc)}); get the font again", font) from None
+    return decoded[:, 0] * np.float32(32768)
+
+
 def _riff_chunks(data: bytes | mmap.mmap) -> dict[bytes, memoryview]:
     """The leaf chunks of an SF2 RIFF file by id (all ids are unique in SF2), as views: no copies of the samples."""
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
-        raise ValueError("not a SoundFont 2 (.sf2) file")
+        raise ValueError("not a SoundFont (.sf2 or .sf3) file")
     chunks: dict[bytes, memoryview] = {}
     view = memoryview(data)
 
