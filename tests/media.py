@@ -120,10 +120,13 @@ def tone_level(audio: np.ndarray, frequency: float, rate: int = 48000) -> float:
 
 
 def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarray | None = None,
-                   version: tuple[int, int] = (2, 1), generators: tuple[tuple[int, int], ...] = ()) -> Path:
+                   version: tuple[int, int] = (2, 1), generators: tuple[tuple[int, int], ...] = (),
+                   modulators: tuple[tuple[int, int, int, int, int], ...] = (),
+                   preset_modulators: tuple[tuple[int, int, int, int, int], ...] = ()) -> Path:
     """A SoundFont 2 file whose `presets` ((bank, program) pairs) all play one looped sample: one `period` of a
     wave at 440 Hz (a sine unless given), recorded at A4 (key 69); its instrument zone has these `generators`
-    ((operator, amount) pairs) too."""
+    ((operator, amount) pairs) and `modulators` (source, destination, amount, amount source, transform) too, each
+    preset zone these `preset_modulators`."""
     import struct
 
     if period is None:
@@ -139,10 +142,12 @@ def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarra
     n = len(presets)
     phdr = b"".join(struct.pack("<20sHHHIII", f"p{bank}-{program}".encode(), program, bank, i, 0, 0, 0)
                     for i, (bank, program) in enumerate(presets)) + struct.pack("<20sHHHIII", b"EOP", 0, 0, n, 0, 0, 0)
-    pbag = b"".join(struct.pack("<HH", i, 0) for i in range(n + 1))
+    pbag = b"".join(struct.pack("<HH", i, i * len(preset_modulators)) for i in range(n + 1))
+    pmod = b"".join(struct.pack("<HHhHH", *m) for m in preset_modulators * n) + bytes(10)
+    imod = b"".join(struct.pack("<HHhHH", *m) for m in modulators) + bytes(10)
     pgen = b"".join(struct.pack("<HH", 41, 0) for _ in range(n)) + struct.pack("<HH", 0, 0)  # instrument 0
     inst = struct.pack("<20sH", b"wave", 0) + struct.pack("<20sH", b"EOI", 1)
-    ibag = struct.pack("<HH", 0, 0) + struct.pack("<HH", 2 + len(generators), 0)
+    ibag = struct.pack("<HH", 0, 0) + struct.pack("<HH", 2 + len(generators), len(modulators))
     igen = (b"".join(struct.pack("<Hh", operator, amount) for operator, amount in generators)
             + struct.pack("<HH", 54, 1) + struct.pack("<HH", 53, 0) + struct.pack("<HH", 0, 0))  # looped, sample 0
     length = len(period)
@@ -150,8 +155,8 @@ def make_soundfont(path: Path, presets: list[tuple[int, int]], period: np.ndarra
             + struct.pack("<20sIIIIIBbHH", b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0))
     body = (b"sfbk" + listed(b"INFO", chunk(b"ifil", struct.pack("<HH", *version)), chunk(b"INAM", b"test\0\0"))
             + listed(b"sdta", chunk(b"smpl", pcm.tobytes()))
-            + listed(b"pdta", chunk(b"phdr", phdr), chunk(b"pbag", pbag), chunk(b"pmod", bytes(10)),
-                     chunk(b"pgen", pgen), chunk(b"inst", inst), chunk(b"ibag", ibag), chunk(b"imod", bytes(10)),
+            + listed(b"pdta", chunk(b"phdr", phdr), chunk(b"pbag", pbag), chunk(b"pmod", pmod),
+                     chunk(b"pgen", pgen), chunk(b"inst", inst), chunk(b"ibag", ibag), chunk(b"imod", imod),
                      chunk(b"igen", igen), chunk(b"shdr", shdr)))
     path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path

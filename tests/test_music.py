@@ -894,3 +894,63 @@ def test_a_damaged_soundfont_3_is_named(compressed_font, tmp_path):
     assert caught.value.path == damaged
     crossed = pickle.loads(pickle.dumps(caught.value))  # as a render worker's error reaches the job
     assert (type(crossed), str(crossed), crossed.path) == (UserError, str(caught.value), damaged)
+
+
+def test_modulators_follow_the_sf2_model_with_fluidsynths_curves():
+    """A modulator's sources (velocity, key, a controller at rest) through their curves, times its amount; the
+    defaults: velocity's square law on the level, and no cut of the filter (FluidSynth plays the default
+    velocity-to-filter modulator, and a font's alike one, as nothing); a zone's own replace the alike global and
+    default ones, a preset's add to them."""
+    from cotvtm_desktop.music.modulators import DEFAULTS, Modulator, added, in_effect, source_value
+
+    velocity_curve, velocity_filter = DEFAULTS[:2]
+    for velocity in (1, 40, 100, 127):
+        assert 10 ** (-velocity_curve.value(60, velocity) / 200) == pytest.approx((velocity / 127) ** 2)
+    assert [velocity_filter.value(60, v) for v in (40, 64, 100)] == [0, 0, 0]
+    assert Modulator(0x0102, 8, -2400, 0x0D02).value(60, 40) == pytest.approx(-2400 * (1 - 40 / 128))  # not alike
+    key_bipolar, velocity_switch, velocity_convex = 0x0203, 0x0C02, 0x0802
+    assert [source_value(key_bipolar, key, 100) for key in (32, 64, 96)] == [-0.5, 0.0, 0.5]
+    assert [source_value(velocity_switch, 60, v) for v in (63, 64)] == [0.0, 1.0]
+    assert [source_value(velocity_switch | 0x200, 60, v) for v in (63, 64)] == [-1.0, 1.0]  # bipolar
+    assert source_value(velocity_convex, 60, 0) == 0 and source_value(velocity_convex, 60, 64) == pytest.approx(
+        1 + 400 / 960 * np.log10(63 / 127))  # rises fast, then levels
+    assert source_value(0x0087, 60, 100) == pytest.approx(100 / 128)  # CC7, volume, at rest: 100
+    assert Modulator(key_bipolar, 8, 1000, 0, 2).value(32, 100) == 500  # the absolute value
+    assert Modulator(0x0002, 8, 1000, 0x0003).value(64, 64) == 250  # velocity times key
+    assert Modulator(0x0000, 8, 1000).value(64, 64) == 0  # no primary source: nothing
+    softer = Modulator(0x0502, 48, 500)
+    effect = in_effect([softer], [Modulator(0x0502, 48, 0)], [], [Modulator(0x0502, 48, 800)])
+    assert added(effect, 60, 100)[48] - added(list(DEFAULTS), 60, 100)[48] == pytest.approx(
+        (800 - 960) * 400 / 960 * -np.log10(100 / 127))  # the zone's 0 over global 500 and default 960, +800
+
+
+def test_a_fonts_modulators_shape_its_notes_by_velocity(tmp_path):
+    """A sawtooth behind a dark filter (260 Hz), which a preset modulator opens by velocity (4800 cents at full): a
+    hard note is far brighter than a soft one, where without it the two are alike; an instrument modulator that
+    turns off velocity's level curve (amount 0) makes a soft note as loud as a hard one, where the default curve
+    has it 10 dB softer."""
+    from media import make_soundfont
+
+    from cotvtm_desktop.music.soundfont import SoundFont
+
+    saw = np.linspace(-1, 1, 100, endpoint=False)
+    dark = ((8, 6000),)  # initialFilterFc: 8.176 Hz * 2 ** (6000 / 1200)
+    plain = SoundFont(make_soundfont(tmp_path / "plain.sf2", [(0, 0)], saw, generators=dark))
+    opened = SoundFont(make_soundfont(tmp_path / "opened.sf2", [(0, 0)], saw, generators=dark,
+                                      preset_modulators=((0x0002, 8, 4800, 0, 0),)))
+    flat = SoundFont(make_soundfont(tmp_path / "flat.sf2", [(0, 0)], saw, modulators=((0x0502, 48, 0, 0, 0),)))
+
+    def centroid(audio: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(audio[RATE // 4:RATE // 2, 0]))
+        return float((spectrum * np.fft.rfftfreq(RATE // 4, 1 / RATE)).sum() / spectrum.sum())
+
+    def level(audio: np.ndarray) -> float:
+        return 10 * np.log10((audio[RATE // 4:RATE // 2] ** 2).mean())
+
+    soft, hard = (opened.render_note(0, 0, 69, v, 1.0, RATE) for v in (40, 127))
+    assert centroid(hard) > 2 * centroid(soft) > 2 * 440
+    plain_soft, plain_hard = (plain.render_note(0, 0, 69, v, 1.0, RATE) for v in (40, 127))
+    assert centroid(plain_hard) == pytest.approx(centroid(plain_soft), rel=0.05)
+    assert level(flat.render_note(0, 0, 69, 40, 1.0, RATE)) == pytest.approx(
+        level(flat.render_note(0, 0, 69, 127, 1.0, RATE)), abs=0.1)
+    assert level(plain_soft) - level(plain_hard) == pytest.approx(20 * np.log10((40 / 127) ** 2), abs=0.3)

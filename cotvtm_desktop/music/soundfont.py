@@ -1,5 +1,5 @@
-"""A SoundFont 2 sample player in numpy: enough of the SF2 2.04 synthesis model to play General MIDI arrangements.
-It plays SoundFont 3 files too (.sf3, MuseScore's: an SF2 whose samples are each an Ogg Vorbis stream, a fifth of the
+"""A SoundFont 2 sample player in numpy: enough of the SF2 2.04 synthesis model to play General MIDI arrangements. It
+plays SoundFont 3 files too (.sf3, MuseScore's: an SF2 whose samples are each an Ogg Vorbis stream, a fifth of the
 size), decoding each sample the first time a note needs it.
 
 Why our own: the Python SF2 players on PyPI either declare pyaudio (no Linux wheel: `pip install` fails without
@@ -10,12 +10,13 @@ offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune
 envelope (delay, attack, hold, decay, sustain, release, and the key's effect on hold and decay), initial
 attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved by the modulation envelope
 (modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
-close it as it decays; without it they sound muffled), the default velocity-to-attenuation curve, and (beyond SF2,
+close it as it decays; without it they sound muffled), the modulators, the font's and the default ones, as a note
+starts (music/modulators.py: velocity's curve on the level, a piano's filter opened by velocity), and (beyond SF2,
 as a mastering engineer's DC filter would) each sample's DC offset taken away. The modulation envelope moves the
 pitch too (a synth lead's fall into its note), and the LFOs are played: on the pitch (a violin's or a cello's
 vibrato after the bow's attack), the volume (a vibraphone's motor) and the filter (an organ's sweep). Not
 implemented: the modulation envelope's release (the filter and the pitch follow the note as if still held while it
-dies away), chorus/reverb sends, modulators other than the velocity default.
+dies away), chorus/reverb sends, controllers (the music sends none: each stands where a channel starts).
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -37,6 +38,8 @@ import numpy as np
 
 from cotvtm_desktop.errors import UserError
 from cotvtm_desktop.media import biquads
+from cotvtm_desktop.music import modulators
+from cotvtm_desktop.music.modulators import Modulator
 
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
@@ -133,6 +136,8 @@ class SoundFont:
         self._instruments = _records(chunks[b"inst"], "<20sH")
         self._instrument_bags = _records(chunks[b"ibag"], "<HH")
         self._instrument_gens = _generators(chunks[b"igen"])
+        self._preset_mods = [Modulator(*r) for r in _records(chunks.get(b"pmod", b""), "<HHhHH")]
+        self._instrument_mods = [Modulator(*r) for r in _records(chunks.get(b"imod", b""), "<HHhHH")]
         self._headers = [_SampleHeader(*r[1:8], r[9], r[0].split(b"\0")[0].decode("latin-1"))
                          for r in _records(chunks[b"shdr"], "<20sIIIIIBbHH")]
         self._preset_index = {(r[2], r[1]): i for i, r in enumerate(self._presets[:-1])}
@@ -148,8 +153,12 @@ class SoundFont:
 
     # --- zone lookup ---------------------------------------------------------------------------------------------
     def zones(self, bank: int, program: int, key: int, velocity: int) -> list[Zone]:
+        return [zone for zone, _ in self._voices(bank, program, key, velocity)]
+
+    def _voices(self, bank: int, program: int, key: int, velocity: int) -> list[tuple[Zone, float]]:
+        """The zones a note plays, each with the centibels its modulators lower it by (velocity's curve)."""
         preset = self._preset(bank, program)
-        return [] if preset is None else self._zones_for(preset, key, velocity)
+        return [] if preset is None else self._zones_for(preset, key, max(1, min(127, velocity)))
 
     def plays(self, bank: int, program: int) -> bool:
         """Whether the font has an instrument for `program` of `bank` (128: drum kits)."""
@@ -162,34 +171,43 @@ class SoundFont:
         return preset
 
     @lru_cache(maxsize=4096)
-    def _zones_for(self, preset: int, key: int, velocity: int) -> list[Zone]:
+    def _zones_for(self, preset: int, key: int, velocity: int) -> list[tuple[Zone, float]]:
+        """Each zone of `preset` a note of `key` at `velocity` plays: its instrument zone's generators (over the
+        instrument's global ones) plus the preset zone's (and its global zone's), plus what the modulators in effect
+        add (music/modulators.py); and apart, the attenuation the modulators give it, in centibels from the level of
+        a channel's start."""
         result = []
-        preset_zones = self._bag_generators(self._presets, preset, self._preset_bags, self._preset_gens, 3)
-        p_global, p_zones = _split_global(preset_zones, _INSTRUMENT)
-        for p_zone in p_zones:
+        preset_zones = self._bag_zones(self._presets, preset, self._preset_bags, self._preset_gens,
+                                       self._preset_mods, 3)
+        (p_global, p_global_mods), p_zones = _split_global(preset_zones, _INSTRUMENT)
+        for p_zone, p_mods in p_zones:
             if not _in_ranges(p_zone, p_global, key, velocity):
                 continue
-            instrument_zones = self._bag_generators(self._instruments, p_zone[_INSTRUMENT], self._instrument_bags,
-                                                    self._instrument_gens, 1)
-            i_global, i_zones = _split_global(instrument_zones, _SAMPLE_ID)
-            for i_zone in i_zones:
+            instrument_zones = self._bag_zones(self._instruments, p_zone[_INSTRUMENT], self._instrument_bags,
+                                               self._instrument_gens, self._instrument_mods, 1)
+            (i_global, i_global_mods), i_zones = _split_global(instrument_zones, _SAMPLE_ID)
+            for i_zone, i_mods in i_zones:
                 if not _in_ranges(i_zone, i_global, key, velocity):
                     continue
                 merged = {**i_global, **i_zone}
                 for operator, amount in {**p_global, **p_zone}.items():
                     if operator not in _NOT_ADDITIVE:
                         merged[operator] = merged.get(operator, _DEFAULTS.get(operator, 0)) + amount
-                result.append(Zone(merged[_SAMPLE_ID], tuple(sorted(merged.items()))))
+                added = modulators.added(modulators.in_effect(i_global_mods, i_mods, p_global_mods, p_mods), key,
+                                         velocity)
+                attenuation = added.pop(modulators.ATTENUATION, 0.0) - modulators.REFERENCE_ATTENUATION
+                for operator, amount in added.items():
+                    if round(amount) and operator not in _NOT_ADDITIVE and operator <= _ROOT_KEY:  # SF2's generators
+                        merged[operator] = merged.get(operator, _DEFAULTS.get(operator, 0)) + round(amount)
+                result.append((Zone(merged[_SAMPLE_ID], tuple(sorted(merged.items()))), attenuation))
         return result
 
     @staticmethod
-    def _bag_generators(headers, index, bags, gens, bag_field) -> list[dict[int, int]]:
+    def _bag_zones(headers, index, bags, gens, mods, bag_field) -> list[tuple[dict[int, int], list[Modulator]]]:
+        """The zones of preset or instrument `index`: each one's generators and modulators."""
         first, last = headers[index][bag_field], headers[index + 1][bag_field]
-        zones = []
-        for bag in range(first, last):
-            g0, g1 = bags[bag][0], bags[bag + 1][0]
-            zones.append(dict(gens[g0:g1]))
-        return zones
+        return [(dict(gens[bags[bag][0]:bags[bag + 1][0]]), mods[bags[bag][1]:bags[bag + 1][1]])
+                for bag in range(first, last)]
 
     @lru_cache(maxsize=None)
     def sample(self, index: int) -> tuple[np.ndarray, _SampleHeader]:
@@ -209,18 +227,16 @@ class SoundFont:
     # --- rendering -----------------------------------------------------------------------------------------------
     def render_note(self, bank: int, program: int, key: int, velocity: int, seconds: float, rate: int,
                     volume: float = 1.0) -> np.ndarray:
-        """A stereo (n, 2) float32 buffer: the note held for `seconds`, then its release, scaled by `volume`."""
-        gain = np.float32(volume * (max(1, min(127, velocity)) / 127.0) ** 2)  # SF2's default velocity curve
+        """A stereo (n, 2) float32 buffer: the note held for `seconds`, then its release, scaled by `volume` and
+        by its velocity as the font's modulators have it (the default curve: the square of velocity / 127)."""
         held = _held(seconds)
-        parts = [self._render_zone(zone, key, held, rate) for zone in self.zones(bank, program, key, velocity)]
-        if not parts:
-            return np.zeros((0, 2), np.float32)
-        if len(parts) == 1:
-            return parts[0] * gain
+        parts = [self._render_zone(zone, key, held, rate) * np.float32(volume * 10 ** (-centibels / 200.0))
+                 for zone, centibels in self._voices(bank, program, key, velocity)]
+        if len(parts) < 2:
+            return parts[0] if parts else np.zeros((0, 2), np.float32)
         out = np.zeros((max(len(p) for p in parts), 2), np.float32)
         for part in parts:
             out[:len(part)] += part
-        out *= gain
         return out
 
     def reserve(self, bank: int, program: int, key: int, velocity: int, seconds: float, rate: int) -> None:
@@ -576,10 +592,12 @@ def _generators(chunk: memoryview) -> list[tuple[int, int]]:
     return list(zip(operators.tolist(), amounts.tolist()))
 
 
-def _split_global(zones: list[dict[int, int]], terminal: int) -> tuple[dict[int, int], list[dict[int, int]]]:
-    if zones and terminal not in zones[0]:
-        return zones[0], [z for z in zones[1:] if terminal in z]
-    return {}, [z for z in zones if terminal in z]
+def _split_global(zones: list[tuple[dict[int, int], list]], terminal: int
+                  ) -> tuple[tuple[dict[int, int], list], list[tuple[dict[int, int], list]]]:
+    """The global zone (the first, where it lacks the `terminal` generator: empty without one) and the others."""
+    if zones and terminal not in zones[0][0]:
+        return zones[0], [z for z in zones[1:] if terminal in z[0]]
+    return ({}, []), [z for z in zones if terminal in z[0]]
 
 
 def _in_ranges(zone: dict[int, int], global_zone: dict[int, int], key: int, velocity: int) -> bool:
