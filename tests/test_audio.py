@@ -122,6 +122,24 @@ def test_biquads_run_in_blocks_as_scipy_runs_the_whole_signal():
                        atol=1e-5)
 
 
+def test_a_resonant_low_pass_peaks_at_its_cutoff_by_its_quality():
+    """At q = 1/√2 the Butterworth itself; at higher q its response at the cutoff stands 20 log10(q √2) dB over the
+    Butterworth's (6 dB at q = √2), its passband at `gain`."""
+    from scipy import signal
+
+    assert biquads.resonant_low_pass(1000.0, 48000, 0.5 ** 0.5) == biquads.butterworth_low_pass(1000.0, 48000)
+
+    def at(section: biquads.Section, hz: float) -> float:
+        b0, b1, b2, a1, a2 = section
+        return float(abs(signal.freqz([b0, b1, b2], [1.0, a1, a2], worN=[hz], fs=48000)[1][0]))
+
+    for q in (1.0, 2 ** 0.5, 4.0):
+        peak = 20 * np.log10(at(biquads.resonant_low_pass(1000.0, 48000, q), 1000.0)
+                             / at(biquads.butterworth_low_pass(1000.0, 48000), 1000.0))
+        assert peak == pytest.approx(20 * np.log10(q * 2 ** 0.5), abs=1e-6)
+    assert at(biquads.resonant_low_pass(1000.0, 48000, 2.0, 0.5), 10.0) == pytest.approx(0.5, abs=1e-4)
+
+
 def test_a_filtered_signal_starts_the_same_whatever_its_length():
     """Bit for bit, odd lengths included (FFmpeg's biquad computes an odd block's last sample in another order)."""
     x = np.random.default_rng(0).normal(0, 0.3, 20001).astype(np.float32)

@@ -954,3 +954,26 @@ def test_a_fonts_modulators_shape_its_notes_by_velocity(tmp_path):
     assert level(flat.render_note(0, 0, 69, 40, 1.0, RATE)) == pytest.approx(
         level(flat.render_note(0, 0, 69, 127, 1.0, RATE)), abs=0.1)
     assert level(plain_soft) - level(plain_hard) == pytest.approx(20 * np.log10((40 / 127) ** 2), abs=0.3)
+
+
+def test_a_zones_resonance_lifts_the_partials_at_its_filters_cutoff(tmp_path):
+    """initialFilterQ: 12 dB of resonance at a 2.2 kHz cutoff lifts a 440 Hz sawtooth's fifth partial (2.2 kHz)
+    against its fundamental by the peak's 12 dB over the plain filter's; the passband is lowered by half of it."""
+    from media import make_soundfont
+
+    from cotvtm_desktop.music.soundfont import SoundFont
+
+    saw = np.linspace(-1, 1, 100, endpoint=False)
+    cutoff = (8, round(1200 * np.log2(2200 / 8.176)))
+
+    def partials(q: int) -> tuple[float, float]:
+        font = SoundFont(make_soundfont(tmp_path / f"q{q}.sf2", [(0, 0)], saw, generators=(cutoff, (9, q))))
+        note = font.render_note(0, 0, 69, 127, 1.0, RATE)[RATE // 4:RATE // 4 + RATE // 2, 0]
+        spectrum = np.abs(np.fft.rfft(note * np.hanning(len(note))))
+        hz = np.fft.rfftfreq(len(note), 1 / RATE)
+        return tuple(20 * np.log10(spectrum[np.abs(hz - f) < 20].max()) for f in (440, 2200))
+
+    (plain_low, plain_fifth), (resonant_low, resonant_fifth) = partials(0), partials(120)
+    lift = (resonant_fifth - resonant_low) - (plain_fifth - plain_low)
+    assert lift == pytest.approx(12, abs=1.0)
+    assert plain_low - resonant_low == pytest.approx(6, abs=0.5)

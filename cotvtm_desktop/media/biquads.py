@@ -19,10 +19,16 @@ Section = tuple[float, float, float, float, float]
 
 def butterworth_low_pass(cutoff: float, rate: int) -> Section:
     """A 2-pole Butterworth low-pass by the bilinear transform, prewarped at `cutoff` (= scipy.signal.butter(2))."""
+    return resonant_low_pass(cutoff, rate, sqrt(0.5))
+
+
+def resonant_low_pass(cutoff: float, rate: int, q: float, gain: float = 1.0) -> Section:
+    """A 2-pole low-pass of quality `q` by the bilinear transform, prewarped at `cutoff` (the audio EQ cookbook's;
+    Butterworth at q = 1/√2, a resonant peak near the cutoff above it), its output scaled by `gain`."""
     k = tan(pi * cutoff / rate)
-    norm = 1.0 / (1.0 + sqrt(2.0) * k + k * k)
-    b0 = k * k * norm
-    return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - sqrt(2.0) * k + k * k) * norm
+    norm = 1.0 / (1.0 + k / q + k * k)
+    b0 = k * k * norm * gain
+    return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - k / q + k * k) * norm
 
 
 def butterworth_high_pass(cutoff: float, rate: int) -> Section:

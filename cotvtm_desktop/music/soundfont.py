@@ -8,15 +8,16 @@ PortAudio headers) or need a system FluidSynth, and the product must install wit
 Implemented: preset/instrument zones with key and velocity ranges, global zones, additive preset generators, sample
 offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune / pitch correction, the volume
 envelope (delay, attack, hold, decay, sustain, release, and the key's effect on hold and decay), initial
-attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, moved by the modulation envelope
-(modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note strikes and
-close it as it decays; without it they sound muffled), the modulators, the font's and the default ones, as a note
-starts (music/modulators.py: velocity's curve on the level, a piano's filter opened by velocity), and (beyond SF2,
-as a mastering engineer's DC filter would) each sample's DC offset taken away. The modulation envelope moves the
-pitch too (a synth lead's fall into its note), and the LFOs are played: on the pitch (a violin's or a cello's
-vibrato after the bow's attack), the volume (a vibraphone's motor) and the filter (an organ's sweep). Not
-implemented: the modulation envelope's release (the filter and the pitch follow the note as if still held while it
-dies away), chorus/reverb sends, controllers (the music sends none: each stands where a channel starts).
+attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, with its resonance (initialFilterQ, as
+FluidSynth has it), moved by the modulation envelope (modEnvToFilterFc: most General MIDI fonts open a piano's, a
+guitar's or a bass's filter as the note strikes and close it as it decays; without it they sound muffled), the
+modulators, the font's and the default ones, as a note starts (music/modulators.py: velocity's curve on the level, a
+piano's filter opened by velocity), and (beyond SF2, as a mastering engineer's DC filter would) each sample's DC
+offset taken away. The modulation envelope moves the pitch too (a synth lead's fall into its note), and the LFOs are
+played: on the pitch (a violin's or a cello's vibrato after the bow's attack), the volume (a vibraphone's motor) and
+the filter (an organ's sweep). Not implemented: the modulation envelope's release (the filter and the pitch follow
+the note as if still held while it dies away), chorus/reverb sends, controllers (the music sends none: each stands
+where a channel starts).
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -44,7 +45,7 @@ from cotvtm_desktop.music.modulators import Modulator
 # generator operators (SF2 2.04, section 8.1.2)
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
 _MOD_LFO_TO_PITCH, _VIB_LFO_TO_PITCH, _MOD_ENV_TO_PITCH, _MOD_LFO_TO_VOLUME = 5, 6, 7, 13
-_FILTER_FC, _MOD_LFO_TO_FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 10, 11, 12, 17
+_FILTER_FC, _FILTER_Q, _MOD_LFO_TO_FILTER_FC, _MOD_ENV_TO_FILTER_FC, _END_COARSE, _PAN = 8, 9, 10, 11, 12, 17
 _DELAY_MOD_LFO, _FREQ_MOD_LFO, _DELAY_VIB_LFO, _FREQ_VIB_LFO = 21, 22, 23, 24
 _MOD_LFO, _VIB_LFO = (_DELAY_MOD_LFO, _FREQ_MOD_LFO), (_DELAY_VIB_LFO, _FREQ_VIB_LFO)
 _MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN = 25, 26, 27, 28, 29
@@ -304,7 +305,7 @@ class SoundFont:
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
                          None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
-                         biquads.butterworth_low_pass(cutoff, rate) if cutoff < 0.45 * rate else None, rate,
+                         _low_pass(cutoff, rate, zone) if cutoff < 0.45 * rate else None, rate,
                          self._offset(zone.sample, *((loop_start, loop_end) if looping else (start, end))),
                          _FilterEnvelope.of(zone, key), vibrato, tremolo, pitch_envelope)
 
@@ -382,7 +383,7 @@ class _Playback:
         wave *= np.float32(self.gain / 32768.0)
         if self.filter_envelope is not None and n > 16:
             steps = self.filter_envelope.cutoffs(n, self.rate)
-            wave = biquads.filtered_varying(wave, [(first, biquads.butterworth_low_pass(hz, self.rate))
+            wave = biquads.filtered_varying(wave, [(first, _low_pass(hz, self.rate, self.filter_envelope.zone))
                                                    for first, hz in steps], self.rate)
         elif self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
@@ -430,13 +431,15 @@ class _FilterEnvelope:
     depth: int
     envelope: _ModEnvelope
     lfo: tuple[float, float, float] | None = None
+    zone: Zone | None = None  # whose resonance (initialFilterQ) the filter has
 
     @classmethod
     def of(cls, zone: Zone, key: int) -> "_FilterEnvelope | None":
         depth, lfo_depth = zone.gen(_MOD_ENV_TO_FILTER_FC), zone.gen(_MOD_LFO_TO_FILTER_FC)
         if not depth and not lfo_depth:
             return None
-        return cls(zone.gen(_FILTER_FC), depth, _ModEnvelope.of(zone, key), _lfo(zone, _MOD_LFO_TO_FILTER_FC, _MOD_LFO))
+        return cls(zone.gen(_FILTER_FC), depth, _ModEnvelope.of(zone, key), _lfo(zone, _MOD_LFO_TO_FILTER_FC, _MOD_LFO),
+                   zone)
 
     def cutoffs(self, n: int, rate: int) -> list[tuple[int, float]]:
         """(first sample, cutoff in Hz) over n samples: a new cutoff at a block's start wherever it has moved by
@@ -452,6 +455,15 @@ class _FilterEnvelope:
             if abs(cents[k] - cents[firsts[-1]]) >= _FILTER_STEP_CENTS:
                 firsts.append(k)
         return [(k * _FILTER_BLOCK, min(_absolute_cents_hz(cents[k]), 0.45 * rate)) for k in firsts]
+
+
+def _low_pass(cutoff: float, rate: int, zone: Zone | None) -> biquads.Section:
+    """The zone's low-pass at `cutoff` Hz with its resonance, as FluidSynth makes it: initialFilterQ (centibels, 0 to
+    96 dB) is the peak's height over a Butterworth's response (0: a Butterworth, no peak), and the filter's gain is
+    lowered by half the peak's height (SF2 2.01, p. 59), so that a resonant note is about as loud as a plain one."""
+    q_db = min(max(zone.gen(_FILTER_Q) if zone else 0, 0), 960) / 10.0
+    q = 10 ** ((q_db - 3.01) / 20)
+    return biquads.resonant_low_pass(cutoff, rate, q, (0.5 ** 0.5 / q) ** 0.5)
 
 
 def _lfo(zone: Zone, depth_operator: int, lfo: tuple[int, int]) -> tuple[float, float, float] | None:
