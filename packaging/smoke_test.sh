@@ -2,9 +2,10 @@
 # Smoke test of a built app folder, headless and without Python:
 #   bash packaging/smoke_test.sh dist/cotvtm [MODELS_DIR]
 # 1. the CLI answers --version and completes a command line;
-# 2. it scores a tiny synthetic video on the procedural backend into a valid mp4, a phone's HEIC photo, a slideshow,
-#    and a 130 s video, whose 13 segments render in worker processes started through the frozen executable, and a
-#    timeline (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL in too);
+# 2. it scores a tiny synthetic video on the procedural backend into a valid mp4 (and with a SoundFont 3), a phone's
+#    HEIC photo, a slideshow, and a 130 s video, whose 13 segments render in worker processes started through the
+#    frozen executable, and a timeline (.otio in, FCP 7 XML out; and its preview, the picture rendered small; an EDL
+#    in too);
 # 3. the GUI starts (offscreen), inspects the video through its own CLI as a child process, and quits when
 #    terminated;
 # 4. with MODELS_DIR (e.g. from `python -m cotvtm_desktop.testing.tiny_models DIR`), the neural backend scores the
@@ -31,6 +32,12 @@ grep -q '"type": "file_done"' "$work/events.txt"
 [ ! -s "$work/decode.txt" ] && [ -s "$work/tiny.scored.mp4" ]
 echo "scored: $(wc -c < "$work/tiny.scored.mp4") bytes"
 ls "$COTVTM_CACHE"/*.onnx > /dev/null
+# a SoundFont 3 (MuseScore's kind: its samples Ogg Vorbis, decoded by the bundled libsndfile): music, not silence
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/tiny.mp4" -o "$work/sf3.wav" \
+    --soundfont "$(dirname "$0")/../tests/data/sines.sf3" > /dev/null
+"$ffmpeg" -nostdin -i "$work/sf3.wav" -af volumedetect -f null - 2>&1 | grep max_volume \
+    | awk '{ exit !($5 > -30) }'
+echo "scored with a SoundFont 3"
 # a phone's HEIC photo: read through the bundled libheif, shown upright in an mp4
 cp "$(dirname "$0")/../tests/data/coffee.heic" "$work/IMG_0001.HEIC"
 COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" score "$work/IMG_0001.HEIC" -o "$work/photo.mp4" \
