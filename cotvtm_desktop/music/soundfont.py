@@ -5,19 +5,19 @@ size), decoding each sample the first time a note needs it.
 Why our own: the Python SF2 players on PyPI either declare pyaudio (no Linux wheel: `pip install` fails without
 PortAudio headers) or need a system FluidSynth, and the product must install with one pip command everywhere.
 
-Implemented: preset/instrument zones with key and velocity ranges, global zones, additive preset generators, sample
-offsets, looping (modes 1 and 3), root key / scale tuning / coarse and fine tune / pitch correction, the volume
-envelope (delay, attack, hold, decay, sustain, release, and the key's effect on hold and decay), initial
-attenuation, pan, a 2-pole low-pass at the zone's initial filter cutoff, with its resonance (initialFilterQ, as
-FluidSynth has it), moved by the modulation envelope (modEnvToFilterFc: most General MIDI fonts open a piano's, a
-guitar's or a bass's filter as the note strikes and close it as it decays; without it they sound muffled), the
-modulators, the font's and the default ones, as a note starts (music/modulators.py: velocity's curve on the level, a
-piano's filter opened by velocity), and (beyond SF2, as a mastering engineer's DC filter would) each sample's DC
-offset taken away. The modulation envelope moves the pitch too (a synth lead's fall into its note), and the LFOs are
-played: on the pitch (a violin's or a cello's vibrato after the bow's attack), the volume (a vibraphone's motor) and
-the filter (an organ's sweep). Not implemented: the modulation envelope's release (the filter and the pitch follow
-the note as if still held while it dies away), chorus/reverb sends, controllers (the music sends none: each stands
-where a channel starts).
+Implemented: preset/instrument zones with key and velocity ranges, global zones, additive preset generators, samples
+read between their points by 4-point cubic interpolation (FluidSynth's default), sample offsets, looping (modes 1
+and 3), root key / scale tuning / coarse and fine tune / pitch correction, the volume envelope (delay, attack, hold,
+decay, sustain, release, and the key's effect on hold and decay), initial attenuation, pan, a 2-pole low-pass at the
+zone's initial filter cutoff, with its resonance (initialFilterQ, as FluidSynth has it), moved by the modulation
+envelope (modEnvToFilterFc: most General MIDI fonts open a piano's, a guitar's or a bass's filter as the note
+strikes and close it as it decays; without it they sound muffled), the modulators, the font's and the default ones,
+as a note starts (music/modulators.py: velocity's curve on the level, a piano's filter opened by velocity), and
+(beyond SF2, as a mastering engineer's DC filter would) each sample's DC offset taken away. The modulation envelope
+moves the pitch too (a synth lead's fall into its note), and the LFOs are played: on the pitch (a violin's or a
+cello's vibrato after the bow's attack), the volume (a vibraphone's motor) and the filter (an organ's sweep). Not
+implemented: the modulation envelope's release (the filter and the pitch follow the note as if still held while it
+dies away), chorus/reverb sends, controllers (the music sends none: each stands where a channel starts).
 
 As in the SF2 synthesis model, the sample oscillator feeds the filter, whose output the volume envelope shapes: so a
 zone's filtered oscillator at a key does not depend on how long the note is held, and is rendered once and reused
@@ -360,7 +360,7 @@ class _Playback:
         return position
 
     def render(self, samples: np.ndarray, n: int) -> np.ndarray:
-        """The first n output samples, mono float32: linear interpolation, the loop, the gain, the filter, from the
+        """The first n output samples, mono float32: cubic interpolation, the loop, the gain, the filter, from the
         font's 16-bit `samples`. In place where numpy allows: this is half of all rendering."""
         position = self.positions(n)
         if self.loop is not None:
@@ -371,14 +371,14 @@ class _Playback:
             looped += loop_start
         index = position.astype(np.int64)
         position -= index
-        frac = position.astype(np.float32)
-        wave = samples[index].astype(np.float32)
-        index += 1
-        np.minimum(index, len(samples) - 1, out=index)  # SF2 puts 46 zeros after each sample: only the last needs it
-        rise = samples[index].astype(np.float32)
-        rise -= wave
-        rise *= frac
-        wave += rise  # samples[i] + (samples[i + 1] - samples[i]) * frac
+        x = position.astype(np.float32)
+        # 4-point cubic (Catmull-Rom) interpolation, as FluidSynth's default: a linear one lets a sample played lower
+        # than it was recorded ring with images of its spectrum (a pad two octaves down: 20 % brighter)
+        last = len(samples) - 1  # SF2 puts 46 zeros after each sample: only the first and last need the bounds
+        before, at, after, further = (samples[np.clip(index + k, 0, last)].astype(np.float32) for k in (-1, 0, 1, 2))
+        wave = at + np.float32(0.5) * x * (after - before + x * (np.float32(2) * before - np.float32(5) * at
+                                                             + np.float32(4) * after - further
+                                                             + x * (np.float32(3) * (at - after) + further - before)))
         wave -= np.float32(self.offset)
         wave *= np.float32(self.gain / 32768.0)
         if self.filter_envelope is not None and n > 16:
