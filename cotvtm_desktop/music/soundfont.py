@@ -305,7 +305,7 @@ class SoundFont:
         return _Playback(start, step, (loop_start, loop_end) if looping else None,
                          None if looping else int(max(0, end - 1 - start) / fastest),
                          10 ** (-_ATTENUATION_FACTOR * zone.gen(_ATTENUATION) / 200.0),
-                         _low_pass(cutoff, rate, zone) if cutoff < 0.45 * rate else None, rate,
+                         _low_pass(cutoff, rate, zone.gen(_FILTER_Q)) if cutoff < 0.45 * rate else None, rate,
                          self._offset(zone.sample, *((loop_start, loop_end) if looping else (start, end))),
                          _FilterEnvelope.of(zone, key), vibrato, tremolo, pitch_envelope)
 
@@ -383,7 +383,7 @@ class _Playback:
         wave *= np.float32(self.gain / 32768.0)
         if self.filter_envelope is not None and n > 16:
             steps = self.filter_envelope.cutoffs(n, self.rate)
-            wave = biquads.filtered_varying(wave, [(first, _low_pass(hz, self.rate, self.filter_envelope.zone))
+            wave = biquads.filtered_varying(wave, [(first, _low_pass(hz, self.rate, self.filter_envelope.resonance))
                                                    for first, hz in steps], self.rate)
         elif self.low_pass is not None and n > 16:
             wave = biquads.filtered(wave, [self.low_pass], self.rate)
@@ -431,7 +431,7 @@ class _FilterEnvelope:
     depth: int
     envelope: _ModEnvelope
     lfo: tuple[float, float, float] | None = None
-    zone: Zone | None = None  # whose resonance (initialFilterQ) the filter has
+    resonance: int = 0  # the zone's initialFilterQ, centibels (_low_pass)
 
     @classmethod
     def of(cls, zone: Zone, key: int) -> "_FilterEnvelope | None":
@@ -439,7 +439,7 @@ class _FilterEnvelope:
         if not depth and not lfo_depth:
             return None
         return cls(zone.gen(_FILTER_FC), depth, _ModEnvelope.of(zone, key), _lfo(zone, _MOD_LFO_TO_FILTER_FC, _MOD_LFO),
-                   zone)
+                   zone.gen(_FILTER_Q))
 
     def cutoffs(self, n: int, rate: int) -> list[tuple[int, float]]:
         """(first sample, cutoff in Hz) over n samples: a new cutoff at a block's start wherever it has moved by
@@ -457,11 +457,11 @@ class _FilterEnvelope:
         return [(k * _FILTER_BLOCK, min(_absolute_cents_hz(cents[k]), 0.45 * rate)) for k in firsts]
 
 
-def _low_pass(cutoff: float, rate: int, zone: Zone | None) -> biquads.Section:
-    """The zone's low-pass at `cutoff` Hz with its resonance, as FluidSynth makes it: initialFilterQ (centibels, 0 to
+def _low_pass(cutoff: float, rate: int, resonance: int) -> biquads.Section:
+    """A zone's low-pass at `cutoff` Hz with its `resonance`, as FluidSynth makes it: initialFilterQ (centibels, 0 to
     96 dB) is the peak's height over a Butterworth's response (0: a Butterworth, no peak), and the filter's gain is
     lowered by half the peak's height (SF2 2.01, p. 59), so that a resonant note is about as loud as a plain one."""
-    q_db = min(max(zone.gen(_FILTER_Q) if zone else 0, 0), 960) / 10.0
+    q_db = min(max(resonance, 0), 960) / 10.0
     q = 10 ** ((q_db - 3.01) / 20)
     return biquads.resonant_low_pass(cutoff, rate, q, (0.5 ** 0.5 / q) ** 0.5)
 
