@@ -7,7 +7,7 @@ import pytest
 
 from cotvtm_desktop import config
 from cotvtm_desktop.brief import MusicBrief
-from cotvtm_desktop.music.arranger import arrange_segment, plan_video
+from cotvtm_desktop.music.arranger import ONE_STROKE_SECONDS, arrange_segment, plan_video
 from cotvtm_desktop.music.midi_export import join_segments
 from cotvtm_desktop.music.mixdown import Room
 from cotvtm_desktop.music.procedural import render_midi
@@ -443,6 +443,32 @@ def test_a_hit_lands_on_the_cut_with_the_crash_and_the_bass(tempo, cut, lands_at
     assert all(abs(n.start - lands_at) > 0.1 for n in notes_of(without, "drums", 49))
     bass_at = [[n for n in notes_of(m, "bass") if abs(n.start - lands_at) < 0.008] for m in (midi, without)]
     assert len(bass_at[0]) == len(bass_at[1]) + 1  # the bass's root, played on the cut
+
+
+@pytest.mark.parametrize("genre", ["rock", "lo-fi jazz", "melancholic strings"])
+def test_a_note_struck_twice_at_once_is_struck_once(genre):
+    """A cut's hit on a downbeat where the kick and the bass's root already play (the chords, where there are no
+    drums), a one-beat jazz fill's two snare strokes on one offbeat: each one stroke, as loud as the louder and as
+    long as the longer, not two a few milliseconds apart (heard as one through a comb filter)."""
+    b = brief(genre=genre, tempo=120, intensity=0.6)
+    bar = (lambda plan: plan.beats_per_bar * 60 / plan.bpm)(plan_video([16.0, 8.0], [b, b], seeds=[0, 0])[0])
+    cuts = (round(4 * bar, 4), round(6 * bar, 4))  # on downbeats
+    plan = plan_video([16.0, 8.0], [b, b], seeds=[0, 0], cuts=[list(cuts), []])[0]
+    assert plan.hits == cuts
+    midi, plain = arrange_segment(b, plan, seed=0), arrange_segment(b, replace(plan, hits=()), seed=0)
+    for instrument in midi.instruments:
+        starts = sorted((n.pitch, n.start) for n in instrument.notes)
+        assert all(b[1] - a[1] >= ONE_STROKE_SECONDS for a, b in zip(starts, starts[1:]) if a[0] == b[0])
+    accented = 0
+    for role in ("drums", "bass", "chords"):
+        for note in (n for n in notes_of(plain, role) if min(abs(n.start - cut) for cut in cuts) < 0.03):
+            struck = [n for n in notes_of(midi, role, note.pitch) if abs(n.start - note.start) < 0.03]
+            assert len(struck) == 1 and struck[0].end >= note.end and struck[0].velocity >= note.velocity
+            accented += struck[0].velocity > note.velocity
+    assert accented >= 2
+    if genre == "lo-fi jazz":  # the last beat of a lively phrase: one snare, on its (swung) offbeat
+        fill = [n for n in notes_of(plain, "drums", 38) if 3.75 * bar <= n.start < 4 * bar]
+        assert len(fill) == 1 and fill[0].start > 3.875 * bar
 
 
 def test_a_genre_without_drums_marks_a_cut_with_its_chord():
