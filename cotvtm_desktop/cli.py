@@ -305,7 +305,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
     json_progress = shared.pop("json_progress")
     events = JsonLines() if json_progress else None
     with _Reporting(events, json_progress):
-        several = len(inputs) > 1 or any(path.is_dir() for path in inputs)
+        several = len(inputs) > 1 or any(config.is_media_folder(path) for path in inputs)
         named = inputs
         if slideshow:
             from cotvtm_desktop.media.slideshow import folder_title, in_taken_order
@@ -325,7 +325,7 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             several = False
             inputs, together = inputs[:1], {"then": inputs[1:], "slideshow": slideshow}
         if slideshow:  # {folder}: the named folder's name, else the first picture's folder's
-            title = folder_title(title, named[0] if named[0].is_dir() else inputs[0].resolve().parent)
+            title = folder_title(title, named[0] if config.is_media_folder(named[0]) else inputs[0].resolve().parent)
         for flag, value in (("-o", output), ("--segments", segments), ("--work", work), ("--plan", plan_only or None)):
             if value is not None and several:
                 raise UserError(f"{flag} is for one input; with several, each output goes beside its input "
@@ -347,7 +347,8 @@ def score(inputs: tuple[Path, ...], output: Path | None, segments: Path | None, 
             return
         target = output or default_output(input)
         if slideshow and output is None:  # a film, named for the folder its pictures came from
-            target = default_output(named[0] if len(named) == 1 and named[0].is_dir() else input, extension=".mp4")
+            target = default_output(named[0] if len(named) == 1 and config.is_media_folder(named[0]) else input,
+                                    extension=".mp4")
         _check_not_segments_file(target, segments, options)
         try:
             _run_one(input, target, options, events, together)
@@ -371,7 +372,7 @@ def _files_of(inputs: tuple[Path, ...], order: Callable[[list[Path]], list[Path]
 
     named: dict[Path, Path] = {}
     for path in inputs:
-        found = order(find_inputs(path, recursive=False)) if path.is_dir() else [path]
+        found = order(find_inputs(path, recursive=False)) if config.is_media_folder(path) else [path]
         if not found:
             raise UserError("has no videos or images (`cotvtm batch FOLDER -o OUTDIR -r` looks in subfolders)", path)
         for file in found:
@@ -597,15 +598,16 @@ def inspect_media(inputs: tuple[Path, ...], thumbnails: Path | None, at: tuple[f
 
 @app.group("project", no_args_is_help=True)
 def project_group() -> None:
-    """Editor projects: Shotcut .mlt, Kdenlive .kdenlive, and through OpenTimelineIO .otio, FCP 7 XML .xml
-    (Premiere Pro, DaVinci Resolve) and CMX 3600 EDLs .edl (read; their copy is written as .xml)."""
+    """Editor projects: Shotcut .mlt, Kdenlive .kdenlive, Final Cut Pro's .fcpxml (and its .fcpxmld bundle), and
+    through OpenTimelineIO .otio, FCP 7 XML .xml (Premiere Pro, DaVinci Resolve) and CMX 3600 EDLs .edl (read; their
+    copy is written as .xml)."""
 
 
 @project_group.command("score")
 @click.argument("project", type=_PATH)
 @click.option("-o", "--output", type=_PATH, help="The new project (default: NAME.scored.EXT beside it; .otio and "
-              ".xml may be written as each other, an .edl's copy is .xml); the music goes beside it as "
-              "NAME.scored.wav.")
+              ".xml may be written as each other, an .edl's copy is .xml, an .fcpxmld bundle's .fcpxml); the music "
+              "goes beside it as NAME.scored.wav.")
 @_one_input_options()
 @_with_shared_options
 def project_score(project: Path, output: Path | None, segments: Path | None, work: Path | None,

@@ -230,13 +230,20 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m
                     ".mpeg", ".vob", ".mod", ".tod", ".m2t", ".dv", ".mxf")
 # .heic/.heif: the photos of iPhones (and many Android phones), read through pi-heif; .avif by Pillow itself
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
-PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml", ".edl")  # editor projects: timelines to score
-# A project's scored copy keeps its format, but an EDL's (no audio track to add the music to) is FCP 7 XML
-PROJECT_COPY_EXTENSIONS = {".edl": ".xml"}
+# Editor projects: timelines to score (.fcpxmld: Final Cut Pro's bundle, a folder holding its .fcpxml)
+PROJECT_EXTENSIONS = (".mlt", ".kdenlive", ".otio", ".xml", ".edl", ".fcpxml", ".fcpxmld")
+# A project's scored copy keeps its format, but an EDL's (no audio track to add the music to) is FCP 7 XML, and a
+# Final Cut Pro bundle's a plain .fcpxml document
+PROJECT_COPY_EXTENSIONS = {".edl": ".xml", ".fcpxmld": ".fcpxml"}
 OUTPUT_SUFFIX = ".scored"  # holiday.mp4 -> holiday.scored.mp4
 IMAGE_OUTPUT_EXTENSION = ".m4a"
 TIMELINE_OUTPUT_EXTENSION = ".wav"  # a timeline (editor plugins) gets the music alone, for an audio track
 WORK_DIR_NAME = ".cotvtm-work"  # per-segment cache beside the output, used by --resume
+
+
+def is_media_folder(path: Path) -> bool:
+    """A folder named for the videos and images in it; not a project that is a folder (Final Cut Pro's bundle)."""
+    return path.is_dir() and path.suffix.lower() not in PROJECT_EXTENSIONS
 
 
 def project_copy_suffix(project: Path) -> str:

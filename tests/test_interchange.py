@@ -231,7 +231,7 @@ def test_unusable_timelines_are_one_clear_error(tmp_path, sources):
     otio.adapters.write_to_file(titles_only, str(tmp_path / "titles.otio"))
     with pytest.raises(UserError, match="no video track with a clip of a media file"):
         read_project(tmp_path / "titles.otio")
-    result = CliRunner().invoke(app, ["project", "score", str(tmp_path / "edit.fcpxml")])
+    result = CliRunner().invoke(app, ["project", "score", str(tmp_path / "edit.prproj")])  # Premiere's own
     assert result.exit_code == 1 and "not an editor project this can read" in said(result)
     result = CliRunner().invoke(app, ["project", "score", str(tmp_path / "missing.otio")])
     assert result.exit_code == 1 and "project not found" in said(result) and "Traceback" not in result.output

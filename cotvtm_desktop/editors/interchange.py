@@ -9,9 +9,10 @@ Premiere and Resolve write, or a "FROM FILE" path) beside the EDL or in the fold
 the first file found, and each file's own start timecode (cameras start at 01:00:00:00) is read from it, since the
 EDL's source times count from there.
 
-Final Cut Pro's FCPXML is not offered: OpenTimelineIO's adapter for it (otio-fcpx-xml-adapter 1.0) truncates times
-to whole frames from below (a 3/5 s gap at 25 fps reads as 14 frames) and frame rates to integers (29.97 -> 29),
-and cannot read back its own output at 29.97 fps, which would misplace the music under most phone videos.
+Final Cut Pro's FCPXML is read and written by fcpxml.py, not through OpenTimelineIO's adapter for it
+(otio-fcpx-xml-adapter 1.0), which truncates times to whole frames from below (a 3/5 s gap at 25 fps reads as 14
+frames) and frame rates to integers (29.97 -> 29), and cannot read back its own output at 29.97 fps, which would
+misplace the music under most phone videos.
 
 What is read: the lowest video track with a clip of a media file. Its clips (file, source range) and gaps, in
 order; a generated or offline clip (no file) counts as a gap. Transitions take no time of their own in OTIO (they

@@ -224,7 +224,7 @@ def media_files(paths: list[Path]) -> list[Path]:
     wanted = config.VIDEO_EXTENSIONS + config.IMAGE_EXTENSIONS
     found = []
     for path in paths:
-        if path.is_dir():
+        if config.is_media_folder(path):
             found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
                             and config.WORK_DIR_NAME not in p.parts)
         else:  # a file named by the user is queued whatever it is: inspecting it says why it cannot be scored

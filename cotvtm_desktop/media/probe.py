@@ -53,12 +53,12 @@ def probe(path: Path) -> MediaInfo:
     path = Path(path)
     if not path.exists():
         raise BadMediaError("file not found", path)
+    if path.suffix.lower() in config.PROJECT_EXTENSIONS:
+        raise BadMediaError("an editor project, not a video; score it with `cotvtm project score`", path)
     if path.is_dir():
         raise BadMediaError("is a folder; use `cotvtm batch` for folders", path)
     if path.stat().st_size == 0:
         raise BadMediaError("file is empty (0 bytes); re-copy it from its source", path)
-    if path.suffix.lower() in config.PROJECT_EXTENSIONS:
-        raise BadMediaError("an editor project, not a video; score it with `cotvtm project score`", path)
     if is_image_path(path):
         return _probe_image(path)
     try:
