@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         files, _ = QFileDialog.getOpenFileNames(
             self, "Add videos, images or editor projects", "",
             f"Videos, images and editor projects ({media} {projects});;Videos and images ({media});;"
-            f"Editor projects: Shotcut, Kdenlive, FCP 7 XML, OpenTimelineIO, EDL ({projects})")
+            f"Editor projects: Final Cut Pro, Shotcut, Kdenlive, FCP 7 XML, OpenTimelineIO, EDL ({projects})")
         self.add_paths([Path(f) for f in files])
 
     def _add_folder(self) -> None:
