@@ -85,6 +85,21 @@ printf 'TITLE: smoke\nFCM: NON-DROP FRAME\n\n001  AX       V     C        00:00:
 COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" project score "$work/cut.edl" > /dev/null
 grep -q "cut.scored.wav" "$work/cut.scored.xml" && [ -s "$work/cut.scored.wav" ]
 echo "scored an EDL (its clip's file found by name) into FCP 7 XML"
+mkdir -p "$work/trip.fcpxmld"  # Final Cut Pro's bundle, read by the product's own FCPXML code
+cat > "$work/trip.fcpxmld/Info.fcpxml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.11"><resources>
+ <format id="r1" frameDuration="1/25s" width="320" height="180"/>
+ <asset id="r2" name="tiny" start="0s" duration="5s" hasVideo="1" format="r1"><media-rep kind="original-media" src="file://$work/tiny.mp4"/></asset>
+</resources><library><event name="smoke"><project name="trip"><sequence format="r1" tcStart="0s"><spine>
+ <asset-clip ref="r2" offset="0s" name="tiny" start="1s" duration="3s"/>
+</spine></sequence></project></event></library></fcpxml>
+EOF
+COTVTM_MODELS="$work/no-models" HF_HUB_OFFLINE=1 "$app" project score "$work/trip.fcpxmld" > /dev/null
+grep -q 'lane="-1"' "$work/trip.scored.fcpxml" && grep -q "trip.scored.wav" "$work/trip.scored.fcpxml" \
+    && [ -s "$work/trip.scored.wav" ]
+echo "scored a Final Cut Pro bundle into a copy with the music connected"
 
 status=0
 QT_QPA_PLATFORM=offscreen COTVTM_GUI_DATA="$work/gui" timeout 20 "$app" gui "$work/tiny.mp4" || status=$?
