@@ -241,26 +241,31 @@ def arrange_segment(brief: MusicBrief, plan: SegmentPlan, seed: int) -> pretty_m
     if band.melody:
         _melody(clip, band.melody[0], chords, plan, brief, velocity, band.transpose)
     _hits(clip, band, chords, bar_voicings, velocity)
-    _struck_once(clip.midi)
+    _one_voice_per_key(clip.midi)
     return clip.midi
 
 
-def _struck_once(midi: pretty_midi.PrettyMIDI) -> None:
-    """Notes of one pitch in one part that start within ONE_STROKE_SECONDS of each other made one: a cut's hit on a
-    beat where the part already plays that note, a one-beat fill's two strokes on its one offbeat. Struck twice a
-    few milliseconds apart, a note sounds as one stroke through a comb filter (hollow, its level off by up to 6 dB
-    either way), and a General MIDI player cuts the first short; a player strikes it once: as loud and when the
-    louder is, held as long as the longer."""
+def _one_voice_per_key(midi: pretty_midi.PrettyMIDI) -> None:
+    """Each pitch of a part sounding once at a time, as a key or a string does. Notes of one pitch starting within
+    ONE_STROKE_SECONDS of each other are one stroke: a cut's hit on a beat where the part already plays that note, a
+    one-beat fill's two strokes on its one offbeat (struck twice a few milliseconds apart, a note sounds as one
+    stroke through a comb filter, hollow, its level off by up to 6 dB either way); it is played as loud and when the
+    louder is, held as long as the longer. A note struck again while it sounds (an arpeggio coming round to it, a
+    hit on the bass's held root) ends there, its release sounding from there, as a General MIDI player plays a key
+    struck again, rather than ringing on beside itself in a second voice."""
     for instrument in midi.instruments:
         dropped: set[int] = set()
         kept = None
         for note in sorted(instrument.notes, key=lambda n: (n.pitch, n.start)):
-            if kept is not None and kept.pitch == note.pitch and note.start - kept.start < ONE_STROKE_SECONDS:
+            if kept is None or kept.pitch != note.pitch:
+                kept = note
+            elif note.start - kept.start < ONE_STROKE_SECONDS:
                 if note.velocity > kept.velocity:
                     kept.velocity, kept.start = note.velocity, note.start
                 kept.end = max(kept.end, note.end)
                 dropped.add(id(note))
             else:
+                kept.end = min(kept.end, note.start)
                 kept = note
         if dropped:
             instrument.notes = [note for note in instrument.notes if id(note) not in dropped]
