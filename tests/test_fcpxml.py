@@ -25,6 +25,9 @@ STORYLINE = [  # (file, in, length): the fixture's primary storyline, as Final C
     ("warm day.mp4", Fraction(7001, 1000), Fraction(1001, 1000)),  # an audition's pick, a compound clip: its two
     ("cool.mp4", Fraction(0), Fraction(1001, 1000)),  # clips from 1.001 s into it
     ("cool.mp4", Fraction(2), Fraction(1001, 1000)),  # a multicam clip showing its "Cool" angle's video
+    ("cool.mp4", Fraction(1), Fraction(1001, 1000)),  # a synchronized clip (its sound connected below)
+    (None, Fraction(0), Fraction(1001, 1000)),  # a disabled clip
+    ("warm day.mp4", Fraction(0), Fraction(1001, 1000)),  # a clip with no start: from its file's
 ]  # and a clip of sound alone after it: a trailing gap, which plays nothing
 
 
