@@ -28,6 +28,7 @@ STORYLINE = [  # (file, in, length): the fixture's primary storyline, as Final C
     ("cool.mp4", Fraction(1), Fraction(1001, 1000)),  # a synchronized clip (its sound connected below)
     (None, Fraction(0), Fraction(1001, 1000)),  # a disabled clip
     ("warm day.mp4", Fraction(0), Fraction(1001, 1000)),  # a clip with no start: from its file's
+    ("coffee.jpg", Fraction(3600), Fraction(1001, 1000)),  # a photo (a still has no time of its own)
 ]  # and a clip of sound alone after it: a trailing gap, which plays nothing
 
 
@@ -38,6 +39,7 @@ def final_cut(sources, tmp_path) -> Path:
     media.mkdir()
     shutil.copy(sources / "warm.mp4", media / "warm day.mp4")
     shutil.copy(sources / "cool.mp4", media / "cool.mp4")
+    shutil.copy(Path(__file__).parent / "data" / "coffee.jpg", media / "coffee.jpg")
     path = tmp_path / "Trip.fcpxml"
     path.write_text((PROJECTS / "final-cut-pro.fcpxml").read_text().replace("{SOURCES}", media.as_uri()))
     return path
