@@ -168,6 +168,12 @@ def test_unusable_documents_are_one_clear_error(final_cut, tmp_path):
     clips_only = tmp_path / "clips.fcpxml"
     clips_only.write_text("<fcpxml version='1.11'><event name='Summer'/></fcpxml>")
     assert "holds no project" in error(clips_only) and "Export XML" in error(clips_only)
+    event = tmp_path / "event.fcpxml"  # an event's export: which of its projects is meant?
+    document = ET.parse(final_cut).getroot()
+    first = document.find(".//project")
+    document.find(".//event").append(ET.fromstring(ET.tostring(first).replace(b'name="Trip"', b'name="Trip, short"')))
+    event.write_bytes(ET.tostring(document))
+    assert "holds 2 projects ('Trip', 'Trip, short')" in error(event)
     odd_time = tmp_path / "odd.fcpxml"
     odd_time.write_text(final_cut.read_text().replace('duration="1001/250s"', 'duration="4.004s"'))
     assert "not a readable FCPXML document" in error(odd_time) and "4.004s" in error(odd_time)

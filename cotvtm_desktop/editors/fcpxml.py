@@ -10,14 +10,14 @@ connected clip (an asset-clip on lane -1, role "music") anchored to the storylin
 given the music's stems, a connected clip for each, on lanes -1, -2, ... The project is renamed "NAME (scored)" and
 loses its uid, so that Final Cut Pro imports it as a new project beside the original.
 
-What is read: the first project in the document, and its sequence's spine (the primary storyline), in order. A clip
-of a media file (asset-clip, or a clip holding a video) is a piece of that file; a compound clip (ref-clip), a
-synchronized clip (sync-clip) and a multicam clip (mc-clip: the angle it shows) are opened and the part of their
-storyline they show is read in the same way; of an audition, its pick (the first of its clips). Gaps, titles,
-generators, audio-only and disabled clips are gaps. Transitions overlap the clips beside them, so the cut is where
-the two clips meet; connected clips (above or below the storyline) are not looked at. Speed changes (timeMap) and
-rate conforming are not followed: a clip lasts on the music's time line what it lasts in the project, and its
-pictures are read from its start at normal speed.
+What is read: the document's project (one: an event's export holding several is refused, naming them), and its
+sequence's spine (the primary storyline), in order. A clip of a media file (asset-clip, or a clip holding a video)
+is a piece of that file; a compound clip (ref-clip), a synchronized clip (sync-clip) and a multicam clip (mc-clip:
+the angle it shows) are opened and the part of their storyline they show is read in the same way; of an audition,
+its pick (the first of its clips). Gaps, titles, generators, audio-only and disabled clips are gaps. Transitions
+overlap the clips beside them, so the cut is where the two clips meet; connected clips (above or below the
+storyline) are not looked at. Speed changes (timeMap) and rate conforming are not followed: a clip lasts on the
+music's time line what it lasts in the project, and its pictures are read from its start at normal speed.
 """
 
 from __future__ import annotations
@@ -296,11 +296,14 @@ def _parse(document: Path, path: Path) -> ET.Element:
 
 
 def _project(root: ET.Element, path: Path) -> ET.Element:
-    project = next(root.iter("project"), None)
-    if project is None:
-        raise UserError("the document holds no project: in Final Cut Pro, select the project in the browser, "
-                        "then File › Export XML…", path)
-    return project
+    """The document's one project; an event's or a library's export, holding several, names them (which one is
+    meant is not for this to guess)."""
+    projects = list(root.iter("project"))
+    if len(projects) != 1:
+        names = ", ".join(repr(p.get("name", "")) for p in projects)
+        raise UserError(f"the document holds {f'{len(projects)} projects ({names})' if projects else 'no project'}: "
+                        "in Final Cut Pro, select the one project in the browser, then File › Export XML…", path)
+    return projects[0]
 
 
 def _anchor(parent: ET.Element, clip: ET.Element) -> None:
