@@ -66,7 +66,6 @@ class Piece:
 class FcpxmlProject:
     path: Path  # the .fcpxml file or the .fcpxmld bundle the user named
     root: ET.Element  # the document as read: its copy is written with the music
-    name: str  # the project's
     pieces: list[Piece]  # the primary storyline from its start, trailing gaps dropped
     start: Fraction  # the storyline's start, in the sequence's time
 
@@ -110,23 +109,18 @@ def read_project(path: Path) -> FcpxmlProject:
         if piece.file is not None and not piece.file.exists():
             raise UserError(f"clip {piece.name!r}: its media file {piece.file} is not found; relink it in Final Cut "
                             "Pro and export the XML again", path)
-    return FcpxmlProject(path, root, project.get("name", ""), pieces, start)
+    return FcpxmlProject(path, root, pieces, start)
 
 
 def write_with_music(project: FcpxmlProject, music: Path, output: Path, stems: Sequence[Path] = ()) -> None:
     """A copy of the document with `music` (covering the storyline from its start) connected below the storyline's
     first item, or given the music's `stems` (which sum to it) a connected clip for each, to be balanced in Final Cut
     Pro. Written under a temporary name, then renamed."""
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UserError(f"write the new project as {' or '.join(OUTPUT_SUFFIXES)}", output)
     root = copy.deepcopy(project.root)
     element = _project(root, project.path)
     element.set("name", SCORED_NAME.format(name=element.get("name", project.path.stem)))
     element.attrib.pop("uid", None)  # the same uid would stand for the original project
-    resources = root.find("resources")
-    if resources is None:
-        resources = ET.Element("resources")
-        root.insert(0, resources)
+    resources = root.find("resources")  # there: the storyline's clips are of its assets
     first = _first_item(element.find("sequence/spine"))
     if first.tag == "audition":
         first = first[0]  # its pick: what is anchored to the audition itself would be another pick
